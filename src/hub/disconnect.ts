@@ -1,0 +1,40 @@
+/**
+ * Why the hub ended a session. Each reason says whether the client should
+ * reconnect; the transport maps the kind to its own status code.
+ */
+export type DisconnectKind =
+  /** The client half-closed and everything owed to it was sent: a clean end. */
+  | "finished"
+  /** The client went away (cancel, closed connection); nothing can be sent. */
+  | "client-gone"
+  /** The client did not read fast enough; its queue overflowed. */
+  | "too-slow"
+  /** The hub is at its session limit. */
+  | "server-full"
+  /** The server is shutting down. */
+  | "shutdown"
+  /** The server hit a bug handling this stream. */
+  | "internal";
+
+export interface DisconnectReason {
+  kind: DisconnectKind;
+  message: string;
+  reconnect: boolean;
+}
+
+export const Disconnect = {
+  finished: (): DisconnectReason => ({ kind: "finished", message: "stream finished", reconnect: false }),
+  clientGone: (): DisconnectReason => ({ kind: "client-gone", message: "client went away", reconnect: true }),
+  tooSlow: (detail: string): DisconnectReason => ({
+    kind: "too-slow",
+    message: `client too slow: ${detail}; disconnected so the others are not delayed`,
+    reconnect: true,
+  }),
+  serverFull: (limit: number): DisconnectReason => ({
+    kind: "server-full",
+    message: `server is at its limit of ${limit} concurrent streams; retry later`,
+    reconnect: true,
+  }),
+  shutdown: (): DisconnectReason => ({ kind: "shutdown", message: "server is shutting down", reconnect: true }),
+  internal: (): DisconnectReason => ({ kind: "internal", message: "internal server error", reconnect: true }),
+};

@@ -1,0 +1,85 @@
+/** Builders for the ServerEvents the hub emits, each returning its encoded form. */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  ChatMessageSchema,
+  CommandKind,
+  ErrorEventSchema,
+  MemberSchema,
+  type ChatMessage,
+  type ErrorCode,
+  type JoinedEvent,
+  type LeaveReason,
+  type Member,
+} from "../../gen/chat/v1/chat_pb.js";
+import type { StoredMessage } from "../store/history-store.js";
+import type { Membership } from "./room.js";
+import { encodeEvent, type EncodedEvent } from "./wire.js";
+
+export function toChatMessage(m: StoredMessage): ChatMessage {
+  return create(ChatMessageSchema, {
+    room: m.room,
+    seq: BigInt(m.seq),
+    sender: m.sender,
+    text: m.text,
+    sentAt: timestampFromMs(m.sentAtMs),
+    clientMsgId: m.clientMsgId,
+  });
+}
+
+export function toMember(m: Membership): Member {
+  return create(MemberSchema, { nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs) });
+}
+
+export const messageEvent = (m: StoredMessage): EncodedEvent =>
+  encodeEvent({ case: "message", value: toChatMessage(m) });
+
+export const joinedEvent = (value: Omit<JoinedEvent, "$typeName">): EncodedEvent =>
+  encodeEvent({ case: "joined", value: { $typeName: "chat.v1.JoinedEvent", ...value } });
+
+export const leftEvent = (room: string): EncodedEvent =>
+  encodeEvent({ case: "left", value: { $typeName: "chat.v1.LeftEvent", room } });
+
+export const memberJoinedEvent = (m: Membership): EncodedEvent =>
+  encodeEvent({
+    case: "memberJoined",
+    value: { $typeName: "chat.v1.MemberJoinedEvent", room: m.room.name, member: toMember(m) },
+  });
+
+export const memberLeftEvent = (m: Membership, reason: LeaveReason): EncodedEvent =>
+  encodeEvent({
+    case: "memberLeft",
+    value: { $typeName: "chat.v1.MemberLeftEvent", room: m.room.name, nickname: m.nickname, reason },
+  });
+
+export const typingEvent = (m: Membership): EncodedEvent =>
+  encodeEvent({ case: "typing", value: { $typeName: "chat.v1.TypingEvent", room: m.room.name, nickname: m.nickname } });
+
+export const heartbeatEvent = (nowMs: number, nonce = ""): EncodedEvent =>
+  encodeEvent({
+    case: "heartbeat",
+    value: { $typeName: "chat.v1.HeartbeatEvent", serverTime: timestampFromMs(nowMs), nonce },
+  });
+
+export const shutdownEvent = (reason: string): EncodedEvent =>
+  encodeEvent({ case: "shutdown", value: { $typeName: "chat.v1.ShutdownEvent", reason } });
+
+export interface ErrorContext {
+  command?: CommandKind;
+  requestId?: string;
+  room?: string;
+  clientMsgId?: string;
+}
+
+export const errorEvent = (code: ErrorCode, message: string, ctx: ErrorContext): EncodedEvent =>
+  encodeEvent({
+    case: "error",
+    value: create(ErrorEventSchema, {
+      code,
+      message,
+      command: ctx.command ?? CommandKind.UNSPECIFIED,
+      requestId: ctx.requestId ?? "",
+      room: ctx.room ?? "",
+      clientMsgId: ctx.clientMsgId ?? "",
+    }),
+  });

@@ -1,0 +1,44 @@
+/**
+ * Input rules for client-supplied values. Each returns a human-readable reason
+ * when the value is not acceptable, or undefined when it is.
+ */
+
+export const NICKNAME_MAX_CHARS = 32;
+export const ROOM_MAX_CHARS = 64;
+export const TEXT_MAX_BYTES = 4096;
+export const ID_MAX_CHARS = 64;
+
+const ROOM_PATTERN = /^[A-Za-z0-9._-]+$/;
+// C0 and C1 controls, DEL, and the Unicode line/paragraph separators: none of
+// them belong in a name that is printed on one line of someone's terminal.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+export function checkNickname(nickname: string): string | undefined {
+  const chars = [...nickname].length;
+  if (chars === 0) return "nickname must not be empty";
+  if (chars > NICKNAME_MAX_CHARS) return `nickname must be at most ${NICKNAME_MAX_CHARS} characters (got ${chars})`;
+  if (CONTROL_CHARS.test(nickname)) return "nickname must not contain control characters";
+  if (nickname.trim() !== nickname) return "nickname must not start or end with whitespace";
+  return undefined;
+}
+
+export function checkRoom(room: string): string | undefined {
+  if (room.length === 0) return "room name must not be empty";
+  if (room.length > ROOM_MAX_CHARS) return `room name must be at most ${ROOM_MAX_CHARS} characters (got ${room.length})`;
+  if (!ROOM_PATTERN.test(room)) return "room name may contain only letters, digits, '.', '_' and '-'";
+  return undefined;
+}
+
+export function checkText(text: string): string | undefined {
+  if (text.length === 0) return "message text must not be empty";
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > TEXT_MAX_BYTES) return `message text must be at most ${TEXT_MAX_BYTES} bytes of UTF-8 (got ${bytes})`;
+  return undefined;
+}
+
+/** Client-chosen ids (client_msg_id, request_id, ping nonce): short and printable. */
+export function checkId(what: string, id: string): string | undefined {
+  if (id.length > ID_MAX_CHARS) return `${what} must be at most ${ID_MAX_CHARS} characters`;
+  if (CONTROL_CHARS.test(id)) return `${what} must not contain control characters`;
+  return undefined;
+}

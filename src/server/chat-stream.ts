@@ -1,0 +1,87 @@
+/**
+ * The Chat bidi stream on grpc-js: decoded requests go to a hub Session, the
+ * session's frames come back as writes, and the session's end reason becomes
+ * the call's status. Nothing here knows about rooms.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { ChatRequest } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode } from "../../gen/chat/v1/chat_pb.js";
+import { Disconnect, type DisconnectReason } from "../hub/disconnect.js";
+import { errorEvent } from "../hub/events.js";
+import type { Hub } from "../hub/hub.js";
+import { Session } from "../hub/session.js";
+import { endCall } from "./grpc-call-control.js";
+import { MalformedRequest } from "./grpc-definition.js";
+
+const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
+  finished: grpc.status.OK,
+  "client-gone": grpc.status.CANCELLED,
+  "too-slow": grpc.status.RESOURCE_EXHAUSTED,
+  "server-full": grpc.status.RESOURCE_EXHAUSTED,
+  shutdown: grpc.status.UNAVAILABLE,
+  internal: grpc.status.INTERNAL,
+};
+
+export interface ChatStreamOptions {
+  hub: Hub;
+  log: Logger;
+  /** How long a dropped stream's pending writes may take to flush before it is reset. */
+  resetGraceMs: number;
+}
+
+export function chatStreamHandler({ hub, log, resetGraceMs }: ChatStreamOptions) {
+  return (call: grpc.ServerDuplexStream<unknown, Uint8Array>): void => {
+    const peer = call.getPeer();
+    let ended = false;
+    const end = (reason: DisconnectReason) => {
+      if (ended) return;
+      ended = true;
+      if (reason.kind === "finished") {
+        call.end();
+      } else {
+        endCall(call, { code: statusFor[reason.kind], details: reason.message }, resetGraceMs);
+      }
+    };
+    const opened = hub.openSession({
+      write: (frame) => call.write(frame),
+      end: (reason) => {
+        log.info({ peer, session: opened instanceof Session ? opened.id : 0, reason: reason.kind }, "stream closed");
+        end(reason);
+      },
+    });
+    if (!(opened instanceof Session)) {
+      log.warn({ peer, reason: opened.kind }, "stream refused");
+      end(opened);
+      return;
+    }
+    const session = opened;
+    log.info({ peer, session: session.id }, "stream opened");
+    call.on("drain", () => session.queue.drained());
+    call.on("data", (req: ChatRequest | MalformedRequest) => {
+      if (req instanceof MalformedRequest) {
+        session.queue.push(errorEvent(ErrorCode.INVALID_ARGUMENT, `request could not be decoded: ${req.reason}`, {}));
+        return;
+      }
+      try {
+        session.handle(req);
+      } catch (err) {
+        // A bug, not bad input: log it, tell the client only that it was internal.
+        log.error({ err, session: session.id }, "command failed");
+        session.abort(Disconnect.internal());
+      }
+    });
+    call.on("end", () => session.endInput());
+    const gone = () => {
+      if (!ended) log.info({ peer, session: session.id, reason: "client-gone" }, "stream closed");
+      ended = true;
+      session.transportClosed();
+    };
+    call.on("cancelled", gone);
+    call.on("close", gone);
+    call.on("error", (err) => {
+      log.debug({ err, session: session.id }, "stream error");
+      gone();
+    });
+  };
+}

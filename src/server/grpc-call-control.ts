@@ -1,0 +1,40 @@
+/**
+ * Ending a grpc-js server stream with a status. The public path (emit
+ * "error") queues the status behind every pending write, and a client that
+ * stopped reading never lets those flush: its memory would stay pinned. So
+ * after a grace period we reset the HTTP/2 stream, which grpc-js offers no
+ * public call for; we reach its stream through the call chain and fall back
+ * to doing nothing if its internals ever change (the stalled-client test
+ * would then fail).
+ */
+import * as http2 from "node:http2";
+import type * as grpc from "@grpc/grpc-js";
+
+export interface CallStatus {
+  code: grpc.status;
+  details: string;
+}
+
+/** End the call with `status`; if it has not finished after `graceMs`, reset its stream. */
+export function endCall(call: grpc.ServerDuplexStream<unknown, unknown>, status: CallStatus, graceMs: number): void {
+  call.emit("error", status);
+  if (graceMs < 0) return;
+  const timer = setTimeout(() => resetStream(call), graceMs);
+  timer.unref();
+  call.once("close", () => clearTimeout(timer));
+  call.once("finish", () => clearTimeout(timer));
+}
+
+/** Reset the call's HTTP/2 stream, freeing whatever is still queued for it. */
+export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; link && depth < 8; depth++) {
+    const stream = (link as { stream?: http2.ServerHttp2Stream }).stream;
+    if (stream && typeof stream.close === "function") {
+      if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      return true;
+    }
+    link = (link as { nextCall?: unknown }).nextCall;
+  }
+  return false;
+}
