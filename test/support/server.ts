@@ -1,0 +1,25 @@
+/** A real chat server on an ephemeral port, for tests. */
+import pino from "pino";
+import { defaultConfig, type ServerConfig } from "../../src/server/config.js";
+import { startChatServer, type ChatServer, type StartOptions } from "../../src/server/server.js";
+
+export interface TestServer extends ChatServer {
+  baseUrl: string;
+}
+
+const running = new Set<TestServer>();
+
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, options: StartOptions = {}): Promise<TestServer> {
+  const config = defaultConfig({ port: 0, logLevel: "silent", ...overrides });
+  const server = await startChatServer(config, { log: pino({ level: "silent" }), ...options });
+  const testServer = { ...server, baseUrl: `http://${server.address}` } as TestServer;
+  running.add(testServer);
+  return testServer;
+}
+
+/** Close every server started by this test file (call from afterEach). */
+export async function stopTestServers(): Promise<void> {
+  const all = [...running];
+  running.clear();
+  await Promise.all(all.map((s) => s.close(1000)));
+}
