@@ -25,6 +25,14 @@ export interface StreamEnd {
   message: string;
 }
 
+/** Every tester still open; closed by closeTesters() between tests. */
+const open = new Set<ChatTester>();
+
+export function closeTesters(): void {
+  for (const t of open) t.cancel();
+  open.clear();
+}
+
 export class ChatTester {
   readonly events: ServerEvent[] = [];
   readonly frames: number[] = [];
@@ -38,6 +46,7 @@ export class ChatTester {
     client: ChatClient,
     readonly abort = new AbortController(),
   ) {
+    open.add(this);
     this.done = (async () => {
       try {
         for await (const frame of client.chat(this.requests, { signal: abort.signal })) {

@@ -1,5 +1,6 @@
 /** A real chat server on an ephemeral port, for tests. */
 import pino from "pino";
+import { closeTesters } from "./chat-tester.js";
 import { defaultConfig, type ServerConfig } from "../../src/server/config.js";
 import { startChatServer, type ChatServer, type StartOptions } from "../../src/server/server.js";
 
@@ -19,6 +20,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, opt
 
 /** Close every server started by this test file (call from afterEach). */
 export async function stopTestServers(): Promise<void> {
+  closeTesters();
   const all = [...running];
   running.clear();
   await Promise.all(all.map((s) => s.close(1000)));
