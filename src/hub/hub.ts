@@ -84,6 +84,20 @@ export class Hub {
     return this.rooms.size;
   }
 
+  /** Bytes waiting in the fullest subscriber queue (bounded by limits.maxQueuedBytes). */
+  get largestQueueBytes(): number {
+    let max = 0;
+    for (const s of this.sessions) max = Math.max(max, s.queue.bytes);
+    return max;
+  }
+
+  /** Bytes waiting in all subscriber queues together. */
+  get queuedBytes(): number {
+    let sum = 0;
+    for (const s of this.sessions) sum += s.queue.bytes;
+    return sum;
+  }
+
   /** Open a session for a new stream, or say why not. */
   openSession(transport: SessionTransport): Session | DisconnectReason {
     if (this.sessions.size >= this.limits.maxSessions) return Disconnect.serverFull(this.limits.maxSessions);
