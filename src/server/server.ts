@@ -8,6 +8,7 @@ import pino, { type Logger } from "pino";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { Hub } from "../hub/hub.js";
+import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
 import { MemoryHistoryStore } from "../store/memory-store.js";
 import { chatStreamHandler } from "./chat-stream.js";
@@ -30,6 +31,8 @@ export interface ChatServer {
 export interface StartOptions {
   log?: Logger;
   store?: HistoryStore;
+  /** Hub limits with no command-line option (e.g. replay page size), for tuning and tests. */
+  hubLimits?: Partial<HubLimits>;
 }
 
 export async function startChatServer(config: ServerConfig, options: StartOptions = {}): Promise<ChatServer> {
@@ -45,6 +48,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       maxQueuedBytes: config.maxQueuedBytes,
       stallTimeoutMs: config.stallTimeoutMs,
       heartbeatIntervalMs: config.heartbeatMs,
+      ...options.hubLimits,
     },
     onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
   });
