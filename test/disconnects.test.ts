@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { ChatRequestSchema, ChatResponseSchema, LeaveReason } from "../gen/chat/v1/chat_pb.js";
+import { ChatRequestSchema, ChatResponseSchema, LeaveReason, type ChatResponse } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { codec, rawClient } from "./support/grpc-raw.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
@@ -87,7 +87,7 @@ describe("half-close", () => {
     const client = rawClient(server.address);
     const call = client.makeBidiStreamRequest("/chat.v1.ChatService/Chat", chat.serialize, chat.deserialize);
     const texts: string[] = [];
-    call.on("data", (r) => r.events.forEach((e) => e.event.case === "message" && texts.push(e.event.value.text)));
+    call.on("data", (r: ChatResponse) => r.events.forEach((e) => e.event.case === "message" && texts.push(e.event.value.text)));
     const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
     call.write(chat.create({ command: { case: "join", value: { room: "lobby", nickname: "g" } } }));
     call.write(chat.create({ command: { case: "send", value: { room: "lobby", text: "one", clientMsgId: "1" } } }));

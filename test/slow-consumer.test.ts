@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChatRequestSchema, ChatResponseSchema, LeaveReason } from "../gen/chat/v1/chat_pb.js";
+import { ChatRequestSchema, ChatResponseSchema, LeaveReason, type ChatResponse } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { codec, rawClient } from "./support/grpc-raw.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
@@ -20,7 +20,7 @@ async function stalledMember(server: TestServer, room: string) {
   const client = rawClient(server.address);
   const call = client.makeBidiStreamRequest("/chat.v1.ChatService/Chat", chat.serialize, chat.deserialize);
   let joined = false;
-  call.on("data", (r) => r.events.some((e) => e.event.case === "joined") && (joined = true));
+  call.on("data", (r: ChatResponse) => r.events.some((e) => e.event.case === "joined") && (joined = true));
   const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
   call.on("error", () => {});
   call.write(chat.create({ command: { case: "join", value: { room, nickname: "sloth" } } }));

@@ -13,6 +13,7 @@ import {
   type Member,
 } from "../../gen/chat/v1/chat_pb.js";
 import type { StoredMessage } from "../store/history-store.js";
+import { encodeMessageEvent } from "./message-codec.js";
 import type { Membership } from "./room.js";
 import { encodeEvent, type EncodedEvent } from "./wire.js";
 
@@ -31,8 +32,8 @@ export function toMember(m: Membership): Member {
   return create(MemberSchema, { nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs) });
 }
 
-export const messageEvent = (m: StoredMessage): EncodedEvent =>
-  encodeEvent({ case: "message", value: toChatMessage(m) });
+/** The hot path: hand-encoded, byte-for-byte what protobuf-es would write. */
+export const messageEvent = encodeMessageEvent;
 
 export const joinedEvent = (value: Omit<JoinedEvent, "$typeName">): EncodedEvent =>
   encodeEvent({ case: "joined", value: { $typeName: "chat.v1.JoinedEvent", ...value } });
