@@ -11,6 +11,8 @@ export type DisconnectKind =
   | "too-slow"
   /** The hub is at its session limit. */
   | "server-full"
+  /** The client kept sending over its rate limit. */
+  | "rate-limited"
   /** The server is shutting down. */
   | "shutdown"
   /** The server hit a bug handling this stream. */
@@ -33,6 +35,11 @@ export const Disconnect = {
   serverFull: (limit: number): DisconnectReason => ({
     kind: "server-full",
     message: `server is at its limit of ${limit} concurrent streams; retry later`,
+    reconnect: true,
+  }),
+  rateLimited: (limit: number): DisconnectReason => ({
+    kind: "rate-limited",
+    message: `kept sending over the rate limit of ${limit} commands per second`,
     reconnect: true,
   }),
   shutdown: (): DisconnectReason => ({ kind: "shutdown", message: "server is shutting down", reconnect: true }),

@@ -76,7 +76,7 @@ describe("fan-out", () => {
   });
 
   it("splits a large backlog into frames no bigger than the frame limit, losing nothing", async () => {
-    const hub = new Hub({ limits: { heartbeatIntervalMs: 0, maxFrameBytes: 4096 } });
+    const hub = new Hub({ limits: { heartbeatIntervalMs: 0, maxFrameBytes: 4096, rateLimitPerSec: 0 } });
     const [a, b] = await Promise.all(["a", "b"].map((n) => member(hub, "lobby", n)));
     const texts = Array.from({ length: 300 }, (_, i) => `${i}:` + "z".repeat(50));
     texts.forEach((t, i) => send(a.session, "lobby", t, `id${i}`));

@@ -17,6 +17,7 @@ import { CommandError, exhausted } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import * as events from "./events.js";
 import { FlushScheduler } from "./flush-scheduler.js";
+import { noObserver, type HubObserver } from "./observer.js";
 import { defaultHubLimits, type HubLimits } from "./limits.js";
 import { Room, type Membership } from "./room.js";
 import { Session, type SessionTransport } from "./session.js";
@@ -26,6 +27,8 @@ export interface HubOptions {
   store?: HistoryStore;
   /** Told when the store refuses a batch (the senders get an error event). */
   onStoreError?: (err: unknown) => void;
+  /** Counters for metrics. */
+  observer?: HubObserver;
 }
 
 export interface JoinRequest {
@@ -60,6 +63,7 @@ interface PendingMessage {
 export class Hub {
   readonly limits: HubLimits;
   readonly store: HistoryStore;
+  readonly observer: HubObserver;
   private readonly rooms = new Map<string, Room>();
   private readonly sessions = new Set<Session>();
   private pending: PendingMessage[] = [];
@@ -74,6 +78,7 @@ export class Hub {
     this.limits = { ...defaultHubLimits, ...options.limits };
     this.store = options.store ?? new MemoryHistoryStore();
     this.onStoreError = options.onStoreError ?? (() => {});
+    this.observer = options.observer ?? noObserver;
   }
 
   get sessionCount(): number {
@@ -170,6 +175,7 @@ export class Hub {
     };
     room.pending++;
     member.session.unacked++;
+    this.observer.messageAccepted();
     this.pending.push({ room, sender: member.session, message });
     this.scheduler.schedule();
   }
@@ -285,16 +291,20 @@ export class Hub {
     const batch = this.pending;
     this.pending = [];
     this.pendingIds.clear();
+    const started = performance.now();
     try {
       this.store.append(batch.map((p) => p.message));
     } catch (err) {
       this.rejectBatch(batch, err);
       return;
     }
+    const now = Date.now();
+    this.observer.committed(batch.length, performance.now() - started);
     for (const { room, sender, message } of batch) {
       room.lastDeliveredSeq = message.seq;
       room.pending--;
-      room.broadcast(events.messageEvent(message));
+      const receivers = room.broadcast(events.messageEvent(message));
+      this.observer.fannedOut(receivers, now - message.sentAtMs);
       sender.acknowledged();
       this.dropIfUnused(room);
     }

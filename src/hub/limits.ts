@@ -20,6 +20,12 @@ export interface HubLimits {
   replayPageSize: number;
   /** Periodic heartbeat interval; 0 disables it. */
   heartbeatIntervalMs: number;
+  /** Commands per second one client may send (token bucket refill rate); 0 disables the limit. */
+  rateLimitPerSec: number;
+  /** Commands a client may send in a burst above its rate. */
+  rateBurst: number;
+  /** Consecutive rate-limited commands after which the client is disconnected. */
+  maxRateViolations: number;
 }
 
 export const defaultHubLimits: HubLimits = {
@@ -33,4 +39,7 @@ export const defaultHubLimits: HubLimits = {
   recentOnJoin: 50,
   replayPageSize: 256,
   heartbeatIntervalMs: 15_000,
+  rateLimitPerSec: 50,
+  rateBurst: 100,
+  maxRateViolations: 200,
 };

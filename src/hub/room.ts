@@ -41,11 +41,16 @@ export class Room {
     return this.members.size === 0 && this.pending === 0;
   }
 
-  /** Give the same encoded event to every live member, except one if given. */
-  broadcast(event: EncodedEvent, except?: Membership): void {
+  /** Give the same encoded event to every live member, except one if given; returns how many got it. */
+  broadcast(event: EncodedEvent, except?: Membership): number {
+    let receivers = 0;
     for (const member of this.members.values()) {
-      if (member !== except && member.live) member.session.queue.push(event);
+      if (member !== except && member.live) {
+        member.session.queue.push(event);
+        receivers++;
+      }
     }
+    return receivers;
   }
 
   /** Presence events go to members being replayed too: they are not part of history. */

@@ -11,6 +11,7 @@ import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import * as events from "./events.js";
 import type { Hub } from "./hub.js";
 import type { Membership } from "./room.js";
+import { TokenBucket } from "./token-bucket.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
 import type { EncodedEvent } from "./wire.js";
 import { checkId, checkNickname, checkRoom, checkText } from "./validate.js";
@@ -26,6 +27,7 @@ const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
   "too-slow": LeaveReason.TOO_SLOW,
   "server-full": LeaveReason.DISCONNECTED,
   shutdown: LeaveReason.SHUTDOWN,
+  "rate-limited": LeaveReason.DISCONNECTED,
   internal: LeaveReason.DISCONNECTED,
 };
 
@@ -35,6 +37,8 @@ export class Session {
   private readonly memberships = new Map<string, Membership>();
   /** Messages accepted from this client and not yet acknowledged. */
   unacked = 0;
+  private readonly bucket: TokenBucket;
+  private rateViolations = 0;
   private inputEnded = false;
   private shuttingDown = false;
   private ended = false;
@@ -45,10 +49,12 @@ export class Session {
     private readonly transport: SessionTransport,
     scheduler: QueueScheduler,
   ) {
-    this.queue = new SubscriberQueue(transport, hub.limits, scheduler, (detail) =>
-      this.end(Disconnect.tooSlow(detail)),
-    );
+    this.queue = new SubscriberQueue(transport, hub.limits, scheduler, (detail) => {
+      hub.observer.droppedTooSlow();
+      this.end(Disconnect.tooSlow(detail));
+    });
     this.queue.onEmpty = () => this.onQueueEmpty();
+    this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
   }
 
   get rooms(): ReadonlyMap<string, Membership> {
@@ -60,6 +66,14 @@ export class Session {
     if (this.ended || this.inputEnded) return;
     const command = req.command;
     const ctx: events.ErrorContext = { requestId: req.requestId, command: kindOf(command.case) };
+    this.hub.observer.commandReceived();
+    if (!this.withinRate()) {
+      if (this.ended) return;
+      ctx.room = "room" in (command.value ?? {}) ? (command.value as { room: string }).room : undefined;
+      const limit = this.hub.limits.rateLimitPerSec;
+      this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, ctx));
+      return;
+    }
     try {
       const idProblem = checkId("request_id", req.requestId);
       if (idProblem) throw invalid(idProblem);
@@ -86,6 +100,19 @@ export class Session {
       if (!(err instanceof CommandError)) throw err;
       this.queue.push(events.errorEvent(err.code, err.message, ctx));
     }
+  }
+
+  /** Take a token; a client that keeps hammering past the limit is disconnected. */
+  private withinRate(): boolean {
+    if (this.bucket.take()) {
+      this.rateViolations = 0;
+      return true;
+    }
+    this.hub.observer.rateLimited();
+    if (++this.rateViolations > this.hub.limits.maxRateViolations) {
+      this.end(Disconnect.rateLimited(this.hub.limits.rateLimitPerSec));
+    }
+    return false;
   }
 
   /** The client half-closed: send what it is still owed, then end with a clean status. */

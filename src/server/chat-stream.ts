@@ -19,6 +19,7 @@ const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
   "client-gone": grpc.status.CANCELLED,
   "too-slow": grpc.status.RESOURCE_EXHAUSTED,
   "server-full": grpc.status.RESOURCE_EXHAUSTED,
+  "rate-limited": grpc.status.RESOURCE_EXHAUSTED,
   shutdown: grpc.status.UNAVAILABLE,
   internal: grpc.status.INTERNAL,
 };

@@ -19,6 +19,8 @@ export interface ServerConfig {
   heartbeatMs: number;
   historyLimit: number;
   maxRequestBytes: number;
+  rateLimit: number;
+  rateBurst: number;
 }
 
 type Kind = "string" | "int";
@@ -45,6 +47,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: "stallTimeoutMs", flag: "stall-timeout-ms", env: "STALL_TIMEOUT_MS", kind: "int", default: defaultHubLimits.stallTimeoutMs, min: 1, help: "a client not reading for this long while messages arrive is dropped" },
   { key: "heartbeatMs", flag: "heartbeat-ms", env: "HEARTBEAT_MS", kind: "int", default: defaultHubLimits.heartbeatIntervalMs, min: 0, help: "heartbeat event interval (0: off)" },
   { key: "historyLimit", flag: "history-limit", env: "HISTORY_LIMIT", kind: "int", default: 10_000, min: 1, help: "messages of history kept per room" },
+  { key: "rateLimit", flag: "rate-limit", env: "RATE_LIMIT", kind: "int", default: defaultHubLimits.rateLimitPerSec, min: 0, help: "commands per second per client (0: unlimited); excess gets an error event" },
+  { key: "rateBurst", flag: "rate-burst", env: "RATE_BURST", kind: "int", default: defaultHubLimits.rateBurst, min: 1, help: "commands a client may send in a burst above its rate" },
   { key: "maxRequestBytes", flag: "max-request-bytes", env: "MAX_REQUEST_BYTES", kind: "int", default: 64 * 1024, min: 8192, help: "largest request message the transport accepts" },
 ];
 

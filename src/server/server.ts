@@ -48,6 +48,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       maxQueuedBytes: config.maxQueuedBytes,
       stallTimeoutMs: config.stallTimeoutMs,
       heartbeatIntervalMs: config.heartbeatMs,
+      rateLimitPerSec: config.rateLimit,
+      rateBurst: config.rateBurst,
       ...options.hubLimits,
     },
     onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),

@@ -1,0 +1,44 @@
+/** A client that sends too fast is told to slow down; one that will not stop is disconnected. */
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { ErrorCode } from "../gen/chat/v1/chat_pb.js";
+import { ChatTester } from "./support/chat-tester.js";
+import { startTestServer, stopTestServers } from "./support/server.js";
+import { waitUntil } from "./support/wait.js";
+
+afterEach(stopTestServers);
+
+describe("per-client rate limit", () => {
+  it("refuses commands over the burst with RESOURCE_EXHAUSTED error events, and the stream stays usable", async () => {
+    const server = await startTestServer({ rateLimit: 1, rateBurst: 10 });
+    const c = ChatTester.connect(server.baseUrl, "fast");
+    c.join("lobby");
+    await c.joined("lobby");
+    for (let i = 0; i < 19; i++) c.send("lobby", `m${i}`, `id${i}`);
+    // 10 tokens at start: the join and 9 sends pass, the other 10 sends are refused.
+    await waitUntil(() => c.messages().length === 9 && c.of("error").length === 10, "9 accepted, 10 refused");
+    const err = c.of("error")[0];
+    expect(err.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+    expect(err.message).toMatch(/rate limit/);
+    expect(err.clientMsgId).toBe("");
+    expect(err.room).toBe("lobby");
+    // The refused ones were not stored or delivered.
+    expect(c.messages().map((m) => m.clientMsgId)).toEqual(Array.from({ length: 9 }, (_, i) => `id${i}`));
+    expect(c.ended).toBeUndefined();
+  });
+
+  it("disconnects a client that keeps sending over the limit", async () => {
+    const server = await startTestServer({ rateLimit: 1, rateBurst: 5 });
+    const watcher = ChatTester.connect(server.baseUrl, "watcher");
+    watcher.join("lobby");
+    await watcher.joined("lobby");
+    const abuser = ChatTester.connect(server.baseUrl, "abuser");
+    abuser.join("lobby");
+    await abuser.joined("lobby");
+    for (let i = 0; i < 400; i++) abuser.request({ command: { case: "ping", value: { nonce: `${i}` } } });
+    const end = await abuser.done;
+    expect(end.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(end.message).toMatch(/rate limit/);
+    await watcher.waitFor("memberLeft", (e) => e.nickname === "abuser");
+  });
+});
