@@ -36,9 +36,23 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   append(messages: readonly StoredMessage[]): void {
+    // Check the whole batch before changing anything (all or nothing): each
+    // message's seq must follow the previous one of its room, counting the
+    // batch's own earlier messages, and a kept (sender, client id) must not repeat.
+    // Nothing is created here, so a refused batch leaves no new room behind.
+    const lastSeqs = new Map<string, number>();
+    const clientIds = new Set<string>();
     for (const m of messages) {
-      const log = this.log(m.room);
-      if (m.seq <= log.lastSeq) throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${log.lastSeq}`);
+      const lastSeq = lastSeqs.get(m.room) ?? this.rooms.get(m.room)?.lastSeq ?? 0;
+      if (m.seq <= lastSeq) throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${lastSeq}`);
+      lastSeqs.set(m.room, m.seq);
+      if (m.clientMsgId) {
+        const key = clientKey(m.sender, m.clientMsgId);
+        if (this.rooms.get(m.room)?.byClientId.has(key) || clientIds.has(`${m.room}\u0000${key}`)) {
+          throw new Error(`client message id ${m.clientMsgId} of ${m.sender} in room ${m.room} is already stored`);
+        }
+        clientIds.add(`${m.room}\u0000${key}`);
+      }
     }
     for (const m of messages) {
       const log = this.touch(m.room);

@@ -1,0 +1,356 @@
+/** SQLite-only behaviour: persistence across restarts, startup errors, WAL, pruning. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { StoredMessage } from "../src/store/history-store.js";
+import { DEFAULT_HISTORY_DB_PATH, openHistoryStore } from "../src/store/open-store.js";
+import { SCHEMA_VERSION, SqliteHistoryStore, StoreOpenError, type SqliteStoreOptions } from "../src/store/sqlite-store.js";
+
+const projectRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const storeModule = join(projectRoot, "src/store/sqlite-store.ts");
+
+let dir: string;
+let dbPath: string;
+const stores: SqliteHistoryStore[] = [];
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "store-sqlite-"));
+  dbPath = join(dir, "chat.db");
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const store of stores.splice(0)) store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function open(options: SqliteStoreOptions = {}, path = dbPath): SqliteHistoryStore {
+  const store = new SqliteHistoryStore(path, { pruneIntervalMs: 0, ...options });
+  stores.push(store);
+  return store;
+}
+
+function close(store: SqliteHistoryStore): void {
+  store.close();
+  stores.splice(stores.indexOf(store), 1);
+}
+
+function msg(room: string, seq: number, extra: Partial<StoredMessage> = {}): StoredMessage {
+  return { room, seq, sender: "ann", text: `message ${seq}`, sentAtMs: Date.now(), clientMsgId: "", ...extra };
+}
+
+function openError(fn: () => unknown): StoreOpenError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StoreOpenError);
+    const e = err as StoreOpenError;
+    expect(e.message).not.toContain("\n");
+    return e;
+  }
+  throw new Error("expected a StoreOpenError");
+}
+
+/** Run a script in another Node process (with tsx, so it can import the store); resolves once it prints "ready". */
+function runChild(source: string): Promise<ChildProcess> {
+  const script = join(dir, `child-${children.length}.mts`);
+  writeFileSync(script, source);
+  const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  return new Promise((resolvePromise, reject) => {
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes("ready")) resolvePromise(child);
+    });
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    child.on("exit", (code) => reject(new Error(`child exited (${code}) before ready: ${err}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once("exit", () => r()));
+}
+
+describe("SqliteHistoryStore persistence", () => {
+  it("keeps messages, epochs and sequence numbers across close and reopen", () => {
+    const first = open();
+    const epoch = first.roomState("lobby").epoch;
+    first.append([msg("lobby", 1, { clientMsgId: "c1" }), msg("lobby", 2), msg("other", 1)]);
+    const before = first.recent("lobby", 10);
+    close(first);
+
+    const second = open();
+    expect(second.peekState("lobby")).toEqual({ epoch, firstSeq: 1, lastSeq: 2 });
+    expect(second.roomState("lobby").epoch).toBe(epoch);
+    expect(second.recent("lobby", 10)).toEqual(before);
+    expect(second.findByClientMsgId("lobby", "ann", "c1")?.seq).toBe(1);
+    expect(() => second.append([msg("lobby", 2)])).toThrow();
+    second.append([msg("lobby", 3)]);
+    expect(second.roomState("lobby")).toEqual({ epoch, firstSeq: 1, lastSeq: 3 });
+  });
+
+  it("keeps lastSeq across a restart when retention deleted every message", () => {
+    const first = open({ retention: { maxMessagesPerRoom: 10, maxAgeMs: 1000 } });
+    const epoch = first.roomState("r").epoch;
+    first.append([msg("r", 1, { sentAtMs: 1 }), msg("r", 2, { sentAtMs: 2 })]);
+    close(first);
+    const second = open();
+    expect(second.roomState("r")).toEqual({ epoch, firstSeq: 0, lastSeq: 2 });
+  });
+
+  it("keeps an acknowledged append when the process is killed with SIGKILL right after", async () => {
+    const child = await runChild(`
+      import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
+      const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
+      store.roomState("r");
+      for (let s = 1; s <= 50; s++) store.append([{ room: "r", seq: s, sender: "ann", text: "t" + s, sentAtMs: Date.now(), clientMsgId: "c" + s }]);
+      console.log("ready");
+      setInterval(() => {}, 1000);
+    `);
+    child.kill("SIGKILL");
+    await exited(child);
+    expect(existsSync(`${dbPath}-wal`)).toBe(true); // not checkpointed: recovery comes from the WAL
+    const store = open();
+    expect(store.peekState("r")).toMatchObject({ firstSeq: 1, lastSeq: 50 });
+    expect(store.recent("r", 1)[0]).toMatchObject({ seq: 50, text: "t50", clientMsgId: "c50" });
+  });
+});
+
+describe("SqliteHistoryStore file format", () => {
+  it("runs in WAL mode", () => {
+    const store = open();
+    store.append([msg("r", 1)]);
+    expect(existsSync(`${dbPath}-wal`)).toBe(true);
+    close(store);
+    // Bytes 18 and 19 of the header are 2 for a WAL-mode database.
+    const header = readFileSync(dbPath).subarray(0, 20);
+    expect(header.subarray(0, 16).toString("latin1")).toBe("SQLite format 3\u0000");
+    expect([header[18], header[19]]).toEqual([2, 2]);
+  });
+
+  it("records the schema version", () => {
+    close(open());
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    } finally {
+      db.close();
+    }
+  });
+
+  it("creates missing parent directories", () => {
+    const nested = join(dir, "a", "b", "c", "chat.db");
+    const store = open({}, nested);
+    store.append([msg("r", 1)]);
+    expect(statSync(nested).isFile()).toBe(true);
+  });
+
+  it("accepts synchronous = FULL", () => {
+    const store = open({ synchronous: "FULL" });
+    store.append([msg("r", 1)]);
+    expect(store.recent("r", 5)).toHaveLength(1);
+  });
+});
+
+describe("SqliteHistoryStore startup errors", () => {
+  it("refuses a corrupt file, naming it, and leaves it untouched", () => {
+    const garbage = randomBytes(16 * 1024);
+    writeFileSync(dbPath, garbage);
+    const err = openError(() => open());
+    expect(err.message).toBe(`cannot open history database ${dbPath}: file is not a database (corrupt, encrypted, or not SQLite)`);
+    expect(err.path).toBe(dbPath);
+    expect(readFileSync(dbPath).equals(garbage)).toBe(true);
+  });
+
+  it("refuses a file with a damaged schema page", () => {
+    const store = open();
+    store.append([msg("r", 1)]);
+    close(store);
+    const bytes = readFileSync(dbPath);
+    randomBytes(bytes.length - 100).copy(bytes, 100); // keep the 100-byte header, scramble the rest
+    writeFileSync(dbPath, bytes);
+    rmSync(`${dbPath}-wal`, { force: true });
+    const err = openError(() => open());
+    expect(err.message).toMatch(new RegExp(`^cannot open history database ${escape(dbPath)}: .*(corrupt|malformed|not a database)`));
+  });
+
+  it("refuses a SQLite database that is not a chat history, and leaves it untouched", () => {
+    const other = new Database(dbPath);
+    other.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY); INSERT INTO invoices VALUES (1)");
+    other.close();
+    const err = openError(() => open());
+    expect(err.message).toContain(dbPath);
+    expect(err.message).toContain("not a chat history database");
+    const check = new Database(dbPath, { readonly: true });
+    expect(check.prepare("SELECT count(*) FROM invoices").pluck().get()).toBe(1);
+    check.close();
+  });
+
+  it("refuses a database written by a newer schema version", () => {
+    close(open());
+    const db = new Database(dbPath);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(openError(() => open()).message).toMatch(/schema version \d+ is newer/);
+  });
+
+  it("refuses a location under a regular file (fails even as root)", () => {
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    const path = join(file, "data", "chat.db");
+    const err = openError(() => open({}, path));
+    expect(err.message).toMatch(new RegExp(`^cannot open history database ${escape(path)}: cannot create directory`));
+  });
+
+  it("refuses a location where files cannot be created (fails even as root)", () => {
+    const path = "/proc/chat-history-test.db";
+    const err = openError(() => open({}, path));
+    expect(err.message).toBe(`cannot open history database ${path}: unable to open database file (check that the path is a writable location)`);
+  });
+
+  it("refuses a path that is a directory", () => {
+    mkdirSync(dbPath);
+    expect(openError(() => open()).message).toBe(`cannot open history database ${dbPath}: path is a directory, not a database file`);
+  });
+
+  it("refuses a file a second store in this process holds", () => {
+    open().append([msg("r", 1)]);
+    const err = openError(() => open({ busyTimeoutMs: 50 }));
+    expect(err.message).toBe(
+      `cannot open history database ${dbPath}: database is locked by another process (is another server using this file?)`,
+    );
+  });
+
+  it("refuses a file another server process holds", async () => {
+    await runChild(`
+      import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
+      const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
+      store.append([{ room: "r", seq: 1, sender: "ann", text: "hi", sentAtMs: Date.now(), clientMsgId: "" }]);
+      console.log("ready");
+      setInterval(() => {}, 1000);
+    `);
+    const err = openError(() => open({ busyTimeoutMs: 50 }));
+    expect(err.message).toContain(dbPath);
+    expect(err.message).toContain("locked by another process");
+  });
+
+  it("refuses a file another process has locked exclusively, even when not exclusive itself", async () => {
+    close(open());
+    await runChild(`
+      import { createRequire } from "node:module";
+      const Database = createRequire(${JSON.stringify(join(projectRoot, "package.json"))})("better-sqlite3");
+      const db = new Database(${JSON.stringify(dbPath)});
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.exec("BEGIN EXCLUSIVE");
+      db.prepare("SELECT count(*) FROM rooms").get();
+      console.log("ready");
+      setInterval(() => {}, 1000);
+    `);
+    const err = openError(() => open({ busyTimeoutMs: 50, exclusive: false }));
+    expect(err.message).toContain(dbPath);
+    expect(err.message).toContain("locked by another process");
+  });
+
+  it("can be opened again once the other holder is gone", async () => {
+    const child = await runChild(`
+      import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
+      const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
+      store.roomState("r");
+      console.log("ready");
+      setInterval(() => {}, 1000);
+    `);
+    openError(() => open({ busyTimeoutMs: 50 }));
+    child.kill("SIGKILL");
+    await exited(child);
+    expect(open().peekState("r")).toMatchObject({ lastSeq: 0 });
+  });
+});
+
+describe("SqliteHistoryStore pruning", () => {
+  it("prune() drops expired messages in rooms nobody writes to, keeping lastSeq", () => {
+    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 60_000 } });
+    const now = Date.now();
+    store.append([msg("quiet", 1, { sentAtMs: now - 1000 }), msg("quiet", 2, { sentAtMs: now - 500 }), msg("quiet", 3, { sentAtMs: now })]);
+    store.append([msg("busy", 1, { sentAtMs: now })]);
+    expect(store.prune(now + 59_000)).toBe(0);
+    expect(store.prune(now + 59_600)).toBe(2);
+    expect(store.peekState("quiet")).toMatchObject({ firstSeq: 3, lastSeq: 3 });
+    expect(store.prune(now + 120_000)).toBe(2);
+    expect(store.peekState("quiet")).toMatchObject({ firstSeq: 0, lastSeq: 3 });
+    expect(store.peekState("busy")).toMatchObject({ firstSeq: 0, lastSeq: 1 });
+    expect(store.recent("quiet", 10)).toEqual([]);
+    expect(() => store.append([msg("quiet", 3)])).toThrow();
+  });
+
+  it("prune() covers more rooms than one slice and keeps counts right", () => {
+    const store = open({ retention: { maxMessagesPerRoom: 3, maxAgeMs: 60_000 } });
+    const now = Date.now();
+    const rooms = Array.from({ length: 450 }, (_, i) => `room-${String(i).padStart(3, "0")}`);
+    store.append(rooms.flatMap((room) => [msg(room, 1, { sentAtMs: now - 10 }), msg(room, 2, { sentAtMs: now })]));
+    expect(store.prune(now + 60_000 - 5)).toBe(450);
+    for (const room of [rooms[0], rooms[199], rooms[200], rooms[449]]) {
+      expect(store.peekState(room)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
+    }
+    // Count retention still sees the right number of kept messages after a prune.
+    store.append([msg(rooms[0], 3), msg(rooms[0], 4), msg(rooms[0], 5)]);
+    expect(store.recent(rooms[0], 10).map((m) => m.seq)).toEqual([3, 4, 5]);
+  });
+
+  it("prune() does nothing without an age bound", () => {
+    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 0 } });
+    store.append([msg("r", 1, { sentAtMs: 1 })]);
+    expect(store.prune()).toBe(0);
+    expect(store.recent("r", 10)).toHaveLength(1);
+  });
+
+  it("prunes in the background on its interval", async () => {
+    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 200 }, pruneIntervalMs: 20 });
+    store.append([msg("r", 1), msg("r", 2)]);
+    expect(store.recent("r", 10)).toHaveLength(2);
+    await vi.waitFor(() => expect(store.peekState("r")).toMatchObject({ firstSeq: 0, lastSeq: 2 }), { timeout: 3000, interval: 20 });
+  });
+});
+
+describe("openHistoryStore", () => {
+  it("opens a memory store", () => {
+    const store = openHistoryStore({ kind: "memory", retention: { maxMessagesPerRoom: 2, maxAgeMs: 0 } });
+    store.append([msg("r", 1), msg("r", 2), msg("r", 3)]);
+    expect(store.recent("r", 10).map((m) => m.seq)).toEqual([2, 3]);
+    store.close();
+  });
+
+  it("opens a sqlite store at the given path, with retention", () => {
+    const store = openHistoryStore({ kind: "sqlite", path: dbPath, retention: { maxMessagesPerRoom: 2, maxAgeMs: 0 } });
+    try {
+      store.append([msg("r", 1), msg("r", 2), msg("r", 3)]);
+      expect(store.recent("r", 10).map((m) => m.seq)).toEqual([2, 3]);
+      expect(store).toBeInstanceOf(SqliteHistoryStore);
+    } finally {
+      store.close();
+    }
+    expect(existsSync(dbPath)).toBe(true);
+  });
+
+  it("throws StoreOpenError for a bad sqlite file", () => {
+    writeFileSync(dbPath, randomBytes(4096));
+    expect(() => openHistoryStore({ kind: "sqlite", path: dbPath })).toThrow(StoreOpenError);
+  });
+
+  it("has a default path under ./data", () => {
+    expect(DEFAULT_HISTORY_DB_PATH).toBe("./data/chat.db");
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
