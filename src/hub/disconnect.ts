@@ -15,6 +15,8 @@ export type DisconnectKind =
   | "rate-limited"
   /** The server is shutting down. */
   | "shutdown"
+  /** The client's credentials expired or were refused. */
+  | "unauthenticated"
   /** The server hit a bug handling this stream. */
   | "internal";
 
@@ -43,5 +45,6 @@ export const Disconnect = {
     reconnect: true,
   }),
   shutdown: (): DisconnectReason => ({ kind: "shutdown", message: "server is shutting down", reconnect: true }),
+  unauthenticated: (why: string): DisconnectReason => ({ kind: "unauthenticated", message: why, reconnect: false }),
   internal: (): DisconnectReason => ({ kind: "internal", message: "internal server error", reconnect: true }),
 };

@@ -72,6 +72,7 @@ export class Hub {
   private readonly scheduler = new FlushScheduler(() => this.commitPending());
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextSessionId = 1;
+  private closed = false;
   private readonly onStoreError: (err: unknown) => void;
 
   constructor(options: HubOptions = {}) {
@@ -103,10 +104,20 @@ export class Hub {
     return sum;
   }
 
-  /** Open a session for a new stream, or say why not. */
-  openSession(transport: SessionTransport): Session | DisconnectReason {
+  get memberCount(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.members.size;
+    return n;
+  }
+
+  /**
+   * Open a session for a new stream, or say why not. With an identity (an
+   * authenticated subject), the session may only join under that nickname.
+   */
+  openSession(transport: SessionTransport, identity?: string): Session | DisconnectReason {
+    if (this.closed) return Disconnect.shutdown();
     if (this.sessions.size >= this.limits.maxSessions) return Disconnect.serverFull(this.limits.maxSessions);
-    const session = new Session(this, this.nextSessionId++, transport, this.scheduler);
+    const session = new Session(this, this.nextSessionId++, transport, this.scheduler, identity);
     this.sessions.add(session);
     this.startHeartbeat();
     return session;
@@ -240,6 +251,7 @@ export class Hub {
 
   /** Tell every session the server is going away, then end them. */
   shutdown(reason = "server is shutting down"): void {
+    this.closed = true;
     this.commitPending();
     const event = events.shutdownEvent(reason);
     for (const session of [...this.sessions]) session.shutdown(event);

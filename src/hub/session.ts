@@ -28,6 +28,7 @@ const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
   "server-full": LeaveReason.DISCONNECTED,
   shutdown: LeaveReason.SHUTDOWN,
   "rate-limited": LeaveReason.DISCONNECTED,
+  unauthenticated: LeaveReason.DISCONNECTED,
   internal: LeaveReason.DISCONNECTED,
 };
 
@@ -48,6 +49,8 @@ export class Session {
     readonly id: number,
     private readonly transport: SessionTransport,
     scheduler: QueueScheduler,
+    /** Authenticated subject: when set, the only nickname this client may use. */
+    readonly identity?: string,
   ) {
     this.queue = new SubscriberQueue(transport, hub.limits, scheduler, (detail) => {
       hub.observer.droppedTooSlow();
@@ -157,7 +160,8 @@ export class Session {
     );
   }
 
-  private join(room: string, nickname: string, afterSeq: bigint | undefined, epoch: string): void {
+  private join(room: string, requested: string, afterSeq: bigint | undefined, epoch: string): void {
+    const nickname = this.nicknameFor(requested);
     const problem = checkRoom(room) ?? checkNickname(nickname) ?? checkId("epoch", epoch);
     if (problem) throw invalid(problem);
     if (this.memberships.has(room)) {
@@ -168,6 +172,15 @@ export class Session {
     }
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
     this.memberships.set(room, this.hub.join(this, { room, nickname, afterSeq: after, epoch }));
+  }
+
+  /** Signed-in clients are their token's subject; an empty nickname means "my identity". */
+  private nicknameFor(requested: string): string {
+    if (this.identity === undefined) return requested;
+    if (requested !== "" && requested !== this.identity) {
+      throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${this.identity}": cannot join as "${requested}"`);
+    }
+    return this.identity;
   }
 
   private leave(room: string): void {

@@ -11,6 +11,7 @@ import { Disconnect, type DisconnectReason } from "../hub/disconnect.js";
 import { errorEvent } from "../hub/events.js";
 import type { Hub } from "../hub/hub.js";
 import { Session } from "../hub/session.js";
+import { AuthError, type Authenticator, type Identity } from "./auth.js";
 import { endCall } from "./grpc-call-control.js";
 import { MalformedRequest } from "./grpc-definition.js";
 
@@ -20,69 +21,102 @@ const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
   "too-slow": grpc.status.RESOURCE_EXHAUSTED,
   "server-full": grpc.status.RESOURCE_EXHAUSTED,
   "rate-limited": grpc.status.RESOURCE_EXHAUSTED,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
   shutdown: grpc.status.UNAVAILABLE,
   internal: grpc.status.INTERNAL,
 };
+
+/** setTimeout cannot wait longer than this; a token valid for longer is not timed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ChatStreamOptions {
   hub: Hub;
   log: Logger;
   /** How long a dropped stream's pending writes may take to flush before it is reset. */
   resetGraceMs: number;
+  /** When set, every stream must carry a valid bearer token. */
+  authenticate?: Authenticator;
 }
 
-export function chatStreamHandler({ hub, log, resetGraceMs }: ChatStreamOptions) {
-  return (call: grpc.ServerDuplexStream<unknown, Uint8Array>): void => {
-    const peer = call.getPeer();
-    let ended = false;
-    const end = (reason: DisconnectReason) => {
-      if (ended) return;
-      ended = true;
-      if (reason.kind === "finished") {
-        call.end();
-      } else {
-        endCall(call, { code: statusFor[reason.kind], details: reason.message }, resetGraceMs);
-      }
-    };
-    const opened = hub.openSession({
+type ChatCall = grpc.ServerDuplexStream<unknown, Uint8Array>;
+
+export function chatStreamHandler(options: ChatStreamOptions) {
+  const { authenticate, resetGraceMs, log } = options;
+  return (call: ChatCall): void => {
+    if (!authenticate) return serve(call, options, undefined);
+    authenticate(call.metadata.get("authorization")[0] as string | undefined).then(
+      (identity) => {
+        if (!call.cancelled) serve(call, options, identity);
+      },
+      (err) => {
+        const details = err instanceof AuthError ? err.message : "authentication failed";
+        log.info({ peer: call.getPeer(), reason: details }, "stream refused: unauthenticated");
+        endCall(call, { code: grpc.status.UNAUTHENTICATED, details }, resetGraceMs);
+      },
+    );
+  };
+}
+
+function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, identity: Identity | undefined): void {
+  const peer = call.getPeer();
+  let ended = false;
+  let expiry: NodeJS.Timeout | undefined;
+  const end = (reason: DisconnectReason) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(expiry);
+    if (reason.kind === "finished") call.end();
+    else endCall(call, { code: statusFor[reason.kind], details: reason.message }, resetGraceMs);
+  };
+  const opened = hub.openSession(
+    {
       write: (frame) => call.write(frame),
       end: (reason) => {
         log.info({ peer, session: opened instanceof Session ? opened.id : 0, reason: reason.kind }, "stream closed");
         end(reason);
       },
-    });
-    if (!(opened instanceof Session)) {
-      log.warn({ peer, reason: opened.kind }, "stream refused");
-      end(opened);
+    },
+    identity?.subject,
+  );
+  if (!(opened instanceof Session)) {
+    log.warn({ peer, reason: opened.kind }, "stream refused");
+    end(opened);
+    return;
+  }
+  const session = opened;
+  log.info({ peer, session: session.id, identity: identity?.subject }, "stream opened");
+  if (identity?.expiresAtMs !== undefined) {
+    const delay = identity.expiresAtMs - Date.now();
+    if (delay < MAX_TIMER_MS) {
+      expiry = setTimeout(() => session.abort(Disconnect.unauthenticated("token expired")), Math.max(0, delay));
+      expiry.unref();
+    }
+  }
+  call.on("drain", () => session.queue.drained());
+  call.on("data", (req: ChatRequest | MalformedRequest) => {
+    if (req instanceof MalformedRequest) {
+      session.queue.push(errorEvent(ErrorCode.INVALID_ARGUMENT, `request could not be decoded: ${req.reason}`, {}));
       return;
     }
-    const session = opened;
-    log.info({ peer, session: session.id }, "stream opened");
-    call.on("drain", () => session.queue.drained());
-    call.on("data", (req: ChatRequest | MalformedRequest) => {
-      if (req instanceof MalformedRequest) {
-        session.queue.push(errorEvent(ErrorCode.INVALID_ARGUMENT, `request could not be decoded: ${req.reason}`, {}));
-        return;
-      }
-      try {
-        session.handle(req);
-      } catch (err) {
-        // A bug, not bad input: log it, tell the client only that it was internal.
-        log.error({ err, session: session.id }, "command failed");
-        session.abort(Disconnect.internal());
-      }
-    });
-    call.on("end", () => session.endInput());
-    const gone = () => {
-      if (!ended) log.info({ peer, session: session.id, reason: "client-gone" }, "stream closed");
-      ended = true;
-      session.transportClosed();
-    };
-    call.on("cancelled", gone);
-    call.on("close", gone);
-    call.on("error", (err) => {
-      log.debug({ err, session: session.id }, "stream error");
-      gone();
-    });
+    try {
+      session.handle(req);
+    } catch (err) {
+      // A bug, not bad input: log it, tell the client only that it was internal.
+      log.error({ err, session: session.id }, "command failed");
+      session.abort(Disconnect.internal());
+    }
+  });
+  call.on("end", () => session.endInput());
+  const gone = () => {
+    if (!ended) log.info({ peer, session: session.id, reason: "client-gone" }, "stream closed");
+    ended = true;
+    clearTimeout(expiry);
+    session.transportClosed();
   };
+  call.on("cancelled", gone);
+  call.on("close", gone);
+  call.on("error", (err) => {
+    log.debug({ err, session: session.id }, "stream error");
+    gone();
+  });
 }

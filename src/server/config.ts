@@ -10,17 +10,34 @@ export interface ServerConfig {
   host: string;
   port: number;
   logLevel: string;
+  store: string;
+  db: string;
+  historyLimit: number;
+  historyMaxAgeSec: number;
+  maxConnections: number;
   maxStreams: number;
+  maxStreamsPerConnection: number;
   maxRoomsPerClient: number;
   maxRooms: number;
   maxMembersPerRoom: number;
   maxQueuedBytes: number;
   stallTimeoutMs: number;
-  heartbeatMs: number;
-  historyLimit: number;
   maxRequestBytes: number;
   rateLimit: number;
   rateBurst: number;
+  heartbeatMs: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  authSecret: string;
+  authPublicKey: string;
+  authIssuer: string;
+  authAudience: string;
+  tlsCert: string;
+  tlsKey: string;
+  metricsHost: string;
+  metricsPort: string;
+  shutdownDeadlineMs: number;
 }
 
 type Kind = "string" | "int";
@@ -33,30 +50,55 @@ interface OptionSpec {
   default: string | number;
   help: string;
   min?: number;
+  choices?: string[];
 }
 
+const opt = (key: keyof ServerConfig, flag: string, env: string, kind: Kind, dflt: string | number, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
+  key, flag, env, kind, default: dflt, help, ...extra,
+});
+
 export const OPTIONS: OptionSpec[] = [
-  { key: "host", flag: "host", env: "HOST", kind: "string", default: "127.0.0.1", help: "address to listen on" },
-  { key: "port", flag: "port", env: "PORT", kind: "int", default: 50051, min: 0, help: "gRPC port (0 picks a free one)" },
-  { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "string", default: "info", help: "pino log level: fatal, error, warn, info, debug, trace, silent" },
-  { key: "maxStreams", flag: "max-streams", env: "MAX_STREAMS", kind: "int", default: defaultHubLimits.maxSessions, min: 1, help: "concurrent Chat streams accepted" },
-  { key: "maxRoomsPerClient", flag: "max-rooms-per-client", env: "MAX_ROOMS_PER_CLIENT", kind: "int", default: defaultHubLimits.maxRoomsPerSession, min: 1, help: "rooms one stream may join at once" },
-  { key: "maxRooms", flag: "max-rooms", env: "MAX_ROOMS", kind: "int", default: defaultHubLimits.maxRooms, min: 1, help: "rooms that may exist at once" },
-  { key: "maxMembersPerRoom", flag: "max-members-per-room", env: "MAX_MEMBERS_PER_ROOM", kind: "int", default: defaultHubLimits.maxMembersPerRoom, min: 1, help: "members one room may hold" },
-  { key: "maxQueuedBytes", flag: "max-queued-bytes", env: "MAX_QUEUED_BYTES", kind: "int", default: defaultHubLimits.maxQueuedBytes, min: 1024, help: "bytes queued for one slow client before it is dropped" },
-  { key: "stallTimeoutMs", flag: "stall-timeout-ms", env: "STALL_TIMEOUT_MS", kind: "int", default: defaultHubLimits.stallTimeoutMs, min: 1, help: "a client not reading for this long while messages arrive is dropped" },
-  { key: "heartbeatMs", flag: "heartbeat-ms", env: "HEARTBEAT_MS", kind: "int", default: defaultHubLimits.heartbeatIntervalMs, min: 0, help: "heartbeat event interval (0: off)" },
-  { key: "historyLimit", flag: "history-limit", env: "HISTORY_LIMIT", kind: "int", default: 10_000, min: 1, help: "messages of history kept per room" },
-  { key: "rateLimit", flag: "rate-limit", env: "RATE_LIMIT", kind: "int", default: defaultHubLimits.rateLimitPerSec, min: 0, help: "commands per second per client (0: unlimited); excess gets an error event" },
-  { key: "rateBurst", flag: "rate-burst", env: "RATE_BURST", kind: "int", default: defaultHubLimits.rateBurst, min: 1, help: "commands a client may send in a burst above its rate" },
-  { key: "maxRequestBytes", flag: "max-request-bytes", env: "MAX_REQUEST_BYTES", kind: "int", default: 64 * 1024, min: 8192, help: "largest request message the transport accepts" },
+  opt("host", "host", "HOST", "string", "127.0.0.1", "address to listen on"),
+  opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0 }),
+  opt("logLevel", "log-level", "LOG_LEVEL", "string", "info", "log level", { choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }),
+  opt("store", "store", "STORE", "string", "sqlite", "history store: sqlite (durable) or memory (throwaway)", { choices: ["sqlite", "memory"] }),
+  opt("db", "db", "DB_PATH", "string", "./data/chat.db", "SQLite history file (created on first start)"),
+  opt("historyLimit", "history-limit", "HISTORY_LIMIT", "int", 10_000, "messages of history kept per room", { min: 1 }),
+  opt("historyMaxAgeSec", "history-max-age", "HISTORY_MAX_AGE", "int", 0, "seconds of history kept (0: no age limit)", { min: 0 }),
+  opt("maxConnections", "max-connections", "MAX_CONNECTIONS", "int", 5_000, "TCP connections accepted at once; more are refused", { min: 1 }),
+  opt("maxStreams", "max-streams", "MAX_STREAMS", "int", defaultHubLimits.maxSessions, "concurrent Chat streams accepted in total", { min: 1 }),
+  opt("maxStreamsPerConnection", "max-streams-per-connection", "MAX_STREAMS_PER_CONNECTION", "int", 100, "concurrent streams (calls) on one connection", { min: 1 }),
+  opt("maxRoomsPerClient", "max-rooms-per-client", "MAX_ROOMS_PER_CLIENT", "int", defaultHubLimits.maxRoomsPerSession, "rooms one stream may join at once", { min: 1 }),
+  opt("maxRooms", "max-rooms", "MAX_ROOMS", "int", defaultHubLimits.maxRooms, "rooms that may exist at once", { min: 1 }),
+  opt("maxMembersPerRoom", "max-members-per-room", "MAX_MEMBERS_PER_ROOM", "int", defaultHubLimits.maxMembersPerRoom, "members one room may hold", { min: 1 }),
+  opt("maxQueuedBytes", "max-queued-bytes", "MAX_QUEUED_BYTES", "int", defaultHubLimits.maxQueuedBytes, "bytes queued for one slow client before it is dropped", { min: 1024 }),
+  opt("stallTimeoutMs", "stall-timeout-ms", "STALL_TIMEOUT_MS", "int", defaultHubLimits.stallTimeoutMs, "a client not reading for this long while messages arrive is dropped", { min: 1 }),
+  opt("maxRequestBytes", "max-request-bytes", "MAX_REQUEST_BYTES", "int", 64 * 1024, "largest request message the transport accepts", { min: 8192 }),
+  opt("rateLimit", "rate-limit", "RATE_LIMIT", "int", defaultHubLimits.rateLimitPerSec, "commands per second per client (0: unlimited); excess gets an error event", { min: 0 }),
+  opt("rateBurst", "rate-burst", "RATE_BURST", "int", defaultHubLimits.rateBurst, "commands a client may send in a burst above its rate", { min: 1 }),
+  opt("heartbeatMs", "heartbeat-ms", "HEARTBEAT_MS", "int", defaultHubLimits.heartbeatIntervalMs, "heartbeat event interval (0: off)", { min: 0 }),
+  opt("keepaliveMs", "keepalive-ms", "KEEPALIVE_MS", "int", 30_000, "HTTP/2 ping interval to detect vanished peers", { min: 1000 }),
+  opt("keepaliveTimeoutMs", "keepalive-timeout-ms", "KEEPALIVE_TIMEOUT_MS", "int", 10_000, "a peer not answering a ping within this is dropped", { min: 100 }),
+  opt("idleTimeoutMs", "idle-timeout-ms", "IDLE_TIMEOUT_MS", "int", 300_000, "a connection with no open call for this long is closed", { min: 1000 }),
+  opt("authSecret", "auth-secret", "AUTH_SECRET", "string", "", "require JWTs signed with this HMAC secret (HS256/384/512; at least 32 bytes)"),
+  opt("authPublicKey", "auth-public-key", "AUTH_PUBLIC_KEY_FILE", "string", "", "require JWTs verified by this PEM public key (RS256, ES256, EdDSA, ...)"),
+  opt("authIssuer", "auth-issuer", "AUTH_ISSUER", "string", "", "when set, tokens must have this issuer (iss)"),
+  opt("authAudience", "auth-audience", "AUTH_AUDIENCE", "string", "", "when set, tokens must have this audience (aud)"),
+  opt("tlsCert", "tls-cert", "TLS_CERT_FILE", "string", "", "serve TLS with this PEM certificate chain (needs --tls-key)"),
+  opt("tlsKey", "tls-key", "TLS_KEY_FILE", "string", "", "PEM private key for --tls-cert"),
+  opt("metricsHost", "metrics-host", "METRICS_HOST", "string", "127.0.0.1", "address for the metrics endpoint"),
+  opt("metricsPort", "metrics-port", "METRICS_PORT", "string", "", "serve Prometheus metrics at /metrics on this port (empty: off)"),
+  opt("shutdownDeadlineMs", "shutdown-deadline-ms", "SHUTDOWN_DEADLINE_MS", "int", 10_000, "on SIGINT/SIGTERM, streams still open after this are cut", { min: 0 }),
 ];
 
 export class ConfigError extends Error {}
 
 export function helpText(program: string): string {
-  const rows = OPTIONS.map((o) => `  --${o.flag.padEnd(22)} ${o.env.padEnd(22)} ${o.help} (default ${o.default})`);
-  return [`Usage: ${program} [options]`, "", "  flag                     environment", ...rows, "  --help                   show this help", ""].join("\n");
+  const rows = OPTIONS.map((o) => {
+    const dflt = o.default === "" ? "" : ` (default ${o.default})`;
+    return `  --${o.flag.padEnd(28)} ${o.env.padEnd(28)} ${o.help}${dflt}`;
+  });
+  return [`Usage: ${program} [options]`, "", `  ${"flag".padEnd(30)} ${"environment".padEnd(28)}`, ...rows, "  --help                         show this help", ""].join("\n");
 }
 
 /** Parse flags over environment over defaults. Throws ConfigError with a readable message. */
@@ -82,16 +124,26 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     const raw = (values[o.flag] as string | undefined) ?? env[o.env];
     config[o.key] = raw === undefined || raw === "" ? o.default : convert(o, raw);
   }
-  return config as unknown as ServerConfig;
+  return checkCombinations(config as unknown as ServerConfig);
 }
 
 function convert(o: OptionSpec, raw: string): string | number {
+  if (o.choices && !o.choices.includes(raw)) {
+    throw new ConfigError(`--${o.flag} / ${o.env} must be one of ${o.choices.join(", ")} (got "${raw}")`);
+  }
   if (o.kind === "string") return raw;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min)) {
     throw new ConfigError(`--${o.flag} / ${o.env} must be an integer${o.min !== undefined ? ` >= ${o.min}` : ""} (got "${raw}")`);
   }
   return n;
+}
+
+function checkCombinations(c: ServerConfig): ServerConfig {
+  if ((c.tlsCert === "") !== (c.tlsKey === "")) throw new ConfigError("--tls-cert and --tls-key go together");
+  if (c.authSecret && c.authPublicKey) throw new ConfigError("give --auth-secret or --auth-public-key, not both");
+  if (c.metricsPort !== "" && !/^\d+$/.test(c.metricsPort)) throw new ConfigError(`--metrics-port must be a port number (got "${c.metricsPort}")`);
+  return c;
 }
 
 export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {

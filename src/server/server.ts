@@ -1,8 +1,10 @@
 /**
- * Assembles the process: one hub, the grpc-js server with the chat service,
- * health and reflection, and the listener. Chooses adapters and ports only;
+ * Assembles the process: one hub over the configured history store, the
+ * grpc-js server with the chat service, health and reflection, the TCP
+ * listener, and the metrics endpoint. Chooses adapters and ports only;
  * behaviour lives in the hub and the handlers.
  */
+import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import pino, { type Logger } from "pino";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
@@ -10,11 +12,14 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { Hub } from "../hub/hub.js";
 import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
-import { MemoryHistoryStore } from "../store/memory-store.js";
+import { openHistoryStore } from "../store/open-store.js";
+import { createAuthenticator } from "./auth.js";
 import { chatStreamHandler } from "./chat-stream.js";
 import type { ServerConfig } from "./config.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
+import { listen } from "./listener.js";
+import { ChatMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { unaryHandlers } from "./unary-handlers.js";
 
@@ -24,22 +29,64 @@ export interface ChatServer {
   /** The port actually bound (useful with port 0). */
   port: number;
   address: string;
-  /** Stop: tell clients, end streams, close the listener and the store. */
+  /** The metrics port, when metrics are on. */
+  metricsPort?: number;
+  /** Stop: refuse new streams, tell clients, finish what was accepted, close. */
   close(deadlineMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
   log?: Logger;
+  /** Use this store instead of opening the configured one (it is closed with the server). */
   store?: HistoryStore;
   /** Hub limits with no command-line option (e.g. replay page size), for tuning and tests. */
   hubLimits?: Partial<HubLimits>;
 }
 
+function grpcOptions(config: ServerConfig): grpc.ServerOptions {
+  return {
+    "grpc.max_receive_message_length": config.maxRequestBytes,
+    "grpc.max_concurrent_streams": config.maxStreamsPerConnection,
+    "grpc.keepalive_time_ms": config.keepaliveMs,
+    "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
+    "grpc.max_connection_idle_ms": config.idleTimeoutMs,
+  };
+}
+
+function credentials(config: ServerConfig): grpc.ServerCredentials {
+  if (!config.tlsCert) return grpc.ServerCredentials.createInsecure();
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: read(config.tlsCert, "certificate"), private_key: read(config.tlsKey, "key") }], false);
+}
+
 export async function startChatServer(config: ServerConfig, options: StartOptions = {}): Promise<ChatServer> {
   const log = options.log ?? pino({ level: config.logLevel });
-  const store = options.store ?? new MemoryHistoryStore({ maxMessagesPerRoom: config.historyLimit, maxAgeMs: 0 });
-  const hub = new Hub({
+  const authenticate = createAuthenticator({
+    secret: config.authSecret || undefined,
+    publicKeyFile: config.authPublicKey || undefined,
+    issuer: config.authIssuer || undefined,
+    audience: config.authAudience || undefined,
+  });
+  const creds = credentials(config);
+  const store =
+    options.store ??
+    openHistoryStore({
+      kind: config.store as "sqlite" | "memory",
+      path: config.db,
+      retention: { maxMessagesPerRoom: config.historyLimit, maxAgeMs: config.historyMaxAgeSec * 1000 },
+    });
+  let hub: Hub | undefined;
+  let connections = () => 0;
+  const metrics = new ChatMetrics(() => hub, () => connections());
+  hub = new Hub({
     store,
+    observer: metrics,
     limits: {
       maxSessions: config.maxStreams,
       maxRoomsPerSession: config.maxRoomsPerClient,
@@ -54,32 +101,50 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     },
     onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
   });
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": config.maxRequestBytes,
-  });
+  const server = new grpc.Server(grpcOptions(config));
   server.addService(grpcServiceDefinition(ChatService), {
-    Chat: chatStreamHandler({ hub, log, resetGraceMs: 1000 }),
-    ...unaryHandlers(hub),
+    Chat: chatStreamHandler({ hub, log, resetGraceMs: 1000, authenticate }),
+    ...unaryHandlers(hub, authenticate),
   });
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
   addReflection(server, [ChatService, Health]);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)) : resolve(bound),
-    ),
-  );
+  let listener: Awaited<ReturnType<typeof listen>> | undefined;
+  let metricsServer: Awaited<ReturnType<ChatMetrics["serve"]>> | undefined;
+  try {
+    listener = await listen(server, creds, { host: config.host, port: config.port, maxConnections: config.maxConnections, log });
+    connections = listener.connections;
+    if (config.metricsPort !== "") metricsServer = await metrics.serve(config.metricsHost, Number(config.metricsPort));
+  } catch (err) {
+    listener?.close();
+    server.forceShutdown();
+    store.close();
+    throw err;
+  }
+  const port = listener.port;
   const address = `${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ address, grpc: `http://${address}` }, `chat server listening on ${address} (gRPC, reflection, health)`);
+  log.info(
+    {
+      address,
+      tls: Boolean(config.tlsCert),
+      auth: Boolean(authenticate),
+      store: config.store === "sqlite" && !options.store ? config.db : config.store,
+      metrics: metricsServer ? `http://${config.metricsHost}:${metricsServer.port}/metrics` : undefined,
+    },
+    `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)`,
+  );
 
   let closing: Promise<void> | undefined;
-  const close = (deadlineMs = 5000) =>
+  const close = (deadlineMs = config.shutdownDeadlineMs) =>
     (closing ??= (async () => {
+      log.info({ deadlineMs }, "shutting down: refusing new streams, telling clients");
       health.setAll(ServingStatus.NOT_SERVING);
-      hub.shutdown();
+      listener!.close();
+      hub!.shutdown();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
+          log.warn("shutdown deadline passed: cutting remaining streams");
           server.forceShutdown();
           resolve();
         }, deadlineMs);
@@ -89,8 +154,9 @@ export async function startChatServer(config: ServerConfig, options: StartOption
           resolve();
         });
       });
+      await metricsServer?.close();
       store.close();
       log.info("chat server stopped");
     })());
-  return { hub, health, port, address, close };
+  return { hub, health, port, address, metricsPort: metricsServer?.port, close };
 }

@@ -11,6 +11,7 @@ import {
 import { toChatMessage, toMember } from "../hub/events.js";
 import type { Hub } from "../hub/hub.js";
 import { checkRoom } from "../hub/validate.js";
+import { AuthError, type Authenticator } from "./auth.js";
 import { MalformedRequest } from "./grpc-definition.js";
 
 export const HISTORY_DEFAULT_LIMIT = 50;
@@ -18,9 +19,12 @@ export const HISTORY_MAX_LIMIT = 500;
 
 type Unary = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
 
-/** Wrap a handler so bad input and thrown errors become a status, never a crash or a stack trace. */
-function unary<Req>(handle: (req: Req) => unknown): Unary {
-  return (call, callback) => {
+/**
+ * Wrap a handler so authentication runs first, and bad input and thrown
+ * errors become a status, never a crash or a stack trace.
+ */
+function unary<Req>(handle: (req: Req) => unknown, authenticate: Authenticator | undefined): Unary {
+  const run = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
     if (call.request instanceof MalformedRequest) {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: `request could not be decoded: ${call.request.reason}` });
     }
@@ -31,6 +35,14 @@ function unary<Req>(handle: (req: Req) => unknown): Unary {
       callback({ code: grpc.status.INTERNAL, details: "internal server error" });
     }
   };
+  if (!authenticate) return run;
+  return (call, callback) => {
+    authenticate(call.metadata.get("authorization")[0] as string | undefined).then(
+      () => run(call, callback),
+      (err) =>
+        callback({ code: grpc.status.UNAUTHENTICATED, details: err instanceof AuthError ? err.message : "authentication failed" }),
+    );
+  };
 }
 
 class InvalidArgument extends Error {}
@@ -40,17 +52,18 @@ function requireRoom(room: string): void {
   if (problem) throw new InvalidArgument(problem);
 }
 
-export function unaryHandlers(hub: Hub) {
+export function unaryHandlers(hub: Hub, authenticate?: Authenticator) {
   return {
     ListRooms: unary(() =>
       create(ListRoomsResponseSchema, {
         rooms: hub.listRooms().map((r) => ({ name: r.name, memberCount: r.memberCount, lastSeq: BigInt(r.lastSeq) })),
       }),
+      authenticate,
     ),
     ListMembers: unary((req: ListMembersRequest) => {
       requireRoom(req.room);
       return create(ListMembersResponseSchema, { members: hub.listMembers(req.room).map(toMember) });
-    }),
+    }, authenticate),
     GetHistory: unary((req: GetHistoryRequest) => {
       requireRoom(req.room);
       if (req.limit > HISTORY_MAX_LIMIT) throw new InvalidArgument(`limit must be at most ${HISTORY_MAX_LIMIT}`);
@@ -66,7 +79,7 @@ export function unaryHandlers(hub: Hub) {
         lastSeq: BigInt(page.lastSeq),
         hasMore: page.hasMore,
       });
-    }),
+    }, authenticate),
   };
 }
 

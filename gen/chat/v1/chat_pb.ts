@@ -103,7 +103,9 @@ export type JoinCommand = Message<"chat.v1.JoinCommand"> & {
 
   /**
    * Nickname in this room: 1 to 32 characters, no control characters, unique
-   * within the room (a taken one gets ERROR_CODE_ALREADY_EXISTS).
+   * within the room (a taken one gets ERROR_CODE_ALREADY_EXISTS). When the
+   * server requires authentication, the nickname is the token's subject: leave
+   * it empty or give exactly that (anything else: ERROR_CODE_PERMISSION_DENIED).
    *
    * @generated from field: string nickname = 2;
    */

@@ -1,0 +1,83 @@
+/**
+ * Bearer-token authentication with jose. Off unless a secret or a public key
+ * is configured. When on, a client's identity is the token's subject, which
+ * becomes its nickname: nobody can speak under someone else's name.
+ */
+import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { errors, jwtVerify } from "jose";
+import { checkNickname } from "../hub/validate.js";
+
+export interface Identity {
+  subject: string;
+  /** Token expiry (ms since epoch), if the token has one. */
+  expiresAtMs?: number;
+}
+
+export class AuthError extends Error {}
+
+export interface AuthConfig {
+  secret?: string;
+  publicKeyFile?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export type Authenticator = (authorization: string | undefined) => Promise<Identity>;
+
+const algorithmsFor = (key: KeyObject): string[] => {
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+    case "ec":
+      return ["ES256", "ES384", "ES512"];
+    case "ed25519":
+    case "ed448":
+      return ["EdDSA"];
+    default:
+      throw new Error(`unsupported public key type ${key.asymmetricKeyType}`);
+  }
+};
+
+/** Undefined when authentication is off. Throws with a clear message on a bad key file. */
+export function createAuthenticator(config: AuthConfig): Authenticator | undefined {
+  if (!config.secret && !config.publicKeyFile) return undefined;
+  if (config.secret && config.publicKeyFile) throw new Error("give either an auth secret or a public key file, not both");
+  let key: KeyObject;
+  let algorithms: string[];
+  if (config.secret) {
+    if (Buffer.byteLength(config.secret) < 32) throw new Error("auth secret must be at least 32 bytes");
+    key = createSecretKey(Buffer.from(config.secret));
+    algorithms = ["HS256", "HS384", "HS512"];
+  } else {
+    try {
+      key = createPublicKey(readFileSync(config.publicKeyFile!));
+    } catch (err) {
+      throw new Error(`cannot read public key ${config.publicKeyFile}: ${(err as Error).message}`);
+    }
+    algorithms = algorithmsFor(key);
+  }
+  return async (authorization) => {
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
+    if (!match) throw new AuthError("missing bearer token: send 'authorization: Bearer <jwt>' metadata");
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(match[1], key, { algorithms, issuer: config.issuer, audience: config.audience }));
+    } catch (err) {
+      throw new AuthError(describe(err));
+    }
+    const subject = payload.sub ?? "";
+    const problem = checkNickname(subject);
+    if (problem) throw new AuthError(`token subject is not a usable nickname: ${problem}`);
+    return { subject, expiresAtMs: payload.exp === undefined ? undefined : payload.exp * 1000 };
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return "token expired";
+  if (err instanceof errors.JWSSignatureVerificationFailed) return "token signature is not valid";
+  if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" is not valid: ${err.reason}`;
+  if (err instanceof errors.JOSEAlgNotAllowed) return "token is signed with an algorithm this server does not accept";
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return "token is malformed";
+  return "token is not valid";
+}
