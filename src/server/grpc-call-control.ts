@@ -15,14 +15,16 @@ export interface CallStatus {
   details: string;
 }
 
-/** End the call with `status`; if it has not finished after `graceMs`, reset its stream. */
+/**
+ * End the call with `status`; if its HTTP/2 stream is still open after
+ * `graceMs`, reset it. The call object may look finished long before that:
+ * the peer can keep its half of the stream open (a client still "sending"),
+ * which would hold the connection, and a graceful shutdown, forever.
+ */
 export function endCall(call: grpc.ServerDuplexStream<unknown, unknown>, status: CallStatus, graceMs: number): void {
   call.emit("error", status);
   if (graceMs < 0) return;
-  const timer = setTimeout(() => resetStream(call), graceMs);
-  timer.unref();
-  call.once("close", () => clearTimeout(timer));
-  call.once("finish", () => clearTimeout(timer));
+  setTimeout(() => resetStream(call), graceMs).unref();
 }
 
 /** Reset the call's HTTP/2 stream, freeing whatever is still queued for it. */
