@@ -14,7 +14,7 @@ import {
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
 import { RequestQueue } from "../../src/client/request-queue.js";
-import { createChatClient, type ChatClient } from "../../src/client/transport.js";
+import { createChatClient, type ChatClient, type ChatClientOptions } from "../../src/client/transport.js";
 import { waitUntil } from "./wait.js";
 
 type Init = Parameters<typeof create<typeof ChatRequestSchema>>[1];
@@ -62,8 +62,8 @@ export class ChatTester {
     })();
   }
 
-  static connect(baseUrl: string, name = "tester"): ChatTester {
-    return new ChatTester(name, createChatClient(baseUrl));
+  static connect(baseUrl: string, name = "tester", options: ChatClientOptions = {}): ChatTester {
+    return new ChatTester(name, createChatClient(baseUrl, options));
   }
 
   get ended(): StreamEnd | undefined {

@@ -1,0 +1,109 @@
+/**
+ * Authentication: with a secret or public key configured, every call needs a
+ * valid bearer token, and the token's subject is the only name its holder can
+ * use.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SignJWT, exportSPKI, generateKeyPair } from "jose";
+import { afterEach, describe, expect, it } from "vitest";
+import { ErrorCode } from "../gen/chat/v1/chat_pb.js";
+import { createChatClient } from "../src/client/transport.js";
+import { ChatTester } from "./support/chat-tester.js";
+import { startTestServer, stopTestServers } from "./support/server.js";
+
+afterEach(stopTestServers);
+
+const secret = "a-development-secret-of-at-least-32-bytes!";
+const hmac = new TextEncoder().encode(secret);
+
+function token(sub: string, opts: { expiresIn?: string | number; key?: Uint8Array } = {}): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? "1h")
+    .sign(opts.key ?? hmac);
+}
+
+describe("with an HMAC secret", () => {
+  it("a valid token speaks under its subject, and only under it", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const alice = ChatTester.connect(server.baseUrl, "alice", { token: await token("alice") });
+    alice.join("lobby", "");
+    expect((await alice.joined("lobby")).nickname).toBe("alice");
+    alice.join("other", "mallory");
+    const err = await alice.error();
+    expect(err.code).toBe(ErrorCode.PERMISSION_DENIED);
+    expect(err.message).toMatch(/signed in as "alice"/);
+    const id = alice.send("lobby", "it is really me");
+    expect((await alice.waitFor("message", (m) => m.clientMsgId === id)).sender).toBe("alice");
+  });
+
+  it.each([
+    ["no token", undefined, /missing bearer token/],
+    ["an expired token", () => token("alice", { expiresIn: Math.floor(Date.now() / 1000) - 60 }), /token expired/],
+    ["a token signed with another secret", () => token("alice", { key: new TextEncoder().encode("x".repeat(40)) }), /signature is not valid/],
+    ["garbage", async () => "not.a.jwt", /malformed|not valid/],
+  ])("refuses a stream with %s: UNAUTHENTICATED", async (_what, make, message) => {
+    const server = await startTestServer({ authSecret: secret });
+    const c = ChatTester.connect(server.baseUrl, "c", { token: make ? await make() : undefined });
+    c.join("lobby");
+    const end = await c.done;
+    expect(end.code).toBe(Code.Unauthenticated);
+    expect(end.message).toMatch(message);
+    expect(server.hub.sessionCount).toBe(0);
+  });
+
+  it("refuses unary calls without a valid token", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const err = await createChatClient(server.baseUrl).listRooms({}).catch((e) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.Unauthenticated);
+    const ok = await createChatClient(server.baseUrl, { token: await token("bob") }).listRooms({});
+    expect(ok.rooms).toEqual([]);
+  });
+
+  it("ends a stream when its token expires", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const c = ChatTester.connect(server.baseUrl, "c", { token: await token("brief", { expiresIn: Math.floor(Date.now() / 1000) + 2 }) });
+    c.join("lobby", "");
+    await c.joined("lobby");
+    const end = await c.done;
+    expect(end.code).toBe(Code.Unauthenticated);
+    expect(end.message).toMatch(/token expired/);
+  });
+
+  it("refuses a subject that is not a usable nickname", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const c = ChatTester.connect(server.baseUrl, "c", { token: await token("x".repeat(40)) });
+    c.join("lobby");
+    const end = await c.done;
+    expect(end.code).toBe(Code.Unauthenticated);
+    expect(end.message).toMatch(/subject/);
+  });
+});
+
+describe.each(["ES256", "RS256", "EdDSA"])("with a %s public key file", (alg) => {
+  it("accepts tokens signed by the matching private key, refuses others", async () => {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    const other = await generateKeyPair(alg);
+    const dir = mkdtempSync(join(tmpdir(), "chat-auth-"));
+    const file = join(dir, "public.pem");
+    writeFileSync(file, await exportSPKI(publicKey));
+    const server = await startTestServer({ authPublicKey: file });
+    const sign = (key: CryptoKey | import("node:crypto").KeyObject) =>
+      new SignJWT({}).setProtectedHeader({ alg }).setSubject("carol").setExpirationTime("1h").sign(key);
+    const good = ChatTester.connect(server.baseUrl, "carol", { token: await sign(privateKey) });
+    good.join("lobby", "");
+    expect((await good.joined("lobby")).nickname).toBe("carol");
+    const bad = ChatTester.connect(server.baseUrl, "eve", { token: await sign(other.privateKey) });
+    bad.join("lobby", "");
+    expect((await bad.done).code).toBe(Code.Unauthenticated);
+    // An HMAC token cannot pass as an asymmetric one.
+    const confused = ChatTester.connect(server.baseUrl, "eve", { token: await token("carol") });
+    confused.join("lobby", "");
+    expect((await confused.done).code).toBe(Code.Unauthenticated);
+  });
+});
