@@ -93,7 +93,7 @@ describe.each(["ES256", "RS256", "EdDSA"])("with a %s public key file", (alg) =>
     const file = join(dir, "public.pem");
     writeFileSync(file, await exportSPKI(publicKey));
     const server = await startTestServer({ authPublicKey: file });
-    const sign = (key: CryptoKey | import("node:crypto").KeyObject) =>
+    const sign = (key: Parameters<SignJWT["sign"]>[0]) =>
       new SignJWT({}).setProtectedHeader({ alg }).setSubject("carol").setExpirationTime("1h").sign(key);
     const good = ChatTester.connect(server.baseUrl, "carol", { token: await sign(privateKey) });
     good.join("lobby", "");

@@ -1,12 +1,20 @@
 /**
  * The TCP listener. We accept sockets ourselves and hand them to grpc-js
  * through a connection injector, because grpc-js has no limit on total
- * connections: net.Server's maxConnections refuses the excess at accept time,
- * before any HTTP/2 or TLS work is spent on it.
+ * connections. Past the limit, a plaintext connection is answered by a tiny
+ * HTTP/2 responder that fails every call with UNAVAILABLE and a clear reason
+ * (a silently closed socket leaves some clients waiting); past a further
+ * margin, or with TLS, the socket is simply closed. Nothing grows unbounded.
  */
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+
+/** Connections over the limit that may still get a polite refusal at once. */
+const REFUSAL_SLOTS = 64;
+/** A refused connection is closed after this long even if the client lingers. */
+const REFUSAL_TIMEOUT_MS = 2000;
 
 export interface Listener {
   port: number;
@@ -15,25 +23,54 @@ export interface Listener {
   close(): void;
 }
 
-export async function listen(
-  server: grpc.Server,
-  credentials: grpc.ServerCredentials,
-  opts: { host: string; port: number; maxConnections: number; log: Logger },
-): Promise<Listener> {
+export interface ListenOptions {
+  host: string;
+  port: number;
+  maxConnections: number;
+  /** With TLS there is no plaintext refusal: excess sockets are closed. */
+  tls: boolean;
+  log: Logger;
+}
+
+function refusalResponder(message: string): http2.Http2Server {
+  const responder = http2.createServer();
+  responder.on("stream", (stream) => {
+    // A gRPC "trailers-only" response: the status travels in the headers.
+    stream.respond(
+      { ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": encodeURIComponent(message) },
+      { endStream: true },
+    );
+    stream.session?.close();
+  });
+  responder.on("session", (session) => session.setTimeout(REFUSAL_TIMEOUT_MS, () => session.destroy()));
+  responder.on("sessionError", () => {});
+  return responder;
+}
+
+export async function listen(server: grpc.Server, credentials: grpc.ServerCredentials, opts: ListenOptions): Promise<Listener> {
   const injector = server.createConnectionInjector(credentials);
-  let open = 0;
+  const refusal = refusalResponder(`server is at its limit of ${opts.maxConnections} connections; retry later`);
+  let served = 0;
   const tcp = net.createServer({ noDelay: true }, (socket) => {
-    open++;
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    opts.log.info({ peer, connections: open }, "connection opened");
+    socket.on("error", () => {});
+    if (served >= opts.maxConnections) {
+      opts.log.warn({ peer, limit: opts.maxConnections }, "connection refused: at connection limit");
+      if (opts.tls) socket.destroy();
+      else refusal.emit("connection", socket);
+      return;
+    }
+    served++;
+    opts.log.info({ peer, connections: served }, "connection opened");
     socket.once("close", () => {
-      open--;
-      opts.log.info({ peer, connections: open }, "connection closed");
+      served--;
+      opts.log.info({ peer, connections: served }, "connection closed");
     });
     injector.injectConnection(socket);
   });
-  tcp.maxConnections = opts.maxConnections;
-  tcp.on("drop", (d) => opts.log.warn({ peer: `${d?.remoteAddress}:${d?.remotePort}`, limit: opts.maxConnections }, "connection refused: at connection limit"));
+  // The hard cap: beyond it the kernel-accepted socket is closed at once.
+  tcp.maxConnections = opts.maxConnections + (opts.tls ? 0 : REFUSAL_SLOTS);
+  tcp.on("drop", () => opts.log.warn({ limit: opts.maxConnections }, "connection dropped: over the connection limit"));
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
     tcp.listen(opts.port, opts.host, () => resolve());
@@ -41,7 +78,10 @@ export async function listen(
   tcp.on("error", (err) => opts.log.error({ err }, "listener error"));
   return {
     port: (tcp.address() as net.AddressInfo).port,
-    connections: () => open,
-    close: () => void tcp.close(),
+    connections: () => served,
+    close: () => {
+      tcp.close();
+      refusal.close();
+    },
   };
 }

@@ -31,6 +31,8 @@ export interface ChatServer {
   address: string;
   /** The metrics port, when metrics are on. */
   metricsPort?: number;
+  /** Open TCP connections. */
+  connections(): number;
   /** Stop: refuse new streams, tell clients, finish what was accepted, close. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -113,7 +115,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   let listener: Awaited<ReturnType<typeof listen>> | undefined;
   let metricsServer: Awaited<ReturnType<ChatMetrics["serve"]>> | undefined;
   try {
-    listener = await listen(server, creds, { host: config.host, port: config.port, maxConnections: config.maxConnections, log });
+    listener = await listen(server, creds, { host: config.host, port: config.port, maxConnections: config.maxConnections, tls: Boolean(config.tlsCert), log });
     connections = listener.connections;
     if (config.metricsPort !== "") metricsServer = await metrics.serve(config.metricsHost, Number(config.metricsPort));
   } catch (err) {
@@ -158,5 +160,5 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       store.close();
       log.info("chat server stopped");
     })());
-  return { hub, health, port, address, metricsPort: metricsServer?.port, close };
+  return { hub, health, port, address, metricsPort: metricsServer?.port, connections, close };
 }
