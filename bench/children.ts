@@ -1,0 +1,172 @@
+/**
+ * The benchmark's child processes. Every child is registered here and killed
+ * when the benchmark exits, however it exits (normal end, error, SIGINT or
+ * SIGTERM). Import this only from the orchestrator: it installs handlers.
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sleep } from "./proc.js";
+
+const live = new Set<ChildProcess>();
+let tmp: string | undefined;
+
+function killAll(): void {
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+  live.clear();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    console.error(`bench: ${signal}, stopping children`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+export function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+function tmpDir(): string {
+  return (tmp ??= mkdtempSync(join(tmpdir(), "chat-bench-")));
+}
+
+export type Target = "ours" | "ws";
+
+export interface ServerChild {
+  target: Target;
+  pid: number;
+  address: string;
+  child: ChildProcess;
+  logFile: string;
+  /** Set once the child has exited: how. */
+  exited: string | undefined;
+  /** Stop: SIGTERM, wait for a clean exit (a --cpu-prof profile is written then), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface ServerOptions {
+  target: Target;
+  root: string;
+  /** Extra node flags for the server (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  /** Extra server flags (ours only); they come last, so they override the defaults. */
+  serverArgs?: string[];
+}
+
+let help: string | undefined;
+
+/**
+ * Our server's flags for a benchmark: a fresh port, the real (default) SQLite
+ * history in a file of its own, and limits lifted that would otherwise refuse
+ * the load shape itself: the per-client rate limit (10 senders carry the whole
+ * offered rate) and the connection limit (5,000 idle connections plus a few).
+ * Flags the server does not (yet) have are left out.
+ */
+export function oursArgs(root: string, dbFile: string): string[] {
+  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
+  const has = (flag: string) => help!.includes(`--${flag} `);
+  return [
+    "--port", "0",
+    "--host", "127.0.0.1",
+    "--log-level", "info",
+    ...(has("store") ? ["--store", "sqlite"] : []),
+    ...(has("db") ? ["--db", dbFile] : []),
+    ...(has("rate-limit") ? ["--rate-limit", "0"] : []),
+    ...(has("max-connections") ? ["--max-connections", "20000"] : []),
+    ...(has("max-streams") ? ["--max-streams", "20000"] : []),
+  ];
+}
+
+/**
+ * Start a server as its own process (node itself, not a wrapper, so its pid
+ * is the process that does the work) and wait for it to log its address.
+ * Its output goes to a file, so nobody has to spend CPU reading a pipe.
+ */
+export async function startServer(opts: ServerOptions): Promise<ServerChild> {
+  const logFile = join(tmpDir(), `${opts.target}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
+  const fd = openSync(logFile, "w");
+  const script =
+    opts.target === "ours"
+      ? ["src/server/main.ts", ...oursArgs(opts.root, logFile.replace(/\.log$/, ".db")), ...(opts.serverArgs ?? [])]
+      : ["bench/ws-server.ts"];
+  const child = track(
+    spawn(process.execPath, ["--import", "tsx", ...(opts.nodeFlags ?? []), ...script], {
+      cwd: opts.root,
+      stdio: ["ignore", fd, fd, ...(opts.target === "ws" ? (["ipc"] as const) : [])],
+    }),
+  );
+  closeSync(fd);
+  const server: ServerChild = {
+    target: opts.target,
+    pid: child.pid!,
+    address: "",
+    child,
+    logFile,
+    exited: undefined,
+    stop: (graceMs = 10_000) => stopChild(child, graceMs),
+  };
+  child.once("exit", (code, signal) => (server.exited = signal ? `killed by ${signal}` : `exit code ${code}`));
+  const deadline = Date.now() + 30_000;
+  while (!server.address) {
+    if (server.exited) throw new Error(`${opts.target} server ${server.exited} before listening:\n${logTail(logFile)}`);
+    if (Date.now() > deadline) {
+      await server.stop(0);
+      throw new Error(`${opts.target} server did not log its address within 30 s:\n${logTail(logFile)}`);
+    }
+    await sleep(50);
+    server.address = findAddress(logFile) ?? "";
+  }
+  return server;
+}
+
+function findAddress(logFile: string): string | undefined {
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    if (!line.includes('"address"')) continue;
+    try {
+      const address = JSON.parse(line).address;
+      if (typeof address === "string") return address;
+    } catch {
+      // a partial line: try again later
+    }
+  }
+  return undefined;
+}
+
+export function logTail(logFile: string, lines = 20): string {
+  try {
+    return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill(graceMs > 0 ? "SIGTERM" : "SIGKILL");
+  const timer = setTimeout(() => child.kill("SIGKILL"), Math.max(graceMs, 1));
+  await exited;
+  clearTimeout(timer);
+}
+
+
+/** Fork a load generator process (bench/generator.ts) with an IPC channel. */
+export function startGenerator(root: string): ChildProcess {
+  return track(
+    fork(join(root, "bench/generator.ts"), [], {
+      cwd: root,
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+}
