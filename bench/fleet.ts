@@ -1,0 +1,291 @@
+/**
+ * A fleet of load clients in rooms, and the step runner: send at an offered
+ * rate for a while, wait for the deliveries, and say what happened. Every
+ * delivery is checked for loss, duplication and order (per receiver and
+ * sender, sequence numbers must increase) and its latency recorded.
+ */
+import { Histogram, type LatencySummary } from "./stats.js";
+import type { ClientEvents, Connector, LoadClient } from "./load-client.js";
+import { encodeJoin, loadMessageId, SendEncoder, walkFrame, type FrameVisitor } from "./wire.js";
+import type { LeaveReason } from "../gen/chat/v1/chat_pb.js";
+import { sleep } from "./proc.js";
+
+/** Wall clock in integer µs since the epoch, comparable across processes. */
+export function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/** What the fleet can learn about the server process. */
+export interface ServerProbe {
+  cpuUs(): number;
+  rssBytes(): number;
+}
+
+export interface StepSpec {
+  rate: number;
+  seconds: number;
+  drainMs: number;
+  /** Client index of the k-th message's sender. */
+  sender(k: number): number;
+  /** Called every ~100 ms during the step (e.g. to sample memory). */
+  onTick?: () => void;
+}
+
+export interface StepResult {
+  offeredRate: number;
+  sentRate: number;
+  sent: number;
+  expected: number;
+  received: number;
+  lost: number;
+  duplicated: number;
+  errors: number;
+  deliveriesPerSec: number;
+  latency: LatencySummary;
+  serverCpuUs: number;
+  cpuPerDeliveryUs: number;
+  serverRssBytes: number;
+  serverRssMaxBytes: number;
+  genCpuPct: number;
+  dropped: number;
+  wallSeconds: number;
+  pass: boolean;
+  why: string;
+}
+
+class StepCounters {
+  readonly hist = new Histogram();
+  expected = 0;
+  received = 0;
+  duplicated = 0;
+  lastUs = 0;
+}
+
+export interface LeftSeen {
+  client: number;
+  nickname: string;
+  reason: LeaveReason;
+  atUs: number;
+}
+
+export const P99_LIMIT_MS = 100;
+
+export class Fleet implements FrameVisitor, ClientEvents {
+  readonly clients: (LoadClient | undefined)[];
+  private readonly joinedFlags: Uint8Array;
+  joinedCount = 0;
+  /** Clients whose deliveries are not expected nor counted (e.g. a stalled one). */
+  readonly excluded: Uint8Array;
+  readonly endedHow: (string | undefined)[];
+  readonly endedAtUs: Float64Array;
+  endedCount = 0;
+  /** Ended clients that are not excluded: each one fails the step it ends in. */
+  private endedCounted = 0;
+  errors = 0;
+  readonly left: LeftSeen[] = [];
+  private readonly roomOf: Int32Array;
+  private readonly roomNames: string[] = [];
+  private readonly encoders: SendEncoder[] = [];
+  private readonly lastSeq: Map<number, number>[];
+  private readonly sendSeq: Float64Array;
+  private readonly steps: StepCounters[] = [];
+  private nextStep = 0;
+
+  constructor(
+    readonly count: number,
+    private readonly probe: ServerProbe,
+    private readonly payload: string,
+  ) {
+    this.clients = new Array(count);
+    this.joinedFlags = new Uint8Array(count);
+    this.excluded = new Uint8Array(count);
+    this.endedHow = new Array(count);
+    this.endedAtUs = new Float64Array(count);
+    this.roomOf = new Int32Array(count).fill(-1);
+    this.lastSeq = Array.from({ length: count }, () => new Map());
+    this.sendSeq = new Float64Array(count);
+  }
+
+  // ClientEvents
+  frame(index: number, bytes: Uint8Array): void {
+    walkFrame(bytes, index, nowUs(), this);
+  }
+
+  ended(index: number, how: string): void {
+    if (this.endedHow[index] !== undefined) return;
+    this.endedHow[index] = how;
+    this.endedAtUs[index] = nowUs();
+    this.endedCount++;
+    if (!this.excluded[index]) this.endedCounted++;
+  }
+
+  // FrameVisitor
+  joined(client: number): void {
+    if (this.joinedFlags[client]) return;
+    this.joinedFlags[client] = 1;
+    this.joinedCount++;
+  }
+
+  message(client: number, step: number, sender: number, seq: number, sentUs: number, atUs: number): void {
+    if (this.excluded[client]) return;
+    const st = this.steps[step];
+    if (!st) return;
+    const seen = this.lastSeq[client];
+    if (seq <= (seen.get(sender) ?? 0)) {
+      st.duplicated++;
+      return;
+    }
+    seen.set(sender, seq);
+    st.received++;
+    st.hist.record(atUs - sentUs);
+    st.lastUs = atUs;
+  }
+
+  memberLeft(client: number, nickname: string, reason: LeaveReason): void {
+    if (this.left.length < 1000) this.left.push({ client, nickname, reason, atUs: nowUs() });
+  }
+
+  error(): void {
+    this.errors++;
+  }
+
+  /** Open clients [from, to) (default: all) and join each to room(i) as nickname(i), `batch` at a time. */
+  async openAndJoin(
+    connector: Connector,
+    room: (i: number) => string,
+    nickname: (i: number) => string,
+    opts: { from?: number; to?: number; batch?: number; timeoutMs?: number; progress?: (msg: string) => void } = {},
+  ): Promise<void> {
+    const batch = opts.batch ?? 200;
+    const to = opts.to ?? this.count;
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    let lastReport = Date.now();
+    for (let start = opts.from ?? 0; start < to; start += batch) {
+      const end = Math.min(to, start + batch);
+      const opened = await Promise.all(
+        Array.from({ length: end - start }, (_, k) => connector.open(start + k)),
+      );
+      for (let k = 0; k < opened.length; k++) {
+        const i = start + k;
+        this.clients[i] = opened[k];
+        this.roomOf[i] = this.roomIndex(room(i));
+        opened[k].send(encodeJoin(room(i), nickname(i)));
+      }
+      while (this.joinedCount < end) {
+        if (this.endedCount > 0) throw new Error(`a client ended while joining: ${this.endedHow.find((h) => h)}`);
+        if (Date.now() > deadline) throw new Error(`only ${this.joinedCount} of ${end} clients joined in time`);
+        await sleep(5);
+      }
+      if (opts.progress && Date.now() - lastReport > 5000) {
+        lastReport = Date.now();
+        opts.progress(`${end} of ${to} joined`);
+      }
+    }
+  }
+
+  private roomIndex(name: string): number {
+    let r = this.roomNames.length > 0 && this.roomNames[this.roomNames.length - 1] === name ? this.roomNames.length - 1 : -1;
+    if (r < 0) r = this.roomNames.indexOf(name);
+    if (r < 0) {
+      r = this.roomNames.length;
+      this.roomNames.push(name);
+      this.encoders.push(new SendEncoder(name, this.payload));
+    }
+    return r;
+  }
+
+  /** Offer `rate` messages/s for `seconds`, wait up to `drainMs` for every delivery, and judge the step. */
+  async runStep(spec: StepSpec): Promise<StepResult> {
+    const step = this.nextStep++;
+    const st = (this.steps[step] = new StepCounters());
+    // Deliveries expected per message, by room: its members that are counted.
+    const counted = new Int32Array(this.roomNames.length);
+    for (let i = 0; i < this.count; i++) if (!this.excluded[i] && this.roomOf[i] >= 0) counted[this.roomOf[i]]++;
+    const endedBefore = this.endedCounted;
+    const errorsBefore = this.errors;
+    const cpu0 = this.probe.cpuUs();
+    const gen0 = process.cpuUsage();
+    let rssMax = this.probe.rssBytes();
+    const t0 = performance.now();
+    let lastTick = t0;
+    const tick = () => {
+      rssMax = Math.max(rssMax, this.probe.rssBytes());
+      spec.onTick?.();
+    };
+
+    const total = Math.max(1, Math.round(spec.rate * spec.seconds));
+    const maxBurst = Math.max(1, Math.ceil(spec.rate / 20));
+    const hardStop = t0 + spec.seconds * 2000 + 5000;
+    let sent = 0;
+    while (sent < total) {
+      const now = performance.now();
+      if (now > hardStop) break;
+      if (now - lastTick >= 100) {
+        lastTick = now;
+        tick();
+      }
+      const due = Math.min(total, Math.floor((spec.rate * (now - t0)) / 1000) + 1, sent + maxBurst);
+      while (sent < due) {
+        const sender = spec.sender(sent);
+        const client = this.clients[sender];
+        const room = this.roomOf[sender];
+        const id = loadMessageId(step, sender, ++this.sendSeq[sender], nowUs());
+        client!.send(this.encoders[room].encode(id));
+        st.expected += counted[room];
+        sent++;
+      }
+      await sleep(1);
+    }
+    const sendSeconds = (performance.now() - t0) / 1000;
+    const drainUntil = performance.now() + spec.drainMs;
+    while (st.received < st.expected && performance.now() < drainUntil) {
+      if (performance.now() - lastTick >= 100) {
+        lastTick = performance.now();
+        tick();
+      }
+      await sleep(10);
+    }
+    tick();
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cpu = this.probe.cpuUs() - cpu0;
+    const gen = process.cpuUsage(gen0);
+    const latency = st.hist.summary();
+    const lost = Math.max(0, st.expected - st.received);
+    const dropped = this.endedCounted - endedBefore;
+    const sentRate = sent / sendSeconds;
+    const activeSeconds = st.lastUs > 0 ? Math.max(sendSeconds, st.lastUs / 1e6 - (performance.timeOrigin + t0) / 1000) : sendSeconds;
+    const why =
+      dropped > 0
+        ? `${dropped} client(s) dropped (${this.endedHow.filter((h, i) => h && !this.excluded[i]).slice(-1)[0]})`
+        : lost > 0
+          ? `${lost} lost`
+          : st.duplicated > 0
+            ? `${st.duplicated} duplicated`
+            : latency.p99Ms > P99_LIMIT_MS
+              ? `p99 ${latency.p99Ms.toFixed(0)} ms > ${P99_LIMIT_MS} ms`
+              : sentRate < spec.rate * 0.95
+                ? `generator offered only ${sentRate.toFixed(0)}/s`
+                : "";
+    return {
+      offeredRate: spec.rate,
+      sentRate,
+      sent,
+      expected: st.expected,
+      received: st.received,
+      lost,
+      duplicated: st.duplicated,
+      errors: this.errors - errorsBefore,
+      deliveriesPerSec: st.received / activeSeconds,
+      latency,
+      serverCpuUs: cpu,
+      cpuPerDeliveryUs: st.received > 0 ? cpu / st.received : 0,
+      serverRssBytes: this.probe.rssBytes(),
+      serverRssMaxBytes: rssMax,
+      genCpuPct: ((gen.user + gen.system) / 1e6 / wallSeconds) * 100,
+      dropped,
+      wallSeconds,
+      pass: why === "",
+      why,
+    };
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * `npm run bench`: the fan-out benchmark, ours against a raw ws broadcast
+ * server. This process only orchestrates: each run starts a fresh server
+ * child and a load-generator child (bench/runner.ts) and waits. Tables go to
+ * stdout (stderr with --json, which prints the results as JSON on stdout);
+ * progress goes to stderr. Exits 1 when the benchmark is broken (a crash,
+ * nothing delivered, loss at the lowest rate), 2 on bad flags.
+ */
+import { cpus, totalmem } from "node:os";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { oursArgs } from "./children.js";
+import { HELP, parseOptions, UsageError, type BenchOptions } from "./options.js";
+import type { RunContext } from "./runner.js";
+import { renderFanout, runFanout } from "./scenarios/fanout.js";
+import { renderIdle, runIdle } from "./scenarios/idle.js";
+import { renderRooms, runRooms } from "./scenarios/rooms.js";
+import { renderStalled, runStalled } from "./scenarios/stalled.js";
+import { judgeTargets, renderTargets, type Reports } from "./targets.js";
+import { checkWire } from "./wire.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+function machine() {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+  };
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions | "help";
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`bench: ${err.message}\n\n${HELP}`);
+    return 2;
+  }
+  if (options === "help") {
+    console.log(HELP);
+    return 0;
+  }
+  checkWire();
+  const started = Date.now();
+  const ctx: RunContext = {
+    root,
+    options,
+    log: (msg) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`),
+    problems: [],
+  };
+  const serverFlags = [...oursArgs(root, "<temp>.db"), ...options.serverArgs];
+  if (options.targets.includes("ours")) ctx.log(`our server: node --import tsx src/server/main.ts ${serverFlags.join(" ")}`);
+  const print = (text: string) => (options.json ? console.error(text) : console.log(text));
+  const reports: Reports & { rooms?: Awaited<ReturnType<typeof runRooms>> } = {};
+  try {
+    for (const scenario of options.scenarios) {
+      ctx.log(`scenario ${scenario}`);
+      if (scenario === "fanout") print(renderFanout((reports.fanout = await runFanout(ctx))));
+      if (scenario === "idle") print(renderIdle((reports.idle = await runIdle(ctx))));
+      if (scenario === "stalled") print(renderStalled((reports.stalled = await runStalled(ctx))));
+      if (scenario === "rooms") print(renderRooms((reports.rooms = await runRooms(ctx))));
+    }
+  } catch (err) {
+    ctx.problems.push(err instanceof Error ? err.message : String(err));
+  }
+  const targets = options.targets.length === 2 ? judgeTargets(reports) : [];
+  if (targets.length > 0) print(renderTargets(targets));
+  const seconds = (Date.now() - started) / 1000;
+  print(`machine: ${JSON.stringify(machine())}; ${seconds.toFixed(0)} s`);
+  if (options.json) {
+    console.log(JSON.stringify({ machine: machine(), options, serverFlags, seconds, reports, targets, problems: ctx.problems }, null, 2));
+  }
+  if (ctx.problems.length > 0) {
+    console.error(`bench: BROKEN:\n  ${ctx.problems.join("\n  ")}`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,178 @@
+/** `npm run bench` flags, their defaults, and the --smoke profile. */
+import { parseArgs } from "node:util";
+import type { Target } from "./children.js";
+
+export const SCENARIOS = ["fanout", "idle", "stalled", "rooms"] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  targets: Target[];
+  json: boolean;
+  smoke: boolean;
+  /** Fan-out: clients in the room, how many of them send, payload bytes. */
+  clients: number;
+  senders: number;
+  payload: number;
+  stepSeconds: number;
+  drainMs: number;
+  warmupSeconds: number;
+  /** Offered rates (messages/s, all senders together), tried in order until one fails. */
+  rates: number[];
+  /** Idle: streams, members per room, and streams per connection for the multiplexed variant (0: skip it). */
+  idleStreams: number;
+  idleRoomSize: number;
+  idleMultiplex: number;
+  /** Streams per connection in the current idle run (set by the idle scenario, not a flag). */
+  idlePerConnection: number;
+  /** Stalled: rate and duration of the chat with and without the stalled reader. */
+  stallRate: number;
+  stallSeconds: number;
+  stallReferenceSeconds: number;
+  /** Rooms: count, members each, offered rates. */
+  rooms: number;
+  roomSize: number;
+  roomRates: number[];
+  /** Directory for a --cpu-prof profile of our server (fanout scenario only). */
+  cpuProfDir: string | undefined;
+  /** Extra flags for our server. */
+  serverArgs: string[];
+}
+
+export const HELP = `Usage: npm run bench -- [options]
+
+Starts the chat server and a raw ws broadcast server (the baseline) as child
+processes, drives each from a separate load-generator process under the same
+load, and prints the comparison.
+
+  --scenario <name>        fanout | idle | stalled | rooms | all (default all; repeatable)
+  --target <name>          ours | ws (default both; repeatable)
+  --json                   print the results as JSON on stdout (tables go to stderr)
+  --smoke                  a short run of every scenario (< ~60 s), for CI; exits non-zero if broken
+  --clients <n>            fan-out: clients in the room (default 100)
+  --senders <n>            fan-out: senders among them (default 10)
+  --payload <bytes>        message text size (default 100)
+  --step-seconds <s>       duration of each offered-rate step (default 3)
+  --drain-ms <ms>          wait for deliveries after a step before counting the rest lost (default 3000)
+  --rates <a,b,...>        offered rates in messages/s, in order (default 200,500,1000,...,12000)
+  --idle-streams <n>       idle: joined streams (default 5000)
+  --idle-room-size <n>     idle: members per room (default 10)
+  --idle-multiplex <n>     idle: also measure n streams per connection (default 100; 0 skips)
+  --stall-rate <n>         stalled: messages/s the others send (default 500)
+  --stall-seconds <s>      stalled: duration with and without the stalled reader (default 10)
+  --rooms <n>              rooms: number of rooms (default 1000)
+  --room-size <n>          rooms: members per room (default 5)
+  --room-rates <a,b,...>   rooms: offered rates in messages/s (default 500,1000,2000,4000)
+  --cpu-prof <dir>         run our server under node --cpu-prof, writing the profile to <dir>
+  --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
+  --help                   this text
+`;
+
+const DEFAULT_RATES = [200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000];
+
+export class UsageError extends Error {}
+
+export function parseOptions(argv: string[]): BenchOptions | "help" {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scenario: { type: "string", multiple: true },
+        target: { type: "string", multiple: true },
+        json: { type: "boolean" },
+        smoke: { type: "boolean" },
+        clients: { type: "string" },
+        senders: { type: "string" },
+        payload: { type: "string" },
+        "step-seconds": { type: "string" },
+        "drain-ms": { type: "string" },
+        rates: { type: "string" },
+        "idle-streams": { type: "string" },
+        "idle-room-size": { type: "string" },
+        "idle-multiplex": { type: "string" },
+        "stall-rate": { type: "string" },
+        "stall-seconds": { type: "string" },
+        rooms: { type: "string" },
+        "room-size": { type: "string" },
+        "room-rates": { type: "string" },
+        "cpu-prof": { type: "string" },
+        "server-arg": { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return "help";
+  const smoke = values.smoke === true;
+  const o: BenchOptions = {
+    scenarios: [...SCENARIOS],
+    targets: ["ours", "ws"],
+    json: values.json === true,
+    smoke,
+    clients: smoke ? 20 : 100,
+    senders: smoke ? 4 : 10,
+    payload: 100,
+    stepSeconds: smoke ? 1 : 3,
+    drainMs: smoke ? 2000 : 3000,
+    warmupSeconds: smoke ? 0.5 : 2,
+    rates: smoke ? [200, 1000] : DEFAULT_RATES,
+    idleStreams: smoke ? 300 : 5000,
+    idleRoomSize: 10,
+    idleMultiplex: smoke ? 50 : 100,
+    idlePerConnection: 1,
+    stallRate: 500,
+    stallSeconds: smoke ? 5 : 10,
+    stallReferenceSeconds: smoke ? 2 : 10,
+    rooms: smoke ? 40 : 1000,
+    roomSize: 5,
+    roomRates: smoke ? [200, 1000] : [500, 1000, 2000, 4000],
+    cpuProfDir: values["cpu-prof"] as string | undefined,
+    serverArgs: (values["server-arg"] as string[] | undefined) ?? [],
+  };
+  const scen = values.scenario as string[] | undefined;
+  if (scen && !scen.includes("all")) {
+    for (const s of scen) if (!SCENARIOS.includes(s as ScenarioName)) throw new UsageError(`unknown scenario "${s}" (${SCENARIOS.join(", ")}, all)`);
+    o.scenarios = SCENARIOS.filter((s) => scen.includes(s));
+  }
+  const targets = values.target as string[] | undefined;
+  if (targets) {
+    for (const t of targets) if (t !== "ours" && t !== "ws") throw new UsageError(`unknown target "${t}" (ours, ws)`);
+    o.targets = (["ours", "ws"] as const).filter((t) => targets.includes(t));
+  }
+  const int = (flag: string, min: number): number | undefined => {
+    const raw = values[flag] as string | undefined;
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} must be a number >= ${min} (got "${raw}")`);
+    return n;
+  };
+  const list = (flag: string): number[] | undefined => {
+    const raw = values[flag] as string | undefined;
+    if (raw === undefined) return undefined;
+    const xs = raw.split(",").map(Number);
+    if (xs.length === 0 || xs.some((x) => !Number.isFinite(x) || x <= 0)) throw new UsageError(`--${flag} must be positive numbers, comma-separated`);
+    return xs;
+  };
+  o.clients = int("clients", 2) ?? o.clients;
+  o.senders = int("senders", 1) ?? o.senders;
+  if (o.senders > o.clients) throw new UsageError("--senders cannot exceed --clients");
+  o.payload = int("payload", 1) ?? o.payload;
+  if (o.payload > 4000) throw new UsageError("--payload must be at most 4000 bytes (the server's text limit is 4096)");
+  o.stepSeconds = int("step-seconds", 0.2) ?? o.stepSeconds;
+  o.drainMs = int("drain-ms", 100) ?? o.drainMs;
+  o.rates = list("rates") ?? o.rates;
+  o.idleStreams = int("idle-streams", 1) ?? o.idleStreams;
+  o.idleRoomSize = int("idle-room-size", 1) ?? o.idleRoomSize;
+  o.idleMultiplex = int("idle-multiplex", 0) ?? o.idleMultiplex;
+  o.stallRate = int("stall-rate", 1) ?? o.stallRate;
+  o.stallSeconds = int("stall-seconds", 1) ?? o.stallSeconds;
+  if (values["stall-seconds"] !== undefined) o.stallReferenceSeconds = o.stallSeconds;
+  o.rooms = int("rooms", 1) ?? o.rooms;
+  o.roomSize = int("room-size", 2) ?? o.roomSize;
+  o.roomRates = list("room-rates") ?? o.roomRates;
+  return o;
+}

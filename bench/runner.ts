@@ -1,0 +1,70 @@
+/**
+ * One measured run, orchestrator side: start a fresh server (ours or the ws
+ * baseline), fork a generator, hand it the plan, wait for its result, stop
+ * both. The orchestrator only waits meanwhile; the two children are the only
+ * busy processes.
+ */
+import type { ChildProcess } from "node:child_process";
+import { logTail, startGenerator, startServer, type ServerChild, type Target } from "./children.js";
+import type { LoadPlan } from "./load-context.js";
+import type { BenchOptions } from "./options.js";
+import { clockTicks } from "./proc.js";
+
+export interface RunContext {
+  root: string;
+  options: BenchOptions;
+  log(msg: string): void;
+  /** Things that prove the benchmark itself is broken (not merely slow). */
+  problems: string[];
+}
+
+const RUN_TIMEOUT_MS = 10 * 60 * 1000;
+const ticks = clockTicks();
+
+export async function runLoad<T>(ctx: RunContext, target: Target, load: string, overrides: Partial<BenchOptions> = {}): Promise<T> {
+  const options = { ...ctx.options, ...overrides };
+  const profiling = target === "ours" && options.cpuProfDir !== undefined;
+  const server = await startServer({
+    target,
+    root: ctx.root,
+    nodeFlags: profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
+    serverArgs: options.serverArgs,
+  });
+  ctx.log(`${load} / ${target}: server pid ${server.pid} on ${server.address}`);
+  const generator = startGenerator(ctx.root);
+  try {
+    const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, clockTicks: ticks, options };
+    return await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
+  } finally {
+    if (generator.exitCode === null) generator.kill("SIGKILL");
+    // A profiled server needs time to write its profile; the others may just go.
+    await server.stop(profiling ? 30_000 : 2_000);
+  }
+}
+
+function awaitResult<T>(generator: ChildProcess, server: ServerChild, plan: LoadPlan, progress: (msg: string) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: Error | undefined, value?: T) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      server.child.off("exit", onServerExit);
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    const timer = setTimeout(() => finish(new Error(`${plan.load} / ${plan.target}: no result within ${RUN_TIMEOUT_MS / 1000} s`)), RUN_TIMEOUT_MS);
+    const onServerExit = () =>
+      finish(new Error(`${plan.target} server crashed (${server.exited}) during ${plan.load}:\n${logTail(server.logFile)}`));
+    server.child.once("exit", onServerExit);
+    generator.on("message", (m: { type: string; message?: string; result?: T }) => {
+      if (m.type === "progress") progress(m.message ?? "");
+      else if (m.type === "result") finish(undefined, m.result);
+      else if (m.type === "error") finish(new Error(`${plan.load} / ${plan.target} load generator: ${m.message}`));
+    });
+    generator.once("exit", (code, signal) =>
+      finish(new Error(`${plan.load} / ${plan.target} load generator exited (${signal ?? code}) without a result`)),
+    );
+    generator.send(plan);
+  });
+}

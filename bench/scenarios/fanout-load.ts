@@ -1,0 +1,37 @@
+/**
+ * Fan-out step test, generator side: `clients` in one room, the first
+ * `senders` of them sending round-robin, the offered rate stepped up until a
+ * step fails (p99 over 100 ms, anything lost or duplicated, a client dropped,
+ * or the generator unable to offer the rate).
+ */
+import { Fleet, type StepResult } from "../fleet.js";
+import { payloadText, type LoadContext } from "../load-context.js";
+import type { BenchOptions } from "../options.js";
+
+export interface FanoutLoadResult {
+  clients: number;
+  senders: number;
+  payloadBytes: number;
+  stepSeconds: number;
+  steps: StepResult[];
+}
+
+export async function loadFanout(ctx: LoadContext, o: BenchOptions): Promise<FanoutLoadResult> {
+  const fleet = new Fleet(o.clients, ctx.probe, payloadText(o.payload));
+  await fleet.openAndJoin(ctx.connector(fleet), () => "fanout", (i) => `c${i}`);
+  const sender = (k: number) => k % o.senders;
+  if (o.warmupSeconds > 0) {
+    await fleet.runStep({ rate: o.rates[0], seconds: o.warmupSeconds, drainMs: o.drainMs, sender });
+  }
+  const steps: StepResult[] = [];
+  for (const rate of o.rates) {
+    const r = await fleet.runStep({ rate, seconds: o.stepSeconds, drainMs: o.drainMs, sender });
+    steps.push(r);
+    ctx.progress(
+      `${rate} msg/s: ${Math.round(r.deliveriesPerSec)} deliveries/s, p99 ${r.latency.p99Ms.toFixed(1)} ms, ` +
+        `${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery, gen ${r.genCpuPct.toFixed(0)}%${r.pass ? "" : ` FAIL: ${r.why}`}`,
+    );
+    if (!r.pass) break;
+  }
+  return { clients: o.clients, senders: o.senders, payloadBytes: o.payload, stepSeconds: o.stepSeconds, steps };
+}

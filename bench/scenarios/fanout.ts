@@ -1,0 +1,159 @@
+/**
+ * Fan-out step test, orchestrator side: run the steps against each target,
+ * find the sustainable rate (the highest step before the first failure),
+ * then measure a fresh server at half that rate. Renders per-target tables
+ * and the side-by-side comparison.
+ */
+import type { Target } from "../children.js";
+import type { StepResult } from "../fleet.js";
+import { runLoad, type RunContext } from "../runner.js";
+import { ratio } from "../stats.js";
+import { fixed, int, mib, table, times, type Cell } from "../table.js";
+import type { FanoutLoadResult } from "./fanout-load.js";
+
+export interface Sustainable {
+  /** Highest passing offered rate (messages/s), undefined when even the first step failed. */
+  rate: number | undefined;
+  step: StepResult | undefined;
+  deliveriesPerSec: number | undefined;
+  /** True when every step passed: the real limit is higher than the steps went. */
+  capped: boolean;
+  /** Why the step after it failed. */
+  failedBecause: string | undefined;
+  /** The failing step's generator CPU: near 100% means the generator, not the server, was the limit. */
+  failedGenCpuPct: number | undefined;
+}
+
+export interface FanoutReport {
+  runs: Partial<Record<Target, FanoutLoadResult>>;
+  sustainable: Partial<Record<Target, Sustainable>>;
+  half: Partial<Record<Target, StepResult>>;
+}
+
+export function sustainableOf(steps: StepResult[]): Sustainable {
+  let last: StepResult | undefined;
+  for (const s of steps) {
+    if (!s.pass) break;
+    last = s;
+  }
+  const failed = steps.find((s) => !s.pass);
+  return {
+    rate: last?.offeredRate,
+    step: last,
+    deliveriesPerSec: last?.deliveriesPerSec,
+    capped: failed === undefined,
+    failedBecause: failed?.why,
+    failedGenCpuPct: failed?.genCpuPct,
+  };
+}
+
+export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
+  const report: FanoutReport = { runs: {}, sustainable: {}, half: {} };
+  for (const target of ctx.options.targets) {
+    const run = await runLoad<FanoutLoadResult>(ctx, target, "fanout");
+    report.runs[target] = run;
+    report.sustainable[target] = sustainableOf(run.steps);
+    const first = run.steps[0];
+    if (!first || first.received === 0) ctx.problems.push(`fanout/${target}: nothing delivered`);
+    else if (first.lost > 0 || first.duplicated > 0 || first.dropped > 0) {
+      ctx.problems.push(`fanout/${target}: the lowest step (${first.offeredRate} msg/s) failed: ${first.why}`);
+    }
+  }
+  for (const target of ctx.options.targets) {
+    const rate = report.sustainable[target]?.rate;
+    if (rate === undefined) continue;
+    const half = await runLoad<FanoutLoadResult>(ctx, target, "fanout", { rates: [rate / 2] });
+    report.half[target] = half.steps[0];
+  }
+  return report;
+}
+
+const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: "ws baseline" };
+
+function stepRow(s: StepResult): Cell[] {
+  return [
+    int(s.offeredRate),
+    int(s.sentRate),
+    int(s.deliveriesPerSec),
+    fixed(s.latency.p50Ms, 2),
+    fixed(s.latency.p99Ms, 2),
+    fixed(s.latency.maxMs, 1),
+    s.lost,
+    s.duplicated,
+    fixed(s.cpuPerDeliveryUs, 2),
+    mib(s.serverRssMaxBytes),
+    fixed(s.genCpuPct, 0),
+    s.pass ? "pass" : `FAIL: ${s.why}`,
+  ];
+}
+
+const STEP_HEADERS = [
+  "offered msg/s",
+  "sent msg/s",
+  "deliveries/s",
+  "p50 ms",
+  "p99 ms",
+  "max ms",
+  "lost",
+  "dup",
+  "server µs/delivery",
+  "server RSS MiB",
+  "gen CPU %",
+  "result",
+];
+
+export function renderFanout(r: FanoutReport): string {
+  const out: string[] = [];
+  const any = r.runs.ours ?? r.runs.ws;
+  const shape = any ? `${any.clients} clients in one room, ${any.senders} senders, ${any.payloadBytes}-byte messages, ${any.stepSeconds} s steps` : "";
+  for (const target of ["ours", "ws"] as const) {
+    const run = r.runs[target];
+    if (!run) continue;
+    const rows = run.steps.map(stepRow);
+    const half = r.half[target];
+    if (half) {
+      const row = stepRow(half);
+      row[0] = `${int(half.offeredRate)} (half, fresh server)`;
+      rows.push(row);
+    }
+    out.push(table(`Fan-out, ${NAMES[target]}: ${shape}`, STEP_HEADERS, rows));
+  }
+  if (r.runs.ours && r.runs.ws) {
+    const ws = new Map(r.runs.ws.steps.map((s) => [s.offeredRate, s]));
+    const rows = r.runs.ours.steps.map((o) => {
+      const w = ws.get(o.offeredRate);
+      return [
+        int(o.offeredRate),
+        fixed(o.cpuPerDeliveryUs, 2),
+        fixed(w?.cpuPerDeliveryUs, 2),
+        times(ratio(o.cpuPerDeliveryUs, w?.cpuPerDeliveryUs)),
+        fixed(o.latency.p99Ms, 2),
+        fixed(w?.latency.p99Ms, 2),
+        int(o.deliveriesPerSec),
+        int(w?.deliveriesPerSec),
+        `${o.pass ? "pass" : "FAIL"} / ${w ? (w.pass ? "pass" : "FAIL") : "-"}`,
+      ];
+    });
+    out.push(
+      table(
+        "Fan-out, ours vs ws at the same offered rate (ratio = ours / ws)",
+        ["offered msg/s", "ours µs/deliv", "ws µs/deliv", "ratio", "ours p99 ms", "ws p99 ms", "ours deliv/s", "ws deliv/s", "ours / ws"],
+        rows,
+      ),
+    );
+  }
+  const lines: string[] = [];
+  for (const target of ["ours", "ws"] as const) {
+    const s = r.sustainable[target];
+    if (!s) continue;
+    lines.push(
+      `sustainable ${NAMES[target]}: ${s.rate === undefined ? "none (the first step failed)" : `${s.capped ? "≥ " : ""}${int(s.rate)} msg/s = ${int(s.deliveriesPerSec)} deliveries/s`}` +
+        (s.failedBecause ? `; next step failed: ${s.failedBecause} (generator CPU ${fixed(s.failedGenCpuPct, 0)}%)` : ""),
+    );
+  }
+  const ro = r.sustainable.ours?.rate;
+  const rw = r.sustainable.ws?.rate;
+  if (ro !== undefined && rw !== undefined) lines.push(`sustainable ratio ours / ws: ${times(ratio(ro, rw))}`);
+  out.push(lines.join("\n") + "\n");
+  return out.join("\n");
+}

@@ -1,0 +1,65 @@
+/** Many small rooms, orchestrator side: run both targets, tabulate per-room memory and per-delivery CPU. */
+import type { Target } from "../children.js";
+import { runLoad, type RunContext } from "../runner.js";
+import { ratio } from "../stats.js";
+import { fixed, int, kib, table, times } from "../table.js";
+import type { RoomsLoadResult } from "./rooms-load.js";
+
+export interface RoomsReport {
+  runs: Partial<Record<Target, RoomsLoadResult>>;
+}
+
+export async function runRooms(ctx: RunContext): Promise<RoomsReport> {
+  const report: RoomsReport = { runs: {} };
+  for (const target of ctx.options.targets) {
+    const r = await runLoad<RoomsLoadResult>(ctx, target, "rooms");
+    report.runs[target] = r;
+    const first = r.steps[0];
+    if (!first || first.received === 0) ctx.problems.push(`rooms/${target}: nothing delivered`);
+    else if (first.lost > 0 || first.duplicated > 0) ctx.problems.push(`rooms/${target}: the lowest step failed: ${first.why}`);
+  }
+  return report;
+}
+
+export function renderRooms(r: RoomsReport): string {
+  const out: string[] = [];
+  const o = r.runs.ours;
+  const w = r.runs.ws;
+  const any = o ?? w;
+  if (!any) return "";
+  out.push(
+    table(
+      `${int(any.rooms)} rooms of ${any.roomSize}: memory (ratio = ours / ws)`,
+      ["server", "KiB per room", "KiB per member", "ratio"],
+      [
+        ...(o ? [["ours", kib(o.rssPerRoomBytes), kib(o.rssPerRoomBytes / o.roomSize), times(ratio(o.rssPerRoomBytes, w?.rssPerRoomBytes))]] : []),
+        ...(w ? [["ws baseline", kib(w.rssPerRoomBytes), kib(w.rssPerRoomBytes / w.roomSize), undefined]] : []),
+      ],
+    ),
+  );
+  const rates = [...new Set([...(o?.steps ?? []), ...(w?.steps ?? [])].map((s) => s.offeredRate))];
+  const at = (x: RoomsLoadResult | undefined, rate: number) => x?.steps.find((s) => s.offeredRate === rate);
+  out.push(
+    table(
+      `${int(any.rooms)} rooms of ${any.roomSize}: every member sends, messages spread over the rooms`,
+      ["offered msg/s", "ours deliv/s", "ours p99 ms", "ours µs/deliv", "ours gen CPU %", "ws deliv/s", "ws p99 ms", "ws µs/deliv", "µs ratio", "ours / ws"],
+      rates.map((rate) => {
+        const a = at(o, rate);
+        const b = at(w, rate);
+        return [
+          int(rate),
+          int(a?.deliveriesPerSec),
+          fixed(a?.latency.p99Ms, 2),
+          fixed(a?.cpuPerDeliveryUs, 2),
+          fixed(a?.genCpuPct, 0),
+          int(b?.deliveriesPerSec),
+          fixed(b?.latency.p99Ms, 2),
+          fixed(b?.cpuPerDeliveryUs, 2),
+          times(ratio(a?.cpuPerDeliveryUs, b?.cpuPerDeliveryUs)),
+          `${a ? (a.pass ? "pass" : `FAIL: ${a.why}`) : "-"} / ${b ? (b.pass ? "pass" : `FAIL: ${b.why}`) : "-"}`,
+        ];
+      }),
+    ),
+  );
+  return out.join("\n");
+}

@@ -1,0 +1,47 @@
+/** A client that stops reading, orchestrator side: run both targets, tabulate. */
+import type { Target } from "../children.js";
+import { runLoad, type RunContext } from "../runner.js";
+import { ratio } from "../stats.js";
+import { fixed, mib, table, times, type Cell } from "../table.js";
+import type { StalledLoadResult } from "./stalled-load.js";
+
+export interface StalledReport {
+  runs: Partial<Record<Target, StalledLoadResult>>;
+}
+
+export async function runStalled(ctx: RunContext): Promise<StalledReport> {
+  const report: StalledReport = { runs: {} };
+  for (const target of ctx.options.targets) {
+    const r = await runLoad<StalledLoadResult>(ctx, target, "stalled");
+    report.runs[target] = r;
+    if (r.reference.received === 0 || r.stalled.received === 0) ctx.problems.push(`stalled/${target}: the others received nothing`);
+    if (r.reference.lost > 0 || r.reference.duplicated > 0) ctx.problems.push(`stalled/${target}: reference phase failed: ${r.reference.why}`);
+  }
+  return report;
+}
+
+export function renderStalled(r: StalledReport): string {
+  const rows: Cell[][] = [];
+  for (const target of ["ours", "ws"] as const) {
+    const x = r.runs[target];
+    if (!x) continue;
+    rows.push([
+      target === "ours" ? "ours" : "ws baseline",
+      fixed(x.reference.latency.p99Ms, 2),
+      fixed(x.stalled.latency.p99Ms, 2),
+      times(ratio(x.stalled.latency.p99Ms, x.reference.latency.p99Ms)),
+      x.stalled.lost,
+      mib(x.rssBeforeBytes),
+      fixed(x.referenceRssGrowthBytes / 1048576, 2),
+      fixed(x.rssGrowthBytes / 1048576, 2),
+      x.droppedAfterSeconds === undefined ? `never (within ${fixed(x.stalled.wallSeconds, 0)} s)` : fixed(x.droppedAfterSeconds, 2),
+      x.dropHow ?? "-",
+    ]);
+  }
+  const any = r.runs.ours ?? r.runs.ws;
+  return table(
+    `One client stops reading while ${any ? `${any.clients - 1} others chat at ${any.rate} msg/s` : "the others chat"}`,
+    ["server", "others p99 ms, all reading", "others p99 ms, one stalled", "ratio", "lost", "RSS before MiB", "RSS growth MiB, all reading", "RSS growth MiB, one stalled", "dropped after s", "how"],
+    rows,
+  );
+}
