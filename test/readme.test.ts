@@ -1,0 +1,25 @@
+/** The README's configuration table and quick start stay true to the code. */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { OPTIONS, helpText } from "../src/server/config.js";
+
+const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+
+describe("README", () => {
+  it.each(OPTIONS.map((o) => [o.flag, o]))("documents --%s with its environment variable and default", (_flag, o) => {
+    const row = readme.split("\n").find((l) => l.startsWith(`| \`--${o.flag}\``));
+    expect(row, `README has no table row for --${o.flag}`).toBeDefined();
+    expect(row).toContain(`\`${o.env}\``);
+    if (o.default !== "") expect(row).toContain(`\`${o.default}\``);
+  });
+
+  it("gives the two-command set-up", () => {
+    expect(readme).toContain("npm install && npm start");
+    expect(readme).toContain("npm test");
+  });
+
+  it("--help lists every option", () => {
+    const help = helpText("npm start --");
+    for (const o of OPTIONS) expect(help).toContain(`--${o.flag}`);
+  });
+});
