@@ -1,0 +1,95 @@
+/**
+ * Command-line flags of `npm run chat`. Parsing is separate from main.ts so it
+ * can be unit-tested, and every failure is a UsageError with a one-line
+ * message: main prints it with the usage text and exits 2, never a stack.
+ */
+import { parseArgs } from "node:util";
+
+export const DEFAULT_SERVER = "http://127.0.0.1:50051";
+export const DEFAULT_ROOM = "lobby";
+/** Non-interactive runs are usually scripts: give up after a bounded number of reconnects. */
+export const DEFAULT_PIPED_MAX_RETRIES = 20;
+
+export interface CliOptions {
+  server: string;
+  name: string;
+  room: string;
+  json: boolean;
+  /** Reconnect attempts in a row before giving up; undefined: the mode's default. */
+  maxRetries: number | undefined;
+}
+
+export class UsageError extends Error {}
+
+export function usage(program = "npm run chat --"): string {
+  return [
+    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--json] [--max-retries <n>]`,
+    "",
+    `  --name <nickname>   your nickname (required)`,
+    `  --room <room>       room to join first (default ${DEFAULT_ROOM})`,
+    `  --server <url>      server address (default ${DEFAULT_SERVER}, or $CHAT_SERVER)`,
+    `  --json              non-interactive: print each received event as one JSON line`,
+    `  --max-retries <n>   reconnect attempts before giving up (0: never reconnect;`,
+    `                      default unlimited when interactive, ${DEFAULT_PIPED_MAX_RETRIES} when stdin is not a terminal)`,
+    `  --help              show this help`,
+    "",
+    "With a terminal on stdin it is an interactive chat (type /help).",
+    "Otherwise every line of stdin is sent as a message; it exits once input ends",
+    "and every message has been acknowledged.",
+    "",
+  ].join("\n");
+}
+
+/** Parse argv (without node and script). Returns "help" for --help. */
+export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        server: { type: "string" },
+        name: { type: "string" },
+        room: { type: "string" },
+        json: { type: "boolean" },
+        "max-retries": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    // parseArgs messages can span lines (they suggest "--" usage); keep the first.
+    throw new UsageError((err as Error).message.split("\n")[0]);
+  }
+  if (values.help) return "help";
+
+  const name = values.name;
+  if (name === undefined || name === "") throw new UsageError("--name is required");
+  const room = values.room ?? DEFAULT_ROOM;
+  if (room === "") throw new UsageError("--room must not be empty");
+
+  const server = values.server ?? (env.CHAT_SERVER || DEFAULT_SERVER);
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new UsageError(`--server must be a URL like ${DEFAULT_SERVER} (got "${server}")`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--server must start with http:// or https:// (got "${server}")`);
+  }
+
+  let maxRetries: number | undefined;
+  const raw = values["max-retries"];
+  if (raw !== undefined) {
+    if (raw === "unlimited" || raw === "inf") maxRetries = Infinity;
+    else {
+      maxRetries = Number(raw);
+      if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
+        throw new UsageError(`--max-retries must be an integer >= 0 or "unlimited" (got "${raw}")`);
+      }
+    }
+  }
+
+  return { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries };
+}

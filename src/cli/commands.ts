@@ -1,0 +1,90 @@
+/**
+ * What a typed line means: a message for the current room or a slash
+ * command. Parsing is pure so it is tested without a terminal; the
+ * interactive front-end only executes the result.
+ */
+export const HISTORY_DEFAULT = 20;
+export const HISTORY_MAX = 500;
+
+export type Command =
+  | { kind: "none" }
+  | { kind: "say"; text: string }
+  | { kind: "join"; room: string }
+  | { kind: "leave"; room?: string }
+  | { kind: "switch"; room: string }
+  | { kind: "rooms" }
+  | { kind: "who"; room?: string }
+  | { kind: "history"; count: number }
+  | { kind: "help" }
+  | { kind: "quit" }
+  | { kind: "invalid"; message: string };
+
+export const COMMAND_HELP = [
+  "/join <room>      join a room and make it the current one",
+  "/leave [room]     leave a room (default: the current one)",
+  "/switch <room>    send to another joined room (also /s)",
+  "/rooms            list rooms that have members",
+  "/who [room]       list members of a room (default: the current one)",
+  `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
+  "/quit             leave (waits briefly for unsent messages); also Ctrl+D",
+  "/help             this list",
+  "//text            send a message that starts with /",
+];
+
+export function parseLine(line: string): Command {
+  const trimmed = line.trim();
+  if (trimmed === "") return { kind: "none" };
+  // A leading "//" escapes the slash.
+  if (line.startsWith("//")) return { kind: "say", text: line.slice(1) };
+  if (!trimmed.startsWith("/")) return { kind: "say", text: line };
+
+  const [name, ...args] = trimmed.slice(1).split(/\s+/);
+  const arg = args[0];
+  const tooMany = (max: number) => args.length > max;
+  switch (name.toLowerCase()) {
+    case "join":
+    case "j":
+      if (!arg || tooMany(1)) return { kind: "invalid", message: "usage: /join <room>" };
+      return { kind: "join", room: stripHash(arg) };
+    case "leave":
+    case "part":
+      if (tooMany(1)) return { kind: "invalid", message: "usage: /leave [room]" };
+      return { kind: "leave", room: arg === undefined ? undefined : stripHash(arg) };
+    case "switch":
+    case "s":
+    case "room":
+      if (!arg || tooMany(1)) return { kind: "invalid", message: "usage: /switch <room>" };
+      return { kind: "switch", room: stripHash(arg) };
+    case "rooms":
+    case "list":
+      return tooMany(0) ? { kind: "invalid", message: "usage: /rooms" } : { kind: "rooms" };
+    case "who":
+    case "members":
+      if (tooMany(1)) return { kind: "invalid", message: "usage: /who [room]" };
+      return { kind: "who", room: arg === undefined ? undefined : stripHash(arg) };
+    case "history":
+    case "h": {
+      if (tooMany(1)) return { kind: "invalid", message: "usage: /history [n]" };
+      if (arg === undefined) return { kind: "history", count: HISTORY_DEFAULT };
+      const count = Number(arg);
+      if (!Number.isInteger(count) || count < 1 || count > HISTORY_MAX) {
+        return { kind: "invalid", message: `usage: /history [n], n from 1 to ${HISTORY_MAX}` };
+      }
+      return { kind: "history", count };
+    }
+    case "help":
+    case "?":
+      return { kind: "help" };
+    case "quit":
+    case "exit":
+    case "q":
+      return { kind: "quit" };
+    default:
+      return { kind: "invalid", message: `unknown command /${name} (try /help)` };
+  }
+}
+
+/** People type "#lobby" as often as "lobby". */
+function stripHash(room: string): string {
+  return room.startsWith("#") ? room.slice(1) : room;
+}

@@ -1,0 +1,73 @@
+/**
+ * Turning transport failures into one line a person can act on, and deciding
+ * which of them are worth a reconnect. Kept apart from the session so the
+ * wording and the retry policy can be read (and tested) in one place.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** A failure the CLI reports as one line and exits on (main maps it to an exit code). */
+export class FatalError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "connection timed out",
+  ECONNRESET: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EPIPE: "connection closed",
+};
+
+/** The socket error code behind a ConnectError, if the failure was at the socket level. */
+function socketCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code in SOCKET_ERRORS) return code;
+  }
+  return undefined;
+}
+
+const codeName = (code: Code): string => (Code[code] ?? String(code)).replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
+
+/** One line describing why talking to `server` failed. */
+export function describeError(err: unknown, server: string): string {
+  const socket = socketCode(err);
+  if (socket) return `cannot reach server ${server}: ${SOCKET_ERRORS[socket]}`;
+  const e = ConnectError.from(err);
+  const detail = firstLine(e.rawMessage) || "no details";
+  if (e.code === Code.Unavailable) return `server ${server} unavailable: ${detail}`;
+  return `${codeName(e.code)}: ${detail}`;
+}
+
+export function firstLine(text: string): string {
+  return text.split("\n")[0].trim();
+}
+
+/**
+ * Whether a Chat stream that ended with this code should be reconnected.
+ * Transient conditions (server restarting, connection lost, too slow, server
+ * full, a server bug on this stream) are; a refusal of what we asked for
+ * (bad argument, not implemented, not permitted) would fail the same way again.
+ */
+export function isRetryable(code: Code): boolean {
+  switch (code) {
+    case Code.Unavailable:
+    case Code.Internal:
+    case Code.Canceled: // only reached when we did not cancel it ourselves
+    case Code.ResourceExhausted:
+    case Code.DeadlineExceeded:
+    case Code.Aborted:
+    case Code.Unknown:
+      return true;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,164 @@
+/** The CLI's pure parts: flags, slash commands, backoff, room bookkeeping, formatting, ids. */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { ChatMessageSchema, JoinedEventSchema, ServerEventSchema } from "../gen/chat/v1/chat_pb.js";
+import { DEFAULT_SERVER, parseCliArgs, UsageError } from "../src/cli/args.js";
+import { backoffDelay } from "../src/cli/backoff.js";
+import { clientIdGenerator } from "../src/cli/client-ids.js";
+import { HISTORY_DEFAULT, parseLine } from "../src/cli/commands.js";
+import { describeError, isRetryable } from "../src/cli/errors.js";
+import { formatEvent, sanitize } from "../src/cli/format.js";
+import { Outbox } from "../src/cli/outbox.js";
+import { RoomTracker } from "../src/cli/room-tracker.js";
+
+describe("flags", () => {
+  it("has defaults, reads CHAT_SERVER, and lets flags win", () => {
+    expect(parseCliArgs(["--name", "alice"], {})).toEqual({ server: DEFAULT_SERVER, name: "alice", room: "lobby", json: false, maxRetries: undefined });
+    expect(parseCliArgs(["--name", "a"], { CHAT_SERVER: "http://env:1" })).toMatchObject({ server: "http://env:1" });
+    expect(parseCliArgs(["--name", "a", "--server", "http://flag:2/"], { CHAT_SERVER: "http://env:1" })).toMatchObject({ server: "http://flag:2" });
+    expect(parseCliArgs(["--name", "a", "--room", "dev", "--json", "--max-retries", "3"], {})).toMatchObject({ room: "dev", json: true, maxRetries: 3 });
+    expect(parseCliArgs(["--name", "a", "--max-retries", "unlimited"], {})).toMatchObject({ maxRetries: Infinity });
+    expect(parseCliArgs(["--help"], {})).toBe("help");
+  });
+
+  it("refuses bad input with a one-line UsageError", () => {
+    const bad = [[], ["--name", ""], ["--name", "a", "--bogus"], ["--name", "a", "extra"], ["--name", "a", "--server", "nope"], ["--name", "a", "--server", "ftp://x"], ["--name", "a", "--max-retries", "-1"], ["--name"]];
+    for (const argv of bad) {
+      let caught: unknown;
+      try {
+        parseCliArgs(argv, {});
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, argv.join(" ")).toBeInstanceOf(UsageError);
+      expect((caught as Error).message).not.toContain("\n");
+    }
+  });
+});
+
+describe("slash commands", () => {
+  it("parses commands and plain text", () => {
+    expect(parseLine("hello /join")).toEqual({ kind: "say", text: "hello /join" });
+    expect(parseLine("  ")).toEqual({ kind: "none" });
+    expect(parseLine("//not a command")).toEqual({ kind: "say", text: "/not a command" });
+    expect(parseLine("/join #dev")).toEqual({ kind: "join", room: "dev" });
+    expect(parseLine("/join")).toMatchObject({ kind: "invalid" });
+    expect(parseLine("/leave")).toEqual({ kind: "leave", room: undefined });
+    expect(parseLine("/leave dev")).toEqual({ kind: "leave", room: "dev" });
+    expect(parseLine("/switch dev")).toEqual({ kind: "switch", room: "dev" });
+    expect(parseLine("/rooms")).toEqual({ kind: "rooms" });
+    expect(parseLine("/who")).toEqual({ kind: "who", room: undefined });
+    expect(parseLine("/history")).toEqual({ kind: "history", count: HISTORY_DEFAULT });
+    expect(parseLine("/history 5")).toEqual({ kind: "history", count: 5 });
+    expect(parseLine("/history 0")).toMatchObject({ kind: "invalid" });
+    expect(parseLine("/history lots")).toMatchObject({ kind: "invalid" });
+    expect(parseLine("/QUIT")).toEqual({ kind: "quit" });
+    expect(parseLine("/help")).toEqual({ kind: "help" });
+    expect(parseLine("/nope")).toEqual({ kind: "invalid", message: "unknown command /nope (try /help)" });
+  });
+});
+
+describe("backoff", () => {
+  it("doubles its ceiling from 250 ms up to 10 s, with full jitter", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffDelay(n, undefined, () => 0.999999))).toEqual([249, 499, 999, 1999, 3999, 7999, 9999, 9999]);
+    expect(backoffDelay(3, undefined, () => 0)).toBe(0);
+    expect(backoffDelay(10_000, undefined, () => 0.5)).toBe(5000);
+  });
+});
+
+describe("errors", () => {
+  it("describes socket failures in one line and classifies codes", () => {
+    const refused = new ConnectError("connect ECONNREFUSED 127.0.0.1:1", Code.Unavailable, undefined, undefined, Object.assign(new Error("x"), { code: "ECONNREFUSED" }));
+    expect(describeError(refused, "http://127.0.0.1:1")).toBe("cannot reach server http://127.0.0.1:1: connection refused");
+    expect(describeError(new ConnectError("bad\nsecond line", Code.InvalidArgument), "s")).toBe("invalid_argument: bad");
+    expect(isRetryable(Code.Unavailable)).toBe(true);
+    expect(isRetryable(Code.ResourceExhausted)).toBe(true);
+    expect(isRetryable(Code.Internal)).toBe(true);
+    expect(isRetryable(Code.InvalidArgument)).toBe(false);
+    expect(isRetryable(Code.Unimplemented)).toBe(false);
+  });
+});
+
+describe("room tracking", () => {
+  const msg = (seq: number) => create(ChatMessageSchema, { room: "lobby", seq: BigInt(seq), sender: "bob", text: `m${seq}` });
+  const joined = (init: Record<string, unknown>) => create(JoinedEventSchema, { room: "lobby", nickname: "alice", ...init });
+
+  it("joins fresh first, then resumes from the last sequence number and epoch it saw", () => {
+    const room = new RoomTracker("lobby");
+    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", epoch: "" });
+    room.onJoined(joined({ epoch: "e1", lastSeq: 5n }));
+    expect(room.isLive).toBe(true);
+    expect(room.accept(msg(6))).toBe(true);
+    expect(room.accept(msg(6))).toBe(false); // duplicate by (room, seq)
+    expect(room.accept(msg(4))).toBe(false);
+    room.connectionLost();
+    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", afterSeq: 6n, epoch: "e1" });
+  });
+
+  it("catches up through the replay before going live", () => {
+    const room = new RoomTracker("lobby");
+    room.joinCommand("alice");
+    room.onJoined(joined({ epoch: "e1", lastSeq: 2n }));
+    room.connectionLost();
+    room.joinCommand("alice");
+    const outcome = room.onJoined(joined({ epoch: "e1", lastSeq: 4n, resumed: true }));
+    expect(outcome).toEqual({ rejoin: true, epochReset: false, truncated: false });
+    expect(room.phase).toBe("catching-up");
+    expect(room.accept(msg(3))).toBe(true);
+    expect(room.phase).toBe("catching-up");
+    expect(room.accept(msg(4))).toBe(true);
+    expect(room.phase).toBe("live");
+  });
+
+  it("starts numbering over when the epoch changes, and reports truncation", () => {
+    const room = new RoomTracker("lobby");
+    room.joinCommand("alice");
+    room.onJoined(joined({ epoch: "e1", lastSeq: 9n }));
+    room.connectionLost();
+    room.joinCommand("alice");
+    const outcome = room.onJoined(joined({ epoch: "e2", lastSeq: 1n, resumed: true, epochChanged: true, historyTruncated: true }));
+    expect(outcome).toEqual({ rejoin: true, epochReset: true, truncated: true });
+    expect(room.accept(msg(1))).toBe(true); // seq 1 of the new history is not a duplicate of the old one
+    expect(room.isLive).toBe(true);
+  });
+});
+
+describe("outbox", () => {
+  it("keeps typing order per room and is bounded", () => {
+    const box = new Outbox(2);
+    box.add("a", "lobby", "1");
+    box.add("b", "dev", "2");
+    expect(box.add("c", "lobby", "3")).toBeUndefined();
+    expect(box.isFull).toBe(true);
+    box.remove("a");
+    box.add("c", "lobby", "3");
+    expect(box.forRoom("lobby").map((e) => e.id)).toEqual(["c"]);
+    expect(box.countForRoom("dev")).toBe(1);
+  });
+});
+
+describe("formatting", () => {
+  it("shows time, nickname and text, and neutralises control characters", () => {
+    const event = create(ServerEventSchema, {
+      event: { case: "message", value: { room: "lobby", seq: 1n, sender: "bob", text: "hi\x1b[2Jthere\nnext", sentAt: { seconds: 0n, nanos: 0 } } },
+    });
+    const [line] = formatEvent(event, { color: false, currentRoom: "lobby" });
+    expect(line).toMatch(/^\[\d\d:\d\d\] <bob> hi�\[2Jthere⏎next$/);
+    expect(formatEvent(event, { color: false })[0]).toContain("#lobby <bob>");
+    expect(sanitize("tab\tkept")).toBe("tab\tkept");
+    expect(formatEvent(create(ServerEventSchema, { event: { case: "heartbeat", value: {} } }), { color: false })).toEqual([]);
+  });
+});
+
+describe("client ids", () => {
+  it("are unique, carry the nickname, and fit the server's 64-character limit", () => {
+    const next = clientIdGenerator("alice");
+    const ids = [next(), next(), next()];
+    expect(new Set(ids).size).toBe(3);
+    expect(ids[0]).toMatch(/^alice-[0-9a-f]{12}-1$/);
+    expect(clientIdGenerator("alice")()).not.toBe(ids[0]);
+    const long = clientIdGenerator("𝓁".repeat(32))();
+    expect(long.length).toBeLessThanOrEqual(64);
+  });
+});
