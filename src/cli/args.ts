@@ -3,6 +3,7 @@
  * can be unit-tested, and every failure is a UsageError with a one-line
  * message: main prints it with the usage text and exits 2, never a stack.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:50051";
@@ -17,17 +18,23 @@ export interface CliOptions {
   json: boolean;
   /** Reconnect attempts in a row before giving up; undefined: the mode's default. */
   maxRetries: number | undefined;
+  /** Bearer token (JWT) for a server that requires authentication. */
+  token?: string;
+  /** PEM CA certificate to trust for an https:// server, besides the system store. */
+  ca?: Buffer;
 }
 
 export class UsageError extends Error {}
 
 export function usage(program = "npm run chat --"): string {
   return [
-    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--json] [--max-retries <n>]`,
+    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--token <jwt>] [--ca <file>] [--json] [--max-retries <n>]`,
     "",
     `  --name <nickname>   your nickname (required)`,
     `  --room <room>       room to join first (default ${DEFAULT_ROOM})`,
     `  --server <url>      server address (default ${DEFAULT_SERVER}, or $CHAT_SERVER)`,
+    `  --token <jwt>       bearer token for a server that requires one (or $CHAT_TOKEN)`,
+    `  --ca <file>         PEM CA certificate to trust for an https:// server`,
     `  --json              non-interactive: print each received event as one JSON line`,
     `  --max-retries <n>   reconnect attempts before giving up (0: never reconnect;`,
     `                      default unlimited when interactive, ${DEFAULT_PIPED_MAX_RETRIES} when stdin is not a terminal)`,
@@ -52,6 +59,8 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
         room: { type: "string" },
         json: { type: "boolean" },
         "max-retries": { type: "string" },
+        token: { type: "string" },
+        ca: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: false,
@@ -91,5 +100,16 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
     }
   }
 
-  return { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries };
+  const token = values.token ?? (env.CHAT_TOKEN || undefined);
+  let ca: Buffer | undefined;
+  if (values.ca !== undefined) {
+    if (url.protocol !== "https:") throw new UsageError("--ca only makes sense with an https:// server");
+    try {
+      ca = readFileSync(values.ca);
+    } catch (err) {
+      throw new UsageError(`cannot read --ca file ${values.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+
+  return { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries, token, ca };
 }

@@ -28,7 +28,7 @@ const UNARY_TIMEOUT_MS = 5000;
 
 export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promise<number> {
   const color = useColor(io.stdout, io.env);
-  const client = createChatClient(opts.server);
+  const client = createChatClient(opts.server, { token: opts.token, ca: opts.ca });
   const session = new ChatSession({ client, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
   let current: string | undefined = opts.room;
   const promptFor = () => (current ? `[#${current}] ` : "[no room] ");

@@ -26,7 +26,7 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   const err = (line: string) => io.stderr.write(`chat: ${line}\n`);
   const session = new ChatSession({
-    client: createChatClient(opts.server),
+    client: createChatClient(opts.server, { token: opts.token, ca: opts.ca }),
     server: opts.server,
     nickname: opts.name,
     maxRetries: opts.maxRetries ?? DEFAULT_PIPED_MAX_RETRIES,
