@@ -46,6 +46,8 @@ export interface ServerChild {
   target: Target;
   pid: number;
   address: string;
+  /** Epoch ms just before the process was spawned (a --cpu-prof profile starts about then). */
+  spawnedAtMs: number;
   child: ChildProcess;
   logFile: string;
   /** Set once the child has exited: how. */
@@ -99,6 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
     opts.target === "ours"
       ? ["src/server/main.ts", ...oursArgs(opts.root, logFile.replace(/\.log$/, ".db")), ...(opts.serverArgs ?? [])]
       : ["bench/ws-server.ts"];
+  const spawnedAtMs = Date.now();
   const child = track(
     spawn(process.execPath, ["--import", "tsx", ...(opts.nodeFlags ?? []), ...script], {
       cwd: opts.root,
@@ -110,6 +113,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
     target: opts.target,
     pid: child.pid!,
     address: "",
+    spawnedAtMs,
     child,
     logFile,
     exited: undefined,

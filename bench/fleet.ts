@@ -32,6 +32,9 @@ export interface StepSpec {
 }
 
 export interface StepResult {
+  /** Wall clock (epoch ms) when the step began sending and when it was judged. */
+  startedAtMs: number;
+  endedAtMs: number;
   offeredRate: number;
   sentRate: number;
   sent: number;
@@ -267,6 +270,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
                 ? `generator offered only ${sentRate.toFixed(0)}/s`
                 : "";
     return {
+      startedAtMs: performance.timeOrigin + t0,
+      endedAtMs: performance.timeOrigin + performance.now(),
       offeredRate: spec.rate,
       sentRate,
       sent,

@@ -50,6 +50,7 @@ async function main(): Promise<number> {
     options,
     log: (msg) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`),
     problems: [],
+    warnings: [],
   };
   const serverFlags = [...oursArgs(root, "<temp>.db"), ...options.serverArgs];
   if (options.targets.includes("ours")) ctx.log(`our server: node --import tsx src/server/main.ts ${serverFlags.join(" ")}`);
@@ -67,12 +68,13 @@ async function main(): Promise<number> {
     ctx.problems.push(err instanceof Error ? err.message : String(err));
   }
   const targets = options.targets.length === 2 ? judgeTargets(reports) : [];
-  if (targets.length > 0) print(renderTargets(targets));
+  if (targets.length > 0) print(renderTargets(targets, options.smoke));
   const seconds = (Date.now() - started) / 1000;
   print(`machine: ${JSON.stringify(machine())}; ${seconds.toFixed(0)} s`);
   if (options.json) {
-    console.log(JSON.stringify({ machine: machine(), options, serverFlags, seconds, reports, targets, problems: ctx.problems }, null, 2));
+    console.log(JSON.stringify({ machine: machine(), options, serverFlags, seconds, reports, targets, problems: ctx.problems, warnings: ctx.warnings }, null, 2));
   }
+  if (ctx.warnings.length > 0) console.error(`bench: warnings:\n  ${ctx.warnings.join("\n  ")}`);
   if (ctx.problems.length > 0) {
     console.error(`bench: BROKEN:\n  ${ctx.problems.join("\n  ")}`);
     return 1;

@@ -17,6 +17,8 @@ export interface BenchOptions {
   stepSeconds: number;
   drainMs: number;
   warmupSeconds: number;
+  /** Quiet time before reading a "settled" RSS. */
+  settleMs: number;
   /** Offered rates (messages/s, all senders together), tried in order until one fails. */
   rates: number[];
   /** Idle: streams, members per room, and streams per connection for the multiplexed variant (0: skip it). */
@@ -119,15 +121,16 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     stepSeconds: smoke ? 1 : 3,
     drainMs: smoke ? 2000 : 3000,
     warmupSeconds: smoke ? 0.5 : 2,
+    settleMs: smoke ? 300 : 2000,
     rates: smoke ? [200, 1000] : DEFAULT_RATES,
-    idleStreams: smoke ? 300 : 5000,
+    idleStreams: smoke ? 200 : 5000,
     idleRoomSize: 10,
     idleMultiplex: smoke ? 50 : 100,
     idlePerConnection: 1,
     stallRate: 500,
-    stallSeconds: smoke ? 5 : 10,
-    stallReferenceSeconds: smoke ? 2 : 10,
-    rooms: smoke ? 40 : 1000,
+    stallSeconds: smoke ? 4 : 10,
+    stallReferenceSeconds: smoke ? 1.5 : 10,
+    rooms: smoke ? 30 : 1000,
     roomSize: 5,
     roomRates: smoke ? [200, 1000] : [500, 1000, 2000, 4000],
     cpuProfDir: values["cpu-prof"] as string | undefined,

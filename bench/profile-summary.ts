@@ -4,7 +4,11 @@
  * and the top functions by self time. A native frame without a script (e.g.
  * `writev`) is charged to the category of its nearest JavaScript caller.
  *
- *   npx tsx bench/profile-summary.ts <file.cpuprofile> [--top 30] [--json]
+ *   npx tsx bench/profile-summary.ts <file.cpuprofile> [--top 30] [--from-ms A --to-ms B] [--json]
+ *
+ * --from-ms/--to-ms keep only the samples in that window (ms after the
+ * profile started, which is about when the process was spawned); the bench
+ * prints the window of every step it ran under --cpu-prof.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -52,7 +56,8 @@ export interface ProfileSummary {
   functions: { name: string; where: string; category: string; ms: number; pctOfBusy: number }[];
 }
 
-export function summarise(profile: Profile, top = 30): ProfileSummary {
+/** Summarise the samples taken between `fromMs` and `toMs` after the profile started (default: all). */
+export function summarise(profile: Profile, top = 30, fromMs = 0, toMs = Infinity): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -69,7 +74,10 @@ export function summarise(profile: Profile, top = 30): ProfileSummary {
     return c;
   };
   const selfUs = new Map<number, number>();
+  let at = 0; // µs since the profile started
   for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i];
+    if (at < fromMs * 1000 || at > toMs * 1000) continue;
     const dt = profile.timeDeltas[i + 1] ?? 0; // a sample's time runs until the next one
     selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + dt);
   }
@@ -108,13 +116,18 @@ export function summarise(profile: Profile, top = 30): ProfileSummary {
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: "string" }, json: { type: "boolean" } },
+    options: { top: { type: "string" }, json: { type: "boolean" }, "from-ms": { type: "string" }, "to-ms": { type: "string" } },
   });
   if (positionals.length !== 1) {
-    console.error("usage: tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--json]");
+    console.error("usage: tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--from-ms A --to-ms B] [--json]");
     process.exit(2);
   }
-  const s = summarise(JSON.parse(readFileSync(positionals[0], "utf8")) as Profile, Number(values.top ?? 30));
+  const s = summarise(
+    JSON.parse(readFileSync(positionals[0], "utf8")) as Profile,
+    Number(values.top ?? 30),
+    Number(values["from-ms"] ?? 0),
+    Number(values["to-ms"] ?? Infinity),
+  );
   if (values.json) {
     console.log(JSON.stringify(s, null, 2));
     return;

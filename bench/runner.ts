@@ -14,27 +14,47 @@ export interface RunContext {
   root: string;
   options: BenchOptions;
   log(msg: string): void;
-  /** Things that prove the benchmark itself is broken (not merely slow). */
+  /** Things that prove the benchmark or the server is broken (not merely slow): exit non-zero. */
   problems: string[];
+  /** Things worth saying that break nothing (e.g. an overloaded baseline losing messages). */
+  warnings: string[];
 }
 
 const RUN_TIMEOUT_MS = 10 * 60 * 1000;
 const ticks = clockTicks();
 
+/** Which server process a result came from. */
+export interface ServerInfo {
+  pid: number;
+  address: string;
+  spawnedAtMs: number;
+  profiled: boolean;
+}
+
+/** Run `load` against a fresh `target` server; the result says which server it was (`server`). */
 export async function runLoad<T>(ctx: RunContext, target: Target, load: string, overrides: Partial<BenchOptions> = {}): Promise<T> {
   const options = { ...ctx.options, ...overrides };
   const profiling = target === "ours" && options.cpuProfDir !== undefined;
-  const server = await startServer({
-    target,
-    root: ctx.root,
-    nodeFlags: profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
-    serverArgs: options.serverArgs,
-  });
-  ctx.log(`${load} / ${target}: server pid ${server.pid} on ${server.address}`);
+  // The generator loads its modules while the server starts; it waits for the plan.
   const generator = startGenerator(ctx.root);
+  let server: ServerChild;
+  try {
+    server = await startServer({
+      target,
+      root: ctx.root,
+      nodeFlags: profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
+      serverArgs: options.serverArgs,
+    });
+  } catch (err) {
+    generator.kill("SIGKILL");
+    throw err;
+  }
+  ctx.log(`${load} / ${target}: server pid ${server.pid} on ${server.address}`);
   try {
     const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, clockTicks: ticks, options };
-    return await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
+    const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
+    const info: ServerInfo = { pid: server.pid, address: server.address, spawnedAtMs: server.spawnedAtMs, profiled: profiling };
+    return Object.assign(result as object, { server: info }) as T;
   } finally {
     if (generator.exitCode === null) generator.kill("SIGKILL");
     // A profiled server needs time to write its profile; the others may just go.

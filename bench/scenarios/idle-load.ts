@@ -39,13 +39,13 @@ export async function loadIdle(ctx: LoadContext, o: BenchOptions): Promise<IdleL
   const connector = ctx.connector(fleet, perConnection);
   const room = (i: number) => (i < WARM ? "idle-warm" : `idle-${Math.floor((i - WARM) / o.idleRoomSize)}`);
   await fleet.openAndJoin(connector, room, (i) => `i${i}`, { to: WARM });
-  const before = await settledRss(ctx, 1000);
+  const before = await settledRss(ctx, o.settleMs / 2);
   const cpu0 = ctx.probe.cpuUs();
   const t0 = performance.now();
   await fleet.openAndJoin(connector, room, (i) => `i${i}`, { from: WARM, progress: ctx.progress, timeoutMs: 300_000 });
   const joinSeconds = (performance.now() - t0) / 1000;
   const cpu = ctx.probe.cpuUs() - cpu0;
-  const after = await settledRss(ctx, 2000);
+  const after = await settledRss(ctx, o.settleMs);
   if (fleet.endedCount > 0) throw new Error(`${fleet.endedCount} idle streams ended: ${fleet.endedHow.find((h) => h)}`);
   ctx.progress(`${o.idleStreams} streams (${perConnection} per connection): ${((after - before) / o.idleStreams / 1024).toFixed(1)} KiB each`);
   return {

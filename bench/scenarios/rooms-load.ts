@@ -26,9 +26,9 @@ export async function loadRooms(ctx: LoadContext, o: BenchOptions): Promise<Room
   const connector = ctx.connector(fleet);
   const room = (i: number) => (i < WARM ? "rooms-warm" : `room-${Math.floor((i - WARM) / o.roomSize)}`);
   await fleet.openAndJoin(connector, room, (i) => `m${i}`, { to: WARM });
-  const before = await settledRss(ctx, 1000);
+  const before = await settledRss(ctx, o.settleMs / 2);
   await fleet.openAndJoin(connector, room, (i) => `m${i}`, { from: WARM, progress: ctx.progress, timeoutMs: 300_000 });
-  const after = await settledRss(ctx, 2000);
+  const after = await settledRss(ctx, o.settleMs);
   ctx.progress(`${o.rooms} rooms joined: ${((after - before) / o.rooms / 1024).toFixed(1)} KiB per room`);
 
   const sender = (k: number) => WARM + (k % o.rooms) * o.roomSize + (Math.floor(k / o.rooms) % o.roomSize);

@@ -3,6 +3,7 @@ import type { Target } from "../children.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, table, times } from "../table.js";
+import { checkSteps } from "./fanout.js";
 import type { RoomsLoadResult } from "./rooms-load.js";
 
 export interface RoomsReport {
@@ -14,9 +15,7 @@ export async function runRooms(ctx: RunContext): Promise<RoomsReport> {
   for (const target of ctx.options.targets) {
     const r = await runLoad<RoomsLoadResult>(ctx, target, "rooms");
     report.runs[target] = r;
-    const first = r.steps[0];
-    if (!first || first.received === 0) ctx.problems.push(`rooms/${target}: nothing delivered`);
-    else if (first.lost > 0 || first.duplicated > 0) ctx.problems.push(`rooms/${target}: the lowest step failed: ${first.why}`);
+    checkSteps(ctx, `rooms/${target}`, target, r.steps);
   }
   return report;
 }
