@@ -19,6 +19,8 @@ export function nowUs(): number {
 export interface ServerProbe {
   cpuUs(): number;
   rssBytes(): number;
+  /** Busy CPU time of the whole machine (all processes), µs. */
+  machineBusyUs(): number;
 }
 
 export interface StepSpec {
@@ -50,6 +52,8 @@ export interface StepResult {
   serverRssBytes: number;
   serverRssMaxBytes: number;
   genCpuPct: number;
+  /** CPU used by everything else on the machine during the step, % of one core (noise from other work). */
+  otherCpuPct: number;
   dropped: number;
   wallSeconds: number;
   pass: boolean;
@@ -208,6 +212,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     const errorsBefore = this.errors;
     const cpu0 = this.probe.cpuUs();
     const gen0 = process.cpuUsage();
+    const machine0 = this.probe.machineBusyUs();
     let rssMax = this.probe.rssBytes();
     const t0 = performance.now();
     let lastTick = t0;
@@ -252,6 +257,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = this.probe.cpuUs() - cpu0;
     const gen = process.cpuUsage(gen0);
+    const machine = this.probe.machineBusyUs() - machine0;
     const latency = st.hist.summary();
     const lost = Math.max(0, st.expected - st.received);
     const dropped = this.endedCounted - endedBefore;
@@ -287,6 +293,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
       serverRssBytes: this.probe.rssBytes(),
       serverRssMaxBytes: rssMax,
       genCpuPct: ((gen.user + gen.system) / 1e6 / wallSeconds) * 100,
+      otherCpuPct: Math.max(0, ((machine - cpu - gen.user - gen.system) / 1e6 / wallSeconds) * 100),
       dropped,
       wallSeconds,
       pass: why === "",

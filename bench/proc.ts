@@ -32,3 +32,14 @@ export function processRssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/**
+ * CPU time the whole machine spent busy (all CPUs: user, nice, system, irq,
+ * softirq, steal), in µs. Minus the server's and the generator's own time,
+ * it shows how much else was running during a step.
+ */
+export function machineBusyUs(ticksPerSecond: number): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1e6) / ticksPerSecond;
+}

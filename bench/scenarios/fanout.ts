@@ -111,6 +111,7 @@ function stepRow(s: StepResult): Cell[] {
     fixed(s.cpuPerDeliveryUs, 2),
     mib(s.serverRssMaxBytes),
     fixed(s.genCpuPct, 0),
+    fixed(s.otherCpuPct, 0),
     s.pass ? "pass" : `FAIL: ${s.why}`,
   ];
 }
@@ -127,6 +128,7 @@ const STEP_HEADERS = [
   "server µs/delivery",
   "server RSS MiB",
   "gen CPU %",
+  "other CPU %",
   "result",
 ];
 
