@@ -8,7 +8,7 @@ import { Histogram, type LatencySummary } from "./stats.js";
 import type { ClientEvents, Connector, LoadClient } from "./load-client.js";
 import { encodeJoin, loadMessageId, SendEncoder, walkFrame, type FrameVisitor } from "./wire.js";
 import type { LeaveReason } from "../gen/chat/v1/chat_pb.js";
-import { sleep } from "./proc.js";
+import { sleep, type MachineCpu } from "./proc.js";
 
 /** Wall clock in integer µs since the epoch, comparable across processes. */
 export function nowUs(): number {
@@ -19,8 +19,8 @@ export function nowUs(): number {
 export interface ServerProbe {
   cpuUs(): number;
   rssBytes(): number;
-  /** Busy CPU time of the whole machine (all processes), µs. */
-  machineBusyUs(): number;
+  /** CPU time of the whole machine, by kind. */
+  machineCpuUs(): MachineCpu;
 }
 
 export interface StepSpec {
@@ -52,8 +52,12 @@ export interface StepResult {
   serverRssBytes: number;
   serverRssMaxBytes: number;
   genCpuPct: number;
-  /** CPU used by everything else on the machine during the step, % of one core (noise from other work). */
+  /** CPU used by other processes on the machine during the step, % of one core (noise from other work). */
   otherCpuPct: number;
+  /** CPU the hypervisor gave to others while this VM wanted it, % of one core. */
+  stealPct: number;
+  /** Kernel softirq time (mostly loopback networking, ours included), % of one core. */
+  softirqPct: number;
   dropped: number;
   wallSeconds: number;
   pass: boolean;
@@ -212,7 +216,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     const errorsBefore = this.errors;
     const cpu0 = this.probe.cpuUs();
     const gen0 = process.cpuUsage();
-    const machine0 = this.probe.machineBusyUs();
+    const machine0 = this.probe.machineCpuUs();
     let rssMax = this.probe.rssBytes();
     const t0 = performance.now();
     let lastTick = t0;
@@ -257,7 +261,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = this.probe.cpuUs() - cpu0;
     const gen = process.cpuUsage(gen0);
-    const machine = this.probe.machineBusyUs() - machine0;
+    const machine1 = this.probe.machineCpuUs();
+    const pctOfWall = (us: number) => Math.max(0, (us / 1e6 / wallSeconds) * 100);
     const latency = st.hist.summary();
     const lost = Math.max(0, st.expected - st.received);
     const dropped = this.endedCounted - endedBefore;
@@ -293,7 +298,9 @@ export class Fleet implements FrameVisitor, ClientEvents {
       serverRssBytes: this.probe.rssBytes(),
       serverRssMaxBytes: rssMax,
       genCpuPct: ((gen.user + gen.system) / 1e6 / wallSeconds) * 100,
-      otherCpuPct: Math.max(0, ((machine - cpu - gen.user - gen.system) / 1e6 / wallSeconds) * 100),
+      otherCpuPct: pctOfWall(machine1.processes - machine0.processes - cpu - gen.user - gen.system),
+      stealPct: pctOfWall(machine1.steal - machine0.steal),
+      softirqPct: pctOfWall(machine1.softirq - machine0.softirq),
       dropped,
       wallSeconds,
       pass: why === "",

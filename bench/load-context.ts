@@ -7,7 +7,7 @@ import type { ServerProbe } from "./fleet.js";
 import { grpcConnector } from "./grpc-load.js";
 import type { ClientEvents, Connector } from "./load-client.js";
 import type { BenchOptions } from "./options.js";
-import { machineBusyUs, processCpuUs, processRssBytes } from "./proc.js";
+import { machineCpuUs, processCpuUs, processRssBytes } from "./proc.js";
 import { wsConnector } from "./ws-load.js";
 
 /** Sent by the orchestrator to a generator process. */
@@ -36,7 +36,7 @@ export function loadContext(plan: LoadPlan, progress: (msg: string) => void, con
     probe: {
       cpuUs: () => processCpuUs(plan.serverPid, plan.clockTicks),
       rssBytes: () => processRssBytes(plan.serverPid),
-      machineBusyUs: () => machineBusyUs(plan.clockTicks),
+      machineCpuUs: () => machineCpuUs(plan.clockTicks),
     },
     connector(events, streamsPerChannel = 1) {
       const c =

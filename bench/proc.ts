@@ -33,13 +33,19 @@ export function processRssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/**
- * CPU time the whole machine spent busy (all CPUs: user, nice, system, irq,
- * softirq, steal), in µs. Minus the server's and the generator's own time,
- * it shows how much else was running during a step.
- */
-export function machineBusyUs(ticksPerSecond: number): number {
+/** CPU time of the whole machine (all CPUs), µs, from /proc/stat. */
+export interface MachineCpu {
+  /** user + nice + system + irq: processes, ours included. */
+  processes: number;
+  /** softirq: largely the kernel's loopback network work, not charged to any process. */
+  softirq: number;
+  /** steal: time the hypervisor ran someone else while this VM wanted the CPU. */
+  steal: number;
+}
+
+export function machineCpuUs(ticksPerSecond: number): MachineCpu {
   const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0];
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return ((user + nice + system + irq + softirq + steal) * 1e6) / ticksPerSecond;
+  const us = (ticks: number) => (ticks * 1e6) / ticksPerSecond;
+  return { processes: us(user + nice + system + irq), softirq: us(softirq), steal: us(steal) };
 }

@@ -112,6 +112,7 @@ function stepRow(s: StepResult): Cell[] {
     mib(s.serverRssMaxBytes),
     fixed(s.genCpuPct, 0),
     fixed(s.otherCpuPct, 0),
+    fixed(s.stealPct, 0),
     s.pass ? "pass" : `FAIL: ${s.why}`,
   ];
 }
@@ -128,7 +129,8 @@ const STEP_HEADERS = [
   "server µs/delivery",
   "server RSS MiB",
   "gen CPU %",
-  "other CPU %",
+  "other procs CPU %",
+  "steal %",
   "result",
 ];
 

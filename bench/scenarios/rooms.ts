@@ -41,7 +41,7 @@ export function renderRooms(r: RoomsReport): string {
   out.push(
     table(
       `${int(any.rooms)} rooms of ${any.roomSize}: every member sends, messages spread over the rooms`,
-      ["offered msg/s", "ours deliv/s", "ours p99 ms", "ours µs/deliv", "ours gen CPU %", "ws deliv/s", "ws p99 ms", "ws µs/deliv", "µs ratio", "other CPU % ours/ws", "ours / ws"],
+      ["offered msg/s", "ours deliv/s", "ours p99 ms", "ours µs/deliv", "ours gen CPU %", "ws deliv/s", "ws p99 ms", "ws µs/deliv", "µs ratio", "other procs / steal % ours; ws", "ours / ws"],
       rates.map((rate) => {
         const a = at(o, rate);
         const b = at(w, rate);
@@ -55,7 +55,7 @@ export function renderRooms(r: RoomsReport): string {
           fixed(b?.latency.p99Ms, 2),
           fixed(b?.cpuPerDeliveryUs, 2),
           times(ratio(a?.cpuPerDeliveryUs, b?.cpuPerDeliveryUs)),
-          `${fixed(a?.otherCpuPct, 0) ?? "-"}/${fixed(b?.otherCpuPct, 0) ?? "-"}`,
+          `${fixed(a?.otherCpuPct, 0) ?? "-"}/${fixed(a?.stealPct, 0) ?? "-"}; ${fixed(b?.otherCpuPct, 0) ?? "-"}/${fixed(b?.stealPct, 0) ?? "-"}`,
           `${a ? (a.pass ? "pass" : `FAIL: ${a.why}`) : "-"} / ${b ? (b.pass ? "pass" : `FAIL: ${b.why}`) : "-"}`,
         ];
       }),

@@ -39,13 +39,13 @@ export function renderStalled(r: StalledReport): string {
       fixed(x.rssGrowthBytes / 1048576, 2),
       x.droppedAfterSeconds === undefined ? `never (within ${fixed(x.stalled.wallSeconds, 0)} s)` : fixed(x.droppedAfterSeconds, 2),
       x.dropHow ?? "-",
-      `${fixed(x.reference.otherCpuPct, 0)}/${fixed(x.stalled.otherCpuPct, 0)}`,
+      `${fixed(x.reference.otherCpuPct, 0)}/${fixed(x.reference.stealPct, 0)}; ${fixed(x.stalled.otherCpuPct, 0)}/${fixed(x.stalled.stealPct, 0)}`,
     ]);
   }
   const any = r.runs.ours ?? r.runs.ws;
   return table(
     `One client stops reading while ${any ? `${any.clients - 1} others chat at ${any.rate} msg/s` : "the others chat"}`,
-    ["server", "others p99 ms, all reading", "others p99 ms, one stalled", "ratio", "lost", "RSS before MiB", "RSS growth MiB, all reading", "RSS growth MiB, one stalled", "dropped after s", "how", "other CPU %"],
+    ["server", "others p99 ms, all reading", "others p99 ms, one stalled", "ratio", "lost", "RSS before MiB", "RSS growth MiB, all reading", "RSS growth MiB, one stalled", "dropped after s", "how", "other procs / steal %: all reading; stalled"],
     rows,
   );
 }
