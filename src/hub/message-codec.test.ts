@@ -1,27 +1,13 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ChatResponseSchema, ServerEventSchema } from "../../gen/chat/v1/chat_pb.js";
+import { ChatResponseSchema } from "../../gen/chat/v1/chat_pb.js";
 import type { StoredMessage } from "../store/history-store.js";
+import { toChatMessage } from "./events.js";
 import { encodeMessageEvent } from "./message-codec.js";
-import { wrapEventBytes } from "./wire.js";
+import { encodeEvent } from "./wire.js";
 
-function reference(m: StoredMessage): Uint8Array {
-  const event = create(ServerEventSchema, {
-    event: {
-      case: "message",
-      value: {
-        room: m.room,
-        seq: BigInt(m.seq),
-        sender: m.sender,
-        text: m.text,
-        sentAt: timestampFromMs(m.sentAtMs),
-        clientMsgId: m.clientMsgId,
-      },
-    },
-  });
-  return wrapEventBytes(toBinary(ServerEventSchema, event));
-}
+/** The generic path: build the message object and let protobuf-es encode it. */
+const reference = (m: StoredMessage) => encodeEvent({ case: "message", value: toChatMessage(m) });
 
 const base: StoredMessage = { room: "lobby", seq: 1, sender: "alice", text: "hi", sentAtMs: 1_795_000_000_123, clientMsgId: "c-1" };
 
