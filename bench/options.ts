@@ -56,7 +56,7 @@ load, and prints the comparison.
   --payload <bytes>        message text size (default 100)
   --step-seconds <s>       duration of each offered-rate step (default 3)
   --drain-ms <ms>          wait for deliveries after a step before counting the rest lost (default 3000)
-  --rates <a,b,...>        offered rates in messages/s, in order (default 200,500,1000,...,12000)
+  --rates <a,b,...>        offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
   --idle-streams <n>       idle: joined streams (default 5000)
   --idle-room-size <n>     idle: members per room (default 10)
   --idle-multiplex <n>     idle: also measure n streams per connection (default 100; 0 skips)
@@ -70,7 +70,7 @@ load, and prints the comparison.
   --help                   this text
 `;
 
-const DEFAULT_RATES = [200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000];
+const DEFAULT_RATES = [200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000];
 
 export class UsageError extends Error {}
 
