@@ -60,6 +60,8 @@ export interface StepResult {
   softirqPct: number;
   dropped: number;
   wallSeconds: number;
+  /** 1 for the first try of a rate, 2 for its retry (see step-up.ts). */
+  attempt: number;
   pass: boolean;
   why: string;
 }
@@ -303,6 +305,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
       softirqPct: pctOfWall(machine1.softirq - machine0.softirq),
       dropped,
       wallSeconds,
+      attempt: 1,
       pass: why === "",
       why,
     };

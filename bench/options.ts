@@ -21,6 +21,8 @@ export interface BenchOptions {
   settleMs: number;
   /** Offered rates (messages/s, all senders together), tried in order until one fails. */
   rates: number[];
+  /** Extra tries of a failed step before it counts as failed. */
+  retries: number;
   /** Idle: streams, members per room, and streams per connection for the multiplexed variant (0: skip it). */
   idleStreams: number;
   idleRoomSize: number;
@@ -57,6 +59,7 @@ load, and prints the comparison.
   --step-seconds <s>       duration of each offered-rate step (default 3)
   --drain-ms <ms>          wait for deliveries after a step before counting the rest lost (default 3000)
   --rates <a,b,...>        offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
+  --retries <n>            run a failed step again up to n times before it counts (default 1)
   --idle-streams <n>       idle: joined streams (default 5000)
   --idle-room-size <n>     idle: members per room (default 10)
   --idle-multiplex <n>     idle: also measure n streams per connection (default 100; 0 skips)
@@ -92,6 +95,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         "step-seconds": { type: "string" },
         "drain-ms": { type: "string" },
         rates: { type: "string" },
+        retries: { type: "string" },
         "idle-streams": { type: "string" },
         "idle-room-size": { type: "string" },
         "idle-multiplex": { type: "string" },
@@ -123,6 +127,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     warmupSeconds: smoke ? 0.5 : 2,
     settleMs: smoke ? 300 : 2000,
     rates: smoke ? [200, 1000] : DEFAULT_RATES,
+    retries: smoke ? 0 : 1,
     idleStreams: smoke ? 200 : 5000,
     idleRoomSize: 10,
     idleMultiplex: smoke ? 50 : 100,
@@ -168,6 +173,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   o.stepSeconds = int("step-seconds", 0.2) ?? o.stepSeconds;
   o.drainMs = int("drain-ms", 100) ?? o.drainMs;
   o.rates = list("rates") ?? o.rates;
+  o.retries = int("retries", 0) ?? o.retries;
   o.idleStreams = int("idle-streams", 1) ?? o.idleStreams;
   o.idleRoomSize = int("idle-room-size", 1) ?? o.idleRoomSize;
   o.idleMultiplex = int("idle-multiplex", 0) ?? o.idleMultiplex;

@@ -2,10 +2,11 @@
  * Fan-out step test, generator side: `clients` in one room, the first
  * `senders` of them sending round-robin, the offered rate stepped up until a
  * step fails (p99 over 100 ms, anything lost or duplicated, a client dropped,
- * or the generator unable to offer the rate).
+ * or the generator unable to offer the rate), after `retries` more tries.
  */
 import { Fleet, type StepResult } from "../fleet.js";
 import { payloadText, type LoadContext } from "../load-context.js";
+import { stepUp } from "../step-up.js";
 import type { BenchOptions } from "../options.js";
 
 export interface FanoutLoadResult {
@@ -23,15 +24,6 @@ export async function loadFanout(ctx: LoadContext, o: BenchOptions): Promise<Fan
   if (o.warmupSeconds > 0) {
     await fleet.runStep({ rate: o.rates[0], seconds: o.warmupSeconds, drainMs: o.drainMs, sender });
   }
-  const steps: StepResult[] = [];
-  for (const rate of o.rates) {
-    const r = await fleet.runStep({ rate, seconds: o.stepSeconds, drainMs: o.drainMs, sender });
-    steps.push(r);
-    ctx.progress(
-      `${rate} msg/s: ${Math.round(r.deliveriesPerSec)} deliveries/s, p99 ${r.latency.p99Ms.toFixed(1)} ms, ` +
-        `${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery, gen ${r.genCpuPct.toFixed(0)}%${r.pass ? "" : ` FAIL: ${r.why}`}`,
-    );
-    if (!r.pass) break;
-  }
+  const steps = await stepUp(ctx, fleet, o.rates, { seconds: o.stepSeconds, drainMs: o.drainMs, sender }, o.retries);
   return { clients: o.clients, senders: o.senders, payloadBytes: o.payload, stepSeconds: o.stepSeconds, steps };
 }

@@ -9,6 +9,7 @@ import type { StepResult } from "../fleet.js";
 import { runLoad, type RunContext, type ServerInfo } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, mib, table, times, type Cell } from "../table.js";
+import { finalAttempts } from "../step-up.js";
 import type { FanoutLoadResult } from "./fanout-load.js";
 
 export interface Sustainable {
@@ -30,7 +31,8 @@ export interface FanoutReport {
   half: Partial<Record<Target, StepResult>>;
 }
 
-export function sustainableOf(steps: StepResult[]): Sustainable {
+export function sustainableOf(all: StepResult[]): Sustainable {
+  const steps = finalAttempts(all);
   let last: StepResult | undefined;
   for (const s of steps) {
     if (!s.pass) break;
@@ -53,7 +55,8 @@ export function sustainableOf(steps: StepResult[]): Sustainable {
  * server losing messages or dropping a client at the lowest rate. The
  * baseline losing messages is only overload (it has no flow control).
  */
-export function checkSteps(ctx: RunContext, what: string, target: Target, steps: StepResult[]): void {
+export function checkSteps(ctx: RunContext, what: string, target: Target, all: StepResult[]): void {
+  const steps = finalAttempts(all);
   const first = steps[0];
   if (!first || first.received === 0) return void ctx.problems.push(`${what}: nothing delivered`);
   for (const s of steps) {
@@ -100,7 +103,7 @@ const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: 
 
 function stepRow(s: StepResult): Cell[] {
   return [
-    int(s.offeredRate),
+    s.attempt > 1 ? `${int(s.offeredRate)} (retry)` : int(s.offeredRate),
     int(s.sentRate),
     int(s.deliveriesPerSec),
     fixed(s.latency.p50Ms, 2),
@@ -151,8 +154,8 @@ export function renderFanout(r: FanoutReport): string {
     out.push(table(`Fan-out, ${NAMES[target]}: ${shape}`, STEP_HEADERS, rows));
   }
   if (r.runs.ours && r.runs.ws) {
-    const ws = new Map(r.runs.ws.steps.map((s) => [s.offeredRate, s]));
-    const rows = r.runs.ours.steps.map((o) => {
+    const ws = new Map(finalAttempts(r.runs.ws.steps).map((s) => [s.offeredRate, s]));
+    const rows = finalAttempts(r.runs.ours.steps).map((o) => {
       const w = ws.get(o.offeredRate);
       return [
         int(o.offeredRate),

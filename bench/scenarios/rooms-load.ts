@@ -6,6 +6,7 @@
  */
 import { Fleet, type StepResult } from "../fleet.js";
 import { payloadText, type LoadContext } from "../load-context.js";
+import { stepUp } from "../step-up.js";
 import type { BenchOptions } from "../options.js";
 import { settledRss } from "./idle-load.js";
 
@@ -33,15 +34,6 @@ export async function loadRooms(ctx: LoadContext, o: BenchOptions): Promise<Room
 
   const sender = (k: number) => WARM + (k % o.rooms) * o.roomSize + (Math.floor(k / o.rooms) % o.roomSize);
   if (o.warmupSeconds > 0) await fleet.runStep({ rate: o.roomRates[0], seconds: o.warmupSeconds, drainMs: o.drainMs, sender });
-  const steps: StepResult[] = [];
-  for (const rate of o.roomRates) {
-    const r = await fleet.runStep({ rate, seconds: o.stepSeconds, drainMs: o.drainMs, sender });
-    steps.push(r);
-    ctx.progress(
-      `${rate} msg/s: p99 ${r.latency.p99Ms.toFixed(1)} ms, ${r.cpuPerDeliveryUs.toFixed(2)} µs/delivery, ` +
-        `gen ${r.genCpuPct.toFixed(0)}%${r.pass ? "" : ` FAIL: ${r.why}`}`,
-    );
-    if (!r.pass) break;
-  }
+  const steps = await stepUp(ctx, fleet, o.roomRates, { seconds: o.stepSeconds, drainMs: o.drainMs, sender }, o.retries);
   return { rooms: o.rooms, roomSize: o.roomSize, rssBeforeBytes: before, rssAfterBytes: after, rssPerRoomBytes: (after - before) / o.rooms, steps };
 }

@@ -1,8 +1,10 @@
 /** Many small rooms, orchestrator side: run both targets, tabulate per-room memory and per-delivery CPU. */
 import type { Target } from "../children.js";
+import type { StepResult } from "../fleet.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, table, times } from "../table.js";
+import { finalAttempts } from "../step-up.js";
 import { checkSteps } from "./fanout.js";
 import type { RoomsLoadResult } from "./rooms-load.js";
 
@@ -18,6 +20,11 @@ export async function runRooms(ctx: RunContext): Promise<RoomsReport> {
     checkSteps(ctx, `rooms/${target}`, target, r.steps);
   }
   return report;
+}
+
+function verdict(s: StepResult | undefined): string {
+  if (!s) return "-";
+  return (s.pass ? "pass" : `FAIL: ${s.why}`) + (s.attempt > 1 ? " (retry)" : "");
 }
 
 export function renderRooms(r: RoomsReport): string {
@@ -37,7 +44,7 @@ export function renderRooms(r: RoomsReport): string {
     ),
   );
   const rates = [...new Set([...(o?.steps ?? []), ...(w?.steps ?? [])].map((s) => s.offeredRate))];
-  const at = (x: RoomsLoadResult | undefined, rate: number) => x?.steps.find((s) => s.offeredRate === rate);
+  const at = (x: RoomsLoadResult | undefined, rate: number) => (x ? finalAttempts(x.steps) : []).find((s) => s.offeredRate === rate);
   out.push(
     table(
       `${int(any.rooms)} rooms of ${any.roomSize}: every member sends, messages spread over the rooms`,
@@ -56,7 +63,7 @@ export function renderRooms(r: RoomsReport): string {
           fixed(b?.cpuPerDeliveryUs, 2),
           times(ratio(a?.cpuPerDeliveryUs, b?.cpuPerDeliveryUs)),
           `${fixed(a?.otherCpuPct, 0) ?? "-"}/${fixed(a?.stealPct, 0) ?? "-"}; ${fixed(b?.otherCpuPct, 0) ?? "-"}/${fixed(b?.stealPct, 0) ?? "-"}`,
-          `${a ? (a.pass ? "pass" : `FAIL: ${a.why}`) : "-"} / ${b ? (b.pass ? "pass" : `FAIL: ${b.why}`) : "-"}`,
+          `${verdict(a)} / ${verdict(b)}`,
         ];
       }),
     ),
