@@ -41,6 +41,8 @@ export interface BenchOptions {
   cpuProfDir: string | undefined;
   /** Extra flags for our server. */
   serverArgs: string[];
+  /** Extra node flags for our server's process (e.g. --perf-basic-prof). */
+  serverNodeFlags: string[];
 }
 
 export const HELP = `Usage: npm run bench -- [options]
@@ -70,6 +72,7 @@ load, and prints the comparison.
   --room-rates <a,b,...>   rooms: offered rates in messages/s (default 500,1000,2000,4000)
   --cpu-prof <dir>         run our server under node --cpu-prof, writing the profile to <dir>
   --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
+  --server-node-flag <f>   pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
   --help                   this text
 `;
 
@@ -106,6 +109,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         "room-rates": { type: "string" },
         "cpu-prof": { type: "string" },
         "server-arg": { type: "string", multiple: true },
+        "server-node-flag": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -140,6 +144,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     roomRates: smoke ? [200, 1000] : [500, 1000, 2000, 4000],
     cpuProfDir: values["cpu-prof"] as string | undefined,
     serverArgs: (values["server-arg"] as string[] | undefined) ?? [],
+    serverNodeFlags: (values["server-node-flag"] as string[] | undefined) ?? [],
   };
   const scen = values.scenario as string[] | undefined;
   if (scen && !scen.includes("all")) {

@@ -42,7 +42,10 @@ export async function runLoad<T>(ctx: RunContext, target: Target, load: string, 
     server = await startServer({
       target,
       root: ctx.root,
-      nodeFlags: profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [],
+      nodeFlags: [
+        ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+        ...(target === "ours" ? options.serverNodeFlags : []),
+      ],
       serverArgs: options.serverArgs,
     });
   } catch (err) {
