@@ -37,7 +37,7 @@ export interface BenchOptions {
   rooms: number;
   roomSize: number;
   roomRates: number[];
-  /** Directory for a --cpu-prof profile of our server (fanout scenario only). */
+  /** Directory for --cpu-prof profiles of our server (every run of it). */
   cpuProfDir: string | undefined;
   /** Extra flags for our server. */
   serverArgs: string[];
@@ -70,7 +70,7 @@ load, and prints the comparison.
   --rooms <n>              rooms: number of rooms (default 1000)
   --room-size <n>          rooms: members per room (default 5)
   --room-rates <a,b,...>   rooms: offered rates in messages/s (default 500,1000,2000,4000)
-  --cpu-prof <dir>         run our server under node --cpu-prof, writing the profile to <dir>
+  --cpu-prof <dir>         run our server under node --cpu-prof (profiles in <dir>); logs each step's window
   --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
   --server-node-flag <f>   pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
   --help                   this text

@@ -6,6 +6,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { logTail, startGenerator, startServer, type ServerChild, type Target } from "./children.js";
+import type { StepResult } from "./fleet.js";
 import type { LoadPlan } from "./load-context.js";
 import type { BenchOptions } from "./options.js";
 import { clockTicks } from "./proc.js";
@@ -57,11 +58,24 @@ export async function runLoad<T>(ctx: RunContext, target: Target, load: string, 
     const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, clockTicks: ticks, options };
     const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
     const info: ServerInfo = { pid: server.pid, address: server.address, spawnedAtMs: server.spawnedAtMs, profiled: profiling };
+    if (profiling) logProfileWindows(ctx, info, result as { steps?: StepResult[] });
     return Object.assign(result as object, { server: info }) as T;
   } finally {
     if (generator.exitCode === null) generator.kill("SIGKILL");
     // A profiled server needs time to write its profile; the others may just go.
     await server.stop(profiling ? 30_000 : 2_000);
+  }
+}
+
+/** Where each step lies in the server's --cpu-prof profile, and how to summarise just that window. */
+function logProfileWindows(ctx: RunContext, server: ServerInfo, result: { steps?: StepResult[]; reference?: StepResult; stalled?: StepResult }): void {
+  const steps = [...(result.steps ?? []), ...(result.reference ? [result.reference] : []), ...(result.stalled ? [result.stalled] : [])];
+  for (const s of steps) {
+    ctx.log(
+      `profile of pid ${server.pid}, step ${s.offeredRate} msg/s: npx tsx bench/profile-summary.ts ` +
+        `${ctx.options.cpuProfDir}/CPU.*.${server.pid}.0.*.cpuprofile ` +
+        `--from-ms ${Math.round(s.startedAtMs - server.spawnedAtMs)} --to-ms ${Math.round(s.endedAtMs - server.spawnedAtMs)}`,
+    );
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Target } from "../children.js";
 import type { StepResult } from "../fleet.js";
-import { runLoad, type RunContext, type ServerInfo } from "../runner.js";
+import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, mib, table, times, type Cell } from "../table.js";
 import { finalAttempts } from "../step-up.js";
@@ -71,9 +71,8 @@ export function checkSteps(ctx: RunContext, what: string, target: Target, all: S
 export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
   const report: FanoutReport = { runs: {}, sustainable: {}, half: {} };
   for (const target of ctx.options.targets) {
-    const run = await runLoad<FanoutLoadResult & { server: ServerInfo }>(ctx, target, "fanout");
+    const run = await runLoad<FanoutLoadResult>(ctx, target, "fanout");
     report.runs[target] = run;
-    if (run.server.profiled) logProfileWindows(ctx, run.server, run.steps);
     report.sustainable[target] = sustainableOf(run.steps);
     checkSteps(ctx, `fanout/${target}`, target, run.steps);
   }
@@ -85,18 +84,6 @@ export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
     report.half[target] = half.steps[0];
   }
   return report;
-}
-
-/** Where each step lies in the server's --cpu-prof profile, and how to summarise just that. */
-function logProfileWindows(ctx: RunContext, server: ServerInfo, steps: StepResult[]): void {
-  for (const s of steps) {
-    const from = Math.round(s.startedAtMs - server.spawnedAtMs);
-    const to = Math.round(s.endedAtMs - server.spawnedAtMs);
-    ctx.log(
-      `profile of pid ${server.pid}, step ${s.offeredRate} msg/s: ` +
-        `npx tsx bench/profile-summary.ts ${ctx.options.cpuProfDir}/CPU.*.${server.pid}.0.*.cpuprofile --from-ms ${from} --to-ms ${to}`,
-    );
-  }
 }
 
 const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: "ws baseline" };
