@@ -46,6 +46,8 @@ export interface StepResult {
   duplicated: number;
   errors: number;
   deliveriesPerSec: number;
+  /** Deliveries per server frame: how much the server batched (1 for the ws baseline). */
+  eventsPerFrame: number;
   latency: LatencySummary;
   serverCpuUs: number;
   cpuPerDeliveryUs: number;
@@ -95,6 +97,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
   /** Ended clients that are not excluded: each one fails the step it ends in. */
   private endedCounted = 0;
   errors = 0;
+  /** Server frames received by all clients (a frame may carry several events). */
+  frames = 0;
   readonly left: LeftSeen[] = [];
   private readonly roomOf: Int32Array;
   private readonly roomNames: string[] = [];
@@ -121,6 +125,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
 
   // ClientEvents
   frame(index: number, bytes: Uint8Array): void {
+    this.frames++;
     walkFrame(bytes, index, nowUs(), this);
   }
 
@@ -216,6 +221,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     for (let i = 0; i < this.count; i++) if (!this.excluded[i] && this.roomOf[i] >= 0) counted[this.roomOf[i]]++;
     const endedBefore = this.endedCounted;
     const errorsBefore = this.errors;
+    const framesBefore = this.frames;
     const cpu0 = this.probe.cpuUs();
     const gen0 = process.cpuUsage();
     const machine0 = this.probe.machineCpuUs();
@@ -294,6 +300,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
       duplicated: st.duplicated,
       errors: this.errors - errorsBefore,
       deliveriesPerSec: st.received / activeSeconds,
+      eventsPerFrame: this.frames > framesBefore ? st.received / (this.frames - framesBefore) : 0,
       latency,
       serverCpuUs: cpu,
       cpuPerDeliveryUs: st.received > 0 ? cpu / st.received : 0,
