@@ -48,6 +48,8 @@ export interface ServerChild {
   address: string;
   /** Epoch ms just before the process was spawned (a --cpu-prof profile starts about then). */
   spawnedAtMs: number;
+  /** Prometheus endpoint, when the server was started with one. */
+  metricsUrl: string | undefined;
   child: ChildProcess;
   logFile: string;
   /** Set once the child has exited: how. */
@@ -67,6 +69,12 @@ export interface ServerOptions {
 
 let help: string | undefined;
 
+/** Whether our server has a flag (read once from its --help). */
+export function oursHasFlag(root: string, flag: string): boolean {
+  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
+  return help.includes(`--${flag} `);
+}
+
 /**
  * Our server's flags for a benchmark: a fresh port, the real (default) SQLite
  * history in a file of its own, and limits lifted that would otherwise refuse
@@ -75,8 +83,7 @@ let help: string | undefined;
  * Flags the server does not (yet) have are left out.
  */
 export function oursArgs(root: string, dbFile: string): string[] {
-  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
-  const has = (flag: string) => help!.includes(`--${flag} `);
+  const has = (flag: string) => oursHasFlag(root, flag);
   return [
     "--port", "0",
     "--host", "127.0.0.1",
@@ -114,6 +121,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
     pid: child.pid!,
     address: "",
     spawnedAtMs,
+    metricsUrl: undefined,
     child,
     logFile,
     exited: undefined,
@@ -128,17 +136,19 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
       throw new Error(`${opts.target} server did not log its address within 30 s:\n${logTail(logFile)}`);
     }
     await sleep(50);
-    server.address = findAddress(logFile) ?? "";
+    const listening = findListening(logFile);
+    server.address = listening?.address ?? "";
+    server.metricsUrl = listening?.metrics;
   }
   return server;
 }
 
-function findAddress(logFile: string): string | undefined {
+function findListening(logFile: string): { address: string; metrics?: string } | undefined {
   for (const line of readFileSync(logFile, "utf8").split("\n")) {
     if (!line.includes('"address"')) continue;
     try {
-      const address = JSON.parse(line).address;
-      if (typeof address === "string") return address;
+      const { address, metrics } = JSON.parse(line);
+      if (typeof address === "string") return { address, metrics: typeof metrics === "string" ? metrics : undefined };
     } catch {
       // a partial line: try again later
     }

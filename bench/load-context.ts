@@ -16,12 +16,16 @@ export interface LoadPlan {
   target: Target;
   address: string;
   serverPid: number;
+  /** Our server's Prometheus endpoint, when the run asked for one. */
+  metricsUrl?: string;
   clockTicks: number;
   options: BenchOptions;
 }
 
 export interface LoadContext {
   target: Target;
+  /** Read one gauge or counter from our server's /metrics; undefined without metrics or on failure. */
+  metric(name: string): Promise<number | undefined>;
   probe: ServerProbe;
   /** Open clients on the target; grpc-js puts `streamsPerChannel` streams on each connection. */
   connector(events: ClientEvents, streamsPerChannel?: number): Connector;
@@ -33,6 +37,16 @@ export type LoadFn = (ctx: LoadContext, options: BenchOptions) => Promise<unknow
 export function loadContext(plan: LoadPlan, progress: (msg: string) => void, connectors: Connector[]): LoadContext {
   return {
     target: plan.target,
+    async metric(name) {
+      if (!plan.metricsUrl) return undefined;
+      try {
+        const text = await (await fetch(plan.metricsUrl)).text();
+        const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+        return m ? Number(m[1]) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
     probe: {
       cpuUs: () => processCpuUs(plan.serverPid, plan.clockTicks),
       rssBytes: () => processRssBytes(plan.serverPid),

@@ -5,7 +5,7 @@
  * busy processes.
  */
 import type { ChildProcess } from "node:child_process";
-import { logTail, startGenerator, startServer, type ServerChild, type Target } from "./children.js";
+import { logTail, oursHasFlag, startGenerator, startServer, type ServerChild, type Target } from "./children.js";
 import type { StepResult } from "./fleet.js";
 import type { LoadPlan } from "./load-context.js";
 import type { BenchOptions } from "./options.js";
@@ -33,7 +33,13 @@ export interface ServerInfo {
 }
 
 /** Run `load` against a fresh `target` server; the result says which server it was (`server`). */
-export async function runLoad<T>(ctx: RunContext, target: Target, load: string, overrides: Partial<BenchOptions> = {}): Promise<T> {
+export async function runLoad<T>(
+  ctx: RunContext,
+  target: Target,
+  load: string,
+  overrides: Partial<BenchOptions> = {},
+  extra: { metrics?: boolean } = {},
+): Promise<T> {
   const options = { ...ctx.options, ...overrides };
   const profiling = target === "ours" && options.cpuProfDir !== undefined;
   // The generator loads its modules while the server starts; it waits for the plan.
@@ -47,7 +53,7 @@ export async function runLoad<T>(ctx: RunContext, target: Target, load: string, 
         ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
         ...(target === "ours" ? options.serverNodeFlags : []),
       ],
-      serverArgs: options.serverArgs,
+      serverArgs: [...(extra.metrics && target === "ours" && oursHasFlag(ctx.root, "metrics-port") ? ["--metrics-port", "0"] : []), ...options.serverArgs],
     });
   } catch (err) {
     generator.kill("SIGKILL");
@@ -55,7 +61,7 @@ export async function runLoad<T>(ctx: RunContext, target: Target, load: string, 
   }
   ctx.log(`${load} / ${target}: server pid ${server.pid} on ${server.address}`);
   try {
-    const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, clockTicks: ticks, options };
+    const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, metricsUrl: server.metricsUrl, clockTicks: ticks, options };
     const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
     const info: ServerInfo = { pid: server.pid, address: server.address, spawnedAtMs: server.spawnedAtMs, profiled: profiling };
     if (profiling) logProfileWindows(ctx, info, result as { steps?: StepResult[] });

@@ -24,6 +24,8 @@ export interface StalledLoadResult {
   /** Seconds from the stall to the drop; undefined when it was not dropped. */
   droppedAfterSeconds: number | undefined;
   dropHow: string | undefined;
+  /** Largest chat_queued_bytes (all subscriber queues) seen while one client was stalled; ours only. */
+  maxQueuedBytes: number | undefined;
 }
 
 export async function loadStalled(ctx: LoadContext, o: BenchOptions): Promise<StalledLoadResult> {
@@ -41,7 +43,19 @@ export async function loadStalled(ctx: LoadContext, o: BenchOptions): Promise<St
   const rssBefore = ctx.probe.rssBytes();
   const stallUs = nowUs();
   fleet.clients[sloth]!.stopReading();
-  const stalled = await fleet.runStep({ rate: o.stallRate, seconds: o.stallSeconds, drainMs: o.drainMs, sender });
+  let maxQueued: number | undefined;
+  let scraping = false;
+  let ticks = 0;
+  const scrape = () => {
+    // Every 5th tick (~0.5 s), one scrape at a time: cheap next to the load.
+    if (scraping || ticks++ % 5 !== 0) return;
+    scraping = true;
+    void ctx.metric("chat_queued_bytes").then((v) => {
+      scraping = false;
+      if (v !== undefined) maxQueued = Math.max(maxQueued ?? 0, v);
+    });
+  };
+  const stalled = await fleet.runStep({ rate: o.stallRate, seconds: o.stallSeconds, drainMs: o.drainMs, sender, onTick: scrape });
 
   const told = fleet.left.find((l) => l.nickname === slothName);
   const endedUs = fleet.endedHow[sloth] !== undefined ? fleet.endedAtUs[sloth] : undefined;
@@ -68,5 +82,6 @@ export async function loadStalled(ctx: LoadContext, o: BenchOptions): Promise<St
     referenceRssGrowthBytes: Math.max(0, reference.serverRssMaxBytes - rssAtReference),
     droppedAfterSeconds,
     dropHow,
+    maxQueuedBytes: maxQueued,
   };
 }

@@ -12,7 +12,8 @@ export interface StalledReport {
 export async function runStalled(ctx: RunContext): Promise<StalledReport> {
   const report: StalledReport = { runs: {} };
   for (const target of ctx.options.targets) {
-    const r = await runLoad<StalledLoadResult>(ctx, target, "stalled");
+    // Our server's queue gauge shows the stalled client's bound directly (RSS is mostly V8 heap sizing).
+    const r = await runLoad<StalledLoadResult>(ctx, target, "stalled", {}, { metrics: true });
     report.runs[target] = r;
     if (r.reference.received === 0 || r.stalled.received === 0) ctx.problems.push(`stalled/${target}: the others received nothing`);
     for (const phase of [r.reference, r.stalled]) {
@@ -37,6 +38,7 @@ export function renderStalled(r: StalledReport): string {
       mib(x.rssBeforeBytes),
       fixed(x.referenceRssGrowthBytes / 1048576, 2),
       fixed(x.rssGrowthBytes / 1048576, 2),
+      fixed(x.maxQueuedBytes === undefined ? undefined : x.maxQueuedBytes / 1024, 0),
       x.droppedAfterSeconds === undefined ? `never (within ${fixed(x.stalled.wallSeconds, 0)} s)` : fixed(x.droppedAfterSeconds, 2),
       x.dropHow ?? "-",
       `${fixed(x.reference.otherCpuPct, 0)}/${fixed(x.reference.stealPct, 0)}; ${fixed(x.stalled.otherCpuPct, 0)}/${fixed(x.stalled.stealPct, 0)}`,
@@ -45,7 +47,7 @@ export function renderStalled(r: StalledReport): string {
   const any = r.runs.ours ?? r.runs.ws;
   return table(
     `One client stops reading while ${any ? `${any.clients - 1} others chat at ${any.rate} msg/s` : "the others chat"}`,
-    ["server", "others p99 ms, all reading", "others p99 ms, one stalled", "ratio", "lost", "RSS before MiB", "RSS growth MiB, all reading", "RSS growth MiB, one stalled", "dropped after s", "how", "other procs / steal %: all reading; stalled"],
+    ["server", "others p99 ms, all reading", "others p99 ms, one stalled", "ratio", "lost", "RSS before MiB", "RSS growth MiB, all reading", "RSS growth MiB, one stalled", "max queued KiB (metrics)", "dropped after s", "how", "other procs / steal %: all reading; stalled"],
     rows,
   );
 }
