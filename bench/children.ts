@@ -11,13 +11,20 @@ import { sleep } from "./proc.js";
 
 const live = new Set<ChildProcess>();
 let tmp: string | undefined;
+/** Keep the servers' logs (and SQLite files) after the run, for debugging. */
+let keepLogs = false;
+
+export function keepServerLogs(): void {
+  keepLogs = true;
+}
 
 function killAll(): void {
   for (const child of live) {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   }
   live.clear();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (tmp && keepLogs) console.error(`bench: server logs kept in ${tmp}`);
+  else if (tmp) rmSync(tmp, { recursive: true, force: true });
   tmp = undefined;
 }
 

@@ -9,7 +9,7 @@
 import { cpus, totalmem } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { oursArgs } from "./children.js";
+import { keepServerLogs, oursArgs } from "./children.js";
 import { HELP, parseOptions, UsageError, type BenchOptions } from "./options.js";
 import type { RunContext } from "./runner.js";
 import { renderFanout, runFanout } from "./scenarios/fanout.js";
@@ -44,6 +44,7 @@ async function main(): Promise<number> {
     return 0;
   }
   checkWire();
+  if (options.keepLogs) keepServerLogs();
   const started = Date.now();
   const ctx: RunContext = {
     root,

@@ -43,6 +43,8 @@ export interface BenchOptions {
   serverArgs: string[];
   /** Extra node flags for our server's process (e.g. --perf-basic-prof). */
   serverNodeFlags: string[];
+  /** Keep the server logs and SQLite files instead of deleting them. */
+  keepLogs: boolean;
 }
 
 export const HELP = `Usage: npm run bench -- [options]
@@ -73,6 +75,7 @@ load, and prints the comparison.
   --cpu-prof <dir>         run our server under node --cpu-prof (profiles in <dir>); logs each step's window
   --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
   --server-node-flag <f>   pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
+  --keep-logs              keep the servers' logs and SQLite files (the path is printed at exit)
   --help                   this text
 `;
 
@@ -110,6 +113,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         "cpu-prof": { type: "string" },
         "server-arg": { type: "string", multiple: true },
         "server-node-flag": { type: "string", multiple: true },
+        "keep-logs": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -145,6 +149,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     cpuProfDir: values["cpu-prof"] as string | undefined,
     serverArgs: (values["server-arg"] as string[] | undefined) ?? [],
     serverNodeFlags: (values["server-node-flag"] as string[] | undefined) ?? [],
+    keepLogs: values["keep-logs"] === true,
   };
   const scen = values.scenario as string[] | undefined;
   if (scen && !scen.includes("all")) {
