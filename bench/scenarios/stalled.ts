@@ -12,7 +12,8 @@ export interface StalledReport {
 export async function runStalled(ctx: RunContext): Promise<StalledReport> {
   const report: StalledReport = { runs: {} };
   for (const target of ctx.options.targets) {
-    // Our server's queue gauge shows the stalled client's bound directly (RSS is mostly V8 heap sizing).
+    // Our server's queue gauge shows the stalled client's bound directly; RSS also moves with
+    // native memory (buffers, allocator) that the hub does not control (docs/performance.md).
     const r = await runLoad<StalledLoadResult>(ctx, target, "stalled", {}, { metrics: true });
     report.runs[target] = r;
     if (r.reference.received === 0 || r.stalled.received === 0) ctx.problems.push(`stalled/${target}: the others received nothing`);
