@@ -101,7 +101,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
   frames = 0;
   readonly left: LeftSeen[] = [];
   private readonly roomOf: Int32Array;
-  private readonly roomNames: string[] = [];
+  /** Room name -> index into encoders (and the values of roomOf). */
+  private readonly roomIds = new Map<string, number>();
   private readonly encoders: SendEncoder[] = [];
   private readonly lastSeq: Map<number, number>[];
   private readonly sendSeq: Float64Array;
@@ -202,22 +203,22 @@ export class Fleet implements FrameVisitor, ClientEvents {
   }
 
   private roomIndex(name: string): number {
-    let r = this.roomNames.length > 0 && this.roomNames[this.roomNames.length - 1] === name ? this.roomNames.length - 1 : -1;
-    if (r < 0) r = this.roomNames.indexOf(name);
-    if (r < 0) {
-      r = this.roomNames.length;
-      this.roomNames.push(name);
+    let r = this.roomIds.get(name);
+    if (r === undefined) {
+      r = this.encoders.length;
+      this.roomIds.set(name, r);
       this.encoders.push(new SendEncoder(name, this.payload));
     }
     return r;
   }
+
 
   /** Offer `rate` messages/s for `seconds`, wait up to `drainMs` for every delivery, and judge the step. */
   async runStep(spec: StepSpec): Promise<StepResult> {
     const step = this.nextStep++;
     const st = (this.steps[step] = new StepCounters());
     // Deliveries expected per message, by room: its members that are counted.
-    const counted = new Int32Array(this.roomNames.length);
+    const counted = new Int32Array(this.encoders.length);
     for (let i = 0; i < this.count; i++) if (!this.excluded[i] && this.roomOf[i] >= 0) counted[this.roomOf[i]]++;
     const endedBefore = this.endedCounted;
     const errorsBefore = this.errors;
