@@ -171,11 +171,9 @@ describe("a truncated gRPC frame", () => {
     await expectRecovered(s, "truncated frame x20", baseline, peakFds);
   });
 
-  // KNOWN SERVER BUG (reported with a proposed fix in the commit message): grpc-js treats the end of the
-  // stream inside a message as a clean half-close, the Chat handler finishes the session, and
-  // the client is told OK although its last request was silently dropped. gRPC servers in other
-  // languages answer INTERNAL ("end-of-stream mid-frame"). Turn this into it(...) once fixed.
-  it.fails("is answered with an error status, not OK", async () => {
+  // grpc-js treats the end of the stream inside a message as a clean half-close; the Chat handler
+  // checks the decoder and answers INTERNAL, as gRPC servers in other languages do.
+  it("is answered with an error status, not OK", async () => {
     const s = await scene();
     const status = await sendTruncated(s.server.port);
     expect(status.code).not.toBe(0);

@@ -12,7 +12,7 @@ import { errorEvent } from "../hub/events.js";
 import type { Hub } from "../hub/hub.js";
 import { Session } from "../hub/session.js";
 import { AuthError, type Authenticator, type Identity } from "./auth.js";
-import { endCall } from "./grpc-call-control.js";
+import { endCall, endedInsideMessage } from "./grpc-call-control.js";
 import { MalformedRequest } from "./grpc-definition.js";
 
 const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
@@ -106,7 +106,13 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
       session.abort(Disconnect.internal());
     }
   });
-  call.on("end", () => session.endInput());
+  call.on("end", () => {
+    if (endedInsideMessage(call)) {
+      session.abort({ kind: "internal", message: "request stream ended inside a message (truncated gRPC frame)", reconnect: false });
+    } else {
+      session.endInput();
+    }
+  });
   const gone = () => {
     if (!ended) log.info({ peer, session: session.id, reason: "client-gone" }, "stream closed");
     ended = true;

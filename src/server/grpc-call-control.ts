@@ -40,3 +40,18 @@ export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>): bo
   }
   return false;
 }
+
+/**
+ * True when the client ended its side in the middle of a gRPC message (a
+ * truncated frame). grpc-js reports that as a clean half-close and drops the
+ * partial bytes; we look at its decoder so the client is told, not sent OK.
+ */
+export function endedInsideMessage(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; link && depth < 8; depth++) {
+    const decoder = (link as { decoder?: { readState?: unknown } }).decoder;
+    if (decoder && typeof decoder.readState === "number") return decoder.readState !== 0;
+    link = (link as { nextCall?: unknown }).nextCall;
+  }
+  return false;
+}

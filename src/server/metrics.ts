@@ -68,6 +68,11 @@ export class ChatMetrics implements HubObserver {
     this.limited.inc();
   }
 
+  /** Drop every metric: the default collectors hold the registry (and so the hub) otherwise. */
+  dispose(): void {
+    this.registry.clear();
+  }
+
   /** Serve /metrics on host:port; resolves with the bound port. */
   async serve(host: string, port: number): Promise<{ port: number; close: () => Promise<void> }> {
     const server = http.createServer(async (req, res) => {

@@ -157,6 +157,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
         });
       });
       await metricsServer?.close();
+      metrics.dispose();
       store.close();
       log.info("chat server stopped");
     })());
