@@ -27,18 +27,29 @@ export function endCall(call: grpc.ServerDuplexStream<unknown, unknown>, status:
   setTimeout(() => resetStream(call), graceMs).unref();
 }
 
+/**
+ * Walk grpc-js's chain of call objects (interceptors wrap the one that owns
+ * the HTTP/2 stream) and return the first link where `pick` finds something.
+ */
+function findInCallChain<T>(call: grpc.ServerDuplexStream<unknown, unknown>, pick: (link: Record<string, unknown>) => T | undefined): T | undefined {
+  let link = (call as unknown as { call?: Record<string, unknown> }).call;
+  for (let depth = 0; link && depth < 8; depth++) {
+    const found = pick(link);
+    if (found !== undefined) return found;
+    link = link.nextCall as Record<string, unknown> | undefined;
+  }
+  return undefined;
+}
+
 /** Reset the call's HTTP/2 stream, freeing whatever is still queued for it. */
 export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
-  let link: unknown = (call as unknown as { call?: unknown }).call;
-  for (let depth = 0; link && depth < 8; depth++) {
-    const stream = (link as { stream?: http2.ServerHttp2Stream }).stream;
-    if (stream && typeof stream.close === "function") {
-      if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      return true;
-    }
-    link = (link as { nextCall?: unknown }).nextCall;
-  }
-  return false;
+  const stream = findInCallChain(call, (link) => {
+    const s = link.stream as http2.ServerHttp2Stream | undefined;
+    return s && typeof s.close === "function" ? s : undefined;
+  });
+  if (!stream) return false;
+  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  return true;
 }
 
 /**
@@ -47,11 +58,9 @@ export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>): bo
  * partial bytes; we look at its decoder so the client is told, not sent OK.
  */
 export function endedInsideMessage(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
-  let link: unknown = (call as unknown as { call?: unknown }).call;
-  for (let depth = 0; link && depth < 8; depth++) {
-    const decoder = (link as { decoder?: { readState?: unknown } }).decoder;
-    if (decoder && typeof decoder.readState === "number") return decoder.readState !== 0;
-    link = (link as { nextCall?: unknown }).nextCall;
-  }
-  return false;
+  const readState = findInCallChain(call, (link) => {
+    const state = (link.decoder as { readState?: unknown } | undefined)?.readState;
+    return typeof state === "number" ? state : undefined;
+  });
+  return readState !== undefined && readState !== 0; // 0: between messages
 }
