@@ -221,7 +221,9 @@ function codePointProblem(cps: number[], i: number): string | undefined {
   if (HANGUL_LETTER.test(ch) && ch.normalize("NFKD") === ch) {
     return `a conjoining hangul jamo instead of a precomposed syllable (${describe(cp)})`;
   }
-  if (ch.normalize("NFKC") !== ch) return undefined; // HasCompat
+  // HasCompat. With current Unicode data every such code point is also in a
+  // valid category below; kept so the derivation follows RFC 8264 §8.
+  if (ch.normalize("NFKC") !== ch) return undefined;
   if (FREEFORM_VALID.test(ch)) return undefined;
   if (PRIVATE_USE.test(ch)) return `a private-use character (${describe(cp)})`;
   if (LINE_OR_PARAGRAPH_SEPARATOR.test(ch)) return `a line or paragraph separator (${describe(cp)})`;
