@@ -2,8 +2,9 @@
  * Input rules for client-supplied values. Each returns a human-readable reason
  * when the value is not acceptable, or undefined when it is.
  */
+import { prepareNickname } from "./nickname.js";
 
-export const NICKNAME_MAX_CHARS = 32;
+export { NICKNAME_MAX_CHARS } from "./nickname.js";
 export const ROOM_MAX_CHARS = 64;
 export const TEXT_MAX_BYTES = 4096;
 export const ID_MAX_CHARS = 64;
@@ -13,13 +14,17 @@ const ROOM_PATTERN = /^[A-Za-z0-9._-]+$/;
 // them belong in a name that is printed on one line of someone's terminal.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
+/**
+ * The RFC 8266 rules of prepareNickname (nickname.ts). Callers here use the
+ * nickname exactly as sent, so a nickname that preparation would change
+ * (spaces trimmed or collapsed, NFKC) is refused rather than stored unprepared.
+ */
 export function checkNickname(nickname: string): string | undefined {
-  const chars = [...nickname].length;
-  if (chars === 0) return "nickname must not be empty";
-  if (chars > NICKNAME_MAX_CHARS) return `nickname must be at most ${NICKNAME_MAX_CHARS} characters (got ${chars})`;
-  if (CONTROL_CHARS.test(nickname)) return "nickname must not contain control characters";
-  if (nickname.trim() !== nickname) return "nickname must not start or end with whitespace";
-  return undefined;
+  const prepared = prepareNickname(nickname);
+  if (!prepared.ok) return prepared.reason;
+  if (prepared.nickname === nickname) return undefined;
+  if (/^\p{Zs}|\p{Zs}$/u.test(nickname)) return "nickname must not start or end with whitespace";
+  return `nickname must be sent in its prepared form "${prepared.nickname}" (RFC 8266: single ASCII spaces, NFKC)`;
 }
 
 export function checkRoom(room: string): string | undefined {
