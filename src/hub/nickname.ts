@@ -30,7 +30,7 @@ export const NICKNAME_MAX_CHARS = 32;
  * combining sequences compose), so the limit is generous; it only bounds the
  * cost of looking at hostile input.
  */
-const INPUT_MAX_UNITS = 1024;
+const INPUT_MAX_UNITS = 256;
 
 /**
  * RFC 8264 §7 and RFC 8266 §5: the rules are not idempotent for every input,
