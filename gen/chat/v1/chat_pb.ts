@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8AEKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAQgkKB2NvbW1hbmQiYgoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCKZAwoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SABCBwoFZXZlbnQiigEKC0NoYXRNZXNzYWdlEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYBiABKAkiSQoGTWVtYmVyEhAKCG5pY2tuYW1lGAEgASgJEi0KCWpvaW5lZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi7AEKC0pvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSIAoHbWVtYmVycxgDIAMoCzIPLmNoYXQudjEuTWVtYmVyEiQKBnJlY2VudBgEIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYBSABKAkSEAoIbGFzdF9zZXEYBiABKAQSEQoJZmlyc3Rfc2VxGAcgASgEEg8KB3Jlc3VtZWQYCCABKAgSGQoRaGlzdG9yeV90cnVuY2F0ZWQYCSABKAgSFQoNZXBvY2hfY2hhbmdlZBgKIAEoCCIZCglMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCSJCChFNZW1iZXJKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEh8KBm1lbWJlchgCIAEoCzIPLmNoYXQudjEuTWVtYmVyIlcKD01lbWJlckxlZnRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiQKBnJlYXNvbhgDIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiEgoQTGlzdFJvb21zUmVxdWVzdCJACghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBCI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iIgoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkiNwoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXIifgoRR2V0SGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIXCgpiZWZvcmVfc2VxGAIgASgESACIAQESFgoJYWZ0ZXJfc2VxGAMgASgESAGIAQESDQoFbGltaXQYBCABKA1CDQoLX2JlZm9yZV9zZXFCDAoKX2FmdGVyX3NlcSKCAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgCIAEoCRIRCglmaXJzdF9zZXEYAyABKAQSEAoIbGFzdF9zZXEYBCABKAQSEAoIaGFzX21vcmUYBSABKAgqlwEKC0xlYXZlUmVhc29uEhwKGExFQVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhUKEUxFQVZFX1JFQVNPTl9MRUZUEAESHQoZTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUxFQVZFX1JFQVNPTl9UT09fU0xPVxADEhkKFUxFQVZFX1JFQVNPTl9TSFVURE9XThAEKoYCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAQSIgoeRVJST1JfQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAUSIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQByqhAQoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUFORF9LSU5EX0pPSU4QARIWChJDT01NQU5EX0tJTkRfTEVBVkUQAhIVChFDT01NQU5EX0tJTkRfU0VORBADEhUKEUNPTU1BTkRfS0lORF9QSU5HEAQSFwoTQ09NTUFORF9LSU5EX1RZUElORxAFMpsCCgtDaGF0U2VydmljZRI3CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoVLmNoYXQudjEuQ2hhdFJlc3BvbnNlKAEwARJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USRQoKR2V0SGlzdG9yeRIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3QaGy5jaGF0LnYxLkdldEhpc3RvcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8AEKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAQgkKB2NvbW1hbmQiYgoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLFAwoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkiGQoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiEgoQTGlzdFJvb21zUmVxdWVzdCJACghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBCI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCqXAQoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKqEBCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUymwIKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -102,8 +102,12 @@ export type JoinCommand = Message<"chat.v1.JoinCommand"> & {
   room: string;
 
   /**
-   * Nickname in this room: 1 to 32 characters, no control characters, unique
-   * within the room (a taken one gets ERROR_CODE_ALREADY_EXISTS). When the
+   * Nickname in this room: 1 to 32 characters after normalisation by the
+   * PRECIS Nickname profile (RFC 8266: NFKC, spaces mapped and trimmed;
+   * invisible, control and bidirectional-control characters refused), unique
+   * within the room: a nickname that looks like a taken one (same Unicode
+   * confusable skeleton, compared case-insensitively) gets
+   * ERROR_CODE_ALREADY_EXISTS. The joined event says the nickname as stored. When the
    * server requires authentication, the nickname is the token's subject: leave
    * it empty or give exactly that (anything else: ERROR_CODE_PERMISSION_DENIED).
    *
@@ -182,8 +186,11 @@ export type SendCommand = Message<"chat.v1.SendCommand"> & {
   /**
    * Client-chosen id (at most 64 characters). It is echoed in the broadcast
    * ChatMessage, which is the sender's acknowledgement. Resending the same id
-   * from the same nickname in the same room stores the message only once and
-   * acknowledges it with its original sequence number.
+   * with the same text from the same nickname in the same room within the
+   * server's idempotency window (24 h by default, independent of history
+   * retention) stores the message only once and acknowledges it with its
+   * original sequence number. Reusing an id for a different text is refused
+   * (ERROR_CODE_ALREADY_EXISTS).
    *
    * @generated from field: string client_msg_id = 3;
    */
@@ -346,6 +353,16 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: ShutdownEvent;
     case: "shutdown";
+  } | {
+    /**
+     * Members joined or left a large room (coalesced presence; see
+     * PresenceEvent). Small rooms send MemberJoinedEvent and
+     * MemberLeftEvent instead.
+     *
+     * @generated from field: chat.v1.PresenceEvent presence = 10;
+     */
+    value: PresenceEvent;
+    case: "presence";
   } | { case: undefined; value?: undefined };
 };
 
@@ -463,14 +480,20 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
   nickname: string;
 
   /**
-   * Everyone in the room, this client included.
+   * The first members of the room in join order, this client included when
+   * it is among them: at most a server-configured page (100 by default),
+   * never the whole list of a large room. member_count says how many there
+   * are; ListMembers with members_page_token lists the rest.
    *
    * @generated from field: repeated chat.v1.Member members = 3;
    */
   members: Member[];
 
   /**
-   * The most recent messages (oldest first), when the join did not resume.
+   * The most recent messages (oldest first), when the join did not resume:
+   * at most 50, and fewer when they are long (bounded in bytes so that the
+   * event fits the client's queue). They end at last_seq; older ones are
+   * available through GetHistory.
    *
    * @generated from field: repeated chat.v1.ChatMessage recent = 4;
    */
@@ -485,7 +508,9 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
   epoch: string;
 
   /**
-   * Sequence number of the latest message (0 when there is none).
+   * The position this join starts from: every message up to last_seq is in
+   * recent or in older history; every message after it follows as a
+   * ChatMessage event (0 when the room has no messages).
    *
    * @generated from field: uint64 last_seq = 6;
    */
@@ -515,11 +540,27 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
   historyTruncated: boolean;
 
   /**
-   * True when the requested epoch is not the room's epoch.
+   * True when the requested epoch is not the room's epoch (and after_seq was
+   * greater than 0: a client that had seen nothing has lost nothing).
    *
    * @generated from field: bool epoch_changed = 10;
    */
   epochChanged: boolean;
+
+  /**
+   * How many members the room has, this client included.
+   *
+   * @generated from field: uint32 member_count = 11;
+   */
+  memberCount: number;
+
+  /**
+   * Non-empty when members is not the whole list: pass it as
+   * ListMembersRequest.page_token to list the members after those.
+   *
+   * @generated from field: string members_page_token = 12;
+   */
+  membersPageToken: string;
 };
 
 /**
@@ -614,6 +655,69 @@ export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 13);
 
 /**
+ * PresenceEvent is the coalesced presence of a large room: a room with more
+ * members than the server's presence threshold (200 by default) gets at most
+ * one PresenceEvent per presence interval (1 s by default) instead of one
+ * MemberJoinedEvent or MemberLeftEvent per change, so a join costs the same
+ * however big the room is. The nicknames listed are bounded (the counts are
+ * not); list the members with ListMembers when the names matter. A member
+ * who joined and left within one interval may appear in both lists.
+ *
+ * @generated from message chat.v1.PresenceEvent
+ */
+export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * Members who joined during the interval (at most a server-configured
+   * number, 20 by default; joined_count says how many did).
+   *
+   * @generated from field: repeated chat.v1.Member joined = 2;
+   */
+  joined: Member[];
+
+  /**
+   * Nicknames of members who left during the interval (bounded like joined).
+   *
+   * @generated from field: repeated string left = 3;
+   */
+  left: string[];
+
+  /**
+   * How many members joined during the interval.
+   *
+   * @generated from field: uint32 joined_count = 4;
+   */
+  joinedCount: number;
+
+  /**
+   * How many members left during the interval.
+   *
+   * @generated from field: uint32 left_count = 5;
+   */
+  leftCount: number;
+
+  /**
+   * How many members the room has now.
+   *
+   * @generated from field: uint32 member_count = 6;
+   */
+  memberCount: number;
+};
+
+/**
+ * Describes the message chat.v1.PresenceEvent.
+ * Use `create(PresenceEventSchema)` to create a new message.
+ */
+export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 14);
+
+/**
  * TypingEvent tells the other members that someone is typing.
  *
  * @generated from message chat.v1.TypingEvent
@@ -639,7 +743,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -695,7 +799,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 16);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -723,7 +827,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -744,7 +848,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * ListRoomsRequest asks for the rooms that have members.
@@ -759,7 +863,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * RoomInfo describes one room.
@@ -794,7 +898,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -815,10 +919,10 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
- * ListMembersRequest names a room.
+ * ListMembersRequest asks for a page of a room's members.
  *
  * @generated from message chat.v1.ListMembersRequest
  */
@@ -829,6 +933,21 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
    * @generated from field: string room = 1;
    */
   room: string;
+
+  /**
+   * Page size: 1 to 1000; 0 means 100.
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Where to continue: next_page_token of the previous response (or
+   * JoinedEvent.members_page_token); empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -836,10 +955,10 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
- * ListMembersResponse lists a room's members.
+ * ListMembersResponse lists a page of a room's members.
  *
  * @generated from message chat.v1.ListMembersResponse
  */
@@ -850,6 +969,20 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
    * @generated from field: repeated chat.v1.Member members = 1;
    */
   members: Member[];
+
+  /**
+   * Non-empty when more members follow: pass it as page_token.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * How many members the room has.
+   *
+   * @generated from field: uint32 member_count = 3;
+   */
+  memberCount: number;
 };
 
 /**
@@ -857,7 +990,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -900,7 +1033,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -949,7 +1082,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * LeaveReason says why a member left a room.
@@ -965,14 +1098,16 @@ export enum LeaveReason {
   UNSPECIFIED = 0,
 
   /**
-   * The member sent LeaveCommand.
+   * The member sent LeaveCommand, or ended its stream cleanly (half-closed
+   * it and the server finished it with OK).
    *
    * @generated from enum value: LEAVE_REASON_LEFT = 1;
    */
   LEFT = 1,
 
   /**
-   * The member's stream ended (closed, cancelled or lost).
+   * The member's stream ended otherwise (cancelled, connection lost, or the
+   * member's server node stopped answering).
    *
    * @generated from enum value: LEAVE_REASON_DISCONNECTED = 2;
    */
@@ -1021,7 +1156,9 @@ export enum ErrorCode {
   INVALID_ARGUMENT = 1,
 
   /**
-   * The nickname is taken in that room, or the room is already joined.
+   * The nickname (or one that looks the same) is taken in that room, the
+   * room is already joined, or a client_msg_id was reused for a different
+   * message.
    *
    * @generated from enum value: ERROR_CODE_ALREADY_EXISTS = 2;
    */
@@ -1056,7 +1193,8 @@ export enum ErrorCode {
   PERMISSION_DENIED = 6,
 
   /**
-   * The server failed (e.g. storage); the command may be retried.
+   * The server failed (e.g. storage, or its room log is unreachable); the
+   * command was not carried out and may be retried.
    *
    * @generated from enum value: ERROR_CODE_UNAVAILABLE = 7;
    */

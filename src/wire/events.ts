@@ -1,0 +1,84 @@
+/** Builders for the ServerEvents the hub emits, from plain values, each returning its encoded form. */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  ChatMessageSchema,
+  CommandKind,
+  ErrorEventSchema,
+  MemberSchema,
+  type ChatMessage,
+  type ErrorCode,
+  type JoinedEvent,
+  type LeaveReason,
+  type Member,
+  type PresenceEvent,
+} from "../../gen/chat/v1/chat_pb.js";
+import type { StoredMessage } from "../log/message.js";
+import { encodeEvent, type EncodedEvent } from "./encoded-event.js";
+import { encodeMessageEvent } from "./message-codec.js";
+
+/** A room member as events describe it. */
+export interface MemberInfo {
+  nickname: string;
+  joinedAtMs: number;
+}
+
+export function toChatMessage(m: StoredMessage): ChatMessage {
+  return create(ChatMessageSchema, {
+    room: m.room,
+    seq: BigInt(m.seq),
+    sender: m.sender,
+    text: m.text,
+    sentAt: timestampFromMs(m.sentAtMs),
+    clientMsgId: m.clientMsgId,
+  });
+}
+
+export function toMember(m: MemberInfo): Member {
+  return create(MemberSchema, { nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs) });
+}
+
+/** The hot path: hand-encoded, byte-for-byte what protobuf-es would write. */
+export const messageEvent = encodeMessageEvent;
+
+export const joinedEvent = (value: Omit<JoinedEvent, "$typeName">): EncodedEvent =>
+  encodeEvent({ case: "joined", value: { $typeName: "chat.v1.JoinedEvent", ...value } });
+
+export const leftEvent = (room: string): EncodedEvent => encodeEvent({ case: "left", value: { $typeName: "chat.v1.LeftEvent", room } });
+
+export const memberJoinedEvent = (room: string, m: MemberInfo): EncodedEvent =>
+  encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m) } });
+
+export const memberLeftEvent = (room: string, nickname: string, reason: LeaveReason): EncodedEvent =>
+  encodeEvent({ case: "memberLeft", value: { $typeName: "chat.v1.MemberLeftEvent", room, nickname, reason } });
+
+export const presenceEvent = (value: Omit<PresenceEvent, "$typeName">): EncodedEvent =>
+  encodeEvent({ case: "presence", value: { $typeName: "chat.v1.PresenceEvent", ...value } });
+
+export const typingEvent = (room: string, nickname: string): EncodedEvent =>
+  encodeEvent({ case: "typing", value: { $typeName: "chat.v1.TypingEvent", room, nickname } });
+
+export const heartbeatEvent = (nowMs: number, nonce = ""): EncodedEvent =>
+  encodeEvent({ case: "heartbeat", value: { $typeName: "chat.v1.HeartbeatEvent", serverTime: timestampFromMs(nowMs), nonce } });
+
+export const shutdownEvent = (reason: string): EncodedEvent => encodeEvent({ case: "shutdown", value: { $typeName: "chat.v1.ShutdownEvent", reason } });
+
+export interface ErrorContext {
+  command?: CommandKind;
+  requestId?: string;
+  room?: string;
+  clientMsgId?: string;
+}
+
+export const errorEvent = (code: ErrorCode, message: string, ctx: ErrorContext): EncodedEvent =>
+  encodeEvent({
+    case: "error",
+    value: create(ErrorEventSchema, {
+      code,
+      message,
+      command: ctx.command ?? CommandKind.UNSPECIFIED,
+      requestId: ctx.requestId ?? "",
+      room: ctx.room ?? "",
+      clientMsgId: ctx.clientMsgId ?? "",
+    }),
+  });

@@ -1,0 +1,34 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { ChatResponseSchema } from "../../gen/chat/v1/chat_pb.js";
+import type { StoredMessage } from "../log/message.js";
+import { toChatMessage } from "./events.js";
+import { encodeMessageEvent } from "./message-codec.js";
+import { encodeEvent } from "./encoded-event.js";
+
+/** The generic path: build the message object and let protobuf-es encode it. */
+const reference = (m: StoredMessage) => encodeEvent({ case: "message", value: toChatMessage(m) });
+
+const base: StoredMessage = { room: "lobby", seq: 1, sender: "alice", text: "hi", sentAtMs: 1_795_000_000_123, clientMsgId: "c-1" };
+
+describe("the hand-written message encoder", () => {
+  it.each<[string, Partial<StoredMessage>]>([
+    ["a plain message", {}],
+    ["empty client id", { clientMsgId: "" }],
+    ["a whole second (no nanos)", { sentAtMs: 1_795_000_000_000 }],
+    ["non-ASCII text and names", { text: "héllo wörld 😀 ".repeat(30), sender: "zoë", room: "café" }],
+    ["a 4096-byte text (multi-byte lengths)", { text: "x".repeat(4096) }],
+    ["large sequence numbers", { seq: 2 ** 40 + 17 }],
+    ["seq just past one varint byte", { seq: 128 }],
+  ])("writes the same bytes as protobuf-es for %s", (_name, patch) => {
+    const m = { ...base, ...patch };
+    expect(Buffer.from(encodeMessageEvent(m))).toEqual(Buffer.from(reference(m)));
+  });
+
+  it("concatenated encodings decode as one ChatResponse with every event in order", () => {
+    const msgs = Array.from({ length: 5 }, (_, i) => ({ ...base, seq: i + 1, text: `m${i}` }));
+    const frame = Buffer.concat(msgs.map(encodeMessageEvent));
+    const decoded = fromBinary(ChatResponseSchema, frame);
+    expect(decoded.events.map((e) => (e.event.case === "message" ? e.event.value.text : ""))).toEqual(msgs.map((m) => m.text));
+  });
+});
