@@ -1,11 +1,13 @@
 /**
  * The HistoryStore contract, run against every implementation: whatever the
- * hub may rely on must hold for the memory store and the SQLite store alike.
+ * embedded room log may rely on must hold for the memory store and the SQLite
+ * store alike.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { textHash } from "../src/log/text-hash.js";
 import type { HistoryStore, StoredMessage } from "../src/store/history-store.js";
 import { MemoryHistoryStore } from "../src/store/memory-store.js";
 import { openHistoryStore } from "../src/store/open-store.js";
@@ -49,6 +51,11 @@ function msg(room: string, seq: number, extra: Partial<StoredMessage> = {}): Sto
   return { room, seq, sender: "ann", text: `message ${seq} in ${room}`, sentAtMs: Date.now(), clientMsgId: "", ...extra };
 }
 
+/** Append messages as the embedded log does: each room's epoch is "epoch-<room>". */
+function put(store: HistoryStore, messages: StoredMessage[]): void {
+  store.append(messages.map((message) => ({ message, epoch: `epoch-${message.room}`, textHash: textHash(message.text) })));
+}
+
 function seqs(messages: StoredMessage[]): number[] {
   return messages.map((m) => m.seq);
 }
@@ -65,69 +72,45 @@ describe.each(factories)("HistoryStore contract: $name", (factory) => {
   }
 
   describe("room state", () => {
-    it("creates the epoch once and keeps it", () => {
+    it("knows nothing of a room before its first message: peek creates nothing", () => {
       const store = open();
-      const first = store.roomState("lobby");
-      expect(first).toEqual({ epoch: expect.any(String), lastSeq: 0, firstSeq: 0 });
-      expect(first.epoch).not.toBe("");
-      expect(store.roomState("lobby").epoch).toBe(first.epoch);
-      store.append([msg("lobby", 1)]);
-      expect(store.roomState("lobby").epoch).toBe(first.epoch);
-      expect(store.peekState("lobby")?.epoch).toBe(first.epoch);
-    });
-
-    it("gives different rooms different epochs", () => {
-      const store = open();
-      expect(store.roomState("a").epoch).not.toBe(store.roomState("b").epoch);
-    });
-
-    it("peekState never creates a room", () => {
-      const store = open();
-      expect(store.peekState("nowhere")).toBeUndefined();
-      expect(store.peekState("nowhere")).toBeUndefined();
+      expect(store.peek("nowhere")).toBeUndefined();
       expect(store.recent("nowhere", 10)).toEqual([]);
       expect(store.after("nowhere", 0, 10)).toEqual([]);
       expect(store.before("nowhere", 100, 10)).toEqual([]);
-      expect(store.findByClientMsgId("nowhere", "ann", "x")).toBeUndefined();
-      expect(store.peekState("nowhere")).toBeUndefined();
-      const created = store.roomState("nowhere");
-      expect(store.peekState("nowhere")).toEqual(created);
+      expect(store.findSent("nowhere", "ann", "x")).toBeUndefined();
+      expect(store.peek("nowhere")).toBeUndefined();
+    });
+
+    it("records the room with the epoch given with its first message, and keeps it", () => {
+      const store = open();
+      put(store, [msg("lobby", 1)]);
+      expect(store.peek("lobby")).toEqual({ epoch: "epoch-lobby", firstSeq: 1, lastSeq: 1 });
+      store.append([{ message: msg("lobby", 2), epoch: "another", textHash: "h" }]);
+      expect(store.peek("lobby")?.epoch).toBe("epoch-lobby");
     });
 
     it("tracks firstSeq and lastSeq", () => {
       const store = open();
-      store.roomState("r");
-      store.append([msg("r", 1), msg("r", 2), msg("r", 3)]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
-      expect(store.peekState("r")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
-    });
-
-    it("append creates the room if roomState was never called", () => {
-      const store = open();
-      store.append([msg("fresh", 1)]);
-      const state = store.peekState("fresh");
-      expect(state).toMatchObject({ firstSeq: 1, lastSeq: 1 });
-      expect(state!.epoch).not.toBe("");
-      expect(store.roomState("fresh").epoch).toBe(state!.epoch);
+      put(store, [msg("r", 1), msg("r", 2), msg("r", 3)]);
+      expect(store.peek("r")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
     });
   });
 
   describe("reading", () => {
     function filled(n: number): HistoryStore {
       const store = open();
-      store.roomState("r");
-      store.append(range(1, n).map((s) => msg("r", s)));
+      put(store, range(1, n).map((s) => msg("r", s)));
       return store;
     }
 
     it("stores every field as given", () => {
       const store = open();
       const m: StoredMessage = { room: "ünï 🚀", seq: 7, sender: "zoë", text: "héllo\nworld 👋 ' \" \\", sentAtMs: 1_234_567_890_123, clientMsgId: "c-1" };
-      store.append([m]);
+      put(store, [m]);
       expect(store.recent("ünï 🚀", 10)).toEqual([m]);
       expect(store.after("ünï 🚀", 0, 10)).toEqual([m]);
       expect(store.before("ünï 🚀", 8, 10)).toEqual([m]);
-      expect(store.findByClientMsgId("ünï 🚀", "zoë", "c-1")).toEqual(m);
     });
 
     it("recent returns the newest messages, oldest first, up to the limit", () => {
@@ -182,18 +165,18 @@ describe.each(factories)("HistoryStore contract: $name", (factory) => {
 
     it("keeps rooms apart, also within one batch", () => {
       const store = open();
-      store.append([msg("a", 1), msg("b", 1), msg("a", 2), msg("b", 2), msg("b", 3)]);
+      put(store, [msg("a", 1), msg("b", 1), msg("a", 2), msg("b", 2), msg("b", 3)]);
       expect(seqs(store.recent("a", 10))).toEqual([1, 2]);
       expect(store.recent("a", 10).every((m) => m.room === "a")).toBe(true);
       expect(seqs(store.after("b", 0, 10))).toEqual([1, 2, 3]);
-      expect(store.peekState("a")).toMatchObject({ firstSeq: 1, lastSeq: 2 });
-      expect(store.peekState("b")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
+      expect(store.peek("a")).toMatchObject({ firstSeq: 1, lastSeq: 2 });
+      expect(store.peek("b")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
     });
 
     it("handles gaps in sequence numbers", () => {
       const store = open();
-      store.append([msg("r", 2), msg("r", 5), msg("r", 9)]);
-      expect(store.peekState("r")).toMatchObject({ firstSeq: 2, lastSeq: 9 });
+      put(store, [msg("r", 2), msg("r", 5), msg("r", 9)]);
+      expect(store.peek("r")).toMatchObject({ firstSeq: 2, lastSeq: 9 });
       expect(seqs(store.after("r", 2, 10))).toEqual([5, 9]);
       expect(seqs(store.after("r", 3, 10))).toEqual([5, 9]);
       expect(seqs(store.before("r", 9, 10))).toEqual([2, 5]);
@@ -205,183 +188,194 @@ describe.each(factories)("HistoryStore contract: $name", (factory) => {
     it("accepts an empty batch", () => {
       const store = open();
       store.append([]);
-      expect(store.peekState("r")).toBeUndefined();
+      expect(store.peek("r")).toBeUndefined();
     });
 
     it("appends across calls", () => {
       const store = open();
-      store.append([msg("r", 1)]);
-      store.append([msg("r", 2), msg("r", 3)]);
-      store.append([msg("r", 4)]);
+      put(store, [msg("r", 1)]);
+      put(store, [msg("r", 2), msg("r", 3)]);
+      put(store, [msg("r", 4)]);
       expect(seqs(store.recent("r", 10))).toEqual([1, 2, 3, 4]);
     });
 
     it("rejects a sequence number that is not after the last one, storing nothing of the batch", () => {
       const store = open();
-      store.roomState("r");
-      store.append([msg("r", 1), msg("r", 2)]);
-      const before = store.roomState("r");
-      expect(() => store.append([msg("r", 3), msg("r", 4), msg("r", 2)])).toThrow();
-      expect(() => store.append([msg("r", 3), msg("r", 1)])).toThrow();
-      expect(() => store.append([msg("r", 2)])).toThrow();
-      expect(store.roomState("r")).toEqual(before);
+      put(store, [msg("r", 1), msg("r", 2)]);
+      const before = store.peek("r");
+      expect(() => put(store, [msg("r", 3), msg("r", 4), msg("r", 2)])).toThrow();
+      expect(() => put(store, [msg("r", 3), msg("r", 1)])).toThrow();
+      expect(() => put(store, [msg("r", 2)])).toThrow();
+      expect(store.peek("r")).toEqual(before);
       expect(seqs(store.after("r", 0, 10))).toEqual([1, 2]);
       // The room still accepts the right next message.
-      store.append([msg("r", 3)]);
+      put(store, [msg("r", 3)]);
       expect(seqs(store.recent("r", 10))).toEqual([1, 2, 3]);
     });
 
     it("rejects a batch whose sequence numbers repeat or go backwards within the batch", () => {
       const store = open();
-      store.append([msg("r", 1)]);
-      expect(() => store.append([msg("r", 2), msg("r", 2)])).toThrow();
-      expect(() => store.append([msg("r", 3), msg("r", 2)])).toThrow();
+      put(store, [msg("r", 1)]);
+      expect(() => put(store, [msg("r", 2), msg("r", 2)])).toThrow();
+      expect(() => put(store, [msg("r", 3), msg("r", 2)])).toThrow();
       expect(seqs(store.recent("r", 10))).toEqual([1]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 1, lastSeq: 1 });
+      expect(store.peek("r")).toMatchObject({ firstSeq: 1, lastSeq: 1 });
     });
 
     it("is all or nothing across rooms", () => {
       const store = open();
-      store.append([msg("a", 1), msg("b", 1)]);
-      const a = store.roomState("a");
-      const b = store.roomState("b");
-      expect(() => store.append([msg("a", 2, { clientMsgId: "x" }), msg("new-room", 1), msg("b", 1)])).toThrow();
-      expect(store.roomState("a")).toEqual(a);
-      expect(store.roomState("b")).toEqual(b);
+      put(store, [msg("a", 1), msg("b", 1)]);
+      const a = store.peek("a");
+      const b = store.peek("b");
+      expect(() => put(store, [msg("a", 2, { clientMsgId: "x" }), msg("new-room", 1), msg("b", 1)])).toThrow();
+      expect(store.peek("a")).toEqual(a);
+      expect(store.peek("b")).toEqual(b);
       expect(store.recent("a", 10).map((m) => m.seq)).toEqual([1]);
-      expect(store.findByClientMsgId("a", "ann", "x")).toBeUndefined();
-      expect(store.peekState("new-room")).toBeUndefined();
+      expect(store.findSent("a", "ann", "x")).toBeUndefined();
+      expect(store.peek("new-room")).toBeUndefined();
     });
 
-    it("rejects a second message with the same client id from the same sender in the same room", () => {
-      const store = open();
-      store.append([msg("r", 1, { clientMsgId: "dup" })]);
-      expect(() => store.append([msg("r", 2), msg("r", 3, { clientMsgId: "dup" })])).toThrow();
-      expect(() => store.append([msg("r", 2, { clientMsgId: "twice" }), msg("r", 3, { clientMsgId: "twice" })])).toThrow();
-      expect(seqs(store.recent("r", 10))).toEqual([1]);
-      expect(store.findByClientMsgId("r", "ann", "dup")?.seq).toBe(1);
-      expect(store.findByClientMsgId("r", "ann", "twice")).toBeUndefined();
-      // The same id is fine for another sender, another room, and empty ids never clash.
-      store.append([
-        msg("r", 2, { clientMsgId: "dup", sender: "bob" }),
-        msg("r", 3),
-        msg("r", 4),
-        msg("other", 1, { clientMsgId: "dup" }),
-      ]);
-      expect(seqs(store.recent("r", 10))).toEqual([1, 2, 3, 4]);
-    });
   });
 
-  describe("findByClientMsgId", () => {
-    it("finds by room, sender and client id", () => {
+  describe("idempotency keys", () => {
+    it("finds what a sender sent with a key, by room, sender and key", () => {
       const store = open();
-      store.append([
-        msg("a", 1, { sender: "ann", clientMsgId: "m1" }),
+      const at = Date.now();
+      put(store, [
+        msg("a", 1, { sender: "ann", clientMsgId: "m1", sentAtMs: at }),
         msg("a", 2, { sender: "bob", clientMsgId: "m1" }),
         msg("b", 1, { sender: "ann", clientMsgId: "m1" }),
         msg("a", 3, { sender: "ann", clientMsgId: "m2" }),
         msg("a", 4, { sender: "ann", clientMsgId: "" }),
       ]);
-      expect(store.findByClientMsgId("a", "ann", "m1")).toMatchObject({ room: "a", seq: 1, sender: "ann" });
-      expect(store.findByClientMsgId("a", "bob", "m1")).toMatchObject({ room: "a", seq: 2, sender: "bob" });
-      expect(store.findByClientMsgId("b", "ann", "m1")).toMatchObject({ room: "b", seq: 1 });
-      expect(store.findByClientMsgId("a", "ann", "m2")?.seq).toBe(3);
-      expect(store.findByClientMsgId("a", "carol", "m1")).toBeUndefined();
-      expect(store.findByClientMsgId("c", "ann", "m1")).toBeUndefined();
-      expect(store.findByClientMsgId("a", "ann", "m3")).toBeUndefined();
-      expect(store.findByClientMsgId("a", "ann", "")).toBeUndefined();
+      expect(store.findSent("a", "ann", "m1")).toEqual({ seq: 1, sentAtMs: at, textHash: textHash("message 1 in a") });
+      expect(store.findSent("a", "bob", "m1")?.seq).toBe(2);
+      expect(store.findSent("b", "ann", "m1")?.seq).toBe(1);
+      expect(store.findSent("a", "ann", "m2")?.seq).toBe(3);
+      expect(store.findSent("a", "carol", "m1")).toBeUndefined();
+      expect(store.findSent("c", "ann", "m1")).toBeUndefined();
+      expect(store.findSent("a", "ann", "m3")).toBeUndefined();
+      expect(store.findSent("a", "ann", "")).toBeUndefined();
+    });
+
+    it("outlive the messages they were used for, within their window", () => {
+      const store = open({ ...defaultRetention, maxMessagesPerRoom: 2 });
+      put(store, range(1, 5).map((s) => msg("r", s, { clientMsgId: `c${s}` })));
+      expect(seqs(store.recent("r", 10))).toEqual([4, 5]);
+      expect(store.findSent("r", "ann", "c1")?.seq).toBe(1);
+    });
+
+    it("are forgotten once their window has passed", () => {
+      const store = open({ ...defaultRetention, idWindowMs: 60_000 });
+      put(store, [msg("r", 1, { clientMsgId: "old", sentAtMs: Date.now() - 120_000 }), msg("r", 2, { clientMsgId: "new" })]);
+      expect(store.findSent("r", "ann", "old")).toBeUndefined();
+      expect(store.findSent("r", "ann", "new")?.seq).toBe(2);
+    });
+
+    it("are bounded per room, the oldest forgotten first", () => {
+      const store = open({ ...defaultRetention, maxIdsPerRoom: 3 });
+      put(store, range(1, 5).map((s) => msg("r", s, { clientMsgId: `c${s}`, sentAtMs: Date.now() - 10_000 + s })));
+      expect(store.findSent("r", "ann", "c2")).toBeUndefined();
+      expect(store.findSent("r", "ann", "c3")?.seq).toBe(3);
+      expect(store.findSent("r", "ann", "c5")?.seq).toBe(5);
+    });
+
+    it("a key used again after its window is recorded for the new message", () => {
+      const store = open({ ...defaultRetention, idWindowMs: 60_000 });
+      put(store, [msg("r", 1, { clientMsgId: "k", sentAtMs: Date.now() - 120_000 })]);
+      put(store, [msg("r", 2, { clientMsgId: "k" })]);
+      expect(store.findSent("r", "ann", "k")?.seq).toBe(2);
+      expect(seqs(store.recent("r", 10))).toEqual([1, 2]);
     });
   });
 
   describe("retention by count", () => {
-    const retention: Retention = { maxMessagesPerRoom: 3, maxAgeMs: 0 };
+    const retention: Retention = { ...defaultRetention, maxMessagesPerRoom: 3 };
 
     it("drops the oldest messages one append at a time", () => {
       const store = open(retention);
-      const epoch = store.roomState("r").epoch;
-      for (let s = 1; s <= 5; s++) store.append([msg("r", s, { clientMsgId: `c${s}` })]);
+      for (let s = 1; s <= 5; s++) put(store, [msg("r", s, { clientMsgId: `c${s}` })]);
       expect(seqs(store.recent("r", 10))).toEqual([3, 4, 5]);
       expect(seqs(store.after("r", 0, 10))).toEqual([3, 4, 5]);
       expect(seqs(store.before("r", 100, 10))).toEqual([3, 4, 5]);
-      expect(store.roomState("r")).toEqual({ epoch, firstSeq: 3, lastSeq: 5 });
-      expect(store.findByClientMsgId("r", "ann", "c1")).toBeUndefined();
-      expect(store.findByClientMsgId("r", "ann", "c2")).toBeUndefined();
-      expect(store.findByClientMsgId("r", "ann", "c3")?.seq).toBe(3);
+      expect(store.peek("r")).toEqual({ epoch: "epoch-r", firstSeq: 3, lastSeq: 5 });
     });
 
     it("drops the oldest messages within one big batch", () => {
       const store = open(retention);
-      store.append(range(1, 10).map((s) => msg("r", s, { clientMsgId: `c${s}` })));
+      put(store, range(1, 10).map((s) => msg("r", s, { clientMsgId: `c${s}` })));
       expect(seqs(store.recent("r", 10))).toEqual([8, 9, 10]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 8, lastSeq: 10 });
-      expect(store.findByClientMsgId("r", "ann", "c7")).toBeUndefined();
-      // A dropped client id can be stored again (the hub resends it as a new message).
-      store.append([msg("r", 11, { clientMsgId: "c7" })]);
-      expect(store.findByClientMsgId("r", "ann", "c7")?.seq).toBe(11);
+      expect(store.peek("r")).toMatchObject({ firstSeq: 8, lastSeq: 10 });
     });
 
     it("counts messages, not sequence numbers", () => {
       const store = open(retention);
-      store.append([msg("r", 10), msg("r", 20), msg("r", 30), msg("r", 40)]);
+      put(store, [msg("r", 10), msg("r", 20), msg("r", 30), msg("r", 40)]);
       expect(seqs(store.recent("r", 10))).toEqual([20, 30, 40]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 20, lastSeq: 40 });
+      expect(store.peek("r")).toMatchObject({ firstSeq: 20, lastSeq: 40 });
     });
 
     it("applies per room", () => {
       const store = open(retention);
-      store.append([...range(1, 5).map((s) => msg("a", s)), msg("b", 1)]);
+      put(store, [...range(1, 5).map((s) => msg("a", s)), msg("b", 1)]);
       expect(seqs(store.recent("a", 10))).toEqual([3, 4, 5]);
       expect(seqs(store.recent("b", 10))).toEqual([1]);
     });
 
     it("never moves lastSeq back and keeps refusing old sequence numbers", () => {
       const store = open(retention);
-      store.append(range(1, 6).map((s) => msg("r", s)));
-      expect(() => store.append([msg("r", 2)])).toThrow();
-      expect(() => store.append([msg("r", 6)])).toThrow();
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 4, lastSeq: 6 });
+      put(store, range(1, 6).map((s) => msg("r", s)));
+      expect(() => put(store, [msg("r", 2)])).toThrow();
+      expect(() => put(store, [msg("r", 6)])).toThrow();
+      expect(store.peek("r")).toMatchObject({ firstSeq: 4, lastSeq: 6 });
     });
   });
 
   describe("retention by age", () => {
-    const retention: Retention = { maxMessagesPerRoom: 1000, maxAgeMs: 60_000 };
+    const retention: Retention = { ...defaultRetention, maxMessagesPerRoom: 1000, maxAgeMs: 60_000, idWindowMs: 60_000 };
 
     it("drops messages older than maxAgeMs when the room is written to", () => {
       const store = open(retention);
-      const epoch = store.roomState("r").epoch;
       const old = Date.now() - 120_000;
-      store.append([msg("r", 1, { sentAtMs: old, clientMsgId: "old" }), msg("r", 2, { sentAtMs: old + 1 })]);
-      store.append([msg("r", 3, { clientMsgId: "new" })]);
+      put(store, [msg("r", 1, { sentAtMs: old, clientMsgId: "old" }), msg("r", 2, { sentAtMs: old + 1 })]);
+      put(store, [msg("r", 3, { clientMsgId: "new" })]);
       expect(seqs(store.recent("r", 10))).toEqual([3]);
-      expect(store.roomState("r")).toEqual({ epoch, firstSeq: 3, lastSeq: 3 });
-      expect(store.findByClientMsgId("r", "ann", "old")).toBeUndefined();
-      expect(store.findByClientMsgId("r", "ann", "new")?.seq).toBe(3);
+      expect(store.peek("r")).toEqual({ epoch: "epoch-r", firstSeq: 3, lastSeq: 3 });
     });
 
     it("keeps messages younger than maxAgeMs", () => {
       const store = open(retention);
       const recent = Date.now() - 30_000;
-      store.append([msg("r", 1, { sentAtMs: recent }), msg("r", 2)]);
+      put(store, [msg("r", 1, { sentAtMs: recent }), msg("r", 2)]);
       expect(seqs(store.recent("r", 10))).toEqual([1, 2]);
     });
 
-    it("keeps lastSeq when every message has expired", () => {
+    it("keeps the room (epoch and lastSeq) while a key of it is within its window, though every message expired", () => {
+      const store = open({ ...retention, idWindowMs: 24 * 3600_000 });
+      const old = Date.now() - 120_000;
+      put(store, [msg("r", 1, { sentAtMs: old, clientMsgId: "k" }), msg("r", 2, { sentAtMs: old })]);
+      expect(store.recent("r", 10)).toEqual([]);
+      expect(store.peek("r")).toEqual({ epoch: "epoch-r", firstSeq: 0, lastSeq: 2 });
+      expect(() => put(store, [msg("r", 2)])).toThrow();
+      put(store, [msg("r", 3)]);
+      expect(store.peek("r")).toMatchObject({ firstSeq: 3, lastSeq: 3 });
+    });
+
+    it("forgets a room whose messages and keys have all expired: its next message starts a new history", () => {
       const store = open(retention);
       const old = Date.now() - 120_000;
-      store.append([msg("r", 1, { sentAtMs: old }), msg("r", 2, { sentAtMs: old })]);
-      expect(store.recent("r", 10)).toEqual([]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 0, lastSeq: 2 });
-      expect(() => store.append([msg("r", 2)])).toThrow();
-      store.append([msg("r", 3)]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 3, lastSeq: 3 });
+      put(store, [msg("r", 1, { sentAtMs: old, clientMsgId: "k" }), msg("r", 2, { sentAtMs: old })]);
+      expect(store.peek("r")).toBeUndefined();
+      store.append([{ message: msg("r", 1), epoch: "fresh", textHash: "h" }]);
+      expect(store.peek("r")).toEqual({ epoch: "fresh", firstSeq: 1, lastSeq: 1 });
     });
 
     it("combines with the count bound", () => {
-      const store = open({ maxMessagesPerRoom: 3, maxAgeMs: 60_000 });
+      const store = open({ ...retention, maxMessagesPerRoom: 3 });
       const old = Date.now() - 120_000;
-      store.append([...range(1, 4).map((s) => msg("r", s, { sentAtMs: old })), msg("r", 5), msg("r", 6)]);
+      put(store, [...range(1, 4).map((s) => msg("r", s, { sentAtMs: old })), msg("r", 5), msg("r", 6)]);
       expect(seqs(store.recent("r", 10))).toEqual([5, 6]);
-      expect(store.roomState("r")).toMatchObject({ firstSeq: 5, lastSeq: 6 });
+      expect(store.peek("r")).toMatchObject({ firstSeq: 5, lastSeq: 6 });
     });
   });
 });

@@ -7,8 +7,10 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { StoredMessage } from "../src/store/history-store.js";
+import { textHash } from "../src/log/text-hash.js";
+import type { HistoryStore, StoredMessage } from "../src/store/history-store.js";
 import { DEFAULT_HISTORY_DB_PATH, openHistoryStore } from "../src/store/open-store.js";
+import { defaultRetention } from "../src/store/retention.js";
 import { SCHEMA_VERSION, SqliteHistoryStore, StoreOpenError, type SqliteStoreOptions } from "../src/store/sqlite-store.js";
 
 const projectRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -43,6 +45,11 @@ function close(store: SqliteHistoryStore): void {
 
 function msg(room: string, seq: number, extra: Partial<StoredMessage> = {}): StoredMessage {
   return { room, seq, sender: "ann", text: `message ${seq}`, sentAtMs: Date.now(), clientMsgId: "", ...extra };
+}
+
+/** Append as the embedded log does: each room's epoch is "epoch-<room>". */
+function put(store: HistoryStore, messages: StoredMessage[]): void {
+  store.append(messages.map((message) => ({ message, epoch: `epoch-${message.room}`, textHash: textHash(message.text) })));
 }
 
 function openError(fn: () => unknown): StoreOpenError {
@@ -83,36 +90,51 @@ function exited(child: ChildProcess): Promise<void> {
 describe("SqliteHistoryStore persistence", () => {
   it("keeps messages, epochs and sequence numbers across close and reopen", () => {
     const first = open();
-    const epoch = first.roomState("lobby").epoch;
-    first.append([msg("lobby", 1, { clientMsgId: "c1" }), msg("lobby", 2), msg("other", 1)]);
+    put(first, [msg("lobby", 1, { clientMsgId: "c1" }), msg("lobby", 2), msg("other", 1)]);
     const before = first.recent("lobby", 10);
     close(first);
 
     const second = open();
-    expect(second.peekState("lobby")).toEqual({ epoch, firstSeq: 1, lastSeq: 2 });
-    expect(second.roomState("lobby").epoch).toBe(epoch);
+    expect(second.peek("lobby")).toEqual({ epoch: "epoch-lobby", firstSeq: 1, lastSeq: 2 });
     expect(second.recent("lobby", 10)).toEqual(before);
-    expect(second.findByClientMsgId("lobby", "ann", "c1")?.seq).toBe(1);
-    expect(() => second.append([msg("lobby", 2)])).toThrow();
-    second.append([msg("lobby", 3)]);
-    expect(second.roomState("lobby")).toEqual({ epoch, firstSeq: 1, lastSeq: 3 });
+    expect(second.findSent("lobby", "ann", "c1")?.seq).toBe(1);
+    expect(() => put(second, [msg("lobby", 2)])).toThrow();
+    put(second, [msg("lobby", 3)]);
+    expect(second.peek("lobby")).toEqual({ epoch: "epoch-lobby", firstSeq: 1, lastSeq: 3 });
   });
 
-  it("keeps lastSeq across a restart when retention deleted every message", () => {
-    const first = open({ retention: { maxMessagesPerRoom: 10, maxAgeMs: 1000 } });
-    const epoch = first.roomState("r").epoch;
-    first.append([msg("r", 1, { sentAtMs: 1 }), msg("r", 2, { sentAtMs: 2 })]);
+  it("keeps lastSeq across a restart when retention deleted every message but a key is still in its window", () => {
+    const first = open({ retention: { ...defaultRetention, maxMessagesPerRoom: 10, maxAgeMs: 1000 } });
+    put(first, [msg("r", 1, { sentAtMs: Date.now() - 5000, clientMsgId: "k" }), msg("r", 2, { sentAtMs: Date.now() - 5000 })]);
     close(first);
     const second = open();
-    expect(second.roomState("r")).toEqual({ epoch, firstSeq: 0, lastSeq: 2 });
+    expect(second.peek("r")).toEqual({ epoch: "epoch-r", firstSeq: 0, lastSeq: 2 });
+  });
+
+  it("upgrades a version 1 file: keys of stored messages are kept in the new table, their window starting now", () => {
+    const db = new Database(dbPath);
+    db.pragma("journal_mode = WAL");
+    db.exec(`
+      CREATE TABLE rooms (name TEXT PRIMARY KEY NOT NULL, epoch TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, kept INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL);
+      CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, client_msg_id TEXT NOT NULL DEFAULT '', PRIMARY KEY (room, seq));
+      CREATE UNIQUE INDEX messages_by_client_msg_id ON messages (room, sender, client_msg_id) WHERE client_msg_id != '';
+      INSERT INTO rooms VALUES ('lobby', 'old-epoch', 2, 2, 1);
+      INSERT INTO messages VALUES ('lobby', 1, 'ann', 'hello', 1000, 'c1'), ('lobby', 2, 'bob', 'hi', 2000, '');
+      PRAGMA user_version = 1;
+    `);
+    db.close();
+    const store = open();
+    expect(store.peek("lobby")).toEqual({ epoch: "old-epoch", firstSeq: 1, lastSeq: 2 });
+    expect(store.findSent("lobby", "ann", "c1")).toMatchObject({ seq: 1, textHash: textHash("hello") });
+    put(store, [msg("lobby", 3, { clientMsgId: "c1", sender: "bob" })]);
+    expect(store.recent("lobby", 10).map((m) => m.seq)).toEqual([1, 2, 3]);
   });
 
   it("keeps an acknowledged append when the process is killed with SIGKILL right after", async () => {
     const child = await runChild(`
       import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
       const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
-      store.roomState("r");
-      for (let s = 1; s <= 50; s++) store.append([{ room: "r", seq: s, sender: "ann", text: "t" + s, sentAtMs: Date.now(), clientMsgId: "c" + s }]);
+      for (let s = 1; s <= 50; s++) store.append([{ message: { room: "r", seq: s, sender: "ann", text: "t" + s, sentAtMs: Date.now(), clientMsgId: "c" + s }, epoch: "e", textHash: "h" }]);
       console.log("ready");
       setInterval(() => {}, 1000);
     `);
@@ -120,7 +142,7 @@ describe("SqliteHistoryStore persistence", () => {
     await exited(child);
     expect(existsSync(`${dbPath}-wal`)).toBe(true); // not checkpointed: recovery comes from the WAL
     const store = open();
-    expect(store.peekState("r")).toMatchObject({ firstSeq: 1, lastSeq: 50 });
+    expect(store.peek("r")).toMatchObject({ firstSeq: 1, lastSeq: 50 });
     expect(store.recent("r", 1)[0]).toMatchObject({ seq: 50, text: "t50", clientMsgId: "c50" });
   });
 });
@@ -128,7 +150,7 @@ describe("SqliteHistoryStore persistence", () => {
 describe("SqliteHistoryStore file format", () => {
   it("runs in WAL mode", () => {
     const store = open();
-    store.append([msg("r", 1)]);
+    put(store, [msg("r", 1)]);
     expect(existsSync(`${dbPath}-wal`)).toBe(true);
     close(store);
     // Bytes 18 and 19 of the header are 2 for a WAL-mode database.
@@ -151,13 +173,13 @@ describe("SqliteHistoryStore file format", () => {
   it("creates missing parent directories", () => {
     const nested = join(dir, "a", "b", "c", "chat.db");
     const store = open({}, nested);
-    store.append([msg("r", 1)]);
+    put(store, [msg("r", 1)]);
     expect(statSync(nested).isFile()).toBe(true);
   });
 
   it("accepts synchronous = FULL", () => {
     const store = open({ synchronous: "FULL" });
-    store.append([msg("r", 1)]);
+    put(store, [msg("r", 1)]);
     expect(store.recent("r", 5)).toHaveLength(1);
   });
 });
@@ -174,7 +196,7 @@ describe("SqliteHistoryStore startup errors", () => {
 
   it("refuses a file with a damaged schema page", () => {
     const store = open();
-    store.append([msg("r", 1)]);
+    put(store, [msg("r", 1)]);
     close(store);
     const bytes = readFileSync(dbPath);
     randomBytes(bytes.length - 100).copy(bytes, 100); // keep the 100-byte header, scramble the rest
@@ -224,7 +246,7 @@ describe("SqliteHistoryStore startup errors", () => {
   });
 
   it("refuses a file a second store in this process holds", () => {
-    open().append([msg("r", 1)]);
+    put(open(), [msg("r", 1)]);
     const err = openError(() => open({ busyTimeoutMs: 50 }));
     expect(err.message).toBe(
       `cannot open history database ${dbPath}: database is locked by another process (is another server using this file?)`,
@@ -235,7 +257,7 @@ describe("SqliteHistoryStore startup errors", () => {
     await runChild(`
       import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
       const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
-      store.append([{ room: "r", seq: 1, sender: "ann", text: "hi", sentAtMs: Date.now(), clientMsgId: "" }]);
+      store.append([{ message: { room: "r", seq: 1, sender: "ann", text: "hi", sentAtMs: Date.now(), clientMsgId: "" }, epoch: "e", textHash: "h" }]);
       console.log("ready");
       setInterval(() => {}, 1000);
     `);
@@ -265,74 +287,85 @@ describe("SqliteHistoryStore startup errors", () => {
     const child = await runChild(`
       import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
       const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
-      store.roomState("r");
+      store.append([{ message: { room: "r", seq: 1, sender: "ann", text: "t", sentAtMs: Date.now(), clientMsgId: "" }, epoch: "e", textHash: "h" }]);
       console.log("ready");
       setInterval(() => {}, 1000);
     `);
     openError(() => open({ busyTimeoutMs: 50 }));
     child.kill("SIGKILL");
     await exited(child);
-    expect(open().peekState("r")).toMatchObject({ lastSeq: 0 });
+    expect(open().peek("r")).toMatchObject({ lastSeq: 1 });
   });
 });
 
 describe("SqliteHistoryStore pruning", () => {
-  it("prune() drops expired messages in rooms nobody writes to, keeping lastSeq", () => {
-    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 60_000 } });
+  it("prune() drops expired messages in rooms nobody writes to, then the rooms left with nothing", () => {
+    const store = open({ retention: { ...defaultRetention, maxMessagesPerRoom: 100, maxAgeMs: 60_000 } });
     const now = Date.now();
-    store.append([msg("quiet", 1, { sentAtMs: now - 1000 }), msg("quiet", 2, { sentAtMs: now - 500 }), msg("quiet", 3, { sentAtMs: now })]);
-    store.append([msg("busy", 1, { sentAtMs: now })]);
+    put(store, [msg("quiet", 1, { sentAtMs: now - 1000 }), msg("quiet", 2, { sentAtMs: now - 500 }), msg("quiet", 3, { sentAtMs: now })]);
+    put(store, [msg("busy", 1, { sentAtMs: now })]);
     expect(store.prune(now + 59_000)).toBe(0);
     expect(store.prune(now + 59_600)).toBe(2);
-    expect(store.peekState("quiet")).toMatchObject({ firstSeq: 3, lastSeq: 3 });
-    expect(store.prune(now + 120_000)).toBe(2);
-    expect(store.peekState("quiet")).toMatchObject({ firstSeq: 0, lastSeq: 3 });
-    expect(store.peekState("busy")).toMatchObject({ firstSeq: 0, lastSeq: 1 });
-    expect(store.recent("quiet", 10)).toEqual([]);
-    expect(() => store.append([msg("quiet", 3)])).toThrow();
+    expect(store.peek("quiet")).toMatchObject({ firstSeq: 3, lastSeq: 3 });
+    // Each room: its last message and then its row.
+    expect(store.prune(now + 120_000)).toBe(4);
+    expect(store.peek("quiet")).toBeUndefined();
+    expect(store.peek("busy")).toBeUndefined();
+    expect(store.roomCount()).toBe(0);
+  });
+
+  it("prune() forgets idempotency keys past their window, and with them the last trace of a room", () => {
+    const store = open({ retention: { ...defaultRetention, maxAgeMs: 60_000, idWindowMs: 3_600_000 } });
+    const now = Date.now();
+    put(store, [msg("r", 1, { sentAtMs: now, clientMsgId: "k" })]);
+    store.prune(now + 120_000);
+    expect(store.peek("r")).toMatchObject({ firstSeq: 0, lastSeq: 1 });
+    store.prune(now + 3_700_000);
+    expect(store.peek("r")).toBeUndefined();
+    expect(store.roomCount()).toBe(0);
   });
 
   it("prune() covers more rooms than one slice and keeps counts right", () => {
-    const store = open({ retention: { maxMessagesPerRoom: 3, maxAgeMs: 60_000 } });
+    const store = open({ retention: { ...defaultRetention, maxMessagesPerRoom: 3, maxAgeMs: 60_000 } });
     const now = Date.now();
     const rooms = Array.from({ length: 450 }, (_, i) => `room-${String(i).padStart(3, "0")}`);
-    store.append(rooms.flatMap((room) => [msg(room, 1, { sentAtMs: now - 10 }), msg(room, 2, { sentAtMs: now })]));
+    put(store, rooms.flatMap((room) => [msg(room, 1, { sentAtMs: now - 10 }), msg(room, 2, { sentAtMs: now })]));
     expect(store.prune(now + 60_000 - 5)).toBe(450);
     for (const room of [rooms[0], rooms[199], rooms[200], rooms[449]]) {
-      expect(store.peekState(room)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
+      expect(store.peek(room)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
     }
     // Count retention still sees the right number of kept messages after a prune.
-    store.append([msg(rooms[0], 3), msg(rooms[0], 4), msg(rooms[0], 5)]);
+    put(store, [msg(rooms[0], 3), msg(rooms[0], 4), msg(rooms[0], 5)]);
     expect(store.recent(rooms[0], 10).map((m) => m.seq)).toEqual([3, 4, 5]);
   });
 
   it("prune() does nothing without an age bound", () => {
-    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 0 } });
-    store.append([msg("r", 1, { sentAtMs: 1 })]);
+    const store = open({ retention: { ...defaultRetention, maxMessagesPerRoom: 100, maxAgeMs: 0 } });
+    put(store, [msg("r", 1, { sentAtMs: 1 })]);
     expect(store.prune()).toBe(0);
     expect(store.recent("r", 10)).toHaveLength(1);
   });
 
   it("prunes in the background on its interval", async () => {
-    const store = open({ retention: { maxMessagesPerRoom: 100, maxAgeMs: 200 }, pruneIntervalMs: 20 });
-    store.append([msg("r", 1), msg("r", 2)]);
+    const store = open({ retention: { ...defaultRetention, maxMessagesPerRoom: 100, maxAgeMs: 200 }, pruneIntervalMs: 20 });
+    put(store, [msg("r", 1), msg("r", 2)]);
     expect(store.recent("r", 10)).toHaveLength(2);
-    await vi.waitFor(() => expect(store.peekState("r")).toMatchObject({ firstSeq: 0, lastSeq: 2 }), { timeout: 3000, interval: 20 });
+    await vi.waitFor(() => expect(store.peek("r")).toBeUndefined(), { timeout: 3000, interval: 20 });
   });
 });
 
 describe("openHistoryStore", () => {
   it("opens a memory store", () => {
-    const store = openHistoryStore({ kind: "memory", retention: { maxMessagesPerRoom: 2, maxAgeMs: 0 } });
-    store.append([msg("r", 1), msg("r", 2), msg("r", 3)]);
+    const store = openHistoryStore({ kind: "memory", retention: { ...defaultRetention, maxMessagesPerRoom: 2 } });
+    put(store, [msg("r", 1), msg("r", 2), msg("r", 3)]);
     expect(store.recent("r", 10).map((m) => m.seq)).toEqual([2, 3]);
     store.close();
   });
 
   it("opens a sqlite store at the given path, with retention", () => {
-    const store = openHistoryStore({ kind: "sqlite", path: dbPath, retention: { maxMessagesPerRoom: 2, maxAgeMs: 0 } });
+    const store = openHistoryStore({ kind: "sqlite", path: dbPath, retention: { ...defaultRetention, maxMessagesPerRoom: 2 } });
     try {
-      store.append([msg("r", 1), msg("r", 2), msg("r", 3)]);
+      put(store, [msg("r", 1), msg("r", 2), msg("r", 3)]);
       expect(store.recent("r", 10).map((m) => m.seq)).toEqual([2, 3]);
       expect(store).toBeInstanceOf(SqliteHistoryStore);
     } finally {

@@ -1,45 +1,44 @@
 /**
- * Room history behind a small interface, so the hub does not care whether it
- * lives in memory or in SQLite. Calls are synchronous on purpose: both
- * embedded stores answer without I/O waits, and a synchronous read lets the
- * hub switch a resuming member from replay to live traffic without a window
- * in which a message could slip between the two.
+ * Room history behind a small interface: the embedded room log's storage, in
+ * memory or in SQLite. Calls are synchronous: both stores answer without I/O
+ * waits, so the embedded log can commit a turn's messages in one call.
+ *
+ * A store keeps two things per room, each bounded by the retention settings:
+ * the messages (newest maxMessagesPerRoom, none older than maxAgeMs) and the
+ * idempotency keys of recent sends (those younger than idWindowMs, at most
+ * maxIdsPerRoom), which outlive the messages so that a late resend is still
+ * recognised. A room with neither is forgotten, epoch included.
  */
+import type { RoomPosition, SentRecord, StoredMessage } from "../log/message.js";
 
-/** A message as stored. Sequence numbers are per room and start at 1. */
-export interface StoredMessage {
-  room: string;
-  seq: number;
-  sender: string;
-  text: string;
-  sentAtMs: number;
-  clientMsgId: string;
-}
+export type { RoomPosition, SentRecord, StoredMessage };
 
-/** What the store knows about one room's history. */
-export interface RoomHistoryState {
-  /** Changes whenever this room's history is reset (e.g. a new memory store). */
+/** One message to append, with what the store needs to create its room and remember its key. */
+export interface AppendItem {
+  message: StoredMessage;
+  /** The room's epoch: used when this is the room's first stored message. */
   epoch: string;
-  /** Latest stored sequence number, 0 when none. */
-  lastSeq: number;
-  /** Oldest stored sequence number still kept, 0 when none. */
-  firstSeq: number;
+  /** textHash(message.text), kept with the idempotency key. */
+  textHash: string;
 }
 
 export interface HistoryStore {
-  /** The room's history state; creates the room's epoch on first use. */
-  roomState(room: string): RoomHistoryState;
-  /** The room's history state if it has one; never creates anything. */
-  peekState(room: string): RoomHistoryState | undefined;
-  /** Store messages atomically (all or none), in the given order. */
-  append(messages: readonly StoredMessage[]): void;
+  /** The room's position if the store holds anything of it; never creates anything. */
+  peek(room: string): RoomPosition | undefined;
+  /**
+   * Store messages atomically (all or none), in the given order, with their
+   * idempotency keys. Each message's seq must follow the room's last one.
+   */
+  append(items: readonly AppendItem[]): void;
   /** Up to `limit` newest messages, oldest first. */
   recent(room: string, limit: number): StoredMessage[];
   /** Up to `limit` messages with seq > afterSeq, oldest first. */
   after(room: string, afterSeq: number, limit: number): StoredMessage[];
   /** Up to `limit` messages with seq < beforeSeq (the newest of them), oldest first. */
   before(room: string, beforeSeq: number, limit: number): StoredMessage[];
-  /** The stored message that `sender` posted with `clientMsgId`, if still kept. */
-  findByClientMsgId(room: string, sender: string, clientMsgId: string): StoredMessage | undefined;
+  /** What `sender` sent with `clientMsgId` in the room, if the key is still within the window. */
+  findSent(room: string, sender: string, clientMsgId: string): SentRecord | undefined;
+  /** A room in use (it has members) is never evicted to make room for others. */
+  setInUse(room: string, inUse: boolean): void;
   close(): void;
 }

@@ -1,150 +1,217 @@
 /**
  * History kept in process memory: for tests and throwaway runs. Bounded per
- * room by the retention policy and in room count (the least recently written
- * room's history is forgotten first). A new store is a new history, so every
- * room gets a fresh epoch.
+ * room by the retention policy and in total by `maxBytes` (message texts,
+ * names and idempotency keys, with a fixed overhead each). When over the
+ * total, the least recently written rooms that nobody is in are forgotten
+ * first, epoch and all; only if every room is in use are the oldest messages
+ * of the least recently written rooms dropped (their epoch and sequence
+ * numbers stay, so resuming members are told history_truncated, never a
+ * silent reset). A new store is a new history: every room gets a fresh epoch.
  */
-import { randomUUID } from "node:crypto";
-import type { HistoryStore, RoomHistoryState, StoredMessage } from "./history-store.js";
+import type { AppendItem, HistoryStore, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
-interface RoomLog {
+/** Bookkeeping bytes counted per message and per key on top of their strings. */
+const MESSAGE_OVERHEAD = 96;
+const KEY_OVERHEAD = 96;
+
+interface Sent extends SentRecord {
+  key: string;
+}
+
+interface RoomHistory {
+  readonly name: string;
   epoch: string;
   messages: StoredMessage[];
   /** Removed from the front lazily, to keep trimming O(1) amortised. */
   head: number;
   lastSeq: number;
-  byClientId: Map<string, StoredMessage>;
+  /** Idempotency keys in the order they were written (oldest first). */
+  ids: Map<string, Sent>;
+  bytes: number;
 }
 
+const messageBytes = (m: StoredMessage) => MESSAGE_OVERHEAD + 2 * (m.text.length + m.sender.length + m.clientMsgId.length);
+const keyBytes = (key: string) => KEY_OVERHEAD + 2 * key.length;
+const clientKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`;
+
 export class MemoryHistoryStore implements HistoryStore {
-  private readonly rooms = new Map<string, RoomLog>();
+  /** Map order is the least-recently-written order. */
+  private readonly rooms = new Map<string, RoomHistory>();
+  private readonly inUse = new Set<string>();
+  private totalBytes = 0;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly retention: Retention = defaultRetention,
-    private readonly maxRooms = 10_000,
-  ) {}
-
-  roomState(room: string): RoomHistoryState {
-    const log = this.log(room);
-    const first = log.messages[log.head];
-    return { epoch: log.epoch, lastSeq: log.lastSeq, firstSeq: first ? first.seq : 0 };
+    /** Total bytes of history kept (approximate; see the file comment). */
+    private readonly maxBytes = 256 * 1024 * 1024,
+    pruneIntervalMs = 60_000,
+  ) {
+    if (pruneIntervalMs > 0) {
+      this.pruneTimer = setInterval(() => this.prune(), pruneIntervalMs);
+      this.pruneTimer.unref();
+    }
   }
 
-  peekState(room: string): RoomHistoryState | undefined {
-    return this.rooms.has(room) ? this.roomState(room) : undefined;
+  /** Bytes currently counted against maxBytes. */
+  get bytes(): number {
+    return this.totalBytes;
   }
 
-  append(messages: readonly StoredMessage[]): void {
+  peek(room: string): RoomPosition | undefined {
+    const h = this.rooms.get(room);
+    if (!h) return undefined;
+    const first = h.messages[h.head];
+    return { epoch: h.epoch, lastSeq: h.lastSeq, firstSeq: first ? first.seq : 0 };
+  }
+
+  append(items: readonly AppendItem[]): void {
     // Check the whole batch before changing anything (all or nothing): each
     // message's seq must follow the previous one of its room, counting the
-    // batch's own earlier messages, and a kept (sender, client id) must not repeat.
-    // Nothing is created here, so a refused batch leaves no new room behind.
+    // batch's own earlier messages.
     const lastSeqs = new Map<string, number>();
-    const clientIds = new Set<string>();
-    for (const m of messages) {
+    for (const { message: m } of items) {
       const lastSeq = lastSeqs.get(m.room) ?? this.rooms.get(m.room)?.lastSeq ?? 0;
-      if (m.seq <= lastSeq) throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${lastSeq}`);
+      if (!Number.isSafeInteger(m.seq) || m.seq <= lastSeq) throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${lastSeq}`);
       lastSeqs.set(m.room, m.seq);
-      if (m.clientMsgId) {
-        const key = clientKey(m.sender, m.clientMsgId);
-        if (this.rooms.get(m.room)?.byClientId.has(key) || clientIds.has(`${m.room}\u0000${key}`)) {
-          throw new Error(`client message id ${m.clientMsgId} of ${m.sender} in room ${m.room} is already stored`);
-        }
-        clientIds.add(`${m.room}\u0000${key}`);
-      }
     }
-    for (const m of messages) {
-      const log = this.touch(m.room);
-      log.messages.push(m);
-      log.lastSeq = m.seq;
-      if (m.clientMsgId) log.byClientId.set(clientKey(m.sender, m.clientMsgId), m);
-      this.trim(log);
+    const now = Date.now();
+    for (const { message: m, epoch, textHash } of items) {
+      const h = this.touch(m.room, epoch);
+      h.messages.push(m);
+      h.lastSeq = m.seq;
+      this.grow(h, messageBytes(m));
+      if (m.clientMsgId) this.remember(h, clientKey(m.sender, m.clientMsgId), { seq: m.seq, sentAtMs: m.sentAtMs, textHash });
+      this.trim(h, now);
     }
+    this.evict();
   }
 
   recent(room: string, limit: number): StoredMessage[] {
-    const log = this.rooms.get(room);
-    if (!log) return [];
-    return log.messages.slice(Math.max(log.head, log.messages.length - limit));
+    const h = this.rooms.get(room);
+    if (!h || limit <= 0) return [];
+    return h.messages.slice(Math.max(h.head, h.messages.length - limit));
   }
 
   after(room: string, afterSeq: number, limit: number): StoredMessage[] {
-    const log = this.rooms.get(room);
-    if (!log) return [];
-    const start = this.indexAfter(log, afterSeq);
-    return log.messages.slice(start, start + limit);
+    const h = this.rooms.get(room);
+    if (!h || limit <= 0) return [];
+    const start = indexAfter(h, afterSeq);
+    return h.messages.slice(start, start + limit);
   }
 
   before(room: string, beforeSeq: number, limit: number): StoredMessage[] {
-    const log = this.rooms.get(room);
-    if (!log) return [];
-    const end = this.indexAfter(log, beforeSeq - 1);
-    return log.messages.slice(Math.max(log.head, end - limit), end);
+    const h = this.rooms.get(room);
+    if (!h || limit <= 0) return [];
+    const end = indexAfter(h, beforeSeq - 1);
+    return h.messages.slice(Math.max(h.head, end - limit), end);
   }
 
-  findByClientMsgId(room: string, sender: string, clientMsgId: string): StoredMessage | undefined {
-    return this.rooms.get(room)?.byClientId.get(clientKey(sender, clientMsgId));
+  findSent(room: string, sender: string, clientMsgId: string): SentRecord | undefined {
+    const sent = this.rooms.get(room)?.ids.get(clientKey(sender, clientMsgId));
+    if (!sent || sent.sentAtMs < Date.now() - this.retention.idWindowMs) return undefined;
+    return { seq: sent.seq, sentAtMs: sent.sentAtMs, textHash: sent.textHash };
+  }
+
+  setInUse(room: string, inUse: boolean): void {
+    if (inUse) this.inUse.add(room);
+    else this.inUse.delete(room);
+  }
+
+  /** Drop what retention says is expired in every room, and rooms left with nothing. */
+  prune(nowMs = Date.now()): void {
+    for (const h of [...this.rooms.values()]) this.trim(h, nowMs);
   }
 
   close(): void {
+    clearInterval(this.pruneTimer);
     this.rooms.clear();
+    this.totalBytes = 0;
   }
 
-  /** Index of the first kept message with seq > afterSeq (binary search: seqs are increasing). */
-  private indexAfter(log: RoomLog, afterSeq: number): number {
-    let lo = log.head;
-    let hi = log.messages.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (log.messages[mid].seq <= afterSeq) lo = mid + 1;
-      else hi = mid;
+  /** The room's history, marked as most recently written (created with `epoch` if new). */
+  private touch(room: string, epoch: string): RoomHistory {
+    let h = this.rooms.get(room);
+    if (h) this.rooms.delete(room);
+    else h = { name: room, epoch, messages: [], head: 0, lastSeq: 0, ids: new Map(), bytes: 0 };
+    this.rooms.set(room, h);
+    return h;
+  }
+
+  private grow(h: RoomHistory, bytes: number): void {
+    h.bytes += bytes;
+    this.totalBytes += bytes;
+  }
+
+  private remember(h: RoomHistory, key: string, record: SentRecord): void {
+    const old = h.ids.get(key);
+    if (old) {
+      h.ids.delete(key); // re-inserted at the end: the Map stays in time order
+      this.grow(h, -keyBytes(key));
     }
-    return lo;
+    h.ids.set(key, { key, ...record });
+    this.grow(h, keyBytes(key));
   }
 
-  private log(room: string): RoomLog {
-    let log = this.rooms.get(room);
-    if (!log) {
-      log = { epoch: randomUUID(), messages: [], head: 0, lastSeq: 0, byClientId: new Map() };
-      this.rooms.set(room, log);
-      this.evictRooms();
+  private dropOldestMessage(h: RoomHistory): void {
+    this.grow(h, -messageBytes(h.messages[h.head++]));
+  }
+
+  private trim(h: RoomHistory, now: number): void {
+    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const cutoff = maxAgeMs > 0 ? now - maxAgeMs : -Infinity;
+    while (h.head < h.messages.length && (h.messages.length - h.head > maxMessagesPerRoom || h.messages[h.head].sentAtMs < cutoff)) {
+      this.dropOldestMessage(h);
     }
-    return log;
+    const idCutoff = now - idWindowMs;
+    for (const sent of h.ids.values()) {
+      if (h.ids.size <= maxIdsPerRoom && sent.sentAtMs >= idCutoff) break;
+      h.ids.delete(sent.key);
+      this.grow(h, -keyBytes(sent.key));
+    }
+    this.compact(h);
   }
 
-  /** Mark a room as most recently written (Map order is the LRU order). */
-  private touch(room: string): RoomLog {
-    const log = this.log(room);
-    this.rooms.delete(room);
-    this.rooms.set(room, log);
-    return log;
-  }
-
-  private evictRooms(): void {
-    while (this.rooms.size > this.maxRooms) {
-      const oldest = this.rooms.keys().next().value as string;
-      this.rooms.delete(oldest);
+  private compact(h: RoomHistory): void {
+    if (h.head === h.messages.length && h.ids.size === 0) {
+      // Nothing left of this room: forget it (its next message starts a new epoch).
+      if (this.rooms.get(h.name) === h) this.forget(h.name, h);
+      return;
+    }
+    if (h.head > 1024 && h.head * 2 > h.messages.length) {
+      h.messages = h.messages.slice(h.head);
+      h.head = 0;
     }
   }
 
-  private trim(log: RoomLog): void {
-    const { maxMessagesPerRoom, maxAgeMs } = this.retention;
-    const cutoff = maxAgeMs > 0 ? Date.now() - maxAgeMs : -Infinity;
-    while (
-      log.head < log.messages.length &&
-      (log.messages.length - log.head > maxMessagesPerRoom || log.messages[log.head].sentAtMs < cutoff)
-    ) {
-      const dropped = log.messages[log.head++];
-      if (dropped.clientMsgId) log.byClientId.delete(clientKey(dropped.sender, dropped.clientMsgId));
+  private forget(name: string, h: RoomHistory): void {
+    this.rooms.delete(name);
+    this.totalBytes -= h.bytes;
+  }
+
+  /** Keep the total under maxBytes: idle rooms go first, whole; then the oldest messages of rooms in use. */
+  private evict(): void {
+    if (this.totalBytes <= this.maxBytes) return;
+    for (const [name, h] of this.rooms) {
+      if (this.totalBytes <= this.maxBytes) return;
+      if (!this.inUse.has(name)) this.forget(name, h);
     }
-    if (log.head > 1024 && log.head * 2 > log.messages.length) {
-      log.messages = log.messages.slice(log.head);
-      log.head = 0;
+    for (const h of this.rooms.values()) {
+      while (this.totalBytes > this.maxBytes && h.head < h.messages.length - 1) this.dropOldestMessage(h);
+      if (this.totalBytes <= this.maxBytes) return;
     }
   }
 }
 
-function clientKey(sender: string, clientMsgId: string): string {
-  return `${sender}\u0000${clientMsgId}`;
+/** Index of the first kept message with seq > afterSeq (binary search: seqs are increasing). */
+function indexAfter(h: RoomHistory, afterSeq: number): number {
+  let lo = h.head;
+  let hi = h.messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (h.messages[mid].seq <= afterSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

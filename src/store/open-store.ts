@@ -16,6 +16,8 @@ export interface OpenHistoryStoreOptions {
   /** SQLite file; defaults to DEFAULT_HISTORY_DB_PATH. Ignored for memory. */
   path?: string;
   retention?: Retention;
+  /** Memory store: total bytes of history kept. */
+  memoryMaxBytes?: number;
   /** SQLite tuning (synchronous mode, busy timeout, prune interval, ...). */
   sqlite?: Omit<SqliteStoreOptions, "retention">;
 }
@@ -25,7 +27,7 @@ export function openHistoryStore(options: OpenHistoryStoreOptions): HistoryStore
   const retention = options.retention ?? defaultRetention;
   switch (options.kind) {
     case "memory":
-      return new MemoryHistoryStore(retention);
+      return new MemoryHistoryStore(retention, options.memoryMaxBytes);
     case "sqlite":
       return new SqliteHistoryStore(options.path ?? DEFAULT_HISTORY_DB_PATH, { ...options.sqlite, retention });
     default:

@@ -21,29 +21,35 @@
  *
  * Ownership. By default the store takes SQLite's EXCLUSIVE locking mode: the
  * process that opened the file is the only one that can read or write it until
- * it closes it. The hub is the single sequencer of every room (it hands out
- * sequence numbers from memory), so a second server on the same file would
- * fight over sequence numbers; with the lock it fails at startup instead, with
- * a clear StoreOpenError. Pass `exclusive: false` to let tools read the file
- * while a server runs.
+ * it closes it. The embedded room log is the single sequencer of every room
+ * (it hands out sequence numbers from memory), so a second server on the same
+ * file would fight over sequence numbers; with the lock it fails at startup
+ * instead, with a clear StoreOpenError. Pass `exclusive: false` to let tools
+ * read the file while a server runs. (Several servers share history through
+ * the Redis room log instead.)
  *
- * Retention. Count retention is enforced inside the append transaction, for the
- * rooms the batch touched only, and costs O(messages dropped). Age retention is
- * applied to the touched rooms in the same way (dropping the expired prefix of
- * the room) and, for rooms nobody writes to, by prune(), which the store runs
- * itself on an unref'd timer (pruneIntervalMs) in small slices so that it never
- * holds up delivery for long. Deleting messages never moves a room's lastSeq
- * back: it is kept in the rooms table.
+ * What is kept. A room has a row from its first stored message on (never for
+ * a mere join), holding its epoch and last sequence number, which deleting
+ * messages never moves back. Idempotency keys live in their own table with
+ * their own window, so a resend is recognised after its message is gone. A
+ * room whose messages and keys have all expired loses its row too: the store's
+ * size is bounded by the retention settings alone.
+ *
+ * Retention. Count bounds are enforced inside the append transaction, for the
+ * rooms the batch touched only, at a cost of O(rows dropped). Age bounds are
+ * applied to the touched rooms in the same way and, for rooms nobody writes
+ * to, by prune(), which the store runs itself on an unref'd timer
+ * (pruneIntervalMs) in small slices so that it never holds up delivery for long.
  */
 import { mkdirSync, statSync } from "node:fs";
-import { randomUUID } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import type { HistoryStore, RoomHistoryState, StoredMessage } from "./history-store.js";
+import type { AppendItem, HistoryStore, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
+import { textHash } from "../log/text-hash.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The history database could not be opened: the message names the file and says why, in one line. */
 export class StoreOpenError extends Error {
@@ -65,7 +71,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Hold the file exclusively while open (default true); see the file comment. */
   exclusive?: boolean;
-  /** How often to drop messages past retention.maxAgeMs in rooms nobody writes to. Default 60 s; 0 disables. */
+  /** How often to drop expired messages and keys in rooms nobody writes to. Default 60 s; 0 disables. */
   pruneIntervalMs?: number;
   /** Run PRAGMA quick_check at open (reads the whole file: slow for big databases). Default false. */
   quickCheck?: boolean;
@@ -74,7 +80,6 @@ export interface SqliteStoreOptions {
 interface RoomRow {
   epoch: string;
   last_seq: number;
-  kept: number;
   first_seq: number | null;
 }
 
@@ -114,6 +119,26 @@ CREATE UNIQUE INDEX messages_by_client_msg_id
   ON messages (room, sender, client_msg_id) WHERE client_msg_id != '';
 `;
 
+/**
+ * Version 2: idempotency keys get a table and a window of their own (they
+ * outlive history retention), so the unique index on messages goes: an id may
+ * be used again once its window has passed while the old message is still kept.
+ */
+const SCHEMA_V2 = `
+CREATE TABLE sent_ids (
+  room TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  sent_at_ms INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  PRIMARY KEY (room, sender, client_msg_id)
+) WITHOUT ROWID;
+CREATE INDEX sent_ids_by_age ON sent_ids (room, sent_at_ms);
+ALTER TABLE rooms ADD COLUMN id_count INTEGER NOT NULL DEFAULT 0;
+DROP INDEX messages_by_client_msg_id;
+`;
+
 const MESSAGE_COLUMNS = "room, seq, sender, text, sent_at_ms, client_msg_id";
 
 export class SqliteHistoryStore implements HistoryStore {
@@ -121,8 +146,8 @@ export class SqliteHistoryStore implements HistoryStore {
   private readonly db: Database.Database;
   private readonly retention: Retention;
   private readonly stmts: ReturnType<typeof prepareStatements>;
-  private readonly appendTx: (messages: readonly StoredMessage[]) => void;
-  private readonly pruneSliceTx: (afterRoom: string, cutoffMs: number, maxRooms: number) => { deleted: number; lastRoom: string | undefined };
+  private readonly appendTx: (items: readonly AppendItem[]) => void;
+  private readonly pruneSliceTx: (afterRoom: string, nowMs: number, maxRooms: number) => { deleted: number; lastRoom: string | undefined };
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruneRunning: NodeJS.Immediate | undefined;
   private closed = false;
@@ -132,42 +157,29 @@ export class SqliteHistoryStore implements HistoryStore {
     this.retention = options.retention ?? defaultRetention;
     this.db = openDatabase(path, options);
     this.stmts = prepareStatements(this.db);
-    this.appendTx = this.db.transaction((messages: readonly StoredMessage[]) => this.appendInTx(messages));
-    this.pruneSliceTx = this.db.transaction((afterRoom: string, cutoffMs: number, maxRooms: number) => {
-      const rooms = this.stmts.roomsToPrune.all(afterRoom, maxRooms) as string[];
+    this.appendTx = this.db.transaction((items: readonly AppendItem[]) => this.appendInTx(items));
+    this.pruneSliceTx = this.db.transaction((afterRoom: string, nowMs: number, maxRooms: number) => {
+      const rooms = this.stmts.roomsAfter.all(afterRoom, maxRooms) as string[];
       let deleted = 0;
-      for (const room of rooms) {
-        const n = this.trimByAge(room, cutoffMs);
-        if (n > 0) {
-          this.stmts.reduceKept.run(n, room);
-          deleted += n;
-        }
-      }
+      for (const room of rooms) deleted += this.trimByAge(room, nowMs);
       return { deleted, lastRoom: rooms.length === maxRooms ? rooms[rooms.length - 1] : undefined };
     });
     const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
-    if (this.retention.maxAgeMs > 0 && pruneIntervalMs > 0) {
+    if (pruneIntervalMs > 0) {
       this.pruneTimer = setInterval(() => this.startBackgroundPrune(), pruneIntervalMs);
       this.pruneTimer.unref();
     }
   }
 
-  roomState(room: string): RoomHistoryState {
-    const state = this.peekState(room);
-    if (state) return state;
-    this.stmts.insertRoom.run(room, randomUUID(), Date.now());
-    return this.peekState(room)!;
-  }
-
-  peekState(room: string): RoomHistoryState | undefined {
+  peek(room: string): RoomPosition | undefined {
     const row = this.stmts.roomState.get(room) as RoomRow | undefined;
     if (!row) return undefined;
     return { epoch: row.epoch, lastSeq: row.last_seq, firstSeq: row.first_seq ?? 0 };
   }
 
-  append(messages: readonly StoredMessage[]): void {
-    if (messages.length === 0) return;
-    this.appendTx(messages);
+  append(items: readonly AppendItem[]): void {
+    if (items.length === 0) return;
+    this.appendTx(items);
   }
 
   recent(room: string, limit: number): StoredMessage[] {
@@ -185,25 +197,33 @@ export class SqliteHistoryStore implements HistoryStore {
     return (this.stmts.before.all(room, beforeSeq, limit) as MessageRow[]).reverse().map(toMessage);
   }
 
-  findByClientMsgId(room: string, sender: string, clientMsgId: string): StoredMessage | undefined {
+  findSent(room: string, sender: string, clientMsgId: string): SentRecord | undefined {
     if (!clientMsgId) return undefined;
-    const row = this.stmts.byClientMsgId.get(room, sender, clientMsgId) as MessageRow | undefined;
-    return row ? toMessage(row) : undefined;
+    const row = this.stmts.findSent.get(room, sender, clientMsgId, Date.now() - this.retention.idWindowMs) as
+      | { seq: number; sent_at_ms: number; text_hash: string }
+      | undefined;
+    return row ? { seq: row.seq, sentAtMs: row.sent_at_ms, textHash: row.text_hash } : undefined;
+  }
+
+  /** Rooms in use are protected by the room log's own position cache; nothing to do here. */
+  setInUse(): void {}
+
+  /** Rooms with a row (for tests and tools). */
+  roomCount(): number {
+    return this.stmts.countRooms.get() as number;
   }
 
   /**
-   * Drop messages older than retention.maxAgeMs in every room (the expired
-   * oldest messages of each room). Returns how many were deleted. Runs in
+   * Drop expired messages and idempotency keys in every room, and the rows of
+   * rooms left with neither. Returns how many rows were deleted. Runs in
    * slices of a few hundred rooms, each its own transaction. The store calls
    * this itself in the background; call it directly to prune now.
    */
   prune(nowMs = Date.now()): number {
-    if (this.retention.maxAgeMs <= 0) return 0;
-    const cutoff = nowMs - this.retention.maxAgeMs;
     let deleted = 0;
     let cursor: string | undefined = "";
     while (cursor !== undefined) {
-      const slice = this.pruneSliceTx(cursor, cutoff, PRUNE_SLICE_ROOMS);
+      const slice = this.pruneSliceTx(cursor, nowMs, PRUNE_SLICE_ROOMS);
       deleted += slice.deleted;
       cursor = slice.lastRoom;
     }
@@ -221,16 +241,16 @@ export class SqliteHistoryStore implements HistoryStore {
   /** One prune pass, one slice per event-loop turn, so appends interleave with it. */
   private startBackgroundPrune(): void {
     if (this.pruneRunning || this.closed) return;
-    const cutoff = Date.now() - this.retention.maxAgeMs;
+    const now = Date.now();
     const step = (cursor: string) => {
       this.pruneRunning = undefined;
       if (this.closed) return;
       let next: string | undefined;
       try {
-        next = this.pruneSliceTx(cursor, cutoff, PRUNE_SLICE_ROOMS).lastRoom;
+        next = this.pruneSliceTx(cursor, now, PRUNE_SLICE_ROOMS).lastRoom;
       } catch {
         // Give up this pass and try again at the next interval; a real storage
-        // problem also fails append(), where the hub reports it.
+        // problem also fails append(), where the room log reports it.
         return;
       }
       if (next !== undefined) {
@@ -241,17 +261,17 @@ export class SqliteHistoryStore implements HistoryStore {
     step("");
   }
 
-  private appendInTx(messages: readonly StoredMessage[]): void {
-    const touched = new Map<string, { lastSeq: number; kept: number }>();
-    for (const m of messages) {
+  private appendInTx(items: readonly AppendItem[]): void {
+    const touched = new Map<string, { lastSeq: number; kept: number; ids: number }>();
+    for (const { message: m, epoch, textHash } of items) {
       let room = touched.get(m.room);
       if (!room) {
-        let row = this.stmts.roomCounters.get(m.room) as { last_seq: number; kept: number } | undefined;
+        let row = this.stmts.roomCounters.get(m.room) as { last_seq: number; kept: number; id_count: number } | undefined;
         if (!row) {
-          this.stmts.insertRoom.run(m.room, randomUUID(), Date.now());
-          row = { last_seq: 0, kept: 0 };
+          this.stmts.insertRoom.run(m.room, epoch, Date.now());
+          row = { last_seq: 0, kept: 0, id_count: 0 };
         }
-        room = { lastSeq: row.last_seq, kept: row.kept };
+        room = { lastSeq: row.last_seq, kept: row.kept, ids: row.id_count };
         touched.set(m.room, room);
       }
       if (!Number.isSafeInteger(m.seq) || m.seq <= room.lastSeq) {
@@ -261,48 +281,71 @@ export class SqliteHistoryStore implements HistoryStore {
       this.stmts.insertMessage.run(m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId);
       room.lastSeq = m.seq;
       room.kept++;
+      if (m.clientMsgId) {
+        // A key used again after its window passed replaces the old record (an upsert counts once).
+        const existed = this.stmts.sentExists.get(m.room, m.sender, m.clientMsgId) !== undefined;
+        this.stmts.upsertSent.run(m.room, m.sender, m.clientMsgId, m.seq, m.sentAtMs, textHash);
+        if (!existed) room.ids++;
+      }
     }
-    const { maxMessagesPerRoom, maxAgeMs } = this.retention;
-    const cutoff = maxAgeMs > 0 ? Date.now() - maxAgeMs : undefined;
+    const { maxMessagesPerRoom, maxIdsPerRoom } = this.retention;
+    const now = Date.now();
     for (const [name, room] of touched) {
       if (room.kept > maxMessagesPerRoom) {
         room.kept -= this.stmts.deleteOldest.run(name, name, room.kept - maxMessagesPerRoom).changes;
       }
-      if (cutoff !== undefined) room.kept -= this.trimByAge(name, cutoff);
-      this.stmts.setCounters.run(room.lastSeq, room.kept, name);
+      if (room.ids > maxIdsPerRoom) room.ids -= this.stmts.deleteOldestIds.run(name, name, room.ids - maxIdsPerRoom).changes;
+      this.stmts.setCounters.run(room.lastSeq, room.kept, room.ids, name);
+      this.trimByAge(name, now);
     }
   }
 
-  /** Delete the room's oldest messages sent before cutoffMs, up to the first newer one. */
-  private trimByAge(room: string, cutoffMs: number): number {
-    const keepFrom = this.stmts.firstNotExpired.get(room, cutoffMs) as number | undefined;
-    if (keepFrom === undefined) return this.stmts.deleteAll.run(room).changes;
-    return this.stmts.deleteBelow.run(room, keepFrom).changes;
+  /**
+   * Delete the room's messages and keys that retention says have expired, and
+   * the room's row if nothing is left. Returns the rows deleted.
+   */
+  private trimByAge(room: string, nowMs: number): number {
+    const { maxAgeMs, idWindowMs } = this.retention;
+    let messages = 0;
+    if (maxAgeMs > 0) {
+      const keepFrom = this.stmts.firstNotExpired.get(room, nowMs - maxAgeMs) as number | undefined;
+      messages = keepFrom === undefined ? this.stmts.deleteAll.run(room).changes : this.stmts.deleteBelow.run(room, keepFrom).changes;
+    }
+    const ids = this.stmts.deleteExpiredIds.run(room, nowMs - idWindowMs).changes;
+    if (messages > 0 || ids > 0) this.stmts.reduceCounters.run(messages, ids, room);
+    const gone = this.stmts.deleteIfEmpty.run(room).changes;
+    return messages + ids + gone;
   }
 }
 
 function prepareStatements(db: Database.Database) {
   return {
-    roomState: db.prepare(
-      "SELECT epoch, last_seq, kept, (SELECT min(seq) FROM messages WHERE room = rooms.name) AS first_seq FROM rooms WHERE name = ?",
-    ),
-    roomCounters: db.prepare("SELECT last_seq, kept FROM rooms WHERE name = ?"),
-    insertRoom: db.prepare("INSERT INTO rooms (name, epoch, last_seq, kept, created_at_ms) VALUES (?, ?, 0, 0, ?) ON CONFLICT (name) DO NOTHING"),
-    setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ? WHERE name = ?"),
-    reduceKept: db.prepare("UPDATE rooms SET kept = kept - ? WHERE name = ?"),
+    roomState: db.prepare("SELECT epoch, last_seq, (SELECT min(seq) FROM messages WHERE room = rooms.name) AS first_seq FROM rooms WHERE name = ?"),
+    roomCounters: db.prepare("SELECT last_seq, kept, id_count FROM rooms WHERE name = ?"),
+    countRooms: db.prepare("SELECT count(*) FROM rooms").pluck(),
+    insertRoom: db.prepare("INSERT INTO rooms (name, epoch, last_seq, kept, created_at_ms) VALUES (?, ?, 0, 0, ?)"),
+    setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ?, id_count = ? WHERE name = ?"),
+    reduceCounters: db.prepare("UPDATE rooms SET kept = kept - ?, id_count = id_count - ? WHERE name = ?"),
+    deleteIfEmpty: db.prepare("DELETE FROM rooms WHERE name = ? AND kept = 0 AND id_count = 0"),
     insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`),
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`),
     before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
-    // The extra "client_msg_id != ''" lets SQLite use the partial unique index.
-    byClientMsgId: db.prepare(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND sender = ? AND client_msg_id = ? AND client_msg_id != ''`,
+    sentExists: db.prepare("SELECT 1 FROM sent_ids WHERE room = ? AND sender = ? AND client_msg_id = ?").pluck(),
+    upsertSent: db.prepare(
+      `INSERT INTO sent_ids (room, sender, client_msg_id, seq, sent_at_ms, text_hash) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (room, sender, client_msg_id) DO UPDATE SET seq = excluded.seq, sent_at_ms = excluded.sent_at_ms, text_hash = excluded.text_hash`,
     ),
+    findSent: db.prepare("SELECT seq, sent_at_ms, text_hash FROM sent_ids WHERE room = ? AND sender = ? AND client_msg_id = ? AND sent_at_ms >= ?"),
     deleteOldest: db.prepare("DELETE FROM messages WHERE room = ? AND seq IN (SELECT seq FROM messages WHERE room = ? ORDER BY seq LIMIT ?)"),
+    deleteOldestIds: db.prepare(
+      "DELETE FROM sent_ids WHERE room = ? AND (sender, client_msg_id) IN (SELECT sender, client_msg_id FROM sent_ids WHERE room = ? ORDER BY sent_at_ms LIMIT ?)",
+    ),
+    deleteExpiredIds: db.prepare("DELETE FROM sent_ids WHERE room = ? AND sent_at_ms < ?"),
     firstNotExpired: db.prepare("SELECT seq FROM messages WHERE room = ? AND sent_at_ms >= ? ORDER BY seq LIMIT 1").pluck(),
     deleteBelow: db.prepare("DELETE FROM messages WHERE room = ? AND seq < ?"),
     deleteAll: db.prepare("DELETE FROM messages WHERE room = ?"),
-    roomsToPrune: db.prepare("SELECT name FROM rooms WHERE name > ? AND kept > 0 ORDER BY name LIMIT ?").pluck(),
+    roomsAfter: db.prepare("SELECT name FROM rooms WHERE name > ? ORDER BY name LIMIT ?").pluck(),
   };
 }
 
@@ -360,21 +403,36 @@ function openDatabase(path: string, options: SqliteStoreOptions): Database.Datab
 function migrate(db: Database.Database, fail: (reason: string) => never): void {
   const version = db.pragma("user_version", { simple: true }) as number;
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
-  if (version === 0) {
-    if (tables.length > 0) fail(`not a chat history database (it has tables ${tables.join(", ")} but no schema version)`);
-    db.transaction(() => {
-      db.exec(SCHEMA_V1);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
-    return;
-  }
+  if (version === 0 && tables.length > 0) fail(`not a chat history database (it has tables ${tables.join(", ")} but no schema version)`);
   if (version > SCHEMA_VERSION) {
     fail(`schema version ${version} is newer than this server understands (${SCHEMA_VERSION}); upgrade the server`);
   }
-  // Future: `if (version < 2) { ...; user_version = 2 }`, each step in its own transaction.
-  for (const table of ["rooms", "messages"]) {
-    if (!tables.includes(table)) fail(`schema version ${version} but table ${table} is missing`);
+  if (version >= 1) {
+    for (const table of ["rooms", "messages"]) {
+      if (!tables.includes(table)) fail(`schema version ${version} but table ${table} is missing`);
+    }
   }
+  // Each step in its own transaction, so a failed upgrade leaves the file at the previous version.
+  if (version < 1) step(db, 1, () => db.exec(SCHEMA_V1));
+  if (version < 2) {
+    step(db, 2, () => {
+      db.exec(SCHEMA_V2);
+      // Keys of the messages already stored start their window now.
+      db.function("sha1_hex", { deterministic: true }, (text: unknown) => textHash(String(text)));
+      db.prepare(
+        `INSERT INTO sent_ids (room, sender, client_msg_id, seq, sent_at_ms, text_hash)
+         SELECT room, sender, client_msg_id, seq, ?, sha1_hex(text) FROM messages WHERE client_msg_id != ''`,
+      ).run(Date.now());
+      db.exec("UPDATE rooms SET id_count = (SELECT count(*) FROM sent_ids WHERE sent_ids.room = rooms.name)");
+    });
+  }
+}
+
+function step(db: Database.Database, version: number, migrate: () => void): void {
+  db.transaction(() => {
+    migrate();
+    db.pragma(`user_version = ${version}`);
+  }).immediate();
 }
 
 function sqliteReason(err: unknown): string {

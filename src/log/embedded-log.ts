@@ -1,0 +1,291 @@
+/**
+ * The embedded room log: one process, history in a HistoryStore (memory or
+ * SQLite), members in memory. It is the single sequencer of every room.
+ *
+ * A message's life: publish() gives it the room's next sequence number and
+ * holds it as pending; at the end of the event-loop turn (a hook of the
+ * process's turn scheduler, run before subscriber queues flush) commit()
+ * stores every pending message in one store call, then delivers each room's
+ * new entries to its listener, then settles the publishers' promises. So
+ * nothing is delivered (and so acknowledged) before it is stored, and a
+ * refused batch is delivered to nobody: its numbers are handed back.
+ */
+import { randomUUID } from "node:crypto";
+import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { HistoryStore } from "../store/history-store.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
+import { encodeMessageEvent } from "../wire/message-codec.js";
+import type { RoomPosition, StoredMessage } from "./message.js";
+import { MemberDirectory } from "./member-directory.js";
+import type {
+  ClaimOutcome,
+  HistoryPage,
+  HistoryQuery,
+  LogEntry,
+  MemberPage,
+  MemberRecord,
+  PublishOutcome,
+  PublishRequest,
+  ReadLimits,
+  RoomListener,
+  RoomLog,
+  RoomSummary,
+} from "./room-log.js";
+import { textHash } from "./text-hash.js";
+
+/** What the log needs from the process's turn scheduler. */
+export interface TurnHooks {
+  /** Run `hook` at the end of every scheduled turn, before queues flush. */
+  addHook(hook: () => void): void;
+  /** Make sure the end of this turn is scheduled. */
+  schedule(): void;
+}
+
+export interface EmbeddedLogOptions {
+  store: HistoryStore;
+  turn: TurnHooks;
+  /** Told after each commit: how many messages and how long the store took. */
+  onCommit?: (messages: number, storeMs: number) => void;
+  /** Told when the store refuses a batch (its publishers get an error). */
+  onStoreError?: (err: unknown) => void;
+}
+
+/** The log's view of one room it is sequencing (subscribed, or with messages pending). */
+interface RoomState {
+  epoch: string;
+  /** Highest number handed out (may still be pending). */
+  lastAssigned: number;
+  /** Highest number stored and delivered. */
+  lastCommitted: number;
+  listener: RoomListener | undefined;
+  pending: number;
+}
+
+interface Pending {
+  message: StoredMessage;
+  state: RoomState;
+  textHash: string;
+  resolve: (outcome: PublishOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+export class EmbeddedRoomLog implements RoomLog {
+  readonly available = true;
+  private readonly store: HistoryStore;
+  private readonly turn: TurnHooks;
+  private readonly roomStates = new Map<string, RoomState>();
+  private readonly directory = new MemberDirectory();
+  private pending: Pending[] = [];
+  /** Sends of this turn by key: a resend within the turn waits for the original. */
+  private readonly inFlight = new Map<string, { text: string; outcome: Promise<PublishOutcome> }>();
+  private readonly onCommit: (messages: number, storeMs: number) => void;
+  private readonly onStoreError: (err: unknown) => void;
+
+  constructor(options: EmbeddedLogOptions) {
+    this.store = options.store;
+    this.turn = options.turn;
+    this.onCommit = options.onCommit ?? (() => {});
+    this.onStoreError = options.onStoreError ?? (() => {});
+    this.turn.addHook(() => this.commit());
+  }
+
+  async subscribe(room: string, listener: RoomListener): Promise<RoomPosition> {
+    const state = this.state(room);
+    state.listener = listener;
+    this.store.setInUse(room, true);
+    return this.positionOf(room, state);
+  }
+
+  unsubscribe(room: string): void {
+    const state = this.roomStates.get(room);
+    if (!state) return;
+    state.listener = undefined;
+    this.store.setInUse(room, false);
+    this.forgetIfIdle(room, state);
+  }
+
+  publish(req: PublishRequest): Promise<PublishOutcome> {
+    const state = this.state(req.room);
+    const hash = textHash(req.text);
+    if (req.clientMsgId) {
+      const key = `${req.room}\u0000${req.sender}\u0000${req.clientMsgId}`;
+      const inFlight = this.inFlight.get(key);
+      if (inFlight) {
+        if (inFlight.text !== req.text) return Promise.resolve({ kind: "conflict" });
+        return inFlight.outcome.then((o) => (o.kind === "stored" ? { kind: "duplicate", original: { ...req, seq: o.seq } } : o));
+      }
+      const sent = this.store.findSent(req.room, req.sender, req.clientMsgId);
+      if (sent) {
+        if (sent.textHash !== hash) return Promise.resolve({ kind: "conflict" });
+        return Promise.resolve({ kind: "duplicate", original: { ...req, seq: sent.seq, sentAtMs: sent.sentAtMs } });
+      }
+      const outcome = this.enqueue(req, state, hash);
+      this.inFlight.set(key, { text: req.text, outcome });
+      return outcome;
+    }
+    return this.enqueue(req, state, hash);
+  }
+
+  signal(room: string, event: EncodedEvent, from: string): void {
+    this.roomStates.get(room)?.listener?.signal(room, event, from);
+  }
+
+  async read(room: string, afterSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
+    const upTo = this.roomStates.get(room)?.lastCommitted ?? Infinity;
+    return takeWithin(this.store.after(room, afterSeq, limits.maxMessages), limits.maxBytes, upTo);
+  }
+
+  async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
+    const newestFirst = this.store.before(room, upToSeq + 1, limits.maxMessages).reverse();
+    return takeWithin(newestFirst, limits.maxBytes, Infinity).reverse();
+  }
+
+  async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    const state = this.roomStates.get(room);
+    const position = state ? this.positionOf(room, state) : (this.store.peek(room) ?? { epoch: "", firstSeq: 0, lastSeq: 0 });
+    let messages: StoredMessage[];
+    let hasMore: boolean;
+    if (query.afterSeq !== undefined) {
+      messages = this.store.after(room, query.afterSeq, query.limit + 1).filter((m) => m.seq <= position.lastSeq);
+      if (query.beforeSeq !== undefined) messages = messages.filter((m) => m.seq < query.beforeSeq!);
+      hasMore = messages.length > query.limit;
+      messages = messages.slice(0, query.limit);
+    } else {
+      const before = Math.min(query.beforeSeq ?? Number.MAX_SAFE_INTEGER, position.lastSeq + 1);
+      messages = this.store.before(room, before, query.limit + 1);
+      hasMore = messages.length > query.limit;
+      messages = messages.slice(-query.limit);
+    }
+    return { messages, position, hasMore };
+  }
+
+  async position(room: string): Promise<RoomPosition> {
+    const state = this.roomStates.get(room);
+    return state ? this.positionOf(room, state) : (this.store.peek(room) ?? { epoch: "", firstSeq: 0, lastSeq: 0 });
+  }
+
+  async claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome> {
+    const outcome = this.directory.claim(room, member, maxMembers);
+    if (outcome.kind === "claimed") {
+      this.roomStates.get(room)?.listener?.presence(room, { kind: "joined", member, memberCount: outcome.memberCount });
+    }
+    return outcome;
+  }
+
+  async release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
+    const memberCount = this.directory.release(room, member);
+    if (memberCount === undefined) return;
+    this.roomStates.get(room)?.listener?.presence(room, { kind: "left", nickname: member.nickname, reason, memberCount });
+  }
+
+  async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
+    return this.directory.page(room, pageToken, pageSize);
+  }
+
+  async rooms(limit: number): Promise<RoomSummary[]> {
+    return this.directory.rooms(limit).map(({ name, memberCount }) => ({
+      name,
+      memberCount,
+      lastSeq: this.roomStates.get(name)?.lastCommitted ?? this.store.peek(name)?.lastSeq ?? 0,
+    }));
+  }
+
+  onAvailability(): void {
+    // Always available: there is no backend to lose.
+  }
+
+  /** Store and deliver what is pending now, without waiting for the end of the turn. */
+  async drain(): Promise<void> {
+    this.commit();
+  }
+
+  async close(): Promise<void> {
+    this.commit();
+    this.store.close();
+  }
+
+  private enqueue(req: PublishRequest, state: RoomState, hash: string): Promise<PublishOutcome> {
+    const message: StoredMessage = { ...req, seq: ++state.lastAssigned };
+    state.pending++;
+    return new Promise<PublishOutcome>((resolve, reject) => {
+      this.pending.push({ message, state, textHash: hash, resolve, reject });
+      this.turn.schedule();
+    });
+  }
+
+  /** Store this turn's messages in one call, then deliver each room's new entries in order. */
+  private commit(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.inFlight.clear();
+    const started = performance.now();
+    try {
+      this.store.append(batch.map((p) => ({ message: p.message, epoch: p.state.epoch, textHash: p.textHash })));
+    } catch (err) {
+      this.reject(batch, err);
+      return;
+    }
+    this.onCommit(batch.length, performance.now() - started);
+    // Group by room, keeping each room's order; rooms are delivered in order of first appearance.
+    const byRoom = new Map<RoomState, { room: string; entries: LogEntry[] }>();
+    for (const p of batch) {
+      let group = byRoom.get(p.state);
+      if (!group) byRoom.set(p.state, (group = { room: p.message.room, entries: [] }));
+      group.entries.push({ seq: p.message.seq, event: encodeMessageEvent(p.message) });
+    }
+    for (const [state, { room, entries }] of byRoom) {
+      state.lastCommitted = entries[entries.length - 1].seq;
+      state.pending -= entries.length;
+      state.listener?.entries(room, entries);
+      this.forgetIfIdle(room, state);
+    }
+    for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq });
+  }
+
+  /** Nothing of the batch was stored: hand the numbers back and fail every publisher. */
+  private reject(batch: Pending[], err: unknown): void {
+    this.onStoreError(err);
+    for (const p of batch) {
+      p.state.lastAssigned = p.state.lastCommitted;
+      p.state.pending--;
+      this.forgetIfIdle(p.message.room, p.state);
+      p.reject(err);
+    }
+  }
+
+  private state(room: string): RoomState {
+    let state = this.roomStates.get(room);
+    if (!state) {
+      // A room the store has never seen gets its epoch now; the store records
+      // it with the room's first message (a mere join leaves nothing behind).
+      const stored = this.store.peek(room);
+      const lastSeq = stored?.lastSeq ?? 0;
+      state = { epoch: stored?.epoch ?? randomUUID(), lastAssigned: lastSeq, lastCommitted: lastSeq, listener: undefined, pending: 0 };
+      this.roomStates.set(room, state);
+    }
+    return state;
+  }
+
+  private positionOf(room: string, state: RoomState): RoomPosition {
+    return { epoch: state.epoch, lastSeq: state.lastCommitted, firstSeq: this.store.peek(room)?.firstSeq ?? 0 };
+  }
+
+  private forgetIfIdle(room: string, state: RoomState): void {
+    if (!state.listener && state.pending === 0 && this.roomStates.get(room) === state) this.roomStates.delete(room);
+  }
+}
+
+/** Entries for `messages` up to `upTo`, stopping before maxBytes (but at least one). */
+function takeWithin(messages: readonly StoredMessage[], maxBytes: number, upTo: number): LogEntry[] {
+  const out: LogEntry[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    if (m.seq > upTo) break;
+    const event = encodeMessageEvent(m);
+    if (out.length > 0 && bytes + event.length > maxBytes) break;
+    bytes += event.length;
+    out.push({ seq: m.seq, event });
+  }
+  return out;
+}

@@ -1,0 +1,29 @@
+/** The data every room log and history store speaks in. */
+
+/** A message as stored. Sequence numbers are per room (and epoch) and start at 1. */
+export interface StoredMessage {
+  room: string;
+  seq: number;
+  sender: string;
+  text: string;
+  sentAtMs: number;
+  clientMsgId: string;
+}
+
+/** Where a room's history stands: centrifuge's stream position. */
+export interface RoomPosition {
+  /** Changes whenever this room's history is reset; sequence numbers compare only within one epoch. */
+  epoch: string;
+  /** Oldest stored sequence number still kept, 0 when none. */
+  firstSeq: number;
+  /** Latest sequence number assigned and stored, 0 when none. */
+  lastSeq: number;
+}
+
+/** What an idempotency key remembers of the message it was first used for. */
+export interface SentRecord {
+  seq: number;
+  sentAtMs: number;
+  /** Hash of the text (see textHash), to tell a resend from a reuse of the key for another message. */
+  textHash: string;
+}

@@ -1,0 +1,152 @@
+/**
+ * The room log: the source of truth of a room's messages and members. A log
+ * assigns each message its sequence number, stores it, and delivers it to
+ * every node that subscribed to the room, in sequence order, each exactly
+ * once (a gap is repaired from stored history before anything later is
+ * delivered). It also decides who is in a room (nickname uniqueness by
+ * confusable skeleton, the member limit) and tells every subscribed node of
+ * joins and leaves.
+ *
+ * Two implementations keep this contract (one shared test suite runs against
+ * both): the embedded log (one process; history in memory or SQLite) and the
+ * Redis log (any number of nodes; Redis or Redis Cluster). The hub talks to
+ * this interface only.
+ */
+import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
+import type { RoomPosition, StoredMessage } from "./message.js";
+
+export type { RoomPosition, StoredMessage };
+
+/** One stored message as the log delivers it: its number and its encoded ServerEvent. */
+export interface LogEntry {
+  readonly seq: number;
+  /** A ChatResponse.events element carrying the ChatMessage: forwarded as is, never re-encoded. */
+  readonly event: EncodedEvent;
+}
+
+export interface PublishRequest {
+  room: string;
+  sender: string;
+  text: string;
+  /** Idempotency key; empty for none. */
+  clientMsgId: string;
+  sentAtMs: number;
+}
+
+export type PublishOutcome =
+  /** Stored with this number; the entry is (or will be) delivered through the room's subscription. */
+  | { kind: "stored"; seq: number }
+  /** The key was used before for the same text: nothing stored; this is the original. */
+  | { kind: "duplicate"; original: StoredMessage }
+  /** The key was used before for another text: nothing stored. */
+  | { kind: "conflict" };
+
+/** A member as the log records it. */
+export interface MemberRecord {
+  nickname: string;
+  /** Uniqueness key: the nickname's confusable skeleton. */
+  skeleton: string;
+  joinedAtMs: number;
+}
+
+export type ClaimOutcome =
+  | { kind: "claimed"; memberCount: number }
+  /** Someone holds this nickname or one that looks the same. */
+  | { kind: "taken"; holder: string }
+  | { kind: "full"; limit: number };
+
+export type PresenceChange =
+  | { kind: "joined"; member: MemberRecord; memberCount: number }
+  | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number };
+
+/** What a node gives the log when it subscribes to a room. */
+export interface RoomListener {
+  /** The room's next entries, in sequence order, none skipped, none twice. */
+  entries(room: string, entries: readonly LogEntry[]): void;
+  /** Someone joined or left the room (on any node). */
+  presence(room: string, change: PresenceChange): void;
+  /** An ephemeral event for the room's live members except `from` (typing): not stored, not numbered. */
+  signal(room: string, event: EncodedEvent, from: string): void;
+  /**
+   * The log lost track of the room (e.g. its Redis restarted empty): `position`
+   * is the room's new position; entries after it follow.
+   */
+  reset(room: string, position: RoomPosition): void;
+}
+
+export interface ReadLimits {
+  maxMessages: number;
+  /** Stop before this many bytes of events (but always return at least one entry when any exists). */
+  maxBytes: number;
+}
+
+export interface HistoryQuery {
+  beforeSeq?: number;
+  afterSeq?: number;
+  limit: number;
+}
+
+export interface HistoryPage {
+  messages: StoredMessage[];
+  position: RoomPosition;
+  hasMore: boolean;
+}
+
+export interface MemberPage {
+  members: MemberRecord[];
+  memberCount: number;
+  /** Empty when this page ends the list. */
+  nextPageToken: string;
+}
+
+export interface RoomSummary {
+  name: string;
+  memberCount: number;
+  lastSeq: number;
+}
+
+/** Thrown by a log operation that could not reach its backend: the caller may retry later. */
+export class LogUnavailableError extends Error {
+  override readonly name = "LogUnavailableError";
+}
+
+/** A ListMembers page token this log did not issue. */
+export class InvalidPageTokenError extends Error {
+  override readonly name = "InvalidPageTokenError";
+  constructor() {
+    super("page_token is not one this server issued; start again with an empty token");
+  }
+}
+
+export interface RoomLog {
+  /** Start delivering the room's entries after the returned position, and its presence changes. */
+  subscribe(room: string, listener: RoomListener): Promise<RoomPosition>;
+  /** Stop delivering the room to this node. */
+  unsubscribe(room: string): void;
+  publish(req: PublishRequest): Promise<PublishOutcome>;
+  /** Send an ephemeral event to the room's members on every node. */
+  signal(room: string, event: EncodedEvent, from: string): void;
+  /** Stored entries with seq > afterSeq, oldest first, within the limits. */
+  read(room: string, afterSeq: number, limits: ReadLimits): Promise<LogEntry[]>;
+  /** The newest stored entries with seq <= upToSeq, oldest first, within the limits. */
+  recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]>;
+  /** A page of history for GetHistory. */
+  history(room: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Where the room's stored history stands now. */
+  position(room: string): Promise<RoomPosition>;
+  /** Take a nickname in a room; on success every subscribed node is told. */
+  claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome>;
+  /** Give a nickname back; every subscribed node is told why the member left. */
+  release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void>;
+  members(room: string, pageToken: string, pageSize: number): Promise<MemberPage>;
+  /** Rooms that have members, by name, at most `limit`. */
+  rooms(limit: number): Promise<RoomSummary[]>;
+  /** Whether the backend answers now (health and metrics). */
+  readonly available: boolean;
+  /** Told whenever availability changes. */
+  onAvailability(listener: (available: boolean) => void): void;
+  /** Resolves once every publish issued so far has settled (stored and delivered, or failed). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
