@@ -13,6 +13,10 @@ export type DisconnectKind =
   | "server-full"
   /** The client kept sending over its rate limit. */
   | "rate-limited"
+  /** The client kept sending requests that could not be decoded. */
+  | "malformed"
+  /** The room log lost a room's history (e.g. Redis restarted empty): rejoin to learn the new epoch. */
+  | "history-reset"
   /** The server is shutting down. */
   | "shutdown"
   /** The client's credentials expired or were refused. */
@@ -42,6 +46,16 @@ export const Disconnect = {
   rateLimited: (limit: number): DisconnectReason => ({
     kind: "rate-limited",
     message: `kept sending over the rate limit of ${limit} commands per second`,
+    reconnect: true,
+  }),
+  malformed: (limit: number): DisconnectReason => ({
+    kind: "malformed",
+    message: `sent more than ${limit} undecodable requests in a row`,
+    reconnect: false,
+  }),
+  historyReset: (room: string): DisconnectReason => ({
+    kind: "history-reset",
+    message: `the history of room ${room} was reset on the server; reconnect and rejoin to resume`,
     reconnect: true,
   }),
   shutdown: (): DisconnectReason => ({ kind: "shutdown", message: "server is shutting down", reconnect: true }),

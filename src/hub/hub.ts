@@ -1,85 +1,78 @@
 /**
- * The broadcast hub: the registry of rooms and members, the ordering of each
- * room's messages, and their fan-out. It knows nothing of gRPC or HTTP/2: a
- * session reaches the outside world only through its SessionTransport.
+ * The hub: this node's registry of sessions and of the rooms they are in, and
+ * the fan-out of what the room log delivers. It knows nothing of gRPC, HTTP/2
+ * or Redis: sessions reach their clients through a SessionTransport, and
+ * rooms reach their history and their other members through the RoomLog.
  *
- * A message's life: Session.send -> Hub.post assigns the room's next sequence
- * number and holds it as pending; at the end of the event-loop turn
- * commitPending stores every pending message in one store call, then fans
- * each one out (the broadcast copy is the sender's acknowledgement). So
- * nothing is acknowledged before it is stored, and every member sees a room's
- * messages in sequence order.
+ * A message's life: Session.send -> Hub.publish -> RoomLog.publish, which
+ * numbers and stores it and delivers it to every node in the room ->
+ * LocalRoom.deliver pushes the same bytes to every live local member; the
+ * sender's copy (it carries its client_msg_id) is its acknowledgement.
+ *
+ * A join's life: the session records the membership, then the hub subscribes
+ * this node to the room (first local member), asks the log for the nickname,
+ * prepares the joined event (the first members, recent history or a resume
+ * position, bounded in bytes), waits until the client's queue has room for it,
+ * and sends it; a resuming member is then replayed stored messages, paced by
+ * the room in its queue, until it has caught up with what this node has fanned
+ * out, and becomes live in the same synchronous step.
  */
 import { ErrorCode, LeaveReason } from "../../gen/chat/v1/chat_pb.js";
-import type { HistoryStore, StoredMessage } from "../store/history-store.js";
-import { MemoryHistoryStore } from "../store/memory-store.js";
+import {
+  LogUnavailableError,
+  type HistoryPage,
+  type HistoryQuery,
+  type MemberPage,
+  type PublishOutcome,
+  type RoomLog,
+  type RoomPosition,
+  type RoomSummary,
+} from "../log/room-log.js";
+import { encodeJoinedEvent } from "../wire/joined-event.js";
+import * as events from "../wire/events.js";
 import { CommandError, exhausted } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
-import * as events from "./events.js";
 import { FlushScheduler } from "./flush-scheduler.js";
-import { noObserver, type HubObserver } from "./observer.js";
 import { defaultHubLimits, type HubLimits } from "./limits.js";
-import { Room, type Membership } from "./room.js";
-import { Session, type SessionTransport } from "./session.js";
+import type { Membership } from "./membership.js";
+import { noObserver, type HubObserver } from "./observer.js";
+import { LocalRoom } from "./room.js";
+import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
 
 export interface HubOptions {
+  log: RoomLog;
   limits?: Partial<HubLimits>;
-  store?: HistoryStore;
-  /** Told when the store refuses a batch (the senders get an error event). */
-  onStoreError?: (err: unknown) => void;
+  /** The process's turn scheduler (shared with the embedded log, whose commit runs before queues flush). */
+  scheduler?: FlushScheduler;
   /** Counters for metrics. */
   observer?: HubObserver;
 }
 
-export interface JoinRequest {
-  room: string;
-  nickname: string;
-  /** Resume position: replay stored messages after this sequence number. */
-  afterSeq?: number;
-  /** The epoch afterSeq belongs to; empty when unknown. */
-  epoch: string;
-}
+/** Upper bound of one Member entry in a joined event (a 32-character nickname of 4-byte characters, a timestamp). */
+const MEMBER_ENTRY_MAX_BYTES = 160;
+/** How long a replay waits before retrying a read the log could not serve. */
+const REPLAY_RETRY_MS = 1000;
 
-export interface RoomSummary {
-  name: string;
-  memberCount: number;
-  lastSeq: number;
-}
-
-export interface HistoryPage {
-  messages: StoredMessage[];
-  epoch: string;
-  firstSeq: number;
-  lastSeq: number;
-  hasMore: boolean;
-}
-
-interface PendingMessage {
-  room: Room;
-  sender: Session;
-  message: StoredMessage;
-}
-
-export class Hub {
+export class Hub implements SessionHost {
   readonly limits: HubLimits;
-  readonly store: HistoryStore;
   readonly observer: HubObserver;
-  private readonly rooms = new Map<string, Room>();
+  readonly scheduler: FlushScheduler;
+  private readonly log: RoomLog;
+  private readonly rooms = new Map<string, LocalRoom>();
   private readonly sessions = new Set<Session>();
-  private pending: PendingMessage[] = [];
-  /** Sends of this turn by (room, sender, client id): a resend before the commit is a no-op. */
-  private pendingIds = new Set<string>();
-  private readonly scheduler = new FlushScheduler(() => this.commitPending());
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextSessionId = 1;
   private closed = false;
-  private readonly onStoreError: (err: unknown) => void;
 
-  constructor(options: HubOptions = {}) {
+  constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };
-    this.store = options.store ?? new MemoryHistoryStore();
-    this.onStoreError = options.onStoreError ?? (() => {});
+    this.log = options.log;
+    this.scheduler = options.scheduler ?? new FlushScheduler();
     this.observer = options.observer ?? noObserver;
+  }
+
+  get closing(): boolean {
+    return this.closed;
   }
 
   get sessionCount(): number {
@@ -88,6 +81,13 @@ export class Hub {
 
   get roomCount(): number {
     return this.rooms.size;
+  }
+
+  /** Local memberships (joins under way included). */
+  get memberCount(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.members.size;
+    return n;
   }
 
   /** Bytes waiting in the fullest subscriber queue (bounded by limits.maxQueuedBytes). */
@@ -104,10 +104,25 @@ export class Hub {
     return sum;
   }
 
-  get memberCount(): number {
-    let n = 0;
-    for (const room of this.rooms.values()) n += room.members.size;
-    return n;
+  /** This node's members of a room, in join order. */
+  localMembers(room: string): Membership[] {
+    return [...(this.rooms.get(room)?.members.values() ?? [])];
+  }
+
+  /**
+   * Memberships that break the hub's invariant (for tests): every local member
+   * belongs to a session that is still open and still counts it as its own.
+   */
+  strayMembers(): string[] {
+    const open = new Set([...this.sessions].filter((s) => !s.isEnded));
+    const stray: string[] = [];
+    for (const room of this.rooms.values()) {
+      for (const m of room.members.values()) {
+        const owner = m.owner as Session;
+        if (m.state === "gone" || !open.has(owner)) stray.push(`${room.name}/${m.nickname} (${m.state})`);
+      }
+    }
+    return stray;
   }
 
   /**
@@ -117,220 +132,256 @@ export class Hub {
   openSession(transport: SessionTransport, identity?: string): Session | DisconnectReason {
     if (this.closed) return Disconnect.shutdown();
     if (this.sessions.size >= this.limits.maxSessions) return Disconnect.serverFull(this.limits.maxSessions);
-    const session = new Session(this, this.nextSessionId++, transport, this.scheduler, identity);
+    const session = new Session(this, this.nextSessionId++, transport, identity);
     this.sessions.add(session);
     this.startHeartbeat();
     return session;
   }
 
-  /** Called by a session once it has ended. */
   forget(session: Session): void {
     this.sessions.delete(session);
     if (this.sessions.size === 0) this.stopHeartbeat();
   }
 
-  join(session: Session, req: JoinRequest): Membership {
-    const room = this.roomFor(req.room);
-    if (room.members.has(req.nickname)) {
-      throw new CommandError(ErrorCode.ALREADY_EXISTS, `nickname "${req.nickname}" is already taken in room ${req.room}`);
+  async join(m: Membership, options: JoinOptions): Promise<CommandError | undefined> {
+    let room: LocalRoom;
+    try {
+      room = this.openRoom(m.room);
+    } catch (err) {
+      if (err instanceof CommandError) return err;
+      throw err;
     }
-    if (room.members.size >= this.limits.maxMembersPerRoom) {
+    room.pendingJoins++;
+    try {
+      await room.ready;
+      if (m.isGone) return undefined;
+      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom);
+      if (outcome.kind === "taken") {
+        const same = outcome.holder === m.nickname;
+        return new CommandError(
+          ErrorCode.ALREADY_EXISTS,
+          same
+            ? `nickname "${m.nickname}" is already taken in room ${m.room}`
+            : `nickname "${m.nickname}" is too much like "${outcome.holder}", who is already in room ${m.room}`,
+        );
+      }
+      if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
+      m.claimed = true;
+      if (m.isGone) {
+        // The session ended while the log was deciding: give the nickname straight back.
+        this.release(m, m.goneReason ?? LeaveReason.DISCONNECTED);
+        return undefined;
+      }
+      m.state = "preparing";
+      room.members.set(m.nickname, m);
+      await this.sendJoined(room, m, options);
+      return undefined;
+    } catch (err) {
+      if (err instanceof LogUnavailableError) {
+        if (!m.isGone) this.leave(m, LeaveReason.DISCONNECTED);
+        return new CommandError(ErrorCode.UNAVAILABLE, `cannot join room ${m.room} now (${err.message}); retry`);
+      }
+      throw err;
+    } finally {
+      room.pendingJoins--;
       this.dropIfUnused(room);
-      throw exhausted(`room ${req.room} is full (${this.limits.maxMembersPerRoom} members)`);
     }
-    const member: Membership = {
-      room,
-      session,
-      nickname: req.nickname,
-      joinedAtMs: Date.now(),
-      live: req.afterSeq === undefined,
-      replayCursor: 0,
-    };
-    room.members.set(req.nickname, member);
-    room.broadcastPresence(events.memberJoinedEvent(member), member);
-    session.queue.push(this.joinedEventFor(member, req));
-    if (!member.live) this.continueReplay(member);
-    return member;
   }
 
-  leave(member: Membership, reason: LeaveReason): void {
-    const room = member.room;
-    if (room.members.get(member.nickname) !== member) return;
-    room.members.delete(member.nickname);
-    member.live = false;
-    room.broadcastPresence(events.memberLeftEvent(member, reason), member);
-    this.dropIfUnused(room);
+  leave(m: Membership, reason: LeaveReason): void {
+    if (m.isGone) return;
+    m.state = "gone";
+    m.goneReason = reason;
+    const room = this.rooms.get(m.room);
+    if (room && room.members.get(m.nickname) === m) room.members.delete(m.nickname);
+    if (m.claimed) this.release(m, reason);
+    if (room) this.dropIfUnused(room);
   }
 
-  /** Accept a message: it gets its sequence number now and is stored and fanned out at the end of this turn. */
-  post(member: Membership, text: string, clientMsgId: string): void {
-    const room = member.room;
-    if (clientMsgId) {
-      const key = `${room.name}\u0000${member.nickname}\u0000${clientMsgId}`;
-      if (this.pendingIds.has(key)) return; // the pending original will acknowledge it
-      const stored = this.store.findByClientMsgId(room.name, member.nickname, clientMsgId);
-      if (stored) {
-        // Already stored: acknowledge to this sender only, with the original sequence number.
-        member.session.queue.push(events.messageEvent(stored));
-        return;
+  publish(m: Membership, text: string, clientMsgId: string): Promise<PublishOutcome> {
+    const sentAtMs = Date.now();
+    return this.log.publish({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs }).then((outcome) => {
+      if (outcome.kind === "stored") {
+        const acknowledge = () => {
+          this.observer.acknowledged(Date.now() - sentAtMs);
+          m.owner.acknowledged();
+        };
+        const room = this.rooms.get(m.room);
+        if (room) room.expectAck(outcome.seq, acknowledge);
+        else acknowledge();
       }
-      this.pendingIds.add(key);
-    }
-    const message: StoredMessage = {
-      room: room.name,
-      seq: ++room.lastAssignedSeq,
-      sender: member.nickname,
-      text,
-      sentAtMs: Date.now(),
-      clientMsgId,
-    };
-    room.pending++;
-    member.session.unacked++;
-    this.observer.messageAccepted();
-    this.pending.push({ room, sender: member.session, message });
-    this.scheduler.schedule();
+      return outcome;
+    });
   }
 
-  typing(member: Membership): void {
-    member.room.broadcast(events.typingEvent(member), member);
+  typing(m: Membership): void {
+    if (m.state !== "live" && m.state !== "catching-up") return;
+    this.log.signal(m.room, events.typingEvent(m.room, m.nickname), m.nickname);
   }
 
-  /** Continue a resuming member's replay; switches it to live once it has caught up. */
-  continueReplay(member: Membership): void {
-    const room = member.room;
-    const queue = member.session.queue;
-    while (!member.live && room.members.get(member.nickname) === member) {
-      const page = this.store.after(room.name, member.replayCursor, this.limits.replayPageSize);
-      for (const m of page) {
-        if (m.seq > room.lastDeliveredSeq) break;
-        queue.push(events.messageEvent(m));
-        member.replayCursor = m.seq;
-      }
-      if (member.replayCursor >= room.lastDeliveredSeq || page.length === 0) {
-        // Caught up: from here on the member gets live broadcasts, and nothing
-        // was committed in between (this runs synchronously).
-        member.live = true;
-        return;
-      }
-      // Let the client read what we queued before reading more from the store.
-      if (queue.bytes > this.limits.maxQueuedBytes / 4) return;
-    }
+  listRooms(): Promise<RoomSummary[]> {
+    return this.log.rooms(this.limits.maxRooms);
   }
 
-  listRooms(): RoomSummary[] {
-    return [...this.rooms.values()]
-      .filter((r) => r.members.size > 0)
-      .map((r) => ({ name: r.name, memberCount: r.members.size, lastSeq: r.lastDeliveredSeq }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  listMembers(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
+    return this.log.members(room, pageToken, pageSize);
   }
 
-  listMembers(room: string): Membership[] {
-    return [...(this.rooms.get(room)?.members.values() ?? [])];
+  history(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    return this.log.history(room, query);
   }
 
-  history(room: string, opts: { beforeSeq?: number; afterSeq?: number; limit: number }): HistoryPage {
-    const state = this.store.peekState(room) ?? { epoch: "", lastSeq: 0, firstSeq: 0 };
-    const live = this.rooms.get(room);
-    // Only what has been fanned out is history; a pending message is not yet acknowledged.
-    const lastSeq = live ? live.lastDeliveredSeq : state.lastSeq;
-    let messages: StoredMessage[];
-    let hasMore: boolean;
-    if (opts.afterSeq !== undefined) {
-      messages = this.store.after(room, opts.afterSeq, opts.limit + 1).filter((m) => m.seq <= lastSeq);
-      if (opts.beforeSeq !== undefined) messages = messages.filter((m) => m.seq < opts.beforeSeq!);
-      hasMore = messages.length > opts.limit;
-      messages = messages.slice(0, opts.limit);
-    } else {
-      const before = Math.min(opts.beforeSeq ?? Number.MAX_SAFE_INTEGER, lastSeq + 1);
-      messages = this.store.before(room, before, opts.limit + 1);
-      hasMore = messages.length > opts.limit;
-      messages = messages.slice(-opts.limit);
-    }
-    return { messages, epoch: state.epoch, firstSeq: state.firstSeq, lastSeq, hasMore };
-  }
-
-  /** Tell every session the server is going away, then end them. */
-  shutdown(reason = "server is shutting down"): void {
+  /**
+   * Stop: refuse new work, store and fan out everything accepted, tell every
+   * session, and end them once their notice is written.
+   */
+  async shutdown(reason = "server is shutting down"): Promise<void> {
     this.closed = true;
-    this.commitPending();
+    await this.log.drain().catch(() => {});
+    // Local senders whose messages were stored elsewhere wait for their copies (bounded).
+    const deadline = Date.now() + 2000;
+    while ([...this.rooms.values()].some((r) => r.acksPending) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const event = events.shutdownEvent(reason);
     for (const session of [...this.sessions]) session.shutdown(event);
     this.stopHeartbeat();
   }
 
-  private roomFor(name: string): Room {
-    let room = this.rooms.get(name);
-    if (!room) {
-      if (this.rooms.size >= this.limits.maxRooms) throw exhausted(`server is at its limit of ${this.limits.maxRooms} rooms`);
-      room = new Room(name, this.store.roomState(name));
-      this.rooms.set(name, room);
-    }
+  private openRoom(name: string): LocalRoom {
+    const existing = this.rooms.get(name);
+    if (existing) return existing;
+    if (this.rooms.size >= this.limits.maxRooms) throw exhausted(`server is at its limit of ${this.limits.maxRooms} rooms`);
+    const room = new LocalRoom(name, this.limits, (receivers) => this.observer.fannedOut(receivers));
+    this.rooms.set(name, room);
+    room.ready = this.log
+      .subscribe(name, {
+        entries: (_room, entries) => room.deliver(entries),
+        presence: (_room, change) => room.presence(change),
+        signal: (_room, event, from) => room.signal(event, from),
+        reset: (_room, position) => this.resetRoom(room, position),
+      })
+      .then((position) => {
+        room.position = { ...position };
+      });
+    // A failed subscription fails the joins waiting on it; nothing else awaits it.
+    room.ready.catch(() => {});
     return room;
   }
 
-  private dropIfUnused(room: Room): void {
-    if (room.isUnused && this.rooms.get(room.name) === room) this.rooms.delete(room.name);
+  private dropIfUnused(room: LocalRoom): void {
+    if (!room.isUnused || this.rooms.get(room.name) !== room) return;
+    this.rooms.delete(room.name);
+    room.close();
+    this.log.unsubscribe(room.name);
   }
 
-  private joinedEventFor(member: Membership, req: JoinRequest) {
-    const room = member.room;
-    const state = this.store.roomState(room.name);
-    const resumed = req.afterSeq !== undefined;
-    const epochChanged = resumed && req.epoch !== "" && req.epoch !== room.epoch;
+  private release(m: Membership, reason: LeaveReason): void {
+    m.claimed = false;
+    // An unreachable log forgets the member by itself (its node lease runs out).
+    this.log.release(m.room, m.record, reason).catch(() => {});
+  }
+
+  /** Build the joined event, wait for room in the client's queue, send it, and start the replay. */
+  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions): Promise<void> {
+    const queue = m.owner.queue;
+    const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
+    const [page, stored] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name)]);
+    if (m.isGone) return;
+    const resumed = options.afterSeq !== undefined;
+    let recent: Uint8Array[] = [];
+    let epochChanged = false;
     let truncated = false;
-    if (resumed) {
-      member.replayCursor = epochChanged ? 0 : Math.min(req.afterSeq!, room.lastDeliveredSeq);
+    let lastSeq: number;
+    if (!resumed) {
+      lastSeq = room.position.lastSeq;
+      const entries = await this.log.recent(room.name, lastSeq, { maxMessages: this.limits.recentOnJoin, maxBytes: this.limits.maxQueuedBytes / 4 });
+      recent = entries.map((e) => e.event);
+      m.replayCursor = lastSeq;
+    } else {
+      // A client that had seen nothing (after_seq 0) has lost nothing to a new epoch.
+      epochChanged = options.afterSeq! > 0 && options.epoch !== "" && options.epoch !== room.position.epoch;
+      m.replayCursor = epochChanged ? 0 : Math.min(options.afterSeq!, room.position.lastSeq);
+      const firstSeq = stored.epoch === room.position.epoch ? stored.firstSeq : 0;
       // A gap between the client's position and the oldest kept message was lost to retention.
-      truncated = state.firstSeq > member.replayCursor + 1 || (state.firstSeq === 0 && member.replayCursor < room.lastDeliveredSeq);
+      truncated = firstSeq > m.replayCursor + 1 || (firstSeq === 0 && m.replayCursor < room.position.lastSeq);
+      lastSeq = room.position.lastSeq;
     }
-    return events.joinedEvent({
-      room: room.name,
-      nickname: member.nickname,
-      members: [...room.members.values()].map(events.toMember),
-      recent: resumed ? [] : this.store.recent(room.name, this.limits.recentOnJoin).map(events.toChatMessage),
-      epoch: room.epoch,
-      lastSeq: BigInt(room.lastDeliveredSeq),
-      firstSeq: BigInt(state.firstSeq),
-      resumed,
-      historyTruncated: truncated,
-      epochChanged,
-    });
+    if (m.isGone) return;
+    const joined = encodeJoinedEvent(
+      {
+        room: room.name,
+        nickname: m.nickname,
+        members: page.members.map(events.toMember),
+        memberCount: page.memberCount,
+        membersPageToken: page.nextPageToken,
+        epoch: room.position.epoch,
+        lastSeq: BigInt(lastSeq),
+        firstSeq: BigInt(stored.firstSeq),
+        resumed,
+        historyTruncated: truncated,
+        epochChanged,
+      },
+      recent,
+    );
+    while (!queue.fits(joined.length) && !queue.isClosed) await new Promise<void>((resolve) => queue.whenWritable(resolve));
+    if (m.isGone) return;
+    queue.push(joined);
+    m.state = "catching-up";
+    this.continueReplay(room, m);
   }
 
-  /** Store this turn's messages in one call, then fan each out in sequence order. */
-  private commitPending(): void {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingIds.clear();
-    const started = performance.now();
-    try {
-      this.store.append(batch.map((p) => p.message));
-    } catch (err) {
-      this.rejectBatch(batch, err);
+  /** Send a catching-up member its next stored messages, as many as its queue has room for; go live once caught up. */
+  private continueReplay(room: LocalRoom, m: Membership): void {
+    if (m.reading || m.state !== "catching-up") return;
+    if (m.replayCursor >= room.position.lastSeq) {
+      // Caught up with what this node has fanned out: from here on it gets live
+      // deliveries, and nothing can have been delivered in between (synchronous).
+      m.state = "live";
       return;
     }
-    const now = Date.now();
-    this.observer.committed(batch.length, performance.now() - started);
-    for (const { room, sender, message } of batch) {
-      room.lastDeliveredSeq = message.seq;
-      room.pending--;
-      const receivers = room.broadcast(events.messageEvent(message));
-      this.observer.fannedOut(receivers, now - message.sentAtMs);
-      sender.acknowledged();
-      this.dropIfUnused(room);
+    const queue = m.owner.queue;
+    const budget = queue.room();
+    if (budget <= 0) {
+      queue.whenWritable(() => this.continueReplay(room, m));
+      return;
     }
+    m.reading = true;
+    const release = queue.reserve(budget);
+    this.log.read(room.name, m.replayCursor, { maxMessages: this.limits.replayPageSize, maxBytes: budget }).then(
+      (entries) => {
+        m.reading = false;
+        release();
+        if (m.state !== "catching-up") return;
+        let pushed = false;
+        for (const e of entries) {
+          if (e.seq > room.position.lastSeq) break;
+          if (e.seq <= m.replayCursor) continue;
+          queue.push(e.event);
+          m.replayCursor = e.seq;
+          pushed = true;
+        }
+        // Nothing stored up to this node's position: retention dropped it; the member has all there is.
+        if (!pushed) m.replayCursor = room.position.lastSeq;
+        this.continueReplay(room, m);
+      },
+      (err) => {
+        m.reading = false;
+        release();
+        if (err instanceof LogUnavailableError) setTimeout(() => this.continueReplay(room, m), REPLAY_RETRY_MS).unref();
+        else m.owner.abort(Disconnect.internal());
+      },
+    );
   }
 
-  /** Nothing of the batch was stored: hand the sequence numbers back and tell each sender. */
-  private rejectBatch(batch: PendingMessage[], err: unknown): void {
-    this.onStoreError(err);
-    for (const { room, sender, message } of batch) {
-      room.lastAssignedSeq = room.lastDeliveredSeq;
-      room.pending--;
-      sender.rejected(message, "message was not stored (storage error); it was not delivered, retry");
-      this.dropIfUnused(room);
-    }
+  /**
+   * The log lost the room's history (e.g. its Redis restarted empty). Members
+   * hold positions in the old epoch that mean nothing now: end their streams,
+   * so their clients rejoin and are told the epoch changed.
+   */
+  private resetRoom(room: LocalRoom, position: RoomPosition): void {
+    room.position = { ...position };
+    for (const m of [...room.members.values()]) m.owner.abort(Disconnect.historyReset(room.name));
   }
 
   private startHeartbeat(): void {

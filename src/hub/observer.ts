@@ -10,8 +10,10 @@ export interface HubObserver {
   messageAccepted(): void;
   /** A turn's messages were stored: how many, and how long the store took. */
   committed(messages: number, storeMs: number): void;
-  /** One message was fanned out to `receivers` members, `latencyMs` after it was accepted. */
-  fannedOut(receivers: number, latencyMs: number): void;
+  /** One message was fanned out to `receivers` local members. */
+  fannedOut(receivers: number): void;
+  /** One of this node's senders' messages was fanned out here, `latencyMs` after it was accepted. */
+  acknowledged(latencyMs: number): void;
   /** A client was disconnected for not reading fast enough. */
   droppedTooSlow(): void;
   /** A command was refused by the rate limit. */
@@ -23,6 +25,7 @@ export const noObserver: HubObserver = {
   messageAccepted() {},
   committed() {},
   fannedOut() {},
+  acknowledged() {},
   droppedTooSlow() {},
   rateLimited() {},
 };

@@ -1,62 +1,107 @@
 /**
- * A room: its members and its position in history. A room exists while it has
- * members (or messages waiting to be stored); its history outlives it in the
- * store.
+ * A room as one node sees it: its local members, where its history stands
+ * here (the last sequence number fanned out on this node), and the fan-out of
+ * what the room log delivers. A room exists on a node while it has local
+ * members (or joins under way); its history and its member list live in the
+ * room log.
  */
-import type { RoomHistoryState } from "../store/history-store.js";
-import type { Session } from "./session.js";
-import type { EncodedEvent } from "./wire.js";
+import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { LogEntry, PresenceChange, RoomPosition } from "../log/room-log.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
+import * as events from "../wire/events.js";
+import type { Membership } from "./membership.js";
+import { PresenceDigest, type PresenceLimits } from "./presence-digest.js";
 
-export interface Membership {
-  readonly room: Room;
-  readonly session: Session;
-  readonly nickname: string;
-  readonly joinedAtMs: number;
-  /** False while a resuming member is still being replayed stored messages. */
-  live: boolean;
-  /** Last sequence number replayed to this member (meaningful while !live). */
-  replayCursor: number;
-}
-
-export class Room {
+export class LocalRoom {
+  /** Local members by nickname (any state but gone). */
   readonly members = new Map<string, Membership>();
-  readonly epoch: string;
-  /** Highest sequence number handed out (may still be waiting to be stored). */
-  lastAssignedSeq: number;
-  /** Highest sequence number stored and fanned out: everything up to it is in the store. */
-  lastDeliveredSeq: number;
-  /** Messages accepted but not yet stored; the room is kept while any are pending. */
-  pending = 0;
+  /** Where history stands on this node: lastSeq is the last entry fanned out here. */
+  position: RoomPosition = { epoch: "", firstSeq: 0, lastSeq: 0 };
+  /** Members in the whole room (all nodes), as the log last said. */
+  memberCount = 0;
+  /** Resolves once the room log delivers this room to this node. */
+  ready: Promise<void> = Promise.resolve();
+  /** Joins being handled: the room stays while any are. */
+  pendingJoins = 0;
+  /** Local senders waiting for their message to be fanned out here, by sequence number. */
+  private readonly awaitingAck = new Map<number, () => void>();
+  private readonly digest: PresenceDigest;
 
   constructor(
     readonly name: string,
-    state: RoomHistoryState,
+    presenceLimits: PresenceLimits,
+    /** Counts deliveries for metrics: entries fanned out, receivers, ms since sent. */
+    private readonly onFanOut: (receivers: number) => void,
   ) {
-    this.epoch = state.epoch;
-    this.lastAssignedSeq = state.lastSeq;
-    this.lastDeliveredSeq = state.lastSeq;
+    this.digest = new PresenceDigest(name, presenceLimits, (event) => this.pushPresence(event, undefined));
   }
 
   get isUnused(): boolean {
-    return this.members.size === 0 && this.pending === 0;
+    return this.members.size === 0 && this.pendingJoins === 0;
   }
 
-  /** Give the same encoded event to every live member, except one if given; returns how many got it. */
-  broadcast(event: EncodedEvent, except?: Membership): number {
-    let receivers = 0;
-    for (const member of this.members.values()) {
-      if (member !== except && member.live) {
-        member.session.queue.push(event);
-        receivers++;
+  /** New entries from the log, in order: each goes to every live member, the same bytes to all. */
+  deliver(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      this.position.lastSeq = entry.seq;
+      let receivers = 0;
+      for (const member of this.members.values()) {
+        if (member.state === "live") {
+          member.owner.queue.push(entry.event);
+          receivers++;
+        }
+      }
+      this.onFanOut(receivers);
+      if (this.awaitingAck.size > 0) {
+        const acknowledge = this.awaitingAck.get(entry.seq);
+        if (acknowledge) {
+          this.awaitingAck.delete(entry.seq);
+          acknowledge();
+        }
       }
     }
-    return receivers;
   }
 
-  /** Presence events go to members being replayed too: they are not part of history. */
-  broadcastPresence(event: EncodedEvent, except: Membership): void {
+  /** A local sender's message was stored as `seq`: call `acknowledge` once it has been fanned out here. */
+  expectAck(seq: number, acknowledge: () => void): void {
+    if (seq <= this.position.lastSeq) acknowledge();
+    else this.awaitingAck.set(seq, acknowledge);
+  }
+
+  /** Whether every local sender's message has been fanned out here. */
+  get acksPending(): boolean {
+    return this.awaitingAck.size > 0;
+  }
+
+  /** The room is going away on this node: nothing more will be fanned out here. */
+  close(): void {
+    this.digest.stop();
+    for (const acknowledge of this.awaitingAck.values()) acknowledge();
+    this.awaitingAck.clear();
+  }
+
+  /** Someone joined or left (anywhere). Small rooms get one event per change; large ones a digest. */
+  presence(change: PresenceChange): void {
+    this.memberCount = change.memberCount;
+    if (this.digest.takes(change)) return;
+    const subject = change.kind === "joined" ? change.member.nickname : change.nickname;
+    const event =
+      change.kind === "joined"
+        ? events.memberJoinedEvent(this.name, change.member)
+        : events.memberLeftEvent(this.name, change.nickname, change.reason ?? LeaveReason.UNSPECIFIED);
+    this.pushPresence(event, subject);
+  }
+
+  /** An ephemeral event (typing) for the live members except its author. */
+  signal(event: EncodedEvent, from: string): void {
     for (const member of this.members.values()) {
-      if (member !== except) member.session.queue.push(event);
+      if (member.state === "live" && member.nickname !== from) member.owner.queue.push(event);
+    }
+  }
+
+  private pushPresence(event: EncodedEvent, subject: string | undefined): void {
+    for (const member of this.members.values()) {
+      if (member.seesPresence && member.nickname !== subject) member.owner.queue.push(event);
     }
   }
 }

@@ -3,105 +3,229 @@
  * nickname, what it still owes the client, and how it ends. It turns commands
  * into hub calls and refusals into error events; the transport only feeds it
  * decoded requests and carries its frames.
+ *
+ * Commands run in the order they arrive. A join takes a moment (the room log
+ * decides on the nickname, history is read): commands that arrive meanwhile
+ * wait (a bounded number) and run after it, so "join, then send" works when
+ * sent back to back.
  */
 import { CommandKind, ErrorCode, LeaveReason, type ChatRequest } from "../../gen/chat/v1/chat_pb.js";
-import type { StoredMessage } from "../store/history-store.js";
-import { CommandError, invalid, exhausted } from "./command-error.js";
+import { LogUnavailableError, type PublishOutcome } from "../log/room-log.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
+import * as events from "../wire/events.js";
+import { CommandError, exhausted, invalid } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
-import * as events from "./events.js";
-import type { Hub } from "./hub.js";
-import type { Membership } from "./room.js";
-import { TokenBucket } from "./token-bucket.js";
+import type { HubLimits } from "./limits.js";
+import { Membership, type MemberOwner } from "./membership.js";
+import { prepareNickname } from "./nickname.js";
+import type { HubObserver } from "./observer.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
-import type { EncodedEvent } from "./wire.js";
-import { checkId, checkNickname, checkRoom, checkText } from "./validate.js";
+import { TokenBucket } from "./token-bucket.js";
+import { checkId, checkRoom, checkText } from "./validate.js";
 
 /** What a session needs from its transport: write frames, and end the stream once. */
 export interface SessionTransport extends FrameSink {
   end(reason: DisconnectReason): void;
 }
 
+export interface JoinOptions {
+  /** Resume position: replay stored messages after this sequence number. */
+  afterSeq?: number;
+  /** The epoch afterSeq belongs to; empty when unknown. */
+  epoch: string;
+}
+
+/** What a session needs from the hub (the hub implements it). */
+export interface SessionHost {
+  readonly limits: HubLimits;
+  readonly observer: HubObserver;
+  readonly scheduler: QueueScheduler;
+  /** Refusing new work: the server is shutting down. */
+  readonly closing: boolean;
+  /** Join a room; resolves with the refusal, if refused, once the joined event is queued or the join is over. */
+  join(membership: Membership, options: JoinOptions): Promise<CommandError | undefined>;
+  leave(membership: Membership, reason: LeaveReason): void;
+  publish(membership: Membership, text: string, clientMsgId: string): Promise<PublishOutcome>;
+  typing(membership: Membership): void;
+  /** Called once the session has ended. */
+  forget(session: Session): void;
+}
+
 const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
-  finished: LeaveReason.DISCONNECTED,
+  // A stream that half-closed and was finished cleanly left on purpose.
+  finished: LeaveReason.LEFT,
   "client-gone": LeaveReason.DISCONNECTED,
   "too-slow": LeaveReason.TOO_SLOW,
   "server-full": LeaveReason.DISCONNECTED,
   shutdown: LeaveReason.SHUTDOWN,
   "rate-limited": LeaveReason.DISCONNECTED,
+  malformed: LeaveReason.DISCONNECTED,
   unauthenticated: LeaveReason.DISCONNECTED,
+  "history-reset": LeaveReason.DISCONNECTED,
   internal: LeaveReason.DISCONNECTED,
 };
 
-export class Session {
+export class Session implements MemberOwner {
   readonly queue: SubscriberQueue;
-  /** Joined rooms by name. */
+  /** Rooms by name: joined, or being joined. */
   private readonly memberships = new Map<string, Membership>();
-  /** Messages accepted from this client and not yet acknowledged. */
-  unacked = 0;
+  /** Messages accepted from this client whose copy has not been fanned out yet. */
+  private unacked = 0;
   private readonly bucket: TokenBucket;
   private rateViolations = 0;
+  private malformedInARow = 0;
+  /** A command (a join) is still running; later ones wait in `waiting`. */
+  private busy = false;
+  private waiting: ChatRequest[] = [];
   private inputEnded = false;
   private shuttingDown = false;
   private ended = false;
 
   constructor(
-    private readonly hub: Hub,
+    private readonly hub: SessionHost,
     readonly id: number,
     private readonly transport: SessionTransport,
-    scheduler: QueueScheduler,
     /** Authenticated subject: when set, the only nickname this client may use. */
     readonly identity?: string,
   ) {
-    this.queue = new SubscriberQueue(transport, hub.limits, scheduler, (detail) => {
+    this.queue = new SubscriberQueue(transport, hub.limits, hub.scheduler, (detail) => {
       hub.observer.droppedTooSlow();
       this.end(Disconnect.tooSlow(detail));
     });
-    this.queue.onEmpty = () => this.onQueueEmpty();
+    this.queue.onIdle = () => this.finishIfDone();
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
   }
 
-  get rooms(): ReadonlyMap<string, Membership> {
-    return this.memberships;
+  /** Nicknames by room, for logs. */
+  describeRooms(): string[] {
+    return [...this.memberships.values()].filter((m) => m.state !== "gone").map((m) => `${m.room}:${m.nickname}`);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
   }
 
   /** Handle one client command. Never throws: refusals become error events. */
   handle(req: ChatRequest): void {
     if (this.ended || this.inputEnded) return;
-    const command = req.command;
-    const ctx: events.ErrorContext = { requestId: req.requestId, command: kindOf(command.case) };
     this.hub.observer.commandReceived();
+    this.malformedInARow = 0;
     if (!this.withinRate()) {
       if (this.ended) return;
-      ctx.room = "room" in (command.value ?? {}) ? (command.value as { room: string }).room : undefined;
+      const value = req.command.value as { room?: string } | undefined;
       const limit = this.hub.limits.rateLimitPerSec;
+      const ctx = { requestId: req.requestId, command: kindOf(req.command.case), room: value?.room };
       this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, ctx));
       return;
     }
+    if (this.busy) {
+      if (this.waiting.length >= this.hub.limits.maxWaitingCommands) {
+        const ctx = { requestId: req.requestId, command: kindOf(req.command.case) };
+        this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, "too many commands waiting for a join to finish; slow down", ctx));
+        return;
+      }
+      this.waiting.push(req);
+      return;
+    }
+    this.run(req);
+  }
+
+  /** A request that could not be decoded: answered, counted like any command, and not tolerated for long. */
+  handleMalformed(reason: string): void {
+    if (this.ended || this.inputEnded) return;
+    this.hub.observer.commandReceived();
+    if (!this.withinRate() || this.ended) {
+      if (!this.ended) {
+        const limit = this.hub.limits.rateLimitPerSec;
+        this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, {}));
+      }
+      return;
+    }
+    if (++this.malformedInARow > this.hub.limits.maxMalformedRequests) {
+      return this.end(Disconnect.malformed(this.hub.limits.maxMalformedRequests));
+    }
+    this.queue.push(events.errorEvent(ErrorCode.INVALID_ARGUMENT, `request could not be decoded: ${reason}`, {}));
+  }
+
+  /** The client half-closed: send what it is still owed, then end with a clean status. */
+  endInput(): void {
+    this.inputEnded = true;
+    this.finishIfDone();
+  }
+
+  /** The transport is gone: leave every room; nothing more can be written. */
+  transportClosed(): void {
+    this.end(Disconnect.clientGone());
+  }
+
+  /** End the session for a reason decided outside the hub (e.g. a server bug, an expired token). */
+  abort(reason: DisconnectReason): void {
+    this.end(reason);
+  }
+
+  /** Hub is shutting down: say so, then end once the notice is written. */
+  shutdown(notice: EncodedEvent): void {
+    if (this.ended) return;
+    this.shuttingDown = true;
+    this.waiting = [];
+    this.leaveAll(LeaveReason.SHUTDOWN);
+    this.queue.push(notice);
+    this.finishIfDone();
+  }
+
+  acknowledged(): void {
+    this.unacked--;
+    if (this.unacked === 0) this.finishIfDone();
+  }
+
+  /** Memberships not yet live (joins and replays under way). */
+  private get settling(): boolean {
+    for (const m of this.memberships.values()) if (m.state !== "live" && m.state !== "gone") return true;
+    return false;
+  }
+
+  private run(req: ChatRequest): void {
+    const pending = this.execute(req);
+    if (!pending) return;
+    this.busy = true;
+    void pending.then(() => {
+      this.busy = false;
+      while (!this.busy && !this.ended && this.waiting.length > 0) this.run(this.waiting.shift()!);
+      this.finishIfDone();
+    });
+  }
+
+  /** Carry out one command; a join returns the promise of its end. */
+  private execute(req: ChatRequest): Promise<void> | undefined {
+    const command = req.command;
+    const ctx: events.ErrorContext = { requestId: req.requestId, command: kindOf(command.case) };
     try {
       const idProblem = checkId("request_id", req.requestId);
       if (idProblem) throw invalid(idProblem);
       switch (command.case) {
         case "join":
           ctx.room = command.value.room;
-          return this.join(command.value.room, command.value.nickname, command.value.afterSeq, command.value.epoch);
+          return this.join(command.value.room, command.value.nickname, command.value.afterSeq, command.value.epoch, ctx);
         case "leave":
           ctx.room = command.value.room;
           return this.leave(command.value.room);
         case "send":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
-          return this.send(command.value.room, command.value.text, command.value.clientMsgId);
+          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx);
         case "ping":
           return this.ping(command.value.nonce);
         case "typing":
           ctx.room = command.value.room;
-          return this.hub.typing(this.membership(command.value.room));
+          this.hub.typing(this.membership(command.value.room));
+          return undefined;
         default:
           throw invalid("request has no command set (expected one of join, leave, send, ping, typing)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
       this.queue.push(events.errorEvent(err.code, err.message, ctx));
+      return undefined;
     }
   }
 
@@ -118,94 +242,83 @@ export class Session {
     return false;
   }
 
-  /** The client half-closed: send what it is still owed, then end with a clean status. */
-  endInput(): void {
-    this.inputEnded = true;
-    this.finishIfDone();
-  }
-
-  /** The transport is gone: leave every room; nothing more can be written. */
-  transportClosed(): void {
-    this.end(Disconnect.clientGone());
-  }
-
-  /** End the session for a reason decided outside the hub (e.g. a server bug). */
-  abort(reason: DisconnectReason): void {
-    this.end(reason);
-  }
-
-  /** Hub is shutting down: say so, then end once the notice is written. */
-  shutdown(notice: EncodedEvent): void {
-    if (this.ended) return;
-    this.shuttingDown = true;
-    this.leaveAll(LeaveReason.SHUTDOWN);
-    this.queue.push(notice);
-  }
-
-  /** One of this client's messages was stored and fanned out. */
-  acknowledged(): void {
-    this.unacked--;
-    if (this.inputEnded && this.unacked === 0) this.finishIfDone();
-  }
-
-  /** One of this client's messages could not be stored. */
-  rejected(message: StoredMessage, reason: string): void {
-    this.unacked--;
-    this.queue.push(
-      events.errorEvent(ErrorCode.UNAVAILABLE, reason, {
-        command: CommandKind.SEND,
-        room: message.room,
-        clientMsgId: message.clientMsgId,
-      }),
-    );
-  }
-
-  private join(room: string, requested: string, afterSeq: bigint | undefined, epoch: string): void {
-    const nickname = this.nicknameFor(requested);
-    const problem = checkRoom(room) ?? checkNickname(nickname) ?? checkId("epoch", epoch);
-    if (problem) throw invalid(problem);
-    if (this.memberships.has(room)) {
-      throw new CommandError(ErrorCode.ALREADY_EXISTS, `already joined room ${room} on this stream`);
-    }
+  private join(room: string, requested: string, afterSeq: bigint | undefined, epoch: string, ctx: events.ErrorContext): Promise<void> {
+    const roomProblem = checkRoom(room);
+    if (roomProblem) throw invalid(roomProblem);
+    const prepared = prepareNickname(this.nicknameFor(requested));
+    if (!prepared.ok) throw invalid(prepared.reason);
+    const epochProblem = checkId("epoch", epoch);
+    if (epochProblem) throw invalid(epochProblem);
+    if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; join again after reconnecting");
+    if (this.memberships.has(room)) throw new CommandError(ErrorCode.ALREADY_EXISTS, `already joined room ${room} on this stream`);
     if (this.memberships.size >= this.hub.limits.maxRoomsPerSession) {
       throw exhausted(`at most ${this.hub.limits.maxRoomsPerSession} rooms per stream; leave one first`);
     }
+    // Recorded before anything else: if this session ends from here on, end() finds it and undoes it.
+    const membership = new Membership(this, room, { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now() });
+    this.memberships.set(room, membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
-    this.memberships.set(room, this.hub.join(this, { room, nickname, afterSeq: after, epoch }));
+    return this.hub.join(membership, { afterSeq: after, epoch }).then((refusal) => {
+      if (!refusal) return;
+      if (this.memberships.get(room) === membership) this.memberships.delete(room);
+      this.queue.push(events.errorEvent(refusal.code, refusal.message, ctx));
+    });
   }
 
   /** Signed-in clients are their token's subject; an empty nickname means "my identity". */
   private nicknameFor(requested: string): string {
     if (this.identity === undefined) return requested;
     if (requested !== "" && requested !== this.identity) {
-      throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${this.identity}": cannot join as "${requested}"`);
+      const a = prepareNickname(requested);
+      const b = prepareNickname(this.identity);
+      if (!a.ok || !b.ok || a.nickname !== b.nickname) {
+        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${this.identity}": cannot join as "${requested}"`);
+      }
     }
     return this.identity;
   }
 
-  private leave(room: string): void {
+  private leave(room: string): undefined {
     const member = this.membership(room);
     this.memberships.delete(room);
     this.hub.leave(member, LeaveReason.LEFT);
     this.queue.push(events.leftEvent(room));
+    return undefined;
   }
 
-  private send(room: string, text: string, clientMsgId: string): void {
+  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext): undefined {
     const member = this.membership(room);
     const problem = checkText(text) ?? checkId("client_msg_id", clientMsgId);
     if (problem) throw invalid(problem);
-    this.hub.post(member, text, clientMsgId);
+    if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; the message was not stored, send it again after reconnecting");
+    this.unacked++;
+    this.hub.observer.messageAccepted();
+    this.hub.publish(member, text, clientMsgId).then(
+      (outcome) => {
+        if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
+        if (outcome.kind === "duplicate") this.queue.push(events.messageEvent(outcome.original));
+        else this.queue.push(events.errorEvent(ErrorCode.ALREADY_EXISTS, `client_msg_id "${clientMsgId}" was already used for another message; use a new id`, ctx));
+        this.acknowledged();
+      },
+      (err) => {
+        const why = err instanceof LogUnavailableError ? err.message : "storage error";
+        this.queue.push(events.errorEvent(ErrorCode.UNAVAILABLE, `message was not stored (${why}); it was not delivered, retry`, ctx));
+        this.acknowledged();
+      },
+    );
+    return undefined;
   }
 
-  private ping(nonce: string): void {
+  private ping(nonce: string): undefined {
     const problem = checkId("nonce", nonce);
     if (problem) throw invalid(problem);
     this.queue.push(events.heartbeatEvent(Date.now(), nonce));
+    return undefined;
   }
 
   private membership(room: string): Membership {
     const member = this.memberships.get(room);
-    if (!member) {
+    if (!member || member.state === "gone") {
       const problem = checkRoom(room);
       if (problem) throw invalid(problem);
       throw new CommandError(ErrorCode.NOT_FOUND, `not a member of room ${room}; join it first`);
@@ -213,17 +326,13 @@ export class Session {
     return member;
   }
 
-  private onQueueEmpty(): void {
-    for (const member of this.memberships.values()) {
-      if (!member.live) this.hub.continueReplay(member);
-    }
-    this.finishIfDone();
-  }
-
   private finishIfDone(): void {
     if (this.ended) return;
-    if (this.shuttingDown && this.queue.isIdle) return this.end(Disconnect.shutdown());
-    if (this.inputEnded && this.unacked === 0 && this.queue.isIdle) this.end(Disconnect.finished());
+    if (this.shuttingDown) {
+      if (this.queue.isIdle) this.end(Disconnect.shutdown());
+      return;
+    }
+    if (this.inputEnded && !this.busy && this.unacked === 0 && !this.settling && this.queue.isIdle) this.end(Disconnect.finished());
   }
 
   private leaveAll(reason: LeaveReason): void {
@@ -234,6 +343,7 @@ export class Session {
   private end(reason: DisconnectReason): void {
     if (this.ended) return;
     this.ended = true;
+    this.waiting = [];
     this.leaveAll(leaveReasonFor[reason.kind]);
     this.queue.close();
     this.hub.forget(this);

@@ -5,13 +5,23 @@
  * then the subscriber is dropped. Flushing happens once per event-loop turn
  * (see FlushScheduler), batching everything queued into as few frames as the
  * frame size allows.
+ *
+ * Paced producers (a member's replay, a joined event carrying history) do not
+ * push blindly: they ask for room() and, when there is too little, wait for
+ * whenWritable(), which fires once the transport has taken the queue below
+ * its low-water mark, however the last flush ended (a write that reported
+ * back-pressure on the very last frame leaves the queue empty, and it is the
+ * transport's drain that must wake them then).
  */
-import { joinFrame, type EncodedEvent } from "./wire.js";
+import { joinFrame, type EncodedEvent } from "../wire/encoded-event.js";
 
 /** The transport side of a subscriber: write frames, nothing else. */
 export interface FrameSink {
   /** Write one encoded ChatResponse frame. False means "buffer full": stop until drained(). */
   write(frame: Uint8Array): boolean;
+  /** Optional: group the writes of one flush into as few socket writes as possible. */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface QueueLimits {
@@ -32,8 +42,11 @@ export class SubscriberQueue {
   private blockedSince = 0;
   private dirty = false;
   private closed = false;
-  /** Called once when the queue empties after a flush (used to finish a half-closed stream). */
-  onEmpty: (() => void) | undefined;
+  private waiters: (() => void)[] = [];
+  /** Bytes promised to paced producers whose reads are in flight. */
+  private reserved = 0;
+  /** Called whenever the queue has been written out completely and the transport is not blocked. */
+  onIdle: (() => void) | undefined;
 
   constructor(
     private readonly sink: FrameSink,
@@ -51,6 +64,42 @@ export class SubscriberQueue {
     return this.queuedBytes === 0 && !this.blocked;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes paced producers may still push now: up to half the limit is theirs to fill. */
+  room(): number {
+    return this.limits.maxQueuedBytes / 2 - this.queuedBytes - this.reserved;
+  }
+
+  /**
+   * Hold `bytes` of room for a paced producer while it fetches what it will
+   * push (several rooms replaying at once must not each count the same room);
+   * returns the function that gives the hold back.
+   */
+  reserve(bytes: number): () => void {
+    this.reserved += bytes;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.reserved -= bytes;
+    };
+  }
+
+  /** Whether an event of `bytes` may be pushed by a paced producer now. An empty queue always takes one. */
+  fits(bytes: number): boolean {
+    return (this.queuedBytes === 0 && this.reserved === 0) || bytes <= this.room();
+  }
+
+  /** Call `fn` once, when the queue is at or below its low-water mark and the transport takes writes. */
+  whenWritable(fn: () => void): void {
+    if (this.closed) return;
+    this.waiters.push(fn);
+    if (!this.blocked && this.queuedBytes <= this.lowWater) this.markDirty();
+  }
+
   push(event: EncodedEvent): void {
     if (this.closed) return;
     if (this.queuedBytes + event.length > this.limits.maxQueuedBytes) {
@@ -61,43 +110,48 @@ export class SubscriberQueue {
     }
     this.events.push(event);
     this.queuedBytes += event.length;
-    if (!this.dirty && !this.blocked) {
-      this.dirty = true;
-      this.scheduler.markDirty(this);
-    }
+    if (!this.blocked) this.markDirty();
   }
 
   /** The transport can take more frames again. */
   drained(): void {
     if (!this.blocked || this.closed) return;
     this.blocked = false;
-    if (this.queuedBytes > 0 && !this.dirty) {
-      this.dirty = true;
-      this.scheduler.markDirty(this);
-    }
+    // Flush what is queued, or, with nothing queued, wake whoever waits for room.
+    this.markDirty();
   }
 
-  /** Write queued events as frames until the queue is empty or the transport pushes back. */
+  /** Write queued events as frames until the queue is empty or the transport pushes back; then wake waiters. */
   flush(): void {
     this.dirty = false;
-    while (!this.closed && !this.blocked && this.head < this.events.length) {
-      const start = this.head;
-      let bytes = this.events[start].length;
-      let end = start + 1;
-      while (end < this.events.length && bytes + this.events[end].length <= this.limits.maxFrameBytes) {
-        bytes += this.events[end].length;
-        end++;
+    if (this.head < this.events.length && !this.closed && !this.blocked) {
+      this.sink.cork?.();
+      while (!this.closed && !this.blocked && this.head < this.events.length) {
+        const start = this.head;
+        let bytes = this.events[start].length;
+        let end = start + 1;
+        while (end < this.events.length && bytes + this.events[end].length <= this.limits.maxFrameBytes) {
+          bytes += this.events[end].length;
+          end++;
+        }
+        const frame = joinFrame(this.events, start, end, bytes);
+        this.head = end;
+        this.queuedBytes -= bytes;
+        if (!this.sink.write(frame)) {
+          this.blocked = true;
+          this.blockedSince = Date.now();
+        }
       }
-      const frame = joinFrame(this.events, start, end, bytes);
-      this.head = end;
-      this.queuedBytes -= bytes;
-      if (!this.sink.write(frame)) {
-        this.blocked = true;
-        this.blockedSince = Date.now();
-      }
+      this.sink.uncork?.();
+      this.compact();
     }
-    this.compact();
-    if (this.queuedBytes === 0 && !this.blocked && this.onEmpty) this.onEmpty();
+    if (this.closed || this.blocked) return;
+    if (this.queuedBytes <= this.lowWater && this.waiters.length > 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const fn of waiters) fn();
+    }
+    if (this.queuedBytes === 0 && !this.blocked && this.onIdle) this.onIdle();
   }
 
   /** Stop delivering and release everything queued. */
@@ -106,6 +160,21 @@ export class SubscriberQueue {
     this.events = [];
     this.head = 0;
     this.queuedBytes = 0;
+    this.reserved = 0;
+    // Wake paced producers so they notice the end and let go of what they hold.
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const fn of waiters) fn();
+  }
+
+  private get lowWater(): number {
+    return this.limits.maxQueuedBytes / 4;
+  }
+
+  private markDirty(): void {
+    if (this.dirty || this.closed) return;
+    this.dirty = true;
+    this.scheduler.markDirty(this);
   }
 
   private compact(): void {

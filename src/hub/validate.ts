@@ -1,10 +1,9 @@
 /**
  * Input rules for client-supplied values. Each returns a human-readable reason
- * when the value is not acceptable, or undefined when it is.
+ * when the value is not acceptable, or undefined when it is. Shared by the
+ * server and the clients (which check before sending). Nicknames have their
+ * own module (nickname.ts: RFC 8266 and look-alikes).
  */
-import { prepareNickname } from "./nickname.js";
-
-export { NICKNAME_MAX_CHARS } from "./nickname.js";
 export const ROOM_MAX_CHARS = 64;
 export const TEXT_MAX_BYTES = 4096;
 export const ID_MAX_CHARS = 64;
@@ -13,19 +12,6 @@ const ROOM_PATTERN = /^[A-Za-z0-9._-]+$/;
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators: none of
 // them belong in a name that is printed on one line of someone's terminal.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-
-/**
- * The RFC 8266 rules of prepareNickname (nickname.ts). Callers here use the
- * nickname exactly as sent, so a nickname that preparation would change
- * (spaces trimmed or collapsed, NFKC) is refused rather than stored unprepared.
- */
-export function checkNickname(nickname: string): string | undefined {
-  const prepared = prepareNickname(nickname);
-  if (!prepared.ok) return prepared.reason;
-  if (prepared.nickname === nickname) return undefined;
-  if (/^\p{Zs}|\p{Zs}$/u.test(nickname)) return "nickname must not start or end with whitespace";
-  return `nickname must be sent in its prepared form "${prepared.nickname}" (RFC 8266: single ASCII spaces, NFKC)`;
-}
 
 export function checkRoom(room: string): string | undefined {
   if (room.length === 0) return "room name must not be empty";

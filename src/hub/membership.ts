@@ -1,0 +1,64 @@
+/**
+ * One stream's membership in one room, from the moment its join is accepted
+ * for handling to the moment it is gone. Recorded in its session before
+ * anything else happens, so that a session ending at any point (even inside
+ * the join itself) finds it and undoes it: nothing is left behind in the room
+ * or in the room log.
+ */
+import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { MemberRecord } from "../log/room-log.js";
+import type { DisconnectReason } from "./disconnect.js";
+import type { SubscriberQueue } from "./subscriber-queue.js";
+
+export type MembershipState =
+  /** Asking the room log for the nickname. */
+  | "claiming"
+  /** Holds the nickname; its joined event is being prepared (history read, room in its queue). */
+  | "preparing"
+  /** Joined event sent; stored messages are being replayed. Gets presence, not live messages. */
+  | "catching-up"
+  /** Gets every new message as it is delivered. */
+  | "live"
+  /** Left, refused or ended; whatever is still in flight for it is dropped. */
+  | "gone";
+
+/** What a membership needs from the stream it belongs to. */
+export interface MemberOwner {
+  readonly queue: SubscriberQueue;
+  /** One of this stream's messages has been delivered to it (or no longer needs to be). */
+  acknowledged(): void;
+  /** End the stream (a server-side failure, or a history reset that needs a rejoin). */
+  abort(reason: DisconnectReason): void;
+}
+
+export class Membership {
+  state: MembershipState = "claiming";
+  /** The room log holds our nickname: leaving must give it back. */
+  claimed = false;
+  /** Last sequence number sent to this member (meaningful while catching up). */
+  replayCursor = 0;
+  /** A history read for this member is in flight. */
+  reading = false;
+  /** Why it went, once gone (for a release that completes after the end). */
+  goneReason: LeaveReason | undefined;
+
+  constructor(
+    readonly owner: MemberOwner,
+    readonly room: string,
+    readonly record: MemberRecord,
+  ) {}
+
+  /** A fresh read of the state (TypeScript narrows `state` across awaits otherwise). */
+  get isGone(): boolean {
+    return this.state === "gone";
+  }
+
+  get nickname(): string {
+    return this.record.nickname;
+  }
+
+  /** Whether presence events (joins, leaves) go to it: once its joined event is out. */
+  get seesPresence(): boolean {
+    return this.state === "catching-up" || this.state === "live";
+  }
+}
