@@ -57,6 +57,35 @@ describe("with an HMAC secret", () => {
     expect(server.hub.sessionCount).toBe(0);
   });
 
+  it("refuses a token without an expiry by default, saying why", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const forever = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setIssuedAt().sign(hmac);
+    const c = ChatTester.connect(server.baseUrl, "c", { token: forever });
+    c.join("lobby");
+    const end = await c.done;
+    expect(end.code).toBe(Code.Unauthenticated);
+    expect(end.message).toMatch(/token has no expiry \(exp\)/);
+  });
+
+  it("with --auth-max-token-age, accepts a token without an expiry and ends its stream when that age is reached", async () => {
+    const server = await startTestServer({ authSecret: secret, authMaxTokenAge: 2 });
+    const issued = Math.floor(Date.now() / 1000) - 1;
+    const forever = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setIssuedAt(issued).sign(hmac);
+    const c = ChatTester.connect(server.baseUrl, "alice", { token: forever });
+    c.join("lobby", "");
+    await c.joined("lobby");
+    const end = await c.done;
+    expect(end.code).toBe(Code.Unauthenticated);
+    expect(end.message).toMatch(/token expired/);
+    // Without an issued-at time there is no age to judge: refused.
+    const noIat = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").sign(hmac);
+    const d = ChatTester.connect(server.baseUrl, "d", { token: noIat });
+    d.join("lobby");
+    const refused = await d.done;
+    expect(refused.code).toBe(Code.Unauthenticated);
+    expect(refused.message).toMatch(/iat/);
+  });
+
   it("refuses unary calls without a valid token", async () => {
     const server = await startTestServer({ authSecret: secret });
     const err = await createChatClient(server.baseUrl).listRooms({}).catch((e) => ConnectError.from(e));

@@ -61,13 +61,13 @@ async function waitForLive(session: ChatSession, room: string): Promise<void> {
 function sharedStore(): HistoryStore {
   const store = new MemoryHistoryStore();
   return {
-    roomState: (room) => store.roomState(room),
-    peekState: (room) => store.peekState(room),
-    append: (messages) => store.append(messages),
+    peek: (room) => store.peek(room),
+    append: (items) => store.append(items),
     recent: (room, limit) => store.recent(room, limit),
     after: (room, afterSeq, limit) => store.after(room, afterSeq, limit),
     before: (room, beforeSeq, limit) => store.before(room, beforeSeq, limit),
-    findByClientMsgId: (room, sender, id) => store.findByClientMsgId(room, sender, id),
+    findSent: (room, sender, id) => store.findSent(room, sender, id),
+    setInUse: (room, inUse) => store.setInUse(room, inUse),
     close: () => {}, // the servers come and go; the history stays
   };
 }

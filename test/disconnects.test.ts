@@ -20,19 +20,35 @@ async function watcherIn(baseUrl: string, ...rooms: string[]): Promise<ChatTeste
 }
 
 describe("leaving on disconnect", () => {
-  it("a cancelled stream leaves all its rooms", async () => {
+  it("a cancelled stream (RST_STREAM CANCEL) leaves all its rooms, reported as disconnected", async () => {
     const server = await startTestServer();
     const watcher = await watcherIn(server.baseUrl, "r1", "r2");
-    const quitter = ChatTester.connect(server.baseUrl, "quitter");
-    quitter.join("r1");
-    quitter.join("r2");
-    await quitter.joined("r2");
-    quitter.cancel();
+    const client = rawClient(server.address);
+    const call = client.makeBidiStreamRequest("/chat.v1.ChatService/Chat", chat.serialize, chat.deserialize);
+    call.on("error", () => {});
+    const joined = new Set<string>();
+    call.on("data", (r: ChatResponse) => r.events.forEach((e) => e.event.case === "joined" && joined.add(e.event.value.room)));
+    for (const room of ["r1", "r2"]) call.write(chat.create({ command: { case: "join", value: { room, nickname: "quitter" } } }));
+    await waitUntil(() => joined.size === 2, "quitter joined both rooms");
+    call.cancel(); // grpc-js cancels with RST_STREAM alone, no half-close first
     for (const room of ["r1", "r2"]) {
       const left = await watcher.waitFor("memberLeft", (e) => e.room === room && e.nickname === "quitter");
       expect(left.reason).toBe(LeaveReason.DISCONNECTED);
     }
     await waitUntil(() => server.hub.sessionCount === 1, "session released");
+    client.close();
+  });
+
+  it("a stream that half-closes leaves its rooms, reported as having left", async () => {
+    const server = await startTestServer();
+    const watcher = await watcherIn(server.baseUrl, "r1");
+    const quitter = ChatTester.connect(server.baseUrl, "quitter");
+    quitter.join("r1");
+    await quitter.joined("r1");
+    quitter.end();
+    expect((await quitter.done).code).toBe("ok");
+    const left = await watcher.waitFor("memberLeft", (e) => e.nickname === "quitter");
+    expect(left.reason).toBe(LeaveReason.LEFT);
   });
 
   it("a closed connection leaves its rooms", async () => {

@@ -43,7 +43,12 @@ describe("nicknames", () => {
     ["33 characters", "a".repeat(33)],
     ["a control character", "ali\u0007ce"],
     ["a newline", "ali\nce"],
-    ["leading whitespace", " alice"],
+    ["a zero-width space", "al\u200Bice"],
+    ["a soft hyphen", "ali\u00ADce"],
+    ["a right-to-left override", "\u202Ealice"],
+    ["a bidi isolate", "\u2066alice\u2069"],
+    ["the Hangul filler", "\u3164"],
+    ["only spaces", "   "],
   ])("refuses a nickname with %s", async (_why, nickname) => {
     const server = await startTestServer();
     const c = ChatTester.connect(server.baseUrl, "c");
@@ -52,6 +57,36 @@ describe("nicknames", () => {
     expect(err.code).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/nickname/);
     await stillUsable(c);
+  });
+
+  it("prepares a nickname as RFC 8266 says: outer spaces trimmed, inner runs collapsed, NFKC (fullwidth letters become ASCII)", async () => {
+    const server = await startTestServer();
+    const c = ChatTester.connect(server.baseUrl, "c");
+    c.join("a", "  ann   lee ");
+    c.join("b", "\uFF41\uFF4C\uFF49\uFF43\uFF45"); // ａｌｉｃｅ
+    expect((await c.joined("a")).nickname).toBe("ann lee");
+    expect((await c.joined("b")).nickname).toBe("alice");
+  });
+
+  it("says exactly which character a nickname was refused for", async () => {
+    const server = await startTestServer();
+    const c = ChatTester.connect(server.baseUrl, "c");
+    c.join("lobby", "al\u200Bice");
+    expect((await c.error()).message).toMatch(/invisible character \(U\+200B ZERO WIDTH SPACE\)/);
+  });
+
+  it("refuses a nickname that looks like one already in the room (confusable skeleton), naming the holder", async () => {
+    const server = await startTestServer();
+    const alice = ChatTester.connect(server.baseUrl, "alice");
+    alice.join("lobby");
+    await alice.joined("lobby");
+    for (const lookalike of ["\u0430lice", "ALICE", "Alice", "\uFF41lice"]) {
+      const c = ChatTester.connect(server.baseUrl, "c");
+      c.join("lobby", lookalike);
+      const err = await c.error();
+      expect(err.code).toBe(ErrorCode.ALREADY_EXISTS);
+      expect(err.message).toMatch(/"alice"/);
+    }
   });
 
   it("accepts 32 characters, including non-ASCII ones", async () => {

@@ -60,7 +60,7 @@ describe("limits", () => {
     const probe = ChatTester.connect(server.baseUrl, "probe");
     probe.join("lobby");
     await probe.joined("lobby");
-    expect(server.hub.listMembers("lobby").map((m) => m.nickname).sort()).toEqual(["probe", "s1", "s2"]);
+    expect(server.hub.localMembers("lobby").map((m) => m.nickname).sort()).toEqual(["probe", "s1", "s2"]);
     expect(third.joined()).toBe(false);
     first.call.cancel();
     await waitUntil(() => third.joined(), "third stream served once a slot is free");

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
+import { grpcFrame, RawH2Connection } from "./support/hostile-h2.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { waitUntil } from "./support/wait.js";
 
@@ -40,5 +41,34 @@ describe("per-client rate limit", () => {
     expect(end.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(end.message).toMatch(/rate limit/);
     await watcher.waitFor("memberLeft", (e) => e.nickname === "abuser");
+  });
+});
+
+describe("undecodable requests", () => {
+  it("count against the rate limit like any command, and a client that keeps sending them is disconnected", async () => {
+    const server = await startTestServer({ rateLimit: 1, rateBurst: 10 });
+    const conn = await RawH2Connection.open(server.port);
+    const stream = conn.stream();
+    const garbage = grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    stream.write(Buffer.concat(Array.from({ length: 400 }, () => garbage)));
+    const status = await stream.waitStatus();
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(status.message).toMatch(/rate limit/);
+    // At most the burst was answered as undecodable; the rest were refused by the rate limit.
+    expect(stream.of("error").filter((e) => e.code === ErrorCode.INVALID_ARGUMENT).length).toBeLessThanOrEqual(10);
+    await conn.close().catch(() => {});
+  });
+
+  it("a client that sends only undecodable requests is disconnected even without a rate limit", async () => {
+    const server = await startTestServer({ rateLimit: 0 });
+    const conn = await RawH2Connection.open(server.port);
+    const stream = conn.stream();
+    const garbage = grpcFrame(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    stream.write(Buffer.concat(Array.from({ length: 1000 }, () => garbage)));
+    const status = await stream.waitStatus();
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.message).toMatch(/undecodable/);
+    expect(stream.of("error").length).toBeLessThan(1000);
+    await conn.close().catch(() => {});
   });
 });

@@ -6,6 +6,7 @@
 import { create, fromBinary, toBinary, toJson, type DescMessage, type FileRegistry } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
+import { HealthCheckRequestSchema, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
 import { ServingStatus } from "../src/server/health.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { rawClient, unaryCall } from "./support/grpc-raw.js";
@@ -117,6 +118,31 @@ describe("health", () => {
     await waitUntil(() => seen.length === 2, "changed status");
     expect(seen).toEqual(["SERVING", "NOT_SERVING"]);
     watch.cancel();
+    client.close();
+  });
+});
+
+describe("health during shutdown", () => {
+  it("ends Watch calls right after NOT_SERVING, so a watching load balancer does not hold the shutdown", async () => {
+    const server = await startTestServer();
+    const client = rawClient(server.address);
+    const watch = client.makeServerStreamRequest(
+      "/grpc.health.v1.Health/Watch",
+      (m: Uint8Array) => Buffer.from(m),
+      (b: Buffer) => fromBinary(HealthCheckResponseSchema, b).status,
+      toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: "chat.v1.ChatService" })),
+    );
+    const seen: ServingStatus[] = [];
+    watch.on("data", (s: ServingStatus) => seen.push(s));
+    const status = new Promise<grpc.StatusObject>((resolve) => watch.on("status", resolve));
+    watch.on("error", () => {});
+    await waitUntil(() => seen.length === 1, "first watch status");
+    // A deadline far beyond the test's timeout: only a prompt end lets close() finish in time.
+    const closed = server.close(60_000);
+    const end = await status;
+    expect(seen).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
+    expect(end.code).toBe(grpc.status.OK);
+    await closed;
     client.close();
   });
 });

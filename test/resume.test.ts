@@ -4,6 +4,8 @@
  * sending; resends of the same client id are stored once.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { ErrorCode } from "../gen/chat/v1/chat_pb.js";
+import { createChatClient } from "../src/client/transport.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { waitUntil } from "./support/wait.js";
@@ -26,7 +28,7 @@ describe("resume after a sequence number", () => {
     for (let i = 0; i < 100; i++) senders[i % 3].send("lobby", `before ${i}`);
     await first.messageCount(100);
     first.cancel();
-    await waitUntil(() => server.hub.listMembers("lobby").length === 3, "reader gone");
+    await waitUntil(() => server.hub.localMembers("lobby").length === 3, "reader gone");
     const resumeAfter = 10; // it saw more, but pretend it only processed up to 10
 
     // Senders keep going while the reader comes back.
@@ -135,5 +137,42 @@ describe("idempotent send", () => {
     await bob.joined("lobby");
     bob.send("lobby", "hello", "msg-1");
     expect(Number((await bob.waitFor("message", (m) => m.clientMsgId === "msg-1")).seq)).toBe(3);
+  });
+});
+
+describe("idempotency keys", () => {
+  it("a client id reused for a different text is refused with an error event, and the original stands", async () => {
+    const server = await startTestServer();
+    const alice = ChatTester.connect(server.baseUrl, "alice");
+    alice.join("lobby");
+    await alice.joined("lobby");
+    alice.send("lobby", "the original", "k-1");
+    await alice.waitFor("message", (m) => m.clientMsgId === "k-1");
+    alice.send("lobby", "something else", "k-1");
+    const err = await alice.error((e) => e.clientMsgId === "k-1");
+    expect(err.code).toBe(ErrorCode.ALREADY_EXISTS);
+    expect(err.message).toMatch(/client_msg_id "k-1" was already used for another message/);
+    const history = await createChatClient(server.baseUrl).getHistory({ room: "lobby" });
+    expect(history.messages.map((m) => m.text)).toEqual(["the original"]);
+  });
+
+  it("outlive history retention: a resend after the original was dropped is not stored again", async () => {
+    const server = await startTestServer({ historyLimit: 5 });
+    const alice = ChatTester.connect(server.baseUrl, "alice");
+    alice.join("lobby");
+    await alice.joined("lobby");
+    alice.send("lobby", "first", "k-1");
+    const ack = await alice.waitFor("message", (m) => m.clientMsgId === "k-1");
+    for (let i = 0; i < 20; i++) alice.send("lobby", `filler ${i}`);
+    await alice.messageCount(21);
+    alice.send("lobby", "first", "k-1");
+    const acks = await waitUntil(() => {
+      const got = alice.messages().filter((m) => m.clientMsgId === "k-1");
+      return got.length === 2 && got;
+    }, "the resend's acknowledgement");
+    expect(acks[1].seq).toBe(ack.seq);
+    alice.send("lobby", "marker", "k-2");
+    const marker = await alice.waitFor("message", (m) => m.clientMsgId === "k-2");
+    expect(Number(marker.seq)).toBe(22); // nothing was stored in between
   });
 });

@@ -3,11 +3,13 @@
  * server's memory grow: it is dropped with RESOURCE_EXHAUSTED, and the
  * others keep getting every message, in order.
  */
+import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatResponseSchema, LeaveReason, type ChatResponse } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { codec, rawClient } from "./support/grpc-raw.js";
+import { RawH2Connection } from "./support/hostile-h2.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
 import { waitUntil } from "./support/wait.js";
 
@@ -100,3 +102,38 @@ describe("a client that stops reading", () => {
     sloth.client.close();
   });
 });
+
+describe("a dropped slow client", () => {
+  it("sees RESOURCE_EXHAUSTED even when it reads again only after the server gave up on its stream", async () => {
+    const server = await startTestServer({ stallTimeoutMs: 200 }, { resetGraceMs: 0 });
+    const reader = ChatTester.connect(server.baseUrl, "reader");
+    reader.join("lobby");
+    await reader.joined("lobby");
+    const conn = await RawH2Connection.open(server.port);
+    const sloth = conn.stream();
+    sloth.join("lobby", "sloth");
+    await sloth.waitFor("joined");
+    sloth.pause();
+    const text = "z".repeat(4000);
+    let sent = 0;
+    for (let round = 0; round < 200 && server.hub.sessionCount === 2; round++) {
+      for (let i = 0; i < 50; i++) reader.send("lobby", text);
+      sent += 50;
+      await reader.messageCount(sent, undefined, 10_000);
+    }
+    expect(server.hub.sessionCount).toBe(1);
+    // The server has reset the stream by now (no grace); whatever the client reads, it ends as RESOURCE_EXHAUSTED.
+    await waitUntil(() => sloth.closed, "the server to give up on the stream");
+    sloth.resume();
+    expect(sloth.status?.code ?? rstStatus(sloth.rstCode)).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    await conn.close().catch(() => {});
+  });
+});
+
+/** How gRPC clients map an RST_STREAM code (PROTOCOL-HTTP2.md): ENHANCE_YOUR_CALM is RESOURCE_EXHAUSTED. */
+function rstStatus(code: number | undefined): grpc.status {
+  if (code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM) return grpc.status.RESOURCE_EXHAUSTED;
+  if (code === http2.constants.NGHTTP2_CANCEL) return grpc.status.CANCELLED;
+  if (code === http2.constants.NGHTTP2_REFUSED_STREAM) return grpc.status.UNAVAILABLE;
+  return grpc.status.INTERNAL;
+}

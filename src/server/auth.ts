@@ -6,7 +6,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { errors, jwtVerify } from "jose";
-import { checkNickname } from "../hub/validate.js";
+import { prepareNickname } from "../hub/nickname.js";
 
 export interface Identity {
   subject: string;
@@ -21,6 +21,12 @@ export interface AuthConfig {
   publicKeyFile?: string;
   issuer?: string;
   audience?: string;
+  /**
+   * Seconds a token is accepted after its issued-at time (iat). 0 (the
+   * default): every token must carry an expiry (exp). When set, tokens
+   * without exp are accepted for that long, and no token lives longer.
+   */
+  maxTokenAgeSec?: number;
 }
 
 export type Authenticator = (authorization: string | undefined) => Promise<Identity>;
@@ -61,20 +67,33 @@ export function createAuthenticator(config: AuthConfig): Authenticator | undefin
     const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
     if (!match) throw new AuthError("missing bearer token: send 'authorization: Bearer <jwt>' metadata");
     let payload;
+    const maxAge = config.maxTokenAgeSec ?? 0;
     try {
-      ({ payload } = await jwtVerify(match[1], key, { algorithms, issuer: config.issuer, audience: config.audience }));
+      ({ payload } = await jwtVerify(match[1], key, {
+        algorithms,
+        issuer: config.issuer,
+        audience: config.audience,
+        // A token without an expiry would be valid for ever: refused unless a maximum age is configured.
+        ...(maxAge > 0 ? { maxTokenAge: maxAge } : { requiredClaims: ["exp"] }),
+      }));
     } catch (err) {
-      throw new AuthError(describe(err));
+      throw new AuthError(describe(err, maxAge));
     }
-    const subject = payload.sub ?? "";
-    const problem = checkNickname(subject);
-    if (problem) throw new AuthError(`token subject is not a usable nickname: ${problem}`);
-    return { subject, expiresAtMs: payload.exp === undefined ? undefined : payload.exp * 1000 };
+    const prepared = prepareNickname(payload.sub ?? "");
+    if (!prepared.ok) throw new AuthError(`token subject is not a usable nickname: ${prepared.reason}`);
+    const limits = [payload.exp, maxAge > 0 && payload.iat !== undefined ? payload.iat + maxAge : undefined].filter((t) => t !== undefined);
+    return { subject: prepared.nickname, expiresAtMs: limits.length > 0 ? Math.min(...limits) * 1000 : undefined };
   };
 }
 
-function describe(err: unknown): string {
+function describe(err: unknown, maxAge: number): string {
   if (err instanceof errors.JWTExpired) return "token expired";
+  if (err instanceof errors.JWTClaimValidationFailed && err.claim === "exp" && err.reason === "missing") {
+    return "token has no expiry (exp); this server requires one (or set --auth-max-token-age to accept tokens by their age)";
+  }
+  if (err instanceof errors.JWTClaimValidationFailed && err.claim === "iat" && maxAge > 0) {
+    return `token has no usable issued-at time (iat), needed to judge its age (--auth-max-token-age ${maxAge})`;
+  }
   if (err instanceof errors.JWSSignatureVerificationFailed) return "token signature is not valid";
   if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" is not valid: ${err.reason}`;
   if (err instanceof errors.JOSEAlgNotAllowed) return "token is signed with an algorithm this server does not accept";

@@ -6,9 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ChatRequest } from "../../gen/chat/v1/chat_pb.js";
-import { ErrorCode } from "../../gen/chat/v1/chat_pb.js";
 import { Disconnect, type DisconnectReason } from "../hub/disconnect.js";
-import { errorEvent } from "../hub/events.js";
 import type { Hub } from "../hub/hub.js";
 import { Session } from "../hub/session.js";
 import { AuthError, type Authenticator, type Identity } from "./auth.js";
@@ -21,10 +19,15 @@ const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
   "too-slow": grpc.status.RESOURCE_EXHAUSTED,
   "server-full": grpc.status.RESOURCE_EXHAUSTED,
   "rate-limited": grpc.status.RESOURCE_EXHAUSTED,
+  malformed: grpc.status.INVALID_ARGUMENT,
+  "history-reset": grpc.status.UNAVAILABLE,
   unauthenticated: grpc.status.UNAUTHENTICATED,
   shutdown: grpc.status.UNAVAILABLE,
   internal: grpc.status.INTERNAL,
 };
+
+/** How long after the request side ends a reset still counts as a cancel (see the "end" handler). */
+const HALF_CLOSE_GRACE_MS = 50;
 
 /** setTimeout cannot wait longer than this; a token valid for longer is not timed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -72,7 +75,8 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
     {
       write: (frame) => call.write(frame),
       end: (reason) => {
-        log.info({ peer, session: opened instanceof Session ? opened.id : 0, reason: reason.kind }, "stream closed");
+        const who = opened instanceof Session ? { session: opened.id, rooms: opened.describeRooms() } : {};
+        log.info({ peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
         end(reason);
       },
     },
@@ -94,12 +98,9 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
   }
   call.on("drain", () => session.queue.drained());
   call.on("data", (req: ChatRequest | MalformedRequest) => {
-    if (req instanceof MalformedRequest) {
-      session.queue.push(errorEvent(ErrorCode.INVALID_ARGUMENT, `request could not be decoded: ${req.reason}`, {}));
-      return;
-    }
     try {
-      session.handle(req);
+      if (req instanceof MalformedRequest) session.handleMalformed(req.reason);
+      else session.handle(req);
     } catch (err) {
       // A bug, not bad input: log it, tell the client only that it was internal.
       log.error({ err, session: session.id }, "command failed");
@@ -110,11 +111,17 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
     if (endedInsideMessage(call)) {
       session.abort({ kind: "internal", message: "request stream ended inside a message (truncated gRPC frame)", reconnect: false });
     } else {
-      session.endInput();
+      // A cancel reaches us as the end of the request side followed, a moment
+      // later, by the reset (grpc-js and connect-es clients both do this).
+      // Wait briefly so a cancel is not taken for a clean end, whose members
+      // are reported as having left rather than disconnected.
+      setTimeout(() => {
+        if (!ended && !call.cancelled) session.endInput();
+      }, HALF_CLOSE_GRACE_MS);
     }
   });
   const gone = () => {
-    if (!ended) log.info({ peer, session: session.id, reason: "client-gone" }, "stream closed");
+    if (!ended) log.info({ peer, session: session.id, rooms: session.describeRooms(), reason: "client-gone" }, "stream closed");
     ended = true;
     clearTimeout(expiry);
     session.transportClosed();

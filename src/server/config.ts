@@ -5,6 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { defaultHubLimits } from "../hub/limits.js";
+import { DEFAULT_HISTORY_DB_PATH } from "../store/open-store.js";
+import { defaultRetention } from "../store/retention.js";
 
 export interface ServerConfig {
   host: string;
@@ -14,12 +16,17 @@ export interface ServerConfig {
   db: string;
   historyLimit: number;
   historyMaxAgeSec: number;
+  idempotencyWindowSec: number;
+  memoryStoreMaxBytes: number;
   maxConnections: number;
   maxStreams: number;
   maxStreamsPerConnection: number;
   maxRoomsPerClient: number;
   maxRooms: number;
   maxMembersPerRoom: number;
+  membersOnJoin: number;
+  presenceThreshold: number;
+  presenceIntervalMs: number;
   maxQueuedBytes: number;
   stallTimeoutMs: number;
   maxRequestBytes: number;
@@ -33,6 +40,7 @@ export interface ServerConfig {
   authPublicKey: string;
   authIssuer: string;
   authAudience: string;
+  authMaxTokenAge: number;
   tlsCert: string;
   tlsKey: string;
   metricsHost: string;
@@ -62,15 +70,20 @@ export const OPTIONS: OptionSpec[] = [
   opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0 }),
   opt("logLevel", "log-level", "LOG_LEVEL", "string", "info", "log level", { choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }),
   opt("store", "store", "STORE", "string", "sqlite", "history store: sqlite (durable) or memory (throwaway)", { choices: ["sqlite", "memory"] }),
-  opt("db", "db", "DB_PATH", "string", "./data/chat.db", "SQLite history file (created on first start)"),
+  opt("db", "db", "DB_PATH", "string", DEFAULT_HISTORY_DB_PATH, "SQLite history file (created on first start)"),
   opt("historyLimit", "history-limit", "HISTORY_LIMIT", "int", 10_000, "messages of history kept per room", { min: 1 }),
   opt("historyMaxAgeSec", "history-max-age", "HISTORY_MAX_AGE", "int", 0, "seconds of history kept (0: no age limit)", { min: 0 }),
+  opt("idempotencyWindowSec", "idempotency-window", "IDEMPOTENCY_WINDOW", "int", defaultRetention.idWindowMs / 1000, "seconds a client_msg_id is remembered after its send, however long history is kept", { min: 1 }),
+  opt("memoryStoreMaxBytes", "memory-store-max-bytes", "MEMORY_STORE_MAX_BYTES", "int", 256 * 1024 * 1024, "with --store memory: bytes of history kept in all (idle rooms are forgotten first)", { min: 1024 * 1024 }),
   opt("maxConnections", "max-connections", "MAX_CONNECTIONS", "int", 5_000, "TCP connections accepted at once; more are refused", { min: 1 }),
   opt("maxStreams", "max-streams", "MAX_STREAMS", "int", defaultHubLimits.maxSessions, "concurrent Chat streams accepted in total", { min: 1 }),
   opt("maxStreamsPerConnection", "max-streams-per-connection", "MAX_STREAMS_PER_CONNECTION", "int", 100, "concurrent streams (calls) on one connection", { min: 1 }),
   opt("maxRoomsPerClient", "max-rooms-per-client", "MAX_ROOMS_PER_CLIENT", "int", defaultHubLimits.maxRoomsPerSession, "rooms one stream may join at once", { min: 1 }),
   opt("maxRooms", "max-rooms", "MAX_ROOMS", "int", defaultHubLimits.maxRooms, "rooms that may exist at once", { min: 1 }),
   opt("maxMembersPerRoom", "max-members-per-room", "MAX_MEMBERS_PER_ROOM", "int", defaultHubLimits.maxMembersPerRoom, "members one room may hold", { min: 1 }),
+  opt("membersOnJoin", "members-on-join", "MEMBERS_ON_JOIN", "int", defaultHubLimits.membersOnJoin, "members listed in a joined event at most (the rest through ListMembers)", { min: 1 }),
+  opt("presenceThreshold", "presence-threshold", "PRESENCE_THRESHOLD", "int", defaultHubLimits.presenceThreshold, "rooms with more members get joins and leaves as one presence digest per interval", { min: 1 }),
+  opt("presenceIntervalMs", "presence-interval-ms", "PRESENCE_INTERVAL_MS", "int", defaultHubLimits.presenceIntervalMs, "how often a large room's presence digest goes out", { min: 50 }),
   opt("maxQueuedBytes", "max-queued-bytes", "MAX_QUEUED_BYTES", "int", defaultHubLimits.maxQueuedBytes, "bytes queued for one slow client before it is dropped", { min: 1024 }),
   opt("stallTimeoutMs", "stall-timeout-ms", "STALL_TIMEOUT_MS", "int", defaultHubLimits.stallTimeoutMs, "a client not reading for this long while messages arrive is dropped", { min: 1 }),
   opt("maxRequestBytes", "max-request-bytes", "MAX_REQUEST_BYTES", "int", 64 * 1024, "largest request message the transport accepts", { min: 8192 }),
@@ -84,6 +97,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("authPublicKey", "auth-public-key", "AUTH_PUBLIC_KEY_FILE", "string", "", "require JWTs verified by this PEM public key (RS256, ES256, EdDSA, ...)"),
   opt("authIssuer", "auth-issuer", "AUTH_ISSUER", "string", "", "when set, tokens must have this issuer (iss)"),
   opt("authAudience", "auth-audience", "AUTH_AUDIENCE", "string", "", "when set, tokens must have this audience (aud)"),
+  opt("authMaxTokenAge", "auth-max-token-age", "AUTH_MAX_TOKEN_AGE", "int", 0, "accept tokens without an expiry, for this many seconds after their iat (0: tokens must have exp)", { min: 0 }),
   opt("tlsCert", "tls-cert", "TLS_CERT_FILE", "string", "", "serve TLS with this PEM certificate chain (needs --tls-key)"),
   opt("tlsKey", "tls-key", "TLS_KEY_FILE", "string", "", "PEM private key for --tls-cert"),
   opt("metricsHost", "metrics-host", "METRICS_HOST", "string", "127.0.0.1", "address for the metrics endpoint"),

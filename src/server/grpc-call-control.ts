@@ -19,12 +19,27 @@ export interface CallStatus {
  * End the call with `status`; if its HTTP/2 stream is still open after
  * `graceMs`, reset it. The call object may look finished long before that:
  * the peer can keep its half of the stream open (a client still "sending"),
- * which would hold the connection, and a graceful shutdown, forever.
+ * which would hold the connection, and a graceful shutdown, forever; and a
+ * peer that stopped reading never lets the trailers through (they queue
+ * behind the data its flow-control window refuses).
+ *
+ * The reset's code is chosen so that gRPC clients still learn the status
+ * class (PROTOCOL-HTTP2.md maps RST_STREAM codes to statuses): ENHANCE_YOUR_CALM
+ * reads as RESOURCE_EXHAUSTED, REFUSED_STREAM as UNAVAILABLE, CANCEL as CANCELLED.
  */
 export function endCall(call: grpc.ServerDuplexStream<unknown, unknown>, status: CallStatus, graceMs: number): void {
   call.emit("error", status);
   if (graceMs < 0) return;
-  setTimeout(() => resetStream(call), graceMs).unref();
+  setTimeout(() => resetStream(call, resetCodeFor(status.code)), graceMs).unref();
+}
+
+function resetCodeFor(code: grpc.status): number {
+  switch (code) {
+    case 8: // RESOURCE_EXHAUSTED
+      return http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
+    default:
+      return http2.constants.NGHTTP2_CANCEL;
+  }
 }
 
 /**
@@ -42,13 +57,13 @@ function findInCallChain<T>(call: grpc.ServerDuplexStream<unknown, unknown>, pic
 }
 
 /** Reset the call's HTTP/2 stream, freeing whatever is still queued for it. */
-export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
+export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>, code: number = http2.constants.NGHTTP2_CANCEL): boolean {
   const stream = findInCallChain(call, (link) => {
     const s = link.stream as http2.ServerHttp2Stream | undefined;
     return s && typeof s.close === "function" ? s : undefined;
   });
   if (!stream) return false;
-  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  if (!stream.closed && !stream.destroyed) stream.close(code);
   return true;
 }
 

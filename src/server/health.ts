@@ -18,6 +18,9 @@ export { ServingStatus };
 export class HealthRegistry {
   private readonly statuses = new Map<string, ServingStatus>();
   private readonly watchers = new Map<string, Set<(s: ServingStatus) => void>>();
+  /** How to end each open Watch call. */
+  private readonly enders = new Set<() => void>();
+  private stopping = false;
 
   constructor(services: string[]) {
     for (const name of ["", ...services]) this.statuses.set(name, ServingStatus.SERVING);
@@ -28,9 +31,21 @@ export class HealthRegistry {
     for (const notify of this.watchers.get(service) ?? []) notify(status);
   }
 
-  /** Mark every service at once (e.g. NOT_SERVING on shutdown). */
+  /** Mark every service at once. */
   setAll(status: ServingStatus): void {
     for (const name of this.statuses.keys()) this.set(name, status);
+  }
+
+  /**
+   * The server is stopping: every service is NOT_SERVING, and each Watch call
+   * ends (OK) right after it is told so. Load balancers watch health; an open
+   * Watch would otherwise hold a graceful shutdown until its deadline.
+   */
+  shutdown(): void {
+    this.stopping = true;
+    this.setAll(ServingStatus.NOT_SERVING);
+    for (const end of this.enders) end();
+    this.enders.clear();
   }
 
   get(service: string): ServingStatus | undefined {
@@ -58,11 +73,15 @@ export class HealthRegistry {
         const service = (call.request as HealthCheckRequest).service;
         const send = (status: ServingStatus) => call.write(create(HealthCheckResponseSchema, { status }));
         send(this.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
+        if (this.stopping) return call.end();
         let set = this.watchers.get(service);
         if (!set) this.watchers.set(service, (set = new Set()));
         set.add(send);
+        const end = () => call.end();
+        this.enders.add(end);
         const stop = () => {
           set!.delete(send);
+          this.enders.delete(end);
           if (set!.size === 0) this.watchers.delete(service);
         };
         call.on("cancelled", stop);

@@ -18,7 +18,7 @@ export class ChatMetrics implements HubObserver {
   private readonly limited = new Counter({ name: "chat_rate_limited_total", help: "Commands refused by the per-client rate limit", registers: [this.registry] });
   private readonly fanout = new Histogram({
     name: "chat_fanout_latency_seconds",
-    help: "Time from accepting a message to queueing it for every member",
+    help: "Time from accepting a message to queueing it for every local member (this node's senders)",
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
@@ -42,8 +42,8 @@ export class ChatMetrics implements HubObserver {
         },
       });
     gauge("chat_open_streams", "Open Chat streams", (h) => h.sessionCount);
-    gauge("chat_rooms", "Rooms with members", (h) => h.roomCount);
-    gauge("chat_members", "Room memberships", (h) => h.memberCount);
+    gauge("chat_rooms", "Rooms with members on this node", (h) => h.roomCount);
+    gauge("chat_members", "Room memberships on this node", (h) => h.memberCount);
     gauge("chat_queued_bytes", "Bytes waiting in subscriber queues", (h) => h.queuedBytes);
     new Gauge({ name: "chat_connections", help: "Open TCP connections", registers: [this.registry], collect() { this.set(connections()); } });
   }
@@ -57,8 +57,10 @@ export class ChatMetrics implements HubObserver {
   committed(_messages: number, storeMs: number): void {
     this.store.observe(storeMs / 1000);
   }
-  fannedOut(receivers: number, latencyMs: number): void {
+  fannedOut(receivers: number): void {
     this.delivered.inc(receivers);
+  }
+  acknowledged(latencyMs: number): void {
     this.fanout.observe(latencyMs / 1000);
   }
   droppedTooSlow(): void {

@@ -9,10 +9,13 @@ import * as grpc from "@grpc/grpc-js";
 import pino, { type Logger } from "pino";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { FlushScheduler } from "../hub/flush-scheduler.js";
 import { Hub } from "../hub/hub.js";
+import { EmbeddedRoomLog } from "../log/embedded-log.js";
 import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
 import { openHistoryStore } from "../store/open-store.js";
+import { defaultRetention } from "../store/retention.js";
 import { createAuthenticator } from "./auth.js";
 import { chatStreamHandler } from "./chat-stream.js";
 import type { ServerConfig } from "./config.js";
@@ -43,6 +46,8 @@ export interface StartOptions {
   store?: HistoryStore;
   /** Hub limits with no command-line option (e.g. replay page size), for tuning and tests. */
   hubLimits?: Partial<HubLimits>;
+  /** How long a dropped stream may take to deliver its status before it is reset (default 1000 ms). */
+  resetGraceMs?: number;
 }
 
 function grpcOptions(config: ServerConfig): grpc.ServerOptions {
@@ -74,6 +79,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     publicKeyFile: config.authPublicKey || undefined,
     issuer: config.authIssuer || undefined,
     audience: config.authAudience || undefined,
+    maxTokenAgeSec: config.authMaxTokenAge,
   });
   const creds = credentials(config);
   const store =
@@ -81,19 +87,36 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     openHistoryStore({
       kind: config.store as "sqlite" | "memory",
       path: config.db,
-      retention: { maxMessagesPerRoom: config.historyLimit, maxAgeMs: config.historyMaxAgeSec * 1000 },
+      retention: {
+        ...defaultRetention,
+        maxMessagesPerRoom: config.historyLimit,
+        maxAgeMs: config.historyMaxAgeSec * 1000,
+        idWindowMs: config.idempotencyWindowSec * 1000,
+      },
+      memoryMaxBytes: config.memoryStoreMaxBytes,
     });
   let hub: Hub | undefined;
   let connections = () => 0;
   const metrics = new ChatMetrics(() => hub, () => connections());
-  hub = new Hub({
+  const scheduler = new FlushScheduler();
+  const roomLog = new EmbeddedRoomLog({
     store,
+    turn: scheduler,
+    onCommit: (messages, storeMs) => metrics.committed(messages, storeMs),
+    onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
+  });
+  hub = new Hub({
+    log: roomLog,
+    scheduler,
     observer: metrics,
     limits: {
       maxSessions: config.maxStreams,
       maxRoomsPerSession: config.maxRoomsPerClient,
       maxRooms: config.maxRooms,
       maxMembersPerRoom: config.maxMembersPerRoom,
+      membersOnJoin: config.membersOnJoin,
+      presenceThreshold: config.presenceThreshold,
+      presenceIntervalMs: config.presenceIntervalMs,
       maxQueuedBytes: config.maxQueuedBytes,
       stallTimeoutMs: config.stallTimeoutMs,
       heartbeatIntervalMs: config.heartbeatMs,
@@ -101,11 +124,10 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       rateBurst: config.rateBurst,
       ...options.hubLimits,
     },
-    onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
   });
   const server = new grpc.Server(grpcOptions(config));
   server.addService(grpcServiceDefinition(ChatService), {
-    Chat: chatStreamHandler({ hub, log, resetGraceMs: 1000, authenticate }),
+    Chat: chatStreamHandler({ hub, log, resetGraceMs: options.resetGraceMs ?? 1000, authenticate }),
     ...unaryHandlers(hub, authenticate),
   });
   const health = new HealthRegistry([ChatService.typeName]);
@@ -121,7 +143,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   } catch (err) {
     listener?.close();
     server.forceShutdown();
-    store.close();
+    await roomLog.close();
     throw err;
   }
   const port = listener.port;
@@ -141,9 +163,10 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const close = (deadlineMs = config.shutdownDeadlineMs) =>
     (closing ??= (async () => {
       log.info({ deadlineMs }, "shutting down: refusing new streams, telling clients");
-      health.setAll(ServingStatus.NOT_SERVING);
+      // Watchers are told NOT_SERVING and their calls end: an open Watch must not hold the shutdown.
+      health.shutdown();
       listener!.close();
-      hub!.shutdown();
+      await hub!.shutdown();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn("shutdown deadline passed: cutting remaining streams");
@@ -158,7 +181,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       });
       await metricsServer?.close();
       metrics.dispose();
-      store.close();
+      await roomLog.close();
       log.info("chat server stopped");
     })());
   return { hub, health, port, address, metricsPort: metricsServer?.port, connections, close };

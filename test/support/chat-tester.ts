@@ -122,7 +122,16 @@ export class ChatTester {
   }
 
   async messageCount(count: number, room?: string, timeoutMs = 5000): Promise<ChatMessage[]> {
-    await waitUntil(() => this.messages(room).length >= count, `${this.name}: ${count} messages`, timeoutMs);
+    await waitUntil(
+      () => {
+        if (this.messages(room).length >= count) return true;
+        // Fail at once, with the reason, when no more can come.
+        if (this.endResult) throw new Error(`${this.name}: stream ended (${this.endResult.code}: ${this.endResult.message}) after ${this.messages(room).length} of ${count} messages`);
+        return false;
+      },
+      `${this.name}: ${count} messages`,
+      timeoutMs,
+    );
     return this.messages(room);
   }
 }

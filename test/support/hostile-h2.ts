@@ -79,6 +79,16 @@ export class RawGrpcStream {
     this.req.write(bytes);
   }
 
+  /** Stop reading: the stream's HTTP/2 window fills up and the server's writes back up. */
+  pause(): void {
+    this.req.pause();
+  }
+
+  /** Read again (what arrived meanwhile is decoded). */
+  resume(): void {
+    this.req.resume();
+  }
+
   request(init: Init): void {
     this.write(chatRequestFrame(init));
   }
