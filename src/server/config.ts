@@ -5,11 +5,13 @@
  */
 import { parseArgs } from "node:util";
 import { defaultHubLimits } from "../hub/limits.js";
+import { LOG_FORMATS, type LogFormat } from "./logger.js";
 
 export interface ServerConfig {
   host: string;
   port: number;
   logLevel: string;
+  logFormat: LogFormat;
   store: string;
   db: string;
   historyLimit: number;
@@ -61,6 +63,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("host", "host", "HOST", "string", "127.0.0.1", "address to listen on"),
   opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0 }),
   opt("logLevel", "log-level", "LOG_LEVEL", "string", "info", "log level", { choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }),
+  opt("logFormat", "log-format", "LOG_FORMAT", "string", "auto", "log lines: pretty (coloured, for people) or json; auto is pretty on a terminal", { choices: [...LOG_FORMATS] }),
   opt("store", "store", "STORE", "string", "sqlite", "history store: sqlite (durable) or memory (throwaway)", { choices: ["sqlite", "memory"] }),
   opt("db", "db", "DB_PATH", "string", "./data/chat.db", "SQLite history file (created on first start)"),
   opt("historyLimit", "history-limit", "HISTORY_LIMIT", "int", 10_000, "messages of history kept per room", { min: 1 }),
