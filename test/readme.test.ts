@@ -18,6 +18,12 @@ describe("README", () => {
     expect(readme).toContain("npm test");
   });
 
+  it("tells how to deploy the installed commands", () => {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { bin: Record<string, string> };
+    expect(readme).toContain("## Deploying");
+    for (const name of Object.keys(pkg.bin)) expect(readme).toContain(`node_modules/.bin/${name}`);
+  });
+
   it("--help lists every option", () => {
     const help = helpText("npm start --");
     for (const o of OPTIONS) expect(help).toContain(`--${o.flag}`);

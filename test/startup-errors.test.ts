@@ -5,15 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../src/server/config.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 
 afterEach(killServers);
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-function runServer(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
+function runServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", ...args], { cwd: root });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", ...args], { cwd: root, env: { ...process.env, ...env } });
     let stderr = "";
     let stdout = "";
     child.stderr.on("data", (d) => (stderr += d));
@@ -66,7 +67,69 @@ describe("startup errors", () => {
     expect(busy.stderr).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}`));
     const bad = await runServer(["--store", "postgres"]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.split("\n")[0]).toMatch(/--store \/ STORE must be one of sqlite, memory/);
-    expect(bad.stderr).not.toMatch(/^\s+at /m);
+    oneLine(bad.stderr);
+    expect(bad.stderr).toMatch(/--store \/ STORE must be one of sqlite, memory/);
+  });
+});
+
+describe("bad flags and environment variables", () => {
+  // What the user sees: one line on stderr naming what is wrong and pointing at --help (not the
+  // whole help text, which would bury it), nothing on stdout, exit status 2, no server started.
+  const processCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ["a port above 65535", ["--port", "70000"], {}, /--port \/ PORT must be an integer from 0 to 65535 \(got "70000"\)/],
+    ["a port that is not a number", ["--port", "abc"], {}, /--port \/ PORT must be an integer from 0 to 65535 \(got "abc"\)/],
+    ["a metrics port from the environment out of range", [], { METRICS_PORT: "99999" }, /--metrics-port \/ METRICS_PORT must be an integer from 0 to 65535 \(got "99999"\)/],
+    ["a misspelt flag", ["--prot", "1"], {}, /unknown flag --prot/],
+  ];
+
+  // Independent processes: run side by side rather than one after the other.
+  it.concurrent.each(processCases)("%s: one line, exit 2", async (_what, args, env, message) => {
+    // runServer passes --port 0 first and a later --port wins: were a bad value accepted, the server
+    // would start on an ephemeral port (and this test time out), never on a fixed one.
+    const { code, stderr, stdout } = await runServer(["--store", "memory", ...args], env);
+    expect(code).toBe(2);
+    oneLine(stderr);
+    expect(stderr).toMatch(/^chat-server: /);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim()).toMatch(/; see --help$/);
+    expect(stdout).toBe("");
+  });
+
+  // The same parser without a process per case.
+  const messageCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ["a metrics port above 65535", ["--metrics-port", "70000"], {}, /^--metrics-port \/ METRICS_PORT must be an integer from 0 to 65535 \(got "70000"\)$/],
+    ["PORT out of range", [], { PORT: "65536" }, /^--port \/ PORT must be an integer from 0 to 65535 \(got "65536"\)$/],
+    ["a negative port", ["--port=-1"], {}, /^--port \/ PORT must be an integer from 0 to 65535 \(got "-1"\)$/],
+    ["a value that looks like a flag", ["--port", "-1"], {}, /^--port needs a value \(write --port=-\.\.\. for one starting with "-"\)$/],
+    ["a flag without its value", ["--port"], {}, /^--port needs a value$/],
+    ["a value given to --help", ["--help=yes"], {}, /^--help takes no value$/],
+    ["a stray argument", ["lobby"], {}, /^unexpected argument "lobby"/],
+    ["an unknown log format", ["--log-format", "fancy"], {}, /^--log-format \/ LOG_FORMAT must be one of auto, pretty, json \(got "fancy"\)$/],
+    ["--tls-cert without --tls-key", ["--tls-cert", "cert.pem"], {}, /^--tls-cert and --tls-key go together$/],
+  ];
+
+  it.each(messageCases)("%s", (_what, args, env, message) => {
+    let error: unknown;
+    try {
+      parseConfig(args, env);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("accepts the edges of the port range", () => {
+    expect(parseConfig(["--port", "65535", "--metrics-port", "0"], {})).toMatchObject({ port: 65535, metricsPort: "0" });
+    expect(parseConfig([], { PORT: "0", METRICS_PORT: "65535" })).toMatchObject({ port: 0, metricsPort: "65535" });
+  });
+
+  it("--help prints every option and exits 0", async () => {
+    const { code, stdout, stderr } = await runServer(["--help"]);
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
+    expect(stdout).toContain("Usage: chat-server [options]");
+    expect(stdout).toContain("--log-format");
   });
 });

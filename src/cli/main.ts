@@ -1,5 +1,5 @@
 /**
- * `npm run chat -- --name alice [--room lobby]`: parse flags, pick the mode
+ * The `chat` command (`npm run chat -- --name alice [--room lobby]`): parse flags, pick the mode
  * (interactive with a terminal on stdin, line-per-message otherwise), and
  * turn every way of ending into an exit status with at most one line of
  * explanation. A user never sees a stack trace (set CHAT_DEBUG=1 to get one).
@@ -31,11 +31,11 @@ async function main(): Promise<number> {
     opts = parseCliArgs(process.argv.slice(2), process.env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`chat: ${err.message}\n\n${usage()}`);
+    process.stderr.write(`chat: ${err.message}\n\n${usage("chat")}`);
     return 2;
   }
   if (opts === "help") {
-    process.stdout.write(usage());
+    process.stdout.write(usage("chat"));
     return 0;
   }
   // --json output is meant for programs, so it always uses the line mode.

@@ -7,11 +7,13 @@ import { parseArgs } from "node:util";
 import { defaultHubLimits } from "../hub/limits.js";
 import { DEFAULT_HISTORY_DB_PATH } from "../store/open-store.js";
 import { defaultRetention } from "../store/retention.js";
+import { LOG_FORMATS, type LogFormat } from "./logger.js";
 
 export interface ServerConfig {
   host: string;
   port: number;
   logLevel: string;
+  logFormat: LogFormat;
   store: string;
   db: string;
   historyLimit: number;
@@ -58,6 +60,7 @@ interface OptionSpec {
   default: string | number;
   help: string;
   min?: number;
+  max?: number;
   choices?: string[];
 }
 
@@ -67,8 +70,9 @@ const opt = (key: keyof ServerConfig, flag: string, env: string, kind: Kind, dfl
 
 export const OPTIONS: OptionSpec[] = [
   opt("host", "host", "HOST", "string", "127.0.0.1", "address to listen on"),
-  opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0 }),
+  opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0, max: 65535 }),
   opt("logLevel", "log-level", "LOG_LEVEL", "string", "info", "log level", { choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }),
+  opt("logFormat", "log-format", "LOG_FORMAT", "string", "auto", "log lines: pretty (coloured, for people) or json; auto is pretty on a terminal", { choices: [...LOG_FORMATS] }),
   opt("store", "store", "STORE", "string", "sqlite", "history store: sqlite (durable) or memory (throwaway)", { choices: ["sqlite", "memory"] }),
   opt("db", "db", "DB_PATH", "string", DEFAULT_HISTORY_DB_PATH, "SQLite history file (created on first start)"),
   opt("historyLimit", "history-limit", "HISTORY_LIMIT", "int", 10_000, "messages of history kept per room", { min: 1 }),
@@ -101,7 +105,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("tlsCert", "tls-cert", "TLS_CERT_FILE", "string", "", "serve TLS with this PEM certificate chain (needs --tls-key)"),
   opt("tlsKey", "tls-key", "TLS_KEY_FILE", "string", "", "PEM private key for --tls-cert"),
   opt("metricsHost", "metrics-host", "METRICS_HOST", "string", "127.0.0.1", "address for the metrics endpoint"),
-  opt("metricsPort", "metrics-port", "METRICS_PORT", "string", "", "serve Prometheus metrics at /metrics on this port (empty: off)"),
+  opt("metricsPort", "metrics-port", "METRICS_PORT", "string", "", "serve Prometheus metrics at /metrics on this port (empty: off)", { min: 0, max: 65535 }),
   opt("shutdownDeadlineMs", "shutdown-deadline-ms", "SHUTDOWN_DEADLINE_MS", "int", 10_000, "on SIGINT/SIGTERM, streams still open after this are cut", { min: 0 }),
 ];
 
@@ -130,7 +134,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     });
     values = parsed.values as Record<string, string | boolean | undefined>;
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError(argumentError(err as Error & { code?: string }));
   }
   if (values.help) return "help";
   const config: Record<string, string | number> = {};
@@ -141,22 +145,48 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   return checkCombinations(config as unknown as ServerConfig);
 }
 
+/** node:util's parseArgs messages, reworded to name the flag the way the rest of the errors do. */
+function argumentError(err: Error & { code?: string }): string {
+  const quoted = /'([^']*)'/.exec(err.message)?.[1] ?? "";
+  const flag = quoted.replace(/ <value>$/, "").split(", ").pop(); // "-h, --help" -> "--help"
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${flag}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      if (err.message.includes("argument missing")) return `${flag} needs a value`;
+      // `--port -1`: parseArgs will not guess whether -1 is a value or another flag.
+      if (err.message.includes("ambiguous")) return `${flag} needs a value (write ${flag}=-... for one starting with "-")`;
+      return `${flag} takes no value`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument "${quoted}" (every option is a --flag)`;
+    default:
+      return err.message.split("\n")[0];
+  }
+}
+
 function convert(o: OptionSpec, raw: string): string | number {
   if (o.choices && !o.choices.includes(raw)) {
     throw new ConfigError(`--${o.flag} / ${o.env} must be one of ${o.choices.join(", ")} (got "${raw}")`);
   }
-  if (o.kind === "string") return raw;
+  // A string option with bounds is a number that may be left empty (off), e.g. --metrics-port.
+  if (o.kind === "string" && o.min === undefined && o.max === undefined) return raw;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min)) {
-    throw new ConfigError(`--${o.flag} / ${o.env} must be an integer${o.min !== undefined ? ` >= ${o.min}` : ""} (got "${raw}")`);
+  if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    throw new ConfigError(`--${o.flag} / ${o.env} must be ${range(o)} (got "${raw}")`);
   }
-  return n;
+  return o.kind === "int" ? n : String(n);
+}
+
+function range(o: OptionSpec): string {
+  if (o.min !== undefined && o.max !== undefined) return `an integer from ${o.min} to ${o.max}`;
+  if (o.min !== undefined) return `an integer >= ${o.min}`;
+  if (o.max !== undefined) return `an integer <= ${o.max}`;
+  return "an integer";
 }
 
 function checkCombinations(c: ServerConfig): ServerConfig {
   if ((c.tlsCert === "") !== (c.tlsKey === "")) throw new ConfigError("--tls-cert and --tls-key go together");
   if (c.authSecret && c.authPublicKey) throw new ConfigError("give --auth-secret or --auth-public-key, not both");
-  if (c.metricsPort !== "" && !/^\d+$/.test(c.metricsPort)) throw new ConfigError(`--metrics-port must be a port number (got "${c.metricsPort}")`);
   return c;
 }
 

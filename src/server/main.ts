@@ -1,6 +1,13 @@
-/** `npm start`: parse configuration, start the server, stop cleanly on SIGINT/SIGTERM. */
+/**
+ * The `chat-server` command (`npm start`): parse configuration, start the
+ * server, stop cleanly on SIGINT/SIGTERM. Exit status: 0 after a clean stop,
+ * 1 when the server cannot start (or a second signal cuts the drain short),
+ * 2 for bad flags or environment variables.
+ */
 import { ConfigError, helpText, parseConfig } from "./config.js";
 import { startChatServer } from "./server.js";
+
+const PROGRAM = "chat-server";
 
 async function main(): Promise<void> {
   let config;
@@ -8,27 +15,34 @@ async function main(): Promise<void> {
     config = parseConfig(process.argv.slice(2), process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`chat-server: ${err.message}\n\n${helpText("npm start --")}`);
+      // One line: the full help would bury the one thing that is wrong.
+      console.error(`${PROGRAM}: ${err.message}; see --help`);
       process.exit(2);
     }
     throw err;
   }
   if (config === "help") {
-    console.log(helpText("npm start --"));
+    console.log(helpText(PROGRAM));
     return;
   }
   let server;
   try {
     server = await startChatServer(config);
   } catch (err) {
-    console.error(`chat-server: ${(err as Error).message}`);
+    console.error(`${PROGRAM}: ${(err as Error).message}`);
     process.exit(1);
   }
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1); // a second signal: stop now
     stopping = true;
-    server.close().then(() => process.exit(0));
+    server.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        console.error(`${PROGRAM}: stopping failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { FlushScheduler } from "../hub/flush-scheduler.js";
@@ -22,6 +22,7 @@ import type { ServerConfig } from "./config.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
 import { listen } from "./listener.js";
+import { createLogger } from "./logger.js";
 import { ChatMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { unaryHandlers } from "./unary-handlers.js";
@@ -73,7 +74,7 @@ function credentials(config: ServerConfig): grpc.ServerCredentials {
 }
 
 export async function startChatServer(config: ServerConfig, options: StartOptions = {}): Promise<ChatServer> {
-  const log = options.log ?? pino({ level: config.logLevel });
+  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const authenticate = createAuthenticator({
     secret: config.authSecret || undefined,
     publicKeyFile: config.authPublicKey || undefined,

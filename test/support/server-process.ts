@@ -21,7 +21,7 @@ const running = new Set<ChildProcess>();
 
 /** Start `src/server/main.ts` with flags; resolves once it says where it listens. */
 export async function spawnServer(args: string[], timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--log-level", "info", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--log-level", "info", "--log-format", "json", ...args], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });
