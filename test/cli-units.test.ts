@@ -72,6 +72,10 @@ describe("errors", () => {
     const refused = new ConnectError("connect ECONNREFUSED 127.0.0.1:1", Code.Unavailable, undefined, undefined, Object.assign(new Error("x"), { code: "ECONNREFUSED" }));
     expect(describeError(refused, "http://127.0.0.1:1")).toBe("cannot reach server http://127.0.0.1:1: connection refused");
     expect(describeError(new ConnectError("bad\nsecond line", Code.InvalidArgument), "s")).toBe("invalid_argument: bad");
+    // A client dropped as too slow learns it in plain words, from the status or from the stream reset.
+    const tooSlow = "the server dropped us for reading too slowly (we could not keep up with the room)";
+    expect(describeError(new ConnectError("client too slow: not reading for more than 3000 ms", Code.ResourceExhausted), "s")).toBe(tooSlow);
+    expect(describeError(new ConnectError("http/2 stream closed with error code ENHANCE_YOUR_CALM (0xb)", Code.ResourceExhausted), "s")).toBe(tooSlow);
     expect(isRetryable(Code.Unavailable)).toBe(true);
     expect(isRetryable(Code.ResourceExhausted)).toBe(true);
     expect(isRetryable(Code.Internal)).toBe(true);

@@ -37,12 +37,23 @@ function socketCode(err: unknown): string | undefined {
 
 const codeName = (code: Code): string => (Code[code] ?? String(code)).replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
 
-/** One line describing why talking to `server` failed. */
+/** HTTP/2 resets carry no message; say what each means for a chat client. */
+const RESET_REASONS: [RegExp, string][] = [
+  [/ENHANCE_YOUR_CALM/, "the server dropped us for reading too slowly (we could not keep up with the room)"],
+  [/CANCEL \(0x8\)/, "the connection was closed"],
+  [/REFUSED_STREAM/, "the server refused the stream"],
+  [/INTERNAL_ERROR|PROTOCOL_ERROR/, "the connection broke"],
+];
+
+/** One line describing why talking to `server` failed, in words a person can act on. */
 export function describeError(err: unknown, server: string): string {
   const socket = socketCode(err);
   if (socket) return `cannot reach server ${server}: ${SOCKET_ERRORS[socket]}`;
   const e = ConnectError.from(err);
   const detail = firstLine(e.rawMessage) || "no details";
+  const reset = /^http\/2 stream closed with error code/.test(detail) ? RESET_REASONS.find(([pattern]) => pattern.test(detail)) : undefined;
+  if (reset) return reset[1];
+  if (e.code === Code.ResourceExhausted && /too slow/.test(detail)) return "the server dropped us for reading too slowly (we could not keep up with the room)";
   if (e.code === Code.Unavailable) return `server ${server} unavailable: ${detail}`;
   return `${codeName(e.code)}: ${detail}`;
 }
