@@ -272,6 +272,25 @@ describe("membership", () => {
   });
 });
 
+describe("command replies (for transports that carry each command as its own call)", () => {
+  it("answer each command with the event that answered it", async () => {
+    const hub = makeHub();
+    const c = connect(hub);
+    const answers: (ServerEvent | undefined)[] = [];
+    const reply = (answer: Uint8Array | undefined) => answers.push(answer && fromBinary(ChatResponseSchema, answer).events[0]);
+    c.session.handle(req({ case: "join", value: { room: "lobby", nickname: "ann" } as never }), reply);
+    c.session.handle(req({ case: "send", value: { room: "lobby", text: "hi", clientMsgId: "k1" } as never }), reply);
+    c.session.handle(req({ case: "send", value: { room: "lobby", text: "", clientMsgId: "k2" } as never }), reply);
+    c.session.handle(req({ case: "ping", value: { nonce: "n" } as never }), reply);
+    c.session.handle(req({ case: "typing", value: { room: "lobby" } as never }), reply);
+    await until(() => answers.length === 5, "five answers");
+    const cases = answers.map((a) => a?.event.case);
+    expect(cases).toEqual(["joined", "error", "heartbeat", undefined, "message"]); // the ack comes once stored
+    const ack = answers[4]!.event.value as { seq: bigint; clientMsgId: string };
+    expect(ack).toMatchObject({ seq: 1n, clientMsgId: "k1" });
+  });
+});
+
 describe("big rooms", () => {
   it("a joined event lists a bounded page of members and says how many there are", async () => {
     const hub = makeHub({ membersOnJoin: 5, presenceThreshold: 1000 });

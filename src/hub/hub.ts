@@ -28,6 +28,7 @@ import {
   type RoomPosition,
   type RoomSummary,
 } from "../log/room-log.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeJoinedEvent } from "../wire/joined-event.js";
 import * as events from "../wire/events.js";
 import { CommandError, exhausted } from "./command-error.js";
@@ -143,7 +144,7 @@ export class Hub implements SessionHost {
     if (this.sessions.size === 0) this.stopHeartbeat();
   }
 
-  async join(m: Membership, options: JoinOptions): Promise<CommandError | undefined> {
+  async join(m: Membership, options: JoinOptions): Promise<CommandError | EncodedEvent | undefined> {
     let room: LocalRoom;
     try {
       room = this.openRoom(m.room);
@@ -174,8 +175,7 @@ export class Hub implements SessionHost {
       }
       m.state = "preparing";
       room.members.set(m.nickname, m);
-      await this.sendJoined(room, m, options);
-      return undefined;
+      return await this.sendJoined(room, m, options);
     } catch (err) {
       if (err instanceof LogUnavailableError) {
         if (!m.isGone) this.leave(m, LeaveReason.DISCONNECTED);
@@ -198,13 +198,16 @@ export class Hub implements SessionHost {
     if (room) this.dropIfUnused(room);
   }
 
-  publish(m: Membership, text: string, clientMsgId: string): Promise<PublishOutcome> {
+  publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome> {
     const sentAtMs = Date.now();
-    return this.log.publish({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs }).then((outcome) => {
+    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs };
+    return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
         const acknowledge = () => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
+          // Only a caller that asked gets the event (encoded again: the same bytes every member got).
+          onDelivered?.(events.messageEvent({ ...request, seq: outcome.seq }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -282,12 +285,12 @@ export class Hub implements SessionHost {
     this.log.release(m.room, m.record, reason).catch(() => {});
   }
 
-  /** Build the joined event, wait for room in the client's queue, send it, and start the replay. */
-  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions): Promise<void> {
+  /** Build the joined event, wait for room in the client's queue, send it, and start the replay; returns it once sent. */
+  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions): Promise<EncodedEvent | undefined> {
     const queue = m.owner.queue;
     const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
     const [page, stored] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name)]);
-    if (m.isGone) return;
+    if (m.isGone) return undefined;
     const resumed = options.afterSeq !== undefined;
     let recent: Uint8Array[] = [];
     let epochChanged = false;
@@ -307,7 +310,7 @@ export class Hub implements SessionHost {
       truncated = firstSeq > m.replayCursor + 1 || (firstSeq === 0 && m.replayCursor < room.position.lastSeq);
       lastSeq = room.position.lastSeq;
     }
-    if (m.isGone) return;
+    if (m.isGone) return undefined;
     const joined = encodeJoinedEvent(
       {
         room: room.name,
@@ -325,10 +328,11 @@ export class Hub implements SessionHost {
       recent,
     );
     while (!queue.fits(joined.length) && !queue.isClosed) await new Promise<void>((resolve) => queue.whenWritable(resolve));
-    if (m.isGone) return;
+    if (m.isGone) return undefined;
     queue.push(joined);
     m.state = "catching-up";
     this.continueReplay(room, m);
+    return joined;
   }
 
   /** Send a catching-up member its next stored messages, as many as its queue has room for; go live once caught up. */

@@ -23,6 +23,19 @@ import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscrib
 import { TokenBucket } from "./token-bucket.js";
 import { checkId, checkRoom, checkText } from "./validate.js";
 
+/**
+ * Told how one command was answered: with the event that answered it (it is
+ * also queued for the stream), or with nothing (typing). Transports whose
+ * commands arrive as separate calls (the browser gateway's Command RPC)
+ * answer each call with it.
+ */
+export type CommandReply = (answer: EncodedEvent | undefined) => void;
+
+interface PendingCommand {
+  req: ChatRequest;
+  reply: CommandReply | undefined;
+}
+
 /** What a session needs from its transport: write frames, and end the stream once. */
 export interface SessionTransport extends FrameSink {
   end(reason: DisconnectReason): void;
@@ -42,10 +55,11 @@ export interface SessionHost {
   readonly scheduler: QueueScheduler;
   /** Refusing new work: the server is shutting down. */
   readonly closing: boolean;
-  /** Join a room; resolves with the refusal, if refused, once the joined event is queued or the join is over. */
-  join(membership: Membership, options: JoinOptions): Promise<CommandError | undefined>;
+  /** Join a room; resolves with the refusal or the joined event once it is queued (undefined if the session ended first). */
+  join(membership: Membership, options: JoinOptions): Promise<CommandError | EncodedEvent | undefined>;
   leave(membership: Membership, reason: LeaveReason): void;
-  publish(membership: Membership, text: string, clientMsgId: string): Promise<PublishOutcome>;
+  /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
+  publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome>;
   typing(membership: Membership): void;
   /** Called once the session has ended. */
   forget(session: Session): void;
@@ -76,7 +90,7 @@ export class Session implements MemberOwner {
   private malformedInARow = 0;
   /** A command (a join) is still running; later ones wait in `waiting`. */
   private busy = false;
-  private waiting: ChatRequest[] = [];
+  private waiting: PendingCommand[] = [];
   private inputEnded = false;
   private shuttingDown = false;
   private ended = false;
@@ -105,8 +119,8 @@ export class Session implements MemberOwner {
     return this.ended;
   }
 
-  /** Handle one client command. Never throws: refusals become error events. */
-  handle(req: ChatRequest): void {
+  /** Handle one client command. Never throws: refusals become error events (and replies). */
+  handle(req: ChatRequest, reply?: CommandReply): void {
     if (this.ended || this.inputEnded) return;
     this.hub.observer.commandReceived();
     this.malformedInARow = 0;
@@ -115,19 +129,19 @@ export class Session implements MemberOwner {
       const value = req.command.value as { room?: string } | undefined;
       const limit = this.hub.limits.rateLimitPerSec;
       const ctx = { requestId: req.requestId, command: kindOf(req.command.case), room: value?.room };
-      this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, ctx));
+      this.answer(reply, events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, ctx));
       return;
     }
     if (this.busy) {
       if (this.waiting.length >= this.hub.limits.maxWaitingCommands) {
         const ctx = { requestId: req.requestId, command: kindOf(req.command.case) };
-        this.queue.push(events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, "too many commands waiting for a join to finish; slow down", ctx));
+        this.answer(reply, events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, "too many commands waiting for a join to finish; slow down", ctx));
         return;
       }
-      this.waiting.push(req);
+      this.waiting.push({ req, reply });
       return;
     }
-    this.run(req);
+    this.run(req, reply);
   }
 
   /** A request that could not be decoded: answered, counted like any command, and not tolerated for long. */
@@ -184,19 +198,28 @@ export class Session implements MemberOwner {
     return false;
   }
 
-  private run(req: ChatRequest): void {
-    const pending = this.execute(req);
+  /** Queue an event for the client, and give it to the command's reply if there is one. */
+  private answer(reply: CommandReply | undefined, event: EncodedEvent): void {
+    this.queue.push(event);
+    reply?.(event);
+  }
+
+  private run(req: ChatRequest, reply: CommandReply | undefined): void {
+    const pending = this.execute(req, reply);
     if (!pending) return;
     this.busy = true;
     void pending.then(() => {
       this.busy = false;
-      while (!this.busy && !this.ended && this.waiting.length > 0) this.run(this.waiting.shift()!);
+      while (!this.busy && !this.ended && this.waiting.length > 0) {
+        const next = this.waiting.shift()!;
+        this.run(next.req, next.reply);
+      }
       this.finishIfDone();
     });
   }
 
   /** Carry out one command; a join returns the promise of its end. */
-  private execute(req: ChatRequest): Promise<void> | undefined {
+  private execute(req: ChatRequest, reply: CommandReply | undefined): Promise<void> | undefined {
     const command = req.command;
     const ctx: events.ErrorContext = { requestId: req.requestId, command: kindOf(command.case) };
     try {
@@ -205,26 +228,27 @@ export class Session implements MemberOwner {
       switch (command.case) {
         case "join":
           ctx.room = command.value.room;
-          return this.join(command.value.room, command.value.nickname, command.value.afterSeq, command.value.epoch, ctx);
+          return this.join(command.value.room, command.value.nickname, command.value.afterSeq, command.value.epoch, ctx, reply);
         case "leave":
           ctx.room = command.value.room;
-          return this.leave(command.value.room);
+          return this.leave(command.value.room, reply);
         case "send":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
-          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx);
+          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx, reply);
         case "ping":
-          return this.ping(command.value.nonce);
+          return this.ping(command.value.nonce, reply);
         case "typing":
           ctx.room = command.value.room;
           this.hub.typing(this.membership(command.value.room));
+          reply?.(undefined);
           return undefined;
         default:
           throw invalid("request has no command set (expected one of join, leave, send, ping, typing)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
-      this.queue.push(events.errorEvent(err.code, err.message, ctx));
+      this.answer(reply, events.errorEvent(err.code, err.message, ctx));
       return undefined;
     }
   }
@@ -242,7 +266,14 @@ export class Session implements MemberOwner {
     return false;
   }
 
-  private join(room: string, requested: string, afterSeq: bigint | undefined, epoch: string, ctx: events.ErrorContext): Promise<void> {
+  private join(
+    room: string,
+    requested: string,
+    afterSeq: bigint | undefined,
+    epoch: string,
+    ctx: events.ErrorContext,
+    reply: CommandReply | undefined,
+  ): Promise<void> {
     const roomProblem = checkRoom(room);
     if (roomProblem) throw invalid(roomProblem);
     const prepared = prepareNickname(this.nicknameFor(requested));
@@ -258,10 +289,14 @@ export class Session implements MemberOwner {
     const membership = new Membership(this, room, { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now() });
     this.memberships.set(room, membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
-    return this.hub.join(membership, { afterSeq: after, epoch }).then((refusal) => {
-      if (!refusal) return;
+    return this.hub.join(membership, { afterSeq: after, epoch }).then((outcome) => {
+      if (outcome === undefined) return;
+      if (!(outcome instanceof CommandError)) {
+        reply?.(outcome); // the joined event, already queued by the hub
+        return;
+      }
       if (this.memberships.get(room) === membership) this.memberships.delete(room);
-      this.queue.push(events.errorEvent(refusal.code, refusal.message, ctx));
+      this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
     });
   }
 
@@ -278,41 +313,41 @@ export class Session implements MemberOwner {
     return this.identity;
   }
 
-  private leave(room: string): undefined {
+  private leave(room: string, reply: CommandReply | undefined): undefined {
     const member = this.membership(room);
     this.memberships.delete(room);
     this.hub.leave(member, LeaveReason.LEFT);
-    this.queue.push(events.leftEvent(room));
+    this.answer(reply, events.leftEvent(room));
     return undefined;
   }
 
-  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext): undefined {
+  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext, reply: CommandReply | undefined): undefined {
     const member = this.membership(room);
     const problem = checkText(text) ?? checkId("client_msg_id", clientMsgId);
     if (problem) throw invalid(problem);
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; the message was not stored, send it again after reconnecting");
     this.unacked++;
     this.hub.observer.messageAccepted();
-    this.hub.publish(member, text, clientMsgId).then(
+    this.hub.publish(member, text, clientMsgId, reply).then(
       (outcome) => {
         if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
-        if (outcome.kind === "duplicate") this.queue.push(events.messageEvent(outcome.original));
-        else this.queue.push(events.errorEvent(ErrorCode.ALREADY_EXISTS, `client_msg_id "${clientMsgId}" was already used for another message; use a new id`, ctx));
+        if (outcome.kind === "duplicate") this.answer(reply, events.messageEvent(outcome.original));
+        else this.answer(reply, events.errorEvent(ErrorCode.ALREADY_EXISTS, `client_msg_id "${clientMsgId}" was already used for another message; use a new id`, ctx));
         this.acknowledged();
       },
       (err) => {
         const why = err instanceof LogUnavailableError ? err.message : "storage error";
-        this.queue.push(events.errorEvent(ErrorCode.UNAVAILABLE, `message was not stored (${why}); it was not delivered, retry`, ctx));
+        this.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, `message was not stored (${why}); it was not delivered, retry`, ctx));
         this.acknowledged();
       },
     );
     return undefined;
   }
 
-  private ping(nonce: string): undefined {
+  private ping(nonce: string, reply: CommandReply | undefined): undefined {
     const problem = checkId("nonce", nonce);
     if (problem) throw invalid(problem);
-    this.queue.push(events.heartbeatEvent(Date.now(), nonce));
+    this.answer(reply, events.heartbeatEvent(Date.now(), nonce));
     return undefined;
   }
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8AEKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAQgkKB2NvbW1hbmQiYgoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLFAwoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkiGQoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiEgoQTGlzdFJvb21zUmVxdWVzdCJACghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBCI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCqXAQoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKqEBCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUymwIKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8AEKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAQgkKB2NvbW1hbmQiYgoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLvAwoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIABIoCgdzZXNzaW9uGAsgASgLMhUuY2hhdC52MS5TZXNzaW9uRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkiGQoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiIgoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkiFAoST3BlblNlc3Npb25SZXF1ZXN0IjsKE09wZW5TZXNzaW9uUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCJLCg5Db21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKB3JlcXVlc3QYAiABKAsyFC5jaGF0LnYxLkNoYXRSZXF1ZXN0IjYKD0NvbW1hbmRSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiEgoQTGlzdFJvb21zUmVxdWVzdCJACghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBCI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCqXAQoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKqEBCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -363,6 +363,14 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: PresenceEvent;
     case: "presence";
+  } | {
+    /**
+     * The first event of an OpenSession stream: the session's id.
+     *
+     * @generated from field: chat.v1.SessionEvent session = 11;
+     */
+    value: SessionEvent;
+    case: "session";
   } | { case: undefined; value?: undefined };
 };
 
@@ -851,6 +859,119 @@ export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 18);
 
 /**
+ * SessionEvent starts an OpenSession stream.
+ *
+ * @generated from message chat.v1.SessionEvent
+ */
+export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
+  /**
+   * Pass it in CommandRequest.session_id. It also names the server node
+   * holding the session: a load balancer in front of several nodes must
+   * route Command calls for it to that node (see the README, "Scaling").
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message chat.v1.SessionEvent.
+ * Use `create(SessionEventSchema)` to create a new message.
+ */
+export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 19);
+
+/**
+ * OpenSessionRequest opens a session for the Command calls that follow.
+ *
+ * @generated from message chat.v1.OpenSessionRequest
+ */
+export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
+};
+
+/**
+ * Describes the message chat.v1.OpenSessionRequest.
+ * Use `create(OpenSessionRequestSchema)` to create a new message.
+ */
+export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 20);
+
+/**
+ * OpenSessionResponse is one frame of an OpenSession stream: the same
+ * encoding as ChatResponse (the server writes the same bytes to both).
+ *
+ * @generated from message chat.v1.OpenSessionResponse
+ */
+export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
+  /**
+   * The events, oldest first.
+   *
+   * @generated from field: repeated chat.v1.ServerEvent events = 1;
+   */
+  events: ServerEvent[];
+};
+
+/**
+ * Describes the message chat.v1.OpenSessionResponse.
+ * Use `create(OpenSessionResponseSchema)` to create a new message.
+ */
+export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 21);
+
+/**
+ * CommandRequest carries one command for a session opened with OpenSession.
+ *
+ * @generated from message chat.v1.CommandRequest
+ */
+export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
+  /**
+   * The SessionEvent.session_id of the session.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The command, exactly as it would be sent on Chat.
+   *
+   * @generated from field: chat.v1.ChatRequest request = 2;
+   */
+  request?: ChatRequest | undefined;
+};
+
+/**
+ * Describes the message chat.v1.CommandRequest.
+ * Use `create(CommandRequestSchema)` to create a new message.
+ */
+export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 22);
+
+/**
+ * CommandResponse answers a CommandRequest with the event that answered the
+ * command (the same event also arrives on the session's stream):
+ * JoinedEvent for join, LeftEvent for leave, the ChatMessage that
+ * acknowledges a send (with its sequence number), HeartbeatEvent for ping,
+ * nothing for typing, and an ErrorEvent for a refused command.
+ *
+ * @generated from message chat.v1.CommandResponse
+ */
+export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
+  /**
+   * The answering event; unset for typing.
+   *
+   * @generated from field: chat.v1.ServerEvent event = 1;
+   */
+  event?: ServerEvent | undefined;
+};
+
+/**
+ * Describes the message chat.v1.CommandResponse.
+ * Use `create(CommandResponseSchema)` to create a new message.
+ */
+export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 23);
+
+/**
  * ListRoomsRequest asks for the rooms that have members.
  *
  * @generated from message chat.v1.ListRoomsRequest
@@ -863,7 +984,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * RoomInfo describes one room.
@@ -898,7 +1019,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -919,7 +1040,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -955,7 +1076,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -990,7 +1111,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -1033,7 +1154,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -1082,7 +1203,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * LeaveReason says why a member left a room.
@@ -1314,6 +1435,33 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof GetHistoryRequestSchema;
     output: typeof GetHistoryResponseSchema;
+  },
+  /**
+   * OpenSession is Chat for clients that cannot stream requests (browsers
+   * over the Connect protocol or gRPC-Web): it opens a session and streams
+   * the same events as Chat, starting with a SessionEvent that carries the
+   * session's id. The session's commands go through Command; the session
+   * ends when this call ends (the client cancels it, or the server ends it
+   * with a status, as for Chat).
+   *
+   * @generated from rpc chat.v1.ChatService.OpenSession
+   */
+  openSession: {
+    methodKind: "server_streaming";
+    input: typeof OpenSessionRequestSchema;
+    output: typeof OpenSessionResponseSchema;
+  },
+  /**
+   * Command carries one command of a session opened with OpenSession, with
+   * the same rules as on Chat (validation, rate limit, ordering, idempotent
+   * sends), and answers with the event that answered it.
+   *
+   * @generated from rpc chat.v1.ChatService.Command
+   */
+  command: {
+    methodKind: "unary";
+    input: typeof CommandRequestSchema;
+    output: typeof CommandResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chat_v1_chat, 0);
