@@ -35,7 +35,7 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("reflection %s", (version) =
     ]);
     const registry = await reflection.registryFor(["chat.v1.ChatService", "grpc.health.v1.Health"]);
     const service = registry.getService("chat.v1.ChatService")!;
-    expect(service.methods.map((m) => m.name)).toEqual(["Chat", "ListRooms", "ListMembers", "GetHistory"]);
+    expect(service.methods.map((m) => m.name)).toEqual(["Chat", "ListRooms", "ListMembers", "GetHistory", "OpenSession", "Command"]);
     expect(service.methods[0].methodKind).toBe("bidi_streaming");
     const sentAt = message(registry, "chat.v1.ChatMessage").fields.find((f) => f.name === "sent_at")!;
     expect(sentAt.message?.typeName).toBe("google.protobuf.Timestamp");
