@@ -14,8 +14,8 @@
  * Phases, each started by the orchestrator (bench/scenarios/storm.ts):
  *   go       every client connects and joins the one room at once; stop at the deadline
  *   chat     the senders send --storm-messages each; every client must see every seq
- *   restart  the server is being restarted: senders queue --storm-outage-messages each
- *            (spaced over the first second), everybody reconnects and resumes; done when
+ *   restart  the server is being restarted: senders make --storm-outage-messages each
+ *            (0, 250, 500 ms ... after the SIGTERM), everybody reconnects and resumes; done when
  *            every client has rejoined and holds every seq, contiguous, exactly once
  * Every seq each client saw is recorded, so loss (a hole), duplicates (a seq twice,
  * except the acknowledgement of a resend of an already stored message) and a message
@@ -61,7 +61,7 @@ export interface StormShardResult {
   lastJoinedUs: number;
   /** Seconds from go to each client's first joined event. */
   joinSpread: Spread;
-  /** Reconnects during the initial joins (a stream ended before the client was in) and how streams ended then. */
+  /** Streams that ended before the restart (each client reconnects and resumes), and how they ended. */
   joinReconnects: number;
   joinEnds: Record<string, number>;
   joinReceived: ReceivedSummary;
@@ -302,7 +302,7 @@ export async function loadStorm(ctx: LoadContext, o: BenchOptions): Promise<Stor
     if (stopping) return;
     const bucket = restartUs === 0 ? ends.join : ends.restart;
     bucket[how] = (bucket[how] ?? 0) + 1;
-    if (restartUs === 0 && !everJoined[j]) counts.joinReconnects++;
+    if (restartUs === 0) counts.joinReconnects++;
     failures[j]++;
     const ceiling = Math.min(o.stormBackoffMaxMs, Math.max(1, o.stormJitterMs) * 2 ** Math.min(failures[j] - 1, 20));
     const delay = Math.random() * ceiling;
@@ -453,7 +453,9 @@ export async function loadStorm(ctx: LoadContext, o: BenchOptions): Promise<Stor
   restartUs = next2.atUs;
   const restartSnap = received.snapshot();
   for (let q = 0; q < o.stormOutageMessages; q++) {
-    const atMs = 250 * (q + 1); // during the outage: the clients have just lost their streams
+    // The first as the SIGTERM lands (stored and acknowledged, refused, or lost with the stream: the outbox
+    // resends it), the others during the outage, while the client has no stream: queued, sent on rejoin.
+    const atMs = 250 * q;
     setTimeout(() => {
       if (!stopping) for (const j of senders) makeMessage(j, STEP_OUTAGE);
     }, Math.max(0, atMs - (nowUs() - restartUs) / 1000));

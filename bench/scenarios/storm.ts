@@ -452,7 +452,7 @@ export function renderStorm(r: StormReport | undefined): string {
     ["clients (one connection each, one room)", `${int(r.clients)} over ${r.generators} generator process(es)`],
     ["all joined after s (target ≤ 5)", r.joinSeconds !== undefined ? secs(r.joinSeconds, 2) : `not all: ${int(r.joined)} joined when stopped at ${r.joinTimeoutSeconds} s`],
     ["joined after s: p50 / p99 / max", spreadCell(r.joinSpread)],
-    ["streams ended before joining (reconnected)", `${r.joinReconnects}${r.joinReconnects ? `: ${countsCell(r.joinEnds)}` : ""}`],
+    ["streams ended before the restart (clients reconnected)", `${r.joinReconnects}${r.joinReconnects ? `: ${countsCell(r.joinEnds)}` : ""}`],
     [
       "CPU % of a core during the joins: server; generators; other processes; steal",
       cpuCell(r.joinCpu),
