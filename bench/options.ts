@@ -72,42 +72,42 @@ Starts the chat server and a raw ws broadcast server (the baseline) as child
 processes, drives each from a separate load-generator process under the same
 load, and prints the comparison.
 
-  --scenario <name>        fanout | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
-  --target <name>          ours | ws (default both; repeatable)
-  --json                   print the results as JSON on stdout (tables go to stderr)
-  --smoke                  a short run of every scenario (~2 min), for CI; exits non-zero if broken
-  --clients <n>            fan-out: clients in the room (default 100)
-  --senders <n>            fan-out: senders among them (default 10)
-  --payload <bytes>        message text size (default 100)
-  --step-seconds <s>       duration of each offered-rate step (default 3)
-  --drain-ms <ms>          wait for deliveries after a step before counting the rest lost (default 3000)
-  --rates <a,b,...>        offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
-  --retries <n>            run a failed step again up to n times before it counts (default 1)
-  --idle-streams <n>       idle: joined streams (default 5000)
-  --idle-room-size <n>     idle: members per room (default 10)
-  --idle-multiplex <n>     idle: also measure n streams per connection (default 100; 0 skips)
-  --shared-clients <a,b>   idle-shared: client counts, all in one room (default 5000,10000)
-  --shared-join-timeout <s> idle-shared: stop and report a miss if the joins take longer (default 900)
-  --storm-clients <n>      storm: clients in one room, one connection each (default 10000)
-  --storm-generators <n>   storm: load-generator processes sharing the clients (default 2)
-  --storm-senders <n>      storm: clients that send messages (default 10)
-  --storm-messages <n>     storm: messages per sender before the restart (default 5)
+  --scenario <name>           fanout | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
+  --target <name>             ours | ws (default both; repeatable)
+  --json                      print the results as JSON on stdout (tables go to stderr)
+  --smoke                     a short run of every scenario (~2 min), for CI; exits non-zero if broken
+  --clients <n>               fan-out: clients in the room (default 100)
+  --senders <n>               fan-out: senders among them (default 10)
+  --payload <bytes>           message text size (default 100)
+  --step-seconds <s>          duration of each offered-rate step (default 3)
+  --drain-ms <ms>             wait for deliveries after a step before counting the rest lost (default 3000)
+  --rates <a,b,...>           offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
+  --retries <n>               run a failed step again up to n times before it counts (default 1)
+  --idle-streams <n>          idle: joined streams (default 5000)
+  --idle-room-size <n>        idle: members per room (default 10)
+  --idle-multiplex <n>        idle: also measure n streams per connection (default 100; 0 skips)
+  --shared-clients <a,b>      idle-shared: client counts, all in one room (default 5000,10000)
+  --shared-join-timeout <s>   idle-shared: stop and report a miss if the joins take longer (default 900)
+  --storm-clients <n>         storm: clients in one room, one connection each (default 10000)
+  --storm-generators <n>      storm: load-generator processes sharing the clients (default 2)
+  --storm-senders <n>         storm: clients that send messages (default 10)
+  --storm-messages <n>        storm: messages per sender before the restart (default 5)
   --storm-outage-messages <n> storm: messages per sender queued during the outage, sent on rejoin (default 3)
-  --storm-jitter-ms <ms>   storm: reconnect delay uniform in [0, ms) (default 1000)
+  --storm-jitter-ms <ms>      storm: reconnect delay uniform in [0, ms) (default 1000)
   --storm-backoff-max-ms <ms> storm: ceiling doubles per failed attempt up to this (default 1000: flat; the
-                           terminal client's policy is --storm-jitter-ms 250 --storm-backoff-max-ms 10000)
-  --storm-join-timeout <s> storm: stop and report a miss if the initial joins take longer (default 120)
+                              terminal client's policy is --storm-jitter-ms 250 --storm-backoff-max-ms 10000)
+  --storm-join-timeout <s>    storm: stop and report a miss if the initial joins take longer (default 120)
   --storm-recover-timeout <s> storm: stop and report a miss if recovery after the restart takes longer (default 120)
-  --stall-rate <n>         stalled: messages/s the others send (default 500)
-  --stall-seconds <s>      stalled: duration with and without the stalled reader (default 10)
-  --rooms <n>              rooms: number of rooms (default 1000)
-  --room-size <n>          rooms: members per room (default 5)
-  --room-rates <a,b,...>   rooms: offered rates in messages/s (default 500,1000,2000,4000)
-  --cpu-prof <dir>         run our server under node --cpu-prof (profiles in <dir>); logs each step's window
-  --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
-  --server-node-flag <f>   pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
-  --keep-logs              keep the servers' logs and SQLite files (the path is printed at exit)
-  --help                   this text
+  --stall-rate <n>            stalled: messages/s the others send (default 500)
+  --stall-seconds <s>         stalled: duration with and without the stalled reader (default 10)
+  --rooms <n>                 rooms: number of rooms (default 1000)
+  --room-size <n>             rooms: members per room (default 5)
+  --room-rates <a,b,...>      rooms: offered rates in messages/s (default 500,1000,2000,4000)
+  --cpu-prof <dir>            run our server under node --cpu-prof (profiles in <dir>); logs each step's window
+  --server-arg <flag>         pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
+  --server-node-flag <f>      pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
+  --keep-logs                 keep the servers' logs and SQLite files (the path is printed at exit)
+  --help                      this text
 `;
 
 const DEFAULT_RATES = [200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000];

@@ -474,10 +474,13 @@ export async function loadStorm(ctx: LoadContext, o: BenchOptions): Promise<Stor
   return finish();
 }
 
-/** A status detail short enough to group by: no addresses, no grpc-js preamble. */
-function shortDetails(details: string): string {
+/** A status detail short enough to group by: no addresses, times or grpc-js notes. */
+export function shortDetails(details: string): string {
   return details
     .replace(/^No connection established\. Last error: (Error: )?/, "")
+    .replace(/\s*Resolution note:.*$/s, "")
+    .replace(/\s*\([^)]*\)/g, "")
     .replace(/\s*\[?[\d.:a-f]+\]?:\d+/g, "")
+    .replace(/\.$/, "")
     .slice(0, 60);
 }

@@ -437,11 +437,12 @@ function summarise(
 
 const secs = (x: number | undefined, d = 1) => (x === undefined || !Number.isFinite(x) ? undefined : x.toFixed(d));
 const spreadCell = (s: Spread | undefined) => (s ? `${secs(s.p50, 2)} / ${secs(s.p99, 2)} / ${secs(s.max, 2)}` : undefined);
-const countsCell = (c: Record<string, number>) =>
-  Object.entries(c)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${v}× ${k}`)
-    .join("; ") || "-";
+const countsCell = (c: Record<string, number>) => {
+  const all = Object.entries(c).sort((a, b) => b[1] - a[1]);
+  const shown = all.slice(0, 4).map(([k, v]) => `${v}× ${k}`);
+  if (all.length > 4) shown.push(`${all.slice(4).reduce((a, [, v]) => a + v, 0)}× other`);
+  return shown.join("; ") || "-";
+};
 
 const cpuCell = (c: StormCpu | undefined) =>
   c ? `${fixed(c.serverPct, 0)}; ${c.genPct.map((x) => fixed(x, 0)).join(", ")}; ${fixed(c.otherPct, 0)}; ${fixed(c.stealPct, 0)}` : undefined;
