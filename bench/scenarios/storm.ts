@@ -468,7 +468,7 @@ export function renderStorm(r: StormReport | undefined): string {
         ? `${fixed(r.joinReceived.presenceEventsMean, 0)}; ${kib(r.joinReceived.presenceBytesMean)} (${kib(r.joinReceived.presenceBytesMax)}); ${kib(r.joinReceived.joinedBytesMean)} (${kib(r.joinReceived.joinedBytesMax)})`
         : undefined,
     ],
-    ["messages: senders × (before + during the outage)", `${r.senders} × (${r.messagesBefore} + ${r.messagesOutage}); all delivered before the restart: ${r.chatted ? "yes" : "no"}`],
+    ["messages: senders × (before + during the outage)", `${r.senders} × (${r.messagesBefore} + ${r.messagesOutage}); all delivered before the restart: ${r.chatted ? "yes" : r.joinSeconds === undefined ? "not reached" : "no"}`],
   ];
   if (r.restarted) {
     rows.push(
