@@ -414,11 +414,11 @@ export function checkWire(): void {
   // Events and fields a newer schema may send (e.g. a coalesced presence digest): the walker must skip them,
   // whatever their wire type, and neither count them as errors nor lose its place.
   const unknownEvents = [
-    pbBytes(12, [...pbString(1, "r"), ...pbTag(2, 0), ...pbVarint(5000), ...pbString(3, "a"), ...pbString(3, "b")]), // a digest-like message
+    pbBytes(112, [...pbString(1, "r"), ...pbTag(2, 0), ...pbVarint(5000), ...pbString(3, "a"), ...pbString(3, "b")]), // a digest-like message
     [...pbTag(200, 0), ...pbVarint(7)], // a varint, two-byte tag
-    [...pbTag(11, 1), 1, 2, 3, 4, 5, 6, 7, 8], // fixed64
-    [...pbTag(13, 5), 1, 2, 3, 4], // fixed32
-    [...pbTag(14, 3), ...pbTag(1, 0), 1, ...pbTag(2, 3), ...pbTag(1, 0), 2, ...pbTag(2, 4), ...pbTag(14, 4)], // a group, nested
+    [...pbTag(111, 1), 1, 2, 3, 4, 5, 6, 7, 8], // fixed64
+    [...pbTag(113, 5), 1, 2, 3, 4], // fixed32
+    [...pbTag(114, 3), ...pbTag(1, 0), 1, ...pbTag(2, 3), ...pbTag(1, 0), 2, ...pbTag(2, 4), ...pbTag(114, 4)], // a group, nested
   ];
   // A known event with an unknown field inside, and its fields out of the usual order.
   const messageWithExtra = pbBytes(2, [...pbString(20, "future field"), ...pbString(6, loadMessageId(4, 1, 2, 99)), ...pbTag(2, 0), ...pbVarint(301)]);
@@ -465,11 +465,11 @@ export function checkWire(): void {
     "event 9 3 presence",
     "event 9 4 presence",
     `left 9 sloth ${LeaveReason.TOO_SLOW}`,
-    "event 9 12 presence",
+    "event 9 112 presence",
     "event 9 200 presence",
-    "event 9 11 presence",
-    "event 9 13 presence",
-    "event 9 14 presence",
+    "event 9 111 presence",
+    "event 9 113 presence",
+    "event 9 114 presence",
     "event 9 2",
     "message 9 4 1 2 99 42 #301",
   ];
