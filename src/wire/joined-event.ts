@@ -22,11 +22,22 @@ export interface JoinedMember {
   joinedAtMs: number;
 }
 
-const utf8 = new TextEncoder();
+/**
+ * Encoded members by record: the room log hands out the same record objects
+ * for as long as a member stays, so in a big room each member is encoded once,
+ * not once per join that lists it.
+ */
+const encodedMembers = new WeakMap<JoinedMember, Uint8Array>();
+
+function cachedMember(m: JoinedMember): Uint8Array {
+  let bytes = encodedMembers.get(m);
+  if (!bytes) encodedMembers.set(m, (bytes = encodeMember(m)));
+  return bytes;
+}
 
 /** Member { nickname = 1; joined_at = 2 (Timestamp: seconds = 1, nanos = 2) }, as protobuf-es writes it. */
 export function encodeMember(m: JoinedMember): Uint8Array {
-  const name = utf8.encode(m.nickname);
+  const name = Buffer.from(m.nickname, "utf8");
   const seconds = Math.floor(m.joinedAtMs / 1000);
   const nanos = (m.joinedAtMs - seconds * 1000) * 1_000_000;
   const tsSize = (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0);
@@ -67,7 +78,7 @@ export function encodeJoinedEvent(
   recent: readonly EncodedEvent[],
 ): EncodedEvent {
   const base = toBinary(JoinedEventSchema, create(JoinedEventSchema, fields));
-  const memberBytes = members.map(encodeMember);
+  const memberBytes = members.map(cachedMember);
   const bodies = recent.map(chatMessageBytes);
   let joinedSize = base.length;
   for (const b of memberBytes) joinedSize += 1 + varintSize(b.length) + b.length;
