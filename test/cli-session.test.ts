@@ -68,6 +68,7 @@ function sharedStore(): HistoryStore {
     before: (room, beforeSeq, limit) => store.before(room, beforeSeq, limit),
     findSent: (room, sender, id) => store.findSent(room, sender, id),
     setInUse: (room, inUse) => store.setInUse(room, inUse),
+    prune: (now) => store.prune(now),
     close: () => {}, // the servers come and go; the history stays
   };
 }

@@ -12,6 +12,7 @@ import { Session } from "../hub/session.js";
 import { AuthError, type Authenticator, type Identity } from "./auth.js";
 import { endCall, endedInsideMessage } from "./grpc-call-control.js";
 import { MalformedRequest } from "./grpc-definition.js";
+import { frameWriterFor } from "./grpc-frame-writer.js";
 
 const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
   finished: grpc.status.OK,
@@ -71,9 +72,12 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
     if (reason.kind === "finished") call.end();
     else endCall(call, { code: statusFor[reason.kind], details: reason.message }, resetGraceMs);
   };
+  const writer = frameWriterFor(call);
   const opened = hub.openSession(
     {
-      write: (frame) => call.write(frame),
+      write: (frame) => writer.write(frame),
+      cork: () => writer.cork(),
+      uncork: () => writer.uncork(),
       end: (reason) => {
         const who = opened instanceof Session ? { session: opened.id, rooms: opened.describeRooms() } : {};
         log.info({ peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
@@ -96,7 +100,7 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
       expiry.unref();
     }
   }
-  call.on("drain", () => session.queue.drained());
+  writer.onDrain(() => session.queue.drained());
   call.on("data", (req: ChatRequest | MalformedRequest) => {
     try {
       if (req instanceof MalformedRequest) session.handleMalformed(req.reason);
