@@ -79,7 +79,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // After a shutdown notice, the drop that follows says nothing new.
     if (!d.shutdown) say("warn", `connection lost (${d.reason}); reconnecting`);
   });
-  session.on("reconnecting", (r) => status.reconnecting({ attempt: r.attempt, at: Date.now() + r.delayMs, reason: r.reason }));
+  // The drop's line named the server; the status line has no room to repeat it.
+  session.on("reconnecting", (r) => status.reconnecting({ attempt: r.attempt, at: Date.now() + r.delayMs, reason: r.reason.replaceAll(` ${opts.server}`, "") }));
   session.on("connected", (c) => {
     status.connected();
     if (c.reconnect) say("info", `reconnected to ${opts.server}`);

@@ -31,6 +31,8 @@ export {
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";
+/** Connect's error type and codes, as the session reports them (the same module instance as the transports'). */
+export { Code, ConnectError } from "@connectrpc/connect";
 export { describeError, isRetryable } from "./errors.js";
 export type { SessionConnection, SessionTransport } from "./session-transport.js";
 /** The same input rules as the server's, so a bad room or text is refused before it is sent. */
