@@ -135,7 +135,7 @@ describe("interactive chat on a terminal", () => {
     const first = await startTestServer();
     const t = await joinedAs(first.baseUrl, "alice");
     await first.close();
-    await t.waitFor(() => /^reconnecting, attempt \d+, (next try in \d+ s|trying now) \(/.test(t.aboveCursor()), "the reconnect status line");
+    await t.waitFor(() => /^reconnecting, attempt \d+, (next try in \d+ s|trying now)/.test(t.aboveCursor()), "the reconnect status line");
     await t.waitFor(() => /attempt [3-9]/.test(t.aboveCursor()), "a few attempts", 15_000);
     const lines = t.lines();
     expect(lines.filter((l) => l.includes("shutting down"))).toEqual(["*** the server is shutting down"]);

@@ -1,4 +1,4 @@
-/** The CLI's pure parts: flags, slash commands, backoff, room bookkeeping, formatting, ids. */
+/** Pure parts of the CLI (flags, slash commands) and of the client core (backoff, room bookkeeping, outbox, ids, error words). */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";

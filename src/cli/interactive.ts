@@ -79,8 +79,12 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // After a shutdown notice, the drop that follows says nothing new.
     if (!d.shutdown) say("warn", `connection lost (${d.reason}); reconnecting`);
   });
-  // The drop's line named the server; the status line has no room to repeat it.
-  session.on("reconnecting", (r) => status.reconnecting({ attempt: r.attempt, at: Date.now() + r.delayMs, reason: r.reason.replaceAll(` ${opts.server}`, "") }));
+  session.on("reconnecting", (r) => {
+    // The first wait follows the line that said why the connection went; later ones say why the
+    // last attempt failed, without the server's address (that line named it).
+    const reason = r.attempt === 1 ? undefined : r.reason.replaceAll(` ${opts.server}`, "");
+    status.reconnecting({ attempt: r.attempt, at: Date.now() + r.delayMs, reason });
+  });
   session.on("connected", (c) => {
     status.connected();
     if (c.reconnect) say("info", `reconnected to ${opts.server}`);

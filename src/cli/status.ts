@@ -11,7 +11,8 @@ export interface Retry {
   attempt: number;
   /** When the next attempt starts (Date.now() clock). */
   at: number;
-  reason: string;
+  /** Why the last attempt failed, if worth saying. */
+  reason?: string;
 }
 
 export class StatusLine {
@@ -53,7 +54,7 @@ export class StatusLine {
     if (this.retry) {
       const seconds = Math.ceil((this.retry.at - this.now()) / 1000);
       const next = seconds > 0 ? `next try in ${seconds} s` : "trying now";
-      parts.push(`reconnecting, attempt ${this.retry.attempt}, ${next} (${this.retry.reason})`);
+      parts.push(`reconnecting, attempt ${this.retry.attempt}, ${next}${this.retry.reason ? ` (${this.retry.reason})` : ""}`);
     }
     const typing = formatTyping(this.typing);
     if (typing) parts.push(typing);
