@@ -92,6 +92,7 @@ export class Session implements MemberOwner {
   private busy = false;
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
+  private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
 
@@ -110,9 +111,9 @@ export class Session implements MemberOwner {
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
   }
 
-  /** Nicknames by room, for logs. */
+  /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */
   describeRooms(): string[] {
-    return this.memberships.filter((m) => m.state !== "gone").map((m) => `${m.room}:${m.nickname}`);
+    return this.roomsAtEnd ?? this.memberships.filter((m) => m.state !== "gone").map((m) => `${m.room}:${m.nickname}`);
   }
 
   get isEnded(): boolean {
@@ -182,6 +183,7 @@ export class Session implements MemberOwner {
     if (this.ended) return;
     this.shuttingDown = true;
     this.waiting = [];
+    this.roomsAtEnd = this.describeRooms();
     this.leaveAll(LeaveReason.SHUTDOWN);
     this.queue.push(notice);
     this.finishIfDone();
@@ -388,6 +390,7 @@ export class Session implements MemberOwner {
 
   private end(reason: DisconnectReason): void {
     if (this.ended) return;
+    this.roomsAtEnd ??= this.describeRooms();
     this.ended = true;
     this.waiting = [];
     this.leaveAll(leaveReasonFor[reason.kind]);
