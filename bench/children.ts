@@ -43,7 +43,8 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-function tmpDir(): string {
+/** The bench's temporary directory (server logs, SQLite files), removed at exit unless --keep-logs. */
+export function tmpDir(): string {
   return (tmp ??= mkdtempSync(join(tmpdir(), "chat-bench-")));
 }
 
