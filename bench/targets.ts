@@ -7,6 +7,7 @@
  * reported here, never an exit code: that is for broken runs (main.ts).
  */
 import type { FanoutReport } from "./scenarios/fanout.js";
+import type { FanoutLoadResult } from "./scenarios/fanout-load.js";
 import type { IdleReport } from "./scenarios/idle.js";
 import type { IdleSharedReport } from "./scenarios/idle-shared.js";
 import type { RedisReport } from "./scenarios/redis.js";
@@ -98,11 +99,12 @@ export function judgeTargets(r: Reports): TargetVerdict[] {
   if (r.idleShared) out.push(...judgeShared(r.idleShared));
   if (r.storm) out.push(...judgeStorm(r.storm));
   if (r.redis && !r.redis.skipped) out.push(...judgeRedis(r.redis));
+  // Only runs of the recorded load shape compare (not --smoke's).
+  const recordedShape = (x: FanoutLoadResult | undefined) =>
+    x !== undefined && x.clients === RECORDED_EMBEDDED.clients && x.senders === RECORDED_EMBEDDED.senders && x.payloadBytes === RECORDED_EMBEDDED.payloadBytes;
   const embedded = [
-    ...(r.fanout?.runs.ours ? [{ where: "fanout scenario", steps: r.fanout.runs.ours.steps }] : []),
-    ...(r.redis?.sizes[0]?.embedded && r.redis.sizes[0].clients === RECORDED_EMBEDDED.clients
-      ? [{ where: "redis scenario", steps: r.redis.sizes[0].embedded.steps }]
-      : []),
+    ...(recordedShape(r.fanout?.runs.ours) ? [{ where: "fanout scenario", steps: r.fanout!.runs.ours!.steps }] : []),
+    ...(recordedShape(r.redis?.sizes[0]?.embedded) ? [{ where: "redis scenario", steps: r.redis!.sizes[0].embedded!.steps }] : []),
   ];
   for (const e of embedded) out.push(judgeEmbeddedAgainstRecorded(e.where, e.steps));
   return out;
@@ -122,6 +124,8 @@ export const REDIS_CPU_RATIO_LIMIT = 1.5;
  */
 export const RECORDED_EMBEDDED = {
   clients: 100,
+  senders: 10,
+  payloadBytes: 100,
   sustainableRate: 2500,
   cpuPerDeliveryUs: { 1000: 9.0, 2000: 4.57, 2500: 3.63 } as Record<number, number>,
   /** Allowance for this machine's noise before a higher CPU per delivery counts as slower. */
@@ -208,7 +212,8 @@ function judgeEmbeddedAgainstRecorded(where: string, steps: StepResult[]): Targe
   if (slower) return { target: name, measured, met: false, gap: "more CPU per delivery than recorded" };
   if (rateOk && cpu.length > 0) return { target: name, measured, met: true, gap: "" };
   if (other > R.busyPct || steal > R.busyPct) {
-    return { target: name, measured, met: undefined, gap: "inconclusive: a lower rate on a busy machine (CPU per delivery in line)" };
+    const why = cpu.length > 0 ? "CPU per delivery in line" : "and no recorded rate passed to compare CPU at";
+    return { target: name, measured, met: undefined, gap: `inconclusive: a lower rate on a busy machine (${why})` };
   }
   return { target: name, measured, met: false, gap: rateOk ? "no recorded rate to compare CPU at" : `sustained ${times(R.sustainableRate / (rate ?? 1))} less` };
 }
