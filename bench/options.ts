@@ -23,6 +23,8 @@ export interface BenchOptions {
   rates: number[];
   /** Extra tries of a failed step before it counts as failed. */
   retries: number;
+  /** Run every rate even after one failed (set per run by a scenario, not a flag). */
+  keepStepping: boolean;
   /** Idle: streams, members per room, and streams per connection for the multiplexed variant (0: skip it). */
   idleStreams: number;
   idleRoomSize: number;
@@ -191,6 +193,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     settleMs: smoke ? 300 : 2000,
     rates: smoke ? [200, 1000] : DEFAULT_RATES,
     retries: smoke ? 0 : 1,
+    keepStepping: false,
     idleStreams: smoke ? 200 : 5000,
     idleRoomSize: 10,
     idleMultiplex: smoke ? 50 : 100,

@@ -29,6 +29,6 @@ export async function loadFanout(ctx: LoadContext, o: BenchOptions): Promise<Fan
   if (o.warmupSeconds > 0) {
     await fleet.runStep({ rate: o.rates[0], seconds: o.warmupSeconds, drainMs: o.drainMs, sender });
   }
-  const steps = await stepUp(ctx, fleet, o.rates, { seconds: o.stepSeconds, drainMs: o.drainMs, sender, redis: ctx.redis }, o.retries);
+  const steps = await stepUp(ctx, fleet, o.rates, { seconds: o.stepSeconds, drainMs: o.drainMs, sender, redis: ctx.redis }, o.retries, o.keepStepping);
   return { clients: o.clients, senders: o.senders, payloadBytes: o.payload, stepSeconds: o.stepSeconds, steps };
 }

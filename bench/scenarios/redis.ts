@@ -8,8 +8,8 @@
  * port, counts its CPU with the nodes', and reads its INFO commandstats
  * around each step: Redis commands per chat message, per step, for each room
  * size in `--redis-clients` (the first is the main one; the others run the
- * main one's sustained rates or fewer, enough to see whether the count
- * depends on the number of members).
+ * main one's sustained rates, every one of them even past a failed step,
+ * enough to see whether the count depends on the number of members).
  *
  * Without redis-server it is skipped, saying so, unless --require-redis or
  * REQUIRE_REDIS=1 (then the run is broken).
@@ -77,7 +77,8 @@ export async function runRedis(ctx: RunContext): Promise<RedisReport> {
       const prefix = `bench-${randomBytes(4).toString("hex")}`;
       const size: RedisSize = { clients, senders, rates, sustainable: {}, prefix };
       report.sizes.push(size);
-      const overrides = { clients, senders, rates };
+      // The other sizes run all their rates (a noisy step must not hide the rest of the command counts).
+      const overrides = { clients, senders, rates, keepStepping: i > 0 };
       const what = `${clients} clients`;
       // --smoke: the embedded node only at the main size (the fanout scenario covers it too), to stay short.
       if (i === 0 || !o.smoke) {
