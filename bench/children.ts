@@ -43,7 +43,8 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-function tmpDir(): string {
+/** The bench's temporary directory (server logs, SQLite files), removed at exit unless --keep-logs. */
+export function tmpDir(): string {
   return (tmp ??= mkdtempSync(join(tmpdir(), "chat-bench-")));
 }
 
@@ -89,6 +90,19 @@ export function oursHasFlag(root: string, flag: string): boolean {
 }
 
 /**
+ * The environment for our server: the bench's own, without any variable the
+ * server reads as a setting (its --help names them), so only the bench's
+ * flags decide. Otherwise e.g. a REDIS_URL in the environment (CI exports one)
+ * would make every "embedded" server a node on that Redis.
+ */
+export function oursEnv(root: string): NodeJS.ProcessEnv {
+  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
+  const env = { ...process.env };
+  for (const m of help.matchAll(/^\s+--\S+\s+([A-Z][A-Z0-9_]*)\s/gm)) delete env[m[1]];
+  return env;
+}
+
+/**
  * Our server's flags for a benchmark: a fresh port, the real (default) SQLite
  * history in a file of its own, and limits lifted that would otherwise refuse
  * the load shape itself: the per-client rate limit (10 senders carry the whole
@@ -129,6 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
   const child = track(
     spawn(process.execPath, ["--import", "tsx", ...(opts.nodeFlags ?? []), ...script], {
       cwd: opts.root,
+      env: opts.target === "ours" ? oursEnv(opts.root) : process.env,
       stdio: ["ignore", fd, fd, ...(opts.target === "ws" ? (["ipc"] as const) : [])],
     }),
   );

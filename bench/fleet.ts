@@ -9,6 +9,7 @@ import type { ClientEvents, Connector, LoadClient } from "./load-client.js";
 import { EVENT_FIELD, encodeJoin, isPresenceField, loadMessageId, SendEncoder, walkFrame, type FrameVisitor } from "./wire.js";
 import type { LeaveReason } from "../gen/chat/v1/chat_pb.js";
 import { sleep, type MachineCpu } from "./proc.js";
+import type { RedisStepStats } from "./redis-stats.js";
 
 /** Wall clock in integer µs since the epoch, comparable across processes. */
 export function nowUs(): number {
@@ -17,7 +18,10 @@ export function nowUs(): number {
 
 /** What the fleet can learn about the server process. */
 export interface ServerProbe {
+  /** CPU of every process counted as the server (several nodes, and their Redis). */
   cpuUs(): number;
+  /** The same, per process (in the order the run names them); absent with one process. */
+  cpuByProcessUs?(): number[];
   rssBytes(): number;
   /** CPU time of the whole machine, by kind. */
   machineCpuUs(): MachineCpu;
@@ -31,6 +35,8 @@ export interface StepSpec {
   sender(k: number): number;
   /** Called every ~100 ms during the step (e.g. to sample memory). */
   onTick?: () => void;
+  /** Read a Redis's command counters before and after the step (the two-node scenario). */
+  redis?: { begin(): Promise<void>; end(): Promise<RedisStepStats> };
 }
 
 export interface StepResult {
@@ -44,12 +50,20 @@ export interface StepResult {
   received: number;
   lost: number;
   duplicated: number;
+  /**
+   * Room sequence numbers a receiver skipped, and ones that went backwards (not duplicates), with
+   * the room-order check on (Fleet.checkRoomSeq): every receiver must see the room's seq go up by one.
+   */
+  seqGaps: number;
+  seqBackwards: number;
   errors: number;
   deliveriesPerSec: number;
   /** Deliveries per server frame: how much the server batched (1 for the ws baseline). */
   eventsPerFrame: number;
   latency: LatencySummary;
   serverCpuUs: number;
+  /** serverCpuUs per process, when the server is several (see ServerProbe.cpuByProcessUs). */
+  cpuByProcessUs?: number[];
   cpuPerDeliveryUs: number;
   serverRssBytes: number;
   serverRssMaxBytes: number;
@@ -64,6 +78,8 @@ export interface StepResult {
   wallSeconds: number;
   /** 1 for the first try of a rate, 2 for its retry (see step-up.ts). */
   attempt: number;
+  /** Redis command counters over the step, when the step had a Redis to read. */
+  redis?: RedisStepStats;
   pass: boolean;
   why: string;
 }
@@ -73,6 +89,8 @@ class StepCounters {
   expected = 0;
   received = 0;
   duplicated = 0;
+  seqGaps = 0;
+  seqBackwards = 0;
   lastUs = 0;
 }
 
@@ -235,6 +253,9 @@ export class Fleet implements FrameVisitor, ClientEvents {
   private readonly encoders: SendEncoder[] = [];
   private readonly lastSeq: Map<number, number>[];
   private readonly sendSeq: Float64Array;
+  /** Check that every receiver sees its room's seq go up by one (rooms that carry only load messages, joined before any). */
+  checkRoomSeq = false;
+  private readonly lastRoomSeq: Float64Array;
   private readonly steps: StepCounters[] = [];
   private nextStep = 0;
 
@@ -251,6 +272,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     this.roomOf = new Int32Array(count).fill(-1);
     this.lastSeq = Array.from({ length: count }, () => new Map());
     this.sendSeq = new Float64Array(count);
+    this.lastRoomSeq = new Float64Array(count);
     this.received = new ReceiveCounters(count);
   }
 
@@ -276,7 +298,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
     this.joinedCount++;
   }
 
-  message(client: number, step: number, sender: number, seq: number, sentUs: number, atUs: number): void {
+  message(client: number, step: number, sender: number, seq: number, sentUs: number, atUs: number, roomSeq: number): void {
     if (this.excluded[client]) return;
     const st = this.steps[step];
     if (!st) return;
@@ -286,6 +308,14 @@ export class Fleet implements FrameVisitor, ClientEvents {
       return;
     }
     seen.set(sender, seq);
+    if (this.checkRoomSeq) {
+      const last = this.lastRoomSeq[client];
+      if (roomSeq <= last) st.seqBackwards++;
+      else {
+        if (roomSeq !== last + 1) st.seqGaps++;
+        this.lastRoomSeq[client] = roomSeq;
+      }
+    }
     st.received++;
     st.hist.record(atUs - sentUs);
     st.lastUs = atUs;
@@ -387,6 +417,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
     const endedBefore = this.endedCounted;
     const errorsBefore = this.errors;
     const framesBefore = this.frames;
+    await spec.redis?.begin();
+    const byProcess0 = this.probe.cpuByProcessUs?.();
     const cpu0 = this.probe.cpuUs();
     const gen0 = process.cpuUsage();
     const machine0 = this.probe.machineCpuUs();
@@ -433,8 +465,10 @@ export class Fleet implements FrameVisitor, ClientEvents {
     tick();
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = this.probe.cpuUs() - cpu0;
+    const byProcess = byProcess0 && this.probe.cpuByProcessUs?.().map((us, i) => us - byProcess0[i]);
     const gen = process.cpuUsage(gen0);
     const machine1 = this.probe.machineCpuUs();
+    const redis = await spec.redis?.end();
     const pctOfWall = (us: number) => Math.max(0, (us / 1e6 / wallSeconds) * 100);
     const latency = st.hist.summary();
     const lost = Math.max(0, st.expected - st.received);
@@ -448,7 +482,9 @@ export class Fleet implements FrameVisitor, ClientEvents {
           ? `${lost} lost`
           : st.duplicated > 0
             ? `${st.duplicated} duplicated`
-            : latency.p99Ms > P99_LIMIT_MS
+            : st.seqBackwards + st.seqGaps > 0
+              ? `room order broken: ${st.seqGaps} seq gaps, ${st.seqBackwards} backwards`
+              : latency.p99Ms > P99_LIMIT_MS
               ? `p99 ${latency.p99Ms.toFixed(0)} ms > ${P99_LIMIT_MS} ms`
               : sentRate < spec.rate * 0.95
                 ? `generator offered only ${sentRate.toFixed(0)}/s`
@@ -463,11 +499,14 @@ export class Fleet implements FrameVisitor, ClientEvents {
       received: st.received,
       lost,
       duplicated: st.duplicated,
+      seqGaps: st.seqGaps,
+      seqBackwards: st.seqBackwards,
       errors: this.errors - errorsBefore,
       deliveriesPerSec: st.received / activeSeconds,
       eventsPerFrame: this.frames > framesBefore ? st.received / (this.frames - framesBefore) : 0,
       latency,
       serverCpuUs: cpu,
+      cpuByProcessUs: byProcess,
       cpuPerDeliveryUs: st.received > 0 ? cpu / st.received : 0,
       serverRssBytes: this.probe.rssBytes(),
       serverRssMaxBytes: rssMax,
@@ -478,6 +517,7 @@ export class Fleet implements FrameVisitor, ClientEvents {
       dropped,
       wallSeconds,
       attempt: 1,
+      redis,
       pass: why === "",
       why,
     };

@@ -48,6 +48,7 @@ async function run(plan: LoadPlan): Promise<void> {
     process.exit(3);
   }, watchdogMs);
   const connectors: Connector[] = [];
+  let closeRedis = () => {};
   let code = 0;
   try {
     checkWire();
@@ -60,6 +61,7 @@ async function run(plan: LoadPlan): Promise<void> {
       inbox,
       (message) => void reply({ ...message, type: "phase" }),
     );
+    if (ctx.redis) closeRedis = ctx.redis.close;
     const result = await load(ctx, plan.options);
     await reply({ type: "result", result });
   } catch (err) {
@@ -68,6 +70,7 @@ async function run(plan: LoadPlan): Promise<void> {
   } finally {
     clearTimeout(watchdog);
     for (const c of connectors) c.closeAll();
+    closeRedis();
     process.exit(code);
   }
 }

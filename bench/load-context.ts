@@ -8,6 +8,7 @@ import { grpcConnector } from "./grpc-load.js";
 import type { ClientEvents, Connector } from "./load-client.js";
 import type { BenchOptions } from "./options.js";
 import { machineCpuUs, processCpuUs, processRssBytes } from "./proc.js";
+import { redisStepProbe } from "./redis-stats.js";
 import { wsConnector } from "./ws-load.js";
 
 /** Sent by the orchestrator to a generator process. */
@@ -16,6 +17,14 @@ export interface LoadPlan {
   target: Target;
   address: string;
   serverPid: number;
+  /** Several nodes (ours on Redis): every node's host:port; client i goes to addresses[i % n]. */
+  addresses?: string[];
+  /** Processes whose CPU counts as the server's, summed (default: serverPid): every node, and their Redis. */
+  cpuPids?: number[];
+  /** Processes whose RSS counts as the server's, summed (default: serverPid). */
+  rssPids?: number[];
+  /** A Redis whose command counters are read around each step. */
+  redisUrl?: string;
   /** Our server's Prometheus endpoint, when the run asked for one. */
   metricsUrl?: string;
   clockTicks: number;
@@ -33,6 +42,8 @@ export interface LoadContext {
   /** Read one gauge or counter from our server's /metrics; undefined without metrics or on failure. */
   metric(name: string): Promise<number | undefined>;
   probe: ServerProbe;
+  /** The Redis's command counters around a step, when the run has a Redis (see LoadPlan.redisUrl). */
+  redis: ReturnType<typeof redisStepProbe> | undefined;
   /** Open clients on the target; grpc-js puts `streamsPerChannel` streams on each connection. */
   connector(events: ClientEvents, streamsPerChannel?: number): Connector;
   progress(msg: string): void;
@@ -85,14 +96,13 @@ export function loadContext(
         return undefined;
       }
     },
-    probe: {
-      cpuUs: () => processCpuUs(plan.serverPid, plan.clockTicks),
-      rssBytes: () => processRssBytes(plan.serverPid),
-      machineCpuUs: () => machineCpuUs(plan.clockTicks),
-    },
+    probe: serverProbe(plan),
+    redis: plan.redisUrl ? redisStepProbe(plan.redisUrl) : undefined,
     connector(events, streamsPerChannel = 1) {
-      const c =
-        plan.target === "ours" ? grpcConnector(plan.address, events, streamsPerChannel) : wsConnector(plan.address, events);
+      const one = (address: string) =>
+        plan.target === "ours" ? grpcConnector(address, events, streamsPerChannel) : wsConnector(address, events);
+      const addresses = plan.addresses ?? [plan.address];
+      const c = addresses.length === 1 ? one(addresses[0]) : spread(addresses.map(one));
       connectors.push(c);
       return c;
     },
@@ -100,6 +110,26 @@ export function loadContext(
     shard: plan.shard ?? { index: 0, count: 1 },
     tell,
     next: <T>(type: string | string[]) => inbox.next(type) as Promise<T>,
+  };
+}
+
+function serverProbe(plan: LoadPlan): ServerProbe {
+  const cpuPids = plan.cpuPids ?? [plan.serverPid];
+  const rssPids = plan.rssPids ?? [plan.serverPid];
+  const cpuByProcessUs = () => cpuPids.map((pid) => processCpuUs(pid, plan.clockTicks));
+  return {
+    cpuUs: () => cpuByProcessUs().reduce((a, b) => a + b, 0),
+    cpuByProcessUs: cpuPids.length > 1 ? cpuByProcessUs : undefined,
+    rssBytes: () => rssPids.reduce((sum, pid) => sum + processRssBytes(pid), 0),
+    machineCpuUs: () => machineCpuUs(plan.clockTicks),
+  };
+}
+
+/** Client i on the (i mod n)-th connector: clients, and so senders, split evenly over the nodes. */
+function spread(connectors: Connector[]): Connector {
+  return {
+    open: (index) => connectors[index % connectors.length].open(index),
+    closeAll: () => connectors.forEach((c) => c.closeAll()),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the fan-out benchmark, ours against a raw ws broadcast
- * server. This process only orchestrates: each run starts a fresh server
+ * server, and ours as two nodes on Redis against one embedded node. This process only orchestrates: each run starts a fresh server
  * child and a load-generator child (bench/runner.ts) and waits. Tables go to
  * stdout (stderr with --json, which prints the results as JSON on stdout);
  * progress goes to stderr. Exits 1 when the benchmark is broken (a crash,
@@ -14,6 +14,7 @@ import { HELP, parseOptions, UsageError, type BenchOptions } from "./options.js"
 import type { RunContext } from "./runner.js";
 import { renderFanout, runFanout } from "./scenarios/fanout.js";
 import { renderIdle, runIdle } from "./scenarios/idle.js";
+import { renderRedis, runRedis } from "./scenarios/redis.js";
 import { renderIdleShared, runIdleShared } from "./scenarios/idle-shared.js";
 import { renderRooms, runRooms } from "./scenarios/rooms.js";
 import { renderStalled, runStalled } from "./scenarios/stalled.js";
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
     try {
       ctx.log(`scenario ${scenario}`);
       if (scenario === "fanout") print(renderFanout((reports.fanout = await runFanout(ctx))));
+      if (scenario === "redis") print(renderRedis((reports.redis = await runRedis(ctx))));
       if (scenario === "idle") print(renderIdle((reports.idle = await runIdle(ctx))));
       if (scenario === "stalled") print(renderStalled((reports.stalled = await runStalled(ctx))));
       if (scenario === "rooms") print(renderRooms((reports.rooms = await runRooms(ctx))));

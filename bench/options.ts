@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import type { Target } from "./children.js";
 
-export const SCENARIOS = ["fanout", "idle", "stalled", "rooms", "idle-shared", "storm"] as const;
+export const SCENARIOS = ["fanout", "redis", "idle", "stalled", "rooms", "idle-shared", "storm"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -23,6 +23,8 @@ export interface BenchOptions {
   rates: number[];
   /** Extra tries of a failed step before it counts as failed. */
   retries: number;
+  /** Run every rate even after one failed (set per run by a scenario, not a flag). */
+  keepStepping: boolean;
   /** Idle: streams, members per room, and streams per connection for the multiplexed variant (0: skip it). */
   idleStreams: number;
   idleRoomSize: number;
@@ -56,6 +58,11 @@ export interface BenchOptions {
   rooms: number;
   roomSize: number;
   roomRates: number[];
+  /** Redis: clients in the room for each run (the first is the main one), and how many nodes share them. */
+  redisClients: number[];
+  redisNodes: number;
+  /** Redis: fail instead of skipping when redis-server is not installed (--require-redis, or REQUIRE_REDIS=1). */
+  requireRedis: boolean;
   /** Directory for --cpu-prof profiles of our server (every run of it). */
   cpuProfDir: string | undefined;
   /** Extra flags for our server. */
@@ -72,7 +79,7 @@ Starts the chat server and a raw ws broadcast server (the baseline) as child
 processes, drives each from a separate load-generator process under the same
 load, and prints the comparison.
 
-  --scenario <name>           fanout | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
+  --scenario <name>           fanout | redis | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
   --target <name>             ours | ws (default both; repeatable)
   --json                      print the results as JSON on stdout (tables go to stderr)
   --smoke                     a short run of every scenario (~2 min), for CI; exits non-zero if broken
@@ -103,6 +110,11 @@ load, and prints the comparison.
   --rooms <n>                 rooms: number of rooms (default 1000)
   --room-size <n>             rooms: members per room (default 5)
   --room-rates <a,b,...>      rooms: offered rates in messages/s (default 500,1000,2000,4000)
+  --redis-clients <a,b,...>   redis: clients in one room per size, fan-out load on two nodes sharing a Redis, each
+                              size also on one embedded node (default <--clients>,20; --smoke 10,4)
+  --redis-nodes <n>           redis: our server processes on the one Redis (default 2)
+  --require-redis             redis: fail when redis-server is not installed (default: skip it, saying so;
+                              also REQUIRE_REDIS=1)
   --cpu-prof <dir>            run our server under node --cpu-prof (profiles in <dir>); logs each step's window
   --server-arg <flag>         pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
   --server-node-flag <f>      pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
@@ -152,6 +164,9 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         rooms: { type: "string" },
         "room-size": { type: "string" },
         "room-rates": { type: "string" },
+        "redis-clients": { type: "string" },
+        "redis-nodes": { type: "string" },
+        "require-redis": { type: "boolean" },
         "cpu-prof": { type: "string" },
         "server-arg": { type: "string", multiple: true },
         "server-node-flag": { type: "string", multiple: true },
@@ -178,6 +193,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     settleMs: smoke ? 300 : 2000,
     rates: smoke ? [200, 1000] : DEFAULT_RATES,
     retries: smoke ? 0 : 1,
+    keepStepping: false,
     idleStreams: smoke ? 200 : 5000,
     idleRoomSize: 10,
     idleMultiplex: smoke ? 50 : 100,
@@ -200,6 +216,9 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     rooms: smoke ? 30 : 1000,
     roomSize: 5,
     roomRates: smoke ? [200, 1000] : [500, 1000, 2000, 4000],
+    redisClients: smoke ? [10, 4] : [],
+    redisNodes: 2,
+    requireRedis: values["require-redis"] === true || process.env.REQUIRE_REDIS === "1",
     cpuProfDir: values["cpu-prof"] as string | undefined,
     serverArgs: (values["server-arg"] as string[] | undefined) ?? [],
     serverNodeFlags: (values["server-node-flag"] as string[] | undefined) ?? [],
@@ -260,5 +279,9 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   o.rooms = int("rooms", 1) ?? o.rooms;
   o.roomSize = int("room-size", 2) ?? o.roomSize;
   o.roomRates = list("room-rates") ?? o.roomRates;
+  o.redisClients = list("redis-clients") ?? (o.redisClients.length > 0 ? o.redisClients : [o.clients, 20]);
+  if (o.redisClients.some((n) => n < 2 || !Number.isInteger(n))) throw new UsageError("--redis-clients must be whole numbers >= 2");
+  o.redisNodes = int("redis-nodes", 1) ?? o.redisNodes;
+  if (o.redisClients.some((n) => n < o.redisNodes)) throw new UsageError("--redis-clients: every size needs at least one client per node (--redis-nodes)");
   return o;
 }

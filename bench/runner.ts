@@ -33,55 +33,89 @@ export interface ServerInfo {
   profiled: boolean;
 }
 
-/** Run `load` against a fresh `target` server; the result says which server it was (`server`). */
+/** More than the default single server: what a run needs beyond its options. */
+export interface RunExtra {
+  /** Start the server with a metrics endpoint (ours). */
+  metrics?: boolean;
+  timeoutMs?: number;
+  label?: string;
+  /** Start this many servers (ours on Redis: nodes of one chat); clients are spread over them. Default 1. */
+  nodes?: number;
+  /** Flags for every server of this run, before the user's --server-arg ones (e.g. --redis). */
+  serverArgs?: string[];
+  /** Other processes whose CPU counts as the server's (a Redis the nodes share); the run fails if one exits. */
+  companions?: { name: string; pid: number; child?: ChildProcess; logFile?: string }[];
+  /** A Redis whose command counters the generator reads around each step. */
+  redisUrl?: string;
+}
+
+/**
+ * Run `load` against fresh `target` servers (one unless `extra.nodes`); the
+ * result says which servers they were (`server`: the first; `servers`: all).
+ */
 export async function runLoad<T>(
   ctx: RunContext,
   target: Target,
   load: string,
   overrides: Partial<BenchOptions> = {},
-  extra: { metrics?: boolean; timeoutMs?: number; label?: string } = {},
+  extra: RunExtra = {},
 ): Promise<T> {
   const label = extra.label ?? load;
   const options = { ...ctx.options, ...overrides };
   const profiling = target === "ours" && options.cpuProfDir !== undefined;
-  // The generator loads its modules while the server starts; it waits for the plan.
+  const count = extra.nodes ?? 1;
+  // The generator loads its modules while the servers start; it waits for the plan.
   const generator = startGenerator(ctx.root);
-  let server: ServerChild;
-  try {
-    server = await startServer({
-      target,
-      root: ctx.root,
-      nodeFlags: [
-        ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
-        ...(target === "ours" ? options.serverNodeFlags : []),
-      ],
-      serverArgs: [...(extra.metrics && target === "ours" && oursHasFlag(ctx.root, "metrics-port") ? ["--metrics-port", "0"] : []), ...options.serverArgs],
-    });
-  } catch (err) {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () =>
+      startServer({
+        target,
+        root: ctx.root,
+        nodeFlags: [
+          ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+          ...(target === "ours" ? options.serverNodeFlags : []),
+        ],
+        serverArgs: [
+          ...(extra.metrics && target === "ours" && oursHasFlag(ctx.root, "metrics-port") ? ["--metrics-port", "0"] : []),
+          ...(extra.serverArgs ?? []),
+          ...options.serverArgs,
+        ],
+      }),
+    ),
+  );
+  const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) {
     generator.kill("SIGKILL");
-    throw err;
+    await Promise.all(servers.map((s) => s.stop(0)));
+    throw failed.reason;
   }
-  ctx.log(`${label} / ${target}: server pid ${server.pid} on ${server.address}`);
+  const server = servers[0];
+  ctx.log(`${label} / ${target}: server pid${count > 1 ? "s" : ""} ${servers.map((s) => `${s.pid} on ${s.address}`).join(", ")}`);
   try {
     const timeoutMs = extra.timeoutMs ?? RUN_TIMEOUT_MS;
+    const pids = servers.map((s) => s.pid);
     const plan: LoadPlan = {
       load,
       target,
       address: server.address,
       serverPid: server.pid,
+      ...(count > 1 ? { addresses: servers.map((s) => s.address), rssPids: pids } : {}),
+      ...(count > 1 || extra.companions?.length ? { cpuPids: [...pids, ...(extra.companions ?? []).map((c) => c.pid)] } : {}),
+      redisUrl: extra.redisUrl,
       metricsUrl: server.metricsUrl,
       clockTicks: ticks,
       options,
       watchdogMs: timeoutMs + 60_000,
     };
-    const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${label} / ${target}: ${msg}`), timeoutMs);
-    const info: ServerInfo = { pid: server.pid, address: server.address, spawnedAtMs: server.spawnedAtMs, profiled: profiling };
-    if (profiling) logProfileWindows(ctx, info, result as { steps?: StepResult[] });
-    return Object.assign(result as object, { server: info }) as T;
+    const result = await awaitResult<T>(generator, servers, plan, (msg) => ctx.log(`${label} / ${target}: ${msg}`), timeoutMs, extra.companions);
+    const infos: ServerInfo[] = servers.map((s) => ({ pid: s.pid, address: s.address, spawnedAtMs: s.spawnedAtMs, profiled: profiling }));
+    if (profiling) for (const info of infos) logProfileWindows(ctx, info, result as { steps?: StepResult[] });
+    return Object.assign(result as object, { server: infos[0], ...(count > 1 ? { servers: infos } : {}) }) as T;
   } finally {
     if (generator.exitCode === null) generator.kill("SIGKILL");
     // A profiled server needs time to write its profile; the others may just go.
-    await server.stop(profiling ? 30_000 : 2_000);
+    await Promise.all(servers.map((s) => s.stop(profiling ? 30_000 : 2_000)));
   }
 }
 
@@ -97,21 +131,37 @@ function logProfileWindows(ctx: RunContext, server: ServerInfo, result: { steps?
   }
 }
 
-function awaitResult<T>(generator: ChildProcess, server: ServerChild, plan: LoadPlan, progress: (msg: string) => void, timeoutMs: number): Promise<T> {
+function awaitResult<T>(
+  generator: ChildProcess,
+  servers: ServerChild[],
+  plan: LoadPlan,
+  progress: (msg: string) => void,
+  timeoutMs: number,
+  companions: RunExtra["companions"] = [],
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const finish = (err: Error | undefined, value?: T) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      server.child.off("exit", onServerExit);
+      for (const { child, onExit } of watches) child.off("exit", onExit);
       if (err) reject(err);
       else resolve(value as T);
     };
     const timer = setTimeout(() => finish(new Error(`${plan.load} / ${plan.target}: no result within ${timeoutMs / 1000} s`)), timeoutMs);
-    const onServerExit = () =>
-      finish(new Error(`${plan.target} server crashed (${server.exited}) during ${plan.load}:\n${logTail(server.logFile)}`));
-    server.child.once("exit", onServerExit);
+    const watches = servers.map((server) => ({
+      child: server.child,
+      onExit: () =>
+        finish(new Error(`${plan.target} server${servers.length > 1 ? ` pid ${server.pid}` : ""} crashed (${server.exited}) during ${plan.load}:\n${logTail(server.logFile)}`)),
+    }));
+    for (const c of companions) {
+      if (!c.child) continue;
+      const child = c.child;
+      const onExit = () => finish(new Error(`${c.name} (pid ${c.pid}) exited (${child.signalCode ?? child.exitCode}) during ${plan.load}${c.logFile ? `:\n${logTail(c.logFile)}` : ""}`));
+      watches.push({ child, onExit });
+    }
+    for (const { child, onExit } of watches) child.once("exit", onExit);
     generator.on("message", (m: { type: string; message?: string; result?: T }) => {
       if (m.type === "progress") progress(m.message ?? "");
       else if (m.type === "result") finish(undefined, m.result);

@@ -9,6 +9,7 @@ import type { StepResult } from "./fleet.js";
 import type { Reports, TargetVerdict } from "./targets.js";
 import type { RoomsReport } from "./scenarios/rooms.js";
 import { finalAttempts } from "./step-up.js";
+import { meanCommandsPerMessage } from "./redis-stats.js";
 import { fixed, table, type Cell } from "./table.js";
 
 interface RunFile {
@@ -71,6 +72,24 @@ const rows: [string, (r: RunFile) => Cell][] = [
       const t = st.restarted ? (fixed(st.recoverSeconds, 2) ?? `> ${st.recoverTimeoutSeconds}`) : "not reached";
       return `${t} (${st.gaps}/${st.duplicates})`;
     },
+  ],
+  [
+    "redis: sustainable msg/s, embedded / on Redis (main size)",
+    (r) => {
+      const m = r.reports.redis?.sizes[0];
+      return m ? `${m.sustainable.embedded?.rate ?? "-"} / ${m.sustainable.redis?.rate ?? "-"}` : undefined;
+    },
+  ],
+  [
+    "redis: µs/delivery at each one's top, embedded / on Redis (all processes)",
+    (r) => {
+      const m = r.reports.redis?.sizes[0];
+      return m ? `${fixed(m.sustainable.embedded?.step?.cpuPerDeliveryUs, 2) ?? "-"} / ${fixed(m.sustainable.redis?.step?.cpuPerDeliveryUs, 2) ?? "-"}` : undefined;
+    },
+  ],
+  [
+    "redis: commands per message, by room size",
+    (r) => r.reports.redis?.sizes.map((s) => `${s.clients}: ${fixed(meanCommandsPerMessage(s.redis?.steps), 2) ?? "-"}`).join("; "),
   ],
   [
     "mean steal % over fan-out steps",

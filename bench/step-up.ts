@@ -13,6 +13,7 @@ export async function stepUp(
   rates: number[],
   spec: Omit<StepSpec, "rate">,
   retries: number,
+  keepStepping = false,
 ): Promise<StepResult[]> {
   const steps: StepResult[] = [];
   for (const rate of rates) {
@@ -26,7 +27,7 @@ export async function stepUp(
           `steal ${r.stealPct.toFixed(0)}%${r.pass ? "" : ` FAIL: ${r.why}`}`,
       );
     }
-    if (!r!.pass) break;
+    if (!r!.pass && !keepStepping) break;
   }
   return steps;
 }

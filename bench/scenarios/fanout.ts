@@ -50,7 +50,8 @@ export function sustainableOf(all: StepResult[]): Sustainable {
 }
 
 /**
- * Broken, not slow: nothing delivered, a duplicate or out-of-order delivery,
+ * Broken, not slow: nothing delivered, a duplicate or out-of-order delivery
+ * (per sender, or the room's seq going back or, ours, skipping a number),
  * an error event (e.g. a rate limit the benchmark should have lifted), or our
  * server losing messages or dropping a client at the lowest rate. The
  * baseline losing messages is only overload (it has no flow control).
@@ -62,6 +63,15 @@ export function checkSteps(ctx: RunContext, what: string, target: Target, all: S
   for (const s of steps) {
     if (s.duplicated > 0) ctx.problems.push(`${what}: ${s.duplicated} duplicated or out-of-order deliveries at ${s.offeredRate} msg/s`);
     if (s.errors > 0) ctx.problems.push(`${what}: ${s.errors} error events at ${s.offeredRate} msg/s`);
+  }
+  // Room order is checked on every attempt, a retried one included: a step's load cannot excuse it.
+  for (const s of all) {
+    if (s.seqBackwards > 0) ctx.problems.push(`${what}: ${s.seqBackwards} deliveries with a room seq lower than one seen before at ${s.offeredRate} msg/s`);
+    // A client that is still connected must see every number: a gap is a message lost without the client being told.
+    // The baseline has no flow control, so for it a gap is overload.
+    if (s.seqGaps > 0) {
+      (target === "ours" ? ctx.problems : ctx.warnings).push(`${what}: ${s.seqGaps} gaps in the room's seq seen by receivers at ${s.offeredRate} msg/s`);
+    }
   }
   if (first.lost > 0 || first.dropped > 0) {
     (target === "ours" ? ctx.problems : ctx.warnings).push(`${what}: the lowest step (${first.offeredRate} msg/s) failed: ${first.why}`);
@@ -89,7 +99,7 @@ export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
 
 const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: "ws baseline" };
 
-function stepRow(s: StepResult): Cell[] {
+export function stepRow(s: StepResult): Cell[] {
   return [
     s.attempt > 1 ? `${int(s.offeredRate)} (retry)` : int(s.offeredRate),
     int(s.sentRate),
@@ -109,7 +119,7 @@ function stepRow(s: StepResult): Cell[] {
   ];
 }
 
-const STEP_HEADERS = [
+export const STEP_HEADERS = [
   "offered msg/s",
   "sent msg/s",
   "deliveries/s",
