@@ -100,6 +100,8 @@ export function oursArgs(root: string, dbFile: string): string[] {
     ...(has("rate-limit") ? ["--rate-limit", "0"] : []),
     ...(has("max-connections") ? ["--max-connections", "20000"] : []),
     ...(has("max-streams") ? ["--max-streams", "20000"] : []),
+    // The HTTP port (web client) is not measured; its default 8080 may be taken.
+    ...(has("http-port") ? ["--http-port", "0"] : []),
   ];
 }
 

@@ -60,7 +60,7 @@ describe("the server's --log-format", () => {
   });
 
   it("LOG_FORMAT=pretty on a pipe: readable lines to the last one, and a clean exit on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--store", "memory"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
       cwd: root,
       env: { ...process.env, LOG_FORMAT: "pretty" },
       stdio: ["ignore", "pipe", "pipe"],

@@ -13,7 +13,8 @@ const running = new Set<TestServer>();
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, options: StartOptions = {}): Promise<TestServer> {
   // Tests that push volume would trip the per-client rate limit; the rate-limit tests set it.
   // History in memory unless a test asks for a file.
-  const config = defaultConfig({ port: 0, logLevel: "silent", rateLimit: 0, store: "memory", ...overrides });
+  // The HTTP port is off unless a test asks for it (its default, 8080, would collide between test files).
+  const config = defaultConfig({ port: 0, httpPort: 0, logLevel: "silent", rateLimit: 0, store: "memory", ...overrides });
   const server = await startChatServer(config, { log: pino({ level: "silent" }), ...options });
   const testServer = { ...server, baseUrl: `http://${server.address}` } as TestServer;
   running.add(testServer);
