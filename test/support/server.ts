@@ -6,6 +6,8 @@ import { startChatServer, type ChatServer, type StartOptions } from "../../src/s
 
 export interface TestServer extends ChatServer {
   baseUrl: string;
+  /** The HTTP port's URL, when the test turned it on (`httpPort: await freePort()`). */
+  httpUrl: string;
 }
 
 const running = new Set<TestServer>();
@@ -16,7 +18,8 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, opt
   // The HTTP port is off unless a test asks for it (its default, 8080, would collide between test files).
   const config = defaultConfig({ port: 0, httpPort: 0, logLevel: "silent", rateLimit: 0, store: "memory", ...overrides });
   const server = await startChatServer(config, { log: pino({ level: "silent" }), ...options });
-  const testServer = { ...server, baseUrl: `http://${server.address}` } as TestServer;
+  const scheme = config.tlsCert ? "https" : "http";
+  const testServer = { ...server, baseUrl: `http://${server.address}`, httpUrl: `${scheme}://127.0.0.1:${server.httpPort ?? 0}` } as TestServer;
   running.add(testServer);
   return testServer;
 }
