@@ -1,0 +1,56 @@
+/**
+ * The web client: pick a nickname and a room, then chat. The API is the
+ * server's own Connect endpoint on the same origin (connect-web over fetch),
+ * so the page needs no configuration and no CORS.
+ */
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { ChatService } from "../../gen/chat/v1/chat_pb.js";
+import { checkRoom } from "../../src/hub/validate.js";
+import { WebChatSession } from "./session/web-session.js";
+import { ChatApp } from "./ui/chat-app.js";
+import { byId } from "./ui/dom.js";
+
+// Binary protobuf on the wire: smaller and cheaper than JSON for the server to write.
+const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true });
+const api = createClient(ChatService, transport);
+
+const login = byId("login");
+const chat = byId("chat");
+const form = byId<HTMLFormElement>("login-form");
+const nicknameInput = byId<HTMLInputElement>("nickname");
+const roomInput = byId<HTMLInputElement>("first-room");
+const alertBox = byId("alert");
+let session: WebChatSession | undefined;
+
+function showAlert(text: string): void {
+  alertBox.textContent = text;
+  alertBox.hidden = false;
+}
+
+form.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const nickname = nicknameInput.value.trim();
+  const room = roomInput.value.trim();
+  if (nickname === "") return showAlert("Pick a nickname first.");
+  const problem = checkRoom(room);
+  if (problem) return showAlert(problem);
+  alertBox.hidden = true;
+  session = new WebChatSession({ transport, nickname });
+  const app = new ChatApp(session, api, (reason) => {
+    // No room left (the nickname was refused): back to the form, saying why.
+    session?.abort();
+    chat.hidden = true;
+    login.hidden = false;
+    showAlert(reason || "You are in no room.");
+    nicknameInput.focus();
+  });
+  login.hidden = true;
+  chat.hidden = false;
+  app.join(room);
+  void session.start();
+  byId("composer-input").focus();
+});
+
+// Leaving the page ends the session at once instead of when the server notices.
+addEventListener("pagehide", () => session?.abort());
