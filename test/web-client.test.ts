@@ -84,7 +84,7 @@ describeInBrowser(suiteName, () => {
       void d.dismiss();
     });
     await page.goto(url);
-    await page.getByLabel("Nickname").fill(nickname);
+    await page.getByLabel("Nickname", { exact: true }).fill(nickname);
     await page.getByLabel("Room", { exact: true }).fill("lobby");
     await page.getByRole("button", { name: "Join", exact: true }).click();
     await page.locator('#status[data-state="online"]').waitFor();

@@ -3,7 +3,7 @@
  * server's own Connect endpoint on the same origin (connect-web over fetch),
  * so the page needs no configuration and no CORS.
  */
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { checkRoom } from "../../src/hub/validate.js";
@@ -11,15 +11,25 @@ import { WebChatSession } from "./session/web-session.js";
 import { ChatApp } from "./ui/chat-app.js";
 import { byId } from "./ui/dom.js";
 
-// Binary protobuf on the wire: smaller and cheaper than JSON for the server to write.
-const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true });
-const api = createClient(ChatService, transport);
+/** The API on this page's origin; with a sign-in token, every call carries it. */
+function transportFor(token: string) {
+  const interceptors: Interceptor[] = [];
+  if (token !== "") {
+    interceptors.push((next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    });
+  }
+  // Binary protobuf on the wire: smaller and cheaper than JSON for the server to write.
+  return createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors });
+}
 
 const login = byId("login");
 const chat = byId("chat");
 const form = byId<HTMLFormElement>("login-form");
 const nicknameInput = byId<HTMLInputElement>("nickname");
 const roomInput = byId<HTMLInputElement>("first-room");
+const tokenInput = byId<HTMLInputElement>("token");
 const alertBox = byId("alert");
 let session: WebChatSession | undefined;
 
@@ -32,12 +42,15 @@ form.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const nickname = nicknameInput.value.trim();
   const room = roomInput.value.trim();
-  if (nickname === "") return showAlert("Pick a nickname first.");
+  const token = tokenInput.value.trim();
+  // Signed in, the server names us after the token: an empty nickname means "whatever it says".
+  if (nickname === "" && token === "") return showAlert("Pick a nickname first.");
   const problem = checkRoom(room);
   if (problem) return showAlert(problem);
   alertBox.hidden = true;
+  const transport = transportFor(token);
   session = new WebChatSession({ transport, nickname });
-  const app = new ChatApp(session, api, (reason) => {
+  const app = new ChatApp(session, createClient(ChatService, transport), (reason) => {
     // No room left (the nickname was refused): back to the form, saying why.
     session?.abort();
     chat.hidden = true;
