@@ -57,6 +57,8 @@ export interface ServerChild {
   spawnedAtMs: number;
   /** Prometheus endpoint, when the server was started with one. */
   metricsUrl: string | undefined;
+  /** Ours: its SQLite history file. */
+  dbFile: string | undefined;
   child: ChildProcess;
   logFile: string;
   /** Set once the child has exited: how. */
@@ -72,6 +74,10 @@ export interface ServerOptions {
   nodeFlags?: string[];
   /** Extra server flags (ours only); they come last, so they override the defaults. */
   serverArgs?: string[];
+  /** Ours: this SQLite file instead of a fresh one (a restart on the same history). */
+  dbFile?: string;
+  /** Ours: listen on this port instead of a free one (a restart on the same address). */
+  port?: number;
 }
 
 let help: string | undefined;
@@ -86,8 +92,9 @@ export function oursHasFlag(root: string, flag: string): boolean {
  * Our server's flags for a benchmark: a fresh port, the real (default) SQLite
  * history in a file of its own, and limits lifted that would otherwise refuse
  * the load shape itself: the per-client rate limit (10 senders carry the whole
- * offered rate) and the connection limit (5,000 idle connections plus a few).
- * Flags the server does not (yet) have are left out.
+ * offered rate), the connection and stream limits (10,000 clients plus a few,
+ * each on its own connection) and the members per room (10,000 in one room in
+ * idle-shared and storm). Flags the server does not (yet) have are left out.
  */
 export function oursArgs(root: string, dbFile: string): string[] {
   const has = (flag: string) => oursHasFlag(root, flag);
@@ -100,6 +107,8 @@ export function oursArgs(root: string, dbFile: string): string[] {
     ...(has("rate-limit") ? ["--rate-limit", "0"] : []),
     ...(has("max-connections") ? ["--max-connections", "20000"] : []),
     ...(has("max-streams") ? ["--max-streams", "20000"] : []),
+    ...(has("max-members-per-room") ? ["--max-members-per-room", "20000"] : []),
+    ...(has("max-rooms") ? ["--max-rooms", "20000"] : []),
     // The HTTP port (web client) is not measured; its default 8080 may be taken.
     ...(has("http-port") ? ["--http-port", "0"] : []),
   ];
@@ -113,9 +122,10 @@ export function oursArgs(root: string, dbFile: string): string[] {
 export async function startServer(opts: ServerOptions): Promise<ServerChild> {
   const logFile = join(tmpDir(), `${opts.target}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
   const fd = openSync(logFile, "w");
+  const dbFile = opts.target === "ours" ? (opts.dbFile ?? logFile.replace(/\.log$/, ".db")) : undefined;
   const script =
     opts.target === "ours"
-      ? ["src/server/main.ts", ...oursArgs(opts.root, logFile.replace(/\.log$/, ".db")), ...(opts.serverArgs ?? [])]
+      ? ["src/server/main.ts", ...oursArgs(opts.root, dbFile!), ...(opts.serverArgs ?? []), ...(opts.port !== undefined ? ["--port", String(opts.port)] : [])]
       : ["bench/ws-server.ts"];
   const spawnedAtMs = Date.now();
   const child = track(
@@ -131,6 +141,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
     address: "",
     spawnedAtMs,
     metricsUrl: undefined,
+    dbFile,
     child,
     logFile,
     exited: undefined,

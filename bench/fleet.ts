@@ -6,7 +6,7 @@
  */
 import { Histogram, type LatencySummary } from "./stats.js";
 import type { ClientEvents, Connector, LoadClient } from "./load-client.js";
-import { encodeJoin, loadMessageId, SendEncoder, walkFrame, type FrameVisitor } from "./wire.js";
+import { EVENT_FIELD, encodeJoin, isPresenceField, loadMessageId, SendEncoder, walkFrame, type FrameVisitor } from "./wire.js";
 import type { LeaveReason } from "../gen/chat/v1/chat_pb.js";
 import { sleep, type MachineCpu } from "./proc.js";
 
@@ -85,6 +85,133 @@ export interface LeftSeen {
 
 export const P99_LIMIT_MS = 100;
 
+/** What a set of clients received, per client: frames, bytes, and how much of it was presence. */
+export interface ReceivedSummary {
+  clients: number;
+  framesMean: number;
+  bytesMean: number;
+  bytesMax: number;
+  /** member_joined / member_left events and events the bench does not know (e.g. a presence digest). */
+  presenceEventsMean: number;
+  presenceBytesMean: number;
+  presenceBytesMax: number;
+  /** Joined events (they carry the room's member list). */
+  joinedBytesMean: number;
+  joinedBytesMax: number;
+  /** Events with a ServerEvent field the bench does not know, all clients together. */
+  unknownEvents: number;
+}
+
+/** Per-client receive counters (typed arrays: cheap for 10,000 clients). */
+export class ReceiveCounters {
+  readonly frames: Float64Array;
+  readonly bytes: Float64Array;
+  readonly presenceEvents: Float64Array;
+  readonly presenceBytes: Float64Array;
+  readonly joinedBytes: Float64Array;
+  unknownEvents = 0;
+
+  constructor(count: number) {
+    this.frames = new Float64Array(count);
+    this.bytes = new Float64Array(count);
+    this.presenceEvents = new Float64Array(count);
+    this.presenceBytes = new Float64Array(count);
+    this.joinedBytes = new Float64Array(count);
+  }
+
+  frame(client: number, bytes: number): void {
+    this.frames[client]++;
+    this.bytes[client] += bytes;
+  }
+
+  event(client: number, field: number, bytes: number): void {
+    if (field === EVENT_FIELD.joined) {
+      this.joinedBytes[client] += bytes;
+    } else if (isPresenceField(field)) {
+      this.presenceEvents[client]++;
+      this.presenceBytes[client] += bytes;
+      if (field > EVENT_FIELD.shutdown || field === 0) this.unknownEvents++;
+    }
+  }
+
+  /** Per-client figures over clients [from, to), counted since `since` (a snapshot) or from the start. */
+  summary(from: number, to: number, since?: ReceiveCounters): ReceivedSummary {
+    const n = Math.max(0, to - from);
+    const acc = { frames: 0, bytes: 0, bytesMax: 0, pe: 0, pb: 0, pbMax: 0, jb: 0, jbMax: 0 };
+    for (let i = from; i < to; i++) {
+      const d = (a: Float64Array, b: Float64Array | undefined) => a[i] - (b ? b[i] : 0);
+      const bytes = d(this.bytes, since?.bytes);
+      const pb = d(this.presenceBytes, since?.presenceBytes);
+      const jb = d(this.joinedBytes, since?.joinedBytes);
+      acc.frames += d(this.frames, since?.frames);
+      acc.bytes += bytes;
+      acc.bytesMax = Math.max(acc.bytesMax, bytes);
+      acc.pe += d(this.presenceEvents, since?.presenceEvents);
+      acc.pb += pb;
+      acc.pbMax = Math.max(acc.pbMax, pb);
+      acc.jb += jb;
+      acc.jbMax = Math.max(acc.jbMax, jb);
+    }
+    const mean = (x: number) => (n > 0 ? x / n : 0);
+    return {
+      clients: n,
+      framesMean: mean(acc.frames),
+      bytesMean: mean(acc.bytes),
+      bytesMax: acc.bytesMax,
+      presenceEventsMean: mean(acc.pe),
+      presenceBytesMean: mean(acc.pb),
+      presenceBytesMax: acc.pbMax,
+      joinedBytesMean: mean(acc.jb),
+      joinedBytesMax: acc.jbMax,
+      unknownEvents: this.unknownEvents - (since?.unknownEvents ?? 0),
+    };
+  }
+
+  snapshot(): ReceiveCounters {
+    const c = new ReceiveCounters(0);
+    for (const k of ["frames", "bytes", "presenceEvents", "presenceBytes", "joinedBytes"] as const) {
+      (c as unknown as Record<string, Float64Array>)[k] = this[k].slice();
+    }
+    c.unknownEvents = this.unknownEvents;
+    return c;
+  }
+}
+
+/** CPU of the server, this generator, and the rest of the machine over a window of wall time. */
+export interface CpuShares {
+  wallSeconds: number;
+  /** % of one core. */
+  serverPct: number;
+  genPct: number;
+  otherPct: number;
+  stealPct: number;
+  serverCpuUs: number;
+}
+
+export function cpuWindow(probe: ServerProbe): { stop(): CpuShares } {
+  const t0 = performance.now();
+  const cpu0 = probe.cpuUs();
+  const gen0 = process.cpuUsage();
+  const m0 = probe.machineCpuUs();
+  return {
+    stop() {
+      const wallSeconds = (performance.now() - t0) / 1000;
+      const cpu = probe.cpuUs() - cpu0;
+      const gen = process.cpuUsage(gen0);
+      const m1 = probe.machineCpuUs();
+      const pct = (us: number) => Math.max(0, (us / 1e6 / Math.max(wallSeconds, 1e-3)) * 100);
+      return {
+        wallSeconds,
+        serverPct: pct(cpu),
+        genPct: pct(gen.user + gen.system),
+        otherPct: pct(m1.processes - m0.processes - cpu - gen.user - gen.system),
+        stealPct: pct(m1.steal - m0.steal),
+        serverCpuUs: cpu,
+      };
+    },
+  };
+}
+
 export class Fleet implements FrameVisitor, ClientEvents {
   readonly clients: (LoadClient | undefined)[];
   private readonly joinedFlags: Uint8Array;
@@ -99,6 +226,8 @@ export class Fleet implements FrameVisitor, ClientEvents {
   errors = 0;
   /** Server frames received by all clients (a frame may carry several events). */
   frames = 0;
+  /** Frames, bytes and presence received, per client. */
+  readonly received: ReceiveCounters;
   readonly left: LeftSeen[] = [];
   private readonly roomOf: Int32Array;
   /** Room name -> index into encoders (and the values of roomOf). */
@@ -122,11 +251,13 @@ export class Fleet implements FrameVisitor, ClientEvents {
     this.roomOf = new Int32Array(count).fill(-1);
     this.lastSeq = Array.from({ length: count }, () => new Map());
     this.sendSeq = new Float64Array(count);
+    this.received = new ReceiveCounters(count);
   }
 
   // ClientEvents
   frame(index: number, bytes: Uint8Array): void {
     this.frames++;
+    this.received.frame(index, bytes.length);
     walkFrame(bytes, index, nowUs(), this);
   }
 
@@ -160,6 +291,10 @@ export class Fleet implements FrameVisitor, ClientEvents {
     st.lastUs = atUs;
   }
 
+  event(client: number, field: number, bytes: number): void {
+    this.received.event(client, field, bytes);
+  }
+
   memberLeft(client: number, nickname: string, reason: LeaveReason): void {
     if (this.left.length < 1000) this.left.push({ client, nickname, reason, atUs: nowUs() });
   }
@@ -168,18 +303,43 @@ export class Fleet implements FrameVisitor, ClientEvents {
     this.errors++;
   }
 
-  /** Open clients [from, to) (default: all) and join each to room(i) as nickname(i), `batch` at a time. */
+  /** Whether client `i` has received its joined event. */
+  isJoined(i: number): boolean {
+    return this.joinedFlags[i] === 1;
+  }
+
+  /**
+   * Open clients [from, to) (default: all) and join each to room(i) as nickname(i), `batch` at a time.
+   * A client that ends first throws, unless `tolerateEnded` (then it counts as done, and the caller
+   * reports it). Past `timeoutMs` it throws, unless `stopAtTimeout` (then it returns false).
+   */
   async openAndJoin(
     connector: Connector,
     room: (i: number) => string,
     nickname: (i: number) => string,
-    opts: { from?: number; to?: number; batch?: number; timeoutMs?: number; progress?: (msg: string) => void } = {},
-  ): Promise<void> {
+    opts: {
+      from?: number;
+      to?: number;
+      batch?: number;
+      timeoutMs?: number;
+      progress?: (msg: string) => void;
+      tolerateEnded?: boolean;
+      stopAtTimeout?: boolean;
+    } = {},
+  ): Promise<boolean> {
     const batch = opts.batch ?? 200;
+    const from = opts.from ?? 0;
     const to = opts.to ?? this.count;
     const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
     let lastReport = Date.now();
-    for (let start = opts.from ?? 0; start < to; start += batch) {
+    // Joined or ended: done waiting for it.
+    const settled = (end: number) => {
+      if (!opts.tolerateEnded) return this.joinedCount >= end;
+      let n = 0;
+      for (let i = from; i < end; i++) if (this.joinedFlags[i] || this.endedHow[i] !== undefined) n++;
+      return n >= end - from;
+    };
+    for (let start = from; start < to; start += batch) {
       const end = Math.min(to, start + batch);
       const opened = await Promise.all(
         Array.from({ length: end - start }, (_, k) => connector.open(start + k)),
@@ -190,16 +350,20 @@ export class Fleet implements FrameVisitor, ClientEvents {
         this.roomOf[i] = this.roomIndex(room(i));
         opened[k].send(encodeJoin(room(i), nickname(i)));
       }
-      while (this.joinedCount < end) {
-        if (this.endedCount > 0) throw new Error(`a client ended while joining: ${this.endedHow.find((h) => h)}`);
-        if (Date.now() > deadline) throw new Error(`only ${this.joinedCount} of ${end} clients joined in time`);
-        await sleep(5);
+      while (!settled(end)) {
+        if (this.endedCount > 0 && !opts.tolerateEnded) throw new Error(`a client ended while joining: ${this.endedHow.find((h) => h)}`);
+        if (Date.now() > deadline) {
+          if (opts.stopAtTimeout) return false;
+          throw new Error(`only ${this.joinedCount} of ${end} clients joined in time`);
+        }
+        await sleep(opts.tolerateEnded ? 20 : 5);
       }
       if (opts.progress && Date.now() - lastReport > 5000) {
         lastReport = Date.now();
-        opts.progress(`${end} of ${to} joined`);
+        opts.progress(`${end} of ${to} joined${this.endedCount > 0 ? ` (${this.endedCount} ended)` : ""}`);
       }
     }
+    return true;
   }
 
   private roomIndex(name: string): number {

@@ -20,23 +20,61 @@ export interface LoadPlan {
   metricsUrl?: string;
   clockTicks: number;
   options: BenchOptions;
+  /** The generator gives up (and says so) after this long; default 15 min. */
+  watchdogMs?: number;
+  /** Multi-process loads (storm): which generator this is, of how many. */
+  shard?: { index: number; count: number };
 }
 
 export interface LoadContext {
   target: Target;
+  /** The server's host:port. */
+  address: string;
   /** Read one gauge or counter from our server's /metrics; undefined without metrics or on failure. */
   metric(name: string): Promise<number | undefined>;
   probe: ServerProbe;
   /** Open clients on the target; grpc-js puts `streamsPerChannel` streams on each connection. */
   connector(events: ClientEvents, streamsPerChannel?: number): Connector;
   progress(msg: string): void;
+  /** Multi-process loads (storm): which generator this is, of how many. */
+  shard: { index: number; count: number };
+  /** Phased loads: tell the orchestrator something (it arrives as {type: "phase", ...}). */
+  tell(message: Record<string, unknown>): void;
+  /** Phased loads: the next message of this type (or of any of these types) from the orchestrator (queued if it came first). */
+  next<T = Record<string, unknown>>(type: string | string[]): Promise<T>;
+}
+
+/** Messages from the orchestrator after the plan, for phased loads. */
+export class Inbox {
+  private readonly queued: Record<string, unknown>[] = [];
+  private readonly waiting: { types: string[]; resolve: (m: Record<string, unknown>) => void }[] = [];
+
+  deliver(message: Record<string, unknown>): void {
+    const w = this.waiting.findIndex((x) => x.types.includes(message.type as string));
+    if (w >= 0) this.waiting.splice(w, 1)[0].resolve(message);
+    else this.queued.push(message);
+  }
+
+  next(type: string | string[]): Promise<Record<string, unknown>> {
+    const types = typeof type === "string" ? [type] : type;
+    const q = this.queued.findIndex((x) => types.includes(x.type as string));
+    if (q >= 0) return Promise.resolve(this.queued.splice(q, 1)[0]);
+    return new Promise((resolve) => this.waiting.push({ types, resolve }));
+  }
 }
 
 export type LoadFn = (ctx: LoadContext, options: BenchOptions) => Promise<unknown>;
 
-export function loadContext(plan: LoadPlan, progress: (msg: string) => void, connectors: Connector[]): LoadContext {
+export function loadContext(
+  plan: LoadPlan,
+  progress: (msg: string) => void,
+  connectors: Connector[],
+  inbox: Inbox = new Inbox(),
+  tell: (message: Record<string, unknown>) => void = () => {},
+): LoadContext {
   return {
     target: plan.target,
+    address: plan.address,
     async metric(name) {
       if (!plan.metricsUrl) return undefined;
       try {
@@ -59,6 +97,9 @@ export function loadContext(plan: LoadPlan, progress: (msg: string) => void, con
       return c;
     },
     progress,
+    shard: plan.shard ?? { index: 0, count: 1 },
+    tell,
+    next: <T>(type: string | string[]) => inbox.next(type) as Promise<T>,
   };
 }
 

@@ -14,8 +14,10 @@ import { HELP, parseOptions, UsageError, type BenchOptions } from "./options.js"
 import type { RunContext } from "./runner.js";
 import { renderFanout, runFanout } from "./scenarios/fanout.js";
 import { renderIdle, runIdle } from "./scenarios/idle.js";
+import { renderIdleShared, runIdleShared } from "./scenarios/idle-shared.js";
 import { renderRooms, runRooms } from "./scenarios/rooms.js";
 import { renderStalled, runStalled } from "./scenarios/stalled.js";
+import { renderStorm, runStorm } from "./scenarios/storm.js";
 import { judgeTargets, renderTargets, type Reports } from "./targets.js";
 import { checkWire } from "./wire.js";
 
@@ -57,18 +59,21 @@ async function main(): Promise<number> {
   if (options.targets.includes("ours")) ctx.log(`our server: node --import tsx src/server/main.ts ${serverFlags.join(" ")}`);
   const print = (text: string) => (options.json ? console.error(text) : console.log(text));
   const reports: Reports & { rooms?: Awaited<ReturnType<typeof runRooms>> } = {};
-  try {
-    for (const scenario of options.scenarios) {
+  for (const scenario of options.scenarios) {
+    // A broken scenario is reported; the others still run.
+    try {
       ctx.log(`scenario ${scenario}`);
       if (scenario === "fanout") print(renderFanout((reports.fanout = await runFanout(ctx))));
       if (scenario === "idle") print(renderIdle((reports.idle = await runIdle(ctx))));
       if (scenario === "stalled") print(renderStalled((reports.stalled = await runStalled(ctx))));
       if (scenario === "rooms") print(renderRooms((reports.rooms = await runRooms(ctx))));
+      if (scenario === "idle-shared") print(renderIdleShared((reports.idleShared = await runIdleShared(ctx)), reports.idle));
+      if (scenario === "storm") print(renderStorm((reports.storm = await runStorm(ctx))));
+    } catch (err) {
+      ctx.problems.push(`${scenario}: ${err instanceof Error ? err.message : String(err)}`);
     }
-  } catch (err) {
-    ctx.problems.push(err instanceof Error ? err.message : String(err));
   }
-  const targets = options.targets.length === 2 ? judgeTargets(reports) : [];
+  const targets = judgeTargets(reports);
   if (targets.length > 0) print(renderTargets(targets, options.smoke));
   const seconds = (Date.now() - started) / 1000;
   print(`machine: ${JSON.stringify(machine())}; ${seconds.toFixed(0)} s`);

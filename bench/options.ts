@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import type { Target } from "./children.js";
 
-export const SCENARIOS = ["fanout", "idle", "stalled", "rooms"] as const;
+export const SCENARIOS = ["fanout", "idle", "stalled", "rooms", "idle-shared", "storm"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -29,6 +29,25 @@ export interface BenchOptions {
   idleMultiplex: number;
   /** Streams per connection in the current idle run (set by the idle scenario, not a flag). */
   idlePerConnection: number;
+  /** How long an idle run may take to join all its streams (set per scenario, not a flag). */
+  idleJoinTimeoutSeconds: number;
+  /** Idle-shared: client counts, each run with every client in one room (one connection each). */
+  sharedClients: number[];
+  /** Idle-shared: how long the joins may take before the run stops and reports a miss. */
+  sharedJoinTimeoutSeconds: number;
+  /** Storm: clients (one connection each, one room), and how many generator processes share them. */
+  stormClients: number;
+  stormGenerators: number;
+  /** Storm: clients that send, messages each before the restart, and messages each queued during the outage. */
+  stormSenders: number;
+  stormMessages: number;
+  stormOutageMessages: number;
+  /** Storm: a reconnecting client's delay is uniform in [0, ceiling); the ceiling starts at jitter and doubles per failure up to backoffMax. */
+  stormJitterMs: number;
+  stormBackoffMaxMs: number;
+  /** Storm: the initial joins, and the recovery after the restart, stop and report a miss past these. */
+  stormJoinTimeoutSeconds: number;
+  stormRecoverTimeoutSeconds: number;
   /** Stalled: rate and duration of the chat with and without the stalled reader. */
   stallRate: number;
   stallSeconds: number;
@@ -53,30 +72,42 @@ Starts the chat server and a raw ws broadcast server (the baseline) as child
 processes, drives each from a separate load-generator process under the same
 load, and prints the comparison.
 
-  --scenario <name>        fanout | idle | stalled | rooms | all (default all; repeatable)
-  --target <name>          ours | ws (default both; repeatable)
-  --json                   print the results as JSON on stdout (tables go to stderr)
-  --smoke                  a short run of every scenario (< ~60 s), for CI; exits non-zero if broken
-  --clients <n>            fan-out: clients in the room (default 100)
-  --senders <n>            fan-out: senders among them (default 10)
-  --payload <bytes>        message text size (default 100)
-  --step-seconds <s>       duration of each offered-rate step (default 3)
-  --drain-ms <ms>          wait for deliveries after a step before counting the rest lost (default 3000)
-  --rates <a,b,...>        offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
-  --retries <n>            run a failed step again up to n times before it counts (default 1)
-  --idle-streams <n>       idle: joined streams (default 5000)
-  --idle-room-size <n>     idle: members per room (default 10)
-  --idle-multiplex <n>     idle: also measure n streams per connection (default 100; 0 skips)
-  --stall-rate <n>         stalled: messages/s the others send (default 500)
-  --stall-seconds <s>      stalled: duration with and without the stalled reader (default 10)
-  --rooms <n>              rooms: number of rooms (default 1000)
-  --room-size <n>          rooms: members per room (default 5)
-  --room-rates <a,b,...>   rooms: offered rates in messages/s (default 500,1000,2000,4000)
-  --cpu-prof <dir>         run our server under node --cpu-prof (profiles in <dir>); logs each step's window
-  --server-arg <flag>      pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
-  --server-node-flag <f>   pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
-  --keep-logs              keep the servers' logs and SQLite files (the path is printed at exit)
-  --help                   this text
+  --scenario <name>           fanout | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
+  --target <name>             ours | ws (default both; repeatable)
+  --json                      print the results as JSON on stdout (tables go to stderr)
+  --smoke                     a short run of every scenario (~2 min), for CI; exits non-zero if broken
+  --clients <n>               fan-out: clients in the room (default 100)
+  --senders <n>               fan-out: senders among them (default 10)
+  --payload <bytes>           message text size (default 100)
+  --step-seconds <s>          duration of each offered-rate step (default 3)
+  --drain-ms <ms>             wait for deliveries after a step before counting the rest lost (default 3000)
+  --rates <a,b,...>           offered rates in messages/s, in order (default 200,300,400,500,700,1000,...,10000)
+  --retries <n>               run a failed step again up to n times before it counts (default 1)
+  --idle-streams <n>          idle: joined streams (default 5000)
+  --idle-room-size <n>        idle: members per room (default 10)
+  --idle-multiplex <n>        idle: also measure n streams per connection (default 100; 0 skips)
+  --shared-clients <a,b>      idle-shared: client counts, all in one room (default 5000,10000)
+  --shared-join-timeout <s>   idle-shared: stop and report a miss if the joins take longer (default 900)
+  --storm-clients <n>         storm: clients in one room, one connection each (default 10000)
+  --storm-generators <n>      storm: load-generator processes sharing the clients (default 2)
+  --storm-senders <n>         storm: clients that send messages (default 10)
+  --storm-messages <n>        storm: messages per sender before the restart (default 5)
+  --storm-outage-messages <n> storm: messages per sender queued during the outage, sent on rejoin (default 3)
+  --storm-jitter-ms <ms>      storm: reconnect delay uniform in [0, ms) (default 1000)
+  --storm-backoff-max-ms <ms> storm: ceiling doubles per failed attempt up to this (default 1000: flat; the
+                              terminal client's policy is --storm-jitter-ms 250 --storm-backoff-max-ms 10000)
+  --storm-join-timeout <s>    storm: stop and report a miss if the initial joins take longer (default 120)
+  --storm-recover-timeout <s> storm: stop and report a miss if recovery after the restart takes longer (default 120)
+  --stall-rate <n>            stalled: messages/s the others send (default 500)
+  --stall-seconds <s>         stalled: duration with and without the stalled reader (default 10)
+  --rooms <n>                 rooms: number of rooms (default 1000)
+  --room-size <n>             rooms: members per room (default 5)
+  --room-rates <a,b,...>      rooms: offered rates in messages/s (default 500,1000,2000,4000)
+  --cpu-prof <dir>            run our server under node --cpu-prof (profiles in <dir>); logs each step's window
+  --server-arg <flag>         pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
+  --server-node-flag <f>      pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
+  --keep-logs                 keep the servers' logs and SQLite files (the path is printed at exit)
+  --help                      this text
 `;
 
 const DEFAULT_RATES = [200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000];
@@ -105,6 +136,17 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         "idle-streams": { type: "string" },
         "idle-room-size": { type: "string" },
         "idle-multiplex": { type: "string" },
+        "shared-clients": { type: "string" },
+        "shared-join-timeout": { type: "string" },
+        "storm-clients": { type: "string" },
+        "storm-generators": { type: "string" },
+        "storm-senders": { type: "string" },
+        "storm-messages": { type: "string" },
+        "storm-outage-messages": { type: "string" },
+        "storm-jitter-ms": { type: "string" },
+        "storm-backoff-max-ms": { type: "string" },
+        "storm-join-timeout": { type: "string" },
+        "storm-recover-timeout": { type: "string" },
         "stall-rate": { type: "string" },
         "stall-seconds": { type: "string" },
         rooms: { type: "string" },
@@ -140,6 +182,18 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     idleRoomSize: 10,
     idleMultiplex: smoke ? 50 : 100,
     idlePerConnection: 1,
+    idleJoinTimeoutSeconds: 300,
+    sharedClients: smoke ? [300] : [5000, 10000],
+    sharedJoinTimeoutSeconds: smoke ? 120 : 900,
+    stormClients: smoke ? 300 : 10000,
+    stormGenerators: 2,
+    stormSenders: smoke ? 3 : 10,
+    stormMessages: smoke ? 3 : 5,
+    stormOutageMessages: smoke ? 2 : 3,
+    stormJitterMs: 1000,
+    stormBackoffMaxMs: 1000,
+    stormJoinTimeoutSeconds: smoke ? 60 : 120,
+    stormRecoverTimeoutSeconds: smoke ? 60 : 120,
     stallRate: 500,
     stallSeconds: smoke ? 4 : 10,
     stallReferenceSeconds: smoke ? 1.5 : 10,
@@ -187,6 +241,19 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   o.idleStreams = int("idle-streams", 1) ?? o.idleStreams;
   o.idleRoomSize = int("idle-room-size", 1) ?? o.idleRoomSize;
   o.idleMultiplex = int("idle-multiplex", 0) ?? o.idleMultiplex;
+  o.sharedClients = list("shared-clients") ?? o.sharedClients;
+  o.sharedJoinTimeoutSeconds = int("shared-join-timeout", 1) ?? o.sharedJoinTimeoutSeconds;
+  o.stormClients = int("storm-clients", 2) ?? o.stormClients;
+  o.stormGenerators = int("storm-generators", 1) ?? o.stormGenerators;
+  o.stormSenders = int("storm-senders", 1) ?? o.stormSenders;
+  if (o.stormSenders > o.stormClients) throw new UsageError("--storm-senders cannot exceed --storm-clients");
+  if (o.stormGenerators > o.stormClients) throw new UsageError("--storm-generators cannot exceed --storm-clients");
+  o.stormMessages = int("storm-messages", 0) ?? o.stormMessages;
+  o.stormOutageMessages = int("storm-outage-messages", 0) ?? o.stormOutageMessages;
+  o.stormJitterMs = int("storm-jitter-ms", 0) ?? o.stormJitterMs;
+  o.stormBackoffMaxMs = int("storm-backoff-max-ms", 0) ?? Math.max(o.stormBackoffMaxMs, o.stormJitterMs);
+  o.stormJoinTimeoutSeconds = int("storm-join-timeout", 1) ?? o.stormJoinTimeoutSeconds;
+  o.stormRecoverTimeoutSeconds = int("storm-recover-timeout", 1) ?? o.stormRecoverTimeoutSeconds;
   o.stallRate = int("stall-rate", 1) ?? o.stallRate;
   o.stallSeconds = int("stall-seconds", 1) ?? o.stallSeconds;
   if (values["stall-seconds"] !== undefined) o.stallReferenceSeconds = o.stallSeconds;

@@ -21,8 +21,9 @@ export interface RunContext {
   warnings: string[];
 }
 
-const RUN_TIMEOUT_MS = 10 * 60 * 1000;
-const ticks = clockTicks();
+/** Default limit on one run (a scenario may give a longer one). */
+export const RUN_TIMEOUT_MS = 10 * 60 * 1000;
+export const ticks = clockTicks();
 
 /** Which server process a result came from. */
 export interface ServerInfo {
@@ -38,8 +39,9 @@ export async function runLoad<T>(
   target: Target,
   load: string,
   overrides: Partial<BenchOptions> = {},
-  extra: { metrics?: boolean } = {},
+  extra: { metrics?: boolean; timeoutMs?: number; label?: string } = {},
 ): Promise<T> {
+  const label = extra.label ?? load;
   const options = { ...ctx.options, ...overrides };
   const profiling = target === "ours" && options.cpuProfDir !== undefined;
   // The generator loads its modules while the server starts; it waits for the plan.
@@ -59,10 +61,20 @@ export async function runLoad<T>(
     generator.kill("SIGKILL");
     throw err;
   }
-  ctx.log(`${load} / ${target}: server pid ${server.pid} on ${server.address}`);
+  ctx.log(`${label} / ${target}: server pid ${server.pid} on ${server.address}`);
   try {
-    const plan: LoadPlan = { load, target, address: server.address, serverPid: server.pid, metricsUrl: server.metricsUrl, clockTicks: ticks, options };
-    const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${load} / ${target}: ${msg}`));
+    const timeoutMs = extra.timeoutMs ?? RUN_TIMEOUT_MS;
+    const plan: LoadPlan = {
+      load,
+      target,
+      address: server.address,
+      serverPid: server.pid,
+      metricsUrl: server.metricsUrl,
+      clockTicks: ticks,
+      options,
+      watchdogMs: timeoutMs + 60_000,
+    };
+    const result = await awaitResult<T>(generator, server, plan, (msg) => ctx.log(`${label} / ${target}: ${msg}`), timeoutMs);
     const info: ServerInfo = { pid: server.pid, address: server.address, spawnedAtMs: server.spawnedAtMs, profiled: profiling };
     if (profiling) logProfileWindows(ctx, info, result as { steps?: StepResult[] });
     return Object.assign(result as object, { server: info }) as T;
@@ -85,7 +97,7 @@ function logProfileWindows(ctx: RunContext, server: ServerInfo, result: { steps?
   }
 }
 
-function awaitResult<T>(generator: ChildProcess, server: ServerChild, plan: LoadPlan, progress: (msg: string) => void): Promise<T> {
+function awaitResult<T>(generator: ChildProcess, server: ServerChild, plan: LoadPlan, progress: (msg: string) => void, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const finish = (err: Error | undefined, value?: T) => {
@@ -96,7 +108,7 @@ function awaitResult<T>(generator: ChildProcess, server: ServerChild, plan: Load
       if (err) reject(err);
       else resolve(value as T);
     };
-    const timer = setTimeout(() => finish(new Error(`${plan.load} / ${plan.target}: no result within ${RUN_TIMEOUT_MS / 1000} s`)), RUN_TIMEOUT_MS);
+    const timer = setTimeout(() => finish(new Error(`${plan.load} / ${plan.target}: no result within ${timeoutMs / 1000} s`)), timeoutMs);
     const onServerExit = () =>
       finish(new Error(`${plan.target} server crashed (${server.exited}) during ${plan.load}:\n${logTail(server.logFile)}`));
     server.child.once("exit", onServerExit);

@@ -54,6 +54,24 @@ const rows: [string, (r: RunFile) => Cell][] = [
   ],
   ["ours KiB per room of 5", (r) => fixed((r.reports.rooms?.runs.ours?.rssPerRoomBytes ?? NaN) / 1024, 1)],
   ["ws KiB per room of 5", (r) => fixed((r.reports.rooms?.runs.ws?.rssPerRoomBytes ?? NaN) / 1024, 1)],
+  ["ours KiB per idle stream, a room each", (r) => fixed((r.reports.idle?.oursRoomEach?.rssPerStreamBytes ?? NaN) / 1024, 1)],
+  [
+    "ours in one room: clients: KiB per client, joins s",
+    (r) =>
+      r.reports.idleShared?.sizes
+        .map((s) => `${s.clients}: ${fixed((s.runs.ours?.rssPerStreamBytes ?? NaN) / 1024, 1)}, ${fixed(s.runs.ours?.joinSeconds, 1)}`)
+        .join("; "),
+  ],
+  ["storm: all joined after s", (r) => (r.reports.storm ? (fixed(r.reports.storm.joinSeconds, 2) ?? `> ${r.reports.storm.joinTimeoutSeconds}`) : undefined)],
+  [
+    "storm: all recovered after s (lost/dup)",
+    (r) => {
+      const st = r.reports.storm;
+      if (!st) return undefined;
+      const t = st.restarted ? (fixed(st.recoverSeconds, 2) ?? `> ${st.recoverTimeoutSeconds}`) : "not reached";
+      return `${t} (${st.gaps}/${st.duplicates})`;
+    },
+  ],
   [
     "mean steal % over fan-out steps",
     (r) =>
@@ -73,7 +91,7 @@ const rows: [string, (r: RunFile) => Cell][] = [
 ];
 
 console.log(table("Headline figures per run", ["figure", ...names], rows.map(([label, get]) => [label, ...runs.map(get)])));
-const targetNames = runs[0].targets.map((t) => t.target);
+const targetNames = [...new Set(runs.flatMap((r) => r.targets.map((t) => t.target)))];
 console.log(
   table(
     "Targets per run",

@@ -44,17 +44,30 @@ function putField(buf: Uint8Array, pos: number, tag: number, bytes: Uint8Array):
   return pos + bytes.length;
 }
 
-/** ChatRequest{join: JoinCommand{room, nickname}}. */
-export function encodeJoin(room: string, nickname: string): Buffer {
+/** Where a resuming join picks up: JoinCommand.after_seq and .epoch (from an earlier JoinedEvent). */
+export interface ResumeFrom {
+  afterSeq: number;
+  epoch: string;
+}
+
+/** ChatRequest{join: JoinCommand{room, nickname[, after_seq, epoch]}}. */
+export function encodeJoin(room: string, nickname: string, resume?: ResumeFrom): Buffer {
   const r = te.encode(room);
   const n = te.encode(nickname);
-  const inner = fieldSize(r.length) + fieldSize(n.length);
+  const e = resume ? te.encode(resume.epoch) : undefined;
+  let inner = fieldSize(r.length) + fieldSize(n.length);
+  if (resume) inner += 1 + varintSize(resume.afterSeq) + (e!.length > 0 ? fieldSize(e!.length) : 0);
   const out = Buffer.alloc(fieldSize(inner));
   let pos = 0;
   out[pos++] = 0x12; // ChatRequest.join = 2
   pos = putVarint(out, pos, inner);
   pos = putField(out, pos, 0x0a, r); // JoinCommand.room = 1
-  putField(out, pos, 0x12, n); // JoinCommand.nickname = 2
+  pos = putField(out, pos, 0x12, n); // JoinCommand.nickname = 2
+  if (resume) {
+    out[pos++] = 0x18; // JoinCommand.after_seq = 3 (optional: present even when 0)
+    pos = putVarint(out, pos, resume.afterSeq);
+    if (e!.length > 0) putField(out, pos, 0x22, e!); // JoinCommand.epoch = 4
+  }
   return out;
 }
 
@@ -96,13 +109,53 @@ export function loadMessageId(step: number, sender: number, seq: number, sentUs:
   return `${step}.${sender}.${seq}.${sentUs}`;
 }
 
+/** ServerEvent's oneof fields, as the bench knows them; any other field number is an event it does not know. */
+export const EVENT_FIELD = {
+  joined: 1,
+  message: 2,
+  memberJoined: 3,
+  memberLeft: 4,
+  error: 5,
+  heartbeat: 6,
+  left: 7,
+  typing: 8,
+  shutdown: 9,
+} as const;
+
+/** True for events that are presence: member joined/left, and events the bench does not know (e.g. a presence digest). */
+export function isPresenceField(field: number): boolean {
+  return field === EVENT_FIELD.memberJoined || field === EVENT_FIELD.memberLeft || field > EVENT_FIELD.shutdown || field === 0;
+}
+
+/** The fields of a JoinedEvent a resuming client needs (walked only when the visitor asks for them). */
+export interface JoinedInfo {
+  epoch: string;
+  lastSeq: number;
+  firstSeq: number;
+  resumed: boolean;
+  historyTruncated: boolean;
+  epochChanged: boolean;
+  /** Entries in its member list. */
+  members: number;
+}
+
 /** What the frame walker reports. */
 export interface FrameVisitor {
   joined(client: number): void;
-  /** A load message (an id made by loadMessageId); `nowUs` is the frame's arrival time. */
-  message(client: number, step: number, sender: number, seq: number, sentUs: number, nowUs: number): void;
+  /** The joined event's details; when a visitor has this method, joined events are walked for them (slower). */
+  joinedEvent?(client: number, info: JoinedInfo): void;
+  /**
+   * A load message (an id made by loadMessageId); `nowUs` is the frame's arrival time,
+   * `roomSeq` the server's sequence number in the room.
+   */
+  message(client: number, step: number, sender: number, seq: number, sentUs: number, nowUs: number, roomSeq: number): void;
   memberLeft(client: number, nickname: string, reason: LeaveReason): void;
   error(client: number): void;
+  /**
+   * Every event, known or not: its ServerEvent field number (EVENT_FIELD, or a number the
+   * bench does not know, which it only counts) and its encoded size in bytes.
+   */
+  event?(client: number, field: number, bytes: number): void;
 }
 
 // The walker's cursor: module state so reading a varint allocates nothing.
@@ -122,6 +175,18 @@ function varint(buf: Uint8Array): number {
 
 function skip(buf: Uint8Array, tag: number): void {
   switch (tag & 7) {
+    case 3: {
+      // A (deprecated) group: skip fields up to its matching end-group tag.
+      for (;;) {
+        if (p >= buf.length) throw new Error("unterminated group");
+        const inner = varint(buf);
+        if ((inner & 7) === 4) {
+          if (inner >>> 3 !== tag >>> 3) throw new Error("mismatched end group");
+          return;
+        }
+        skip(buf, inner);
+      }
+    }
     case 0:
       varint(buf);
       return;
@@ -158,7 +223,20 @@ export function walkFrame(buf: Uint8Array, client: number, nowUs: number, v: Fra
   }
 }
 
+/**
+ * One ServerEvent. Only its oneof field is expected, but any field is
+ * tolerated: fields the bench does not know (a newer schema's events, e.g. a
+ * presence digest) are skipped by wire type, reported to `event` with their
+ * size, and are neither errors nor messages.
+ */
 function walkEvent(buf: Uint8Array, end: number, client: number, nowUs: number, v: FrameVisitor): void {
+  if (v.event) {
+    const start = p;
+    // The first field's number names the event (a oneof has one field set); an empty event is field 0.
+    const field = p < end ? varint(buf) >>> 3 : 0;
+    p = start;
+    v.event(client, field, end - start);
+  }
   while (p < end) {
     const tag = varint(buf);
     if (tag === 0x12) {
@@ -169,7 +247,14 @@ function walkEvent(buf: Uint8Array, end: number, client: number, nowUs: number, 
       p = msgEnd;
     } else if (tag === 0x0a) {
       v.joined(client); // ServerEvent.joined = 1
-      skip(buf, tag);
+      if (v.joinedEvent) {
+        const len = varint(buf);
+        const joinedEnd = p + len;
+        walkJoined(buf, joinedEnd, client, v);
+        p = joinedEnd;
+      } else {
+        skip(buf, tag);
+      }
     } else if (tag === 0x22) {
       // ServerEvent.member_left = 4
       const len = varint(buf);
@@ -186,8 +271,18 @@ function walkEvent(buf: Uint8Array, end: number, client: number, nowUs: number, 
 }
 
 function walkMessage(buf: Uint8Array, end: number, client: number, nowUs: number, v: FrameVisitor): void {
+  let roomSeq = 0;
+  let found = false;
+  let step = 0;
+  let sender = 0;
+  let seq = 0;
+  let sentUs = 0;
   while (p < end) {
     const tag = varint(buf);
+    if (tag === 0x10) {
+      roomSeq = varint(buf); // ChatMessage.seq = 2
+      continue;
+    }
     if (tag !== 0x32) {
       skip(buf, tag); // not ChatMessage.client_msg_id = 6
       continue;
@@ -197,9 +292,6 @@ function walkMessage(buf: Uint8Array, end: number, client: number, nowUs: number
     // "step.sender.seq.sentUs", ASCII digits and dots.
     let part = 0;
     let n = 0;
-    let step = 0;
-    let sender = 0;
-    let seq = 0;
     for (let i = p; i < idEnd; i++) {
       const c = buf[i];
       if (c === 0x2e) {
@@ -215,11 +307,42 @@ function walkMessage(buf: Uint8Array, end: number, client: number, nowUs: number
       }
     }
     p = idEnd;
-    if (part === 3) v.message(client, step, sender, seq, n, nowUs);
+    found = part === 3;
+    sentUs = n;
   }
+  // Fields may come in any order: report once the whole message is read.
+  if (found) v.message(client, step, sender, seq, sentUs, nowUs, roomSeq);
 }
 
 const td = new TextDecoder();
+
+function walkJoined(buf: Uint8Array, end: number, client: number, v: FrameVisitor): void {
+  const info: JoinedInfo = { epoch: "", lastSeq: 0, firstSeq: 0, resumed: false, historyTruncated: false, epochChanged: false, members: 0 };
+  while (p < end) {
+    const tag = varint(buf);
+    if (tag === 0x1a) {
+      info.members++; // JoinedEvent.members = 3
+      skip(buf, tag);
+    } else if (tag === 0x2a) {
+      const len = varint(buf); // JoinedEvent.epoch = 5
+      info.epoch = td.decode(buf.subarray(p, p + len));
+      p += len;
+    } else if (tag === 0x30) {
+      info.lastSeq = varint(buf); // JoinedEvent.last_seq = 6
+    } else if (tag === 0x38) {
+      info.firstSeq = varint(buf); // JoinedEvent.first_seq = 7
+    } else if (tag === 0x40) {
+      info.resumed = varint(buf) !== 0; // JoinedEvent.resumed = 8
+    } else if (tag === 0x48) {
+      info.historyTruncated = varint(buf) !== 0; // JoinedEvent.history_truncated = 9
+    } else if (tag === 0x50) {
+      info.epochChanged = varint(buf) !== 0; // JoinedEvent.epoch_changed = 10
+    } else {
+      skip(buf, tag);
+    }
+  }
+  v.joinedEvent!(client, info);
+}
 
 function walkMemberLeft(buf: Uint8Array, end: number, client: number, v: FrameVisitor): void {
   let nickname = "";
@@ -239,36 +362,119 @@ function walkMemberLeft(buf: Uint8Array, end: number, client: number, v: FrameVi
   v.memberLeft(client, nickname, reason);
 }
 
+/** Hand-built protobuf bytes for checkWire: fields the generated schema cannot produce (unknown ones). */
+function pbVarint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+const pbTag = (field: number, wireType: number) => pbVarint(field * 8 + wireType);
+const pbBytes = (field: number, payload: number[] | Uint8Array) => [...pbTag(field, 2), ...pbVarint(payload.length), ...payload];
+const pbString = (field: number, text: string) => pbBytes(field, te.encode(text));
+
 /** Prove the hand encoders and the walker against protobuf-es; throws on any mismatch. */
 export function checkWire(): void {
   const join = fromBinary(ChatRequestSchema, encodeJoin("room-1", "nick-é"));
-  if (join.command.case !== "join" || join.command.value.room !== "room-1" || join.command.value.nickname !== "nick-é") {
+  if (join.command.case !== "join" || join.command.value.room !== "room-1" || join.command.value.nickname !== "nick-é" || join.command.value.afterSeq !== undefined) {
     throw new Error("encodeJoin does not round-trip");
+  }
+  for (const resume of [{ afterSeq: 0, epoch: "" }, { afterSeq: 1_234_567, epoch: "epoch-1" }]) {
+    const j = fromBinary(ChatRequestSchema, encodeJoin("big", "n1", resume));
+    if (j.command.case !== "join" || j.command.value.afterSeq !== BigInt(resume.afterSeq) || j.command.value.epoch !== resume.epoch || j.command.value.nickname !== "n1") {
+      throw new Error(`encodeJoin with resume ${JSON.stringify(resume)} does not round-trip`);
+    }
   }
   const id = loadMessageId(3, 7, 12345, 1_700_000_000_123_456);
   const send = fromBinary(ChatRequestSchema, new SendEncoder("r", "x".repeat(300)).encode(id));
   if (send.command.case !== "send" || send.command.value.clientMsgId !== id || send.command.value.text.length !== 300) {
     throw new Error("SendEncoder does not round-trip");
   }
-  const frame = toBinary(
+  const known = toBinary(
     ChatResponseSchema,
     create(ChatResponseSchema, {
       events: [
-        create(ServerEventSchema, { event: { case: "joined", value: { room: "r", nickname: "n", lastSeq: 5n } } }),
+        create(ServerEventSchema, {
+          event: {
+            case: "joined",
+            value: { room: "r", nickname: "n", lastSeq: 5n, firstSeq: 2n, epoch: "ep", resumed: true, members: [{ nickname: "a" }, { nickname: "n" }] },
+          },
+        }),
         create(ServerEventSchema, {
           event: { case: "message", value: { room: "r", seq: 300n, sender: "s", text: "t", clientMsgId: id, sentAt: { seconds: 1n, nanos: 2 } } },
         }),
+        create(ServerEventSchema, { event: { case: "memberJoined", value: { room: "r", member: { nickname: "newbie" } } } }),
         create(ServerEventSchema, { event: { case: "memberLeft", value: { room: "r", nickname: "sloth", reason: LeaveReason.TOO_SLOW } } }),
       ],
     }),
   );
+  // Events and fields a newer schema may send (e.g. a coalesced presence digest): the walker must skip them,
+  // whatever their wire type, and neither count them as errors nor lose its place.
+  const unknownEvents = [
+    pbBytes(112, [...pbString(1, "r"), ...pbTag(2, 0), ...pbVarint(5000), ...pbString(3, "a"), ...pbString(3, "b")]), // a digest-like message
+    [...pbTag(200, 0), ...pbVarint(7)], // a varint, two-byte tag
+    [...pbTag(111, 1), 1, 2, 3, 4, 5, 6, 7, 8], // fixed64
+    [...pbTag(113, 5), 1, 2, 3, 4], // fixed32
+    [...pbTag(114, 3), ...pbTag(1, 0), 1, ...pbTag(2, 3), ...pbTag(1, 0), 2, ...pbTag(2, 4), ...pbTag(114, 4)], // a group, nested
+  ];
+  // A known event with an unknown field inside, and its fields out of the usual order.
+  const messageWithExtra = pbBytes(2, [...pbString(20, "future field"), ...pbString(6, loadMessageId(4, 1, 2, 99)), ...pbTag(2, 0), ...pbVarint(301)]);
+  const frame = new Uint8Array([
+    ...known,
+    ...unknownEvents.flatMap((e) => pbBytes(1, e)),
+    ...pbBytes(1, messageWithExtra),
+    ...pbString(2, "an unknown ChatResponse field"),
+  ]);
   const seen: string[] = [];
-  walkFrame(frame, 9, 42, {
-    joined: (c) => seen.push(`joined ${c}`),
-    message: (c, step, sender, seq, sentUs, now) => seen.push(`message ${c} ${step} ${sender} ${seq} ${sentUs} ${now}`),
-    memberLeft: (c, nick, reason) => seen.push(`left ${c} ${nick} ${reason}`),
-    error: (c) => seen.push(`error ${c}`),
-  });
-  const want = ["joined 9", "message 9 3 7 12345 1700000000123456 42", `left 9 sloth ${LeaveReason.TOO_SLOW}`];
+  const fast = {
+    joined: (c: number) => seen.push(`joined ${c}`),
+    message: (c: number, step: number, sender: number, seq: number, sentUs: number, now: number, roomSeq: number) =>
+      seen.push(`message ${c} ${step} ${sender} ${seq} ${sentUs} ${now} #${roomSeq}`),
+    memberLeft: (c: number, nick: string, reason: LeaveReason) => seen.push(`left ${c} ${nick} ${reason}`),
+    error: (c: number) => seen.push(`error ${c}`),
+  };
+  walkFrame(frame, 9, 42, fast);
+  const want = [
+    "joined 9",
+    "message 9 3 7 12345 1700000000123456 42 #300",
+    `left 9 sloth ${LeaveReason.TOO_SLOW}`,
+    "message 9 4 1 2 99 42 #301",
+  ];
   if (seen.join("|") !== want.join("|")) throw new Error(`walkFrame: got ${seen.join("|")}`);
+  // The detailed visitor: joined events walked for their fields, every event counted with its size.
+  seen.length = 0;
+  const sizes: number[] = [];
+  walkFrame(frame, 9, 42, {
+    ...fast,
+    joinedEvent: (c, j) =>
+      seen.push(`joinedEvent ${c} ${j.epoch} ${j.lastSeq} ${j.firstSeq} ${j.resumed} ${j.historyTruncated} ${j.epochChanged} ${j.members}`),
+    event: (c, field, bytes) => {
+      seen.push(`event ${c} ${field}${isPresenceField(field) ? " presence" : ""}`);
+      sizes.push(bytes);
+    },
+  });
+  const wantDetailed = [
+    "event 9 1",
+    "joined 9",
+    "joinedEvent 9 ep 5 2 true false false 2",
+    "event 9 2",
+    "message 9 3 7 12345 1700000000123456 42 #300",
+    "event 9 3 presence",
+    "event 9 4 presence",
+    `left 9 sloth ${LeaveReason.TOO_SLOW}`,
+    "event 9 112 presence",
+    "event 9 200 presence",
+    "event 9 111 presence",
+    "event 9 113 presence",
+    "event 9 114 presence",
+    "event 9 2",
+    "message 9 4 1 2 99 42 #301",
+  ];
+  if (seen.join("|") !== wantDetailed.join("|")) throw new Error(`walkFrame (detailed): got ${seen.join("|")}`);
+  const decoded = fromBinary(ChatResponseSchema, frame); // protobuf-es keeps unknown fields aside
+  const wantSizes = decoded.events.map((e) => toBinary(ServerEventSchema, e).length);
+  if (sizes.join(",") !== wantSizes.join(",")) throw new Error(`walkFrame event sizes: got ${sizes.join(",")}, protobuf-es ${wantSizes.join(",")}`);
 }

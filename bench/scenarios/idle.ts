@@ -1,7 +1,8 @@
 /**
  * Idle streams, orchestrator side: one connection per stream on both targets
- * (the like-for-like comparison), and for ours also many streams per HTTP/2
- * connection, which separates the per-stream cost from the per-connection one.
+ * (the like-for-like comparison), for ours also a room each (no room shared,
+ * so presence costs nothing) and many streams per HTTP/2 connection, which
+ * separates the per-stream cost from the per-connection one.
  */
 import type { Target } from "../children.js";
 import { runLoad, type RunContext } from "../runner.js";
@@ -11,21 +12,33 @@ import type { IdleLoadResult } from "./idle-load.js";
 
 export interface IdleReport {
   runs: Partial<Record<Target, IdleLoadResult>>;
+  /** Ours with every stream in a room of its own (undefined when --idle-room-size is already 1). */
+  oursRoomEach: IdleLoadResult | undefined;
   oursMultiplexed: IdleLoadResult | undefined;
 }
 
+/** An idle run that did not join everything is broken here (small rooms); idle-shared judges its own. */
+function checkIdle(ctx: RunContext, what: string, r: IdleLoadResult | undefined): void {
+  if (!r) return;
+  if (!r.completed) ctx.problems.push(`${what}: only ${r.joined} of ${r.streams} streams joined within ${r.joinTimeoutSeconds} s`);
+  if (r.ended > 0) ctx.problems.push(`${what}: ${r.ended} idle streams ended: ${r.endedHow}`);
+  // RSS is only a measurement, and with few streams (--smoke) the heap's own movements can outweigh them.
+  if (r.rssAfterBytes <= r.rssBeforeBytes) ctx.warnings.push(`${what}: RSS did not grow with ${r.streams} streams (too few to measure?)`);
+}
+
 export async function runIdle(ctx: RunContext): Promise<IdleReport> {
-  const report: IdleReport = { runs: {}, oursMultiplexed: undefined };
+  const report: IdleReport = { runs: {}, oursRoomEach: undefined, oursMultiplexed: undefined };
   for (const target of ctx.options.targets) {
     report.runs[target] = await runLoad<IdleLoadResult>(ctx, target, "idle");
+    checkIdle(ctx, `idle/${target}`, report.runs[target]);
+  }
+  if (ctx.options.targets.includes("ours") && ctx.options.idleRoomSize > 1) {
+    report.oursRoomEach = await runLoad<IdleLoadResult>(ctx, "ours", "idle", { idleRoomSize: 1 });
+    checkIdle(ctx, "idle/ours, a room each", report.oursRoomEach);
   }
   if (ctx.options.targets.includes("ours") && ctx.options.idleMultiplex > 1) {
     report.oursMultiplexed = await runLoad<IdleLoadResult>(ctx, "ours", "idle", { idlePerConnection: ctx.options.idleMultiplex });
-  }
-  // Every stream joining is checked by the load itself (it fails otherwise); RSS is only a measurement,
-  // and with few streams (--smoke) the heap's own movements can outweigh them.
-  for (const r of [...Object.values(report.runs), report.oursMultiplexed]) {
-    if (r && r.rssAfterBytes <= r.rssBeforeBytes) ctx.warnings.push(`idle: RSS did not grow with ${r.streams} streams (too few to measure?)`);
+    checkIdle(ctx, "idle/ours, multiplexed", report.oursMultiplexed);
   }
   return report;
 }
@@ -37,6 +50,7 @@ export function renderIdle(r: IdleReport): string {
     rows.push([
       name,
       int(x.streams),
+      x.roomSize === 1 ? "a room each" : `rooms of ${int(x.roomSize)}`,
       x.streamsPerConnection,
       mib(x.rssBeforeBytes),
       mib(x.rssAfterBytes),
@@ -48,11 +62,11 @@ export function renderIdle(r: IdleReport): string {
   };
   add("ours", r.runs.ours, r.runs.ws);
   add("ws baseline", r.runs.ws);
+  add("ours, a room each", r.oursRoomEach, r.runs.ws);
   add("ours, multiplexed", r.oursMultiplexed, r.runs.ws);
-  const any = r.runs.ours ?? r.runs.ws;
   return table(
-    `Idle joined streams (rooms of ${any?.roomSize ?? "?"}; ratio = ours / ws)`,
-    ["server", "streams", "streams/conn", "RSS before MiB", "RSS after MiB", "KiB per stream", "ratio", "open+join s", "server µs per join"],
+    "Idle joined streams (ratio = ours / ws)",
+    ["server", "streams", "rooms", "streams/conn", "RSS before MiB", "RSS after MiB", "KiB per stream", "ratio", "open+join s", "server µs per join"],
     rows,
   );
 }

@@ -247,6 +247,7 @@ export class Hub implements SessionHost {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const event = events.shutdownEvent(reason);
+    for (const room of this.rooms.values()) room.silence();
     for (const session of [...this.sessions]) session.shutdown(event);
     this.stopHeartbeat();
   }
@@ -315,7 +316,6 @@ export class Hub implements SessionHost {
       {
         room: room.name,
         nickname: m.nickname,
-        members: page.members.map(events.toMember),
         memberCount: page.memberCount,
         membersPageToken: page.nextPageToken,
         epoch: room.position.epoch,
@@ -325,6 +325,7 @@ export class Hub implements SessionHost {
         historyTruncated: truncated,
         epochChanged,
       },
+      page.members,
       recent,
     );
     while (!queue.fits(joined.length) && !queue.isClosed) await new Promise<void>((resolve) => queue.whenWritable(resolve));

@@ -26,6 +26,7 @@ export class LocalRoom {
   /** Local senders waiting for their message to be fanned out here, by sequence number. */
   private readonly awaitingAck = new Map<number, () => void>();
   private readonly digest: PresenceDigest;
+  private silenced = false;
 
   constructor(
     readonly name: string,
@@ -80,9 +81,20 @@ export class LocalRoom {
     this.awaitingAck.clear();
   }
 
+  /**
+   * Every local member is leaving (the server is shutting down): they are told
+   * so by a shutdown event, so each one's leaving is not announced to the
+   * others here (that would be N² events); other nodes are still told.
+   */
+  silence(): void {
+    this.silenced = true;
+    this.digest.stop();
+  }
+
   /** Someone joined or left (anywhere). Small rooms get one event per change; large ones a digest. */
   presence(change: PresenceChange): void {
     this.memberCount = change.memberCount;
+    if (this.silenced) return;
     if (this.digest.takes(change)) return;
     const subject = change.kind === "joined" ? change.member.nickname : change.nickname;
     const event =

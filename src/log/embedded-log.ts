@@ -48,6 +48,12 @@ export interface EmbeddedLogOptions {
   onCommit?: (messages: number, storeMs: number) => void;
   /** Told when the store refuses a batch (its publishers get an error). */
   onStoreError?: (err: unknown) => void;
+  /**
+   * Newest entries kept in memory per subscribed room (default 50, what a
+   * joined event carries): a join storm into a busy room then reads and
+   * encodes nothing. 0 turns the cache off.
+   */
+  recentCache?: number;
 }
 
 /** The log's view of one room it is sequencing (subscribed, or with messages pending). */
@@ -59,6 +65,10 @@ interface RoomState {
   lastCommitted: number;
   listener: RoomListener | undefined;
   pending: number;
+  /** The newest committed entries, contiguous and ending at lastCommitted, while subscribed; undefined until filled. */
+  recent: LogEntry[] | undefined;
+  /** `recent` holds every stored entry of the room (there are fewer than the cache size). */
+  recentComplete: boolean;
 }
 
 interface Pending {
@@ -80,12 +90,14 @@ export class EmbeddedRoomLog implements RoomLog {
   private readonly inFlight = new Map<string, { text: string; outcome: Promise<PublishOutcome> }>();
   private readonly onCommit: (messages: number, storeMs: number) => void;
   private readonly onStoreError: (err: unknown) => void;
+  private readonly recentCache: number;
 
   constructor(options: EmbeddedLogOptions) {
     this.store = options.store;
     this.turn = options.turn;
     this.onCommit = options.onCommit ?? (() => {});
     this.onStoreError = options.onStoreError ?? (() => {});
+    this.recentCache = options.recentCache ?? 50;
     this.turn.addHook(() => this.commit());
   }
 
@@ -100,6 +112,7 @@ export class EmbeddedRoomLog implements RoomLog {
     const state = this.roomStates.get(room);
     if (!state) return;
     state.listener = undefined;
+    state.recent = undefined;
     this.store.setInUse(room, false);
     this.forgetIfIdle(room, state);
   }
@@ -136,8 +149,17 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 
   async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
-    const newestFirst = this.store.before(room, upToSeq + 1, limits.maxMessages).reverse();
-    return takeWithin(newestFirst, limits.maxBytes, Infinity).reverse();
+    const state = this.roomStates.get(room);
+    const cached = state?.recent;
+    if (state && cached && upToSeq === state.lastCommitted && (cached.length >= limits.maxMessages || state.recentComplete)) {
+      return takeNewestWithin(cached, limits);
+    }
+    const entries = toEntries(this.store.before(room, upToSeq + 1, Math.max(limits.maxMessages, this.recentCache)));
+    if (state?.listener && this.recentCache > 0 && upToSeq === state.lastCommitted) {
+      state.recent = entries.slice(-this.recentCache);
+      state.recentComplete = entries.length < this.recentCache;
+    }
+    return takeNewestWithin(entries, limits);
   }
 
   async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -236,6 +258,13 @@ export class EmbeddedRoomLog implements RoomLog {
     }
     for (const [state, { room, entries }] of byRoom) {
       state.lastCommitted = entries[entries.length - 1].seq;
+      if (state.recent) {
+        state.recent.push(...entries);
+        if (state.recent.length > this.recentCache) {
+          state.recent.splice(0, state.recent.length - this.recentCache);
+          state.recentComplete = false;
+        }
+      }
       state.pending -= entries.length;
       state.listener?.entries(room, entries);
       this.forgetIfIdle(room, state);
@@ -261,7 +290,15 @@ export class EmbeddedRoomLog implements RoomLog {
       // it with the room's first message (a mere join leaves nothing behind).
       const stored = this.store.peek(room);
       const lastSeq = stored?.lastSeq ?? 0;
-      state = { epoch: stored?.epoch ?? randomUUID(), lastAssigned: lastSeq, lastCommitted: lastSeq, listener: undefined, pending: 0 };
+      state = {
+        epoch: stored?.epoch ?? randomUUID(),
+        lastAssigned: lastSeq,
+        lastCommitted: lastSeq,
+        listener: undefined,
+        pending: 0,
+        recent: undefined,
+        recentComplete: false,
+      };
       this.roomStates.set(room, state);
     }
     return state;
@@ -274,6 +311,23 @@ export class EmbeddedRoomLog implements RoomLog {
   private forgetIfIdle(room: string, state: RoomState): void {
     if (!state.listener && state.pending === 0 && this.roomStates.get(room) === state) this.roomStates.delete(room);
   }
+}
+
+function toEntries(messages: readonly StoredMessage[]): LogEntry[] {
+  return messages.map((m) => ({ seq: m.seq, event: encodeMessageEvent(m) }));
+}
+
+/** The newest entries (oldest first) within the limits, at least one when any exists. */
+function takeNewestWithin(entries: readonly LogEntry[], limits: ReadLimits): LogEntry[] {
+  let bytes = 0;
+  let start = entries.length;
+  while (start > 0 && entries.length - start < limits.maxMessages) {
+    const size = entries[start - 1].event.length;
+    if (start < entries.length && bytes + size > limits.maxBytes) break;
+    bytes += size;
+    start--;
+  }
+  return entries.slice(start);
 }
 
 /** Entries for `messages` up to `upTo`, stopping before maxBytes (but at least one). */

@@ -24,6 +24,10 @@ export interface ServerConfig {
   historyLimit: number;
   historyMaxAgeSec: number;
   idempotencyWindowSec: number;
+  redis: string;
+  redisCluster: boolean;
+  redisPrefix: string;
+  nodeLeaseMs: number;
   memoryStoreMaxBytes: number;
   maxConnections: number;
   maxStreams: number;
@@ -55,21 +59,21 @@ export interface ServerConfig {
   shutdownDeadlineMs: number;
 }
 
-type Kind = "string" | "int";
+type Kind = "string" | "int" | "bool";
 
 interface OptionSpec {
   key: keyof ServerConfig;
   flag: string;
   env: string;
   kind: Kind;
-  default: string | number;
+  default: string | number | boolean;
   help: string;
   min?: number;
   max?: number;
   choices?: string[];
 }
 
-const opt = (key: keyof ServerConfig, flag: string, env: string, kind: Kind, dflt: string | number, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
+const opt = (key: keyof ServerConfig, flag: string, env: string, kind: Kind, dflt: string | number | boolean, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
   key, flag, env, kind, default: dflt, help, ...extra,
 });
 
@@ -86,6 +90,10 @@ export const OPTIONS: OptionSpec[] = [
   opt("db", "db", "DB_PATH", "string", DEFAULT_HISTORY_DB_PATH, "SQLite history file (created on first start)"),
   opt("historyLimit", "history-limit", "HISTORY_LIMIT", "int", 10_000, "messages of history kept per room", { min: 1 }),
   opt("historyMaxAgeSec", "history-max-age", "HISTORY_MAX_AGE", "int", 0, "seconds of history kept (0: no age limit)", { min: 0 }),
+  opt("redis", "redis", "REDIS_URL", "string", "", "run as one node of many: rooms live in Redis at this redis:// or rediss:// URL (empty: embedded, one process)"),
+  opt("redisCluster", "redis-cluster", "REDIS_CLUSTER", "bool", false, "--redis is a Redis Cluster: a comma-separated list of seed nodes; rooms are sharded over its masters"),
+  opt("redisPrefix", "redis-prefix", "REDIS_PREFIX", "string", "chat", "prefix of every Redis key and channel (deployments sharing a Redis use different ones)"),
+  opt("nodeLeaseMs", "node-lease-ms", "NODE_LEASE_MS", "int", 10_000, "with --redis: a node silent for this long is dead, and its members are reported gone", { min: 1000 }),
   opt("idempotencyWindowSec", "idempotency-window", "IDEMPOTENCY_WINDOW", "int", defaultRetention.idWindowMs / 1000, "seconds a client_msg_id is remembered after its send, however long history is kept", { min: 1 }),
   opt("memoryStoreMaxBytes", "memory-store-max-bytes", "MEMORY_STORE_MAX_BYTES", "int", 256 * 1024 * 1024, "with --store memory: bytes of history kept in all (idle rooms are forgotten first)", { min: 1024 * 1024 }),
   opt("maxConnections", "max-connections", "MAX_CONNECTIONS", "int", 5_000, "TCP connections accepted at once; more are refused", { min: 1 }),
@@ -135,7 +143,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     const parsed = parseArgs({
       args: argv,
       options: Object.fromEntries([
-        ...OPTIONS.map((o) => [o.flag, { type: "string" as const }]),
+        ...OPTIONS.map((o) => [o.flag, { type: o.kind === "bool" ? ("boolean" as const) : ("string" as const) }]),
         ["help", { type: "boolean" as const, short: "h" }],
       ]),
       allowPositionals: false,
@@ -146,10 +154,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     throw new ConfigError(argumentError(err as Error & { code?: string }));
   }
   if (values.help) return "help";
-  const config: Record<string, string | number> = {};
+  const config: Record<string, string | number | boolean> = {};
   for (const o of OPTIONS) {
-    const raw = (values[o.flag] as string | undefined) ?? env[o.env];
-    config[o.key] = raw === undefined || raw === "" ? o.default : convert(o, raw);
+    const raw = values[o.flag] ?? env[o.env];
+    if (o.kind === "bool") config[o.key] = typeof raw === "boolean" ? raw : raw === undefined || raw === "" ? o.default : flag(o, raw);
+    else config[o.key] = raw === undefined || raw === "" ? o.default : convert(o, raw as string);
   }
   return checkCombinations(config as unknown as ServerConfig);
 }
@@ -171,6 +180,13 @@ function argumentError(err: Error & { code?: string }): string {
     default:
       return err.message.split("\n")[0];
   }
+}
+
+/** A yes/no option from the environment: 1/true/yes or 0/false/no. */
+function flag(o: OptionSpec, raw: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${o.env} must be true or false (got "${raw}")`);
 }
 
 function convert(o: OptionSpec, raw: string): string | number {
@@ -196,6 +212,7 @@ function range(o: OptionSpec): string {
 function checkCombinations(c: ServerConfig): ServerConfig {
   if ((c.tlsCert === "") !== (c.tlsKey === "")) throw new ConfigError("--tls-cert and --tls-key go together");
   if (c.authSecret && c.authPublicKey) throw new ConfigError("give --auth-secret or --auth-public-key, not both");
+  if (c.redisCluster && !c.redis) throw new ConfigError("--redis-cluster needs --redis with the cluster's seed nodes; see --help");
   if (c.nodeId !== "" && !NODE_ID_PATTERN.test(c.nodeId)) {
     throw new ConfigError(`--node-id / NODE_ID must be 1 to 32 letters, digits, '-' or '_' (got "${c.nodeId}")`);
   }

@@ -13,6 +13,8 @@ import type { Logger } from "pino";
 
 /** Connections over the limit that may still get a polite refusal at once. */
 const REFUSAL_SLOTS = 64;
+/** Pending connections the kernel may hold (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 8192;
 /** A refused connection is closed after this long even if the client lingers. */
 const REFUSAL_TIMEOUT_MS = 2000;
 
@@ -61,10 +63,12 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
       return;
     }
     served++;
-    opts.log.info({ peer, connections: served }, "connection opened");
+    // Per-connection lines are debug: a reconnect storm of thousands would drown the log
+    // (and cost a write each); streams are logged at info, with who they are.
+    opts.log.debug({ peer, connections: served }, "connection opened");
     socket.once("close", () => {
       served--;
-      opts.log.info({ peer, connections: served }, "connection closed");
+      opts.log.debug({ peer, connections: served }, "connection closed");
     });
     injector.injectConnection(socket);
   });
@@ -73,7 +77,10 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
   tcp.on("drop", () => opts.log.warn({ limit: opts.maxConnections }, "connection dropped: over the connection limit"));
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
-    tcp.listen(opts.port, opts.host, () => resolve());
+    // A reconnect storm (a restart with thousands of clients) arrives faster than
+    // connections are set up; Node's default backlog (511) would drop SYNs, and the
+    // kernel's retransmit backoff (1 s, 3 s, ...) would stretch the storm out.
+    tcp.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
   tcp.on("error", (err) => opts.log.error({ err }, "listener error"));
   return {

@@ -29,7 +29,7 @@ export class ChatMetrics implements HubObserver {
     registers: [this.registry],
   });
 
-  constructor(hub: () => Hub | undefined, connections: () => number) {
+  constructor(hub: () => Hub | undefined, connections: () => number, logAvailable: () => boolean = () => true) {
     collectDefaultMetrics({ register: this.registry });
     const gauge = (name: string, help: string, read: (h: Hub) => number) =>
       new Gauge({
@@ -46,6 +46,14 @@ export class ChatMetrics implements HubObserver {
     gauge("chat_members", "Room memberships on this node", (h) => h.memberCount);
     gauge("chat_queued_bytes", "Bytes waiting in subscriber queues", (h) => h.queuedBytes);
     new Gauge({ name: "chat_connections", help: "Open TCP connections", registers: [this.registry], collect() { this.set(connections()); } });
+    new Gauge({
+      name: "chat_room_log_available",
+      help: "1 while the room log (embedded, or Redis) answers; 0 while sends and joins are refused",
+      registers: [this.registry],
+      collect() {
+        this.set(logAvailable() ? 1 : 0);
+      },
+    });
   }
 
   commandReceived(): void {

@@ -12,6 +12,8 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { FlushScheduler } from "../hub/flush-scheduler.js";
 import { Hub } from "../hub/hub.js";
 import { EmbeddedRoomLog } from "../log/embedded-log.js";
+import { RedisRoomLog } from "../log/redis/redis-log.js";
+import type { RoomLog } from "../log/room-log.js";
 import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
 import { openHistoryStore } from "../store/open-store.js";
@@ -69,6 +71,8 @@ function grpcOptions(config: ServerConfig): grpc.ServerOptions {
     "grpc.keepalive_time_ms": config.keepaliveMs,
     "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
     "grpc.max_connection_idle_ms": config.idleTimeoutMs,
+    // Channelz keeps per-socket and per-call records we never read: cost on every connection.
+    "grpc.enable_channelz": 0,
   };
 }
 
@@ -89,6 +93,35 @@ function credentials(tls: { cert: Buffer; key: Buffer } | undefined): grpc.Serve
   return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
 }
 
+/** The embedded log over the configured history store, or, with --redis, the Redis log. */
+function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: FlushScheduler, metrics: ChatMetrics, log: Logger): RoomLog {
+  const retention = {
+    ...defaultRetention,
+    maxMessagesPerRoom: config.historyLimit,
+    maxAgeMs: config.historyMaxAgeSec * 1000,
+    idWindowMs: config.idempotencyWindowSec * 1000,
+  };
+  if (config.redis) {
+    return new RedisRoomLog({
+      url: config.redis,
+      cluster: config.redisCluster,
+      prefix: config.redisPrefix,
+      retention,
+      leaseMs: config.nodeLeaseMs,
+      onEvent: (level, message, fields) => log[level](fields ?? {}, message),
+    });
+  }
+  const store =
+    options.store ??
+    openHistoryStore({ kind: config.store as "sqlite" | "memory", path: config.db, retention, memoryMaxBytes: config.memoryStoreMaxBytes });
+  return new EmbeddedRoomLog({
+    store,
+    turn: scheduler,
+    onCommit: (messages, storeMs) => metrics.committed(messages, storeMs),
+    onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
+  });
+}
+
 export async function startChatServer(config: ServerConfig, options: StartOptions = {}): Promise<ChatServer> {
   const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const authenticate = createAuthenticator({
@@ -100,29 +133,13 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   });
   const tls = readTls(config);
   const creds = credentials(tls);
-  const store =
-    options.store ??
-    openHistoryStore({
-      kind: config.store as "sqlite" | "memory",
-      path: config.db,
-      retention: {
-        ...defaultRetention,
-        maxMessagesPerRoom: config.historyLimit,
-        maxAgeMs: config.historyMaxAgeSec * 1000,
-        idWindowMs: config.idempotencyWindowSec * 1000,
-      },
-      memoryMaxBytes: config.memoryStoreMaxBytes,
-    });
   let hub: Hub | undefined;
   let connections = () => 0;
-  const metrics = new ChatMetrics(() => hub, () => connections());
+  let roomLog: RoomLog | undefined;
+  let closing: Promise<void> | undefined;
+  const metrics = new ChatMetrics(() => hub, () => connections(), () => roomLog?.available ?? false);
   const scheduler = new FlushScheduler();
-  const roomLog = new EmbeddedRoomLog({
-    store,
-    turn: scheduler,
-    onCommit: (messages, storeMs) => metrics.committed(messages, storeMs),
-    onStoreError: (err) => log.error({ err }, "history store refused a batch; senders were told to retry"),
-  });
+  roomLog = openRoomLog(config, options, scheduler, metrics, log);
   hub = new Hub({
     log: roomLog,
     scheduler,
@@ -156,6 +173,14 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
   addReflection(server, [ChatService, Health]);
+  // The chat service serves only while its room log answers (Redis may come and go).
+  roomLog.onAvailability((available) => {
+    if (!closing) health.set(ChatService.typeName, available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  });
+  if (roomLog instanceof RedisRoomLog && !(await roomLog.connect())) {
+    health.set(ChatService.typeName, ServingStatus.NOT_SERVING);
+    log.warn({ redis: config.redis }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
+  }
 
   let listener: Awaited<ReturnType<typeof listen>> | undefined;
   let metricsServer: Awaited<ReturnType<ChatMetrics["serve"]>> | undefined;
@@ -198,14 +223,13 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       node: nodeId,
       tls: Boolean(config.tlsCert),
       auth: Boolean(authenticate),
-      store: config.store === "sqlite" && !options.store ? config.db : config.store,
+      store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${config.redis} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
       metrics: metricsServer ? `http://${config.metricsHost}:${metricsServer.port}/metrics` : undefined,
     },
     `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)` +
       (webUrl ? `; web client and Connect/gRPC-Web API on ${webUrl}${gateway!.servesPage ? "" : " (page not built: run npm run build)"}` : ""),
   );
 
-  let closing: Promise<void> | undefined;
   const close = (deadlineMs = config.shutdownDeadlineMs) =>
     (closing ??= (async () => {
       log.info({ deadlineMs }, "shutting down: refusing new streams, telling clients");

@@ -1,9 +1,11 @@
 /**
- * The JoinedEvent with its recent messages, assembled from bytes: the recent
- * messages come from the room log already encoded (as message events), so
- * their ChatMessage bytes are copied into JoinedEvent.recent instead of being
- * decoded and encoded again. A protobuf decoder reads fields in any order, so
- * the recent messages may follow the other fields.
+ * The JoinedEvent with its members and recent messages, assembled from bytes:
+ * the recent messages come from the room log already encoded (as message
+ * events), so their ChatMessage bytes are copied into JoinedEvent.recent
+ * instead of being decoded and encoded again, and members are written by hand
+ * (a join storm would otherwise build and reflect over 100 Member objects per
+ * join). A protobuf decoder reads fields in any order, so these may follow the
+ * other fields. A test checks the result against protobuf-es.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { JoinedEventSchema, type JoinedEvent } from "../../gen/chat/v1/chat_pb.js";
@@ -12,6 +14,54 @@ import { varintSize, writeVarint } from "./varint.js";
 
 const JOINED_FIELD_TAG = (1 << 3) | 2; // ServerEvent.joined
 const RECENT_FIELD_TAG = (4 << 3) | 2; // JoinedEvent.recent
+const MEMBERS_FIELD_TAG = (3 << 3) | 2; // JoinedEvent.members
+
+/** A member as the joined event lists it. */
+export interface JoinedMember {
+  nickname: string;
+  joinedAtMs: number;
+}
+
+/**
+ * Encoded members by record: the room log hands out the same record objects
+ * for as long as a member stays, so in a big room each member is encoded once,
+ * not once per join that lists it.
+ */
+const encodedMembers = new WeakMap<JoinedMember, Uint8Array>();
+
+function cachedMember(m: JoinedMember): Uint8Array {
+  let bytes = encodedMembers.get(m);
+  if (!bytes) encodedMembers.set(m, (bytes = encodeMember(m)));
+  return bytes;
+}
+
+/** Member { nickname = 1; joined_at = 2 (Timestamp: seconds = 1, nanos = 2) }, as protobuf-es writes it. */
+export function encodeMember(m: JoinedMember): Uint8Array {
+  const name = Buffer.from(m.nickname, "utf8");
+  const seconds = Math.floor(m.joinedAtMs / 1000);
+  const nanos = (m.joinedAtMs - seconds * 1000) * 1_000_000;
+  const tsSize = (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0);
+  const size = (name.length ? 1 + varintSize(name.length) + name.length : 0) + 1 + varintSize(tsSize) + tsSize;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  if (name.length) {
+    out[pos++] = (1 << 3) | 2;
+    pos = writeVarint(out, pos, name.length);
+    out.set(name, pos);
+    pos += name.length;
+  }
+  out[pos++] = (2 << 3) | 2;
+  pos = writeVarint(out, pos, tsSize);
+  if (seconds) {
+    out[pos++] = 1 << 3;
+    pos = writeVarint(out, pos, seconds);
+  }
+  if (nanos) {
+    out[pos++] = 2 << 3;
+    pos = writeVarint(out, pos, nanos);
+  }
+  return out;
+}
 
 /** The ChatMessage bytes inside an encoded message event (ChatResponse.events[i].message). */
 export function chatMessageBytes(event: EncodedEvent): Uint8Array {
@@ -22,10 +72,16 @@ export function chatMessageBytes(event: EncodedEvent): Uint8Array {
   return event.subarray(start, start + length);
 }
 
-export function encodeJoinedEvent(fields: Omit<JoinedEvent, "$typeName" | "recent">, recent: readonly EncodedEvent[]): EncodedEvent {
+export function encodeJoinedEvent(
+  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members">,
+  members: readonly JoinedMember[],
+  recent: readonly EncodedEvent[],
+): EncodedEvent {
   const base = toBinary(JoinedEventSchema, create(JoinedEventSchema, fields));
+  const memberBytes = members.map(cachedMember);
   const bodies = recent.map(chatMessageBytes);
   let joinedSize = base.length;
+  for (const b of memberBytes) joinedSize += 1 + varintSize(b.length) + b.length;
   for (const b of bodies) joinedSize += 1 + varintSize(b.length) + b.length;
   const serverEvent = new Uint8Array(1 + varintSize(joinedSize) + joinedSize);
   let pos = 0;
@@ -33,6 +89,12 @@ export function encodeJoinedEvent(fields: Omit<JoinedEvent, "$typeName" | "recen
   pos = writeVarint(serverEvent, pos, joinedSize);
   serverEvent.set(base, pos);
   pos += base.length;
+  for (const b of memberBytes) {
+    serverEvent[pos++] = MEMBERS_FIELD_TAG;
+    pos = writeVarint(serverEvent, pos, b.length);
+    serverEvent.set(b, pos);
+    pos += b.length;
+  }
   for (const b of bodies) {
     serverEvent[pos++] = RECENT_FIELD_TAG;
     pos = writeVarint(serverEvent, pos, b.length);

@@ -1,0 +1,50 @@
+/**
+ * What travels on a room's pub/sub channel (see scripts.ts for the format).
+ * Parsing is by hand on Buffers: a stored message arrives as its encoded
+ * event, which is handed to the hub as is.
+ */
+import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
+
+export type ChannelMessage =
+  | { kind: "message"; epoch: string; seq: number; event: Uint8Array }
+  | { kind: "joined"; nickname: string; joinedAtMs: number; memberCount: number }
+  | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number }
+  | { kind: "typing"; from: string; event: Uint8Array };
+
+const M = 0x4d;
+const J = 0x4a;
+const L = 0x4c;
+const T = 0x54;
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+
+export function parseChannelMessage(payload: Buffer): ChannelMessage | undefined {
+  switch (payload[0]) {
+    case M: {
+      const space = payload.indexOf(SPACE, 1);
+      const newline = payload.indexOf(NEWLINE, space + 1);
+      if (space < 0 || newline < 0) return undefined;
+      // Copied out of the subscriber's read buffer (unpooled): queues hold these bytes for a while.
+      const event = new Uint8Array(payload.subarray(newline + 1));
+      return { kind: "message", epoch: payload.toString("latin1", 1, space), seq: Number(payload.toString("latin1", space + 1, newline)), event };
+    }
+    case J:
+    case L: {
+      const body = JSON.parse(payload.toString("utf8", 1)) as { n: string; j?: string; r?: number; c: number };
+      return payload[0] === J
+        ? { kind: "joined", nickname: body.n, joinedAtMs: Number(body.j), memberCount: body.c }
+        : { kind: "left", nickname: body.n, reason: (body.r ?? LeaveReason.UNSPECIFIED) as LeaveReason, memberCount: body.c };
+    }
+    case T: {
+      const newline = payload.indexOf(NEWLINE, 1);
+      if (newline < 0) return undefined;
+      return { kind: "typing", from: payload.toString("utf8", 1, newline), event: new Uint8Array(payload.subarray(newline + 1)) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function typingPayload(from: string, event: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`T${from}\n`, "utf8"), event]);
+}

@@ -1,0 +1,54 @@
+/**
+ * Redis key names. Every key of one room carries the room in a hash tag
+ * (`{room}`), so all of them live in one Redis Cluster slot: one script can
+ * touch them atomically, and rooms spread over the cluster's masters. The
+ * prefix keeps deployments (and test runs) sharing one Redis apart.
+ */
+export interface RoomKeys {
+  /** HASH: epoch, seq (last number handed out), morder (last join order number). */
+  meta: string;
+  /** STREAM: the history; entry ids are `<seq>-0`, fields e (encoded event) and t (sent at, ms). */
+  log: string;
+  /** HASH: idempotency key (sender NUL client_msg_id) -> "seq:sentAtMs:textHash". */
+  ids: string;
+  /** ZSET: idempotency key by sent-at time, to forget keys past their window. */
+  idTimes: string;
+  /** HASH: nickname skeleton -> member record (JSON). */
+  members: string;
+  /** ZSET: skeleton by join order number, for paging in join order. */
+  order: string;
+  /** SET: ids of the nodes that have members in the room. */
+  nodes: string;
+  /** The room's pub/sub channel (a shard channel in cluster mode). */
+  channel: string;
+  /** SET: skeletons of the members held by one node. */
+  nodeMembers(nodeId: string): string;
+}
+
+export function roomKeys(prefix: string, room: string): RoomKeys {
+  const base = `${prefix}:{${room}}`;
+  return {
+    meta: `${base}:meta`,
+    log: `${base}:log`,
+    ids: `${base}:ids`,
+    idTimes: `${base}:idt`,
+    members: `${base}:members`,
+    order: `${base}:order`,
+    nodes: `${base}:nodes`,
+    channel: `${base}:ch`,
+    nodeMembers: (nodeId) => `${base}:node:${nodeId}`,
+  };
+}
+
+/** SET of the rooms that have (or recently had) members, for ListRooms. */
+export const roomIndexKey = (prefix: string) => `${prefix}:rooms`;
+
+/** A node's lease: present while the node is alive. */
+export const leaseKey = (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}`;
+
+/** The room a channel name belongs to (the part inside the hash tag). */
+export function roomOfChannel(prefix: string, channel: string): string | undefined {
+  const start = prefix.length + 2;
+  if (!channel.startsWith(`${prefix}:{`) || !channel.endsWith("}:ch")) return undefined;
+  return channel.slice(start, channel.length - 4);
+}

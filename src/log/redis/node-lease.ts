@@ -1,0 +1,100 @@
+/**
+ * A node's lease on Redis, and the survivors' watch over the others. Each
+ * node renews a key with a time-to-live (the lease) every third of it; the
+ * members it holds are recorded with its id. Every node regularly looks at
+ * the nodes holding members in the rooms it is subscribed to, and removes the
+ * members of any node whose lease is gone (they are told member_left,
+ * disconnected). So when a node dies, its members are reported gone within
+ * about leaseMs plus half a check interval.
+ *
+ * A node that finds its own lease gone (it was cut off from Redis for longer
+ * than the lease, and the others may have removed its members) says so: the
+ * log then makes its members rejoin.
+ */
+import type { Cluster, Redis } from "ioredis";
+import { leaseKey, roomKeys } from "./keys.js";
+
+export interface NodeLeaseOptions {
+  commands: Redis | Cluster;
+  prefix: string;
+  nodeId: string;
+  leaseMs: number;
+  /** Rooms this node is subscribed to. */
+  rooms(): string[];
+  /** Remove a dead node's members from a room. */
+  evict(room: string, deadNode: string): Promise<void>;
+  /** This node's lease had lapsed when it was renewed. */
+  lapsed(): Promise<void>;
+  /** Age retention for a room nobody may be writing to. */
+  trim(room: string): Promise<void>;
+  onError(err: unknown): void;
+}
+
+/** How often idle rooms are trimmed by age, in checks. */
+const TRIM_EVERY = 20;
+
+export class NodeLease {
+  private renewTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private held = false;
+  private checks = 0;
+  private checking = false;
+
+  constructor(private readonly options: NodeLeaseOptions) {}
+
+  /** Take the lease (before any member is recorded under this node), then keep it. */
+  async start(): Promise<void> {
+    if (this.renewTimer) return;
+    const { leaseMs } = this.options;
+    await this.renew();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(leaseMs / 3)));
+    this.renewTimer.unref();
+    this.checkTimer = setInterval(() => void this.check(), Math.max(100, Math.floor(leaseMs / 4)));
+    this.checkTimer.unref();
+  }
+
+  /** Stop renewing and give the lease back (a clean stop is not a death). */
+  async stop(): Promise<void> {
+    clearInterval(this.renewTimer);
+    clearInterval(this.checkTimer);
+    this.renewTimer = this.checkTimer = undefined;
+    if (this.held) await this.options.commands.del(leaseKey(this.options.prefix, this.options.nodeId)).catch(() => {});
+  }
+
+  private async renew(): Promise<void> {
+    const { commands, prefix, nodeId, leaseMs } = this.options;
+    try {
+      const previous = await commands.set(leaseKey(prefix, nodeId), String(Date.now()), "PX", leaseMs, "GET");
+      const lapsed = this.held && previous === null;
+      this.held = true;
+      if (lapsed) await this.options.lapsed();
+    } catch (err) {
+      this.options.onError(err);
+    }
+  }
+
+  /** Find the nodes with members in our rooms whose lease is gone, and remove their members. */
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    const { commands, prefix, nodeId } = this.options;
+    try {
+      const rooms = this.options.rooms();
+      if (rooms.length === 0) return;
+      const nodesPerRoom = await Promise.all(rooms.map((room) => commands.smembers(roomKeys(prefix, room).nodes)));
+      const others = new Set(nodesPerRoom.flat().filter((n) => n !== nodeId));
+      const dead = new Set<string>();
+      for (const other of others) {
+        if ((await commands.exists(leaseKey(prefix, other))) === 0) dead.add(other);
+      }
+      for (let i = 0; i < rooms.length; i++) {
+        for (const node of nodesPerRoom[i]) if (dead.has(node)) await this.options.evict(rooms[i], node);
+      }
+      if (++this.checks % TRIM_EVERY === 0) for (const room of rooms) await this.options.trim(room);
+    } catch (err) {
+      this.options.onError(err);
+    } finally {
+      this.checking = false;
+    }
+  }
+}

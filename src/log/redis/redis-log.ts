@@ -1,0 +1,587 @@
+/**
+ * The room log on Redis (or Redis Cluster): any number of nodes, one chat.
+ *
+ * Each room is a handful of keys sharing a hash tag (keys.ts): a meta hash
+ * (epoch, last sequence number), a stream holding the history (entry ids follow
+ * the sequence numbers), idempotency keys, and the members. A publish is one
+ * script (scripts.ts): idempotency check, next number, append, publish the
+ * encoded event on the room's channel. Every node subscribed to the room gets
+ * it and delivers it through a RoomFeed, which repairs any gap from the stream
+ * before anything later goes out, so every member on every node sees the same
+ * gap-free sequence.
+ *
+ * Redis trouble is not fatal: while it is unreachable, publishes and joins are
+ * refused with LogUnavailableError (the client keeps its message and retries),
+ * streams stay open, and availability listeners are told (health reports
+ * NOT_SERVING). When it is back, every room is checked against what Redis
+ * holds: a gap is repaired, an epoch that changed (Redis restarted empty) resets
+ * the room, so its members rejoin and are told epoch_changed.
+ *
+ * Nodes hold leases (node-lease.ts): a node that stops renewing is declared
+ * dead by the survivors, which remove its members (reason DISCONNECTED).
+ */
+import { randomUUID } from "node:crypto";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ReplyError } from "ioredis";
+import { ChatResponseSchema, LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
+import type { Retention } from "../../store/retention.js";
+import type { EncodedEvent } from "../../wire/encoded-event.js";
+import { encodeMessageHalves } from "../../wire/message-codec.js";
+import type { RoomPosition, StoredMessage } from "../message.js";
+import {
+  InvalidPageTokenError,
+  LogUnavailableError,
+  type ClaimOutcome,
+  type HistoryPage,
+  type HistoryQuery,
+  type LogEntry,
+  type MemberPage,
+  type MemberRecord,
+  type PublishOutcome,
+  type PublishRequest,
+  type ReadLimits,
+  type RoomListener,
+  type RoomLog,
+  type RoomSummary,
+} from "../room-log.js";
+import { textHash } from "../text-hash.js";
+import { parseChannelMessage, typingPayload } from "./channel-message.js";
+import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
+import { roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
+import { NodeLease } from "./node-lease.js";
+import { RoomFeed } from "./room-feed.js";
+import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+
+export interface RedisLogOptions extends RedisTarget {
+  /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
+  prefix: string;
+  /** This node's id (random per process unless given). */
+  nodeId?: string;
+  retention: Retention;
+  /** A node that has not renewed its lease for this long is dead; its members are removed. */
+  leaseMs: number;
+  /** Told of connection trouble and recoveries, for the server's log. */
+  onEvent?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+}
+
+type Script = (...args: (string | Buffer | number)[]) => Promise<unknown>;
+
+/** Entries read from the stream per command. */
+const READ_PAGE = 512;
+/** A subscribed room whose join never came lets its fresh epoch go after this long. */
+const UNCLAIMED_EPOCH_TTL_MS = 60_000;
+/** Members removed per eviction script call (bounds how long one call holds Redis). */
+const EVICT_BATCH = 500;
+
+export class RedisRoomLog implements RoomLog {
+  readonly nodeId: string;
+  private readonly redis: RedisConnections;
+  private readonly prefix: string;
+  private readonly retention: Retention;
+  private readonly feeds = new Map<string, RoomFeed>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Releases that could not reach Redis; sent again once it is back. */
+  private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
+  private readonly availabilityListeners: ((available: boolean) => void)[] = [];
+  private readonly lease: NodeLease;
+  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure", Script>;
+  private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
+  private wasAvailable = false;
+  private closed = false;
+
+  constructor(options: RedisLogOptions) {
+    this.prefix = options.prefix;
+    this.retention = options.retention;
+    this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
+    this.onEvent = options.onEvent ?? (() => {});
+    this.redis = connectRedis(options);
+    this.scripts = {
+      publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
+      claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
+      release: this.define("chatRelease", 9, RELEASE_SCRIPT),
+      evict: this.define("chatEvict", 9, EVICT_SCRIPT),
+      trim: this.define("chatTrim", 3, TRIM_SCRIPT),
+      ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
+    };
+    this.lease = new NodeLease({
+      commands: this.redis.commands,
+      prefix: this.prefix,
+      nodeId: this.nodeId,
+      leaseMs: options.leaseMs,
+      rooms: () => [...this.feeds.keys()],
+      evict: (room, deadNode) => this.evictNode(room, deadNode),
+      lapsed: () => this.resetAll("this node's lease lapsed"),
+      trim: (room) => this.trimRoom(room),
+      onError: (err) => this.connectionTrouble(err),
+    });
+    const onMessage = (channel: Buffer, payload: Buffer) => this.onChannelMessage(channel, payload);
+    if (this.redis.sharded) this.redis.subscriber.on("smessageBuffer", onMessage);
+    else this.redis.subscriber.on("messageBuffer", onMessage);
+    for (const client of new Set([this.redis.commands, this.redis.subscriber])) {
+      client.on("ready", () => this.checkAvailability());
+      client.on("close", () => this.checkAvailability());
+      client.on("end", () => this.checkAvailability());
+      // ioredis reports connection errors as events; reconnecting is its job (and ours to notice).
+      client.on("error", () => this.checkAvailability());
+    }
+  }
+
+  get available(): boolean {
+    return !this.closed && this.redis.ready();
+  }
+
+  /** Connect, waiting at most `timeoutMs` for Redis (the server starts either way, NOT_SERVING until it answers). */
+  async connect(timeoutMs = 5000): Promise<boolean> {
+    const connecting = [this.redis.commands, this.redis.subscriber].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
+    await Promise.race([Promise.all(connecting), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await this.lease.start();
+    this.checkAvailability();
+    return this.available;
+  }
+
+  onAvailability(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  async subscribe(room: string, listener: RoomListener): Promise<RoomPosition> {
+    const keys = this.keys(room);
+    const feed = new RoomFeed(
+      room,
+      listener,
+      (r, after, upTo) => this.readRange(r, after, upTo),
+      (f) => void this.checkEpoch(f),
+      (err) => this.connectionTrouble(err),
+    );
+    this.feeds.get(room)?.close();
+    this.feeds.set(room, feed);
+    try {
+      this.requireAvailable();
+      await this.redis.subscribe(keys.channel);
+      // Read the position after the subscription is in place: whatever is published from
+      // here on arrives on the channel, and the feed drops what the position already covers.
+      const [epoch, seq] = (await this.scripts.ensure(keys.meta, keys.members, newEpoch(), UNCLAIMED_EPOCH_TTL_MS)) as [string, string];
+      const position = { epoch, lastSeq: Number(seq), firstSeq: await this.firstSeq(keys) };
+      if (this.feeds.get(room) === feed) feed.start(position);
+      void this.redis.commands.sadd(roomIndexKey(this.prefix), room).catch(() => {});
+      return position;
+    } catch (err) {
+      if (this.feeds.get(room) === feed) this.feeds.delete(room);
+      feed.close();
+      throw unavailable(err);
+    }
+  }
+
+  unsubscribe(room: string): void {
+    const feed = this.feeds.get(room);
+    if (!feed) return;
+    feed.close();
+    this.feeds.delete(room);
+    void this.redis.unsubscribe(this.keys(room).channel).catch(() => {});
+  }
+
+  publish(req: PublishRequest): Promise<PublishOutcome> {
+    const outcome = this.publishNow(req);
+    this.inFlight.add(outcome);
+    void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
+    return outcome;
+  }
+
+  signal(room: string, event: EncodedEvent, from: string): void {
+    if (!this.available) return; // typing is ephemeral: lost while Redis is away
+    void this.redis.publish(this.keys(room).channel, typingPayload(from, event)).catch(() => {});
+  }
+
+  async read(room: string, afterSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
+    this.requireAvailable();
+    const raw = await this.command(() =>
+      this.redis.commands.xrangeBuffer(this.keys(room).log, `${afterSeq + 1}-0`, "+", "COUNT", limits.maxMessages),
+    );
+    return takeWithin(raw.map(toEntry), limits.maxBytes);
+  }
+
+  async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
+    if (upToSeq <= 0) return [];
+    this.requireAvailable();
+    const raw = await this.command(() => this.redis.commands.xrevrangeBuffer(this.keys(room).log, `${upToSeq}-0`, "-", "COUNT", limits.maxMessages));
+    return takeWithin(raw.map(toEntry), limits.maxBytes).reverse();
+  }
+
+  async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    this.requireAvailable();
+    const keys = this.keys(room);
+    const position = await this.position(room);
+    let entries: LogEntry[];
+    let hasMore: boolean;
+    if (query.afterSeq !== undefined) {
+      const end = query.beforeSeq !== undefined ? `(${query.beforeSeq}-0` : "+";
+      entries = (await this.command(() => this.redis.commands.xrangeBuffer(keys.log, `(${query.afterSeq}-0`, end, "COUNT", query.limit + 1))).map(toEntry);
+      hasMore = entries.length > query.limit;
+      entries = entries.slice(0, query.limit);
+    } else {
+      const start = query.beforeSeq !== undefined ? `(${query.beforeSeq}-0` : "+";
+      entries = (await this.command(() => this.redis.commands.xrevrangeBuffer(keys.log, start, "-", "COUNT", query.limit + 1))).map(toEntry);
+      hasMore = entries.length > query.limit;
+      entries = entries.slice(0, query.limit).reverse();
+    }
+    return { messages: entries.map(toStoredMessage), position, hasMore };
+  }
+
+  async position(room: string): Promise<RoomPosition> {
+    this.requireAvailable();
+    const keys = this.keys(room);
+    const [[, meta], [, first]] = (await this.command(() =>
+      this.redis.commands.multi().hmget(keys.meta, "epoch", "seq").xrange(keys.log, "-", "+", "COUNT", 1).exec(),
+    )) as [[unknown, (string | null)[]], [unknown, [string, string[]][]]];
+    return { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 };
+  }
+
+  async claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome> {
+    this.requireAvailable();
+    const k = this.keys(room);
+    const result = (await this.command(() =>
+      this.scripts.claim(...this.presenceKeys(k, this.nodeId), member.skeleton, member.nickname, String(member.joinedAtMs), this.nodeId, maxMembers, newEpoch(), this.sharded, "1"),
+    )) as [string, string | number];
+    if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
+    if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
+    return { kind: "full", limit: maxMembers };
+  }
+
+  async release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
+    if (!this.available) {
+      this.pendingReleases.push({ room, member, reason });
+      return;
+    }
+    try {
+      await this.releaseNow(room, member, reason);
+    } catch (err) {
+      this.pendingReleases.push({ room, member, reason });
+      throw unavailable(err);
+    }
+  }
+
+  async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
+    if (pageToken !== "" && !/^\d{1,15}$/.test(pageToken)) throw new InvalidPageTokenError();
+    this.requireAvailable();
+    const k = this.keys(room);
+    const after = pageToken === "" ? 0 : Number(pageToken);
+    const [[, ranked], [, count]] = (await this.command(() =>
+      this.redis.commands.multi().zrange(k.order, `(${after}`, "+inf", "BYSCORE", "LIMIT", 0, pageSize + 1, "WITHSCORES").hlen(k.members).exec(),
+    )) as [[unknown, string[]], [unknown, number]];
+    const skeletons: string[] = [];
+    const orders: number[] = [];
+    for (let i = 0; i < ranked.length; i += 2) {
+      skeletons.push(ranked[i]);
+      orders.push(Number(ranked[i + 1]));
+    }
+    const more = skeletons.length > pageSize;
+    if (more) {
+      skeletons.length = pageSize;
+      orders.length = pageSize;
+    }
+    const records = skeletons.length > 0 ? await this.command(() => this.redis.commands.hmget(k.members, ...skeletons)) : [];
+    const members: MemberRecord[] = [];
+    records.forEach((raw, i) => {
+      if (!raw) return; // left between the two reads
+      const m = JSON.parse(raw) as { n: string; j: string };
+      members.push({ nickname: m.n, skeleton: skeletons[i], joinedAtMs: Number(m.j) });
+    });
+    return { members, memberCount: count, nextPageToken: more ? String(orders[orders.length - 1]) : "" };
+  }
+
+  async rooms(limit: number): Promise<RoomSummary[]> {
+    this.requireAvailable();
+    const index = roomIndexKey(this.prefix);
+    // Bounded: a room is in the index while it has members somewhere (each node holds at most --max-rooms).
+    const names = await this.command(() => this.redis.commands.smembers(index));
+    const counts = await Promise.all(
+      names.map(async (name) => {
+        const k = this.keys(name);
+        const [[, count], [, seq]] = (await this.redis.commands.multi().hlen(k.members).hget(k.meta, "seq").exec()) as [[unknown, number], [unknown, string | null]];
+        return { name, memberCount: count, lastSeq: Number(seq ?? 0) };
+      }),
+    );
+    const empty = counts.filter((r) => r.memberCount === 0).map((r) => r.name);
+    if (empty.length > 0) void this.redis.commands.srem(index, ...empty).catch(() => {});
+    return counts
+      .filter((r) => r.memberCount > 0)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .slice(0, limit);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    await this.flushPendingReleases();
+    this.closed = true;
+    for (const feed of this.feeds.values()) feed.close();
+    this.feeds.clear();
+    await this.lease.stop();
+    await this.redis.close();
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private get sharded(): string {
+    return this.redis.sharded ? "1" : "0";
+  }
+
+  private keys(room: string): RoomKeys {
+    return roomKeys(this.prefix, room);
+  }
+
+  /** The keys the presence scripts take, in their order. */
+  private presenceKeys(k: RoomKeys, nodeId: string): string[] {
+    return [k.meta, k.members, k.order, k.nodeMembers(nodeId), k.nodes, k.channel, k.log, k.ids, k.idTimes];
+  }
+
+  private define(name: string, numberOfKeys: number, lua: string): Script {
+    const client = this.redis.commands as unknown as Record<string, Script> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
+    client.defineCommand(name, { numberOfKeys, lua });
+    return (...args) => client[name](...args);
+  }
+
+  private requireAvailable(): void {
+    if (!this.available) throw new LogUnavailableError("the room log (Redis) is unreachable");
+  }
+
+  /** Run a command; a connection failure becomes LogUnavailableError. */
+  private async command<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private async publishNow(req: PublishRequest): Promise<PublishOutcome> {
+    this.requireAvailable();
+    const k = this.keys(req.room);
+    const halves = encodeMessageHalves(req);
+    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const result = (await this.command(() =>
+      this.scripts.publish(
+        k.meta,
+        k.log,
+        k.ids,
+        k.idTimes,
+        k.channel,
+        req.sender,
+        req.clientMsgId,
+        textHash(req.text),
+        halves.head,
+        halves.tail,
+        req.sentAtMs,
+        maxMessagesPerRoom,
+        maxAgeMs,
+        idWindowMs,
+        maxIdsPerRoom,
+        newEpoch(),
+        this.sharded,
+        Date.now(),
+      ),
+    )) as string[];
+    if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
+    if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
+    return { kind: "conflict" };
+  }
+
+  private async releaseNow(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
+    const k = this.keys(room);
+    await this.scripts.release(
+      ...this.presenceKeys(k, this.nodeId),
+      member.skeleton,
+      member.nickname,
+      String(member.joinedAtMs),
+      this.nodeId,
+      reason,
+      this.sharded,
+      this.roomLifetimeMs(),
+    );
+  }
+
+  /** How long a room's history outlives its last member: 0 keeps it (no age bound). */
+  private roomLifetimeMs(): number {
+    return this.retention.maxAgeMs > 0 ? this.retention.maxAgeMs + this.retention.idWindowMs : 0;
+  }
+
+  private async firstSeq(k: RoomKeys): Promise<number> {
+    const first = await this.redis.commands.xrange(k.log, "-", "+", "COUNT", 1);
+    return first.length > 0 ? parseInt(first[0][0], 10) : 0;
+  }
+
+  /** Every stored entry with afterSeq < seq <= upToSeq, read a page at a time. */
+  private async readRange(room: string, afterSeq: number, upToSeq: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    let from = afterSeq;
+    while (from < upToSeq) {
+      const page = (await this.redis.commands.xrangeBuffer(this.keys(room).log, `(${from}-0`, `${upToSeq}-0`, "COUNT", READ_PAGE)).map(toEntry);
+      out.push(...page);
+      if (page.length < READ_PAGE) break;
+      from = page[page.length - 1].seq;
+    }
+    return out;
+  }
+
+  private onChannelMessage(channel: Buffer, payload: Buffer): void {
+    const room = roomOfChannel(this.prefix, channel.toString("utf8"));
+    const feed = room === undefined ? undefined : this.feeds.get(room);
+    if (!feed || room === undefined) return;
+    const m = parseChannelMessage(payload);
+    if (!m) return;
+    switch (m.kind) {
+      case "message":
+        return feed.onEntry(m.epoch, m.seq, m.event);
+      case "joined":
+        return feed.listener.presence(room, {
+          kind: "joined",
+          member: { nickname: m.nickname, skeleton: "", joinedAtMs: m.joinedAtMs },
+          memberCount: m.memberCount,
+        });
+      case "left":
+        return feed.listener.presence(room, { kind: "left", nickname: m.nickname, reason: m.reason, memberCount: m.memberCount });
+      case "typing":
+        return feed.listener.signal(room, m.event, m.from);
+    }
+  }
+
+
+  /** An entry of another epoch arrived: if Redis really holds another history now, reset the room. */
+  private async checkEpoch(feed: RoomFeed): Promise<void> {
+    try {
+      const position = await this.position(feed.room);
+      if (this.feeds.get(feed.room) !== feed) return;
+      if (position.epoch !== feed.currentEpoch) {
+        this.onEvent("warn", "room history was reset in Redis (new epoch); its members rejoin", { room: feed.room });
+        feed.reset(position);
+      }
+    } catch (err) {
+      this.connectionTrouble(err);
+    }
+  }
+
+  /** After a reconnect: every room against what Redis holds now. */
+  private async reconcile(): Promise<void> {
+    await this.flushPendingReleases();
+    for (const feed of [...this.feeds.values()]) {
+      try {
+        const position = await this.position(feed.room);
+        if (this.feeds.get(feed.room) !== feed) continue;
+        if (position.epoch !== feed.currentEpoch) {
+          this.onEvent("warn", "room history is gone from Redis (restarted without persistence?); its members rejoin", { room: feed.room });
+          feed.reset(position);
+        } else {
+          feed.catchUpTo(position.lastSeq);
+        }
+      } catch (err) {
+        this.connectionTrouble(err);
+        return;
+      }
+    }
+  }
+
+  private async flushPendingReleases(): Promise<void> {
+    while (this.pendingReleases.length > 0 && this.available) {
+      const next = this.pendingReleases[0];
+      try {
+        await this.releaseNow(next.room, next.member, next.reason);
+        this.pendingReleases.shift();
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Every member on this node lost its place (the lease lapsed): reset every room so they rejoin. */
+  private async resetAll(why: string): Promise<void> {
+    this.onEvent("warn", `${why}; every member on this node rejoins`, { rooms: this.feeds.size });
+    for (const feed of [...this.feeds.values()]) {
+      try {
+        feed.reset(await this.position(feed.room));
+      } catch (err) {
+        this.connectionTrouble(err);
+      }
+    }
+  }
+
+  private async evictNode(room: string, deadNode: string): Promise<void> {
+    const k = this.keys(room);
+    for (;;) {
+      const removed = Number(
+        await this.scripts.evict(...this.presenceKeys(k, deadNode), deadNode, LeaveReason.DISCONNECTED, this.sharded, this.roomLifetimeMs(), EVICT_BATCH),
+      );
+      if (removed < EVICT_BATCH) return;
+    }
+  }
+
+  private async trimRoom(room: string): Promise<void> {
+    const k = this.keys(room);
+    const now = Date.now();
+    const cutoff = this.retention.maxAgeMs > 0 ? now - this.retention.maxAgeMs : 0;
+    await this.scripts.trim(k.log, k.ids, k.idTimes, cutoff, now - this.retention.idWindowMs);
+  }
+
+  private connectionTrouble(err: unknown): void {
+    if (this.closed) return;
+    this.checkAvailability();
+    if (this.available) this.onEvent("warn", "room log command failed", { err: err instanceof Error ? err.message : String(err) });
+  }
+
+  private checkAvailability(): void {
+    const now = this.available;
+    if (now === this.wasAvailable) return;
+    this.wasAvailable = now;
+    this.onEvent(now ? "info" : "warn", now ? "room log (Redis) reachable" : "room log (Redis) unreachable: refusing sends and joins until it is back");
+    for (const listener of this.availabilityListeners) listener(now);
+    if (now) void this.reconcile();
+  }
+}
+
+function newEpoch(): string {
+  return randomUUID();
+}
+
+/**
+ * A failure to reach Redis as the hub understands it (retry later). A reply
+ * error that is not about availability (a script bug, a wrong key type) stays
+ * as it is: retrying would not help.
+ */
+function unavailable(err: unknown): Error {
+  if (err instanceof LogUnavailableError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY)/.test(message)) return err as Error;
+  return new LogUnavailableError(`the room log (Redis) is unreachable: ${message.split("\n")[0]}`);
+}
+
+/** A stream entry [id, [field, value, ...]] (Buffers) as a log entry. */
+function toEntry(raw: [Buffer, Buffer[]]): LogEntry {
+  const [id, fields] = raw;
+  const seq = parseInt(id.toString("latin1"), 10);
+  let event: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i].length === 1 && fields[i][0] === 0x65 /* e */) event = new Uint8Array(fields[i + 1]);
+  }
+  return { seq, event };
+}
+
+function takeWithin(entries: LogEntry[], maxBytes: number): LogEntry[] {
+  const out: LogEntry[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    if (out.length > 0 && bytes + e.event.length > maxBytes) break;
+    bytes += e.event.length;
+    out.push(e);
+  }
+  return out;
+}
+
+function toStoredMessage(entry: LogEntry): StoredMessage {
+  const event = fromBinary(ChatResponseSchema, entry.event).events[0]?.event;
+  if (event?.case !== "message") throw new Error(`history entry ${entry.seq} is not a message`);
+  const m = event.value;
+  const sentAtMs = m.sentAt ? Number(m.sentAt.seconds) * 1000 + Math.floor(m.sentAt.nanos / 1e6) : 0;
+  return { room: m.room, seq: Number(m.seq), sender: m.sender, text: m.text, sentAtMs, clientMsgId: m.clientMsgId };
+}

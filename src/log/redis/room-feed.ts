@@ -1,0 +1,144 @@
+/**
+ * One subscribed room on one node: turns what the room's channel delivers
+ * (in whatever order, with whatever is lost around a reconnect) into the
+ * gap-free, duplicate-free sequence the room log promises. It remembers the
+ * last number it delivered; an entry that jumps ahead is held, and the gap is
+ * filled from the stored history (the stream) before anything later goes out.
+ * Entries that arrive before the subscription's starting position is known
+ * are held too, then sorted out against it.
+ */
+import type { LogEntry, RoomListener, RoomPosition } from "../room-log.js";
+
+/** Reads stored entries with afterSeq < seq <= upToSeq, oldest first. */
+export type RangeReader = (room: string, afterSeq: number, upToSeq: number) => Promise<LogEntry[]>;
+
+/** Held out-of-order entries at most; past it they are dropped and read back from history. */
+const MAX_HELD = 10_000;
+
+export class RoomFeed {
+  private started = false;
+  private epoch = "";
+  private delivered = 0;
+  private readonly held = new Map<number, Uint8Array>();
+  /** Highest number known to exist (seen on the channel or read from meta). */
+  private known = 0;
+  private repairing = false;
+  private closed = false;
+
+  constructor(
+    readonly room: string,
+    readonly listener: RoomListener,
+    private readonly readRange: RangeReader,
+    /** Called when an entry of another epoch arrives: the log checks and resets the room. */
+    private readonly onForeignEpoch: (feed: RoomFeed) => void,
+    /** Told when a repair read fails (the backend is unreachable): it is retried later. */
+    private readonly onRepairFailed: (err: unknown) => void,
+  ) {}
+
+  get lastDelivered(): number {
+    return this.delivered;
+  }
+
+  get currentEpoch(): string {
+    return this.epoch;
+  }
+
+  /** The subscription is in place and this is where the room stands: deliver what follows it. */
+  start(position: RoomPosition): void {
+    this.started = true;
+    this.epoch = position.epoch;
+    this.delivered = position.lastSeq;
+    this.known = Math.max(this.known, position.lastSeq);
+    for (const seq of [...this.held.keys()]) if (seq <= this.delivered) this.held.delete(seq);
+    this.pump();
+  }
+
+  /** A stored message arrived on the channel. */
+  onEntry(epoch: string, seq: number, event: Uint8Array): void {
+    if (this.closed) return;
+    if (this.started && epoch !== this.epoch) {
+      this.onForeignEpoch(this);
+      return;
+    }
+    if (this.started && seq <= this.delivered) return; // seen already (a repair read got it first)
+    this.known = Math.max(this.known, seq);
+    if (this.held.size >= MAX_HELD) this.held.clear(); // a repair reads them all back
+    this.held.set(seq, event);
+    this.pump();
+  }
+
+  /** The room's last number as the backend says (after a reconnect): fill up to it. */
+  catchUpTo(lastSeq: number): void {
+    this.known = Math.max(this.known, lastSeq);
+    this.pump();
+  }
+
+  /** The room's history was reset: start over at `position`. */
+  reset(position: RoomPosition): void {
+    this.held.clear();
+    this.epoch = position.epoch;
+    this.delivered = position.lastSeq;
+    this.known = position.lastSeq;
+    this.listener.reset(this.room, position);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.held.clear();
+  }
+
+  /** Deliver what is contiguous; start a repair when a gap remains. */
+  private pump(): void {
+    if (!this.started || this.repairing || this.closed) return;
+    this.deliverContiguous();
+    if (this.known > this.delivered) void this.repair();
+  }
+
+  private deliverContiguous(): void {
+    const batch: LogEntry[] = [];
+    for (;;) {
+      const next = this.delivered + 1;
+      const event = this.held.get(next);
+      if (!event) break;
+      this.held.delete(next);
+      this.delivered = next;
+      batch.push({ seq: next, event });
+    }
+    if (batch.length > 0) this.listener.entries(this.room, batch);
+  }
+
+  /** Read the missing numbers from history, deliver them in order, and go on until no gap is left. */
+  private async repair(): Promise<void> {
+    this.repairing = true;
+    try {
+      while (!this.closed && this.known > this.delivered) {
+        const target = this.firstHeldAfter(this.delivered) - 1;
+        const upTo = target >= this.delivered + 1 ? target : this.known;
+        const entries = await this.readRange(this.room, this.delivered, upTo);
+        if (this.closed) return;
+        const batch: LogEntry[] = [];
+        for (const e of entries) {
+          if (e.seq <= this.delivered) continue;
+          this.delivered = e.seq;
+          batch.push(e);
+          this.held.delete(e.seq);
+        }
+        // Numbers missing from history (trimmed meanwhile) are skipped rather than waited for.
+        if (entries.length === 0 || this.delivered < upTo) this.delivered = Math.max(this.delivered, upTo);
+        if (batch.length > 0) this.listener.entries(this.room, batch);
+        for (const seq of [...this.held.keys()]) if (seq <= this.delivered) this.held.delete(seq);
+        this.deliverContiguous();
+      }
+    } catch (err) {
+      this.onRepairFailed(err);
+    } finally {
+      this.repairing = false;
+    }
+  }
+
+  private firstHeldAfter(seq: number): number {
+    let first = Infinity;
+    for (const s of this.held.keys()) if (s > seq && s < first) first = s;
+    return first;
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The Redis log's server-side scripts. Each runs atomically on the master
+ * that owns the room's slot (all its keys share a hash tag), so a publish is
+ * one step: idempotency check, next sequence number, append to the history
+ * stream, publish on the room's channel. Presence changes are decided the
+ * same way (a nickname is taken or not, in one step) and announced on the
+ * same channel.
+ *
+ * Channel payloads (first byte says what follows):
+ *   M<epoch> <seq>\n<encoded event>   a stored message, as every receiver forwards it
+ *   J<json {n, j, c}>                 a member joined (nickname, joined at ms, member count)
+ *   L<json {n, r, c}>                 a member left (nickname, LeaveReason, member count)
+ *   T<nickname>\n<encoded event>      someone is typing (sent by the node, not a script)
+ *
+ * The message bytes are assembled here from the halves the publishing node
+ * encoded (see wire/message-codec.ts): the sequence number is spliced in, and
+ * no node ever encodes the message again.
+ */
+
+/** Lua: write protobuf varints (numbers below 2^53 are exact in Lua's doubles). */
+const VARINT = `
+local function varint(n)
+  local out = {}
+  while n >= 128 do
+    out[#out + 1] = string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  out[#out + 1] = string.char(n)
+  return table.concat(out)
+end
+`;
+
+/** Lua: publish on the room's channel, sharded in cluster mode. */
+const PUBLISH = `
+local function announce(channel, sharded, payload)
+  if sharded == '1' then redis.call('SPUBLISH', channel, payload) else redis.call('PUBLISH', channel, payload) end
+end
+`;
+
+/**
+ * KEYS: meta, log, ids, idTimes, channel
+ * ARGV: sender, clientMsgId, textHash, head, tail, sentAtMs, maxLen, maxAgeMs,
+ *       idWindowMs, maxIds, newEpoch, sharded, nowMs
+ * Returns {'ok', seq, epoch} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
+ */
+export const PUBLISH_SCRIPT = `${VARINT}${PUBLISH}
+local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = tonumber(ARGV[13])
+local window = tonumber(ARGV[9])
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[11]
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+end
+local idKey = nil
+if ARGV[2] ~= '' then
+  idKey = ARGV[1] .. '\\0' .. ARGV[2]
+  local rec = redis.call('HGET', ids, idKey)
+  if rec then
+    local s, t, h = string.match(rec, '^(%d+):(%d+):(%x+)$')
+    if s and tonumber(t) >= now - window then
+      if h == ARGV[3] then return {'dup', s, t, epoch} end
+      return {'conflict'}
+    end
+  end
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local chat = ARGV[4] .. string.char(16) .. varint(seq) .. ARGV[5]
+local inner = string.char(18) .. varint(#chat) .. chat
+local event = string.char(10) .. varint(#inner) .. inner
+redis.call('XADD', log, 'MAXLEN', ARGV[7], seq .. '-0', 'e', event, 't', ARGV[6])
+if idKey then
+  redis.call('HSET', ids, idKey, seq .. ':' .. ARGV[6] .. ':' .. ARGV[3])
+  redis.call('ZADD', idt, ARGV[6], idKey)
+  -- Forget keys past their window or over the count, a bounded number per publish.
+  local expired = redis.call('ZRANGEBYSCORE', idt, '-inf', '(' .. (now - window), 'LIMIT', 0, 64)
+  for _, k in ipairs(expired) do
+    redis.call('HDEL', ids, k)
+    redis.call('ZREM', idt, k)
+  end
+  local excess = redis.call('ZCARD', idt) - tonumber(ARGV[10])
+  if excess > 0 then
+    local popped = redis.call('ZPOPMIN', idt, math.min(excess, 64))
+    for i = 1, #popped, 2 do redis.call('HDEL', ids, popped[i]) end
+  end
+end
+local maxAge = tonumber(ARGV[8])
+if maxAge > 0 then
+  -- Age retention on the oldest entries, a bounded number per publish.
+  local cutoff = now - maxAge
+  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
+  local keep = nil
+  for _, e in ipairs(oldest) do
+    if tonumber(e[2][4]) >= cutoff then keep = e[1]; break end
+  end
+  if keep then
+    redis.call('XTRIM', log, 'MINID', keep)
+  elseif #oldest > 0 then
+    local last = string.match(oldest[#oldest][1], '^(%d+)')
+    redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
+  end
+end
+announce(channel, ARGV[12], 'M' .. epoch .. ' ' .. seq .. '\\n' .. event)
+return {'ok', seq, epoch}
+`;
+
+/**
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0')
+ * Returns {'claimed', count} | {'taken', holder} | {'full'}
+ */
+export const CLAIM_SCRIPT = `${PUBLISH}
+local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local held = redis.call('HGET', members, ARGV[1])
+if held then
+  local m = cjson.decode(held)
+  if m.n == ARGV[2] and m.j == ARGV[3] and m.node == ARGV[4] then return {'claimed', redis.call('HLEN', members)} end
+  return {'taken', m.n}
+end
+local count = redis.call('HLEN', members)
+if count >= tonumber(ARGV[5]) then return {'full'} end
+if redis.call('HSETNX', meta, 'epoch', ARGV[6]) == 1 then redis.call('HSET', meta, 'seq', 0) end
+local o = redis.call('HINCRBY', meta, 'morder', 1)
+redis.call('HSET', members, ARGV[1], cjson.encode({n = ARGV[2], j = ARGV[3], node = ARGV[4], o = o}))
+redis.call('ZADD', order, o, ARGV[1])
+redis.call('SADD', mine, ARGV[1])
+redis.call('SADD', nodes, ARGV[4])
+-- A room with members keeps its history: undo the expiry set when it emptied.
+for i = 7, 9 do redis.call('PERSIST', KEYS[i]) end
+redis.call('PERSIST', meta)
+count = count + 1
+if ARGV[8] == '1' then announce(channel, ARGV[7], 'J' .. cjson.encode({n = ARGV[2], j = ARGV[3], c = count})) end
+return {'claimed', count}
+`;
+
+/** Lua: remove one member (already known to be there) and announce it. */
+const REMOVE_MEMBER = `
+local function remove(members, order, mine, skeleton, nickname, reason, channel, sharded)
+  redis.call('HDEL', members, skeleton)
+  redis.call('ZREM', order, skeleton)
+  redis.call('SREM', mine, skeleton)
+  local count = redis.call('HLEN', members)
+  announce(channel, sharded, 'L' .. cjson.encode({n = nickname, r = reason, c = count}))
+  return count
+end
+
+-- The room emptied: a room that never stored anything leaves nothing behind;
+-- the history of one that did expires after its lifetime (0: kept).
+local function vacate(meta, log, ids, idt, lifetimeMs)
+  local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
+  if seq == 0 and redis.call('EXISTS', ids) == 0 then
+    redis.call('DEL', meta)
+  elseif lifetimeMs > 0 then
+    for _, k in ipairs({meta, log, ids, idt}) do redis.call('PEXPIRE', k, lifetimeMs) end
+  end
+end
+`;
+
+/**
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs
+ * Returns the member count, or -1 when that member was not there.
+ */
+export const RELEASE_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}
+local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local held = redis.call('HGET', members, ARGV[1])
+if not held then return -1 end
+local m = cjson.decode(held)
+if m.n ~= ARGV[2] or m.j ~= ARGV[3] or m.node ~= ARGV[4] then return -1 end
+local count = remove(members, order, mine, ARGV[1], ARGV[2], tonumber(ARGV[5]), channel, ARGV[6])
+if redis.call('SCARD', mine) == 0 then redis.call('SREM', nodes, ARGV[4]) end
+if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7])) end
+return count
+`;
+
+/**
+ * A dead node's members leave, up to a batch per call (the caller repeats
+ * until it returns 0).
+ * KEYS: meta, members, order, nodeMembers(dead), nodes, channel, log, ids, idTimes
+ * ARGV: deadNodeId, reason, sharded, lifetimeMs, batch
+ * Returns how many members were removed.
+ */
+export const EVICT_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}
+local meta, members, order, theirs, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local batch = redis.call('SPOP', theirs, tonumber(ARGV[5]))
+local removed = 0
+local count = -1
+for _, skeleton in ipairs(batch) do
+  local held = redis.call('HGET', members, skeleton)
+  if held then
+    local m = cjson.decode(held)
+    if m.node == ARGV[1] then
+      count = remove(members, order, theirs, skeleton, m.n, tonumber(ARGV[2]), channel, ARGV[3])
+      removed = removed + 1
+    end
+  end
+end
+if redis.call('SCARD', theirs) == 0 then redis.call('SREM', nodes, ARGV[1]) end
+if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[4])) end
+return removed
+`;
+
+/**
+ * Age retention for a room nobody writes to.
+ * KEYS: log, ids, idTimes
+ * ARGV: cutoffMs (messages sent before go), idCutoffMs (keys used before go)
+ */
+export const TRIM_SCRIPT = `
+local log, ids, idt = KEYS[1], KEYS[2], KEYS[3]
+local cutoff = tonumber(ARGV[1])
+if cutoff > 0 then
+  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 256)
+  local keep = nil
+  for _, e in ipairs(oldest) do
+    if tonumber(e[2][4]) >= cutoff then keep = e[1]; break end
+  end
+  if keep then
+    redis.call('XTRIM', log, 'MINID', keep)
+  elseif #oldest > 0 then
+    local last = string.match(oldest[#oldest][1], '^(%d+)')
+    redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
+  end
+end
+local expired = redis.call('ZRANGEBYSCORE', idt, '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1024)
+for _, k in ipairs(expired) do
+  redis.call('HDEL', ids, k)
+  redis.call('ZREM', idt, k)
+end
+return #expired
+`;
+
+/**
+ * Make sure the room has an epoch before anyone joins it, so every node
+ * tells its joiners the same one. A room that gets no member soon after
+ * (the join failed) lets it expire: a mere subscription leaves nothing behind.
+ * KEYS: meta, members
+ * ARGV: newEpoch, ttlMs
+ * Returns {epoch, seq}
+ */
+export const ENSURE_SCRIPT = `
+local meta, members = KEYS[1], KEYS[2]
+if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
+  redis.call('HSET', meta, 'seq', 0)
+  if redis.call('EXISTS', members) == 0 then redis.call('PEXPIRE', meta, ARGV[2]) end
+end
+return redis.call('HMGET', meta, 'epoch', 'seq')
+`;

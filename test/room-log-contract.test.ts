@@ -1,0 +1,323 @@
+/**
+ * The RoomLog contract, run against every implementation: the embedded log
+ * (memory and SQLite stores), the Redis log on a real Redis, and the Redis
+ * log on a real three-master Redis Cluster started by this file. Whatever the
+ * hub relies on holds for all of them: numbering, order, exactly-once
+ * delivery, idempotency, history reads bounded in bytes, presence.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ChatResponseSchema, LeaveReason, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
+import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
+import { RedisRoomLog } from "../src/log/redis/redis-log.js";
+import type { LogEntry, MemberRecord, PresenceChange, RoomListener, RoomLog, RoomPosition } from "../src/log/room-log.js";
+import { MemoryHistoryStore } from "../src/store/memory-store.js";
+import { defaultRetention, type Retention } from "../src/store/retention.js";
+import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
+import { deletePrefix, REDIS_URL, redisAnswers, startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
+import { waitUntil } from "./support/wait.js";
+
+/** Runs the embedded log's end-of-turn hook on setImmediate, as the hub's scheduler does. */
+function turnHooks() {
+  const hooks: (() => void)[] = [];
+  let scheduled = false;
+  return {
+    addHook: (hook: () => void) => hooks.push(hook),
+    schedule: () => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        for (const h of hooks) h();
+      });
+    },
+  };
+}
+
+/** A listener that records entries per room. */
+function recorder() {
+  const entries: LogEntry[] = [];
+  const presences: PresenceChange[] = [];
+  const signals: string[] = [];
+  const resets: RoomPosition[] = [];
+  const l: RoomListener = {
+    entries: (_room, e) => entries.push(...e),
+    presence: (_room, c) => presences.push(c),
+    signal: (_room, _event, from) => signals.push(from),
+    reset: (_room, p) => resets.push(p),
+  };
+  return { l, entries, presences, signals, resets };
+}
+
+const decode = (e: LogEntry): ChatMessage => {
+  const event = fromBinary(ChatResponseSchema, e.event).events[0].event;
+  if (event.case !== "message") throw new Error("not a message");
+  return event.value;
+};
+
+interface Backend {
+  name: string;
+  /** A log as one node (a Redis backend opens a new node each time). */
+  open(retention?: Retention): Promise<RoomLog>;
+  multiNode: boolean;
+  available(): Promise<boolean>;
+  cleanup?(): Promise<void>;
+}
+
+const opened: RoomLog[] = [];
+const dirs: string[] = [];
+let cluster: RedisCluster | undefined;
+const prefixes: { url: string; prefix: string }[] = [];
+
+function redisBackend(name: string, target: () => { url: string; cluster: boolean } | undefined): Backend {
+  let prefix = uniquePrefix("log");
+  return {
+    name,
+    multiNode: true,
+    available: async () => target() !== undefined,
+    async open(retention = defaultRetention) {
+      const t = target()!;
+      const log = new RedisRoomLog({ ...t, prefix, retention, leaseMs: 3000 });
+      if (!(await log.connect())) throw new Error(`${name}: Redis did not answer`);
+      if (!prefixes.some((p) => p.prefix === prefix)) prefixes.push({ url: t.url, prefix });
+      return log;
+    },
+    async cleanup() {
+      prefix = uniquePrefix("log");
+    },
+  };
+}
+
+let redisUp = false;
+const backends: Backend[] = [
+  {
+    name: "embedded, memory store",
+    multiNode: false,
+    available: async () => true,
+    open: async (retention = defaultRetention) => new EmbeddedRoomLog({ store: new MemoryHistoryStore(retention, undefined, 0), turn: turnHooks() }),
+  },
+  {
+    name: "embedded, SQLite store",
+    multiNode: false,
+    available: async () => true,
+    open: async (retention = defaultRetention) => {
+      const dir = mkdtempSync(join(tmpdir(), "log-contract-"));
+      dirs.push(dir);
+      return new EmbeddedRoomLog({ store: new SqliteHistoryStore(join(dir, "chat.db"), { retention, pruneIntervalMs: 0 }), turn: turnHooks() });
+    },
+  },
+  redisBackend("Redis", () => (redisUp ? { url: REDIS_URL, cluster: false } : undefined)),
+  redisBackend("Redis Cluster (3 masters)", () => (cluster ? { url: cluster.url, cluster: true } : undefined)),
+];
+
+beforeAll(async () => {
+  redisUp = await redisAnswers();
+  if (redisUp) cluster = await startRedisCluster();
+}, 60_000);
+
+afterEach(async () => {
+  for (const log of opened.splice(0)) await log.close();
+});
+
+afterAll(async () => {
+  for (const { url, prefix } of prefixes) {
+    if (!url.includes(",")) await deletePrefix(url, prefix).catch(() => {});
+  }
+  await cluster?.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}, 30_000);
+
+const member = (nickname: string, skeleton = nickname.toLowerCase()): MemberRecord => ({ nickname, skeleton, joinedAtMs: Date.now() });
+const req = (room: string, text: string, clientMsgId = "", sender = "ann") => ({ room, sender, text, clientMsgId, sentAtMs: Date.now() });
+
+describe.each(backends)("RoomLog contract: $name", (backend) => {
+  // Each test starts from an empty backend: a fresh key prefix.
+  afterEach(() => backend.cleanup?.());
+
+  async function open(retention?: Retention): Promise<RoomLog> {
+    const log = await backend.open(retention);
+    opened.push(log);
+    return log;
+  }
+
+  it("numbers a room's messages from 1 and delivers them in order, each once, as encoded ChatMessages", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    const start = await log.subscribe("lobby", r.l);
+    expect(start.lastSeq).toBe(0);
+    expect(start.epoch).not.toBe("");
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => log.publish(req("lobby", `m${i + 1}`, `k${i + 1}`))));
+    expect(outcomes.map((o) => (o.kind === "stored" ? o.seq : -1))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await waitUntil(() => r.entries.length === 20, "20 deliveries");
+    expect(r.entries.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const first = decode(r.entries[0]);
+    expect(first).toMatchObject({ room: "lobby", seq: 1n, sender: "ann", text: "m1", clientMsgId: "k1" });
+    expect((await log.position("lobby")).lastSeq).toBe(20);
+  });
+
+  it("keeps rooms apart", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const a = recorder();
+    const b = recorder();
+    await log.subscribe("a", a.l);
+    await log.subscribe("b", b.l);
+    await log.publish(req("a", "to a"));
+    await log.publish(req("b", "to b"));
+    await log.publish(req("a", "to a again"));
+    await waitUntil(() => a.entries.length === 2 && b.entries.length === 1, "deliveries");
+    expect(a.entries.map((e) => decode(e).text)).toEqual(["to a", "to a again"]);
+    expect(b.entries.map((e) => [e.seq, decode(e).text])).toEqual([[1, "to b"]]);
+  });
+
+  it("stores a resend with the same key and text once, and refuses the key for another text", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("lobby", r.l);
+    const first = await log.publish(req("lobby", "hello", "k"));
+    const again = await log.publish(req("lobby", "hello", "k"));
+    const other = await log.publish(req("lobby", "something else", "k"));
+    const bob = await log.publish(req("lobby", "hello", "k", "bob"));
+    expect(first).toEqual({ kind: "stored", seq: 1 });
+    expect(again).toMatchObject({ kind: "duplicate", original: { seq: 1, text: "hello", sender: "ann" } });
+    expect(other).toEqual({ kind: "conflict" });
+    expect(bob).toEqual({ kind: "stored", seq: 2 });
+  });
+
+  it("reads history after a position and the most recent, bounded in messages and bytes", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("lobby", r.l);
+    for (let i = 1; i <= 30; i++) await log.publish(req("lobby", `${i}:${"x".repeat(200)}`));
+    await waitUntil(() => r.entries.length === 30, "deliveries");
+    expect((await log.read("lobby", 10, { maxMessages: 5, maxBytes: 1e9 })).map((e) => e.seq)).toEqual([11, 12, 13, 14, 15]);
+    const bounded = await log.read("lobby", 0, { maxMessages: 100, maxBytes: 1000 });
+    expect(bounded.length).toBeGreaterThan(0);
+    expect(bounded.reduce((n, e) => n + e.event.length, 0)).toBeLessThanOrEqual(1000);
+    // At least one entry even when one alone is over the byte bound.
+    expect(await log.read("lobby", 0, { maxMessages: 100, maxBytes: 1 })).toHaveLength(1);
+    expect((await log.recent("lobby", 30, { maxMessages: 3, maxBytes: 1e9 })).map((e) => e.seq)).toEqual([28, 29, 30]);
+    expect((await log.recent("lobby", 20, { maxMessages: 3, maxBytes: 1e9 })).map((e) => e.seq)).toEqual([18, 19, 20]);
+    // The newest stay right as more arrive (whatever a log keeps in memory for them).
+    await log.publish(req("lobby", "31"));
+    await log.publish(req("lobby", "32"));
+    await waitUntil(() => r.entries.length === 32, "two more deliveries");
+    expect((await log.recent("lobby", 32, { maxMessages: 3, maxBytes: 1e9 })).map((e) => decode(e).text)).toEqual(["30:" + "x".repeat(200), "31", "32"]);
+    const page = await log.history("lobby", { beforeSeq: 11, limit: 4 });
+    expect(page.messages.map((m) => m.seq)).toEqual([7, 8, 9, 10]);
+    expect(page.hasMore).toBe(true);
+    expect(page.position).toMatchObject({ firstSeq: 1, lastSeq: 32 });
+    const forward = await log.history("lobby", { afterSeq: 27, limit: 10 });
+    expect(forward.messages.map((m) => m.text.split(":")[0])).toEqual(["28", "29", "30", "31", "32"]);
+    expect(forward.hasMore).toBe(false);
+  });
+
+  it("drops the oldest messages past the history limit", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open({ ...defaultRetention, maxMessagesPerRoom: 5 });
+    const r = recorder();
+    await log.subscribe("lobby", r.l);
+    for (let i = 1; i <= 12; i++) await log.publish(req("lobby", `m${i}`));
+    await waitUntil(() => r.entries.length === 12, "deliveries");
+    expect((await log.read("lobby", 0, { maxMessages: 100, maxBytes: 1e9 })).map((e) => e.seq)).toEqual([8, 9, 10, 11, 12]);
+    expect(await log.position("lobby")).toMatchObject({ firstSeq: 8, lastSeq: 12 });
+  });
+
+  it("decides who is in a room: one holder per look-alike key, a member limit, join order, paging", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    const ann = member("ann");
+    expect(await log.claim("hall", ann, 3)).toEqual({ kind: "claimed", memberCount: 1 });
+    expect(await log.claim("hall", member("Ann", "ann"), 3)).toEqual({ kind: "taken", holder: "ann" });
+    await log.claim("hall", member("bob"), 3);
+    await log.claim("hall", member("cy"), 3);
+    expect(await log.claim("hall", member("dee"), 3)).toEqual({ kind: "full", limit: 3 });
+    const page1 = await log.members("hall", "", 2);
+    expect(page1.members.map((m) => m.nickname)).toEqual(["ann", "bob"]);
+    expect(page1.memberCount).toBe(3);
+    const page2 = await log.members("hall", page1.nextPageToken, 2);
+    expect(page2.members.map((m) => m.nickname)).toEqual(["cy"]);
+    expect(page2.nextPageToken).toBe("");
+    await log.release("hall", ann, LeaveReason.LEFT);
+    expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob", "cy"]);
+    expect(await log.claim("hall", member("Ann", "ann"), 3)).toMatchObject({ kind: "claimed" });
+    await waitUntil(() => r.presences.length === 5, "presence changes");
+    expect(r.presences.map((c) => [c.kind, c.kind === "joined" ? c.member.nickname : c.nickname, c.memberCount])).toEqual([
+      ["joined", "ann", 1],
+      ["joined", "bob", 2],
+      ["joined", "cy", 3],
+      ["left", "ann", 2],
+      ["joined", "Ann", 3],
+    ]);
+    expect((r.presences[3] as { reason: LeaveReason }).reason).toBe(LeaveReason.LEFT);
+    expect((await log.rooms(10)).find((x) => x.name === "hall")?.memberCount).toBe(3);
+    await expect(log.members("hall", "not-a-token", 2)).rejects.toThrow(/page_token/);
+  });
+
+  it("passes ephemeral signals (typing) to subscribers", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("lobby", r.l);
+    log.signal("lobby", new Uint8Array([10, 0]), "ann");
+    await waitUntil(() => r.signals.length === 1, "signal");
+    expect(r.signals).toEqual(["ann"]);
+  });
+
+  describe("across nodes", () => {
+    it("every subscribed node gets every message, in the same order, under concurrent publishers", async ({ skip }) => {
+      if (!backend.multiNode || !(await backend.available())) return skip();
+      const nodes = await Promise.all([open(), open(), open()]);
+      const recorders = nodes.map(() => recorder());
+      await Promise.all(nodes.map((n, i) => n.subscribe("lobby", recorders[i].l)));
+      await Promise.all(Array.from({ length: 60 }, (_, i) => nodes[i % 3].publish(req("lobby", `from node ${i % 3}: ${i}`, `k${i}`, `s${i % 3}`))));
+      await waitUntil(() => recorders.every((r) => r.entries.length === 60), "60 deliveries on every node");
+      const orders = recorders.map((r) => r.entries.map((e) => `${e.seq}:${decode(e).text}`));
+      expect(orders[1]).toEqual(orders[0]);
+      expect(orders[2]).toEqual(orders[0]);
+      expect(recorders[0].entries.map((e) => e.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    });
+
+    it("a node that missed a message on the channel repairs the gap from history before delivering what follows", async ({ skip }) => {
+      if (!backend.multiNode || !(await backend.available())) return skip();
+      const [a, b] = await Promise.all([open(), open()]);
+      const ra = recorder();
+      const rb = recorder();
+      await a.subscribe("lobby", ra.l);
+      await b.subscribe("lobby", rb.l);
+      // Node b stops listening for a moment (its subscription is gone: messages are lost to it)...
+      const feed = (b as unknown as { feeds: Map<string, unknown> }).feeds.get("lobby");
+      (b as unknown as { feeds: Map<string, unknown> }).feeds.delete("lobby");
+      for (let i = 1; i <= 5; i++) await a.publish(req("lobby", `m${i}`));
+      await waitUntil(() => ra.entries.length === 5, "a got 5");
+      (b as unknown as { feeds: Map<string, unknown> }).feeds.set("lobby", feed);
+      // ...then a later message arrives: it is held until 1 to 5 are read back.
+      await a.publish(req("lobby", "m6"));
+      await waitUntil(() => rb.entries.length === 6, "b repaired and delivered 6");
+      expect(rb.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(rb.entries.map((e) => decode(e).text)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+    });
+
+    it("sees the same members and epoch from every node", async ({ skip }) => {
+      if (!backend.multiNode || !(await backend.available())) return skip();
+      const [a, b] = await Promise.all([open(), open()]);
+      const ra = recorder();
+      const rb = recorder();
+      const pa = await a.subscribe("hall", ra.l);
+      const pb = await b.subscribe("hall", rb.l);
+      expect(pb.epoch).toBe(pa.epoch);
+      await a.claim("hall", member("ann"), 100);
+      expect(await b.claim("hall", member("ANN", "ann"), 100)).toEqual({ kind: "taken", holder: "ann" });
+      await waitUntil(() => rb.presences.length === 1, "b told of ann");
+      expect((await b.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["ann"]);
+    });
+  });
+});
