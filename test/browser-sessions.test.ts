@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, LeaveReason } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { freePort } from "./support/free-port.js";
+import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
 import { Code, closeSessionTesters, rejection, SessionTester, transportFor, type TransportKind } from "./support/session-tester.js";
 
@@ -156,5 +157,36 @@ describe("sessions with authentication", () => {
     expect(err.rawMessage).toBe("this session belongs to another identity");
     const noToken = new SessionTester("none", transportFor("connect", server.httpUrl)).client;
     expect((await rejection(noToken.command({ sessionId: id, request: {} }))).code).toBe(Code.Unauthenticated);
+  });
+});
+
+describe("sessions on several nodes (Redis)", () => {
+  it("a browser on one node and a Chat stream on another share the room; a Command sent to the wrong node is NOT_FOUND, naming both", async (ctx) => {
+    if (!(await redisAnswers())) return ctx.skip();
+    const redisPrefix = uniquePrefix("web");
+    try {
+      const nodeA = await withHttp({ redis: REDIS_URL, redisPrefix, nodeId: "a" });
+      const nodeB = await withHttp({ redis: REDIS_URL, redisPrefix, nodeId: "b" });
+      const web = new SessionTester("web", transportFor("connect", nodeA.httpUrl));
+      const id = await web.sessionId();
+      expect(id.startsWith("a.")).toBe(true);
+      await web.join("lobby");
+      const cli = ChatTester.connect(nodeB.baseUrl, "cli");
+      cli.join("lobby");
+      await cli.joined("lobby");
+      await web.send("lobby", "from node a");
+      cli.send("lobby", "from node b");
+      await web.waitFor("message", (m) => m.text === "from node b");
+      await cli.messageCount(2, "lobby");
+      expect(web.of("message").map((m) => `${m.seq} ${m.text}`)).toEqual(cli.messages("lobby").map((m) => `${m.seq} ${m.text}`));
+
+      const misrouted = new SessionTester("probe", transportFor("connect", nodeB.httpUrl)).client;
+      const err = await rejection(misrouted.command({ sessionId: id, request: { command: { case: "ping", value: {} } } }));
+      expect(err.code).toBe(Code.NotFound);
+      expect(err.rawMessage).toBe("no such session (it ended, or lives on another node) (this is node b; the session names node a)");
+    } finally {
+      await stopTestServers();
+      await deletePrefix(REDIS_URL, redisPrefix);
+    }
   });
 });
