@@ -10,6 +10,7 @@ import { ChatTester } from "./support/chat-tester.js";
 import { freePort } from "./support/free-port.js";
 import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
+import { waitUntil } from "./support/wait.js";
 import { Code, closeSessionTesters, rejection, SessionTester, transportFor, type TransportKind } from "./support/session-tester.js";
 
 afterEach(async () => {
@@ -189,4 +190,32 @@ describe("sessions on several nodes (Redis)", () => {
       await deletePrefix(REDIS_URL, redisPrefix);
     }
   });
+});
+
+describe("a session whose client stops reading", () => {
+  it.each(["connect", "grpc"] as const)("over %s is dropped as too slow, and its stream and memory are let go", async (kind) => {
+    const server = await withHttp({ maxQueuedBytes: 64 * 1024, stallTimeoutMs: 300 });
+    const url = kind === "grpc" ? server.baseUrl : server.httpUrl;
+    const stalled = new SessionTester("stalled", transportFor(kind, url));
+    // Pull the first frames, then never read again: only the transport's back-pressure tells the server.
+    const id = await stalled.sessionId();
+    await stalled.join("lobby");
+    stalled.pause();
+    const flood = ChatTester.connect(server.baseUrl, "flood");
+    flood.join("lobby");
+    await flood.joined("lobby");
+    const text = "x".repeat(4000);
+    let sent = 0;
+    // Enough to fill the socket buffers on both sides and the session's queue, bounded in count.
+    await waitUntil(() => {
+      if (server.sessions.size === 0) return true;
+      if (sent < 5000) for (let i = 0; i < 50; i++) flood.send("lobby", text, `f-${sent++}`);
+      return false;
+    }, "the stalled session to be dropped", 30_000);
+    expect(server.hub.largestQueueBytes).toBeLessThanOrEqual(64 * 1024);
+    const err = await rejection(stalled.client.command({ sessionId: id, request: { command: { case: "ping", value: {} } } }));
+    expect(err.code).toBe(Code.NotFound);
+    const left = await flood.waitFor("memberLeft", (e) => e.nickname === "stalled", 10_000);
+    expect(left.reason).toBe(LeaveReason.TOO_SLOW);
+  }, 60_000);
 });

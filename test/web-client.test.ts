@@ -134,6 +134,57 @@ describeInBrowser(suiteName, () => {
     expect(await cli.exitCode()).toBe(0);
   }, 90_000);
 
+  it("keyboard only: sign in, chat, join and switch rooms, page back through history, see who is typing", async () => {
+    const server = await startServer(join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db"));
+    // 60 messages in #big before anyone opens a page: more than a join brings (50).
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "big", "--json"]);
+    cli.write(...Array.from({ length: 60 }, (_, i) => `old message ${i + 1}`));
+    await waitUntil(() => printed(cli).length >= 60 || undefined, "the terminal client's 60 messages", 20_000);
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    await page.goto(server.httpUrl!);
+    // The nickname field has focus; Tab moves to the room; Enter submits; the message box then has focus.
+    await page.keyboard.type("kim");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("lobby");
+    await page.keyboard.press("Enter");
+    await page.locator('#status[data-state="online"]').waitFor();
+    await page.keyboard.type("typed without a mouse");
+    await page.keyboard.press("Enter");
+    await shownCount(page, 1);
+    expect(await shown(page)).toEqual(["1 kim: typed without a mouse"]);
+
+    // Join #big from the side panel's field, by keyboard.
+    await page.getByLabel("Join a room").focus();
+    await page.keyboard.type("big");
+    await page.keyboard.press("Enter");
+    await shownCount(page, 50, "big");
+    expect(await page.getByRole("heading", { level: 2, name: "#big" }).count()).toBe(1);
+    const older = page.getByRole("button", { name: "Load older messages" });
+    await older.focus();
+    await page.keyboard.press("Enter");
+    await shownCount(page, 60, "big");
+    const big = await shown(page, "big");
+    expect(big).toEqual(Array.from({ length: 60 }, (_, i) => `${i + 1} cli: old message ${i + 1}`));
+    await older.waitFor({ state: "hidden" });
+
+    // Someone typing in #big shows under its messages; back in #lobby, nothing was lost.
+    const bob = await openPage(server.httpUrl!, "bob");
+    await bob.getByLabel("Join a room").fill("big");
+    await bob.getByLabel("Join a room").press("Enter");
+    await bob.getByLabel("Message #big").pressSequentially("hel");
+    await page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
+    await page.getByRole("button", { name: /^#lobby/ }).focus();
+    await page.keyboard.press("Enter");
+    expect(await page.getByRole("heading", { level: 2, name: "#lobby" }).count()).toBe(1);
+    expect(await shown(page)).toEqual(["1 kim: typed without a mouse"]);
+    cli.end();
+    expect(await cli.exitCode()).toBe(0);
+  }, 90_000);
+
   it("message text is shown as text: markup in a message is neither rendered nor run", async () => {
     const server = await startServer(join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db"));
     const ann = await openPage(server.httpUrl!, "ann");

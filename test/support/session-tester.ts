@@ -45,6 +45,7 @@ export class SessionTester {
   private endResult: StreamEnd | undefined;
   readonly done: Promise<StreamEnd>;
   private nextId = 1;
+  private paused = false;
 
   constructor(
     readonly name: string,
@@ -55,7 +56,11 @@ export class SessionTester {
     this.client = client;
     this.done = (async () => {
       try {
-        for await (const frame of client.openSession({}, { signal: this.abort.signal })) this.events.push(...frame.events);
+        for await (const frame of client.openSession({}, { signal: this.abort.signal })) {
+          this.events.push(...frame.events);
+          // A paused tester stops pulling: the stream's flow control pushes back on the server.
+          if (this.paused) await new Promise<void>((resolve) => this.abort.signal.addEventListener("abort", () => resolve(), { once: true }));
+        }
         this.endResult = { code: "ok", message: "" };
       } catch (err) {
         const e = ConnectError.from(err);
@@ -94,6 +99,11 @@ export class SessionTester {
 
   cancel(): void {
     this.abort.abort();
+  }
+
+  /** Stop reading the session stream (as a stalled browser tab would), until cancelled. */
+  pause(): void {
+    this.paused = true;
   }
 
   of<C extends ServerEvent["event"]["case"]>(kind: C): EventOf<C>[] {
