@@ -127,6 +127,8 @@ class SessionStream {
     } finally {
       this.finished = true;
       this.ctx.signal.removeEventListener("abort", gone);
+      // However the response ended (a write failed, connect-node returned the generator), the session ends with it.
+      opened.close();
     }
   }
 }

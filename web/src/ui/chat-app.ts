@@ -121,7 +121,8 @@ export class ChatApp {
       case "message": {
         const view = this.views.get(e.value.room);
         if (!view?.addMessage(e.value)) return;
-        if (e.value.room !== this.current) {
+        if (e.value.room === this.current) this.ui.older.hidden = !view.hasOlder;
+        else {
           view.unread++;
           this.renderRooms();
         }

@@ -9,6 +9,9 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ChatMessage, JoinedEvent, Member, PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
 import { atBottom, el, timeElement } from "./dom.js";
 
+/** Messages kept in a room's log at most: older ones leave the page and can be paged back (GetHistory). */
+const MAX_SHOWN = 1000;
+
 export class RoomView {
   readonly log: HTMLOListElement;
   /** Shown messages by sequence number; the log's children are in the same order, pending ones last. */
@@ -61,6 +64,7 @@ export class RoomView {
     this.order.splice(i, 0, m.seq);
     this.bySeq.set(m.seq, item);
     if (this.oldestSeq === undefined || m.seq < this.oldestSeq) this.oldestSeq = m.seq;
+    if (i === this.order.length - 1 && this.order.length > MAX_SHOWN) this.dropOldest();
     if (follow) this.scrollToEnd();
     return true;
   }
@@ -124,6 +128,15 @@ export class RoomView {
 
   scrollToEnd(): void {
     this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** A long-open page in a busy room stays bounded: the oldest message leaves the log (and can be loaded again). */
+  private dropOldest(): void {
+    const seq = this.order.shift()!;
+    this.bySeq.get(seq)?.remove();
+    this.bySeq.delete(seq);
+    this.oldestSeq = this.order[0];
+    this.hasOlder = true;
   }
 
   private clear(): void {
