@@ -1,20 +1,21 @@
-/** The CLI's pure parts: flags, slash commands, backoff, room bookkeeping, formatting, ids. */
+/** Pure parts of the CLI (flags, slash commands) and of the client core (backoff, room bookkeeping, outbox, ids, error words). */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ChatMessageSchema, JoinedEventSchema, ServerEventSchema } from "../gen/chat/v1/chat_pb.js";
 import { DEFAULT_SERVER, parseCliArgs, UsageError } from "../src/cli/args.js";
-import { backoffDelay } from "../src/cli/backoff.js";
-import { clientIdGenerator } from "../src/cli/client-ids.js";
+import { backoffDelay } from "../src/client/backoff.js";
+import { clientIdGenerator } from "../src/client/client-ids.js";
 import { HISTORY_DEFAULT, parseLine } from "../src/cli/commands.js";
-import { describeError, isRetryable } from "../src/cli/errors.js";
+import { describeError, isRetryable } from "../src/client/errors.js";
 import { formatEvent, sanitize } from "../src/cli/format.js";
-import { Outbox } from "../src/cli/outbox.js";
-import { RoomTracker } from "../src/cli/room-tracker.js";
+import { Outbox } from "../src/client/outbox.js";
+import { RoomTracker } from "../src/client/room-tracker.js";
 
 describe("flags", () => {
   it("has defaults, reads CHAT_SERVER, and lets flags win", () => {
     expect(parseCliArgs(["--name", "alice"], {})).toEqual({ server: DEFAULT_SERVER, name: "alice", room: "lobby", json: false, maxRetries: undefined });
+    expect(parseCliArgs(["--name", "a", "--history", "0", "--room", "#dev"], {})).toMatchObject({ history: 0, room: "dev" });
     expect(parseCliArgs(["--name", "a"], { CHAT_SERVER: "http://env:1" })).toMatchObject({ server: "http://env:1" });
     expect(parseCliArgs(["--name", "a", "--server", "http://flag:2/"], { CHAT_SERVER: "http://env:1" })).toMatchObject({ server: "http://flag:2" });
     expect(parseCliArgs(["--name", "a", "--room", "dev", "--json", "--max-retries", "3"], {})).toMatchObject({ room: "dev", json: true, maxRetries: 3 });
@@ -23,7 +24,7 @@ describe("flags", () => {
   });
 
   it("refuses bad input with a one-line UsageError", () => {
-    const bad = [[], ["--name", ""], ["--name", "a", "--bogus"], ["--name", "a", "extra"], ["--name", "a", "--server", "nope"], ["--name", "a", "--server", "ftp://x"], ["--name", "a", "--max-retries", "-1"], ["--name"]];
+    const bad = [[], ["--name", ""], ["--name", "a", "--room", "bad room!"], ["--name", "a", "--room", ""], ["--name", "a", "--history", "51"], ["--name", "a", "--bogus"], ["--name", "a", "extra"], ["--name", "a", "--server", "nope"], ["--name", "a", "--server", "ftp://x"], ["--name", "a", "--max-retries", "-1"], ["--name"]];
     for (const argv of bad) {
       let caught: unknown;
       try {
@@ -44,11 +45,20 @@ describe("slash commands", () => {
     expect(parseLine("//not a command")).toEqual({ kind: "say", text: "/not a command" });
     expect(parseLine("/join #dev")).toEqual({ kind: "join", room: "dev" });
     expect(parseLine("/join")).toMatchObject({ kind: "invalid" });
+    // The server's room rule, whole: what is wrong with the name, not a usage line.
+    expect(parseLine("/join bad room!")).toEqual({
+      kind: "invalid",
+      message: `cannot join "bad room!": room name may contain only letters, digits, '.', '_' and '-'`,
+    });
     expect(parseLine("/leave")).toEqual({ kind: "leave", room: undefined });
     expect(parseLine("/leave dev")).toEqual({ kind: "leave", room: "dev" });
     expect(parseLine("/switch dev")).toEqual({ kind: "switch", room: "dev" });
     expect(parseLine("/rooms")).toEqual({ kind: "rooms" });
-    expect(parseLine("/who")).toEqual({ kind: "who", room: undefined });
+    expect(parseLine("/who")).toEqual({ kind: "who", room: undefined, more: false });
+    expect(parseLine("/who #lobby more")).toEqual({ kind: "who", room: "lobby", more: true });
+    expect(parseLine("/who more")).toEqual({ kind: "who", room: undefined, more: true });
+    expect(parseLine("/nick  ann lee ")).toEqual({ kind: "nick", nickname: "ann lee" });
+    expect(parseLine("/nick")).toMatchObject({ kind: "invalid" });
     expect(parseLine("/history")).toEqual({ kind: "history", count: HISTORY_DEFAULT });
     expect(parseLine("/history 5")).toEqual({ kind: "history", count: 5 });
     expect(parseLine("/history 0")).toMatchObject({ kind: "invalid" });
@@ -144,8 +154,9 @@ describe("outbox", () => {
 
 describe("formatting", () => {
   it("shows time, nickname and text, and neutralises control characters", () => {
+    const now = BigInt(Math.floor(Date.now() / 1000));
     const event = create(ServerEventSchema, {
-      event: { case: "message", value: { room: "lobby", seq: 1n, sender: "bob", text: "hi\x1b[2Jthere\nnext", sentAt: { seconds: 0n, nanos: 0 } } },
+      event: { case: "message", value: { room: "lobby", seq: 1n, sender: "bob", text: "hi\x1b[2Jthere\nnext", sentAt: { seconds: now, nanos: 0 } } },
     });
     const [line] = formatEvent(event, { color: false, currentRoom: "lobby" });
     expect(line).toMatch(/^\[\d\d:\d\d\] <bob> hi�\[2Jthere⏎next$/);

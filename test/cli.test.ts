@@ -90,7 +90,8 @@ describe("chat CLI, non-interactive", () => {
     await cli.waitForStdout("<judy> before");
 
     await first.close();
-    await cli.waitForStderr(/connection lost \(.*\); reconnecting in/);
+    // One notice for the shutdown, not one for the event and another for the drop that follows.
+    await cli.waitForStderr("chat: the server is shutting down; reconnecting (up to 20 attempts)");
     cli.write("during");
     await startTestServer({ port: first.port });
     await cli.waitForStdout("<judy> during");
@@ -100,6 +101,7 @@ describe("chat CLI, non-interactive", () => {
     expect(cli.stdout.match(/<judy> during/g)).toHaveLength(1);
     expect(cli.stdout).toContain("rejoined #lobby as judy");
     expect(cli.stderr).toContain("reconnected to");
+    expect((cli.stdout + cli.stderr).match(/shutting down/g)).toHaveLength(1);
     noStackTrace(cli.stderr);
   });
 
@@ -126,8 +128,8 @@ describe("chat CLI, non-interactive", () => {
     cli.write("this must not be sent");
     cli.end();
     expect(await cli.exitCode()).toBe(1);
-    expect(cli.stderr).toContain('cannot join #lobby: nickname "grace" is already taken in room lobby');
-    noStackTrace(cli.stderr);
+    // One line: the refusal, not the error event and then the refusal again.
+    expect(cli.stderrLines).toEqual(['chat: cannot join #lobby: nickname "grace" is already taken in room lobby']);
     // Nothing was posted under the taken name.
     expect(holder.messages()).toEqual([]);
     holder.end();
@@ -144,15 +146,57 @@ describe("chat CLI, non-interactive", () => {
     noStackTrace(cli.stderr);
   });
 
-  it("prints an ErrorEvent from the server on stderr", async () => {
-    const server = await startTestServer();
-    // A room name the server refuses: the ErrorEvent arrives on the stream.
-    const cli = spawnCli(["--server", server.baseUrl, "--name", "ivan", "--room", "no spaces allowed"]);
+  it("checks the room name with the server's rule before connecting: exit 2 and the rule", async () => {
+    const port = await closedPort(); // nothing listens: the check must come first
+    const cli = spawnCli(["--server", `http://127.0.0.1:${port}`, "--name", "ivan", "--room", "bad room!"]);
     cli.end();
-    expect(await cli.exitCode()).toBe(1);
-    expect(cli.stderr).toMatch(/error \(invalid argument\): room name may contain only/);
-    expect(cli.stderr).toMatch(/cannot join #no spaces allowed/);
+    expect(await cli.exitCode()).toBe(2);
+    expect(cli.stderrLines[0]).toBe(`chat: --room "bad room!": room name may contain only letters, digits, '.', '_' and '-'`);
     noStackTrace(cli.stderr);
+  });
+
+  it("at the end of input leaves cleanly: the others see it leave, not disconnect", async () => {
+    const server = await startTestServer();
+    const watcher = spawnCli(["--server", server.baseUrl, "--name", "watcher"]);
+    await watcher.waitForStdout("joined #lobby as watcher");
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "kim"]);
+    await watcher.waitForStdout("*** kim joined #lobby");
+    cli.write("bye now");
+    cli.end();
+    expect(await cli.exitCode()).toBe(0);
+    await watcher.waitForStdout("*** kim left #lobby");
+    expect(watcher.stdout).toMatch(/^\*\*\* kim left #lobby$/m);
+    expect(watcher.stdout).not.toContain("disconnected");
+    watcher.end();
+    expect(await watcher.exitCode()).toBe(0);
+  });
+
+  it("--history N shows only the N most recent messages on joining, 0 none", async () => {
+    const server = await startTestServer();
+    const writer = spawnCli(["--server", server.baseUrl, "--name", "writer"]);
+    writer.write("one", "two", "three", "four");
+    writer.end();
+    expect(await writer.exitCode()).toBe(0);
+
+    const two = spawnCli(["--server", server.baseUrl, "--name", "reader", "--history", "2"]);
+    two.end();
+    expect(await two.exitCode()).toBe(0);
+    expect(two.stdoutLines.filter((l) => l.includes("<writer>")).map((l) => l.replace(/^.*<writer> /, ""))).toEqual(["three", "four"]);
+
+    const none = spawnCli(["--server", server.baseUrl, "--name", "reader", "--history", "0"]);
+    none.end();
+    expect(await none.exitCode()).toBe(0);
+    expect(none.stdout).toContain("joined #lobby as reader");
+    expect(none.stdout).not.toContain("<writer>");
+
+    const all = spawnCli(["--server", server.baseUrl, "--name", "reader"]);
+    all.end();
+    expect(await all.exitCode()).toBe(0);
+    expect(all.stdout.match(/<writer>/g)).toHaveLength(4);
+
+    const bad = spawnCli(["--name", "reader", "--history", "lots"]);
+    expect(await bad.exitCode()).toBe(2);
+    expect(bad.stderrLines[0]).toBe(`chat: --history must be an integer from 0 to 50 (got "lots")`);
   });
 
   it("rejects bad flags with a one-line error, the usage, and exit status 2", async () => {

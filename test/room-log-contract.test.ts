@@ -169,7 +169,7 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     await log.publish(req("a", "to a"));
     await log.publish(req("b", "to b"));
     await log.publish(req("a", "to a again"));
-    await waitUntil(() => a.entries.length === 2 && b.entries.length === 1, "deliveries");
+    await waitUntil(() => a.entries.length === 2 && b.entries.length === 1, "deliveries").catch((e) => { throw new Error(`${e.message}: a=${a.entries.map((x) => x.seq)} b=${b.entries.map((x) => x.seq)}`); });
     expect(a.entries.map((e) => decode(e).text)).toEqual(["to a", "to a again"]);
     expect(b.entries.map((e) => [e.seq, decode(e).text])).toEqual([[1, "to b"]]);
   });

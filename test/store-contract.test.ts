@@ -365,6 +365,7 @@ describe.each(factories)("HistoryStore contract: $name", (factory) => {
       const store = open(retention);
       const old = Date.now() - 120_000;
       put(store, [msg("r", 1, { sentAtMs: old, clientMsgId: "k" }), msg("r", 2, { sentAtMs: old })]);
+      store.prune();
       expect(store.peek("r")).toBeUndefined();
       store.append([{ message: msg("r", 1), epoch: "fresh", textHash: "h" }]);
       expect(store.peek("r")).toEqual({ epoch: "fresh", firstSeq: 1, lastSeq: 1 });

@@ -5,11 +5,14 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { checkRoom } from "../hub/validate.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:50051";
 export const DEFAULT_ROOM = "lobby";
 /** Non-interactive runs are usually scripts: give up after a bounded number of reconnects. */
 export const DEFAULT_PIPED_MAX_RETRIES = 20;
+/** The server sends at most this many recent messages with a join. */
+export const JOIN_HISTORY_MAX = 50;
 
 export interface CliOptions {
   server: string;
@@ -18,6 +21,8 @@ export interface CliOptions {
   json: boolean;
   /** Reconnect attempts in a row before giving up; undefined: the mode's default. */
   maxRetries: number | undefined;
+  /** Recent messages shown on joining, 0 to JOIN_HISTORY_MAX; undefined: all the server sends. */
+  history?: number;
   /** Bearer token (JWT) for a server that requires authentication. */
   token?: string;
   /** PEM CA certificate to trust for an https:// server, besides the system store. */
@@ -28,7 +33,7 @@ export class UsageError extends Error {}
 
 export function usage(program = "npm run chat --"): string {
   return [
-    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--token <jwt>] [--ca <file>] [--json] [--max-retries <n>]`,
+    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--token <jwt>] [--ca <file>] [--json] [--history <n>] [--max-retries <n>]`,
     "",
     `  --name <nickname>   your nickname (required)`,
     `  --room <room>       room to join first (default ${DEFAULT_ROOM})`,
@@ -36,6 +41,8 @@ export function usage(program = "npm run chat --"): string {
     `  --token <jwt>       bearer token for a server that requires one (or $CHAT_TOKEN)`,
     `  --ca <file>         PEM CA certificate to trust for an https:// server`,
     `  --json              non-interactive: print each received event as one JSON line`,
+    `  --history <n>       recent messages to show on joining a room, 0 to ${JOIN_HISTORY_MAX} (default: all`,
+    `                      the server sends, up to ${JOIN_HISTORY_MAX})`,
     `  --max-retries <n>   reconnect attempts before giving up (0: never reconnect;`,
     `                      default unlimited when interactive, ${DEFAULT_PIPED_MAX_RETRIES} when stdin is not a terminal)`,
     `  --help              show this help`,
@@ -59,6 +66,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
         room: { type: "string" },
         json: { type: "boolean" },
         "max-retries": { type: "string" },
+        history: { type: "string" },
         token: { type: "string" },
         ca: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -74,8 +82,10 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
 
   const name = values.name;
   if (name === undefined || name === "") throw new UsageError("--name is required");
-  const room = values.room ?? DEFAULT_ROOM;
-  if (room === "") throw new UsageError("--room must not be empty");
+  const room = (values.room ?? DEFAULT_ROOM).replace(/^#/, "");
+  // The server's own rule, so a bad name is refused before connecting.
+  const badRoom = checkRoom(room);
+  if (badRoom) throw new UsageError(`--room "${room}": ${badRoom}`);
 
   const server = values.server ?? (env.CHAT_SERVER || DEFAULT_SERVER);
   let url: URL;
@@ -100,6 +110,14 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
     }
   }
 
+  let history: number | undefined;
+  if (values.history !== undefined) {
+    history = /^\d+$/.test(values.history) ? Number(values.history) : NaN;
+    if (!(history <= JOIN_HISTORY_MAX)) {
+      throw new UsageError(`--history must be an integer from 0 to ${JOIN_HISTORY_MAX} (got "${values.history}")`);
+    }
+  }
+
   const token = values.token ?? (env.CHAT_TOKEN || undefined);
   let ca: Buffer | undefined;
   if (values.ca !== undefined) {
@@ -111,5 +129,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
     }
   }
 
-  return { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries, token, ca };
+  const options: CliOptions = { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries, token, ca };
+  if (history !== undefined) options.history = history;
+  return options;
 }

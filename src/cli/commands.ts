@@ -1,8 +1,12 @@
 /**
  * What a typed line means: a message for the current room or a slash
  * command. Parsing is pure so it is tested without a terminal; the
- * interactive front-end only executes the result.
+ * interactive front-end only executes the result. Room names are checked
+ * with the server's own rule (src/hub/validate.ts), so a bad one is
+ * explained before anything is sent.
  */
+import { checkRoom } from "../hub/validate.js";
+
 export const HISTORY_DEFAULT = 20;
 export const HISTORY_MAX = 500;
 
@@ -13,7 +17,8 @@ export type Command =
   | { kind: "leave"; room?: string }
   | { kind: "switch"; room: string }
   | { kind: "rooms" }
-  | { kind: "who"; room?: string }
+  | { kind: "who"; room?: string; more: boolean }
+  | { kind: "nick"; nickname: string }
   | { kind: "history"; count: number }
   | { kind: "help" }
   | { kind: "quit" }
@@ -24,7 +29,9 @@ export const COMMAND_HELP = [
   "/leave [room]     leave a room (default: the current one)",
   "/switch <room>    send to another joined room (also /s)",
   "/rooms            list rooms that have members",
-  "/who [room]       list members of a room (default: the current one)",
+  "/who [room]       list members of a room (default: the current one), a page at a time",
+  "/who [room] more  the next page of members",
+  "/nick <name>      change your nickname (in every room you are in)",
   `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
   "/quit             leave (waits briefly for unsent messages); also Ctrl+D",
   "/help             this list",
@@ -40,12 +47,22 @@ export function parseLine(line: string): Command {
 
   const [name, ...args] = trimmed.slice(1).split(/\s+/);
   const arg = args[0];
+  // Everything after the command word, as typed (room names are checked whole, nicknames may hold spaces).
+  const rest = trimmed.slice(1 + name.length).trim();
   const tooMany = (max: number) => args.length > max;
   switch (name.toLowerCase()) {
     case "join":
-    case "j":
-      if (!arg || tooMany(1)) return { kind: "invalid", message: "usage: /join <room>" };
-      return { kind: "join", room: stripHash(arg) };
+    case "j": {
+      if (!rest) return { kind: "invalid", message: "usage: /join <room>" };
+      const room = stripHash(rest);
+      const invalid = checkRoom(room);
+      if (invalid) return { kind: "invalid", message: `cannot join "${room}": ${invalid}` };
+      return { kind: "join", room };
+    }
+    case "nick":
+    case "name":
+      if (!rest) return { kind: "invalid", message: "usage: /nick <name>" };
+      return { kind: "nick", nickname: rest };
     case "leave":
     case "part":
       if (tooMany(1)) return { kind: "invalid", message: "usage: /leave [room]" };
@@ -59,9 +76,12 @@ export function parseLine(line: string): Command {
     case "list":
       return tooMany(0) ? { kind: "invalid", message: "usage: /rooms" } : { kind: "rooms" };
     case "who":
-    case "members":
-      if (tooMany(1)) return { kind: "invalid", message: "usage: /who [room]" };
-      return { kind: "who", room: arg === undefined ? undefined : stripHash(arg) };
+    case "members": {
+      const more = args[args.length - 1]?.toLowerCase() === "more";
+      const rooms = more ? args.slice(0, -1) : args;
+      if (rooms.length > 1) return { kind: "invalid", message: "usage: /who [room] [more]" };
+      return { kind: "who", room: rooms[0] === undefined ? undefined : stripHash(rooms[0]), more };
+    }
     case "history":
     case "h": {
       if (tooMany(1)) return { kind: "invalid", message: "usage: /history [n]" };

@@ -1,19 +1,37 @@
 /**
  * How events look on a terminal, as pure functions from data to lines, so the
- * interactive and piped front-ends print the same thing and tests can check
+ * interactive and piped front ends print the same thing and tests can check
  * it without a terminal. Text from other people is sanitised: a message must
  * not be able to move the cursor or recolour the screen with escape codes.
  */
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, LeaveReason, type ChatMessage, type Member, type ServerEvent } from "../../gen/chat/v1/chat_pb.js";
-import type { NoticeLevel } from "./chat-session.js";
+import {
+  ErrorCode,
+  LeaveReason,
+  type ChatMessage,
+  type ErrorEvent,
+  type JoinedEvent,
+  type Member,
+  type PresenceEvent,
+  type RoomInfo,
+  type ServerEvent,
+} from "../../gen/chat/v1/chat_pb.js";
+import type { NoticeLevel } from "../client/chat-session.js";
 
 export interface FormatOptions {
   /** ANSI colours (only when writing to a terminal, and NO_COLOR unset). */
   color: boolean;
   /** Omit the room tag for messages in this room (the interactive current room). */
   currentRoom?: string;
+  /** Show at most this many of a joined event's recent messages (default: all of them). */
+  history?: number;
+  /** The current time, for telling today's messages from older ones. */
+  now?: Date;
 }
+
+/** Names listed at most in a joined or presence line; the rest are counted. */
+export const NAMES_SHOWN = 10;
+const PRESENCE_NAMES_SHOWN = 5;
 
 const ansi = {
   dim: "\x1b[2m",
@@ -40,16 +58,25 @@ export function sanitize(text: string): string {
   );
 }
 
-/** HH:MM in local time. */
-export function clock(ts: Timestamp | undefined, now: () => Date = () => new Date()): string {
-  const d = ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : now();
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+/** 4,812: counts of big rooms are read at a glance. */
+export const count = (n: number): string => n.toLocaleString("en-US");
+
+const plural = (n: number, one: string, many = `${one}s`) => `${count(n)} ${n === 1 ? one : many}`;
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
+/** HH:MM in local time for today's messages; YYYY-MM-DD HH:MM for older ones. */
+export function clock(ts: Timestamp | undefined, now: Date = new Date()): string {
+  const d = ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : now;
+  const time = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  const today = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  return today ? time : `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${time}`;
 }
 
 export function formatMessage(m: ChatMessage, opts: FormatOptions): string {
   const p = painter(opts.color);
   const room = m.room === opts.currentRoom ? "" : `${p("cyan", `#${m.room}`)} `;
-  return `${p("dim", `[${clock(m.sentAt)}]`)} ${room}${p("bold", `<${sanitize(m.sender)}>`)} ${sanitize(m.text)}`;
+  return `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}${p("bold", `<${sanitize(m.sender)}>`)} ${sanitize(m.text)}`;
 }
 
 const leaveReasons: Record<LeaveReason, string> = {
@@ -64,11 +91,51 @@ export function errorCodeName(code: ErrorCode): string {
   return (ErrorCode[code] ?? String(code)).toLowerCase().replace(/_/g, " ");
 }
 
-export function formatMembers(members: Member[]): string {
-  return members.map((m) => sanitize(m.nickname)).join(", ");
+/** "ann, bob, carol", or "ann, bob, … and 4,810 more" when only the first of `total` are shown. */
+export function formatNames(names: string[], total = names.length, max = NAMES_SHOWN): string {
+  const shown = names.slice(0, max).map(sanitize);
+  const rest = total - shown.length;
+  if (rest <= 0) return shown.join(", ");
+  return `${shown.join(", ")}${shown.length > 0 ? ", " : ""}… and ${count(rest)} more`;
 }
 
-/** The lines to print for one server event; empty for events not worth showing (heartbeats, typing). */
+export function formatMembers(members: Member[], total = members.length, max = NAMES_SHOWN): string {
+  return formatNames(
+    members.map((m) => m.nickname),
+    total,
+    max,
+  );
+}
+
+function formatJoined(j: JoinedEvent, opts: FormatOptions): string[] {
+  const p = painter(opts.color);
+  // member_count is the truth; a large room's event lists only the first members.
+  const total = Math.max(j.memberCount, j.members.length);
+  const more = total > NAMES_SHOWN ? `; /who ${j.room} lists them` : "";
+  const head = p("green", `*** ${j.resumed ? "rejoined" : "joined"} #${j.room} as ${sanitize(j.nickname)} (${plural(total, "member")}: ${formatMembers(j.members, total)}${more})`);
+  const recent = opts.history === undefined ? j.recent : opts.history <= 0 ? [] : j.recent.slice(-opts.history);
+  return [head, ...recent.map((m) => formatMessage(m, opts))];
+}
+
+/** A large room's coalesced joins and leaves, as one line. */
+export function formatPresence(e: PresenceEvent, color: boolean): string {
+  const names = (list: string[], n: number) => formatNames(list, Math.max(n, list.length), PRESENCE_NAMES_SHOWN).replace(/ and [\d,]+ more$/, "");
+  const counts: string[] = [];
+  if (e.joinedCount > 0) counts.push(`${count(e.joinedCount)} joined`);
+  if (e.leftCount > 0) counts.push(`${count(e.leftCount)} left`);
+  const who: string[] = [];
+  if (e.joinedCount > 0) who.push(`${names(e.joined.map((m) => m.nickname), e.joinedCount)}${e.leftCount > 0 ? " joined" : ""}`);
+  if (e.leftCount > 0) who.push(`${names(e.left, e.leftCount)}${e.joinedCount > 0 ? " left" : ""}`);
+  return painter(color)("green", `*** ${counts.join(", ")} #${e.room} (${plural(e.memberCount, "member")}): ${who.join("; ")}`);
+}
+
+export function formatError(e: ErrorEvent, color: boolean): string {
+  return painter(color)("red", `!!! error (${errorCodeName(e.code)}): ${sanitize(e.message)}`);
+}
+
+const SHUTDOWN_DEFAULT = /^(the )?server is shutting down$/i;
+
+/** The lines to print for one server event; empty for events not worth a line (heartbeats, typing). */
 export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
   const p = painter(opts.color);
   const info = (text: string) => p("green", `*** ${text}`);
@@ -76,22 +143,24 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
   switch (e.case) {
     case "message":
       return [formatMessage(e.value, opts)];
-    case "joined": {
-      const j = e.value;
-      const n = j.members.length;
-      const lines = [info(`${j.resumed ? "rejoined" : "joined"} #${j.room} as ${sanitize(j.nickname)} (${n} member${n === 1 ? "" : "s"}: ${formatMembers(j.members)})`)];
-      return lines.concat(j.recent.map((m) => formatMessage(m, opts)));
-    }
+    case "joined":
+      return formatJoined(e.value, opts);
     case "memberJoined":
       return [info(`${sanitize(e.value.member?.nickname ?? "?")} joined #${e.value.room}`)];
     case "memberLeft":
       return [info(`${sanitize(e.value.nickname)} left #${e.value.room}${leaveReasons[e.value.reason] ?? ""}`)];
+    case "presence":
+      return [formatPresence(e.value, opts.color)];
     case "left":
       return [info(`you left #${e.value.room}`)];
     case "error":
-      return [p("red", `!!! error (${errorCodeName(e.value.code)}): ${sanitize(e.value.message)}`)];
-    case "shutdown":
-      return [p("yellow", `*** server is shutting down: ${sanitize(e.value.reason)}`)];
+      return [formatError(e.value, opts.color)];
+    case "shutdown": {
+      // One notice: the reason is worth adding only when it says more than the notice itself.
+      const reason = sanitize(e.value.reason.trim());
+      const extra = reason === "" || SHUTDOWN_DEFAULT.test(reason) ? "" : ` (${reason})`;
+      return [p("yellow", `*** the server is shutting down${extra}`)];
+    }
     default:
       return [];
   }
@@ -102,4 +171,27 @@ export function formatNotice(level: NoticeLevel, text: string, color: boolean): 
   if (level === "error") return p("red", `!!! ${text}`);
   if (level === "warn") return p("yellow", `*** ${text}`);
   return p("green", `*** ${text}`);
+}
+
+/** /rooms as aligned columns: joined mark, name, members, last message. */
+export function formatRooms(rooms: RoomInfo[], joined: Set<string>): string[] {
+  const names = rooms.map((r) => `#${r.name}`);
+  const counts = rooms.map((r) => count(r.memberCount));
+  const nameWidth = Math.max(...names.map((n) => n.length));
+  const countWidth = Math.max(...counts.map((c) => c.length));
+  return rooms.map((r, i) => {
+    const members = `${counts[i].padStart(countWidth)} ${(r.memberCount === 1 ? "member" : "members").padEnd(7)}`;
+    const last = r.lastSeq === 0n ? "no messages yet" : `last message #${count(Number(r.lastSeq))}`;
+    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${members}  ${last}`;
+  });
+}
+
+/** "bob is typing…", "bob and carol are typing…", "4 people are typing…". */
+export function formatTyping(names: string[]): string | undefined {
+  const n = names.map(sanitize);
+  if (n.length === 0) return undefined;
+  if (n.length === 1) return `${n[0]} is typing…`;
+  if (n.length === 2) return `${n[0]} and ${n[1]} are typing…`;
+  if (n.length === 3) return `${n[0]}, ${n[1]} and ${n[2]} are typing…`;
+  return `${n.length} people are typing…`;
 }

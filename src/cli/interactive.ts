@@ -1,18 +1,20 @@
 /**
  * Interactive mode (stdin is a terminal): a readline prompt showing the
- * current room, slash commands, and incoming events printed above the line
- * being typed (PromptScreen). All chat state lives in ChatSession; this file
- * only maps keystrokes to session calls and events to lines, plus the unary
- * look-around RPCs (/rooms, /who, /history), which need no session.
+ * current room, slash commands, incoming events printed above the line being
+ * typed, and a status line for what changes in place (PromptScreen,
+ * StatusLine). All chat state lives in the client core's ChatSession; this
+ * file maps keystrokes to session calls and session events to lines.
  */
 import * as readline from "node:readline";
-import { createChatClient, type ChatClient } from "../client/transport.js";
+import { ChatSession } from "../client/chat-session.js";
+import { describeError } from "../client/errors.js";
+import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import type { CliOptions } from "./args.js";
-import { ChatSession } from "./chat-session.js";
 import { COMMAND_HELP, parseLine, type Command } from "./commands.js";
-import { describeError } from "./errors.js";
-import { formatEvent, formatMembers, formatMessage, formatNotice, sanitize, useColor } from "./format.js";
+import { formatError, formatEvent, formatNotice, sanitize, useColor } from "./format.js";
+import { LookAround } from "./look-around.js";
 import { PromptScreen } from "./prompt-screen.js";
+import { StatusLine } from "./status.js";
 
 export interface InteractiveIo {
   stdin: NodeJS.ReadStream;
@@ -23,33 +25,69 @@ export interface InteractiveIo {
 
 /** How long /quit waits for unacknowledged messages before giving up on them. */
 const QUIT_GRACE_MS = 5000;
-/** Deadline of the unary look-around calls. */
-const UNARY_TIMEOUT_MS = 5000;
 
 export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promise<number> {
   const color = useColor(io.stdout, io.env);
-  const client = createChatClient(opts.server, { token: opts.token, ca: opts.ca });
-  const session = new ChatSession({ client, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
+  const transport = createGrpcSessionTransport(opts.server, { token: opts.token, ca: opts.ca });
+  const session = new ChatSession({ transport, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
+  const look = new LookAround(transport.client, color);
   let current: string | undefined = opts.room;
-  const promptFor = () => (current ? `[#${current}] ` : "[no room] ");
+  const promptFor = () => {
+    if (!current) return "[no room] ";
+    return session.roomPhase(current) === "parked" ? `[#${current}, not joined] ` : `[#${current}] `;
+  };
 
   const rl = readline.createInterface({ input: io.stdin, output: io.stdout, terminal: true, historySize: 500, prompt: promptFor() });
   const screen = new PromptScreen(rl, io.stdout);
+  const status = new StatusLine((text) => screen.setStatus(text));
   const say = (level: "info" | "warn" | "error", text: string) => screen.print(formatNotice(level, text, color));
   const setCurrent = (room: string | undefined) => {
     current = room;
     screen.setPrompt(promptFor());
+    status.setTyping(room ? session.typingIn(room) : []);
   };
+  const format = { color, history: opts.history };
 
-  session.on("event", (event) => screen.print(...formatEvent(event, { color, currentRoom: current })));
+  session.on("event", (event) => {
+    const e = event.event;
+    // Errors come as commandError (or joinFailed, sendFailed...) so each is said once.
+    if (e.case === "error") return;
+    // Leaving a room only to rejoin it under a new nickname is not worth a line.
+    if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
+    screen.print(...formatEvent(event, { ...format, currentRoom: current }));
+  });
+  session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
-  session.on("sendFailed", (f) => say("error", `not delivered to #${f.room} (${f.reason}): ${f.text}`));
+  session.on("sendFailed", (f) => say("error", `not delivered to #${f.room} (${f.reason}): ${sanitize(f.text)}`));
   session.on("joinFailed", (f) => {
     say("error", `could not join #${f.room}: ${f.message}`);
     if (current === f.room) setCurrent(session.roomNames[0]);
   });
+  session.on("nicknameRefused", (f) => {
+    say("error", `cannot join #${f.room}: ${f.message}; type /nick NAME to pick another nickname`);
+    screen.setPrompt(promptFor());
+  });
   session.on("roomLeft", (room) => {
     if (current === room) setCurrent(session.roomNames[0]);
+  });
+  session.on("roomLive", () => screen.setPrompt(promptFor()));
+  session.on("typing", ({ room, nicknames }) => {
+    if (room === current) status.setTyping(nicknames);
+  });
+  // Reconnecting: one line when the connection drops, a status line while it is down, one line when back.
+  session.on("disconnected", (d) => {
+    // After a shutdown notice, the drop that follows says nothing new.
+    if (!d.shutdown) say("warn", `connection lost (${d.reason}); reconnecting`);
+  });
+  session.on("reconnecting", (r) => {
+    // The first wait follows the line that said why the connection went; later ones say why the
+    // last attempt failed, without the server's address (that line named it).
+    const reason = r.attempt === 1 ? undefined : r.reason.replaceAll(` ${opts.server}`, "");
+    status.reconnecting({ attempt: r.attempt, at: Date.now() + r.delayMs, reason });
+  });
+  session.on("connected", (c) => {
+    status.connected();
+    if (c.reconnect) say("info", `reconnected to ${opts.server}`);
   });
 
   let quitting = false;
@@ -59,10 +97,12 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   const quit = async () => {
     if (quitting) return;
     quitting = true;
+    status.close();
     const pending = session.unacknowledged;
     if (pending > 0) say("info", `waiting up to ${QUIT_GRACE_MS / 1000} s for ${pending} message(s) to be acknowledged (Ctrl+C to quit now)`);
     screen.close();
     rl.close();
+    // A clean finish: what is owed goes out, then the stream ends and the others see us leave.
     const timer = setTimeout(() => void session.abort(), QUIT_GRACE_MS);
     await session.finish();
     clearTimeout(timer);
@@ -72,74 +112,115 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     } else resolveExit(0);
   };
 
-  const execute = async (command: Command, line: string): Promise<void> => {
+  /** Sends a typed message; returns whether it went into the outbox, and what to say. */
+  const sendLine = (text: string): { sent: boolean; notice?: string; level?: "info" | "error" } => {
+    // An unsent line stays on screen (and in ↑ history), so nothing typed is lost.
+    if (!current) return { sent: false, level: "error", notice: "not sent: you are not in a room; /join one first (↑ brings the line back)" };
+    if (session.roomPhase(current) === "parked") {
+      return { sent: false, level: "error", notice: `not sent: you are not in #${current} yet; /nick NAME picks another nickname (↑ brings the line back)` };
+    }
+    const sent = session.send(current, text);
+    if (!sent.ok) return { sent: false, level: "error", notice: `not sent: ${sent.reason}` };
+    if (session.isLive(current)) return { sent: true };
+    const preview = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+    return { sent: true, level: "info", notice: `queued until #${current} is ${session.connected ? "joined" : "reconnected"}: ${sanitize(preview)}` };
+  };
+
+  const execute = (command: Exclude<Command, { kind: "say" }>): void => {
+    const later = (work: Promise<string[]>, what: string) =>
+      void work.then(
+        (lines) => screen.print(...lines),
+        (err) => say("error", `${what} failed: ${describeError(err, opts.server)}`),
+      );
     switch (command.kind) {
       case "none":
         return;
-      case "say": {
-        screen.eraseSubmitted(promptFor(), line);
-        if (!current) return say("error", "you are not in a room; /join one first");
-        const sent = session.send(current, command.text);
-        if (!sent.ok) return say("error", sent.reason);
-        if (!session.isLive(current)) {
-          const preview = command.text.length > 40 ? `${command.text.slice(0, 40)}…` : command.text;
-          say("info", `queued until #${current} is ${session.connected ? "joined" : "reconnected"}: ${sanitize(preview)}`);
-        }
-        return;
-      }
       case "join": {
         if (session.roomNames.includes(command.room)) {
           setCurrent(command.room);
           return say("info", `already in #${command.room}; now sending there`);
         }
         const joined = session.join(command.room);
-        if (!joined.ok) return say("error", joined.reason);
-        setCurrent(command.room);
+        if (!joined.ok) say("error", joined.reason);
+        else setCurrent(command.room);
         return;
       }
       case "leave": {
         const room = command.room ?? current;
-        if (!room) return say("error", "you are not in a room");
+        if (!room) {
+          say("error", "you are not in a room");
+          return;
+        }
         const left = session.leave(room);
-        if (!left.ok) return say("error", left.reason);
-        if (session.unacknowledged > 0) say("info", `leaving #${room} once your messages there are acknowledged`);
-        if (current === room) setCurrent(session.roomNames[0]);
+        if (!left.ok) say("error", left.reason);
+        else {
+          if (session.unacknowledged > 0) say("info", `leaving #${room} once your messages there are acknowledged`);
+          if (current === room) setCurrent(session.roomNames[0]);
+        }
         return;
       }
       case "switch":
-        if (!session.roomNames.includes(command.room)) return say("error", `not in #${command.room}; /join it first`);
-        setCurrent(command.room);
+        if (!session.roomNames.includes(command.room)) say("error", `not in #${command.room}; /join it first`);
+        else setCurrent(command.room);
         return;
+      case "nick": {
+        const changed = session.changeNickname(command.nickname);
+        if (!changed.ok) say("error", changed.reason);
+        else screen.setPrompt(promptFor());
+        return;
+      }
       case "rooms":
-        return listRooms(client, session, opts.server, screen, color);
+        later(look.rooms(new Set(session.roomNames)), "/rooms");
+        return;
       case "who": {
         const room = command.room ?? current;
-        if (!room) return say("error", "which room? /who <room>");
-        return listMembers(client, room, opts.server, screen, color);
+        if (!room) say("error", "which room? /who <room>");
+        else later(look.who(room, command.more), "/who");
+        return;
       }
       case "history":
-        if (!current) return say("error", "you are not in a room; /join one first");
-        return showHistory(client, current, command.count, opts.server, screen, color);
+        if (!current) say("error", "you are not in a room; /join one first");
+        else later(look.history(current, command.count), "/history");
+        return;
       case "help":
-        return screen.print(...COMMAND_HELP.map((l) => `    ${l}`));
+        screen.print(...COMMAND_HELP.map((l) => `    ${l}`));
+        return;
       case "quit":
-        return quit();
+        void quit();
+        return;
       case "invalid":
-        return say("error", command.message);
+        say("error", command.message);
+        return;
     }
   };
 
   rl.on("line", (line) => {
-    void execute(parseLine(line), line).catch((err) => say("error", describeError(err, opts.server)));
-    // Async commands print their result above the prompt later; the prompt comes back now.
+    const prompt = rl.getPrompt();
+    const command = parseLine(line);
+    // The submitted line is dealt with first, so that what the command prints comes below it.
+    if (command.kind === "say") {
+      // A sent message leaves the screen: its server copy comes back in its ordered place.
+      const outcome = sendLine(command.text);
+      screen.submitted(prompt, line, !outcome.sent);
+      if (outcome.notice) say(outcome.level ?? "info", outcome.notice);
+    } else {
+      screen.submitted(prompt, line, command.kind !== "none");
+      execute(command);
+    }
     if (!quitting) rl.prompt();
   });
   rl.on("close", () => void quit()); // Ctrl+D
   rl.on("SIGINT", () => void quit()); // Ctrl+C
+  // Typing indicator: any key that edits a message (not a command) in a joined room.
+  io.stdin.on("keypress", () => {
+    if (quitting || !current || !session.isLive(current)) return;
+    if (rl.line.length > 0 && !rl.line.startsWith("/")) session.typing(current);
+  });
 
-  screen.print(formatNotice("info", `connecting to ${opts.server} as ${opts.name}; type /help for commands`, color));
+  screen.print(formatNotice("info", `connecting to ${opts.server} as ${sanitize(opts.name)}; type /help for commands`, color));
   session.join(opts.room);
   void session.start().then((end) => {
+    status.close();
     if (end.ok) return;
     // Gave up (or never connected): restore the terminal, then one line on stderr.
     quitting = true;
@@ -150,43 +231,4 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   });
   rl.prompt();
   return exited;
-}
-
-async function listRooms(client: ChatClient, session: ChatSession, server: string, screen: PromptScreen, color: boolean): Promise<void> {
-  try {
-    const { rooms } = await client.listRooms({}, { timeoutMs: UNARY_TIMEOUT_MS });
-    if (rooms.length === 0) return screen.print(formatNotice("info", "no rooms have members", color));
-    const mine = new Set(session.roomNames);
-    screen.print(
-      formatNotice("info", "rooms (* = joined):", color),
-      ...rooms.map((r) => `    ${mine.has(r.name) ? "*" : " "} #${r.name}  ${r.memberCount} member${r.memberCount === 1 ? "" : "s"}, last message #${r.lastSeq}`),
-    );
-  } catch (err) {
-    screen.print(formatNotice("error", `/rooms failed: ${describeError(err, server)}`, color));
-  }
-}
-
-async function listMembers(client: ChatClient, room: string, server: string, screen: PromptScreen, color: boolean): Promise<void> {
-  try {
-    const { members } = await client.listMembers({ room }, { timeoutMs: UNARY_TIMEOUT_MS });
-    screen.print(
-      formatNotice("info", members.length === 0 ? `#${room} has no members` : `#${room} (${members.length}): ${formatMembers(members)}`, color),
-    );
-  } catch (err) {
-    screen.print(formatNotice("error", `/who failed: ${describeError(err, server)}`, color));
-  }
-}
-
-async function showHistory(client: ChatClient, room: string, count: number, server: string, screen: PromptScreen, color: boolean): Promise<void> {
-  try {
-    const page = await client.getHistory({ room, limit: count }, { timeoutMs: UNARY_TIMEOUT_MS });
-    if (page.messages.length === 0) return screen.print(formatNotice("info", `#${room} has no history`, color));
-    screen.print(
-      formatNotice("info", `last ${page.messages.length} message(s) of #${room}${page.hasMore ? " (older ones exist)" : ""}:`, color),
-      ...page.messages.map((m) => formatMessage(m, { color, currentRoom: room })),
-      formatNotice("info", "end of history", color),
-    );
-  } catch (err) {
-    screen.print(formatNotice("error", `/history failed: ${describeError(err, server)}`, color));
-  }
 }

@@ -5,16 +5,16 @@
  * server; otherwise a one-line reason on stderr and 1. Received events go to
  * stdout (human lines, or one protobuf-JSON object per event with --json);
  * everything about the client itself (errors, reconnects) goes to stderr, so
- * stdout stays parseable.
+ * stdout stays parseable. At the end of input the session finishes cleanly
+ * (the others see us leave, not disconnect).
  */
-import { once } from "node:events";
 import * as readline from "node:readline";
 import { toJson } from "@bufbuild/protobuf";
 import { ServerEventSchema } from "../../gen/chat/v1/chat_pb.js";
-import { createChatClient } from "../client/transport.js";
+import { ChatSession, type SessionEnd } from "../client/chat-session.js";
+import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import { DEFAULT_PIPED_MAX_RETRIES, type CliOptions } from "./args.js";
-import { ChatSession, type SessionEnd } from "./chat-session.js";
-import { formatEvent } from "./format.js";
+import { formatError, formatEvent } from "./format.js";
 
 export interface PipedIo {
   stdin: NodeJS.ReadableStream;
@@ -25,34 +25,45 @@ export interface PipedIo {
 export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   const err = (line: string) => io.stderr.write(`chat: ${line}\n`);
+  const maxRetries = opts.maxRetries ?? DEFAULT_PIPED_MAX_RETRIES;
   const session = new ChatSession({
-    client: createChatClient(opts.server, { token: opts.token, ca: opts.ca }),
+    transport: createGrpcSessionTransport(opts.server, { token: opts.token, ca: opts.ca }),
     server: opts.server,
     nickname: opts.name,
-    maxRetries: opts.maxRetries ?? DEFAULT_PIPED_MAX_RETRIES,
+    maxRetries,
   });
   let failed = false;
 
+  const retrying = maxRetries === 0 ? "not reconnecting (--max-retries 0)" : Number.isFinite(maxRetries) ? `reconnecting (up to ${maxRetries} attempts)` : "reconnecting";
   session.on("event", (event) => {
+    const e = event.event;
     if (opts.json) out(JSON.stringify(toJson(ServerEventSchema, event)));
-    if (event.event.case === "error") {
-      // The stream stays usable; say what went wrong and carry on.
-      for (const line of formatEvent(event, { color: false })) err(line.replace(/^!!! /, ""));
-    } else if (!opts.json) {
-      for (const line of formatEvent(event, { color: false })) out(line);
-    }
+    // A shutdown is about the connection, not the room: one line on stderr (the drop that follows adds nothing).
+    else if (e.case === "shutdown") err(`${formatEvent(event, { color: false })[0].replace(/^\*\*\* /, "")}; ${retrying}`);
+    // Errors are said once, on stderr, by the handlers below.
+    else if (e.case !== "error") for (const line of formatEvent(event, { color: false, history: opts.history })) out(line);
   });
+  // The stream stays usable after a refused command; say what went wrong and carry on.
+  session.on("commandError", (e) => err(formatError(e, false).replace(/^!!! /, "")));
   session.on("notice", (n) => err(n.text));
+  session.on("disconnected", (d) => {
+    if (!d.shutdown || opts.json) err(`connection lost (${d.reason}); ${retrying}`);
+  });
+  session.on("connected", (c) => {
+    if (c.reconnect) err(`reconnected to ${opts.server}`);
+  });
   session.on("sendFailed", (f) => {
     failed = true;
     err(`message not delivered to #${f.room} (${f.reason}): ${JSON.stringify(f.text)}`);
   });
-  session.on("joinFailed", (f) => {
+  const refused = (f: { room: string; message: string }) => {
     failed = true;
     err(`cannot join #${f.room}: ${f.message}`);
     // Nothing we read could be delivered: stop instead of swallowing input.
     if (f.room === opts.room) void session.abort();
-  });
+  };
+  session.on("joinFailed", refused);
+  session.on("nicknameRefused", refused);
 
   session.join(opts.room);
   let end: SessionEnd | undefined;
@@ -69,7 +80,7 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
       if (end !== undefined) break;
       if (line === "") continue; // the server rejects empty messages; blank lines are not messages
       // Backpressure: a long input waits here instead of overflowing the outbox.
-      while (session.outboxFull && end === undefined) await Promise.race([once(session, "outboxSpace"), done]);
+      while (session.outboxFull && end === undefined) await Promise.race([session.next("outboxSpace"), done]);
       if (end !== undefined) break;
       const sent = session.send(opts.room, line);
       if (!sent.ok) {
@@ -78,7 +89,7 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
       }
     }
     lines.close();
-    // Input is over: half-close once everything is acknowledged (reconnecting if need be).
+    // Input is over: finish once everything is acknowledged (reconnecting if need be).
     if (end === undefined) await session.finish();
   }
   await done;
@@ -95,11 +106,10 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
 
 function waitForRoom(session: ChatSession, room: string): Promise<void> {
   return new Promise((resolve) => {
-    const live = (name: string) => {
+    const off = session.on("roomLive", (name) => {
       if (name !== room) return;
-      session.off("roomLive", live);
+      off();
       resolve();
-    };
-    session.on("roomLive", live);
+    });
   });
 }

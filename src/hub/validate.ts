@@ -20,9 +20,13 @@ export function checkRoom(room: string): string | undefined {
   return undefined;
 }
 
+// TextEncoder, not Buffer: the browser client checks text with this module too.
+const utf8 = new TextEncoder();
+
 export function checkText(text: string): string | undefined {
   if (text.length === 0) return "message text must not be empty";
-  const bytes = Buffer.byteLength(text, "utf8");
+  // A UTF-16 unit is at most 3 bytes of UTF-8, so short texts need no encoding (no allocation).
+  const bytes = text.length * 3 <= TEXT_MAX_BYTES ? text.length : utf8.encode(text).length;
   if (bytes > TEXT_MAX_BYTES) return `message text must be at most ${TEXT_MAX_BYTES} bytes of UTF-8 (got ${bytes})`;
   return undefined;
 }

@@ -119,7 +119,8 @@ export class EmbeddedRoomLog implements RoomLog {
 
   publish(req: PublishRequest): Promise<PublishOutcome> {
     const state = this.state(req.room);
-    const hash = textHash(req.text);
+    // Only a message with a key needs its text's fingerprint (to tell a resend from a reuse).
+    const hash = req.clientMsgId ? textHash(req.text) : "";
     if (req.clientMsgId) {
       const key = `${req.room}\u0000${req.sender}\u0000${req.clientMsgId}`;
       const inFlight = this.inFlight.get(key);

@@ -13,6 +13,7 @@ import { AuthError, type Authenticator, type Identity } from "./auth.js";
 import { endCall, endedInsideMessage } from "./grpc-call-control.js";
 import { disconnectCode } from "./disconnect-status.js";
 import { MalformedRequest } from "./grpc-definition.js";
+import { frameWriterFor } from "./grpc-frame-writer.js";
 
 /** How long after the request side ends a reset still counts as a cancel (see the "end" handler). */
 const HALF_CLOSE_GRACE_MS = 50;
@@ -60,9 +61,12 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
     if (code === "ok") call.end();
     else endCall(call, { code: code as number as grpc.status, details: reason.message }, resetGraceMs);
   };
+  const writer = frameWriterFor(call);
   const opened = hub.openSession(
     {
-      write: (frame) => call.write(frame),
+      write: (frame) => writer.write(frame),
+      cork: () => writer.cork(),
+      uncork: () => writer.uncork(),
       end: (reason) => {
         const who = opened instanceof Session ? { session: opened.id, rooms: opened.describeRooms() } : {};
         log.info({ peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
@@ -85,7 +89,7 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
       expiry.unref();
     }
   }
-  call.on("drain", () => session.queue.drained());
+  writer.onDrain(() => session.queue.drained());
   call.on("data", (req: ChatRequest | MalformedRequest) => {
     try {
       if (req instanceof MalformedRequest) session.handleMalformed(req.reason);

@@ -56,12 +56,17 @@ function findInCallChain<T>(call: grpc.ServerDuplexStream<unknown, unknown>, pic
   return undefined;
 }
 
+/** The HTTP/2 stream under a grpc-js call, if its internals are where we expect them. */
+export function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): http2.ServerHttp2Stream | undefined {
+  return findInCallChain(call, (link) => {
+    const s = link.stream as http2.ServerHttp2Stream | undefined;
+    return s && typeof s.close === "function" && typeof s.write === "function" ? s : undefined;
+  });
+}
+
 /** Reset the call's HTTP/2 stream, freeing whatever is still queued for it. */
 export function resetStream(call: grpc.ServerDuplexStream<unknown, unknown>, code: number = http2.constants.NGHTTP2_CANCEL): boolean {
-  const stream = findInCallChain(call, (link) => {
-    const s = link.stream as http2.ServerHttp2Stream | undefined;
-    return s && typeof s.close === "function" ? s : undefined;
-  });
+  const stream = http2StreamOf(call);
   if (!stream) return false;
   if (!stream.closed && !stream.destroyed) stream.close(code);
   return true;

@@ -25,27 +25,35 @@ async function main(): Promise<void> {
     console.log(helpText(PROGRAM));
     return;
   }
-  let server;
+  // Signals are handled from the start: one that arrives while the server is
+  // still starting (it may already have said where it listens) stops it as
+  // soon as it has started, cleanly.
+  let server: Awaited<ReturnType<typeof startChatServer>> | undefined;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(1); // a second signal: stop now
+    stopping = true;
+    if (server) drain(server);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
   try {
     server = await startChatServer(config);
   } catch (err) {
     console.error(`${PROGRAM}: ${(err as Error).message}`);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = () => {
-    if (stopping) process.exit(1); // a second signal: stop now
-    stopping = true;
-    server.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        console.error(`${PROGRAM}: stopping failed: ${err.message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  if (stopping) drain(server);
+}
+
+function drain(server: Awaited<ReturnType<typeof startChatServer>>): void {
+  server.close().then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(`${PROGRAM}: stopping failed: ${err.message}`);
+      process.exit(1);
+    },
+  );
 }
 
 void main();

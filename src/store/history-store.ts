@@ -40,5 +40,11 @@ export interface HistoryStore {
   findSent(room: string, sender: string, clientMsgId: string): SentRecord | undefined;
   /** A room in use (it has members) is never evicted to make room for others. */
   setInUse(room: string, inUse: boolean): void;
+  /**
+   * Drop what retention says has expired in every room, and rooms left with
+   * nothing. Stores run it themselves on a timer; appends only trim the rooms
+   * they touch.
+   */
+  prune(nowMs?: number): void;
   close(): void;
 }

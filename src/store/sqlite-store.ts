@@ -282,13 +282,13 @@ export class SqliteHistoryStore implements HistoryStore {
       room.lastSeq = m.seq;
       room.kept++;
       if (m.clientMsgId) {
-        // A key used again after its window passed replaces the old record (an upsert counts once).
-        const existed = this.stmts.sentExists.get(m.room, m.sender, m.clientMsgId) !== undefined;
-        this.stmts.upsertSent.run(m.room, m.sender, m.clientMsgId, m.seq, m.sentAtMs, textHash);
-        if (!existed) room.ids++;
+        // One statement in the common case; a key used again after its window
+        // passed (rare) replaces the old record and is not counted twice.
+        if (this.stmts.insertSent.run(m.room, m.sender, m.clientMsgId, m.seq, m.sentAtMs, textHash).changes === 1) room.ids++;
+        else this.stmts.replaceSent.run(m.seq, m.sentAtMs, textHash, m.room, m.sender, m.clientMsgId);
       }
     }
-    const { maxMessagesPerRoom, maxIdsPerRoom } = this.retention;
+    const { maxMessagesPerRoom, maxIdsPerRoom, maxAgeMs } = this.retention;
     const now = Date.now();
     for (const [name, room] of touched) {
       if (room.kept > maxMessagesPerRoom) {
@@ -296,7 +296,8 @@ export class SqliteHistoryStore implements HistoryStore {
       }
       if (room.ids > maxIdsPerRoom) room.ids -= this.stmts.deleteOldestIds.run(name, name, room.ids - maxIdsPerRoom).changes;
       this.stmts.setCounters.run(room.lastSeq, room.kept, room.ids, name);
-      this.trimByAge(name, now);
+      // Expired messages of a room being written to go now; expired keys wait for the periodic prune.
+      if (maxAgeMs > 0) this.trimMessagesByAge(name, now);
     }
   }
 
@@ -305,16 +306,19 @@ export class SqliteHistoryStore implements HistoryStore {
    * the room's row if nothing is left. Returns the rows deleted.
    */
   private trimByAge(room: string, nowMs: number): number {
-    const { maxAgeMs, idWindowMs } = this.retention;
-    let messages = 0;
-    if (maxAgeMs > 0) {
-      const keepFrom = this.stmts.firstNotExpired.get(room, nowMs - maxAgeMs) as number | undefined;
-      messages = keepFrom === undefined ? this.stmts.deleteAll.run(room).changes : this.stmts.deleteBelow.run(room, keepFrom).changes;
-    }
-    const ids = this.stmts.deleteExpiredIds.run(room, nowMs - idWindowMs).changes;
-    if (messages > 0 || ids > 0) this.stmts.reduceCounters.run(messages, ids, room);
+    const messages = this.retention.maxAgeMs > 0 ? this.trimMessagesByAge(room, nowMs) : 0;
+    const ids = this.stmts.deleteExpiredIds.run(room, nowMs - this.retention.idWindowMs).changes;
+    if (ids > 0) this.stmts.reduceCounters.run(0, ids, room);
     const gone = this.stmts.deleteIfEmpty.run(room).changes;
     return messages + ids + gone;
+  }
+
+  /** Delete the room's oldest messages sent before the age bound, up to the first newer one. */
+  private trimMessagesByAge(room: string, nowMs: number): number {
+    const keepFrom = this.stmts.firstNotExpired.get(room, nowMs - this.retention.maxAgeMs) as number | undefined;
+    const deleted = keepFrom === undefined ? this.stmts.deleteAll.run(room).changes : this.stmts.deleteBelow.run(room, keepFrom).changes;
+    if (deleted > 0) this.stmts.reduceCounters.run(deleted, 0, room);
+    return deleted;
   }
 }
 
@@ -331,11 +335,11 @@ function prepareStatements(db: Database.Database) {
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`),
     before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
-    sentExists: db.prepare("SELECT 1 FROM sent_ids WHERE room = ? AND sender = ? AND client_msg_id = ?").pluck(),
-    upsertSent: db.prepare(
+    insertSent: db.prepare(
       `INSERT INTO sent_ids (room, sender, client_msg_id, seq, sent_at_ms, text_hash) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (room, sender, client_msg_id) DO UPDATE SET seq = excluded.seq, sent_at_ms = excluded.sent_at_ms, text_hash = excluded.text_hash`,
+       ON CONFLICT (room, sender, client_msg_id) DO NOTHING`,
     ),
+    replaceSent: db.prepare("UPDATE sent_ids SET seq = ?, sent_at_ms = ?, text_hash = ? WHERE room = ? AND sender = ? AND client_msg_id = ?"),
     findSent: db.prepare("SELECT seq, sent_at_ms, text_hash FROM sent_ids WHERE room = ? AND sender = ? AND client_msg_id = ? AND sent_at_ms >= ?"),
     deleteOldest: db.prepare("DELETE FROM messages WHERE room = ? AND seq IN (SELECT seq FROM messages WHERE room = ? ORDER BY seq LIMIT ?)"),
     deleteOldestIds: db.prepare(

@@ -27,6 +27,8 @@ export interface NodeLeaseOptions {
   lapsed(): Promise<void>;
   /** Age retention for a room nobody may be writing to. */
   trim(room: string): Promise<void>;
+  /** Check every subscribed room for messages its channel lost (run every other check). */
+  sweep(): Promise<void>;
   onError(err: unknown): void;
 }
 
@@ -90,7 +92,8 @@ export class NodeLease {
       for (let i = 0; i < rooms.length; i++) {
         for (const node of nodesPerRoom[i]) if (dead.has(node)) await this.options.evict(rooms[i], node);
       }
-      if (++this.checks % TRIM_EVERY === 0) for (const room of rooms) await this.options.trim(room);
+      if (++this.checks % 2 === 0) await this.options.sweep();
+      if (this.checks % TRIM_EVERY === 0) for (const room of rooms) await this.options.trim(room);
     } catch (err) {
       this.options.onError(err);
     } finally {

@@ -70,6 +70,8 @@ type Script = (...args: (string | Buffer | number)[]) => Promise<unknown>;
 const READ_PAGE = 512;
 /** A subscribed room whose join never came lets its fresh epoch go after this long. */
 const UNCLAIMED_EPOCH_TTL_MS = 60_000;
+/** A new subscription checks once more, this long after it is set up, for a message it might have missed. */
+const SUBSCRIBE_RECHECK_MS = 1000;
 /** Members removed per eviction script call (bounds how long one call holds Redis). */
 const EVICT_BATCH = 500;
 
@@ -112,6 +114,7 @@ export class RedisRoomLog implements RoomLog {
       evict: (room, deadNode) => this.evictNode(room, deadNode),
       lapsed: () => this.resetAll("this node's lease lapsed"),
       trim: (room) => this.trimRoom(room),
+      sweep: () => this.catchUpAll(),
       onError: (err) => this.connectionTrouble(err),
     });
     const onMessage = (channel: Buffer, payload: Buffer) => this.onChannelMessage(channel, payload);
@@ -163,6 +166,9 @@ export class RedisRoomLog implements RoomLog {
       const position = { epoch, lastSeq: Number(seq), firstSeq: await this.firstSeq(keys) };
       if (this.feeds.get(room) === feed) feed.start(position);
       void this.redis.commands.sadd(roomIndexKey(this.prefix), room).catch(() => {});
+      // A message published while the subscription was being set up on its shard
+      // (a topology refresh can redo it) would otherwise wait for the next one.
+      setTimeout(() => void this.catchUp([feed]), SUBSCRIBE_RECHECK_MS).unref();
       return position;
     } catch (err) {
       if (this.feeds.get(room) === feed) this.feeds.delete(room);
@@ -212,13 +218,17 @@ export class RedisRoomLog implements RoomLog {
     const position = await this.position(room);
     let entries: LogEntry[];
     let hasMore: boolean;
-    if (query.afterSeq !== undefined) {
-      const end = query.beforeSeq !== undefined ? `(${query.beforeSeq}-0` : "+";
-      entries = (await this.command(() => this.redis.commands.xrangeBuffer(keys.log, `(${query.afterSeq}-0`, end, "COUNT", query.limit + 1))).map(toEntry);
+    // Stream ids are "<seq>-0": bounds are written inclusive (seq + 1, seq - 1), which every Redis 5+ takes.
+    if (query.beforeSeq !== undefined && query.beforeSeq <= 1) {
+      entries = [];
+      hasMore = false;
+    } else if (query.afterSeq !== undefined) {
+      const end = query.beforeSeq !== undefined ? `${query.beforeSeq - 1}-0` : "+";
+      entries = (await this.command(() => this.redis.commands.xrangeBuffer(keys.log, `${query.afterSeq! + 1}-0`, end, "COUNT", query.limit + 1))).map(toEntry);
       hasMore = entries.length > query.limit;
       entries = entries.slice(0, query.limit);
     } else {
-      const start = query.beforeSeq !== undefined ? `(${query.beforeSeq}-0` : "+";
+      const start = query.beforeSeq !== undefined ? `${query.beforeSeq - 1}-0` : "+";
       entries = (await this.command(() => this.redis.commands.xrevrangeBuffer(keys.log, start, "-", "COUNT", query.limit + 1))).map(toEntry);
       hasMore = entries.length > query.limit;
       entries = entries.slice(0, query.limit).reverse();
@@ -418,7 +428,7 @@ export class RedisRoomLog implements RoomLog {
     const out: LogEntry[] = [];
     let from = afterSeq;
     while (from < upToSeq) {
-      const page = (await this.redis.commands.xrangeBuffer(this.keys(room).log, `(${from}-0`, `${upToSeq}-0`, "COUNT", READ_PAGE)).map(toEntry);
+      const page = (await this.redis.commands.xrangeBuffer(this.keys(room).log, `${from + 1}-0`, `${upToSeq}-0`, "COUNT", READ_PAGE)).map(toEntry);
       out.push(...page);
       if (page.length < READ_PAGE) break;
       from = page[page.length - 1].seq;
@@ -458,6 +468,26 @@ export class RedisRoomLog implements RoomLog {
         this.onEvent("warn", "room history was reset in Redis (new epoch); its members rejoin", { room: feed.room });
         feed.reset(position);
       }
+    } catch (err) {
+      this.connectionTrouble(err);
+    }
+  }
+
+  /** Every subscribed room against its last number in Redis: a lost tail message is repaired. */
+  private async catchUpAll(): Promise<void> {
+    await this.catchUp([...this.feeds.values()]);
+  }
+
+  private async catchUp(feeds: RoomFeed[]): Promise<void> {
+    if (!this.available || feeds.length === 0) return;
+    try {
+      const metas = await Promise.all(feeds.map((f) => this.redis.commands.hmget(this.keys(f.room).meta, "epoch", "seq")));
+      feeds.forEach((feed, i) => {
+        const [epoch, seq] = metas[i];
+        if (this.feeds.get(feed.room) !== feed || epoch === null) return;
+        if (epoch !== feed.currentEpoch) void this.checkEpoch(feed);
+        else feed.catchUpTo(Number(seq ?? 0));
+      });
     } catch (err) {
       this.connectionTrouble(err);
     }

@@ -112,8 +112,9 @@ export class RoomFeed {
     this.repairing = true;
     try {
       while (!this.closed && this.known > this.delivered) {
-        const target = this.firstHeldAfter(this.delivered) - 1;
-        const upTo = target >= this.delivered + 1 ? target : this.known;
+        // Up to the first held entry (the gap before it), or, with none held, to the last known number.
+        const firstHeld = this.firstHeldAfter(this.delivered);
+        const upTo = Number.isFinite(firstHeld) ? firstHeld - 1 : this.known;
         const entries = await this.readRange(this.room, this.delivered, upTo);
         if (this.closed) return;
         const batch: LogEntry[] = [];

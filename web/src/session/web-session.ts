@@ -31,9 +31,9 @@ import {
   type ServerEvent,
 } from "../../../gen/chat/v1/chat_pb.js";
 import { checkRoom, TEXT_MAX_BYTES } from "../../../src/hub/validate.js";
-import { backoffDelay, defaultBackoff, type BackoffPolicy } from "../../../src/cli/backoff.js";
-import { Outbox, type OutgoingMessage } from "../../../src/cli/outbox.js";
-import { RoomTracker } from "../../../src/cli/room-tracker.js";
+import { backoffDelay, defaultBackoff, type BackoffPolicy } from "../../../src/client/backoff.js";
+import { Outbox, type OutgoingMessage } from "../../../src/client/outbox.js";
+import { RoomTracker } from "../../../src/client/room-tracker.js";
 import { Emitter } from "./emitter.js";
 
 /** The header naming the session on every Command (see the README, "Scaling"). */

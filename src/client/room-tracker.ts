@@ -17,7 +17,9 @@ export type RoomPhase =
   /** Joined and caught up: live traffic; queued sends may go out. */
   | "live"
   /** LeaveCommand written, LeftEvent not yet received. */
-  | "leaving";
+  | "leaving"
+  /** Our nickname is taken in the room: not joined until the user picks another. */
+  | "parked";
 
 export interface JoinOutcome {
   /** This was a rejoin after a reconnect (or after a leave was undone). */
@@ -40,6 +42,13 @@ export class RoomTracker {
   private catchUpTarget = 0n;
   /** Consecutive refused rejoins (e.g. our old session still holds the nickname). */
   joinRefusals = 0;
+  /** Our nickname in the room as the server stored it (RFC 8266 prepared); undefined until joined. */
+  nickname: string | undefined;
+  /** The user picked another nickname: leave and rejoin under it once our messages are acknowledged. */
+  renaming = false;
+  /** The nickname (as typed) of the last JoinCommand, and of the last one that succeeded. */
+  requestedNickname: string | undefined;
+  joinedAs: string | undefined;
 
   constructor(readonly name: string) {}
 
@@ -60,7 +69,7 @@ export class RoomTracker {
 
   /** The connection is gone: the room has to be joined again on the next one. */
   connectionLost(): void {
-    this.phase = "idle";
+    if (this.phase !== "parked") this.phase = "idle";
   }
 
   onJoined(j: JoinedEvent): JoinOutcome {
@@ -75,6 +84,7 @@ export class RoomTracker {
       this.lastSeq = j.lastSeq;
     }
     this.epoch = j.epoch;
+    this.nickname = j.nickname;
     this.joinRefusals = 0;
     if (!j.resumed) {
       // A fresh join carries the recent messages in the event itself.

@@ -1,19 +1,11 @@
 /**
  * Turning transport failures into one line a person can act on, and deciding
  * which of them are worth a reconnect. Kept apart from the session so the
- * wording and the retry policy can be read (and tested) in one place.
+ * wording and the retry policy can be read (and tested) in one place. Words,
+ * not transport internals: "the connection was closed", never "http/2 stream
+ * closed with error code CANCEL (0x8)".
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-
-/** A failure the CLI reports as one line and exits on (main maps it to an exit code). */
-export class FatalError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
 
 const SOCKET_ERRORS: Record<string, string> = {
   ECONNREFUSED: "connection refused",
@@ -37,13 +29,17 @@ function socketCode(err: unknown): string | undefined {
 
 const codeName = (code: Code): string => (Code[code] ?? String(code)).replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
 
+const TOO_SLOW = "the server dropped us for reading too slowly (we could not keep up with the room)";
+
 /** HTTP/2 resets carry no message; say what each means for a chat client. */
 const RESET_REASONS: [RegExp, string][] = [
-  [/ENHANCE_YOUR_CALM/, "the server dropped us for reading too slowly (we could not keep up with the room)"],
-  [/CANCEL \(0x8\)/, "the connection was closed"],
+  [/ENHANCE_YOUR_CALM/, TOO_SLOW],
   [/REFUSED_STREAM/, "the server refused the stream"],
-  [/INTERNAL_ERROR|PROTOCOL_ERROR/, "the connection broke"],
+  [/CANCEL|NO_ERROR|STREAM_CLOSED/, "the connection was closed"],
 ];
+
+/** Messages of Node's HTTP/2 and socket layers that mean "the connection went away". */
+const CONNECTION_CLOSED = /^http\/2 |premature close|socket hang up|other side closed|GOAWAY|ERR_HTTP2|session closed|stream closed|aborted/i;
 
 /** One line describing why talking to `server` failed, in words a person can act on. */
 export function describeError(err: unknown, server: string): string {
@@ -51,9 +47,12 @@ export function describeError(err: unknown, server: string): string {
   if (socket) return `cannot reach server ${server}: ${SOCKET_ERRORS[socket]}`;
   const e = ConnectError.from(err);
   const detail = firstLine(e.rawMessage) || "no details";
-  const reset = /^http\/2 stream closed with error code/.test(detail) ? RESET_REASONS.find(([pattern]) => pattern.test(detail)) : undefined;
-  if (reset) return reset[1];
-  if (e.code === Code.ResourceExhausted && /too slow/.test(detail)) return "the server dropped us for reading too slowly (we could not keep up with the room)";
+  if (/^http\/2 stream closed with error code/.test(detail)) {
+    return RESET_REASONS.find(([pattern]) => pattern.test(detail))?.[1] ?? "the connection broke";
+  }
+  if (e.code === Code.ResourceExhausted && /too slow/.test(detail)) return TOO_SLOW;
+  if (/shutting down/.test(detail)) return `server ${server} is shutting down`;
+  if (CONNECTION_CLOSED.test(detail)) return `the connection to ${server} was closed`;
   if (e.code === Code.Unavailable) return `server ${server} unavailable: ${detail}`;
   return `${codeName(e.code)}: ${detail}`;
 }

@@ -1,0 +1,607 @@
+/**
+ * The client side of one chat identity, for every front end (the terminal
+ * client; a browser page): the rooms it is in, where it is in each room's
+ * history, the messages the server has not acknowledged yet, and who is
+ * typing. It talks to the server through a SessionTransport (the gRPC Chat
+ * stream, or OpenSession + Command) and keeps a connection open through
+ * ConnectionLoop. No Node built-ins: it runs in a browser bundle.
+ *
+ * Durability model. The server acknowledges a message by broadcasting it back
+ * with our client_msg_id, and deduplicates resends by (room, nickname,
+ * client_msg_id). So every message stays in the outbox until its broadcast
+ * copy arrives. When the connection drops, a new one rejoins every room with
+ * after_seq/epoch from what we saw last (the server replays what we missed,
+ * then goes live), and once a room has caught up its outbox goes out again
+ * with the same ids. Replayed messages already seen are dropped by
+ * (room, seq). Front ends call join/leave/send/typing/changeNickname/finish
+ * and render the events this class emits.
+ */
+import {
+  CommandKind,
+  ErrorCode,
+  type ChatMessage,
+  type ErrorEvent,
+  type JoinedEvent,
+  type ServerEvent,
+} from "../../gen/chat/v1/chat_pb.js";
+import { checkRoom, checkText } from "../hub/validate.js";
+import { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
+import { clientIdGenerator } from "./client-ids.js";
+import {
+  ConnectionLoop,
+  ListenerError,
+  type Connection,
+  type Disconnected,
+  type LoopOptions,
+  type Reconnecting,
+  type SessionEnd,
+} from "./connection-loop.js";
+import { Emitter } from "./emitter.js";
+import { Outbox, type OutgoingMessage } from "./outbox.js";
+import { RoomTracker, type RoomPhase } from "./room-tracker.js";
+import { TypingTracker, unref, type TypingOptions } from "./typing.js";
+
+export type { Disconnected, Reconnecting, RoomPhase, SessionEnd };
+
+export interface ChatSessionOptions extends LoopOptions {
+  /** As typed; the server stores it prepared (RFC 8266), and the session adopts that form. */
+  nickname: string;
+  /** Unacknowledged messages held at most (default 1000). */
+  outboxCapacity?: number;
+  /** A resuming room whose replay makes no progress for this long is treated as caught up (default 3 s). */
+  catchUpStallMs?: number;
+  typing?: TypingOptions;
+}
+
+export type NoticeLevel = "info" | "warn" | "error";
+export interface Notice {
+  level: NoticeLevel;
+  text: string;
+}
+
+export type Result<T = object> = ({ ok: true } & T) | { ok: false; reason: string };
+
+export interface ChatSessionEvents {
+  /** Every event received from the server, except duplicates dropped by (room, seq). */
+  event: [ServerEvent];
+  /** An ErrorEvent the session did not turn into joinFailed, nicknameRefused or sendFailed. */
+  commandError: [ErrorEvent];
+  /** Things the session itself has to tell the user (history gaps, retries). */
+  notice: [Notice];
+  /** The first frame arrived on a connection; `attempts`: failed attempts before it. */
+  connected: [{ reconnect: boolean; attempts: number }];
+  /** An established connection was lost; reconnecting follows. */
+  disconnected: [Disconnected];
+  /** Waiting before the next connection attempt. */
+  reconnecting: [Reconnecting];
+  /** A room is joined and caught up on the current connection: its queued messages are going out. */
+  roomLive: [string];
+  /** A room we were in is gone (left, or it could not be rejoined). */
+  roomLeft: [string];
+  /** A join was refused for good. `initial`: the room had never been joined. */
+  joinFailed: [{ room: string; code: ErrorCode; message: string; initial: boolean }];
+  /**
+   * The room refused our nickname (taken, or not acceptable). The room stays
+   * in roomNames, not joined ("parked"), until changeNickname picks another.
+   */
+  nicknameRefused: [{ room: string; nickname: string; code: ErrorCode; message: string }];
+  /** Our nickname as the server stored it changed (first join, or changeNickname). */
+  nickname: [string];
+  /** One of our messages was acknowledged (its broadcast copy arrived). */
+  ack: [ChatMessage];
+  /** One of our messages was given up on. */
+  sendFailed: [{ id: string; room: string; text: string; reason: string }];
+  /** The outbox went from full to having room again, or a message left it. */
+  outboxSpace: [];
+  /** Who is typing in a room changed. */
+  typing: [{ room: string; nicknames: string[] }];
+  closed: [SessionEnd];
+}
+
+/** Retryable refusals of one message before it is given up on. */
+const MAX_SEND_REFUSALS = 5;
+/** Refused rejoins of one room before it is given up on. */
+const MAX_JOIN_REFUSALS = 5;
+/** Join refusals that are about the nickname: the user can fix them by picking another. */
+const NICKNAME_REFUSALS = new Set([ErrorCode.ALREADY_EXISTS, ErrorCode.INVALID_ARGUMENT, ErrorCode.PERMISSION_DENIED]);
+
+type Timer = ReturnType<typeof setTimeout>;
+
+export class ChatSession extends Emitter<ChatSessionEvents> {
+  private wantedNickname: string;
+  private storedNickname: string | undefined;
+  private readonly rooms = new Map<string, RoomTracker>();
+  private readonly outbox: Outbox;
+  private readonly nextId: () => string;
+  private readonly typists: TypingTracker;
+  private readonly loop: ConnectionLoop;
+  private readonly halfClose: boolean;
+  private readonly backoff: BackoffPolicy;
+  private readonly catchUpStallMs: number;
+  private readonly random: () => number;
+  private readonly timers = new Set<Timer>();
+  /** Rooms replaying on the current connection, with the timer that stops waiting for them. */
+  private readonly catchUpTimers = new Map<string, Timer>();
+  private finishing = false;
+  private stopped = false;
+  private running: Promise<SessionEnd> | undefined;
+
+  constructor(options: ChatSessionOptions) {
+    super();
+    this.wantedNickname = options.nickname;
+    this.halfClose = options.transport.halfClose;
+    this.backoff = options.backoff ?? defaultBackoff;
+    this.catchUpStallMs = options.catchUpStallMs ?? 3_000;
+    this.random = options.random ?? Math.random;
+    this.outbox = new Outbox(options.outboxCapacity ?? 1000);
+    this.nextId = clientIdGenerator(options.nickname);
+    this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
+    const self = this;
+    this.loop = new ConnectionLoop(options, {
+      get stopped() {
+        return self.stopped;
+      },
+      get done() {
+        return self.finishing && self.outbox.size === 0;
+      },
+      opened: (conn) => this.opened(conn),
+      frame: (conn, events) => this.onFrame(conn, events),
+      closed: () => this.connectionClosed(),
+      connected: (info) => this.emit("connected", info),
+      disconnected: (info) => this.emit("disconnected", info),
+      reconnecting: (info) => this.emit("reconnecting", info),
+    });
+  }
+
+  // ---- what the front ends call --------------------------------------------
+
+  /** Open a connection (and keep reopening it). Resolves when the session ends. */
+  start(): Promise<SessionEnd> {
+    this.running ??= this.loop.run().then(
+      (end) => this.closed(end),
+      (err) => {
+        this.stopped = true;
+        this.closed({ ok: false, message: "stopped" });
+        throw err instanceof ListenerError ? err.original : err;
+      },
+    );
+    return this.running;
+  }
+
+  /** Our nickname: as the server stored it once a room is joined, as given before. */
+  get nickname(): string {
+    return this.storedNickname ?? this.wantedNickname;
+  }
+
+  /** Rooms we are in, joining, or waiting for a nickname in, in join order (not those being left). */
+  get roomNames(): string[] {
+    return [...this.rooms.values()].filter((r) => r.wanted === "member").map((r) => r.name);
+  }
+
+  roomPhase(room: string): RoomPhase | undefined {
+    return this.rooms.get(room)?.phase;
+  }
+
+  isLive(room: string): boolean {
+    return this.rooms.get(room)?.isLive ?? false;
+  }
+
+  /** Messages not yet acknowledged (sent or waiting to be). */
+  get unacknowledged(): number {
+    return this.outbox.size;
+  }
+
+  get outboxFull(): boolean {
+    return this.outbox.isFull;
+  }
+
+  get connected(): boolean {
+    return this.loop.connected;
+  }
+
+  /** Who is typing in a room now (not us). */
+  typingIn(room: string): string[] {
+    return this.typists.names(room);
+  }
+
+  join(room: string): Result {
+    const invalid = checkRoom(room);
+    if (invalid) return { ok: false, reason: invalid };
+    const tracker = this.rooms.get(room);
+    if (tracker?.wanted === "member") return { ok: false, reason: `already in #${room}` };
+    if (tracker) {
+      // Undo a pending leave; if the LeaveCommand is already out, the LeftEvent handler rejoins.
+      tracker.wanted = "member";
+      return { ok: true };
+    }
+    const fresh = new RoomTracker(room);
+    this.rooms.set(room, fresh);
+    const conn = this.loop.current;
+    if (conn) this.writeJoin(conn, fresh);
+    return { ok: true };
+  }
+
+  /** Leave a room, after its queued messages have been acknowledged. */
+  leave(room: string): Result {
+    const tracker = this.rooms.get(room);
+    if (!tracker || tracker.wanted === "leaving") return { ok: false, reason: `not in #${room}` };
+    if (tracker.phase === "parked") {
+      this.rooms.delete(room);
+      this.emit("roomLeft", room);
+      this.maybeFinish();
+      return { ok: true };
+    }
+    tracker.wanted = "leaving";
+    this.leaveIfDone(tracker);
+    return { ok: true };
+  }
+
+  /** Queue a message for a room; it goes out as soon as the room is joined and caught up. */
+  send(room: string, text: string): Result<{ id: string }> {
+    const tracker = this.rooms.get(room);
+    if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
+    if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
+    const invalid = checkText(text);
+    if (invalid) return { ok: false, reason: invalid };
+    const entry = this.outbox.add(this.nextId(), room, text);
+    if (!entry) {
+      return {
+        ok: false,
+        reason: `outbox full: ${this.outbox.capacity} messages are still waiting for the server; this one was not queued`,
+      };
+    }
+    const conn = this.loop.current;
+    if (conn && tracker.isLive) this.writeSend(conn, entry);
+    return { ok: true, id: entry.id };
+  }
+
+  /** The user is typing in a room: tell the others (at most once per typing interval). */
+  typing(room: string): void {
+    const conn = this.loop.current;
+    if (!conn || !this.rooms.get(room)?.isLive) return;
+    if (this.typists.shouldSend(room)) conn.send({ case: "typing", value: { room } });
+  }
+
+  /**
+   * Take another nickname in every room: each joined room is left (once our
+   * messages there are acknowledged) and joined again under the new name,
+   * resuming where we were; rooms that refused the old one are joined now.
+   */
+  changeNickname(nickname: string): Result {
+    if (nickname.trim() === "") return { ok: false, reason: "nickname must not be empty" };
+    this.wantedNickname = nickname;
+    const conn = this.loop.current;
+    for (const room of this.rooms.values()) {
+      if (room.wanted !== "member") continue;
+      if (room.phase === "parked") {
+        room.phase = "idle";
+        if (conn) this.writeJoin(conn, room);
+      } else if (room.phase !== "idle" && room.requestedNickname !== nickname) {
+        room.renaming = true;
+        this.leaveIfDone(room);
+      }
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Finish: once every room is answered and every message acknowledged, end
+   * the connection cleanly (the others see us leave, not disconnect).
+   * Keeps reconnecting while something is still owed.
+   */
+  finish(): Promise<SessionEnd> {
+    this.finishing = true;
+    // Without a half-close, leaving each room is how the others learn we left on purpose.
+    if (!this.halfClose) for (const room of this.roomNames) this.leave(room);
+    this.maybeFinish();
+    // Disconnected and nothing owed: no reason to reconnect just to say goodbye.
+    if (!this.loop.connected && this.outbox.size === 0) this.loop.wake();
+    return this.start();
+  }
+
+  /** Stop now: cancel the connection; unacknowledged messages are abandoned. */
+  abort(): Promise<SessionEnd> {
+    this.stopped = true;
+    this.loop.current?.abort.abort();
+    this.loop.wake();
+    return this.running ?? Promise.resolve({ ok: true });
+  }
+
+  // ---- connections -----------------------------------------------------------
+
+  private opened(conn: Connection): void {
+    for (const room of [...this.rooms.values()]) {
+      if (room.wanted === "leaving" && this.outbox.countForRoom(room.name) === 0) {
+        // The old connection's end took us out of the room already.
+        this.rooms.delete(room.name);
+        this.emit("roomLeft", room.name);
+        continue;
+      }
+      if (room.phase !== "parked") this.writeJoin(conn, room);
+    }
+    this.maybeFinish();
+  }
+
+  private connectionClosed(): void {
+    for (const t of this.catchUpTimers.values()) clearTimeout(t);
+    this.catchUpTimers.clear();
+    for (const room of this.rooms.values()) room.connectionLost();
+    this.typists.clear();
+  }
+
+  private closed(end: SessionEnd): SessionEnd {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.typists.clear();
+    this.emit("closed", end);
+    return end;
+  }
+
+  // ---- incoming events -------------------------------------------------------
+
+  private onFrame(conn: Connection, events: ServerEvent[]): void {
+    for (const event of events) {
+      if (this.loop.current !== conn) return; // a listener aborted
+      this.onEvent(conn, event);
+    }
+  }
+
+  private onEvent(conn: Connection, event: ServerEvent): void {
+    const e = event.event;
+    switch (e.case) {
+      case "joined":
+        this.onJoined(conn, event, e.value);
+        return;
+      case "message":
+        this.onMessage(conn, event, e.value);
+        return;
+      case "left":
+        this.onLeft(conn, e.value.room);
+        this.emit("event", event);
+        return;
+      case "error": {
+        const handled = this.onError(conn, e.value);
+        this.emit("event", event);
+        if (!handled) this.emit("commandError", e.value);
+        return;
+      }
+      case "typing":
+        if (this.rooms.get(e.value.room)?.nickname !== e.value.nickname) this.typists.started(e.value.room, e.value.nickname);
+        break;
+      case "memberLeft":
+        this.typists.stopped(e.value.room, e.value.nickname);
+        break;
+      case "presence":
+        for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
+        break;
+      case "shutdown":
+        conn.shutdown = true;
+        break;
+    }
+    this.emit("event", event);
+  }
+
+  private onJoined(conn: Connection, event: ServerEvent, j: JoinedEvent): void {
+    const room = this.rooms.get(j.room);
+    if (!room || room.phase !== "joining") {
+      this.emit("event", event);
+      return;
+    }
+    const resumedAfter = room.lastSeq;
+    const outcome = room.onJoined(j);
+    room.joinedAs = room.requestedNickname;
+    if (j.nickname !== this.storedNickname && room.requestedNickname === this.wantedNickname) {
+      this.storedNickname = j.nickname;
+      this.emit("nickname", j.nickname);
+    }
+    this.emit("event", event);
+    if (outcome.epochReset) {
+      this.notice("warn", `the history of #${j.room} was reset on the server (new epoch); earlier messages are gone`);
+    }
+    if (outcome.truncated) {
+      this.notice("warn", `some messages in #${j.room} were dropped from the server's history before you could see them (it now starts at #${j.firstSeq})`);
+    }
+    if (outcome.rejoin && j.resumed && !outcome.epochReset && j.lastSeq > resumedAfter) {
+      this.notice("info", `replaying what you missed in #${j.room} (after #${resumedAfter})`);
+    }
+    if (room.isLive) this.onLive(conn, room);
+    else this.armCatchUpTimer(conn, room);
+  }
+
+  private onMessage(conn: Connection, event: ServerEvent, m: ChatMessage): void {
+    const room = this.rooms.get(m.room);
+    // Acknowledgement first, even for a duplicate: a resend of something
+    // already stored is acknowledged with its original (old) sequence number.
+    // Our sender name is the one the server stored, which may differ from what was typed.
+    let acked: OutgoingMessage | undefined;
+    if (m.clientMsgId && m.sender === (room?.nickname ?? this.nickname)) {
+      const entry = this.outbox.get(m.clientMsgId);
+      if (entry && entry.room === m.room) acked = this.outbox.remove(entry.id);
+    }
+    const wasCatchingUp = room?.phase === "catching-up";
+    const fresh = room ? room.accept(m) : true;
+    if (fresh) {
+      this.typists.stopped(m.room, m.sender);
+      this.emit("event", event);
+    }
+    if (acked) {
+      this.emit("ack", m);
+      this.emit("outboxSpace");
+    }
+    if (room && wasCatchingUp) {
+      if (room.isLive) this.onLive(conn, room);
+      else this.armCatchUpTimer(conn, room);
+    }
+    if (acked && room) this.leaveIfDone(room);
+    this.maybeFinish();
+  }
+
+  private onLeft(conn: Connection, name: string): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    if (room.wanted === "leaving") {
+      this.rooms.delete(name);
+      this.typists.clearRoom(name);
+      this.emit("roomLeft", name);
+      this.maybeFinish();
+    } else {
+      // Renaming, or the user asked to join again while the leave was on its way.
+      room.renaming = false;
+      this.writeJoin(conn, room);
+    }
+  }
+
+  /** ErrorEvents name the command, room and client_msg_id they answer. Returns whether it was handled. */
+  private onError(conn: Connection, e: ErrorEvent): boolean {
+    if (e.command === CommandKind.SEND && e.clientMsgId) {
+      const entry = this.outbox.get(e.clientMsgId);
+      if (entry) this.sendRefused(conn, entry, e);
+      return entry !== undefined;
+    }
+    if (e.command === CommandKind.JOIN && e.room) {
+      const room = this.rooms.get(e.room);
+      if (!room || room.phase !== "joining") return false;
+      this.joinRefused(conn, room, e);
+      return true;
+    }
+    if (e.command === CommandKind.LEAVE && e.room && e.code === ErrorCode.NOT_FOUND) {
+      // Not in the room after all: that is what we wanted.
+      this.onLeft(conn, e.room);
+      return true;
+    }
+    // Typing and pings are best effort: a refused one is not worth a word.
+    return e.command === CommandKind.TYPING || e.command === CommandKind.PING;
+  }
+
+  private sendRefused(conn: Connection, entry: OutgoingMessage, e: ErrorEvent): void {
+    const transient = e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.RESOURCE_EXHAUSTED;
+    if (transient && entry.refusals < MAX_SEND_REFUSALS) {
+      entry.refusals++;
+      entry.sentOn = undefined;
+      const delayMs = 250 + backoffDelay(entry.refusals, { baseMs: 500, maxMs: 5000 }, this.random);
+      this.notice("warn", `message not accepted yet (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+      this.later(delayMs, () => {
+        if (this.loop.current === conn && this.outbox.get(entry.id) === entry && this.rooms.get(entry.room)?.isLive) this.writeSend(conn, entry);
+      });
+      return;
+    }
+    this.outbox.remove(entry.id);
+    this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message });
+    this.emit("outboxSpace");
+    const room = this.rooms.get(entry.room);
+    if (room) this.leaveIfDone(room);
+    this.maybeFinish();
+  }
+
+  private joinRefused(conn: Connection, room: RoomTracker, e: ErrorEvent): void {
+    // Rejoining under the same name after a drop can race the server noticing
+    // the old connection is gone (our nickname still held), or hit a
+    // momentary limit: retry those.
+    const sameName = room.joinedAs !== undefined && room.joinedAs === room.requestedNickname;
+    const transient = e.code === ErrorCode.UNAVAILABLE || (sameName && (e.code === ErrorCode.ALREADY_EXISTS || e.code === ErrorCode.RESOURCE_EXHAUSTED));
+    if (transient && room.joinRefusals < MAX_JOIN_REFUSALS) {
+      room.joinRefusals++;
+      room.phase = "idle";
+      const delayMs = 500 + backoffDelay(room.joinRefusals + 1, this.backoff, this.random);
+      this.notice("warn", `could not rejoin #${room.name} (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+      this.later(delayMs, () => {
+        if (this.loop.current === conn && this.rooms.get(room.name) === room && room.phase === "idle") this.writeJoin(conn, room);
+      });
+      return;
+    }
+    this.failQueued(room.name, `could not join #${room.name}`);
+    if (NICKNAME_REFUSALS.has(e.code) && room.wanted === "member") {
+      room.phase = "parked";
+      room.joinRefusals = 0;
+      this.emit("nicknameRefused", { room: room.name, nickname: room.requestedNickname ?? this.wantedNickname, code: e.code, message: e.message });
+    } else {
+      this.rooms.delete(room.name);
+      this.emit("joinFailed", { room: room.name, code: e.code, message: e.message, initial: !room.everJoined });
+      if (room.everJoined) this.emit("roomLeft", room.name);
+    }
+    this.emit("outboxSpace");
+    this.maybeFinish();
+  }
+
+  /** Give up on a room's queued messages. */
+  private failQueued(room: string, reason: string): void {
+    for (const entry of this.outbox.forRoom(room)) {
+      this.outbox.remove(entry.id);
+      this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason });
+    }
+  }
+
+  // ---- outgoing --------------------------------------------------------------
+
+  /** A room is joined and caught up on this connection: send what waits for it, in typing order. */
+  private onLive(conn: Connection, room: RoomTracker): void {
+    const timer = this.catchUpTimers.get(room.name);
+    if (timer) clearTimeout(timer);
+    this.catchUpTimers.delete(room.name);
+    this.emit("roomLive", room.name);
+    for (const entry of this.outbox.forRoom(room.name)) {
+      if (entry.sentOn !== conn.generation) this.writeSend(conn, entry);
+    }
+    this.leaveIfDone(room);
+    this.maybeFinish();
+  }
+
+  /**
+   * While a room replays, our resends wait: a resend of an already stored
+   * message is acknowledged with its old sequence number, which must not
+   * overtake the replay. If the replay stalls (the server lost its tail), go
+   * live anyway rather than hold the messages forever.
+   */
+  private armCatchUpTimer(conn: Connection, room: RoomTracker): void {
+    const old = this.catchUpTimers.get(room.name);
+    if (old) clearTimeout(old);
+    const timer = setTimeout(() => {
+      this.catchUpTimers.delete(room.name);
+      if (this.loop.current !== conn || this.rooms.get(room.name) !== room || room.phase !== "catching-up") return;
+      room.forceLive();
+      this.onLive(conn, room);
+    }, this.catchUpStallMs);
+    this.catchUpTimers.set(room.name, unref(timer));
+  }
+
+  /** Leave (for good, or to rejoin under a new nickname) once the room's messages are acknowledged. */
+  private leaveIfDone(room: RoomTracker): void {
+    const conn = this.loop.current;
+    if (!conn || !room.isLive || (room.wanted !== "leaving" && !room.renaming)) return;
+    if (this.outbox.countForRoom(room.name) > 0) return;
+    room.phase = "leaving";
+    conn.send({ case: "leave", value: { room: room.name } });
+  }
+
+  /** Finishing, nothing owed, every join and leave answered: end the connection cleanly. */
+  private maybeFinish(): void {
+    const conn = this.loop.current;
+    if (!this.finishing || !conn || conn.finished || this.outbox.size > 0) return;
+    for (const room of this.rooms.values()) {
+      if (room.phase !== "live" && room.phase !== "idle" && room.phase !== "parked") return;
+    }
+    conn.finish();
+  }
+
+  private writeJoin(conn: Connection, room: RoomTracker): void {
+    room.requestedNickname = this.wantedNickname;
+    conn.send({ case: "join", value: room.joinCommand(this.wantedNickname) });
+  }
+
+  private writeSend(conn: Connection, entry: OutgoingMessage): void {
+    entry.sentOn = conn.generation;
+    conn.send({ case: "send", value: { room: entry.room, text: entry.text, clientMsgId: entry.id } });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  private notice(level: NoticeLevel, text: string): void {
+    this.emit("notice", { level, text });
+  }
+}

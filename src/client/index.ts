@@ -1,0 +1,39 @@
+/**
+ * The client core, for every front end (the terminal client, a browser page):
+ * the session with its outbox, acknowledgements, reconnect and resume, over a
+ * SessionTransport. Everything exported here runs in a browser: no Node
+ * built-ins. Node-only pieces are imported from their own modules:
+ * grpc-transport.ts (the Chat stream over native gRPC) and transport.ts.
+ *
+ * In a browser:
+ *
+ *   import { createConnectTransport } from "@connectrpc/connect-web";
+ *   const transport = commandTransport(createConnectTransport({ baseUrl }));
+ *   const session = new ChatSession({ transport, server: baseUrl, nickname: "ann" });
+ *   session.on("event", render);
+ *   session.join("lobby");
+ *   void session.start();
+ *   session.send("lobby", "hello");
+ */
+export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
+export {
+  ChatSession,
+  type ChatSessionEvents,
+  type ChatSessionOptions,
+  type Disconnected,
+  type Notice,
+  type NoticeLevel,
+  type Reconnecting,
+  type Result,
+  type RoomPhase,
+  type SessionEnd,
+} from "./chat-session.js";
+export { chatStreamTransport } from "./chat-stream-transport.js";
+export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
+export { Emitter } from "./emitter.js";
+/** Connect's error type and codes, as the session reports them (the same module instance as the transports'). */
+export { Code, ConnectError } from "@connectrpc/connect";
+export { describeError, isRetryable } from "./errors.js";
+export type { SessionConnection, SessionTransport } from "./session-transport.js";
+/** The same input rules as the server's, so a bad room or text is refused before it is sent. */
+export { checkRoom, checkText, ROOM_MAX_CHARS, TEXT_MAX_BYTES } from "../hub/validate.js";

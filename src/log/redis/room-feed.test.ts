@@ -1,0 +1,80 @@
+/**
+ * The per-room feed that turns a lossy, unordered channel into the log's
+ * gap-free sequence: held entries, repairs from history, catch-up after a
+ * reconnect, a foreign epoch. History here is an in-memory array.
+ */
+import { describe, expect, it } from "vitest";
+import type { LogEntry, RoomListener, RoomPosition } from "../room-log.js";
+import { RoomFeed } from "./room-feed.js";
+
+function setup(stored: number) {
+  const history: LogEntry[] = Array.from({ length: stored }, (_, i) => ({ seq: i + 1, event: new Uint8Array([i + 1]) }));
+  const delivered: number[] = [];
+  const resets: RoomPosition[] = [];
+  const foreign: string[] = [];
+  const listener: RoomListener = {
+    entries: (_room, entries) => delivered.push(...entries.map((e) => e.seq)),
+    presence: () => {},
+    signal: () => {},
+    reset: (_room, p) => resets.push(p),
+  };
+  const feed = new RoomFeed(
+    "r",
+    listener,
+    async (_room, after, upTo) => history.filter((e) => e.seq > after && e.seq <= upTo),
+    () => foreign.push("x"),
+    (err) => {
+      throw err;
+    },
+  );
+  return { feed, history, delivered, resets, foreign };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+describe("RoomFeed", () => {
+  it("delivers in order what arrives in order, and drops what the starting position covers", async () => {
+    const { feed, delivered } = setup(5);
+    feed.onEntry("e", 3, new Uint8Array()); // arrives before the start is known
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 3 });
+    feed.onEntry("e", 4, new Uint8Array());
+    feed.onEntry("e", 5, new Uint8Array());
+    feed.onEntry("e", 5, new Uint8Array()); // twice
+    await settle();
+    expect(delivered).toEqual([4, 5]);
+  });
+
+  it("holds an entry that jumps ahead until the gap is read from history", async () => {
+    const { feed, delivered } = setup(10);
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 2 });
+    feed.onEntry("e", 6, new Uint8Array());
+    await settle();
+    expect(delivered).toEqual([3, 4, 5, 6]);
+  });
+
+  it("catches up to a number it learns of (after a reconnect) with nothing held", async () => {
+    const { feed, delivered } = setup(4);
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 1 });
+    feed.catchUpTo(4);
+    await settle();
+    expect(delivered).toEqual([2, 3, 4]);
+  });
+
+  it("skips numbers history no longer has, rather than waiting for them", async () => {
+    const { feed, history, delivered } = setup(8);
+    history.splice(0, 5); // 1..5 trimmed
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 1 });
+    feed.catchUpTo(8);
+    await settle();
+    expect(delivered).toEqual([6, 7, 8]);
+  });
+
+  it("reports an entry of another epoch instead of delivering it", async () => {
+    const { feed, delivered, foreign } = setup(2);
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 2 });
+    feed.onEntry("other", 1, new Uint8Array());
+    await settle();
+    expect(delivered).toEqual([]);
+    expect(foreign).toHaveLength(1);
+  });
+});
