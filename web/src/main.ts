@@ -1,13 +1,14 @@
 /**
  * The web client: pick a nickname and a room, then chat. The API is the
  * server's own Connect endpoint on the same origin (connect-web over fetch),
- * so the page needs no configuration and no CORS.
+ * so the page needs no configuration and no CORS. The session (outbox,
+ * acknowledgements, reconnect, resume) is the client core the terminal client
+ * uses too, over OpenSession + Command.
  */
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
-import { checkRoom } from "../../src/hub/validate.js";
-import { WebChatSession } from "./session/web-session.js";
+import { ChatSession, checkRoom, commandTransport } from "../../src/client/index.js";
 import { ChatApp } from "./ui/chat-app.js";
 import { byId } from "./ui/dom.js";
 
@@ -31,7 +32,7 @@ const nicknameInput = byId<HTMLInputElement>("nickname");
 const roomInput = byId<HTMLInputElement>("first-room");
 const tokenInput = byId<HTMLInputElement>("token");
 const alertBox = byId("alert");
-let session: WebChatSession | undefined;
+let session: ChatSession | undefined;
 
 function showAlert(text: string): void {
   alertBox.textContent = text;
@@ -49,10 +50,10 @@ form.addEventListener("submit", (ev) => {
   if (problem) return showAlert(problem);
   alertBox.hidden = true;
   const transport = transportFor(token);
-  session = new WebChatSession({ transport, nickname });
+  session = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
   const app = new ChatApp(session, createClient(ChatService, transport), (reason) => {
     // No room left (the nickname was refused): back to the form, saying why.
-    session?.abort();
+    void session?.abort();
     chat.hidden = true;
     login.hidden = false;
     showAlert(reason || "You are in no room.");
@@ -66,4 +67,4 @@ form.addEventListener("submit", (ev) => {
 });
 
 // Leaving the page ends the session at once instead of when the server notices.
-addEventListener("pagehide", () => session?.abort());
+addEventListener("pagehide", () => void session?.abort());

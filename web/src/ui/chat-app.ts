@@ -1,14 +1,13 @@
 /**
  * The chat screen: the rooms, the current room's log, members and typing
  * line, the composer, the connection status and plain-words errors. It
- * renders what the session emits and turns the user's actions into session
- * calls; the read-only RPCs (history, member pages) go straight to the API.
+ * renders what the client core's session emits and turns the user's actions
+ * into session calls; the read-only RPCs (history, member pages) go straight
+ * to the API.
  */
 import type { Client } from "@connectrpc/connect";
-import { ConnectError } from "@connectrpc/connect";
 import type { ChatService, ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom } from "../../../src/hub/validate.js";
-import { describeError, type WebChatSession } from "../session/web-session.js";
+import { checkRoom, describeError, type ChatSession } from "../../../src/client/index.js";
 import { byId, el } from "./dom.js";
 import { RoomView } from "./room-view.js";
 
@@ -42,7 +41,7 @@ export class ChatApp {
   };
 
   constructor(
-    private readonly session: WebChatSession,
+    private readonly session: ChatSession,
     private readonly api: Client<typeof ChatService>,
     /** Called when no room is left (e.g. the nickname was refused in the first one). */
     private readonly onEmpty: (reason: string) => void,
@@ -98,6 +97,11 @@ export class ChatApp {
       this.drop(room);
     });
     s.on("roomLeft", (room) => this.drop(room));
+    // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
+    s.on("nicknameRefused", ({ room, message }) => {
+      this.alert(`Could not join #${room}: ${message}`);
+      s.leave(room);
+    });
     s.on("commandError", (e) => this.alert(e.message));
     s.on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
     s.on("typing", ({ room, nicknames }) => {
@@ -267,7 +271,7 @@ export class ChatApp {
       view.prependHistory(page.messages, page.hasMore);
       if (view.name === this.current) this.ui.older.hidden = !view.hasOlder;
     } catch (err) {
-      this.alert(`Could not load older messages: ${describeError(ConnectError.from(err))}`);
+      this.alert(`Could not load older messages: ${describeError(err, location.origin)}`);
     } finally {
       this.ui.older.disabled = false;
     }
@@ -281,7 +285,7 @@ export class ChatApp {
       view.addMembersPage(page.members, page.nextPageToken, page.memberCount);
       this.refreshMembers(view.name);
     } catch (err) {
-      this.alert(`Could not list more members: ${describeError(ConnectError.from(err))}`);
+      this.alert(`Could not list more members: ${describeError(err, location.origin)}`);
     }
   }
 
