@@ -7,7 +7,6 @@ import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, LeaveReason } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
-import { freePort } from "./support/free-port.js";
 import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
 import { waitUntil } from "./support/wait.js";
@@ -18,8 +17,6 @@ afterEach(async () => {
   await stopTestServers();
 });
 
-const withHttp = async (overrides: Parameters<typeof startTestServer>[0] = {}) => startTestServer({ httpPort: await freePort(), ...overrides });
-
 const transports: [TransportKind, string, (s: TestServer) => string][] = [
   ["connect", "the HTTP port (HTTP/1.1)", (s) => s.httpUrl],
   ["grpc-web", "the HTTP port (HTTP/1.1)", (s) => s.httpUrl],
@@ -29,7 +26,7 @@ const transports: [TransportKind, string, (s: TestServer) => string][] = [
 
 describe.each(transports)("OpenSession and Command over %s on %s", (kind, _where, urlOf) => {
   it("a browser-style session and a Chat stream in one room see each other, in the same order", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const web = new SessionTester("web", transportFor(kind, urlOf(server)));
     const id = await web.sessionId();
     expect(id.startsWith(`${server.nodeId}.`)).toBe(true);
@@ -56,7 +53,7 @@ describe.each(transports)("OpenSession and Command over %s on %s", (kind, _where
   });
 
   it("a refused command is answered with its error event; the session stays usable", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const web = new SessionTester("web", transportFor(kind, urlOf(server)));
     const refused = await web.send("lobby", "not joined yet");
     expect(refused?.event.case).toBe("error");
@@ -70,7 +67,7 @@ describe.each(transports)("OpenSession and Command over %s on %s", (kind, _where
 
 describe("sessions", () => {
   it("an unknown session id is NOT_FOUND, naming both nodes when the id names another", async () => {
-    const server = await withHttp({ nodeId: "node-a" });
+    const server = await startTestServer({ nodeId: "node-a" });
     const client = new SessionTester("probe", transportFor("connect", server.httpUrl)).client;
     const err = await rejection(client.command({ sessionId: "node-b.AAAAAAAAAAAAAAAAAAAAAA", request: {} }));
     expect(err.code).toBe(Code.NotFound);
@@ -78,14 +75,14 @@ describe("sessions", () => {
   });
 
   it("ids are unguessable and name the node: 128 random bits after the node id", async () => {
-    const server = await withHttp({ nodeId: "n1" });
+    const server = await startTestServer({ nodeId: "n1" });
     const ids = await Promise.all([1, 2, 3].map((i) => new SessionTester(`s${i}`, transportFor("connect", server.httpUrl)).sessionId()));
     for (const id of ids) expect(id).toMatch(/^n1\.[A-Za-z0-9_-]{22}$/);
     expect(new Set(ids).size).toBe(3);
   });
 
   it("the session ends with its stream: members see the browser leave as disconnected, and its id is gone", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const web = new SessionTester("web", transportFor("connect", server.httpUrl));
     const id = await web.sessionId();
     await web.join("lobby");
@@ -101,7 +98,7 @@ describe("sessions", () => {
   });
 
   it("sessions count against --max-streams", async () => {
-    const server = await withHttp({ maxStreams: 1 });
+    const server = await startTestServer({ maxStreams: 1 });
     const first = new SessionTester("first", transportFor("connect", server.httpUrl));
     await first.sessionId();
     const second = new SessionTester("second", transportFor("connect", server.httpUrl));
@@ -109,7 +106,7 @@ describe("sessions", () => {
   });
 
   it("the hub's rate limit applies to Command calls", async () => {
-    const server = await withHttp({ rateLimit: 1, rateBurst: 2 });
+    const server = await startTestServer({ rateLimit: 1, rateBurst: 2 });
     const web = new SessionTester("web", transportFor("connect", server.httpUrl));
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await web.command({ command: { case: "ping", value: { nonce: `p${i}` } } }));
@@ -119,7 +116,7 @@ describe("sessions", () => {
   });
 
   it("a session that sends no Command for the lease (keepalive + timeout) is taken for gone", async () => {
-    const server = await withHttp({ keepaliveMs: 1000, keepaliveTimeoutMs: 100 });
+    const server = await startTestServer({ keepaliveMs: 1000, keepaliveTimeoutMs: 100 });
     const web = new SessionTester("web", transportFor("connect", server.httpUrl));
     await web.join("lobby");
     const end = await web.waitForEnd(5000);
@@ -129,7 +126,7 @@ describe("sessions", () => {
   });
 
   it("at shutdown the session gets the shutdown event and ends UNAVAILABLE", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const web = new SessionTester("web", transportFor("connect", server.httpUrl));
     await web.join("lobby");
     await server.close(2000);
@@ -144,7 +141,7 @@ describe("sessions with authentication", () => {
     new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
 
   it("needs a token, speaks under its subject, and only the same subject may command the session", async () => {
-    const server = await withHttp({ authSecret: secret });
+    const server = await startTestServer({ authSecret: secret });
     const anonymous = new SessionTester("anon", transportFor("connect", server.httpUrl));
     expect(await anonymous.waitForEnd()).toMatchObject({ code: Code.Unauthenticated, message: "missing bearer token: send 'authorization: Bearer <jwt>' metadata" });
 
@@ -166,8 +163,8 @@ describe("sessions on several nodes (Redis)", () => {
     if (!(await redisAnswers())) return ctx.skip();
     const redisPrefix = uniquePrefix("web");
     try {
-      const nodeA = await withHttp({ redis: REDIS_URL, redisPrefix, nodeId: "a" });
-      const nodeB = await withHttp({ redis: REDIS_URL, redisPrefix, nodeId: "b" });
+      const nodeA = await startTestServer({ redis: REDIS_URL, redisPrefix, nodeId: "a" });
+      const nodeB = await startTestServer({ redis: REDIS_URL, redisPrefix, nodeId: "b" });
       const web = new SessionTester("web", transportFor("connect", nodeA.httpUrl));
       const id = await web.sessionId();
       expect(id.startsWith("a.")).toBe(true);
@@ -194,7 +191,7 @@ describe("sessions on several nodes (Redis)", () => {
 
 describe("a session whose client stops reading", () => {
   it.each(["connect", "grpc"] as const)("over %s is dropped as too slow, and its stream and memory are let go", async (kind) => {
-    const server = await withHttp({ maxQueuedBytes: 64 * 1024, stallTimeoutMs: 300 });
+    const server = await startTestServer({ maxQueuedBytes: 64 * 1024, stallTimeoutMs: 300 });
     const url = kind === "grpc" ? server.baseUrl : server.httpUrl;
     const stalled = new SessionTester("stalled", transportFor(kind, url));
     // Pull the first frames, then never read again: only the transport's back-pressure tells the server.

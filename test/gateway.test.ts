@@ -9,7 +9,6 @@ import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatTester } from "./support/chat-tester.js";
 import { makeCert } from "./support/certs.js";
-import { freePort } from "./support/free-port.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { Code, closeSessionTesters, rejection, SessionTester, transportFor } from "./support/session-tester.js";
 import { createClient } from "@connectrpc/connect";
@@ -20,8 +19,6 @@ afterEach(async () => {
   closeSessionTesters();
   await stopTestServers();
 });
-
-const withHttp = async (overrides: Parameters<typeof startTestServer>[0] = {}) => startTestServer({ httpPort: await freePort(), ...overrides });
 
 /** What `curl -s -H 'content-type: application/json' -d BODY URL/chat.v1.ChatService/METHOD` gets. */
 async function postJson(base: string, method: string, body: unknown, headers: Record<string, string> = {}) {
@@ -35,7 +32,7 @@ async function postJson(base: string, method: string, body: unknown, headers: Re
 
 describe("unary calls with JSON over HTTP/1.1 (what curl does)", () => {
   it("ListRooms, ListMembers and GetHistory answer in protobuf JSON", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const alice = ChatTester.connect(server.baseUrl, "alice");
     alice.join("lobby");
     await alice.joined("lobby");
@@ -50,7 +47,7 @@ describe("unary calls with JSON over HTTP/1.1 (what curl does)", () => {
   });
 
   it("bad input is one clear error, no stack trace", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const bad = await postJson(server.httpUrl, "GetHistory", { room: "no spaces", limit: 10 });
     expect(bad).toMatchObject({ status: 400, body: { code: "invalid_argument", message: "room name may contain only letters, digits, '.', '_' and '-'" } });
     const tooMany = await postJson(server.httpUrl, "GetHistory", { room: "lobby", limit: 501 });
@@ -58,13 +55,13 @@ describe("unary calls with JSON over HTTP/1.1 (what curl does)", () => {
   });
 
   it("a request larger than --max-request-bytes is refused", async () => {
-    const server = await withHttp({ maxRequestBytes: 8192 });
+    const server = await startTestServer({ maxRequestBytes: 8192 });
     const big = await postJson(server.httpUrl, "GetHistory", { room: "x".repeat(10_000) });
     expect(big.body.code).toBe("resource_exhausted");
   });
 
   it("with authentication on, a call without a token is UNAUTHENTICATED", async () => {
-    const server = await withHttp({ authSecret: "a-development-secret-of-at-least-32-bytes!" });
+    const server = await startTestServer({ authSecret: "a-development-secret-of-at-least-32-bytes!" });
     expect(await postJson(server.httpUrl, "ListRooms", {})).toMatchObject({
       status: 401,
       body: { code: "unauthenticated", message: "missing bearer token: send 'authorization: Bearer <jwt>' metadata" },
@@ -74,7 +71,7 @@ describe("unary calls with JSON over HTTP/1.1 (what curl does)", () => {
 
 describe("the bidirectional Chat on the HTTP port", () => {
   it("works over h2c for a Connect client that can stream both ways", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const client = createClient(ChatService, transportFor("connect", server.httpUrl, { httpVersion: "2" }));
     const requests = new RequestQueue<Parameters<typeof client.chat>[0] extends AsyncIterable<infer R> ? R : never>();
     requests.push({ command: { case: "join", value: { room: "lobby", nickname: "h2c" } } } as never);
@@ -86,7 +83,7 @@ describe("the bidirectional Chat on the HTTP port", () => {
   });
 
   it.each(["connect", "grpc-web"] as const)("over HTTP/1.1 a %s client gets UNIMPLEMENTED, saying what to use instead", async (kind) => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const client = createClient(ChatService, transportFor(kind, server.httpUrl, { httpVersion: "1.1" }));
     const requests = new RequestQueue<never>();
     requests.end();
@@ -100,7 +97,7 @@ describe("the bidirectional Chat on the HTTP port", () => {
 
 describe("limits and CORS on the HTTP port", () => {
   it("past --max-connections a client gets a one-line 503", async () => {
-    const server = await withHttp({ maxConnections: 1 });
+    const server = await startTestServer({ maxConnections: 1 });
     const first = net.connect(server.httpPort!, "127.0.0.1");
     await new Promise((resolve) => first.once("connect", resolve));
     const res = await fetch(`${server.httpUrl}/`).then(async (r) => ({ status: r.status, text: await r.text() }));
@@ -109,13 +106,13 @@ describe("limits and CORS on the HTTP port", () => {
   });
 
   it("no CORS headers unless origins are configured", async () => {
-    const server = await withHttp();
+    const server = await startTestServer();
     const res = await postJson(server.httpUrl, "ListRooms", {}, { origin: "https://elsewhere.example" });
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
   });
 
   it("a configured origin gets the Connect and gRPC-Web headers allowed and exposed; another is refused", async () => {
-    const server = await withHttp({ corsOrigins: "https://chat.example.com, https://other.example" });
+    const server = await startTestServer({ corsOrigins: "https://chat.example.com, https://other.example" });
     const preflight = await fetch(`${server.httpUrl}/chat.v1.ChatService/Command`, {
       method: "OPTIONS",
       headers: { origin: "https://chat.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version" },
@@ -141,7 +138,7 @@ describe("limits and CORS on the HTTP port", () => {
 describe("HTTPS on the HTTP port with --tls-cert", () => {
   it("serves HTTP/1.1 and HTTP/2 over TLS, with the gRPC port's certificate", async () => {
     const cert = makeCert();
-    const server = await withHttp({ tlsCert: cert.certFile, tlsKey: cert.keyFile });
+    const server = await startTestServer({ tlsCert: cert.certFile, tlsKey: cert.keyFile });
     expect(server.httpUrl.startsWith("https://")).toBe(true);
     const h1 = await new Promise<{ status?: number; version: string; body: string }>((resolve, reject) => {
       const req = https.request(`${server.httpUrl}/chat.v1.ChatService/ListRooms`, { method: "POST", ca: cert.cert, headers: { "content-type": "application/json" } }, (res) => {
@@ -166,7 +163,7 @@ describe("HTTPS on the HTTP port with --tls-cert", () => {
 
   it("a session over gRPC-Web on HTTPS works like any other", async () => {
     const cert = makeCert();
-    const server = await withHttp({ tlsCert: cert.certFile, tlsKey: cert.keyFile });
+    const server = await startTestServer({ tlsCert: cert.certFile, tlsKey: cert.keyFile });
     // connect-node's transports take Node's TLS options for the CA.
     const { createGrpcWebTransport } = await import("@connectrpc/connect-node");
     const web = new SessionTester("web", createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "2", nodeOptions: { ca: cert.cert } }));

@@ -62,6 +62,8 @@ export interface StartOptions {
   hubLimits?: Partial<HubLimits>;
   /** How long a dropped stream may take to deliver its status before it is reset (default 1000 ms). */
   resetGraceMs?: number;
+  /** Serve the HTTP port on a port the system picks (tests: config.httpPort 0 means off). */
+  ephemeralHttpPort?: boolean;
 }
 
 function grpcOptions(config: ServerConfig): grpc.ServerOptions {
@@ -189,7 +191,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   try {
     listener = await listen(server, creds, { host: config.host, port: config.port, maxConnections: config.maxConnections, tls: Boolean(config.tlsCert), log });
     connections = listener.connections;
-    if (config.httpPort !== 0) {
+    if (config.httpPort !== 0 || options.ephemeralHttpPort) {
       gateway = await startGateway({
         host: httpHost,
         port: config.httpPort,
