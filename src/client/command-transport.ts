@@ -36,7 +36,7 @@ export interface CommandTransportOptions {
   keepaliveMs?: number;
 }
 
-/** The header naming the session on every Command, for load balancers (see the README, "Scaling"). */
+/** The header naming the session on every Command, for load balancers (see the README, "Browser sessions across nodes"). */
 export const SESSION_HEADER = "chat-session-id";
 
 const KEEPALIVE_NONCE = "session-keepalive";

@@ -81,8 +81,8 @@ const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
 
 export class Session implements MemberOwner {
   readonly queue: SubscriberQueue;
-  /** Rooms by name: joined, or being joined. */
-  private readonly memberships = new Map<string, Membership>();
+  /** Rooms joined or being joined (at most maxRoomsPerSession: an array is smaller than a Map). */
+  private memberships: Membership[] = [];
   /** Messages accepted from this client whose copy has not been fanned out yet. */
   private unacked = 0;
   private readonly bucket: TokenBucket;
@@ -92,6 +92,7 @@ export class Session implements MemberOwner {
   private busy = false;
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
+  private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
 
@@ -110,9 +111,9 @@ export class Session implements MemberOwner {
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
   }
 
-  /** Nicknames by room, for logs. */
+  /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */
   describeRooms(): string[] {
-    return [...this.memberships.values()].filter((m) => m.state !== "gone").map((m) => `${m.room}:${m.nickname}`);
+    return this.roomsAtEnd ?? this.memberships.filter((m) => m.state !== "gone").map((m) => `${m.room}:${m.nickname}`);
   }
 
   get isEnded(): boolean {
@@ -182,6 +183,7 @@ export class Session implements MemberOwner {
     if (this.ended) return;
     this.shuttingDown = true;
     this.waiting = [];
+    this.roomsAtEnd = this.describeRooms();
     this.leaveAll(LeaveReason.SHUTDOWN);
     this.queue.push(notice);
     this.finishIfDone();
@@ -194,7 +196,7 @@ export class Session implements MemberOwner {
 
   /** Memberships not yet live (joins and replays under way). */
   private get settling(): boolean {
-    for (const m of this.memberships.values()) if (m.state !== "live" && m.state !== "gone") return true;
+    for (const m of this.memberships) if (m.state !== "live" && m.state !== "gone") return true;
     return false;
   }
 
@@ -281,13 +283,13 @@ export class Session implements MemberOwner {
     const epochProblem = checkId("epoch", epoch);
     if (epochProblem) throw invalid(epochProblem);
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; join again after reconnecting");
-    if (this.memberships.has(room)) throw new CommandError(ErrorCode.ALREADY_EXISTS, `already joined room ${room} on this stream`);
-    if (this.memberships.size >= this.hub.limits.maxRoomsPerSession) {
+    if (this.find(room)) throw new CommandError(ErrorCode.ALREADY_EXISTS, `already joined room ${room} on this stream`);
+    if (this.memberships.length >= this.hub.limits.maxRoomsPerSession) {
       throw exhausted(`at most ${this.hub.limits.maxRoomsPerSession} rooms per stream; leave one first`);
     }
     // Recorded before anything else: if this session ends from here on, end() finds it and undoes it.
     const membership = new Membership(this, room, { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now() });
-    this.memberships.set(room, membership);
+    this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
     return this.hub.join(membership, { afterSeq: after, epoch }).then((outcome) => {
       if (outcome === undefined) return;
@@ -295,7 +297,7 @@ export class Session implements MemberOwner {
         reply?.(outcome); // the joined event, already queued by the hub
         return;
       }
-      if (this.memberships.get(room) === membership) this.memberships.delete(room);
+      this.forgetMembership(membership);
       this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
     });
   }
@@ -315,7 +317,7 @@ export class Session implements MemberOwner {
 
   private leave(room: string, reply: CommandReply | undefined): undefined {
     const member = this.membership(room);
-    this.memberships.delete(room);
+    this.forgetMembership(member);
     this.hub.leave(member, LeaveReason.LEFT);
     this.answer(reply, events.leftEvent(room));
     return undefined;
@@ -352,13 +354,23 @@ export class Session implements MemberOwner {
   }
 
   private membership(room: string): Membership {
-    const member = this.memberships.get(room);
+    const member = this.find(room);
     if (!member || member.state === "gone") {
       const problem = checkRoom(room);
       if (problem) throw invalid(problem);
       throw new CommandError(ErrorCode.NOT_FOUND, `not a member of room ${room}; join it first`);
     }
     return member;
+  }
+
+  private find(room: string): Membership | undefined {
+    for (const m of this.memberships) if (m.room === room) return m;
+    return undefined;
+  }
+
+  private forgetMembership(membership: Membership): void {
+    const i = this.memberships.indexOf(membership);
+    if (i >= 0) this.memberships.splice(i, 1);
   }
 
   private finishIfDone(): void {
@@ -371,12 +383,14 @@ export class Session implements MemberOwner {
   }
 
   private leaveAll(reason: LeaveReason): void {
-    for (const member of this.memberships.values()) this.hub.leave(member, reason);
-    this.memberships.clear();
+    const all = this.memberships;
+    this.memberships = [];
+    for (const member of all) this.hub.leave(member, reason);
   }
 
   private end(reason: DisconnectReason): void {
     if (this.ended) return;
+    this.roomsAtEnd ??= this.describeRooms();
     this.ended = true;
     this.waiting = [];
     this.leaveAll(leaveReasonFor[reason.kind]);

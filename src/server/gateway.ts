@@ -20,7 +20,7 @@ import { loadWebAssets, type WebAssets } from "./web-assets.js";
 /**
  * The header the web client sends with every Command, naming its session, so
  * that a load balancer can route the call to the node that holds it (the
- * session id starts with that node's id; see the README, "Scaling").
+ * session id starts with that node's id; see the README, "Browser sessions across nodes").
  */
 export const SESSION_HEADER = "chat-session-id";
 

@@ -5,9 +5,10 @@
  * length) and those bytes. grpc-js would run each write through its object
  * stream, serialize it (a pass-through here) and copy it into a new buffer
  * behind a new prefix, once per receiver. Here the response headers are sent
- * up front, and each frame goes to the HTTP/2 stream as the prefix and the
- * frame itself (one writev when corked), sharing the frame's bytes across
- * receivers: a frame sent to a whole room gets its prefix made once.
+ * up front, and each frame goes to the HTTP/2 stream as one buffer, prefix
+ * included, made once per frame: a frame sent to a whole room (one event, the
+ * same bytes for everyone) is framed once and the very same buffer is written
+ * to every receiver's stream.
  *
  * grpc-js still ends the call: its status goes out as trailers after
  * everything written here (the HTTP/2 stream keeps writes in order). If the
@@ -15,7 +16,6 @@
  * back to grpc-js's own write path.
  */
 import * as grpc from "@grpc/grpc-js";
-import { asBuffer } from "./grpc-definition.js";
 import { http2StreamOf } from "./grpc-call-control.js";
 
 type ChatCall = grpc.ServerDuplexStream<unknown, Uint8Array>;
@@ -28,19 +28,20 @@ export interface FrameWriter {
   onDrain(listener: () => void): void;
 }
 
-/** Prefixes by frame: a frame fanned out to many receivers gets its prefix once. */
-const prefixes = new WeakMap<Uint8Array, Buffer>();
+/** gRPC messages by frame: a frame fanned out to many receivers is framed once. */
+const framed = new WeakMap<Uint8Array, Buffer>();
 
-function prefixFor(frame: Uint8Array): Buffer {
-  let prefix = prefixes.get(frame);
-  if (!prefix) {
-    // Unpooled: prefixes live as long as queued frames, and must not pin a pool slab.
-    prefix = Buffer.allocUnsafeSlow(5);
-    prefix[0] = 0; // not compressed
-    prefix.writeUInt32BE(frame.byteLength, 1);
-    prefixes.set(frame, prefix);
+function grpcMessage(frame: Uint8Array): Buffer {
+  let message = framed.get(frame);
+  if (!message) {
+    // Unpooled: these live as long as the writes that hold them, and must not pin a pool slab.
+    message = Buffer.allocUnsafeSlow(5 + frame.byteLength);
+    message[0] = 0; // not compressed
+    message.writeUInt32BE(frame.byteLength, 1);
+    message.set(frame, 5);
+    framed.set(frame, message);
   }
-  return prefix;
+  return message;
 }
 
 export function frameWriterFor(call: ChatCall): FrameWriter {
@@ -58,8 +59,7 @@ export function frameWriterFor(call: ChatCall): FrameWriter {
   return {
     write: (frame) => {
       if (stream.destroyed || stream.closed || stream.writableEnded) return true; // the call is over: drop
-      stream.write(prefixFor(frame));
-      return stream.write(asBuffer(frame));
+      return stream.write(grpcMessage(frame));
     },
     cork: () => stream.cork(),
     uncork: () => stream.uncork(),

@@ -234,6 +234,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
 
   const close = (deadlineMs = config.shutdownDeadlineMs) =>
     (closing ??= (async () => {
+      const startedAt = Date.now();
       log.info({ deadlineMs }, "shutting down: refusing new streams, telling clients");
       // Watchers are told NOT_SERVING and their calls end: an open Watch must not hold the shutdown.
       health.shutdown();
@@ -253,10 +254,11 @@ export async function startChatServer(config: ServerConfig, options: StartOption
         });
       });
       await httpClosed;
+      log.info({ ms: Date.now() - startedAt }, "streams and connections closed");
       await metricsServer?.close();
       metrics.dispose();
       await roomLog.close();
-      log.info("chat server stopped");
+      log.info({ ms: Date.now() - startedAt }, "chat server stopped");
     })());
   return { hub, health, port, address, metricsPort: metricsServer?.port, httpPort: gateway?.port, nodeId, sessions, connections, close };
 }

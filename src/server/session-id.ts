@@ -2,11 +2,11 @@
  * Session ids of OpenSession sessions and the node ids they start with. A
  * session lives in one process; the id says which, so a load balancer in
  * front of several nodes can send each Command call to the node holding its
- * session (see the README, "Scaling").
+ * session (see the README, "Browser sessions across nodes").
  */
 import { randomBytes } from "node:crypto";
 
-/** A node id: what a load balancer routes Command calls on (see the README, "Scaling"). */
+/** A node id: what a load balancer routes Command calls on (see the README, "Browser sessions across nodes"). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** A fresh node id for a node that was not given one: 8 hex characters. */
