@@ -75,7 +75,7 @@ describe("the server's --log-format", () => {
     const lines = stripColours(stdout).trim().split("\n");
     expect(lines[0]).toMatch(/INFO: chat server listening on 127\.0\.0\.1:\d+ .*\{"address":/);
     // The line written just before process.exit is there: the pretty output is synchronous.
-    expect(lines.at(-1)).toMatch(/INFO: chat server stopped$/);
+    expect(lines.at(-1)).toMatch(/INFO: chat server stopped \{"ms":\d+\}$/);
     for (const l of lines) expect(l.startsWith("{")).toBe(false);
   });
 });
