@@ -175,6 +175,8 @@ describeInBrowser(suiteName, () => {
     const bob = await openPage(server.httpUrl!, "bob");
     await bob.getByLabel("Join a room").fill("big");
     await bob.getByLabel("Join a room").press("Enter");
+    // Typing is only announced in a room the page has joined: wait for the join to be answered.
+    await bob.locator("#member-count", { hasText: /^\d+ members?$/ }).waitFor({ state: "attached" });
     await bob.getByLabel("Message #big").pressSequentially("hel");
     await page.locator("#typing", { hasText: "bob is typing…" }).waitFor();
     await page.getByRole("button", { name: /^#lobby/ }).focus();
