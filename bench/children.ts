@@ -123,6 +123,8 @@ export function oursArgs(root: string, dbFile: string): string[] {
     ...(has("max-streams") ? ["--max-streams", "20000"] : []),
     ...(has("max-members-per-room") ? ["--max-members-per-room", "20000"] : []),
     ...(has("max-rooms") ? ["--max-rooms", "20000"] : []),
+    // The HTTP port (web client) is not measured; its default 8080 may be taken.
+    ...(has("http-port") ? ["--http-port", "0"] : []),
   ];
 }
 

@@ -90,5 +90,7 @@ describe("one notice, in plain words", () => {
     expect(describeError(new ConnectError("http/2 stream closed with error code INTERNAL_ERROR (0x2)", Code.Internal), s)).toBe("the connection broke");
     expect(describeError(new ConnectError("Premature close", Code.Unavailable), s)).toBe("the connection to http://h:1 was closed");
     expect(describeError(new ConnectError("server is shutting down", Code.Unavailable), s)).toBe("server http://h:1 is shutting down");
+    // A browser's fetch that reached no server, as connect-web reports it.
+    expect(describeError(new ConnectError("Failed to fetch", Code.Unknown), s)).toBe("cannot reach server http://h:1");
   });
 });

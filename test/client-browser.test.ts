@@ -2,9 +2,9 @@
  * The client core in a browser: it bundles for the browser platform with
  * nothing from Node, runs in a scope that has only what browsers have, and
  * its OpenSession + Command transport keeps the contract the session relies
- * on. (The server's OpenSession is not built yet: the transport is checked
- * here against an in-memory Connect router; test/client-core.test.ts runs the
- * whole suite over it once the server serves it.)
+ * on, checked here against an in-memory Connect router (test/client-core.test.ts
+ * runs the whole suite over it against the real server, over gRPC and over
+ * the Connect protocol on the HTTP port).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -79,7 +79,7 @@ describe("the client core in a browser", () => {
 
 /** An in-memory OpenSession + Command service: answers each command with a heartbeat naming it, on the stream too. */
 function fakeSessions(options: { failOn?: string; firstEvent?: ServerEvent["event"] } = {}) {
-  const commands: { sessionId: string; request: ChatRequest }[] = [];
+  const commands: { sessionId: string; request: ChatRequest; header: string | null }[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   let cancelled = false;
@@ -103,10 +103,10 @@ function fakeSessions(options: { failOn?: string; firstEvent?: ServerEvent["even
           if (queue.length > 0) yield { events: queue.splice(0).map((event) => ({ event })) };
         }
       },
-      async command(req) {
+      async command(req, ctx) {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
-        commands.push({ sessionId: req.sessionId, request: req.request! });
+        commands.push({ sessionId: req.sessionId, request: req.request!, header: ctx.requestHeader.get("chat-session-id") });
         await new Promise((r) => setTimeout(r, 5 * Math.random()));
         inFlight--;
         const nonce = req.request?.command.case === "ping" ? req.request.command.value.nonce : "";
@@ -160,6 +160,19 @@ describe("OpenSession + Command transport", () => {
     const err = ConnectError.from(await ended);
     expect([err.code, err.rawMessage]).toEqual([Code.NotFound, "session s-1 not found"]);
     expect(fake.commands.map((c) => (c.request.command.case === "ping" ? c.request.command.value.nonce : ""))).toEqual(["p1", "p2"]);
+  });
+
+  it("names the session in a header on every Command (for load balancers), and pings when nothing else went out (the server's lease)", async () => {
+    const fake = fakeSessions();
+    const stop = new AbortController();
+    const conn = commandTransport(fake.transport, { keepaliveMs: 30 }).open(stop.signal);
+    const seen: string[] = [];
+    const ended = collect(conn.events, seen);
+    conn.send(ping("p1"));
+    await waitUntil(() => seen.filter((n) => n === "session-keepalive").length >= 2, "keepalive pings");
+    expect(fake.commands.map((c) => c.header)).toEqual(fake.commands.map(() => "s-1"));
+    stop.abort();
+    await ended;
   });
 
   it("a stream that does not start with a SessionEvent is refused", async () => {

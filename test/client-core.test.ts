@@ -1,9 +1,9 @@
 /**
  * The client core (src/client/chat-session.ts), in-process against real
  * servers, over every session transport: the Chat stream that the terminal
- * client uses, and OpenSession + Command that a browser uses (skipped until
- * the server serves it). The same promises either way: reconnecting by
- * itself, resuming rooms, delivering every message exactly once across drops,
+ * client uses, and OpenSession + Command that a browser uses (over gRPC, and
+ * over the Connect protocol on the HTTP port, as a browser does). The same
+ * promises every way: reconnecting by itself, resuming rooms, delivering every message exactly once across drops,
  * leaving cleanly, typing indicators, nicknames as the server stored them.
  */
 import { afterEach, describe, expect, it } from "vitest";

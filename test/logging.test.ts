@@ -60,7 +60,7 @@ describe("the server's --log-format", () => {
   });
 
   it("LOG_FORMAT=pretty on a pipe: readable lines to the last one, and a clean exit on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--store", "memory"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
       cwd: root,
       env: { ...process.env, LOG_FORMAT: "pretty" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -75,7 +75,7 @@ describe("the server's --log-format", () => {
     const lines = stripColours(stdout).trim().split("\n");
     expect(lines[0]).toMatch(/INFO: chat server listening on 127\.0\.0\.1:\d+ .*\{"address":/);
     // The line written just before process.exit is there: the pretty output is synchronous.
-    expect(lines.at(-1)).toMatch(/INFO: chat server stopped$/);
+    expect(lines.at(-1)).toMatch(/INFO: chat server stopped \{"ms":\d+\}$/);
     for (const l of lines) expect(l.startsWith("{")).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
  * The package as a user gets it: `npm pack` (which builds dist/ through the
  * prepare script), installed into an empty directory, and the two installed
  * commands run from node_modules/.bin with no TypeScript tooling anywhere:
- * the server serves, the client sends in its scripted mode, and SIGTERM to
+ * the server serves (the web client's page too), the client sends in its scripted mode, and SIGTERM to
  * the server command drains and exits 0.
  */
 import { execFile, execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -12,6 +12,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port.js";
 import { waitUntil } from "./support/wait.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -133,6 +134,9 @@ describe("the npm package", () => {
       "dist/src/server/main.js",
       "dist/src/cli/main.js",
       "dist/gen/chat/v1/chat_pb.js",
+      "dist/web/index.html",
+      "dist/web/app.js",
+      "dist/web/style.css",
       "proto/chat/v1/chat.proto",
     ]) {
       expect(packedFiles).toContain(f);
@@ -149,12 +153,22 @@ describe("the npm package", () => {
 
   it("chat-server serves, chat sends from a pipe, and SIGTERM to chat-server drains and exits 0", async () => {
     const bin = join(app, "node_modules", ".bin");
-    const server = new Command(join(bin, "chat-server"), ["--port", "0", "--store", "memory", "--log-format", "json"], app);
+    const httpPort = await freePort();
+    const server = new Command(join(bin, "chat-server"), ["--port", "0", "--http-port", String(httpPort), "--store", "memory", "--log-format", "json"], app);
     await server.waitFor((lines) => lines.find((l) => String(l.msg).includes("listening")), "the server to listen", 20_000);
     const listening = server.jsonLines().find((l) => String(l.msg).includes("listening"))!;
     // The pid we signal is the server itself, not a wrapper around it.
     expect(listening.pid).toBe(server.child.pid);
     const url = `http://${listening.address}`;
+
+    // The web client comes with the package: its page and bundle are served on the HTTP port.
+    expect(listening.http).toBe(`http://127.0.0.1:${httpPort}`);
+    const page = await fetch(`${listening.http}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="/app.js"></script>');
+    const bundle = await fetch(`${listening.http}/app.js`);
+    expect(bundle.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect((await bundle.text()).length).toBeGreaterThan(10_000);
 
     // A member that stays connected, to see the message and then the drain.
     const watcher = new Command(join(bin, "chat"), ["--server", url, "--name", "watcher", "--room", "lobby", "--json"], app);

@@ -14,7 +14,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 function runServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", ...args], { cwd: root, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", ...args], { cwd: root, env: { ...process.env, ...env } });
     let stderr = "";
     let stdout = "";
     child.stderr.on("data", (d) => (stderr += d));

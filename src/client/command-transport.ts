@@ -14,9 +14,17 @@
  * throws that failure, so the session reconnects as for any drop. finish()
  * lets the queued commands go out, then cancels the stream: there is no
  * half-close here (the session calls finish only when nothing is owed).
+ *
+ * Two things the server asks of such a client: every Command names its
+ * session in the `chat-session-id` header too, so that a load balancer can
+ * route it to the node holding the session without reading the body; and a
+ * Command at least every 40 s (the server's lease: a browser cannot answer
+ * HTTP/2 pings, so a session that falls silent is taken for a vanished
+ * client), so when nothing else went out for `keepaliveMs` a ping does.
  */
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { ChatService, type ChatRequest, type ServerEvent } from "../../gen/chat/v1/chat_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { ChatRequestSchema, ChatService, type ChatRequest, type ServerEvent } from "../../gen/chat/v1/chat_pb.js";
 import type { SessionConnection, SessionTransport } from "./session-transport.js";
 
 export interface CommandTransportOptions {
@@ -24,7 +32,14 @@ export interface CommandTransportOptions {
   headers?: Record<string, string>;
   /** Deadline of one Command call (default 30 s): a command that hangs longer breaks the connection. */
   commandTimeoutMs?: number;
+  /** Send a ping when no Command went out for this long (default 15 s; the server's lease is 40 s by default). */
+  keepaliveMs?: number;
 }
+
+/** The header naming the session on every Command, for load balancers (see the README, "Browser sessions across nodes"). */
+export const SESSION_HEADER = "chat-session-id";
+
+const KEEPALIVE_NONCE = "session-keepalive";
 
 export function commandTransport(transport: Transport, options: CommandTransportOptions = {}): SessionTransport {
   const client = createClient(ChatService, transport);
@@ -43,6 +58,8 @@ class CommandConnection implements SessionConnection {
   private finished = false;
   /** A Command call failed: the reason the connection is gone. */
   private failure: unknown;
+  private lastCommandAt = Date.now();
+  private keepalive: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly client: Client<typeof ChatService>,
@@ -75,6 +92,7 @@ class CommandConnection implements SessionConnection {
           if (first?.case !== "session") throw new ConnectError("the server did not start the session with its id", Code.Internal);
           this.sessionId = first.value.sessionId;
           events = events.slice(1);
+          this.startKeepalive();
           this.pump();
         }
         if (events.length > 0) yield events;
@@ -83,8 +101,20 @@ class CommandConnection implements SessionConnection {
       if (this.finished) return;
       throw this.failure ?? err;
     } finally {
+      clearInterval(this.keepalive);
       this.abort.abort(); // stop any Command in flight
     }
+  }
+
+  private startKeepalive(): void {
+    const every = this.options.keepaliveMs ?? 15_000;
+    this.keepalive = setInterval(() => {
+      if (!this.finishing && !this.sending && Date.now() - this.lastCommandAt >= every) {
+        this.send(create(ChatRequestSchema, { command: { case: "ping", value: { nonce: KEEPALIVE_NONCE } } }));
+      }
+    }, Math.max(10, every / 3));
+    // Node: a keepalive alone must not hold the process open (browsers have no unref).
+    (this.keepalive as { unref?: () => void }).unref?.();
   }
 
   /** Send the next queued command once the previous one is answered. */
@@ -99,10 +129,15 @@ class CommandConnection implements SessionConnection {
       return;
     }
     this.sending = true;
+    this.lastCommandAt = Date.now();
     this.client
       .command(
         { sessionId: this.sessionId, request },
-        { signal: this.abort.signal, headers: this.options.headers, timeoutMs: this.options.commandTimeoutMs ?? 30_000 },
+        {
+          signal: this.abort.signal,
+          headers: { ...this.options.headers, [SESSION_HEADER]: this.sessionId },
+          timeoutMs: this.options.commandTimeoutMs ?? 30_000,
+        },
       )
       .then(
         () => {

@@ -38,6 +38,9 @@ const RESET_REASONS: [RegExp, string][] = [
   [/CANCEL|NO_ERROR|STREAM_CLOSED/, "the connection was closed"],
 ];
 
+/** What a browser's fetch says when it reaches no server (Chromium, Firefox, Safari): connect-web passes it on as is. */
+const FETCH_FAILED = /^(Failed to fetch|NetworkError when attempting to fetch resource|Load failed)/;
+
 /** Messages of Node's HTTP/2 and socket layers that mean "the connection went away". */
 const CONNECTION_CLOSED = /^http\/2 |premature close|socket hang up|other side closed|GOAWAY|ERR_HTTP2|session closed|stream closed|aborted/i;
 
@@ -47,6 +50,7 @@ export function describeError(err: unknown, server: string): string {
   if (socket) return `cannot reach server ${server}: ${SOCKET_ERRORS[socket]}`;
   const e = ConnectError.from(err);
   const detail = firstLine(e.rawMessage) || "no details";
+  if (FETCH_FAILED.test(detail)) return `cannot reach server ${server}`;
   if (/^http\/2 stream closed with error code/.test(detail)) {
     return RESET_REASONS.find(([pattern]) => pattern.test(detail))?.[1] ?? "the connection broke";
   }

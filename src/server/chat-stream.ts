@@ -11,21 +11,9 @@ import type { Hub } from "../hub/hub.js";
 import { Session } from "../hub/session.js";
 import { AuthError, type Authenticator, type Identity } from "./auth.js";
 import { endCall, endedInsideMessage } from "./grpc-call-control.js";
+import { disconnectCode } from "./disconnect-status.js";
 import { MalformedRequest } from "./grpc-definition.js";
 import { frameWriterFor } from "./grpc-frame-writer.js";
-
-const statusFor: Record<DisconnectReason["kind"], grpc.status> = {
-  finished: grpc.status.OK,
-  "client-gone": grpc.status.CANCELLED,
-  "too-slow": grpc.status.RESOURCE_EXHAUSTED,
-  "server-full": grpc.status.RESOURCE_EXHAUSTED,
-  "rate-limited": grpc.status.RESOURCE_EXHAUSTED,
-  malformed: grpc.status.INVALID_ARGUMENT,
-  "history-reset": grpc.status.UNAVAILABLE,
-  unauthenticated: grpc.status.UNAUTHENTICATED,
-  shutdown: grpc.status.UNAVAILABLE,
-  internal: grpc.status.INTERNAL,
-};
 
 /** How long after the request side ends a reset still counts as a cancel (see the "end" handler). */
 const HALF_CLOSE_GRACE_MS = 50;
@@ -69,8 +57,9 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
     if (ended) return;
     ended = true;
     clearTimeout(expiry);
-    if (reason.kind === "finished") call.end();
-    else endCall(call, { code: statusFor[reason.kind], details: reason.message }, resetGraceMs);
+    const code = disconnectCode(reason);
+    if (code === "ok") call.end();
+    else endCall(call, { code: code as number as grpc.status, details: reason.message }, resetGraceMs);
   };
   const writer = frameWriterFor(call);
   const opened = hub.openSession(

@@ -8,10 +8,15 @@ import { defaultHubLimits } from "../hub/limits.js";
 import { DEFAULT_HISTORY_DB_PATH } from "../store/open-store.js";
 import { defaultRetention } from "../store/retention.js";
 import { LOG_FORMATS, type LogFormat } from "./logger.js";
+import { NODE_ID_PATTERN } from "./session-id.js";
 
 export interface ServerConfig {
   host: string;
   port: number;
+  httpHost: string;
+  httpPort: number;
+  corsOrigins: string;
+  nodeId: string;
   logLevel: string;
   logFormat: LogFormat;
   store: string;
@@ -75,6 +80,10 @@ const opt = (key: keyof ServerConfig, flag: string, env: string, kind: Kind, dfl
 export const OPTIONS: OptionSpec[] = [
   opt("host", "host", "HOST", "string", "127.0.0.1", "address to listen on"),
   opt("port", "port", "PORT", "int", 50051, "gRPC port (0 picks a free one)", { min: 0, max: 65535 }),
+  opt("httpHost", "http-host", "HTTP_HOST", "string", "", "address for the HTTP port (empty: the same as --host)"),
+  opt("httpPort", "http-port", "HTTP_PORT", "int", 8080, "HTTP port: the web client, and the API over Connect, gRPC-Web and gRPC (HTTP/1.1 and h2c; HTTPS with --tls-cert); 0 turns it off", { min: 0, max: 65535 }),
+  opt("corsOrigins", "cors-origins", "CORS_ORIGINS", "string", "", "comma-separated origins whose pages may call the HTTP port, e.g. https://chat.example.com (* for any; empty: same origin only)"),
+  opt("nodeId", "node-id", "NODE_ID", "string", "", "this node's id: the prefix of its session ids, which a load balancer routes Command calls by (empty: random at start)"),
   opt("logLevel", "log-level", "LOG_LEVEL", "string", "info", "log level", { choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] }),
   opt("logFormat", "log-format", "LOG_FORMAT", "string", "auto", "log lines: pretty (coloured, for people) or json; auto is pretty on a terminal", { choices: [...LOG_FORMATS] }),
   opt("store", "store", "STORE", "string", "sqlite", "history store: sqlite (durable) or memory (throwaway)", { choices: ["sqlite", "memory"] }),
@@ -204,7 +213,20 @@ function checkCombinations(c: ServerConfig): ServerConfig {
   if ((c.tlsCert === "") !== (c.tlsKey === "")) throw new ConfigError("--tls-cert and --tls-key go together");
   if (c.authSecret && c.authPublicKey) throw new ConfigError("give --auth-secret or --auth-public-key, not both");
   if (c.redisCluster && !c.redis) throw new ConfigError("--redis-cluster needs --redis with the cluster's seed nodes; see --help");
+  if (c.nodeId !== "" && !NODE_ID_PATTERN.test(c.nodeId)) {
+    throw new ConfigError(`--node-id / NODE_ID must be 1 to 32 letters, digits, '-' or '_' (got "${c.nodeId}")`);
+  }
+  const badOrigin = corsOriginList(c.corsOrigins).find((o) => o !== "*" && !/^https?:\/\/[^/\s]+$/i.test(o));
+  if (badOrigin !== undefined) throw new ConfigError(`--cors-origins / CORS_ORIGINS: "${badOrigin}" is not an origin like https://chat.example.com (or *)`);
   return c;
+}
+
+/** The --cors-origins list, split and trimmed. */
+export function corsOriginList(value: string): string[] {
+  return value
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
 }
 
 export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {

@@ -20,13 +20,18 @@ import { openHistoryStore } from "../store/open-store.js";
 import { defaultRetention } from "../store/retention.js";
 import { createAuthenticator } from "./auth.js";
 import { chatStreamHandler } from "./chat-stream.js";
-import type { ServerConfig } from "./config.js";
+import { corsOriginList, type ServerConfig } from "./config.js";
+import { startGateway, type Gateway } from "./gateway.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
 import { listen } from "./listener.js";
 import { createLogger } from "./logger.js";
 import { ChatMetrics } from "./metrics.js";
+import { openSessionHandler } from "./open-session-stream.js";
 import { addReflection } from "./reflection.js";
+import { chatRoutes } from "./routes.js";
+import { randomNodeId } from "./session-id.js";
+import { SessionRegistry } from "./session-registry.js";
 import { unaryHandlers } from "./unary-handlers.js";
 
 export interface ChatServer {
@@ -37,6 +42,12 @@ export interface ChatServer {
   address: string;
   /** The metrics port, when metrics are on. */
   metricsPort?: number;
+  /** The HTTP port (web client, Connect, gRPC-Web), when it is on. */
+  httpPort?: number;
+  /** This node's id, the prefix of its session ids. */
+  nodeId: string;
+  /** Sessions opened with OpenSession. */
+  sessions: SessionRegistry;
   /** Open TCP connections. */
   connections(): number;
   /** Stop: refuse new streams, tell clients, finish what was accepted, close. */
@@ -51,6 +62,8 @@ export interface StartOptions {
   hubLimits?: Partial<HubLimits>;
   /** How long a dropped stream may take to deliver its status before it is reset (default 1000 ms). */
   resetGraceMs?: number;
+  /** Serve the HTTP port on a port the system picks (tests: config.httpPort 0 means off). */
+  ephemeralHttpPort?: boolean;
 }
 
 function grpcOptions(config: ServerConfig): grpc.ServerOptions {
@@ -65,8 +78,8 @@ function grpcOptions(config: ServerConfig): grpc.ServerOptions {
   };
 }
 
-function credentials(config: ServerConfig): grpc.ServerCredentials {
-  if (!config.tlsCert) return grpc.ServerCredentials.createInsecure();
+function readTls(config: ServerConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (!config.tlsCert) return undefined;
   const read = (file: string, what: string) => {
     try {
       return readFileSync(file);
@@ -74,7 +87,12 @@ function credentials(config: ServerConfig): grpc.ServerCredentials {
       throw new Error(`cannot read TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   };
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: read(config.tlsCert, "certificate"), private_key: read(config.tlsKey, "key") }], false);
+  return { cert: read(config.tlsCert, "certificate"), key: read(config.tlsKey, "key") };
+}
+
+function credentials(tls: { cert: Buffer; key: Buffer } | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
 }
 
 /** The embedded log over the configured history store, or, with --redis, the Redis log. */
@@ -115,7 +133,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     audience: config.authAudience || undefined,
     maxTokenAgeSec: config.authMaxTokenAge,
   });
-  const creds = credentials(config);
+  const tls = readTls(config);
+  const creds = credentials(tls);
   let hub: Hub | undefined;
   let connections = () => 0;
   let roomLog: RoomLog | undefined;
@@ -143,10 +162,15 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       ...options.hubLimits,
     },
   });
+  const resetGraceMs = options.resetGraceMs ?? 1000;
+  const nodeId = config.nodeId || randomNodeId();
+  // A browser cannot answer HTTP/2 pings: a session silent for longer than a ping would be is taken for gone.
+  const sessions = new SessionRegistry({ hub, nodeId, log, leaseMs: config.keepaliveMs + config.keepaliveTimeoutMs });
   const server = new grpc.Server(grpcOptions(config));
   server.addService(grpcServiceDefinition(ChatService), {
-    Chat: chatStreamHandler({ hub, log, resetGraceMs: options.resetGraceMs ?? 1000, authenticate }),
-    ...unaryHandlers(hub, authenticate),
+    Chat: chatStreamHandler({ hub, log, resetGraceMs, authenticate }),
+    OpenSession: openSessionHandler({ registry: sessions, log, resetGraceMs, authenticate }),
+    ...unaryHandlers(hub, authenticate, sessions),
   });
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
@@ -162,11 +186,29 @@ export async function startChatServer(config: ServerConfig, options: StartOption
 
   let listener: Awaited<ReturnType<typeof listen>> | undefined;
   let metricsServer: Awaited<ReturnType<ChatMetrics["serve"]>> | undefined;
+  let gateway: Gateway | undefined;
+  const httpHost = config.httpHost || config.host;
   try {
     listener = await listen(server, creds, { host: config.host, port: config.port, maxConnections: config.maxConnections, tls: Boolean(config.tlsCert), log });
     connections = listener.connections;
+    if (config.httpPort !== 0 || options.ephemeralHttpPort) {
+      gateway = await startGateway({
+        host: httpHost,
+        port: config.httpPort,
+        routes: chatRoutes({ hub, registry: sessions, log, authenticate, resetGraceMs, highWaterBytes: hub.limits.maxFrameBytes }),
+        maxConnections: config.maxConnections,
+        maxStreamsPerConnection: config.maxStreamsPerConnection,
+        maxRequestBytes: config.maxRequestBytes,
+        idleTimeoutMs: config.idleTimeoutMs,
+        keepaliveMs: config.keepaliveMs,
+        corsOrigins: corsOriginList(config.corsOrigins),
+        tls,
+        log,
+      });
+    }
     if (config.metricsPort !== "") metricsServer = await metrics.serve(config.metricsHost, Number(config.metricsPort));
   } catch (err) {
+    void gateway?.close(0);
     listener?.close();
     server.forceShutdown();
     await roomLog.close();
@@ -174,15 +216,20 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   }
   const port = listener.port;
   const address = `${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  const httpAddress = gateway && `${httpHost.includes(":") ? `[${httpHost}]` : httpHost}:${gateway.port}`;
+  const webUrl = httpAddress && `${tls ? "https" : "http"}://${httpAddress}`;
   log.info(
     {
       address,
+      http: webUrl,
+      node: nodeId,
       tls: Boolean(config.tlsCert),
       auth: Boolean(authenticate),
       store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${config.redis} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
       metrics: metricsServer ? `http://${config.metricsHost}:${metricsServer.port}/metrics` : undefined,
     },
-    `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)`,
+    `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)` +
+      (webUrl ? `; web client and Connect/gRPC-Web API on ${webUrl}${gateway!.servesPage ? "" : " (page not built: run npm run build)"}` : ""),
   );
 
   const close = (deadlineMs = config.shutdownDeadlineMs) =>
@@ -193,6 +240,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       health.shutdown();
       listener!.close();
       await hub!.shutdown();
+      const httpClosed = gateway?.close(deadlineMs);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn("shutdown deadline passed: cutting remaining streams");
@@ -205,11 +253,12 @@ export async function startChatServer(config: ServerConfig, options: StartOption
           resolve();
         });
       });
+      await httpClosed;
       log.info({ ms: Date.now() - startedAt }, "streams and connections closed");
       await metricsServer?.close();
       metrics.dispose();
       await roomLog.close();
       log.info({ ms: Date.now() - startedAt }, "chat server stopped");
     })());
-  return { hub, health, port, address, metricsPort: metricsServer?.port, connections, close };
+  return { hub, health, port, address, metricsPort: metricsServer?.port, httpPort: gateway?.port, nodeId, sessions, connections, close };
 }

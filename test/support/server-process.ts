@@ -12,6 +12,8 @@ export interface ServerProcess {
   child: ChildProcess;
   address: string;
   baseUrl: string;
+  /** The HTTP port's URL (web client, Connect, gRPC-Web), when the test turned it on. */
+  httpUrl?: string;
   logs: () => Record<string, unknown>[];
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -19,9 +21,12 @@ export interface ServerProcess {
 
 const running = new Set<ChildProcess>();
 
-/** Start `src/server/main.ts` with flags; resolves once it says where it listens. */
+/**
+ * Start `src/server/main.ts` with flags; resolves once it says where it listens.
+ * The HTTP port is off unless `args` turns it on (a later flag wins).
+ */
 export async function spawnServer(args: string[], timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--log-level", "info", "--log-format", "json", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--log-level", "info", "--log-format", "json", "--http-port", "0", ...args], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -59,7 +64,8 @@ export async function spawnServer(args: string[], timeoutMs = 20_000): Promise<S
     timeoutMs,
   );
   const address = listening.address as string;
-  return { child, address, baseUrl: `http://${address}`, logs: () => lines, stderr: () => stderr, exited };
+  const httpUrl = typeof listening.http === "string" ? listening.http : undefined;
+  return { child, address, baseUrl: `http://${address}`, httpUrl, logs: () => lines, stderr: () => stderr, exited };
 }
 
 /** Kill every server process a test left running. */

@@ -1,0 +1,99 @@
+/**
+ * The read-only RPCs (ListRooms, ListMembers, GetHistory) as plain functions
+ * of the hub, with input checked like any command. Every failure is a
+ * ConnectError with a code and a one-line message, never a stack trace; the
+ * grpc-js handlers and the Connect routes both serve these, so the two ports
+ * cannot answer differently.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  GetHistoryResponseSchema,
+  ListMembersResponseSchema,
+  ListRoomsResponseSchema,
+  type GetHistoryRequest,
+  type GetHistoryResponse,
+  type ListMembersRequest,
+  type ListMembersResponse,
+  type ListRoomsResponse,
+} from "../../gen/chat/v1/chat_pb.js";
+import type { Hub } from "../hub/hub.js";
+import { checkRoom } from "../hub/validate.js";
+import { InvalidPageTokenError, LogUnavailableError } from "../log/room-log.js";
+import { toChatMessage, toMember } from "../wire/events.js";
+
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 500;
+export const MEMBERS_DEFAULT_PAGE = 100;
+export const MEMBERS_MAX_PAGE = 1000;
+
+export interface ChatQueries {
+  listRooms(): Promise<ListRoomsResponse>;
+  listMembers(req: ListMembersRequest): Promise<ListMembersResponse>;
+  getHistory(req: GetHistoryRequest): Promise<GetHistoryResponse>;
+}
+
+export function chatQueries(hub: Hub): ChatQueries {
+  return {
+    listRooms: () =>
+      guarded(async () => {
+        const rooms = await hub.listRooms();
+        return create(ListRoomsResponseSchema, {
+          rooms: rooms.map((r) => ({ name: r.name, memberCount: r.memberCount, lastSeq: BigInt(r.lastSeq) })),
+        });
+      }),
+    listMembers: (req) =>
+      guarded(async () => {
+        requireRoom(req.room);
+        if (req.pageSize > MEMBERS_MAX_PAGE) throw invalid(`page_size must be at most ${MEMBERS_MAX_PAGE}`);
+        const page = await hub.listMembers(req.room, req.pageToken, req.pageSize === 0 ? MEMBERS_DEFAULT_PAGE : req.pageSize);
+        return create(ListMembersResponseSchema, {
+          members: page.members.map(toMember),
+          nextPageToken: page.nextPageToken,
+          memberCount: page.memberCount,
+        });
+      }),
+    getHistory: (req) =>
+      guarded(async () => {
+        requireRoom(req.room);
+        if (req.limit > HISTORY_MAX_LIMIT) throw invalid(`limit must be at most ${HISTORY_MAX_LIMIT}`);
+        const page = await hub.history(req.room, {
+          beforeSeq: req.beforeSeq === undefined ? undefined : safeNumber(req.beforeSeq),
+          afterSeq: req.afterSeq === undefined ? undefined : safeNumber(req.afterSeq),
+          limit: req.limit === 0 ? HISTORY_DEFAULT_LIMIT : req.limit,
+        });
+        return create(GetHistoryResponseSchema, {
+          messages: page.messages.map(toChatMessage),
+          epoch: page.position.epoch,
+          firstSeq: BigInt(page.position.firstSeq),
+          lastSeq: BigInt(page.position.lastSeq),
+          hasMore: page.hasMore,
+        });
+      }),
+  };
+}
+
+/** Known failures keep their meaning; anything else is a bug, reported only as internal. */
+async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    if (err instanceof InvalidPageTokenError) throw invalid(err.message);
+    if (err instanceof LogUnavailableError) throw new ConnectError(err.message, Code.Unavailable);
+    throw new ConnectError("internal server error", Code.Internal);
+  }
+}
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+function requireRoom(room: string): void {
+  const problem = checkRoom(room);
+  if (problem) throw invalid(problem);
+}
+
+function safeNumber(n: bigint): number {
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+}
