@@ -170,7 +170,10 @@ describe("Redis restarting", () => {
     expect(await chatHealth(servers[0])).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
 
     redis = await startRedisServer(port, aof);
-    await waitUntilAsync(async () => (await chatHealth(servers[0])) === HealthCheckResponse_ServingStatus.SERVING, "SERVING again", 10_000);
+    // Each node comes back on its own (reconnect backoff): both serve again before both send.
+    for (const server of servers) {
+      await waitUntilAsync(async () => (await chatHealth(server)) === HealthCheckResponse_ServingStatus.SERVING, "SERVING again", 10_000);
+    }
     // The client resends what was refused (same id) until it goes through.
     await waitUntil(() => {
       if (!ann.messages().some((m) => m.clientMsgId === "a-away")) ann.send("lobby", "while away", "a-away");
@@ -179,7 +182,7 @@ describe("Redis restarting", () => {
     for (let i = 6; i <= 8; i++) bob.send("lobby", `after ${i}`, `b${i}`);
     // (A resend of a stored message is acknowledged again, to its sender only: count distinct numbers.)
     const distinct = (t: ChatTester) => [...new Set(seqs(t))];
-    for (const c of [ann, bob]) await waitUntil(() => distinct(c).length === 9, `${c.name}: 9 messages`, 10_000);
+    for (const c of [ann, bob]) await waitUntil(() => distinct(c).length === 9, `${c.name}: 9 messages`, 10_000).catch((e) => { throw new Error(`${e.message}: ${c.name} ${JSON.stringify(c.messages().map((m) => [Number(m.seq), m.text]))} errors ${JSON.stringify(c.of("error").map((x) => x.message))} ended ${JSON.stringify(c.ended)}`); });
     for (const c of [ann, bob]) expect(distinct(c)).toEqual(range(1, 9));
     expect(bob.messages().filter((m) => m.clientMsgId === "a-away")).toHaveLength(1);
   }, 60_000);
