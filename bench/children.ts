@@ -4,7 +4,7 @@
  * SIGTERM). Import this only from the orchestrator: it installs handlers.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "./proc.js";
@@ -85,7 +85,7 @@ let help: string | undefined;
 
 /** Whether our server has a flag (read once from its --help). */
 export function oursHasFlag(root: string, flag: string): boolean {
-  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
+  help ??= execFileSync(process.execPath, [OURS_ENTRY, "--help"], { cwd: root, encoding: "utf8" });
   return help.includes(`--${flag} `);
 }
 
@@ -96,7 +96,7 @@ export function oursHasFlag(root: string, flag: string): boolean {
  * would make every "embedded" server a node on that Redis.
  */
 export function oursEnv(root: string): NodeJS.ProcessEnv {
-  help ??= execFileSync(process.execPath, ["--import", "tsx", "src/server/main.ts", "--help"], { cwd: root, encoding: "utf8" });
+  help ??= execFileSync(process.execPath, [OURS_ENTRY, "--help"], { cwd: root, encoding: "utf8" });
   const env = { ...process.env };
   for (const m of help.matchAll(/^\s+--\S+\s+([A-Z][A-Z0-9_]*)\s/gm)) delete env[m[1]];
   return env;
@@ -133,17 +133,38 @@ export function oursArgs(root: string, dbFile: string): string[] {
  * is the process that does the work) and wait for it to log its address.
  * Its output goes to a file, so nobody has to spend CPU reading a pipe.
  */
+/**
+ * Our server as installed users run it: the compiled JavaScript (what
+ * `chat-server` runs), not the sources through tsx, so start-up and the code
+ * measured are the real ones. ensureBuilt() brings dist/ up to date first.
+ */
+export const OURS_ENTRY = "dist/src/server/main.js";
+
+/** Rebuild dist/ (npm run build) when a source under src/, gen/ or web/ is newer than it. */
+export function ensureBuilt(root: string, log: (msg: string) => void): void {
+  const built = join(root, OURS_ENTRY);
+  const builtAt = existsSync(built) ? statSync(built).mtimeMs : 0;
+  const newer = (dir: string): boolean =>
+    existsSync(dir) &&
+    readdirSync(dir, { withFileTypes: true }).some((e) =>
+      e.isDirectory() ? newer(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs > builtAt,
+    );
+  if (builtAt > 0 && !["src", "gen", "web"].some((d) => newer(join(root, d)))) return;
+  log("building dist/ (the bench runs the compiled server, as chat-server does)");
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+}
+
 export async function startServer(opts: ServerOptions): Promise<ServerChild> {
   const logFile = join(tmpDir(), `${opts.target}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
   const fd = openSync(logFile, "w");
   const dbFile = opts.target === "ours" ? (opts.dbFile ?? logFile.replace(/\.log$/, ".db")) : undefined;
   const script =
     opts.target === "ours"
-      ? ["src/server/main.ts", ...oursArgs(opts.root, dbFile!), ...(opts.serverArgs ?? []), ...(opts.port !== undefined ? ["--port", String(opts.port)] : [])]
+      ? [OURS_ENTRY, ...oursArgs(opts.root, dbFile!), ...(opts.serverArgs ?? []), ...(opts.port !== undefined ? ["--port", String(opts.port)] : [])]
       : ["bench/ws-server.ts"];
   const spawnedAtMs = Date.now();
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", ...(opts.nodeFlags ?? []), ...script], {
+    spawn(process.execPath, [...(opts.target === "ours" ? [] : ["--import", "tsx"]), ...(opts.nodeFlags ?? []), ...script], {
       cwd: opts.root,
       env: opts.target === "ours" ? oursEnv(opts.root) : process.env,
       stdio: ["ignore", fd, fd, ...(opts.target === "ws" ? (["ipc"] as const) : [])],

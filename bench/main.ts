@@ -9,7 +9,7 @@
 import { cpus, totalmem } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { keepServerLogs, oursArgs } from "./children.js";
+import { ensureBuilt, keepServerLogs, OURS_ENTRY, oursArgs } from "./children.js";
 import { HELP, parseOptions, UsageError, type BenchOptions } from "./options.js";
 import type { RunContext } from "./runner.js";
 import { renderFanout, runFanout } from "./scenarios/fanout.js";
@@ -56,8 +56,9 @@ async function main(): Promise<number> {
     problems: [],
     warnings: [],
   };
+  if (options.targets.includes("ours")) ensureBuilt(root, ctx.log);
   const serverFlags = [...oursArgs(root, "<temp>.db"), ...options.serverArgs];
-  if (options.targets.includes("ours")) ctx.log(`our server: node --import tsx src/server/main.ts ${serverFlags.join(" ")}`);
+  if (options.targets.includes("ours")) ctx.log(`our server: node ${OURS_ENTRY} ${serverFlags.join(" ")}`);
   const print = (text: string) => (options.json ? console.error(text) : console.log(text));
   const reports: Reports & { rooms?: Awaited<ReturnType<typeof runRooms>> } = {};
   for (const scenario of options.scenarios) {
