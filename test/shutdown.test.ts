@@ -3,11 +3,14 @@
  * tells every client, delivers what it accepted, and exits 0 within its
  * deadline, even with a client that stopped reading.
  */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatResponseSchema, type ChatResponse } from "../gen/chat/v1/chat_pb.js";
 import { closeTesters, ChatTester } from "./support/chat-tester.js";
 import { codec, rawClient } from "./support/grpc-raw.js";
+import { RawH2Connection } from "./support/hostile-h2.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 import { waitUntil } from "./support/wait.js";
 
@@ -17,6 +20,7 @@ afterEach(() => {
 });
 
 const chat = codec(ChatRequestSchema, ChatResponseSchema);
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 describe.each(["SIGTERM", "SIGINT"] as const)("on %s", (signal) => {
   it("tells clients, delivers everything accepted, refuses newcomers and exits 0", async () => {
@@ -73,4 +77,35 @@ it("exits within its deadline even when a client has stopped reading", async () 
   expect(exit).toEqual({ code: 0, signal: null });
   expect(server.logs().some((l) => String(l.msg).includes("deadline passed"))).toBe(true);
   client.close();
+});
+
+it("does not wait for frozen clients to hang up once every stream has had its final status", async () => {
+  // A long deadline: without cutting finished connections the server would sit here for a minute.
+  const server = await spawnServer(["--port", "0", "--store", "memory", "--shutdown-deadline-ms", "60000"]);
+  const port = server.address.split(":").pop()!;
+  const clients = ["frozen1", "frozen2"].map((nick) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "test/support/frozen-client.ts", port, nick], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+    return { child, out: () => out };
+  });
+  try {
+    await waitUntil(() => clients.every((c) => c.out().includes("joined")), "both clients joined", 20_000);
+    for (const c of clients) c.child.kill("SIGSTOP");
+    server.child.kill("SIGTERM");
+    const exit = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r("still running after 20 s"), 20_000))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(server.logs().some((l) => String(l.msg).includes("deadline passed"))).toBe(false);
+    // Everything had been written before the connections were closed: woken up, each reads its notice and status.
+    for (const c of clients) c.child.kill("SIGCONT");
+    for (const c of clients) {
+      const summary = await waitUntil(() => c.out().split("\n").find((l) => l.startsWith("{")), "client summary", 20_000);
+      expect(JSON.parse(summary)).toEqual({ shutdown: 1, status: { code: grpc.status.UNAVAILABLE, message: "server is shutting down" } });
+    }
+  } finally {
+    for (const c of clients) {
+      c.child.kill("SIGCONT");
+      c.child.kill("SIGKILL");
+    }
+  }
 });

@@ -23,6 +23,12 @@ export interface Listener {
   connections: () => number;
   /** Stop accepting; existing connections are left to grpc-js's shutdown. */
   close(): void;
+  /**
+   * From now on, a connection whose every byte has been written, up to our FIN
+   * (its HTTP/2 session is over on our side), is closed `lingerMs` later even if
+   * the client has not hung up: a busy or frozen client must not hold a shutdown.
+   */
+  hangUpAfterFinish(lingerMs: number): void;
 }
 
 export interface ListenOptions {
@@ -53,6 +59,7 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
   const injector = server.createConnectionInjector(credentials);
   const refusal = refusalResponder(`server is at its limit of ${opts.maxConnections} connections; retry later`);
   let served = 0;
+  const sockets = new Set<net.Socket>();
   const tcp = net.createServer({ noDelay: true }, (socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on("error", () => {});
@@ -63,11 +70,13 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
       return;
     }
     served++;
+    sockets.add(socket);
     // Per-connection lines are debug: a reconnect storm of thousands would drown the log
     // (and cost a write each); streams are logged at info, with who they are.
     opts.log.debug({ peer, connections: served }, "connection opened");
     socket.once("close", () => {
       served--;
+      sockets.delete(socket);
       opts.log.debug({ peer, connections: served }, "connection closed");
     });
     injector.injectConnection(socket);
@@ -89,6 +98,15 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
     close: () => {
       tcp.close();
       refusal.close();
+    },
+    hangUpAfterFinish: (lingerMs) => {
+      // The linger lets the kernel deliver what it still holds: closing a socket with
+      // unread input sends a RST, and a RST discards what the peer has not acknowledged.
+      const hangUp = (socket: net.Socket) => setTimeout(() => socket.destroy(), lingerMs).unref();
+      for (const socket of sockets) {
+        if (socket.writableFinished) hangUp(socket);
+        else socket.once("finish", () => hangUp(socket));
+      }
     },
   };
 }

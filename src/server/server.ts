@@ -34,6 +34,9 @@ import { randomNodeId } from "./session-id.js";
 import { SessionRegistry } from "./session-registry.js";
 import { unaryHandlers } from "./unary-handlers.js";
 
+/** At shutdown, how long a connection we have finished writing to waits for its client to hang up. */
+const HANG_UP_LINGER_MS = 1000;
+
 export interface ChatServer {
   hub: Hub;
   health: HealthRegistry;
@@ -239,6 +242,9 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       // Watchers are told NOT_SERVING and their calls end: an open Watch must not hold the shutdown.
       health.shutdown();
       listener!.close();
+      // Clients normally hang up as soon as they have their status; one that does not
+      // (frozen, or too busy) would otherwise hold the shutdown until the deadline.
+      listener!.hangUpAfterFinish(HANG_UP_LINGER_MS);
       await hub!.shutdown();
       const httpClosed = gateway?.close(deadlineMs);
       await new Promise<void>((resolve) => {
