@@ -145,8 +145,28 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 
   async read(room: string, afterSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
-    const upTo = this.roomStates.get(room)?.lastCommitted ?? Infinity;
+    const state = this.roomStates.get(room);
+    // A resume usually misses only the last few messages: after a restart thousands of
+    // clients ask for the same tail, served encoded once from memory, not queried and encoded per client.
+    const cached = state && this.cachedTail(room, state);
+    if (cached && ((cached.length > 0 && cached[0].seq <= afterSeq + 1) || state.recentComplete)) {
+      // Retention may have dropped the oldest cached entries from the store: they are gone for everyone.
+      const firstKept = this.store.peek(room)?.firstSeq ?? 0;
+      return takeAfterWithin(cached, Math.max(afterSeq, firstKept - 1), limits);
+    }
+    const upTo = state?.lastCommitted ?? Infinity;
     return takeWithin(this.store.after(room, afterSeq, limits.maxMessages), limits.maxBytes, upTo);
+  }
+
+  /** The subscribed room's newest committed entries (loaded once, then kept up to date by commit()). */
+  private cachedTail(room: string, state: RoomState): LogEntry[] | undefined {
+    if (!state.listener || this.recentCache <= 0) return undefined;
+    if (!state.recent) {
+      const entries = toEntries(this.store.before(room, state.lastCommitted + 1, this.recentCache));
+      state.recent = entries;
+      state.recentComplete = entries.length < this.recentCache;
+    }
+    return state.recent;
   }
 
   async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
@@ -329,6 +349,21 @@ function takeNewestWithin(entries: readonly LogEntry[], limits: ReadLimits): Log
     start--;
   }
   return entries.slice(start);
+}
+
+/** The entries after `afterSeq` (oldest first) within the limits, at least one when any exists. */
+function takeAfterWithin(entries: readonly LogEntry[], afterSeq: number, limits: ReadLimits): LogEntry[] {
+  let start = 0;
+  while (start < entries.length && entries[start].seq <= afterSeq) start++;
+  let end = start;
+  let bytes = 0;
+  while (end < entries.length && end - start < limits.maxMessages) {
+    const size = entries[end].event.length;
+    if (end > start && bytes + size > limits.maxBytes) break;
+    bytes += size;
+    end++;
+  }
+  return entries.slice(start, end);
 }
 
 /** Entries for `messages` up to `upTo`, stopping before maxBytes (but at least one). */
