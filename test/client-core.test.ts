@@ -126,6 +126,49 @@ describe.each(transports)("client core over $name", (entry) => {
     expect(alice.session.unacknowledged).toBe(0);
   });
 
+  run("a message carried over from an earlier run keeps its id: sent again by a new session, it is stored once", async () => {
+    const server = await startTestServer();
+    const first = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    first.session.join("lobby");
+    void first.session.start();
+    await waitForLive(first.session, "lobby");
+    first.session.send("lobby", "said once");
+    expect(first.session.pending()).toEqual([{ id: expect.any(String), room: "lobby", text: "said once" }]);
+    // What a page keeps when it is reloaded before the acknowledgement reaches it.
+    const kept = first.session.pending()[0];
+    await waitUntil(() => first.acks.length === 1, "the ack");
+    expect(await first.session.finish()).toEqual({ ok: true });
+
+    const second = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    second.session.join("lobby");
+    void second.session.start();
+    expect(second.session.send("lobby", kept.text, { id: kept.id })).toEqual({ ok: true, id: kept.id });
+    expect(second.session.send("lobby", kept.text, { id: kept.id })).toEqual({ ok: true, id: kept.id });
+    expect(second.session.pending()).toEqual([kept]);
+    expect(second.session.send("lobby", "x", { id: "" }).ok).toBe(false);
+    await waitUntil(() => second.acks.length === 1, "the resend's ack");
+    expect(second.acks[0].seq).toBe(first.acks[0].seq);
+    expect(second.session.pending()).toEqual([]);
+    expect(await historyTexts(server.baseUrl, "lobby")).toEqual(["said once"]);
+  });
+
+  run("a rejoin after a reload waits for the old session to let go of the nickname instead of giving the room up", async () => {
+    const server = await startTestServer();
+    const old = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    old.session.join("lobby");
+    void old.session.start();
+    await waitForLive(old.session, "lobby");
+    const reloaded = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    let refused = false;
+    reloaded.session.on("nicknameRefused", () => (refused = true));
+    reloaded.session.join("lobby", { rejoin: true });
+    void reloaded.session.start();
+    await waitUntil(() => reloaded.notices.some((n) => n.text.includes("could not rejoin #lobby")), "a refused rejoin, to be retried");
+    expect(await old.session.finish()).toEqual({ ok: true });
+    await waitForLive(reloaded.session, "lobby");
+    expect(refused).toBe(false);
+  });
+
   run("resumes from the last sequence number seen: replays what was missed, without duplicates", async () => {
     const store = sharedStore();
     const first = await startTestServer({}, { store });

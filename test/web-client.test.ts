@@ -205,6 +205,51 @@ describeInBrowser(suiteName, () => {
     expect(await cli.exitCode()).toBe(0);
   }, 60_000);
 
+  it("a reload keeps the rooms and what was typed but not yet sent, and sends it once", async () => {
+    const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
+    let server = await startServer(db);
+    const ann = await openPage(server.httpUrl!, "ann");
+    await ann.getByLabel("Join a room").fill("second");
+    await ann.getByLabel("Join a room").press("Enter");
+    await ann.getByRole("button", { name: "#lobby" }).click();
+    const bob = await openPage(server.httpUrl!, "bob");
+    await say(ann, "before the reload");
+    await shownCount(bob, 1);
+
+    // Reloaded while online: straight back into both rooms, on the room that was on screen, history shown.
+    await ann.reload();
+    await ann.locator('#status[data-state="online"]').waitFor();
+    await shownCount(ann, 1);
+    expect(await ann.locator("#login").isHidden()).toBe(true);
+    expect(await ann.locator("#room-title").textContent()).toBe("#lobby");
+    expect(await ann.locator("#rooms button").allTextContents()).toEqual(["#lobby", "#second"]);
+
+    // Typed while the server is down, then reloaded: the browser shows its error page until the
+    // server is back, and the next load still has the message and sends it.
+    server.child.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+    await ann.locator('#status[data-state="reconnecting"]').waitFor();
+    await say(ann, "typed offline, then reloaded");
+    await ann.locator("li.pending", { hasText: "typed offline, then reloaded" }).waitFor();
+    await ann.reload().catch(() => {}); // the page's server is down: a browser error page
+    server = await startServer(db, { grpc: server.grpc, http: server.http });
+    await ann.reload();
+    await ann.locator('#status[data-state="online"]').waitFor({ timeout: 40_000 });
+    await bob.locator('#status[data-state="online"]').waitFor({ timeout: 40_000 });
+    for (const page of [ann, bob]) await shownCount(page, 2);
+    const expected = ["1 ann: before the reload", "2 ann: typed offline, then reloaded"];
+    expect(await shown(ann)).toEqual(expected);
+    expect(await shown(bob)).toEqual(expected);
+    expect(await ann.locator("li.pending").count()).toBe(0);
+    // Once: a new member sees the history the server stored.
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "late", "--room", "lobby", "--json"]);
+    cli.write("after");
+    await shownCount(ann, 3);
+    expect(await shown(ann)).toEqual([...expected, "3 late: after"]);
+    cli.end();
+    expect(await cli.exitCode()).toBe(0);
+  }, 120_000);
+
   it("the server restarts: the pages reconnect and resume, losing and repeating nothing, and send what was typed meanwhile", async () => {
     const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
     let server = await startServer(db);

@@ -24,7 +24,7 @@ import {
   type JoinedEvent,
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
-import { checkRoom, checkText } from "../hub/validate.js";
+import { checkId, checkRoom, checkText } from "../hub/validate.js";
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 import { clientIdGenerator } from "./client-ids.js";
 import {
@@ -191,6 +191,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.outbox.size;
   }
 
+  /** The messages not yet acknowledged, oldest first: what a front end keeps to send again after a restart. */
+  pending(): { id: string; room: string; text: string }[] {
+    return this.outbox.all().map(({ id, room, text }) => ({ id, room, text }));
+  }
+
   get outboxFull(): boolean {
     return this.outbox.isFull;
   }
@@ -204,7 +209,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.typists.names(room);
   }
 
-  join(room: string): Result {
+  /**
+   * Join a room. `rejoin`: we were in it under this nickname in an earlier run (a reloaded
+   * page); the old session may still hold the nickname for a moment, so a refusal of it is
+   * retried for a while, as after a reconnect, instead of ending the join.
+   */
+  join(room: string, options: { rejoin?: boolean } = {}): Result {
     const invalid = checkRoom(room);
     if (invalid) return { ok: false, reason: invalid };
     const tracker = this.rooms.get(room);
@@ -215,6 +225,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return { ok: true };
     }
     const fresh = new RoomTracker(room);
+    if (options.rejoin) fresh.joinedAs = this.wantedNickname;
     this.rooms.set(room, fresh);
     const conn = this.loop.current;
     if (conn) this.writeJoin(conn, fresh);
@@ -236,14 +247,19 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return { ok: true };
   }
 
-  /** Queue a message for a room; it goes out as soon as the room is joined and caught up. */
-  send(room: string, text: string): Result<{ id: string }> {
+  /**
+   * Queue a message for a room; it goes out as soon as the room is joined and caught up.
+   * `id`: a message carried over from an earlier run of the client (see pending()) keeps
+   * its client_msg_id, so the server stores it at most once under the same nickname.
+   */
+  send(room: string, text: string, options: { id?: string } = {}): Result<{ id: string }> {
     const tracker = this.rooms.get(room);
     if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
     if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
-    const invalid = checkText(text);
+    const invalid = checkText(text) ?? (options.id === undefined ? undefined : options.id === "" ? "client_msg_id must not be empty" : checkId("client_msg_id", options.id));
     if (invalid) return { ok: false, reason: invalid };
-    const entry = this.outbox.add(this.nextId(), room, text);
+    if (options.id !== undefined && this.outbox.get(options.id)) return { ok: true, id: options.id };
+    const entry = this.outbox.add(options.id ?? this.nextId(), room, text);
     if (!entry) {
       return {
         ok: false,

@@ -14,6 +14,10 @@
  *   session.join("lobby");
  *   void session.start();
  *   session.send("lobby", "hello");
+ *
+ * A front end that can be restarted (a page reload) keeps session.pending() and,
+ * on the next start, joins with { rejoin: true } and queues each kept message with
+ * session.send(room, text, { id }): same ids, so the server stores each at most once.
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {

@@ -48,6 +48,11 @@ export class Outbox {
     return entry;
   }
 
+  /** Every entry, oldest first (Map keeps insertion order). */
+  all(): OutgoingMessage[] {
+    return [...this.entries.values()];
+  }
+
   /** A room's entries, oldest first (Map keeps insertion order). */
   forRoom(room: string): OutgoingMessage[] {
     return [...this.entries.values()].filter((e) => e.room === room);

@@ -9,6 +9,7 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession, checkRoom, commandTransport } from "../../src/client/index.js";
+import { forgetSession, loadSession, saveSession, type SavedMessage } from "./saved-session.js";
 import { ChatApp } from "./ui/chat-app.js";
 import { byId } from "./ui/dom.js";
 
@@ -33,11 +34,63 @@ const roomInput = byId<HTMLInputElement>("first-room");
 const tokenInput = byId<HTMLInputElement>("token");
 const alertBox = byId("alert");
 let session: ChatSession | undefined;
+/** Saves what a reload must keep, while a session is open. */
+let persist: (() => void) | undefined;
+/** The page is going away: what it saved last is what the next load gets. */
+let leaving = false;
 
 function showAlert(text: string): void {
   alertBox.textContent = text;
   alertBox.hidden = false;
 }
+
+interface Entry {
+  nickname: string;
+  token: string;
+  rooms: string[];
+  current?: string;
+  pending: SavedMessage[];
+  /** Coming back after a reload: the rooms are rejoined (our old session may still hold the nickname). */
+  rejoin: boolean;
+}
+
+/** Open the session and the chat screen. */
+function enter({ nickname, token, rooms, current, pending, rejoin }: Entry): void {
+  const transport = transportFor(token);
+  const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
+  session = s;
+  const save = () => {
+    if (leaving || session !== s) return;
+    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending() });
+  };
+  const app: ChatApp = new ChatApp(
+    s,
+    createClient(ChatService, transport),
+    (reason) => {
+      // No room left (the nickname was refused): back to the form, saying why.
+      void s.abort();
+      session = undefined;
+      persist = undefined;
+      forgetSession();
+      chat.hidden = true;
+      login.hidden = false;
+      showAlert(reason || "You are in no room.");
+      nicknameInput.focus();
+    },
+    save,
+  );
+  login.hidden = true;
+  chat.hidden = false;
+  for (const room of rooms) app.join(room, { rejoin });
+  for (const message of pending) app.restorePending(message);
+  if (current !== undefined) app.showRoom(current);
+  void s.start();
+  persist = save;
+  save();
+  byId("composer-input").focus();
+}
+
+const saved = loadSession();
 
 form.addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -49,22 +102,34 @@ form.addEventListener("submit", (ev) => {
   const problem = checkRoom(room);
   if (problem) return showAlert(problem);
   alertBox.hidden = true;
-  const transport = transportFor(token);
-  session = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
-  const app = new ChatApp(session, createClient(ChatService, transport), (reason) => {
-    // No room left (the nickname was refused): back to the form, saying why.
-    void session?.abort();
-    chat.hidden = true;
-    login.hidden = false;
-    showAlert(reason || "You are in no room.");
-    nicknameInput.focus();
-  });
-  login.hidden = true;
-  chat.hidden = false;
-  app.join(room);
-  void session.start();
-  byId("composer-input").focus();
+  // Signing in again after a reload: the rooms and unsent messages of before come back too.
+  const before = saved?.signedIn ? saved : undefined;
+  const rooms = [room, ...(before?.rooms ?? []).filter((r) => r !== room)];
+  enter({ nickname, token, rooms, current: room, pending: before?.pending ?? [], rejoin: before !== undefined });
 });
 
-// Leaving the page ends the session at once instead of when the server notices.
-addEventListener("pagehide", () => void session?.abort());
+if (saved?.signedIn) {
+  // The token was not kept: sign in again to get the rooms and unsent messages back.
+  nicknameInput.value = saved.nickname;
+  roomInput.value = saved.current ?? saved.rooms[0] ?? "";
+  const n = saved.pending.length;
+  if (n > 0) showAlert(`Sign in again to send the ${n === 1 ? "message" : `${n} messages`} typed before the page was reloaded.`);
+} else if (saved && saved.rooms.length > 0) {
+  enter({ nickname: saved.nickname, token: "", rooms: saved.rooms, current: saved.current, pending: saved.pending, rejoin: true });
+}
+
+// Leaving the page ends the session at once instead of when the server notices;
+// what it had not sent yet is kept for a reload of this tab.
+addEventListener("pagehide", () => {
+  persist?.();
+  leaving = true;
+  void session?.abort();
+});
+// Back from the browser's page cache, the session closed at pagehide is gone: load afresh (and restore).
+addEventListener("pageshow", (ev) => {
+  if (ev.persisted) location.reload();
+});
+// A phone may discard a hidden tab without a pagehide: save when it is hidden too.
+addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") persist?.();
+});

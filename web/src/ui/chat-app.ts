@@ -8,6 +8,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { ChatService, ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
 import { checkRoom, describeError, type ChatSession } from "../../../src/client/index.js";
+import type { SavedMessage } from "../saved-session.js";
 import { byId, el } from "./dom.js";
 import { RoomView } from "./room-view.js";
 
@@ -45,17 +46,24 @@ export class ChatApp {
     private readonly api: Client<typeof ChatService>,
     /** Called when no room is left (e.g. the nickname was refused in the first one). */
     private readonly onEmpty: (reason: string) => void,
+    /** Called when what a reload must keep changed: rooms, the room on screen, unacknowledged messages. */
+    private readonly onChange: () => void = () => {},
   ) {
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
   }
 
-  /** Join a room (and show it). */
-  join(room: string): void {
+  /** The room on screen. */
+  get currentRoom(): string | undefined {
+    return this.current;
+  }
+
+  /** Join a room (and show it); `rejoin`: we were in it before the page was reloaded. */
+  join(room: string, options: { rejoin?: boolean } = {}): void {
     const problem = checkRoom(room);
     if (problem) return this.alert(problem);
-    const result = this.session.join(room);
+    const result = this.session.join(room, options);
     if (!result.ok) {
       if (this.views.has(room)) this.show(room);
       return this.alert(result.reason);
@@ -67,6 +75,18 @@ export class ChatApp {
       this.ui.logs.append(view.log);
     }
     this.show(room);
+  }
+
+  /** Show a room that is already joined (or being joined). */
+  showRoom(room: string): void {
+    if (this.views.has(room)) this.show(room);
+  }
+
+  /** Queue again a message typed before the page was reloaded, under its own id (stored at most once). */
+  restorePending(message: SavedMessage): void {
+    const result = this.session.send(message.room, message.text, { id: message.id });
+    if (!result.ok) return this.alert(`Your message to #${message.room} was not sent: ${result.reason}`);
+    this.views.get(message.room)?.addPending(result.id, message.text);
   }
 
   private wireSession(): void {
@@ -87,10 +107,12 @@ export class ChatApp {
       view?.removePending(m.clientMsgId);
       // The copy may have come as the Command's answer first: show it now, the stream's copy is then a duplicate.
       view?.addMessage(m);
+      this.onChange();
     });
     s.on("sendFailed", ({ id, room, reason }) => {
       this.views.get(room)?.removePending(id, reason);
       this.alert(`Your message to #${room} was not sent: ${reason}`);
+      this.onChange();
     });
     s.on("joinFailed", ({ room, message }) => {
       this.alert(`Could not join #${room}: ${message}`);
@@ -192,6 +214,7 @@ export class ChatApp {
     if (!result.ok) return this.alert(result.reason);
     this.views.get(room)?.addPending(result.id, text);
     this.ui.input.value = "";
+    this.onChange();
   }
 
   private show(room: string): void {
@@ -201,6 +224,7 @@ export class ChatApp {
     view.unread = 0;
     this.renderRoom();
     view.scrollToEnd();
+    this.onChange();
   }
 
   private drop(room: string): void {
@@ -208,6 +232,7 @@ export class ChatApp {
     if (!view) return;
     view.log.remove();
     this.views.delete(room);
+    this.onChange();
     if (this.current === room) {
       const next = this.views.keys().next().value;
       if (next === undefined) {

@@ -1,0 +1,56 @@
+/**
+ * What a reload of the page must not lose: the nickname, the rooms, and the
+ * messages typed but not yet acknowledged (with their client_msg_ids, so a
+ * message the server stored just before the reload is not stored twice).
+ * Kept in sessionStorage: it belongs to one tab (two tabs are two sessions and
+ * never send each other's messages) and goes when the tab is closed. A sign-in
+ * token is not kept: a signed-in user signs in again and then gets the rest back.
+ */
+export interface SavedMessage {
+  id: string;
+  room: string;
+  text: string;
+}
+
+export interface SavedSession {
+  nickname: string;
+  /** Signed in with a token (not kept): the user must sign in again. */
+  signedIn: boolean;
+  rooms: string[];
+  /** The room on screen. */
+  current: string | undefined;
+  pending: SavedMessage[];
+}
+
+const KEY = "chat.session.v1";
+
+export function loadSession(): SavedSession | undefined {
+  try {
+    const raw = sessionStorage.getItem(KEY);
+    if (raw === null) return undefined;
+    const v = JSON.parse(raw) as Partial<SavedSession>;
+    const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
+    const messages = (a: unknown): a is SavedMessage[] =>
+      Array.isArray(a) && a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string");
+    if (typeof v.nickname !== "string" || typeof v.signedIn !== "boolean" || !strings(v.rooms) || !messages(v.pending)) return undefined;
+    return { nickname: v.nickname, signedIn: v.signedIn, rooms: v.rooms, current: typeof v.current === "string" ? v.current : undefined, pending: v.pending };
+  } catch {
+    return undefined; // storage off (private mode) or a value from elsewhere: start afresh
+  }
+}
+
+export function saveSession(session: SavedSession): void {
+  try {
+    sessionStorage.setItem(KEY, JSON.stringify(session));
+  } catch {
+    // Storage full or off: the page still works, only a reload forgets.
+  }
+}
+
+export function forgetSession(): void {
+  try {
+    sessionStorage.removeItem(KEY);
+  } catch {
+    // nothing kept, nothing to forget
+  }
+}
