@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SignJWT } from "jose";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { spawnCli, stopCliProcesses, type CliProcess } from "./support/cli-process.js";
@@ -98,9 +99,9 @@ describeInBrowser(suiteName, () => {
     await page.getByLabel("Message #lobby").press("Enter");
   }
 
-  async function startServer(db: string, ports?: { grpc: number; http: number }): Promise<ServerProcess & { grpc: number; http: number }> {
+  async function startServer(db: string, ports?: { grpc: number; http: number }, extra: string[] = []): Promise<ServerProcess & { grpc: number; http: number }> {
     const p = ports ?? { grpc: await freePort(), http: await freePort() };
-    const server = await spawnServer(["--store", "sqlite", "--db", db, "--port", String(p.grpc), "--http-port", String(p.http)]);
+    const server = await spawnServer(["--store", "sqlite", "--db", db, "--port", String(p.grpc), "--http-port", String(p.http), ...extra]);
     return { ...server, ...p };
   }
 
@@ -248,6 +249,41 @@ describeInBrowser(suiteName, () => {
     expect(await shown(ann)).toEqual([...expected, "3 late: after"]);
     cli.end();
     expect(await cli.exitCode()).toBe(0);
+  }, 120_000);
+
+  it("signed in, a reload asks for the token again, then sends what was typed before it", async () => {
+    const secret = "a-development-secret-of-at-least-32-bytes!";
+    const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("ann").setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+    const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
+    const auth = ["--auth-secret", secret];
+    let server = await startServer(db, undefined, auth);
+    const context = await browser.newContext();
+    const ann = await context.newPage();
+    ann.setDefaultTimeout(20_000);
+    await ann.goto(server.httpUrl!);
+    await ann.getByLabel("Room", { exact: true }).fill("lobby");
+    await ann.getByText("Sign-in token").click();
+    await ann.getByLabel("Token", { exact: true }).fill(token);
+    await ann.getByRole("button", { name: "Join", exact: true }).click();
+    await ann.locator("#member-count", { hasText: "member" }).waitFor();
+
+    server.child.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+    await ann.locator('#status[data-state="reconnecting"]').waitFor();
+    await say(ann, "typed before signing in again");
+    await ann.locator("li.pending").waitFor();
+    await ann.reload().catch(() => {}); // the page's server is down: a browser error page
+    server = await startServer(db, { grpc: server.grpc, http: server.http }, auth);
+    await ann.reload();
+    // The token was not kept: the form comes back, filled in, saying what is waiting.
+    await ann.locator("#alert", { hasText: "Sign in again to send the message typed before the page was reloaded." }).waitFor();
+    expect(await ann.getByLabel("Nickname", { exact: true }).inputValue()).toBe("ann");
+    expect(await ann.getByLabel("Room", { exact: true }).inputValue()).toBe("lobby");
+    await ann.getByLabel("Token", { exact: true }).fill(token);
+    await ann.getByRole("button", { name: "Join", exact: true }).click();
+    await shownCount(ann, 1);
+    expect(await shown(ann)).toEqual(["1 ann: typed before signing in again"]);
+    expect(await ann.locator("li.pending").count()).toBe(0);
   }, 120_000);
 
   it("the server restarts: the pages reconnect and resume, losing and repeating nothing, and send what was typed meanwhile", async () => {

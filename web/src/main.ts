@@ -112,6 +112,8 @@ if (saved?.signedIn) {
   // The token was not kept: sign in again to get the rooms and unsent messages back.
   nicknameInput.value = saved.nickname;
   roomInput.value = saved.current ?? saved.rooms[0] ?? "";
+  tokenInput.closest("details")!.open = true;
+  tokenInput.focus();
   const n = saved.pending.length;
   if (n > 0) showAlert(`Sign in again to send the ${n === 1 ? "message" : `${n} messages`} typed before the page was reloaded.`);
 } else if (saved && saved.rooms.length > 0) {
