@@ -160,13 +160,20 @@ export class EmbeddedRoomLog implements RoomLog {
 
   /** The subscribed room's newest committed entries (loaded once, then kept up to date by commit()). */
   private cachedTail(room: string, state: RoomState): LogEntry[] | undefined {
-    if (!state.listener || this.recentCache <= 0) return undefined;
-    if (!state.recent) {
-      const entries = toEntries(this.store.before(room, state.lastCommitted + 1, this.recentCache));
-      state.recent = entries;
-      state.recentComplete = entries.length < this.recentCache;
-    }
+    if (!this.cachesTail(state)) return undefined;
+    if (!state.recent) this.keepTail(state, toEntries(this.store.before(room, state.lastCommitted + 1, this.recentCache)));
     return state.recent;
+  }
+
+  /** Only subscribed rooms keep a tail: commit() keeps it current only for them. */
+  private cachesTail(state: RoomState): boolean {
+    return state.listener !== undefined && this.recentCache > 0;
+  }
+
+  /** Keep `entries`, the room's newest committed entries (oldest first), as its cached tail. */
+  private keepTail(state: RoomState, entries: LogEntry[]): void {
+    state.recent = entries.slice(-this.recentCache);
+    state.recentComplete = entries.length < this.recentCache;
   }
 
   async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
@@ -176,10 +183,7 @@ export class EmbeddedRoomLog implements RoomLog {
       return takeNewestWithin(cached, limits);
     }
     const entries = toEntries(this.store.before(room, upToSeq + 1, Math.max(limits.maxMessages, this.recentCache)));
-    if (state?.listener && this.recentCache > 0 && upToSeq === state.lastCommitted) {
-      state.recent = entries.slice(-this.recentCache);
-      state.recentComplete = entries.length < this.recentCache;
-    }
+    if (state && this.cachesTail(state) && upToSeq === state.lastCommitted) this.keepTail(state, entries);
     return takeNewestWithin(entries, limits);
   }
 
