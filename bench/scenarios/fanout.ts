@@ -100,6 +100,11 @@ export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
 const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: "ws baseline" };
 
 export function stepRow(s: StepResult): Cell[] {
+  return [...stepLeadCells(s), fixed(s.cpuPerDeliveryUs, 2), ...stepTailCells(s)];
+}
+
+/** A step's first columns, every fan-out table alike: rates, batching, latency, loss. */
+export function stepLeadCells(s: StepResult): Cell[] {
   return [
     s.attempt > 1 ? `${int(s.offeredRate)} (retry)` : int(s.offeredRate),
     int(s.sentRate),
@@ -110,13 +115,12 @@ export function stepRow(s: StepResult): Cell[] {
     fixed(s.latency.maxMs, 1),
     s.lost,
     s.duplicated,
-    fixed(s.cpuPerDeliveryUs, 2),
-    mib(s.serverRssMaxBytes),
-    fixed(s.genCpuPct, 0),
-    fixed(s.otherCpuPct, 0),
-    fixed(s.stealPct, 0),
-    s.pass ? "pass" : `FAIL: ${s.why}`,
   ];
+}
+
+/** A step's last columns, every fan-out table alike: server memory, the machine, the verdict. */
+export function stepTailCells(s: StepResult): Cell[] {
+  return [mib(s.serverRssMaxBytes), fixed(s.genCpuPct, 0), fixed(s.otherCpuPct, 0), fixed(s.stealPct, 0), s.pass ? "pass" : `FAIL: ${s.why}`];
 }
 
 export const STEP_HEADERS = [

@@ -23,7 +23,7 @@ import { ratio } from "../stats.js";
 import { finalAttempts } from "../step-up.js";
 import { fixed, int, mib, table, times, type Cell } from "../table.js";
 import type { FanoutLoadResult } from "./fanout-load.js";
-import { checkSteps, STEP_HEADERS, stepRow, sustainableOf, type Sustainable } from "./fanout.js";
+import { checkSteps, STEP_HEADERS, stepLeadCells, stepRow, stepTailCells, sustainableOf, type Sustainable } from "./fanout.js";
 
 export type EmbeddedRun = FanoutLoadResult & { server?: ServerInfo };
 export type NodesRun = FanoutLoadResult & { server?: ServerInfo; servers?: ServerInfo[] };
@@ -118,26 +118,14 @@ const perDelivery = (us: number | undefined, s: StepResult) => (us === undefined
 function nodesRow(s: StepResult): Cell[] {
   const c = commandsPerMessage(s);
   return [
-    s.attempt > 1 ? `${int(s.offeredRate)} (retry)` : int(s.offeredRate),
-    int(s.sentRate),
-    int(s.deliveriesPerSec),
-    fixed(s.eventsPerFrame, 1),
-    fixed(s.latency.p50Ms, 2),
-    fixed(s.latency.p99Ms, 2),
-    fixed(s.latency.maxMs, 1),
-    s.lost,
-    s.duplicated,
+    ...stepLeadCells(s),
     `${s.seqGaps}/${s.seqBackwards}`,
     fixed(s.cpuPerDeliveryUs, 2),
     (s.cpuByProcessUs ?? []).map((us) => fixed(perDelivery(us, s), 2)).join(" + "),
     fixed(c?.all, 2),
     fixed(c?.scripts, 2),
     fixed(c?.scriptUs, 1),
-    mib(s.serverRssMaxBytes),
-    fixed(s.genCpuPct, 0),
-    fixed(s.otherCpuPct, 0),
-    fixed(s.stealPct, 0),
-    s.pass ? "pass" : `FAIL: ${s.why}`,
+    ...stepTailCells(s),
   ];
 }
 
