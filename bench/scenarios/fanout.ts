@@ -123,23 +123,13 @@ export function stepTailCells(s: StepResult): Cell[] {
   return [mib(s.serverRssMaxBytes), fixed(s.genCpuPct, 0), fixed(s.otherCpuPct, 0), fixed(s.stealPct, 0), s.pass ? "pass" : `FAIL: ${s.why}`];
 }
 
-export const STEP_HEADERS = [
-  "offered msg/s",
-  "sent msg/s",
-  "deliveries/s",
-  "events/frame",
-  "p50 ms",
-  "p99 ms",
-  "max ms",
-  "lost",
-  "dup",
-  "server µs/delivery",
-  "server RSS MiB",
-  "gen CPU %",
-  "other procs CPU %",
-  "steal %",
-  "result",
-];
+/** Headers of stepLeadCells(). */
+export const STEP_LEAD_HEADERS = ["offered msg/s", "sent msg/s", "deliveries/s", "events/frame", "p50 ms", "p99 ms", "max ms", "lost", "dup"];
+
+/** Headers of stepTailCells(), after the column of server memory (named by the caller: one server or several). */
+export const STEP_TAIL_HEADERS = ["gen CPU %", "other procs CPU %", "steal %", "result"];
+
+export const STEP_HEADERS = [...STEP_LEAD_HEADERS, "server µs/delivery", "server RSS MiB", ...STEP_TAIL_HEADERS];
 
 export function renderFanout(r: FanoutReport): string {
   const out: string[] = [];

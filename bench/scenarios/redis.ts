@@ -23,7 +23,7 @@ import { ratio } from "../stats.js";
 import { finalAttempts } from "../step-up.js";
 import { fixed, int, mib, table, times, type Cell } from "../table.js";
 import type { FanoutLoadResult } from "./fanout-load.js";
-import { checkSteps, STEP_HEADERS, stepLeadCells, stepRow, stepTailCells, sustainableOf, type Sustainable } from "./fanout.js";
+import { checkSteps, STEP_HEADERS, STEP_LEAD_HEADERS, STEP_TAIL_HEADERS, stepLeadCells, stepRow, stepTailCells, sustainableOf, type Sustainable } from "./fanout.js";
 
 export type EmbeddedRun = FanoutLoadResult & { server?: ServerInfo };
 export type NodesRun = FanoutLoadResult & { server?: ServerInfo; servers?: ServerInfo[] };
@@ -143,15 +143,7 @@ export function renderRedis(r: RedisReport): string {
           `Fan-out, ${r.nodes} nodes on Redis ${r.redisVersion}: ${shape}, clients and senders split evenly over the nodes ` +
             `(µs/delivery: ${procs} together, then each; Redis commands per message, those inside scripts included)`,
           [
-            "offered msg/s",
-            "sent msg/s",
-            "deliveries/s",
-            "events/frame",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "lost",
-            "dup",
+            ...STEP_LEAD_HEADERS,
             "seq gaps/back",
             "µs/delivery, all",
             `µs/delivery: ${procs}`,
@@ -159,10 +151,7 @@ export function renderRedis(r: RedisReport): string {
             "EVALSHA/msg",
             "script µs/msg",
             "nodes RSS MiB",
-            "gen CPU %",
-            "other procs CPU %",
-            "steal %",
-            "result",
+            ...STEP_TAIL_HEADERS,
           ],
           size.redis.steps.map(nodesRow),
         ),
