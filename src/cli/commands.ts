@@ -33,7 +33,7 @@ export const COMMAND_HELP = [
   "/who [room] more  the next page of members",
   "/nick <name>      change your nickname (in every room you are in)",
   `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
-  "/quit             leave (waits briefly for unsent messages); also Ctrl+D",
+  "/quit             leave (waits briefly for unsent messages); also Ctrl+D, or Ctrl+C on an empty line",
   "/help             this list",
   "//text            send a message that starts with /",
 ];
