@@ -67,3 +67,21 @@ describe("Ctrl-C as in a shell", () => {
     expect(left.reason).toBe(LeaveReason.LEFT);
   });
 });
+
+describe("/rooms", () => {
+  it("shows when and what was last said in each room, not a sequence number", async () => {
+    const server = await startTestServer();
+    const bob = await member(server.baseUrl, "bob", "lobby", "dev");
+    bob.send("dev", "first");
+    bob.send("dev", "the build is green again, ship it before lunch please");
+    await bob.messageCount(2, "dev");
+    const t = await joinedAs(server.baseUrl, "alice");
+    t.enter("/rooms");
+    await t.waitForLine("*** rooms (* = joined):");
+    await t.waitFor(() => t.count(/^    [* ] #(dev|lobby) /) === 2, "a row for each room");
+    const rows = t.lines().filter((l) => /^    [* ] #/.test(l));
+    expect(rows[0]).toMatch(new RegExp(`^      #dev    1 member   ${CLOCK} <bob> the build is green again, ship it befor…$`));
+    expect(rows[1]).toBe("    * #lobby  2 members  no messages yet");
+    expect(t.lines().join("\n")).not.toMatch(/last message #/);
+  });
+});

@@ -28,7 +28,7 @@ export const COMMAND_HELP = [
   "/join <room>      join a room and make it the current one",
   "/leave [room]     leave a room (default: the current one)",
   "/switch <room>    send to another joined room (also /s)",
-  "/rooms            list rooms that have members",
+  "/rooms            list rooms that have members, with when and what was last said",
   "/who [room]       list members of a room (default: the current one), a page at a time",
   "/who [room] more  the next page of members",
   "/nick <name>      change your nickname (in every room you are in)",
