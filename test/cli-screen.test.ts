@@ -85,3 +85,26 @@ describe("/rooms", () => {
     expect(t.lines().join("\n")).not.toMatch(/last message #/);
   });
 });
+
+describe("which lines name their room", () => {
+  it("in one room lines leave #room out; in two or more every line names its room, the current one too", async () => {
+    const server = await startTestServer();
+    const bob = await member(server.baseUrl, "bob", "lobby", "dev");
+    const t = await joinedAs(server.baseUrl, "alice");
+    bob.send("lobby", "just the one room");
+    await t.waitForLine(new RegExp(`^${CLOCK} <bob> just the one room$`));
+
+    t.enter("/join dev");
+    await t.waitForLine("joined #dev as alice");
+    await t.waitFor(() => t.cursorLine().startsWith("[#dev] "), "#dev the current room");
+    bob.send("dev", "said in dev");
+    bob.send("lobby", "said in lobby");
+    await t.waitForLine(new RegExp(`^${CLOCK} #dev <bob> said in dev$`));
+    await t.waitForLine(new RegExp(`^${CLOCK} #lobby <bob> said in lobby$`));
+
+    t.enter("/leave dev");
+    await t.waitForLine("you left #dev");
+    bob.send("lobby", "one room again");
+    await t.waitForLine(new RegExp(`^${CLOCK} <bob> one room again$`));
+  });
+});

@@ -22,7 +22,7 @@ import { truncate } from "./prompt-screen.js";
 export interface FormatOptions {
   /** ANSI colours (only when writing to a terminal, and NO_COLOR unset). */
   color: boolean;
-  /** Omit the room tag for messages in this room (the interactive current room). */
+  /** Omit the room tag for messages in this room (the interactive client's room, while it is in only one). */
   currentRoom?: string;
   /** Show at most this many of a joined event's recent messages (default: all of them). */
   history?: number;

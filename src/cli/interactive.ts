@@ -58,7 +58,11 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     if (e.case === "error") return;
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
     if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
-    screen.print(...formatEvent(event, { ...format, currentRoom: current }));
+    // A line leaves out its #room only while we are in one room. In two or more, every line names
+    // its room: the current room changes with /switch, and lines already on screen must still say
+    // where they were said.
+    const rooms = session.roomNames;
+    screen.print(...formatEvent(event, { ...format, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
