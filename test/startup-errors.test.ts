@@ -67,7 +67,7 @@ describe("startup errors", () => {
     oneLine(busy.stderr);
     expect(busy.stderr).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}`));
     // It says what to do about it, not only what went wrong.
-    expect(busy.stderr).toMatch(/pick another with --port \(or PORT\)/);
+    expect(busy.stderr.trim()).toMatch(/cannot listen on 127.0.0.1:\d+: the port is in use; pick another with --port \(or PORT\)$/);
     const bad = await runServer(["--store", "postgres"]);
     expect(bad.code).toBe(2);
     oneLine(bad.stderr);
@@ -84,7 +84,7 @@ describe("startup errors", () => {
       expect(busy.code).toBe(1);
       oneLine(busy.stderr);
       expect(busy.stderr).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port} \\(HTTP port\\)`));
-      expect(busy.stderr).toMatch(/pick another with --http-port \(or HTTP_PORT\), or turn it off with --http-port 0/);
+      expect(busy.stderr.trim()).toMatch(/\(HTTP port\): the port is in use; pick another with --http-port \(or HTTP_PORT\), or turn it off with --http-port 0$/);
     } finally {
       holder.close();
     }

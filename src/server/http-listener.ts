@@ -101,8 +101,8 @@ export async function listenHttp(opts: HttpListenOptions): Promise<HttpListener>
   tcp.maxConnections = opts.maxConnections + (opts.tls ? 0 : REFUSAL_SLOTS);
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", (err: NodeJS.ErrnoException) => {
-      const hint = err.code === "EADDRINUSE" ? "; pick another with --http-port (or HTTP_PORT), or turn it off with --http-port 0" : "";
-      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (HTTP port): ${err.message}${hint}`));
+      const why = err.code === "EADDRINUSE" ? "the port is in use; pick another with --http-port (or HTTP_PORT), or turn it off with --http-port 0" : err.message;
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (HTTP port): ${why}`));
     });
     tcp.listen(opts.port, opts.host, () => resolve());
   });

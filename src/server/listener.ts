@@ -87,8 +87,8 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", (err: NodeJS.ErrnoException) => {
       // The newcomer's usual case: another server (or another copy of this one) has the port.
-      const hint = err.code === "EADDRINUSE" ? "; pick another with --port (or PORT)" : "";
-      reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}${hint}`));
+      const why = err.code === "EADDRINUSE" ? "the port is in use; pick another with --port (or PORT)" : err.message;
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${why}`));
     });
     // A reconnect storm (a restart with thousands of clients) arrives faster than
     // connections are set up; Node's default backlog (511) would drop SYNs, and the
