@@ -4,7 +4,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChatMessageSchema, JoinedEventSchema, PresenceEventSchema, RoomInfoSchema, ServerEventSchema } from "../gen/chat/v1/chat_pb.js";
-import { clock, formatEvent, formatMessage, formatPresence, formatRooms, formatTyping } from "../src/cli/format.js";
+import { clock, formatEvent, formatMessage, formatPresence, formatRooms, formatTyping, type LastMessage } from "../src/cli/format.js";
+import { roomsToShow } from "../src/cli/look-around.js";
 import { StatusLine } from "../src/cli/status.js";
 import { describeError } from "../src/client/errors.js";
 
@@ -44,17 +45,33 @@ describe("big rooms", () => {
 });
 
 describe("/rooms", () => {
-  it("aligns its columns, and a room without messages says so instead of 'last message #0'", () => {
+  it("aligns its columns and shows when and what was last said, not a sequence number", () => {
+    const now = new Date(2026, 11, 3, 18, 0);
     const rooms = [
       create(RoomInfoSchema, { name: "a", memberCount: 1, lastSeq: 0n }),
       create(RoomInfoSchema, { name: "lobby", memberCount: 4812, lastSeq: 12345n }),
       create(RoomInfoSchema, { name: "dev", memberCount: 12, lastSeq: 7n }),
+      create(RoomInfoSchema, { name: "old", memberCount: 2, lastSeq: 3n }),
+      create(RoomInfoSchema, { name: "flaky", memberCount: 3, lastSeq: 9n }),
     ];
-    expect(formatRooms(rooms, new Set(["lobby"]))).toEqual([
-      "      #a          1 member   no messages yet",
-      "    * #lobby  4,812 members  last message #12,345",
-      "      #dev       12 members  last message #7",
+    const last = new Map<string, LastMessage>([
+      ["lobby", create(ChatMessageSchema, { room: "lobby", sender: "bob", text: "see you all tomorrow, and bring the slides\nplease", sentAt: at(new Date(2026, 11, 3, 14, 2)) })],
+      ["dev", create(ChatMessageSchema, { room: "dev", sender: "carol", text: "merged", sentAt: at(new Date(2026, 10, 30, 9, 5)) })],
+      ["flaky", "unavailable"],
     ]);
+    expect(formatRooms(rooms, new Set(["lobby"]), last, now)).toEqual([
+      "      #a          1 member   no messages yet",
+      "    * #lobby  4,812 members  [14:02] <bob> see you all tomorrow, and bring the sli…",
+      "      #dev       12 members  [2026-11-30 09:05] <carol> merged",
+      "      #old        2 members  no stored messages",
+      "      #flaky      3 members  last message unavailable",
+    ]);
+  });
+
+  it("lists a bounded number of rooms: yours first, then the biggest, in name order", () => {
+    const rooms = ["a", "b", "c", "d", "e"].map((name, i) => create(RoomInfoSchema, { name, memberCount: [5, 1, 9, 2, 7][i] }));
+    expect(roomsToShow(rooms, new Set(["b"]), 3).map((r) => r.name)).toEqual(["b", "c", "e"]);
+    expect(roomsToShow(rooms, new Set(), 10)).toHaveLength(5);
   });
 });
 

@@ -24,6 +24,19 @@ describe("README", () => {
     for (const name of Object.keys(pkg.bin)) expect(readme).toContain(`node_modules/.bin/${name}`);
   });
 
+  it("warns in the quick start that npm install is silent while SQLite compiles", () => {
+    const quickStart = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("## The terminal client"));
+    expect(quickStart).toMatch(/may print nothing for two or three minutes/);
+    expect(quickStart).toContain("> npm run build");
+  });
+
+  it("the systemd unit runs without an account to create first", () => {
+    const unit = readme.slice(readme.indexOf("[Service]"), readme.indexOf("[Install]"));
+    expect(unit).toContain("DynamicUser=yes");
+    expect(unit).toContain("StateDirectory=grpc-chat");
+    expect(unit).not.toMatch(/^User=/m);
+  });
+
   it("--help lists every option", () => {
     const help = helpText("npm start --");
     for (const o of OPTIONS) expect(help).toContain(`--${o.flag}`);

@@ -1,6 +1,7 @@
 /** A server that cannot start says why in one line and exits non-zero; it never loses data silently. */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,10 +66,28 @@ describe("startup errors", () => {
     expect(busy.code).not.toBe(0);
     oneLine(busy.stderr);
     expect(busy.stderr).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port}`));
+    // It says what to do about it, not only what went wrong.
+    expect(busy.stderr.trim()).toMatch(/cannot listen on 127.0.0.1:\d+: the port is in use; pick another with --port \(or PORT\)$/);
     const bad = await runServer(["--store", "postgres"]);
     expect(bad.code).toBe(2);
     oneLine(bad.stderr);
     expect(bad.stderr).toMatch(/--store \/ STORE must be one of sqlite, memory/);
+  });
+
+  it("the HTTP port already in use: names that port and the flag that moves it", async () => {
+    // Another program holding the port: a plain listening socket is enough.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (holder.address() as AddressInfo).port;
+      const busy = await runServer(["--http-port", String(port), "--store", "memory"]);
+      expect(busy.code).toBe(1);
+      oneLine(busy.stderr);
+      expect(busy.stderr).toMatch(new RegExp(`cannot listen on 127.0.0.1:${port} \\(HTTP port\\)`));
+      expect(busy.stderr.trim()).toMatch(/\(HTTP port\): the port is in use; pick another with --http-port \(or HTTP_PORT\), or turn it off with --http-port 0$/);
+    } finally {
+      holder.close();
+    }
   });
 });
 

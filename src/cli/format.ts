@@ -17,11 +17,12 @@ import {
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
 import type { NoticeLevel } from "../client/chat-session.js";
+import { truncate } from "./prompt-screen.js";
 
 export interface FormatOptions {
   /** ANSI colours (only when writing to a terminal, and NO_COLOR unset). */
   color: boolean;
-  /** Omit the room tag for messages in this room (the interactive current room). */
+  /** Omit the room tag for messages in this room (the interactive client's room, while it is in only one). */
   currentRoom?: string;
   /** Show at most this many of a joined event's recent messages (default: all of them). */
   history?: number;
@@ -173,17 +174,33 @@ export function formatNotice(level: NoticeLevel, text: string, color: boolean): 
   return p("green", `*** ${text}`);
 }
 
-/** /rooms as aligned columns: joined mark, name, members, last message. */
-export function formatRooms(rooms: RoomInfo[], joined: Set<string>): string[] {
+/** What /rooms knows of a room's last message: the message, or that asking for it failed. */
+export type LastMessage = ChatMessage | "unavailable";
+
+/** Characters of a last message shown in /rooms: a preview, not the message. */
+export const PREVIEW_WIDTH = 40;
+
+/**
+ * /rooms as aligned columns: joined mark, name, members, and when and what was
+ * last said (`[14:02] <bob> see you…`). A room missing from `last` has no
+ * stored message to show (none yet, or none kept).
+ */
+export function formatRooms(rooms: RoomInfo[], joined: Set<string>, last: Map<string, LastMessage> = new Map(), now?: Date): string[] {
   const names = rooms.map((r) => `#${r.name}`);
   const counts = rooms.map((r) => count(r.memberCount));
   const nameWidth = Math.max(...names.map((n) => n.length));
   const countWidth = Math.max(...counts.map((c) => c.length));
   return rooms.map((r, i) => {
     const members = `${counts[i].padStart(countWidth)} ${(r.memberCount === 1 ? "member" : "members").padEnd(7)}`;
-    const last = r.lastSeq === 0n ? "no messages yet" : `last message #${count(Number(r.lastSeq))}`;
-    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${members}  ${last}`;
+    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${members}  ${lastMessage(r, last.get(r.name), now)}`;
   });
+}
+
+function lastMessage(room: RoomInfo, last: LastMessage | undefined, now?: Date): string {
+  if (room.lastSeq === 0n) return "no messages yet";
+  if (last === "unavailable") return "last message unavailable";
+  if (!last) return "no stored messages";
+  return `[${clock(last.sentAt, now)}] <${sanitize(last.sender)}> ${truncate(sanitize(last.text), PREVIEW_WIDTH)}`;
 }
 
 /** "bob is typing…", "bob and carol are typing…", "4 people are typing…". */

@@ -25,6 +25,8 @@ export interface InteractiveIo {
 
 /** How long /quit waits for unacknowledged messages before giving up on them. */
 const QUIT_GRACE_MS = 5000;
+/** Lines ↑ can bring back. */
+const HISTORY_SIZE = 500;
 
 export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promise<number> {
   const color = useColor(io.stdout, io.env);
@@ -37,7 +39,9 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     return session.roomPhase(current) === "parked" ? `[#${current}, not joined] ` : `[#${current}] `;
   };
 
-  const rl = readline.createInterface({ input: io.stdin, output: io.stdout, terminal: true, historySize: 500, prompt: promptFor() });
+  // Our own array, so that a draft cleared with Ctrl-C can be put where ↑ finds it.
+  const history: string[] = [];
+  const rl = readline.createInterface({ input: io.stdin, output: io.stdout, terminal: true, history, historySize: HISTORY_SIZE, prompt: promptFor() });
   const screen = new PromptScreen(rl, io.stdout);
   const status = new StatusLine((text) => screen.setStatus(text));
   const say = (level: "info" | "warn" | "error", text: string) => screen.print(formatNotice(level, text, color));
@@ -54,7 +58,11 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     if (e.case === "error") return;
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
     if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
-    screen.print(...formatEvent(event, { ...format, currentRoom: current }));
+    // A line leaves out its #room only while we are in one room. In two or more, every line names
+    // its room: the current room changes with /switch, and lines already on screen must still say
+    // where they were said.
+    const rooms = session.roomNames;
+    screen.print(...formatEvent(event, { ...format, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
@@ -209,8 +217,18 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     }
     if (!quitting) rl.prompt();
   });
-  rl.on("close", () => void quit()); // Ctrl+D
-  rl.on("SIGINT", () => void quit()); // Ctrl+C
+  rl.on("close", () => void quit()); // Ctrl+D on an empty line
+  // Ctrl+C as in a shell: with a half-typed line it only clears the line (kept where ↑ finds it);
+  // on an empty line it quits.
+  rl.on("SIGINT", () => {
+    const draft = rl.line;
+    if (draft.trim() === "") return void quit();
+    history.unshift(draft);
+    if (history.length > HISTORY_SIZE) history.pop();
+    rl.write(null, { ctrl: true, name: "e" }); // to the end of the line,
+    rl.write(null, { ctrl: true, name: "u" }); // then delete everything before the cursor
+    say("info", "line cleared (↑ brings it back); Ctrl+C again or Ctrl+D quits");
+  });
   // Typing indicator: any key that edits a message (not a command) in a joined room.
   io.stdin.on("keypress", () => {
     if (quitting || !current || !session.isLive(current)) return;

@@ -1,15 +1,19 @@
 /**
  * The interactive client's look-around commands, over the unary RPCs (no
- * session needed): /rooms, /who (a page of members at a time, never the
- * whole list of a big room) and /history. Each returns the lines to print.
+ * session needed): /rooms (a bounded number of rooms, each with its last
+ * message), /who (a page of members at a time, never the whole list of a big
+ * room) and /history. Each returns the lines to print.
  */
+import type { RoomInfo } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatClient } from "../client/transport.js";
-import { count, formatMessage, formatNames, formatNotice, formatRooms } from "./format.js";
+import { count, formatMessage, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
 
 /** Deadline of the unary calls. */
 const UNARY_TIMEOUT_MS = 5000;
 /** Members listed per /who page. */
 export const WHO_PAGE_SIZE = 50;
+/** Rooms listed by /rooms, each with its last message (one history call apiece). */
+export const ROOMS_SHOWN = 20;
 
 export class LookAround {
   /** Where `/who <room> more` continues: the next page token, and how many were listed so far. */
@@ -23,7 +27,36 @@ export class LookAround {
   async rooms(joined: Set<string>): Promise<string[]> {
     const { rooms } = await this.client.listRooms({}, { timeoutMs: UNARY_TIMEOUT_MS });
     if (rooms.length === 0) return [formatNotice("info", "no rooms have members", this.color)];
-    return [formatNotice("info", "rooms (* = joined):", this.color), ...formatRooms(rooms, joined)];
+    const shown = roomsToShow(rooms, joined);
+    const last = await this.lastMessages(shown);
+    const lines = [formatNotice("info", "rooms (* = joined):", this.color), ...formatRooms(shown, joined, last)];
+    const more = rooms.length - shown.length;
+    if (more > 0) lines.push(formatNotice("info", `… and ${count(more)} more room${more === 1 ? "" : "s"} (shown: yours, then the biggest)`, this.color));
+    return lines;
+  }
+
+  /**
+   * The last message of each room, one GetHistory (limit 1) per room, all at
+   * once: RoomInfo carries only the sequence number. `rooms` is already
+   * bounded (ROOMS_SHOWN), so is the number of calls. A room whose call fails
+   * says so on its row instead of failing the whole list.
+   */
+  private async lastMessages(rooms: RoomInfo[]): Promise<Map<string, LastMessage>> {
+    const last = new Map<string, LastMessage>();
+    await Promise.all(
+      rooms
+        .filter((r) => r.lastSeq > 0n)
+        .map(async (r) => {
+          try {
+            const page = await this.client.getHistory({ room: r.name, limit: 1 }, { timeoutMs: UNARY_TIMEOUT_MS });
+            const message = page.messages.at(-1);
+            if (message) last.set(r.name, message);
+          } catch {
+            last.set(r.name, "unavailable");
+          }
+        }),
+    );
+    return last;
   }
 
   /** A page of a room's members: the first, or with `more` the one after the last shown. */
@@ -58,4 +91,15 @@ export class LookAround {
       formatNotice("info", "end of history", this.color),
     ];
   }
+}
+
+/**
+ * Which rooms /rooms lists when there are more than ROOMS_SHOWN: the ones you
+ * are in, then the biggest; listed by name, as the server sorts them.
+ */
+export function roomsToShow(rooms: RoomInfo[], joined: Set<string>, max = ROOMS_SHOWN): RoomInfo[] {
+  if (rooms.length <= max) return rooms;
+  const rank = (r: RoomInfo) => (joined.has(r.name) ? 1 : 0);
+  const picked = new Set([...rooms].sort((a, b) => rank(b) - rank(a) || b.memberCount - a.memberCount).slice(0, max));
+  return rooms.filter((r) => picked.has(r));
 }

@@ -100,7 +100,10 @@ export async function listenHttp(opts: HttpListenOptions): Promise<HttpListener>
   });
   tcp.maxConnections = opts.maxConnections + (opts.tls ? 0 : REFUSAL_SLOTS);
   await new Promise<void>((resolve, reject) => {
-    tcp.once("error", (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port} (HTTP port): ${err.message}`)));
+    tcp.once("error", (err: NodeJS.ErrnoException) => {
+      const why = err.code === "EADDRINUSE" ? "the port is in use; pick another with --http-port (or HTTP_PORT), or turn it off with --http-port 0" : err.message;
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (HTTP port): ${why}`));
+    });
     tcp.listen(opts.port, opts.host, () => resolve());
   });
   tcp.on("error", (err) => opts.log.error({ err }, "HTTP listener error"));

@@ -85,7 +85,11 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
   tcp.maxConnections = opts.maxConnections + (opts.tls ? 0 : REFUSAL_SLOTS);
   tcp.on("drop", () => opts.log.warn({ limit: opts.maxConnections }, "connection dropped: over the connection limit"));
   await new Promise<void>((resolve, reject) => {
-    tcp.once("error", (err) => reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)));
+    tcp.once("error", (err: NodeJS.ErrnoException) => {
+      // The newcomer's usual case: another server (or another copy of this one) has the port.
+      const why = err.code === "EADDRINUSE" ? "the port is in use; pick another with --port (or PORT)" : err.message;
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port}: ${why}`));
+    });
     // A reconnect storm (a restart with thousands of clients) arrives faster than
     // connections are set up; Node's default backlog (511) would drop SYNs, and the
     // kernel's retransmit backoff (1 s, 3 s, ...) would stretch the storm out.
