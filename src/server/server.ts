@@ -12,6 +12,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { FlushScheduler } from "../hub/flush-scheduler.js";
 import { Hub } from "../hub/hub.js";
 import { EmbeddedRoomLog } from "../log/embedded-log.js";
+import { redactRedisUrl } from "../log/redis/connection.js";
 import { RedisRoomLog } from "../log/redis/redis-log.js";
 import type { RoomLog } from "../log/room-log.js";
 import type { HubLimits } from "../hub/limits.js";
@@ -113,6 +114,7 @@ function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: Flu
       prefix: config.redisPrefix,
       retention,
       leaseMs: config.nodeLeaseMs,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
       onEvent: (level, message, fields) => log[level](fields ?? {}, message),
     });
   }
@@ -178,13 +180,14 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
   addReflection(server, [ChatService, Health]);
-  // The chat service serves only while its room log answers (Redis may come and go).
+  // The server serves only while its room log answers (Redis may come and go). Both names change:
+  // a balancer checking "" (the whole server) must not keep sending clients to a node that refuses them.
   roomLog.onAvailability((available) => {
-    if (!closing) health.set(ChatService.typeName, available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    if (!closing) health.setAll(available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   });
   if (roomLog instanceof RedisRoomLog && !(await roomLog.connect())) {
-    health.set(ChatService.typeName, ServingStatus.NOT_SERVING);
-    log.warn({ redis: config.redis }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
+    health.setAll(ServingStatus.NOT_SERVING);
+    log.warn({ redis: redactRedisUrl(config.redis) }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
   }
 
   let listener: Awaited<ReturnType<typeof listen>> | undefined;
@@ -228,7 +231,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       node: nodeId,
       tls: Boolean(config.tlsCert),
       auth: Boolean(authenticate),
-      store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${config.redis} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
+      store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${redactRedisUrl(config.redis)} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
       metrics: metricsServer ? `http://${config.metricsHost}:${metricsServer.port}/metrics` : undefined,
     },
     `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)` +
