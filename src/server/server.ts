@@ -100,7 +100,7 @@ function credentials(tls: { cert: Buffer; key: Buffer } | undefined): grpc.Serve
 }
 
 /** The embedded log over the configured history store, or, with --redis, the Redis log. */
-function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: FlushScheduler, metrics: ChatMetrics, log: Logger): RoomLog {
+function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: FlushScheduler, metrics: ChatMetrics, log: Logger, nodeId: string): RoomLog {
   const retention = {
     ...defaultRetention,
     maxMessagesPerRoom: config.historyLimit,
@@ -115,6 +115,8 @@ function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: Flu
       retention,
       leaseMs: config.nodeLeaseMs,
       commandTimeoutMs: config.redisCommandTimeoutMs,
+      // Its connections carry the routing name an operator gave it (CLIENT LIST shows which node is which).
+      nodeName: nodeId,
       onEvent: (level, message, fields) => log[level](fields ?? {}, message),
     });
   }
@@ -146,7 +148,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   let closing: Promise<void> | undefined;
   const metrics = new ChatMetrics(() => hub, () => connections(), () => roomLog?.available ?? false);
   const scheduler = new FlushScheduler();
-  roomLog = openRoomLog(config, options, scheduler, metrics, log);
+  const nodeId = config.nodeId || randomNodeId();
+  roomLog = openRoomLog(config, options, scheduler, metrics, log, nodeId);
   hub = new Hub({
     log: roomLog,
     scheduler,
@@ -168,7 +171,6 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     },
   });
   const resetGraceMs = options.resetGraceMs ?? 1000;
-  const nodeId = config.nodeId || randomNodeId();
   // A browser cannot answer HTTP/2 pings: a session silent for longer than a ping would be is taken for gone.
   const sessions = new SessionRegistry({ hub, nodeId, log, leaseMs: config.keepaliveMs + config.keepaliveTimeoutMs });
   const server = new grpc.Server(grpcOptions(config));

@@ -17,7 +17,7 @@ export interface RedisTarget {
 
 /** What the connections are called and who hears about their trouble. */
 export interface ConnectionHooks {
-  /** The node's id, in the connections' names (CLIENT LIST): chat-<id>-cmd, chat-<id>-sub. */
+  /** The node's name, in the connections' names (CLIENT LIST): chat-<name>-cmd, chat-<name>-sub. */
   nodeId: string;
   /** Liveness or authentication changed: availability should be checked again. */
   onChange(): void;

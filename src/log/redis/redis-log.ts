@@ -57,6 +57,8 @@ export interface RedisLogOptions extends RedisTarget {
   prefix: string;
   /** This node's id (random per process unless given). */
   nodeId?: string;
+  /** The node's name in its Redis connections' names (CLIENT LIST: chat-<name>-cmd, chat-<name>-sub); its id when not given. */
+  nodeName?: string;
   retention: Retention;
   /** A node that has not renewed its lease for this long is dead; its members are removed. */
   leaseMs: number;
@@ -97,7 +99,7 @@ export class RedisRoomLog implements RoomLog {
     this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
     this.onEvent = options.onEvent ?? (() => {});
     this.redis = connectRedis(options, {
-      nodeId: this.nodeId,
+      nodeId: options.nodeName ?? this.nodeId,
       onChange: () => this.checkAvailability(),
       onAuthFailure: (message) => this.onEvent("error", message),
     });
