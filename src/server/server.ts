@@ -187,7 +187,9 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   roomLog.onAvailability((available) => {
     if (!closing) health.setAll(available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   });
-  if (roomLog instanceof RedisRoomLog && !(await roomLog.connect())) {
+  // Redis refusing the password stops the start (connect throws, one line); the metrics' timers must not outlive it.
+  const connected = roomLog instanceof RedisRoomLog ? await roomLog.connect().catch((err: Error) => (metrics.dispose(), Promise.reject(err))) : true;
+  if (!connected) {
     health.setAll(ServingStatus.NOT_SERVING);
     log.warn({ redis: redactRedisUrl(config.redis) }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
   }
