@@ -188,7 +188,15 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     if (!closing) health.setAll(available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   });
   // Redis refusing the password stops the start (connect throws, one line); the metrics' timers must not outlive it.
-  const connected = roomLog instanceof RedisRoomLog ? await roomLog.connect().catch((err: Error) => (metrics.dispose(), Promise.reject(err))) : true;
+  let connected = true;
+  if (roomLog instanceof RedisRoomLog) {
+    try {
+      connected = await roomLog.connect();
+    } catch (err) {
+      metrics.dispose();
+      throw err;
+    }
+  }
   if (!connected) {
     health.setAll(ServingStatus.NOT_SERVING);
     log.warn({ redis: redactRedisUrl(config.redis) }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
