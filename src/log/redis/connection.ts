@@ -3,6 +3,11 @@
  * deployment gets two connections (commands, and one in subscriber mode);
  * a cluster gets ioredis's Cluster client with one sharded subscriber per
  * master (SSUBSCRIBE routes each room's channel to the master owning its slot).
+ *
+ * Trouble is bounded: every command has a deadline (--redis-command-timeout)
+ * and a liveness probe (liveness.ts) notices a Redis that stopped answering;
+ * a refused password is told in plain words; connections carry the node's
+ * name (CLIENT LIST), and a URL is only ever shown with its password masked.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
 import { Liveness } from "./liveness.js";
@@ -18,7 +23,7 @@ export interface RedisTarget {
 /** What the connections are called and who hears about their trouble. */
 export interface ConnectionHooks {
   /** The node's name, in the connections' names (CLIENT LIST): chat-<name>-cmd, chat-<name>-sub. */
-  nodeId: string;
+  nodeName: string;
   /** Liveness or authentication changed: availability should be checked again. */
   onChange(): void;
   /** Redis refused the credentials (WRONGPASS/NOAUTH), in plain words, password left out. */
@@ -45,6 +50,9 @@ export interface RedisConnections {
   authFailure(): string | undefined;
   close(): Promise<void>;
 }
+
+/** The connections as opened, before liveness and authentication are folded into ready(). */
+type Plain = Omit<RedisConnections, "authFailure">;
 
 const RETRY = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 6), 2000) + Math.floor(Math.random() * 100);
 
@@ -107,7 +115,7 @@ export function authFailureMessage(err: unknown, url: string): string | undefine
 
 export function connectRedis(target: RedisTarget, hooks: ConnectionHooks): RedisConnections {
   const timeout = target.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  const connections = target.cluster ? clusterConnections(target.url, timeout, hooks.nodeId) : standaloneConnections(target.url, timeout, hooks.nodeId);
+  const connections = target.cluster ? clusterConnections(target.url, timeout, hooks.nodeName) : standaloneConnections(target.url, timeout, hooks.nodeName);
   const clients = new Set<Redis | Cluster>([connections.commands, connections.subscriber]);
   let authFailure: string | undefined;
   const liveness = new Liveness({
@@ -147,7 +155,7 @@ export function connectRedis(target: RedisTarget, hooks: ConnectionHooks): Redis
 }
 
 /** One liveness question: PING (standalone), or every master's CLUSTER INFO in cluster_state:ok. */
-async function probe(connections: Omit<RedisConnections, "authFailure">): Promise<boolean> {
+async function probe(connections: Plain): Promise<boolean> {
   if (!connections.ready()) return true; // not connected: the connection status already says so
   if (!connections.sharded) return (await (connections.commands as Redis).ping()) === "PONG";
   const masters = (connections.commands as Cluster).nodes("master");
@@ -156,16 +164,14 @@ async function probe(connections: Omit<RedisConnections, "authFailure">): Promis
   return infos.every((info) => /^cluster_state:ok\b/m.test(String(info)));
 }
 
-type Plain = Omit<RedisConnections, "authFailure">;
-
-function standaloneConnections(url: string, commandTimeout: number, nodeId: string): Plain {
+function standaloneConnections(url: string, commandTimeout: number, nodeName: string): Plain {
   const options = { ...baseOptions(commandTimeout), ...fromUrl(url) };
-  const commands = new Redis({ ...options, connectionName: `chat-${nodeId}-cmd` });
+  const commands = new Redis({ ...options, connectionName: `chat-${nodeName}-cmd` });
   // The subscriber queues its (re)subscriptions until connected, and ioredis
   // subscribes again by itself after a reconnect.
   const subscriber = new Redis({
     ...options,
-    connectionName: `chat-${nodeId}-sub`,
+    connectionName: `chat-${nodeName}-sub`,
     enableOfflineQueue: true,
     enableAutoPipelining: false,
     maxRetriesPerRequest: null,
@@ -185,7 +191,7 @@ function standaloneConnections(url: string, commandTimeout: number, nodeId: stri
   };
 }
 
-function clusterConnections(urls: string, commandTimeout: number, nodeId: string): Plain {
+function clusterConnections(urls: string, commandTimeout: number, nodeName: string): Plain {
   const seeds = urls.split(",").map((u) => fromUrl(u));
   const { host: _h, port: _p, db, ...redisOptions } = seeds[0];
   if (db) throw new Error("--redis-cluster: Redis Cluster has no databases; leave the /db part out");
@@ -198,7 +204,7 @@ function clusterConnections(urls: string, commandTimeout: number, nodeId: string
     clusterRetryStrategy: RETRY,
     scaleReads: "master",
     // ioredis names the sharded subscribers "ioredis-cluster(ssubscriber):chat-<id>" and its topology refresher "ioredis-cluster(refresher):chat-<id>".
-    redisOptions: { ...redisOptions, maxRetriesPerRequest: 1, commandTimeout, connectionName: `chat-${nodeId}` },
+    redisOptions: { ...redisOptions, maxRetriesPerRequest: 1, commandTimeout, connectionName: `chat-${nodeName}` },
   });
   return {
     commands: cluster,

@@ -99,7 +99,7 @@ export class RedisRoomLog implements RoomLog {
     this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
     this.onEvent = options.onEvent ?? (() => {});
     this.redis = connectRedis(options, {
-      nodeId: options.nodeName ?? this.nodeId,
+      nodeName: options.nodeName ?? this.nodeId,
       onChange: () => this.checkAvailability(),
       onAuthFailure: (message) => this.onEvent("error", message),
     });
