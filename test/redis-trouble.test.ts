@@ -113,7 +113,7 @@ function clientNames(port: number, password?: string): string[] {
 }
 
 describe("a frozen Redis (SIGSTOP)", () => {
-  it("sends, joins, GetHistory and ListMembers are refused as UNAVAILABLE within the command timeout; health and the metric say so, and recover on SIGCONT", async ({ skip }) => {
+  it("sends, joins, GetHistory, ListMembers and ListRooms are refused as UNAVAILABLE within the command timeout; health and the metric say so, and recover on SIGCONT", async ({ skip }) => {
     if (!redisUp) return skip();
     const redis = await ownRedis();
     const server = await node(redis.url);
@@ -149,7 +149,7 @@ describe("a frozen Redis (SIGSTOP)", () => {
 
     // Queries fail with UNAVAILABLE and a plain message, promptly.
     const client = createChatClient(server.baseUrl);
-    const queries: (() => Promise<unknown>)[] = [() => client.getHistory({ room: "lobby" }), () => client.listMembers({ room: "lobby" })];
+    const queries: (() => Promise<unknown>)[] = [() => client.getHistory({ room: "lobby" }), () => client.listMembers({ room: "lobby" }), () => client.listRooms({})];
     for (const query of queries) {
       const r = await timed(query);
       expect(r.error).toBeInstanceOf(ConnectError);
