@@ -28,6 +28,15 @@ describe("createLogger", () => {
     expect(JSON.parse(line)).toMatchObject({ level: 30, msg: "stream opened", peer: "ipv4:127.0.0.1:5000" });
   });
 
+  it.each(["json", "pretty"] as const)("%s: a password in a URL is never written, wherever it is", async (format) => {
+    const { log, text } = capture(format);
+    const url = "redis://app:s3cr3t@10.0.0.5:6379/0";
+    log.warn({ redis: url, err: new Error(`cannot reach ${url}`) }, `Redis at ${url} is not answering`);
+    const line = await waitUntil(() => text().split("\n")[0] || undefined, "a log line");
+    expect(line).not.toContain("s3cr3t");
+    expect(line).toContain("redis://app:***@10.0.0.5:6379/0");
+  });
+
   it("pretty: time, level and message, with who it is about on the same line", async () => {
     const { log, text } = capture("pretty");
     // The fields the stream open/close lines carry (or a child logger binds) say who it is.

@@ -118,6 +118,7 @@ describe("bad flags and environment variables", () => {
   const messageCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
     ["a metrics port above 65535", ["--metrics-port", "70000"], {}, /^--metrics-port \/ METRICS_PORT must be an integer from 0 to 65535 \(got "70000"\)$/],
     ["PORT out of range", [], { PORT: "65536" }, /^--port \/ PORT must be an integer from 0 to 65535 \(got "65536"\)$/],
+    ["a Redis command timeout too short to be one", ["--redis-command-timeout", "50"], {}, /^--redis-command-timeout \/ REDIS_COMMAND_TIMEOUT must be an integer >= 100 \(got "50"\)$/],
     ["a negative port", ["--port=-1"], {}, /^--port \/ PORT must be an integer from 0 to 65535 \(got "-1"\)$/],
     ["a value that looks like a flag", ["--port", "-1"], {}, /^--port needs a value \(write --port=-\.\.\. for one starting with "-"\)$/],
     ["a flag without its value", ["--port"], {}, /^--port needs a value$/],

@@ -3,7 +3,7 @@
  * pino-pretty's coloured one-line form for a person watching a terminal.
  * "auto" picks by whether the output is a terminal.
  */
-import pino, { type Logger } from "pino";
+import pino, { type Logger, type LoggerOptions as PinoOptions } from "pino";
 import pretty from "pino-pretty";
 
 export const LOG_FORMATS = ["auto", "pretty", "json"] as const;
@@ -16,13 +16,42 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
+/** Credentials in a URL (scheme://user:password@host) with the password replaced by ***. */
+export function redactCredentials(text: string): string {
+  return text.includes("@") ? text.replace(/(\w+:\/\/[^:@/,\s]*:)[^@/,\s]*@/g, "$1***@") : text;
+}
+
+/**
+ * The last line of defence for secrets: whatever a log call was handed (an
+ * error message naming a URL, a field holding one), a password in a URL is
+ * never written. Callers redact at the source too (the Redis URL is logged
+ * redacted); this catches what one of them forgets.
+ */
+const secretSafe: PinoOptions = {
+  formatters: {
+    log(fields) {
+      for (const [key, value] of Object.entries(fields)) {
+        if (typeof value === "string") fields[key] = redactCredentials(value);
+        // (A copy: the error object belongs to the caller.)
+        else if (value instanceof Error && value.message.includes("@")) fields[key] = { type: value.name, message: redactCredentials(value.message) };
+      }
+      return fields;
+    },
+  },
+  hooks: {
+    logMethod(args, method) {
+      method.apply(this, args.map((a) => (typeof a === "string" ? redactCredentials(a) : a)) as Parameters<typeof method>);
+    },
+  },
+};
+
 export function createLogger({ level, format = "auto", destination }: LoggerOptions): Logger {
   const isTTY = (destination ?? process.stdout).isTTY === true;
   if (format === "json" || (format === "auto" && !isTTY)) {
-    return destination ? pino({ level }, destination) : pino({ level });
+    return destination ? pino({ level, ...secretSafe }, destination) : pino({ level, ...secretSafe });
   }
   return pino(
-    { level },
+    { level, ...secretSafe },
     pretty({
       destination: destination ?? 1,
       // main.ts exits as soon as the server has stopped: the last lines must already be written.

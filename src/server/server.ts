@@ -12,6 +12,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { FlushScheduler } from "../hub/flush-scheduler.js";
 import { Hub } from "../hub/hub.js";
 import { EmbeddedRoomLog } from "../log/embedded-log.js";
+import { redactRedisUrl } from "../log/redis/connection.js";
 import { RedisRoomLog } from "../log/redis/redis-log.js";
 import type { RoomLog } from "../log/room-log.js";
 import type { HubLimits } from "../hub/limits.js";
@@ -99,7 +100,7 @@ function credentials(tls: { cert: Buffer; key: Buffer } | undefined): grpc.Serve
 }
 
 /** The embedded log over the configured history store, or, with --redis, the Redis log. */
-function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: FlushScheduler, metrics: ChatMetrics, log: Logger): RoomLog {
+function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: FlushScheduler, metrics: ChatMetrics, log: Logger, nodeId: string): RoomLog {
   const retention = {
     ...defaultRetention,
     maxMessagesPerRoom: config.historyLimit,
@@ -113,6 +114,9 @@ function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: Flu
       prefix: config.redisPrefix,
       retention,
       leaseMs: config.nodeLeaseMs,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      // Its connections carry the routing name an operator gave it (CLIENT LIST shows which node is which).
+      nodeName: nodeId,
       onEvent: (level, message, fields) => log[level](fields ?? {}, message),
     });
   }
@@ -144,7 +148,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   let closing: Promise<void> | undefined;
   const metrics = new ChatMetrics(() => hub, () => connections(), () => roomLog?.available ?? false);
   const scheduler = new FlushScheduler();
-  roomLog = openRoomLog(config, options, scheduler, metrics, log);
+  const nodeId = config.nodeId || randomNodeId();
+  roomLog = openRoomLog(config, options, scheduler, metrics, log, nodeId);
   hub = new Hub({
     log: roomLog,
     scheduler,
@@ -166,7 +171,6 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     },
   });
   const resetGraceMs = options.resetGraceMs ?? 1000;
-  const nodeId = config.nodeId || randomNodeId();
   // A browser cannot answer HTTP/2 pings: a session silent for longer than a ping would be is taken for gone.
   const sessions = new SessionRegistry({ hub, nodeId, log, leaseMs: config.keepaliveMs + config.keepaliveTimeoutMs });
   const server = new grpc.Server(grpcOptions(config));
@@ -178,13 +182,24 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
   addReflection(server, [ChatService, Health]);
-  // The chat service serves only while its room log answers (Redis may come and go).
+  // The server serves only while its room log answers (Redis may come and go). Both names change:
+  // a balancer checking "" (the whole server) must not keep sending clients to a node that refuses them.
   roomLog.onAvailability((available) => {
-    if (!closing) health.set(ChatService.typeName, available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    if (!closing) health.setAll(available ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   });
-  if (roomLog instanceof RedisRoomLog && !(await roomLog.connect())) {
-    health.set(ChatService.typeName, ServingStatus.NOT_SERVING);
-    log.warn({ redis: config.redis }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
+  // Redis refusing the password stops the start (connect throws, one line); the metrics' timers must not outlive it.
+  let connected = true;
+  if (roomLog instanceof RedisRoomLog) {
+    try {
+      connected = await roomLog.connect();
+    } catch (err) {
+      metrics.dispose();
+      throw err;
+    }
+  }
+  if (!connected) {
+    health.setAll(ServingStatus.NOT_SERVING);
+    log.warn({ redis: redactRedisUrl(config.redis) }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
   }
 
   let listener: Awaited<ReturnType<typeof listen>> | undefined;
@@ -228,7 +243,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       node: nodeId,
       tls: Boolean(config.tlsCert),
       auth: Boolean(authenticate),
-      store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${config.redis} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
+      store: config.redis ? `${config.redisCluster ? "redis cluster" : "redis"} ${redactRedisUrl(config.redis)} (node ${(roomLog as RedisRoomLog).nodeId})` : config.store === "sqlite" && !options.store ? config.db : config.store,
       metrics: metricsServer ? `http://${config.metricsHost}:${metricsServer.port}/metrics` : undefined,
     },
     `chat server listening on ${address} (gRPC${config.tlsCert ? " over TLS" : ""}, reflection, health)` +

@@ -99,7 +99,8 @@ export async function startRedisServer(port?: number, extra: string[] = []): Pro
 
 function pingSync(port: number): boolean {
   const out = spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8", timeout: 2000 });
-  return out.stdout?.trim() === "PONG";
+  // A redis-server started with --requirepass answers NOAUTH: it is up.
+  return out.stdout?.trim() === "PONG" || /^NOAUTH/.test(out.stdout?.trim() ?? "");
 }
 
 /** A three-master Redis Cluster of the test's own, started with redis-server and `redis-cli --cluster create`. */

@@ -57,11 +57,13 @@ export interface RedisLogOptions extends RedisTarget {
   prefix: string;
   /** This node's id (random per process unless given). */
   nodeId?: string;
+  /** The node's name in its Redis connections' names (CLIENT LIST: chat-<name>-cmd, chat-<name>-sub); its id when not given. */
+  nodeName?: string;
   retention: Retention;
   /** A node that has not renewed its lease for this long is dead; its members are removed. */
   leaseMs: number;
   /** Told of connection trouble and recoveries, for the server's log. */
-  onEvent?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  onEvent?: (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 }
 
 type Script = (...args: (string | Buffer | number)[]) => Promise<unknown>;
@@ -96,7 +98,11 @@ export class RedisRoomLog implements RoomLog {
     this.retention = options.retention;
     this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
     this.onEvent = options.onEvent ?? (() => {});
-    this.redis = connectRedis(options);
+    this.redis = connectRedis(options, {
+      nodeName: options.nodeName ?? this.nodeId,
+      onChange: () => this.checkAvailability(),
+      onAuthFailure: (message) => this.onEvent("error", message),
+    });
     this.scripts = {
       publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
       claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
@@ -137,6 +143,12 @@ export class RedisRoomLog implements RoomLog {
   async connect(timeoutMs = 5000): Promise<boolean> {
     const connecting = [this.redis.commands, this.redis.subscriber].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
     await Promise.race([Promise.all(connecting), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    // Wrong credentials will not fix themselves by waiting: say so, and do not start.
+    const refused = this.redis.authFailure();
+    if (refused !== undefined) {
+      await this.close();
+      throw new RedisAuthError(refused);
+    }
     await this.lease.start();
     this.checkAvailability();
     return this.available;
@@ -306,7 +318,7 @@ export class RedisRoomLog implements RoomLog {
     const counts = await Promise.all(
       names.map(async (name) => {
         const k = this.keys(name);
-        const [[, count], [, seq]] = (await this.redis.commands.multi().hlen(k.members).hget(k.meta, "seq").exec()) as [[unknown, number], [unknown, string | null]];
+        const [[, count], [, seq]] = (await this.command(() => this.redis.commands.multi().hlen(k.members).hget(k.meta, "seq").exec())) as [[unknown, number], [unknown, string | null]];
         return { name, memberCount: count, lastSeq: Number(seq ?? 0) };
       }),
     );
@@ -570,6 +582,11 @@ export class RedisRoomLog implements RoomLog {
   }
 }
 
+/** Redis refused this node's credentials at start-up (the message names WRONGPASS/NOAUTH, never the password). */
+export class RedisAuthError extends Error {
+  override readonly name = "RedisAuthError";
+}
+
 function newEpoch(): string {
   return randomUUID();
 }
@@ -582,8 +599,13 @@ function newEpoch(): string {
 function unavailable(err: unknown): Error {
   if (err instanceof LogUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY)/.test(message)) return err as Error;
-  return new LogUnavailableError(`the room log (Redis) is unreachable: ${message.split("\n")[0]}`);
+  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOAUTH|WRONGPASS)/.test(message)) return err as Error;
+  // Plain words for clients: ioredis's own messages ("...maxRetriesPerRequest...") are not theirs to read.
+  if (/timed out/i.test(message)) return new LogUnavailableError("the room log (Redis) did not answer in time");
+  if (/^(NOAUTH|WRONGPASS)/.test(message)) return new LogUnavailableError("the room log (Redis) refused this node's credentials");
+  if (/^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN)/.test(message)) return new LogUnavailableError("the room log (Redis Cluster) is not serving every room right now");
+  if (/^(LOADING|BUSY)/.test(message)) return new LogUnavailableError("the room log (Redis) is busy");
+  return new LogUnavailableError("the room log (Redis) is unreachable");
 }
 
 /** A stream entry [id, [field, value, ...]] (Buffers) as a log entry. */
