@@ -21,4 +21,4 @@ await build({
   legalComments: "linked",
   logLevel: "warning",
 });
-for (const file of ["index.html", "style.css"]) copyFileSync(join(root, "web", file), join(out, file));
+for (const file of ["index.html", "style.css", "favicon.svg"]) copyFileSync(join(root, "web", file), join(out, file));
