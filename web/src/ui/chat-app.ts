@@ -95,13 +95,17 @@ export class ChatApp {
   }
 
   /** Join a room (and show it); `rejoin`: we were in it before the page was reloaded. */
-  join(room: string, options: { rejoin?: boolean } = {}): void {
+  join(room: string, options: { rejoin?: boolean } = {}): boolean {
     const problem = checkRoom(room);
-    if (problem) return this.alert(problem, `join:${room}`);
+    if (problem) {
+      this.alert(problem, `join:${room}`);
+      return false;
+    }
     const result = this.session.join(room, options);
     if (!result.ok) {
       if (this.views.has(room)) this.show(room);
-      return this.alert(result.reason, `join:${room}`);
+      this.alert(result.reason, `join:${room}`);
+      return false;
     }
     if (!this.views.has(room)) {
       const view = new RoomView(room, () => this.session.nickname);
@@ -110,6 +114,7 @@ export class ChatApp {
       this.ui.logs.append(view.log);
     }
     this.show(room);
+    return true;
   }
 
   /** Show a room that is already joined (or being joined). */
@@ -245,8 +250,8 @@ export class ChatApp {
         ev.preventDefault();
         const room = this.ui.joinRoom.value.trim();
         if (room === "") return;
+        if (!this.join(room)) return; // the field keeps the name, to be corrected (the error says why)
         this.ui.joinRoom.value = "";
-        this.join(room);
         this.setSide(false);
         this.ui.input.focus();
       },
