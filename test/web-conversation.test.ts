@@ -187,7 +187,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await ann.getByLabel("Join a room").press("Enter");
     await ann.locator("#member-count", { hasText: "1 member" }).waitFor();
     cli.write("line 43");
-    const badge = ann.locator('#rooms button[data-room="lobby"] .unread');
+    const badge = ann.locator("#rooms button", { hasText: "#lobby" }).locator(".unread");
     await badge.waitFor();
     expect(await badge.textContent()).toBe("1");
     const geometry = await badge.evaluate((node) => {
