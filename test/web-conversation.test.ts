@@ -160,6 +160,47 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await phone.screenshot({ path: join(artifacts, "web-day-separators-phone.png") });
   }, 90_000);
 
+  it("the README's picture: three people in #lobby, one on a terminal, across two days", async () => {
+    let server = await startServer();
+    const early = spawnCli(["--server", server.baseUrl, "--name", "kim", "--room", "lobby", "--json"]);
+    early.write("Morning! The staging deploy is done.", "Release notes are in the usual place.");
+    await waitUntil(() => printedCount(early) >= 2 || undefined, "kim's 2 messages", 20_000);
+    early.end();
+    await early.exitCode();
+    server.child.kill("SIGTERM");
+    await server.exited;
+    const db = new Database(server.db);
+    const d = new Date();
+    const yesterday = new Date(d.getFullYear(), d.getMonth(), d.getDate() - 1, 9, 41).getTime();
+    db.prepare("UPDATE messages SET sent_at_ms = ? + (seq - 1) * 60000 WHERE room = 'lobby'").run(yesterday);
+    db.close();
+    server = await startServer(server.db);
+
+    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    await shownCount(ann, 2);
+    const { page: bob } = await openSignedIn(browser, server.url, "bob", PHONE);
+    await ann.locator("li.presence", { hasText: "bob joined" }).waitFor();
+    const kim = spawnCli(["--server", server.baseUrl, "--name", "kim", "--room", "lobby", "--json"]);
+    await ann.locator("li.presence", { hasText: "kim joined" }).waitFor();
+    await say(bob, "Hi all, is the new build out?");
+    await shownCount(ann, 3);
+    kim.write("Yes, since this morning.");
+    await shownCount(ann, 4);
+    kim.write("Ping me if anything looks off.");
+    await shownCount(ann, 5);
+    await say(ann, "Thanks kim! Trying it now.");
+    await shownCount(ann, 6);
+    await say(ann, "Looks good from the browser 🎉");
+    await shownCount(bob, 7);
+    expect((await rows(ann)).filter((r) => r.startsWith("--"))).toEqual(["-- Yesterday --", "-- Today --"]);
+    await ann.locator("#composer-input").fill("Shall we ship it?");
+    await ann.mouse.move(0, 0);
+    await ann.screenshot({ path: join(artifacts, "web-client.png") });
+    await bob.screenshot({ path: join(artifacts, "web-client-phone.png") });
+    kim.end();
+    await kim.exitCode();
+  }, 90_000);
+
   it("the view stays at the newest message, but not when the reader scrolled up; unread counts sit centred in their badge", async () => {
     const server = await startServer();
     const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
