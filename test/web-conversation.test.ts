@@ -190,12 +190,13 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await shownCount(ann, 5);
     await say(ann, "Thanks kim! Trying it now.");
     await shownCount(ann, 6);
-    await say(ann, "Looks good from the browser 🎉");
+    await say(ann, "Looks good from the browser, too.");
     await shownCount(bob, 7);
     expect((await rows(ann)).filter((r) => r.startsWith("--"))).toEqual(["-- Yesterday --", "-- Today --"]);
     await ann.locator("#composer-input").fill("Shall we ship it?");
     await ann.mouse.move(0, 0);
     await ann.screenshot({ path: join(artifacts, "web-client.png") });
+    await bob.mouse.move(0, 0);
     await bob.screenshot({ path: join(artifacts, "web-client-phone.png") });
     kim.end();
     await kim.exitCode();
