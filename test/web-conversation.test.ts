@@ -223,6 +223,13 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     cli.write("line 42");
     await shownCount(ann, 42);
     expect((await scroll()).top).toBe(100);
+    // ... but says it is there, and goes to it on request.
+    const jump = ann.getByRole("button", { name: "1 new message ↓" });
+    await jump.waitFor();
+    await ann.screenshot({ path: join(artifacts, "web-new-below-desktop.png") });
+    await jump.click();
+    expect((await scroll()).fromBottom).toBeLessThan(2);
+    expect(await jump.isHidden()).toBe(true);
 
     // Unread in another room: the badge is a circle with its number in the middle.
     await ann.getByLabel("Join a room").fill("second");

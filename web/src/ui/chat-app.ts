@@ -39,6 +39,7 @@ export class ChatApp {
     memberCount: byId("member-count"),
     moreMembers: byId<HTMLButtonElement>("more-members"),
     older: byId<HTMLButtonElement>("older"),
+    jump: byId<HTMLButtonElement>("jump-newest"),
     typing: byId("typing"),
     composer: byId<HTMLFormElement>("composer"),
     input: byId<HTMLTextAreaElement>("composer-input"),
@@ -81,12 +82,13 @@ export class ChatApp {
     title.textContent = "#";
     composerLabel.textContent = "Message";
     input.value = "";
-    older.hidden = moreMembers.hidden = true;
+    older.hidden = moreMembers.hidden = this.ui.jump.hidden = true;
     this.updateCount();
     this.setSide(false);
     this.alerts.clear("chat");
     this.alerts.clear("connection");
-    this.setStatus("offline", "Not connected");
+    delete this.ui.status.dataset.state;
+    this.ui.status.textContent = "Not connected";
   }
 
   /** The room on screen. */
@@ -109,6 +111,9 @@ export class ChatApp {
     }
     if (!this.views.has(room)) {
       const view = new RoomView(room, () => this.session.nickname);
+      view.onNewBelow = () => {
+        if (view.name === this.current) this.renderJump(view);
+      };
       view.log.hidden = true;
       this.views.set(room, view);
       this.ui.logs.append(view.log);
@@ -279,6 +284,7 @@ export class ChatApp {
       { signal },
     );
     this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
+    this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
     this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
     this.ui.toggleSide.addEventListener("click", () => this.setSide(!this.ui.side.classList.contains("open")), { signal });
     // Escape closes the side panel (a phone's overlay), back to the button that opened it.
@@ -364,6 +370,7 @@ export class ChatApp {
     this.ui.title.textContent = `#${view.name}`;
     this.ui.composerLabel.textContent = `Message #${view.name}`;
     this.ui.older.hidden = !view.hasOlder;
+    this.renderJump(view);
     this.renderRooms();
     this.renderMembers(view);
     this.renderTyping(view);
@@ -388,6 +395,13 @@ export class ChatApp {
     this.ui.members.replaceChildren(...names.map((n) => el("li", { text: n === this.session.nickname ? `${n} (you)` : n })));
     this.ui.memberCount.textContent = view.joined ? `${view.memberCount} ${view.memberCount === 1 ? "member" : "members"}` : "joining…";
     this.ui.moreMembers.hidden = view.membersPageToken === "";
+  }
+
+  /** "3 new messages ↓" while the reader is scrolled up and messages came in below. */
+  private renderJump(view: RoomView): void {
+    const n = view.newBelow;
+    this.ui.jump.hidden = n === 0;
+    this.ui.jump.textContent = `${n} new ${n === 1 ? "message" : "messages"} ↓`;
   }
 
   private renderTyping(view: RoomView): void {

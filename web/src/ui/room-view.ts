@@ -31,6 +31,10 @@ export class RoomView {
   unread = 0;
   typing: string[] = [];
   joined = false;
+  /** New messages that arrived below while the reader was scrolled up (the page offers a jump to them). */
+  newBelow = 0;
+  /** Called when `newBelow` changes. */
+  onNewBelow: () => void = () => {};
   /** "No messages yet": first in the log, shown while the joined room has no message. */
   private readonly empty: HTMLLIElement;
 
@@ -43,6 +47,10 @@ export class RoomView {
     this.log = el("ol", { className: "messages", attrs: { "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Messages in #${name}`, tabindex: "0", "data-room": name } });
     this.empty = el("li", { className: "empty", attrs: { hidden: "" } }, el("p", { text: "No messages yet — say hello" }), el("p", { className: "muted", text: `Everyone in #${name} will see what you write here.` }));
     this.log.append(this.empty);
+    // Back at the bottom by scrolling: the new messages have been seen.
+    this.log.addEventListener("scroll", () => {
+      if (this.newBelow > 0 && atBottom(this.log)) this.setNewBelow(0);
+    });
   }
 
   onJoined(j: JoinedEvent): void {
@@ -78,6 +86,7 @@ export class RoomView {
     if (i === this.order.length - 1 && this.order.length > MAX_SHOWN) this.dropOldest();
     this.layout();
     if (follow) this.scrollToEnd();
+    else if (i === this.order.length - 1 && this.joined) this.setNewBelow(this.newBelow + 1); // not yanked down: offered
     return true;
   }
 
@@ -155,6 +164,12 @@ export class RoomView {
 
   scrollToEnd(): void {
     this.log.scrollTop = this.log.scrollHeight;
+    if (this.newBelow > 0) this.setNewBelow(0);
+  }
+
+  private setNewBelow(n: number): void {
+    this.newBelow = n;
+    this.onNewBelow();
   }
 
   /** A quiet line in the flow (a join, a leave, a notice): after the messages, before our pending ones. */
