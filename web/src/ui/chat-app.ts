@@ -14,7 +14,7 @@ import type { ChatService, ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
 import { checkRoom, describeError, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import type { Alerts } from "./alerts.js";
-import { textBudget, type TextBudget } from "./composer-limit.js";
+import { Composer } from "./composer.js";
 import { byId, el } from "./dom.js";
 import { RoomView } from "./room-view.js";
 
@@ -30,6 +30,7 @@ export class ChatApp {
   private readonly controls = new AbortController();
   /** Session listeners' removers: called in dispose(). */
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly composer: Composer;
   private readonly ui = {
     status: byId("status"),
     rooms: byId<HTMLUListElement>("rooms"),
@@ -41,11 +42,6 @@ export class ChatApp {
     older: byId<HTMLButtonElement>("older"),
     jump: byId<HTMLButtonElement>("jump-newest"),
     typing: byId("typing"),
-    composer: byId<HTMLFormElement>("composer"),
-    input: byId<HTMLTextAreaElement>("composer-input"),
-    send: byId<HTMLButtonElement>("send"),
-    count: byId("composer-count"),
-    composerLabel: byId("composer-label"),
     joinForm: byId<HTMLFormElement>("join-form"),
     joinRoom: byId<HTMLInputElement>("join-room"),
     leave: byId<HTMLButtonElement>("leave-room"),
@@ -62,10 +58,12 @@ export class ChatApp {
     /** Called when what a reload must keep changed: rooms, the room on screen, unacknowledged messages. */
     private readonly onChange: () => void = () => {},
   ) {
+    this.composer = new Composer(this.controls.signal, (text) => this.sendTyped(text), () => {
+      if (this.current) this.session.typing(this.current);
+    });
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
-    this.updateCount();
   }
 
   /** Unbind everything and empty the screen: the next sign-in gets a fresh one. */
@@ -75,15 +73,14 @@ export class ChatApp {
     for (const view of this.views.values()) view.log.remove();
     this.views.clear();
     this.current = undefined;
-    const { rooms, members, memberCount, title, typing, input, older, moreMembers, composerLabel } = this.ui;
+    const { rooms, members, memberCount, title, typing, older, moreMembers, jump } = this.ui;
     rooms.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = "";
     title.textContent = "#";
-    composerLabel.textContent = "Message";
-    input.value = "";
-    older.hidden = moreMembers.hidden = this.ui.jump.hidden = true;
-    this.updateCount();
+    older.hidden = moreMembers.hidden = jump.hidden = true;
+    this.composer.setRoom(undefined);
+    this.composer.reset();
     this.setSide(false);
     this.alerts.clear("chat");
     this.alerts.clear("connection");
@@ -221,34 +218,7 @@ export class ChatApp {
   }
 
   private wireControls(): void {
-    const { input, composer } = this.ui;
     const signal = this.controls.signal;
-    composer.addEventListener(
-      "submit",
-      (ev) => {
-        ev.preventDefault();
-        this.sendTyped();
-      },
-      { signal },
-    );
-    input.addEventListener(
-      "keydown",
-      (ev) => {
-        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
-          ev.preventDefault();
-          this.sendTyped();
-        }
-      },
-      { signal },
-    );
-    input.addEventListener(
-      "input",
-      () => {
-        this.updateCount();
-        if (this.current && input.value !== "") this.session.typing(this.current);
-      },
-      { signal },
-    );
     this.ui.joinForm.addEventListener(
       "submit",
       (ev) => {
@@ -258,7 +228,7 @@ export class ChatApp {
         if (!this.join(room)) return; // the field keeps the name, to be corrected (the error says why)
         this.ui.joinRoom.value = "";
         this.setSide(false);
-        this.ui.input.focus();
+        this.composer.focus();
       },
       { signal },
     );
@@ -279,7 +249,7 @@ export class ChatApp {
         if (room === undefined || !this.views.has(room)) return;
         this.show(room);
         this.setSide(false);
-        this.ui.input.focus();
+        this.composer.focus();
       },
       { signal },
     );
@@ -305,27 +275,18 @@ export class ChatApp {
     this.ui.toggleSide.setAttribute("aria-expanded", String(open));
   }
 
-  /** The byte count near the limit, and no sending past it (the text is never cut). */
-  private updateCount(): TextBudget {
-    const budget = textBudget(this.ui.input.value);
-    this.ui.count.textContent = budget.note;
-    this.ui.count.classList.toggle("over", budget.over);
-    this.ui.send.disabled = budget.over;
-    this.ui.input.setAttribute("aria-invalid", String(budget.over));
-    return budget;
-  }
-
-  private sendTyped(): void {
+  /** Queue what was typed for the room on screen; false (and why, at the top) if refused. */
+  private sendTyped(text: string): boolean {
     const room = this.current;
-    const text = this.ui.input.value;
-    if (!room || text.trim() === "") return;
-    if (this.updateCount().over) return; // the note under the box says why
+    if (!room) return false;
     const result = this.session.send(room, text);
-    if (!result.ok) return this.alert(result.reason);
+    if (!result.ok) {
+      this.alert(result.reason);
+      return false;
+    }
     this.views.get(room)?.addPending(result.id, text);
-    this.ui.input.value = "";
-    this.updateCount();
     this.onChange();
+    return true;
   }
 
   private show(room: string): void {
@@ -368,7 +329,7 @@ export class ChatApp {
     const view = this.views.get(this.current ?? "");
     if (!view) return;
     this.ui.title.textContent = `#${view.name}`;
-    this.ui.composerLabel.textContent = `Message #${view.name}`;
+    this.composer.setRoom(view.name);
     this.ui.older.hidden = !view.hasOlder;
     this.renderJump(view);
     this.renderRooms();
