@@ -42,11 +42,6 @@ export class Alerts {
     for (const item of this.find((i) => (scope === undefined || i.dataset.scope === scope) && (key === undefined || i.dataset.key === key))) this.remove(item);
   }
 
-  /** The newest error's text (what the sign-in screen repeats when the chat ends on an error). */
-  latest(scope: AlertScope): string | undefined {
-    return this.find((i) => i.dataset.scope === scope).pop()?.querySelector(".alert-text")?.textContent ?? undefined;
-  }
-
   private remove(item: Element): void {
     item.remove();
     if (this.list().children.length === 0) this.box.hidden = true;

@@ -70,6 +70,7 @@ export class ChatApp {
   dispose(): void {
     this.controls.abort();
     for (const off of this.unsubscribe.splice(0)) off();
+    this.refusals.clear();
     for (const view of this.views.values()) view.log.remove();
     this.views.clear();
     this.current = undefined;
