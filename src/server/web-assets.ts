@@ -81,6 +81,10 @@ export function loadWebAssets(dir = defaultWebDir()): WebAssets | undefined {
     assets.set(`/${name}`, { body, type });
   }
   assets.set("/", assets.get("/index.html")!);
+  // The page names its icon (<link rel="icon">), but browsers and tools still ask for /favicon.ico:
+  // answer with the same SVG (every current browser takes one there) instead of a 404 on every load.
+  const icon = assets.get("/favicon.svg");
+  if (icon && !assets.has("/favicon.ico")) assets.set("/favicon.ico", icon);
   return {
     serve(req, res) {
       if (req.method !== "GET" && req.method !== "HEAD") return false;

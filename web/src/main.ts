@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession, checkRoom, commandTransport } from "../../src/client/index.js";
 import { forgetSession, loadSession, saveSession, type SavedMessage } from "./saved-session.js";
+import { Alerts } from "./ui/alerts.js";
 import { ChatApp } from "./ui/chat-app.js";
 import { byId } from "./ui/dom.js";
 
@@ -32,16 +33,16 @@ const form = byId<HTMLFormElement>("login-form");
 const nicknameInput = byId<HTMLInputElement>("nickname");
 const roomInput = byId<HTMLInputElement>("first-room");
 const tokenInput = byId<HTMLInputElement>("token");
-const alertBox = byId("alert");
+const alerts = new Alerts(byId("alert"));
 let session: ChatSession | undefined;
 /** Saves what a reload must keep, while a session is open. */
 let persist: (() => void) | undefined;
 /** The page is going away: what it saved last is what the next load gets. */
 let leaving = false;
 
+/** An error about the sign-in form: it goes when the form is sent again or the chat opens. */
 function showAlert(text: string): void {
-  alertBox.textContent = text;
-  alertBox.hidden = false;
+  alerts.show(text, "login");
 }
 
 interface Entry {
@@ -54,7 +55,11 @@ interface Entry {
   rejoin: boolean;
 }
 
-/** Open the session and the chat screen. */
+/**
+ * Open the session and the chat screen: a new ChatApp each time, which binds
+ * its own listeners and unbinds them all when the chat ends, so signing in
+ * again after a refusal behaves exactly like the first sign-in.
+ */
 function enter({ nickname, token, rooms, current, pending, rejoin }: Entry): void {
   const transport = transportFor(token);
   const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
@@ -66,19 +71,22 @@ function enter({ nickname, token, rooms, current, pending, rejoin }: Entry): voi
   const app: ChatApp = new ChatApp(
     s,
     createClient(ChatService, transport),
+    alerts,
     (reason) => {
-      // No room left (the nickname was refused): back to the form, saying why.
+      // No room left (the nickname was refused, or the last room was left): back to the form, saying why if refused.
+      app.dispose();
       void s.abort();
       session = undefined;
       persist = undefined;
       forgetSession();
       chat.hidden = true;
       login.hidden = false;
-      showAlert(reason || "You are in no room.");
+      if (reason !== undefined) showAlert(reason);
       nicknameInput.focus();
     },
     save,
   );
+  alerts.clear("login");
   login.hidden = true;
   chat.hidden = false;
   for (const room of rooms) app.join(room, { rejoin });
@@ -98,10 +106,10 @@ form.addEventListener("submit", (ev) => {
   const room = roomInput.value.trim();
   const token = tokenInput.value.trim();
   // Signed in, the server names us after the token: an empty nickname means "whatever it says".
+  alerts.clear("login"); // what was wrong with the last attempt is for that attempt
   if (nickname === "" && token === "") return showAlert("Pick a nickname first.");
   const problem = checkRoom(room);
   if (problem) return showAlert(problem);
-  alertBox.hidden = true;
   // Signing in again after a reload: the rooms and unsent messages of before come back too.
   const before = saved?.signedIn ? saved : undefined;
   const rooms = [room, ...(before?.rooms ?? []).filter((r) => r !== room)];

@@ -4,25 +4,35 @@
  * renders what the client core's session emits and turns the user's actions
  * into session calls; the read-only RPCs (history, member pages) go straight
  * to the API.
+ *
+ * One ChatApp per sign-in: everything it binds (session listeners, page
+ * controls) comes off again in dispose(), which also empties the screen, so a
+ * second sign-in (after a refused nickname) starts exactly like the first.
  */
 import type { Client } from "@connectrpc/connect";
 import type { ChatService, ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, type ChatSession } from "../../../src/client/index.js";
+import { checkRoom, describeError, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
+import type { Alerts } from "./alerts.js";
+import { Composer } from "./composer.js";
 import { byId, el } from "./dom.js";
 import { RoomView } from "./room-view.js";
 
-const ALERT_MS = 10_000;
 const HISTORY_PAGE = 50;
 const MEMBERS_PAGE = 100;
 
 export class ChatApp {
   private readonly views = new Map<string, RoomView>();
   private current: string | undefined;
-  private alertTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Why a room is being given up (its join was refused): the sign-in screen says it if it was the last. */
+  private readonly refusals = new Map<string, string>();
+  /** Page controls' listeners: aborted in dispose(). */
+  private readonly controls = new AbortController();
+  /** Session listeners' removers: called in dispose(). */
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly composer: Composer;
   private readonly ui = {
     status: byId("status"),
-    alert: byId("alert"),
     rooms: byId<HTMLUListElement>("rooms"),
     logs: byId("logs"),
     title: byId("room-title"),
@@ -30,10 +40,8 @@ export class ChatApp {
     memberCount: byId("member-count"),
     moreMembers: byId<HTMLButtonElement>("more-members"),
     older: byId<HTMLButtonElement>("older"),
+    jump: byId<HTMLButtonElement>("jump-newest"),
     typing: byId("typing"),
-    composer: byId<HTMLFormElement>("composer"),
-    input: byId<HTMLTextAreaElement>("composer-input"),
-    composerLabel: byId("composer-label"),
     joinForm: byId<HTMLFormElement>("join-form"),
     joinRoom: byId<HTMLInputElement>("join-room"),
     leave: byId<HTMLButtonElement>("leave-room"),
@@ -44,14 +52,41 @@ export class ChatApp {
   constructor(
     private readonly session: ChatSession,
     private readonly api: Client<typeof ChatService>,
-    /** Called when no room is left (e.g. the nickname was refused in the first one). */
-    private readonly onEmpty: (reason: string) => void,
+    private readonly alerts: Alerts,
+    /** Called when no room is left: with the reason when it was refused (e.g. the nickname was taken), none when left. */
+    private readonly onEmpty: (reason: string | undefined) => void,
     /** Called when what a reload must keep changed: rooms, the room on screen, unacknowledged messages. */
     private readonly onChange: () => void = () => {},
   ) {
+    this.composer = new Composer(this.controls.signal, (text) => this.sendTyped(text), () => {
+      if (this.current) this.session.typing(this.current);
+    });
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
+  }
+
+  /** Unbind everything and empty the screen: the next sign-in gets a fresh one. */
+  dispose(): void {
+    this.controls.abort();
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.refusals.clear();
+    for (const view of this.views.values()) view.log.remove();
+    this.views.clear();
+    this.current = undefined;
+    const { rooms, members, memberCount, title, typing, older, moreMembers, jump } = this.ui;
+    rooms.replaceChildren();
+    members.replaceChildren();
+    memberCount.textContent = typing.textContent = "";
+    title.textContent = "#";
+    older.hidden = moreMembers.hidden = jump.hidden = true;
+    this.composer.setRoom(undefined);
+    this.composer.reset();
+    this.setSide(false);
+    this.alerts.clear("chat");
+    this.alerts.clear("connection");
+    delete this.ui.status.dataset.state;
+    this.ui.status.textContent = "Not connected";
   }
 
   /** The room on screen. */
@@ -60,21 +95,29 @@ export class ChatApp {
   }
 
   /** Join a room (and show it); `rejoin`: we were in it before the page was reloaded. */
-  join(room: string, options: { rejoin?: boolean } = {}): void {
+  join(room: string, options: { rejoin?: boolean } = {}): boolean {
     const problem = checkRoom(room);
-    if (problem) return this.alert(problem);
+    if (problem) {
+      this.alert(problem, `join:${room}`);
+      return false;
+    }
     const result = this.session.join(room, options);
     if (!result.ok) {
       if (this.views.has(room)) this.show(room);
-      return this.alert(result.reason);
+      this.alert(result.reason, `join:${room}`);
+      return false;
     }
     if (!this.views.has(room)) {
       const view = new RoomView(room, () => this.session.nickname);
+      view.onNewBelow = () => {
+        if (view.name === this.current) this.renderJump(view);
+      };
       view.log.hidden = true;
       this.views.set(room, view);
       this.ui.logs.append(view.log);
     }
     this.show(room);
+    return true;
   }
 
   /** Show a room that is already joined (or being joined). */
@@ -91,42 +134,47 @@ export class ChatApp {
 
   private wireSession(): void {
     const s = this.session;
-    s.on("connected", ({ reconnect }) => this.setStatus("online", reconnect ? "Connected again" : "Connected"));
-    s.on("reconnecting", ({ attempt, delayMs, reason }) =>
+    const on = <K extends keyof ChatSessionEvents>(name: K, listener: (...args: ChatSessionEvents[K]) => void) => this.unsubscribe.push(s.on(name, listener));
+    on("connected", ({ reconnect }) => {
+      this.setStatus("online", reconnect ? "Connected again" : "Connected");
+      this.alerts.clear("connection"); // "Disconnected: …" no longer applies
+    });
+    on("reconnecting", ({ attempt, delayMs, reason }) =>
       this.setStatus("reconnecting", `Reconnecting (attempt ${attempt}: ${reason}; next try in ${Math.ceil(delayMs / 1000)} s). What you send goes out once connected.`),
     );
-    s.on("closed", (end) => {
+    on("closed", (end) => {
       if (!end.ok) {
         this.setStatus("offline", "Disconnected");
-        this.alert(`Disconnected: ${end.message}`);
+        this.alerts.show(`Disconnected: ${end.message}`, "connection", "disconnected");
       }
     });
-    s.on("event", (event) => this.onEvent(event));
-    s.on("ack", (m) => {
+    on("event", (event) => this.onEvent(event));
+    on("roomLive", (room) => this.alerts.clear("chat", `join:${room}`));
+    on("ack", (m) => {
       const view = this.views.get(m.room);
       view?.removePending(m.clientMsgId);
       // The copy may have come as the Command's answer first: show it now, the stream's copy is then a duplicate.
       view?.addMessage(m);
       this.onChange();
     });
-    s.on("sendFailed", ({ id, room, reason }) => {
+    on("sendFailed", ({ id, room, reason }) => {
       this.views.get(room)?.removePending(id, reason);
       this.alert(`Your message to #${room} was not sent: ${reason}`);
       this.onChange();
     });
-    s.on("joinFailed", ({ room, message }) => {
-      this.alert(`Could not join #${room}: ${message}`);
+    on("joinFailed", ({ room, message }) => {
+      this.refused(room, `Could not join #${room}: ${message}`);
       this.drop(room);
     });
-    s.on("roomLeft", (room) => this.drop(room));
+    on("roomLeft", (room) => this.drop(room));
     // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
-    s.on("nicknameRefused", ({ room, message }) => {
-      this.alert(`Could not join #${room}: ${message}`);
+    on("nicknameRefused", ({ room, message }) => {
+      this.refused(room, `Could not join #${room}: ${message}`);
       s.leave(room);
     });
-    s.on("commandError", (e) => this.alert(e.message));
-    s.on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
-    s.on("typing", ({ room, nicknames }) => {
+    on("commandError", (e) => this.alert(e.message));
+    on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
+    on("typing", ({ room, nicknames }) => {
       const view = this.views.get(room);
       if (!view) return;
       view.typing = nicknames.filter((n) => n !== s.nickname);
@@ -158,7 +206,7 @@ export class ChatApp {
         this.views.get(e.value.room)?.memberJoined(e.value.member!);
         return this.refreshMembers(e.value.room);
       case "memberLeft":
-        this.views.get(e.value.room)?.memberLeft(e.value.nickname);
+        this.views.get(e.value.room)?.memberLeft(e.value.nickname, e.value.reason);
         return this.refreshMembers(e.value.room);
       case "presence":
         this.views.get(e.value.room)?.presence(e.value);
@@ -171,50 +219,75 @@ export class ChatApp {
   }
 
   private wireControls(): void {
-    const { input, composer } = this.ui;
-    composer.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      this.sendTyped();
-    });
-    input.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    const signal = this.controls.signal;
+    this.ui.joinForm.addEventListener(
+      "submit",
+      (ev) => {
         ev.preventDefault();
-        this.sendTyped();
-      }
-    });
-    input.addEventListener("input", () => {
-      if (this.current && input.value !== "") this.session.typing(this.current);
-    });
-    this.ui.joinForm.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      const room = this.ui.joinRoom.value.trim();
-      if (room === "") return;
-      this.ui.joinRoom.value = "";
-      this.join(room);
-      this.ui.input.focus();
-    });
-    this.ui.leave.addEventListener("click", () => {
-      if (!this.current) return;
-      const result = this.session.leave(this.current);
-      if (!result.ok) this.alert(result.reason);
-    });
-    this.ui.older.addEventListener("click", () => void this.loadOlder());
-    this.ui.moreMembers.addEventListener("click", () => void this.loadMembers());
-    this.ui.toggleSide.addEventListener("click", () => {
-      const open = this.ui.side.classList.toggle("open");
-      this.ui.toggleSide.setAttribute("aria-expanded", String(open));
-    });
+        const room = this.ui.joinRoom.value.trim();
+        if (room === "") return;
+        if (!this.join(room)) return; // the field keeps the name, to be corrected (the error says why)
+        this.ui.joinRoom.value = "";
+        this.setSide(false);
+        this.composer.focus();
+      },
+      { signal },
+    );
+    this.ui.leave.addEventListener(
+      "click",
+      () => {
+        if (!this.current) return;
+        const result = this.session.leave(this.current);
+        if (!result.ok) this.alert(result.reason);
+      },
+      { signal },
+    );
+    // One listener for the room list's buttons, which are redrawn on every change.
+    this.ui.rooms.addEventListener(
+      "click",
+      (ev) => {
+        const room = (ev.target as Element).closest<HTMLElement>("button[data-room]")?.dataset.room;
+        if (room === undefined || !this.views.has(room)) return;
+        this.show(room);
+        this.setSide(false);
+        this.composer.focus();
+      },
+      { signal },
+    );
+    this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
+    this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
+    this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
+    this.ui.toggleSide.addEventListener("click", () => this.setSide(!this.ui.side.classList.contains("open")), { signal });
+    // Escape closes the side panel (a phone's overlay), back to the button that opened it.
+    document.addEventListener(
+      "keydown",
+      (ev) => {
+        if (ev.key !== "Escape" || !this.ui.side.classList.contains("open")) return;
+        this.setSide(false);
+        this.ui.toggleSide.focus();
+      },
+      { signal },
+    );
   }
 
-  private sendTyped(): void {
+  /** Open or close the side panel (only a phone's layout folds it away). */
+  private setSide(open: boolean): void {
+    this.ui.side.classList.toggle("open", open);
+    this.ui.toggleSide.setAttribute("aria-expanded", String(open));
+  }
+
+  /** Queue what was typed for the room on screen; false (and why, at the top) if refused. */
+  private sendTyped(text: string): boolean {
     const room = this.current;
-    const text = this.ui.input.value;
-    if (!room || text.trim() === "") return;
+    if (!room) return false;
     const result = this.session.send(room, text);
-    if (!result.ok) return this.alert(result.reason);
+    if (!result.ok) {
+      this.alert(result.reason);
+      return false;
+    }
     this.views.get(room)?.addPending(result.id, text);
-    this.ui.input.value = "";
     this.onChange();
+    return true;
   }
 
   private show(room: string): void {
@@ -227,8 +300,16 @@ export class ChatApp {
     this.onChange();
   }
 
+  /** A room's join was refused: say so, and remember why in case it was the last room. */
+  private refused(room: string, reason: string): void {
+    this.refusals.set(room, reason);
+    this.alert(reason, `join:${room}`);
+  }
+
   private drop(room: string): void {
     const view = this.views.get(room);
+    const reason = this.refusals.get(room);
+    this.refusals.delete(room);
     if (!view) return;
     view.log.remove();
     this.views.delete(room);
@@ -237,7 +318,7 @@ export class ChatApp {
       const next = this.views.keys().next().value;
       if (next === undefined) {
         this.current = undefined;
-        return this.onEmpty(this.ui.alert.textContent ?? "");
+        return this.onEmpty(reason);
       }
       this.show(next);
     } else {
@@ -249,8 +330,9 @@ export class ChatApp {
     const view = this.views.get(this.current ?? "");
     if (!view) return;
     this.ui.title.textContent = `#${view.name}`;
-    this.ui.composerLabel.textContent = `Message #${view.name}`;
+    this.composer.setRoom(view.name);
     this.ui.older.hidden = !view.hasOlder;
+    this.renderJump(view);
     this.renderRooms();
     this.renderMembers(view);
     this.renderTyping(view);
@@ -258,12 +340,8 @@ export class ChatApp {
 
   private renderRooms(): void {
     const items = [...this.views.values()].map((view) => {
-      const button = el("button", { attrs: { type: "button", "aria-current": String(view.name === this.current) } }, el("span", { text: `#${view.name}` }));
+      const button = el("button", { attrs: { type: "button", "data-room": view.name, "aria-current": String(view.name === this.current) } }, el("span", { text: `#${view.name}` }));
       if (view.unread > 0) button.append(el("span", { className: "unread", text: String(view.unread), attrs: { "aria-label": `${view.unread} unread` } }));
-      button.addEventListener("click", () => {
-        this.show(view.name);
-        this.ui.input.focus();
-      });
       return el("li", {}, button);
     });
     this.ui.rooms.replaceChildren(...items);
@@ -279,6 +357,13 @@ export class ChatApp {
     this.ui.members.replaceChildren(...names.map((n) => el("li", { text: n === this.session.nickname ? `${n} (you)` : n })));
     this.ui.memberCount.textContent = view.joined ? `${view.memberCount} ${view.memberCount === 1 ? "member" : "members"}` : "joining…";
     this.ui.moreMembers.hidden = view.membersPageToken === "";
+  }
+
+  /** "3 new messages ↓" while the reader is scrolled up and messages came in below. */
+  private renderJump(view: RoomView): void {
+    const n = view.newBelow;
+    this.ui.jump.hidden = n === 0;
+    this.ui.jump.textContent = `${n} new ${n === 1 ? "message" : "messages"} ↓`;
   }
 
   private renderTyping(view: RoomView): void {
@@ -319,11 +404,8 @@ export class ChatApp {
     this.ui.status.textContent = text;
   }
 
-  /** An error in plain words, announced (role="alert") and cleared after a while. */
-  alert(text: string): void {
-    this.ui.alert.textContent = text;
-    this.ui.alert.hidden = false;
-    clearTimeout(this.alertTimer);
-    this.alertTimer = setTimeout(() => (this.ui.alert.hidden = true), ALERT_MS);
+  /** An error in plain words, announced (role="alert"), kept until dismissed or until it no longer applies. */
+  alert(text: string, key?: string): void {
+    this.alerts.show(text, "chat", key);
   }
 }

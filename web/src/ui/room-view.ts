@@ -6,8 +6,9 @@
  * order without showing one twice.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { ChatMessage, JoinedEvent, Member, PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
+import { LeaveReason, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
 import { atBottom, el, timeElement } from "./dom.js";
+import { layoutLog } from "./log-layout.js";
 
 /** Messages kept in a room's log at most: older ones leave the page and can be paged back (GetHistory). */
 const MAX_SHOWN = 1000;
@@ -30,12 +31,26 @@ export class RoomView {
   unread = 0;
   typing: string[] = [];
   joined = false;
+  /** New messages that arrived below while the reader was scrolled up (the page offers a jump to them). */
+  newBelow = 0;
+  /** Called when `newBelow` changes. */
+  onNewBelow: () => void = () => {};
+  /** "No messages yet": first in the log, shown while the joined room has no message. */
+  private readonly empty: HTMLLIElement;
 
   constructor(
     readonly name: string,
     private readonly me: () => string,
   ) {
-    this.log = el("ol", { className: "messages", attrs: { role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Messages in #${name}`, tabindex: "0", "data-room": name } });
+    // A list (its items are list items to assistive technology, as axe-core checks) that is also a polite
+    // live region: what is added is read out, as role="log" would, without taking the list semantics away.
+    this.log = el("ol", { className: "messages", attrs: { "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Messages in #${name}`, tabindex: "0", "data-room": name } });
+    this.empty = el("li", { className: "empty", attrs: { hidden: "" } }, el("p", { text: "No messages yet — say hello" }), el("p", { className: "muted", text: `Everyone in #${name} will see what you write here.` }));
+    this.log.append(this.empty);
+    // Back at the bottom by scrolling: the new messages have been seen.
+    this.log.addEventListener("scroll", () => {
+      if (this.newBelow > 0 && atBottom(this.log)) this.setNewBelow(0);
+    });
   }
 
   onJoined(j: JoinedEvent): void {
@@ -49,6 +64,8 @@ export class RoomView {
     for (const m of j.recent) this.addMessage(m);
     if (this.oldestSeq === undefined) this.oldestSeq = j.lastSeq + 1n;
     this.hasOlder = j.firstSeq > 0n && this.oldestSeq > j.firstSeq;
+    this.layout();
+    this.scrollToEnd();
   }
 
   /** Insert a message in sequence order; false if it is already shown. */
@@ -59,13 +76,17 @@ export class RoomView {
     // Live messages are the newest (no step back); history pages step back over what is shown.
     let i = this.order.length;
     while (i > 0 && this.order[i - 1] > m.seq) i--;
-    const before = i < this.order.length ? this.bySeq.get(this.order[i])! : (this.pendingItems.values().next().value ?? null);
+    let before: Element | null = i < this.order.length ? this.bySeq.get(this.order[i])! : (this.pendingItems.values().next().value ?? null);
+    // Before the day line that opens the next message's day, not between the two.
+    while (before?.previousElementSibling?.classList.contains("day")) before = before.previousElementSibling;
     this.log.insertBefore(item, before);
     this.order.splice(i, 0, m.seq);
     this.bySeq.set(m.seq, item);
     if (this.oldestSeq === undefined || m.seq < this.oldestSeq) this.oldestSeq = m.seq;
     if (i === this.order.length - 1 && this.order.length > MAX_SHOWN) this.dropOldest();
+    this.layout();
     if (follow) this.scrollToEnd();
+    else if (i === this.order.length - 1 && this.joined) this.setNewBelow(this.newBelow + 1); // not yanked down: offered
     return true;
   }
 
@@ -80,13 +101,13 @@ export class RoomView {
   addPending(id: string, text: string): void {
     const item = el(
       "li",
-      { className: "pending mine", attrs: { "data-pending": id } },
-      el("div", { className: "meta" }, el("span", { className: "sender", text: this.me() }), el("span", { text: "sending…" })),
-      el("p", { className: "text", text }),
+      { className: "msg pending mine", attrs: { "data-pending": id, "data-sender": this.me(), "data-time": String(Date.now()) } },
+      ...messageParts(this.me(), true, el("span", { className: "state", text: "sending…" }), text),
     );
     this.pendingItems.set(id, item);
     this.log.append(item);
-    this.scrollToEnd();
+    this.layout();
+    this.scrollToEnd(); // what we just sent: shown, wherever the reader was
   }
 
   /** Our message was stored (its copy is in the log now) or given up on. */
@@ -94,23 +115,28 @@ export class RoomView {
     const item = this.pendingItems.get(id);
     if (!item) return;
     this.pendingItems.delete(id);
-    if (failure === undefined) return item.remove();
+    if (failure === undefined) {
+      item.remove();
+      return this.layout();
+    }
     item.classList.remove("pending");
-    item.querySelector(".meta span:last-child")!.textContent = `not sent: ${failure}`;
+    item.classList.add("failed");
+    item.querySelector(".meta .state")!.textContent = `not sent: ${failure}`;
   }
 
   notice(text: string): void {
-    this.log.append(el("li", { className: "notice", text }));
-    this.scrollToEnd();
+    this.addLine("notice", text);
   }
 
   memberJoined(m: Member): void {
     this.memberCount++;
     if (this.membersPageToken === "") this.members.set(m.nickname, m);
+    this.addLine("presence", `${m.nickname} joined`);
   }
 
-  memberLeft(nickname: string): void {
+  memberLeft(nickname: string, reason: LeaveReason): void {
     if (this.members.delete(nickname) || this.memberCount > 0) this.memberCount = Math.max(0, this.memberCount - 1);
+    this.addLine("presence", `${nickname} ${reason === LeaveReason.LEFT ? "left" : "disconnected"}`);
   }
 
   /** A large room's coalesced presence: the count is exact, the names as far as we list them. */
@@ -118,6 +144,16 @@ export class RoomView {
     this.memberCount = p.memberCount;
     for (const nickname of p.left) this.members.delete(nickname);
     if (this.membersPageToken === "") for (const m of p.joined) this.members.set(m.nickname, m);
+    const parts = [
+      digestPart(p.joined.map((m) => m.nickname), p.joinedCount, "joined"),
+      digestPart(p.left, p.leftCount, "left"),
+    ].filter((s) => s !== "");
+    if (parts.length > 0) this.addLine("presence", `${parts.join("; ")} (${p.memberCount} ${p.memberCount === 1 ? "member" : "members"} now)`);
+  }
+
+  /** Whether the room shows no message at all (its empty state is up). */
+  get isEmpty(): boolean {
+    return !this.empty.hidden;
   }
 
   addMembersPage(members: Member[], nextPageToken: string, memberCount: number): void {
@@ -128,6 +164,27 @@ export class RoomView {
 
   scrollToEnd(): void {
     this.log.scrollTop = this.log.scrollHeight;
+    if (this.newBelow > 0) this.setNewBelow(0);
+  }
+
+  private setNewBelow(n: number): void {
+    this.newBelow = n;
+    this.onNewBelow();
+  }
+
+  /** A quiet line in the flow (a join, a leave, a notice): after the messages, before our pending ones. */
+  private addLine(kind: "notice" | "presence", text: string): void {
+    const follow = atBottom(this.log);
+    const item = el("li", { className: kind, attrs: { "data-time": String(Date.now()) } }, el("span", { text }), timeElement(new Date()));
+    this.log.insertBefore(item, this.pendingItems.values().next().value ?? null);
+    this.layout();
+    if (follow) this.scrollToEnd();
+  }
+
+  /** Day lines, message groups and the empty state, after any change to the log. */
+  private layout(): void {
+    layoutLog(this.log);
+    this.empty.hidden = !this.joined || this.order.length > 0 || this.pendingItems.size > 0 || this.hasOlder;
   }
 
   /** A long-open page in a busy room stays bounded: the oldest message leaves the log (and can be loaded again). */
@@ -137,23 +194,52 @@ export class RoomView {
     this.bySeq.delete(seq);
     this.oldestSeq = this.order[0];
     this.hasOlder = true;
+    this.layout();
   }
 
   private clear(): void {
     this.bySeq.clear();
     this.order.length = 0;
-    for (const item of [...this.log.children]) if (!item.hasAttribute("data-pending")) item.remove();
+    for (const item of [...this.log.children]) if (!item.hasAttribute("data-pending") && item !== this.empty) item.remove();
     this.oldestSeq = undefined;
   }
 
   private messageItem(m: ChatMessage): HTMLLIElement {
     const sent = m.sentAt ? timestampDate(m.sentAt) : new Date();
+    const mine = m.sender === this.me();
     return el(
       "li",
-      { className: m.sender === this.me() ? "mine" : "", attrs: { "data-seq": String(m.seq) } },
-      el("div", { className: "meta" }, el("span", { className: "sender", text: m.sender }), timeElement(sent)),
-      // Always as text: a message is never markup, whatever it contains.
-      el("p", { className: "text", text: m.text }),
+      { className: mine ? "msg mine" : "msg", attrs: { "data-seq": String(m.seq), "data-sender": m.sender, "data-time": String(sent.getTime()) } },
+      ...messageParts(m.sender, mine, timeElement(sent), m.text),
     );
   }
+}
+
+/**
+ * A message's parts: an avatar (initial on a colour from the name), then the
+ * name, "you" on our own, the time (or state), and the text. In a group
+ * (log-layout.ts) later messages hide avatar, name and time from sight but keep
+ * them for screen readers.
+ */
+function messageParts(sender: string, mine: boolean, when: HTMLElement, text: string): Node[] {
+  let hash = 0;
+  for (const ch of sender) hash = (hash * 31 + ch.codePointAt(0)!) >>> 0;
+  const initial = [...sender][0]?.toUpperCase() ?? "?";
+  const avatar = el("span", { className: "avatar", text: initial, attrs: { "aria-hidden": "true", "data-hue": String(hash % 8) } });
+  const meta = el("div", { className: "meta" }, el("span", { className: "sender", text: sender }));
+  if (mine) meta.append(el("span", { className: "you", text: "you" }));
+  meta.append(when);
+  // Always as text: a message is never markup, whatever it contains.
+  return [avatar, el("div", { className: "body" }, meta, el("p", { className: "text", text }))];
+}
+
+/** "ann and bob joined", "ann, bob and 3 others left": names as far as the digest lists them. */
+function digestPart(names: string[], count: number, verb: string): string {
+  if (count === 0 && names.length === 0) return "";
+  const total = Math.max(count, names.length);
+  const others = total - names.length;
+  if (names.length === 0) return `${total} ${total === 1 ? "person" : "people"} ${verb}`;
+  const listed = others > 0 ? [...names, `${others} ${others === 1 ? "other" : "others"}`] : names;
+  const text = listed.length === 1 ? listed[0] : `${listed.slice(0, -1).join(", ")} and ${listed[listed.length - 1]}`;
+  return `${text} ${verb}`;
 }

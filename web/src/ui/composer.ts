@@ -1,0 +1,85 @@
+/**
+ * The message box under the room: Enter sends, Shift+Enter starts a new line,
+ * typing is announced, and the byte count (composer-limit.ts) shows near the
+ * server's limit and stops a send past it. Its listeners end with the signal
+ * it is given (the ChatApp's, aborted when the chat screen is left).
+ */
+import { textBudget, type TextBudget } from "./composer-limit.js";
+import { byId } from "./dom.js";
+
+export class Composer {
+  private readonly form = byId<HTMLFormElement>("composer");
+  private readonly input = byId<HTMLTextAreaElement>("composer-input");
+  private readonly label = byId("composer-label");
+  private readonly send = byId<HTMLButtonElement>("send");
+  private readonly count = byId("composer-count");
+
+  constructor(
+    signal: AbortSignal,
+    /** Send this text; true when it was queued (the box is then emptied). */
+    private readonly onSend: (text: string) => boolean,
+    /** Something was typed (not sent yet). */
+    onTyping: () => void,
+  ) {
+    this.form.addEventListener(
+      "submit",
+      (ev) => {
+        ev.preventDefault();
+        this.sendTyped();
+      },
+      { signal },
+    );
+    this.input.addEventListener(
+      "keydown",
+      (ev) => {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+          ev.preventDefault();
+          this.sendTyped();
+        }
+      },
+      { signal },
+    );
+    this.input.addEventListener(
+      "input",
+      () => {
+        this.updateCount();
+        if (this.input.value !== "") onTyping();
+      },
+      { signal },
+    );
+    this.updateCount();
+  }
+
+  /** Label the box for the room on screen (none: the chat screen is being left). */
+  setRoom(room: string | undefined): void {
+    this.label.textContent = room === undefined ? "Message" : `Message #${room}`;
+  }
+
+  focus(): void {
+    this.input.focus();
+  }
+
+  /** Empty the box (a new sign-in starts with nothing typed). */
+  reset(): void {
+    this.input.value = "";
+    this.updateCount();
+  }
+
+  private sendTyped(): void {
+    const text = this.input.value;
+    if (text.trim() === "") return;
+    if (this.updateCount().over) return; // the note under the box says why
+    if (!this.onSend(text)) return;
+    this.reset();
+  }
+
+  /** The byte count near the limit, and no sending past it (the text is never cut). */
+  private updateCount(): TextBudget {
+    const budget = textBudget(this.input.value);
+    this.count.textContent = budget.note;
+    this.count.classList.toggle("over", budget.over);
+    this.send.disabled = budget.over;
+    this.input.setAttribute("aria-invalid", String(budget.over));
+    return budget;
+  }
+}
