@@ -250,7 +250,7 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob", "cy"]);
     expect(await log.claim("hall", member("Ann", "ann"), 3)).toMatchObject({ kind: "claimed" });
     await waitUntil(() => r.presences.length === 5, "presence changes");
-    expect(r.presences.map((c) => [c.kind, c.kind === "joined" ? c.member.nickname : c.nickname, c.memberCount])).toEqual([
+    expect(r.presences.map((c) => [c.kind, c.kind === "joined" ? c.member.nickname : c.kind === "renamed" ? c.to : c.nickname, c.memberCount])).toEqual([
       ["joined", "ann", 1],
       ["joined", "bob", 2],
       ["joined", "cy", 3],
