@@ -670,8 +670,8 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * typing, pings, joins...) takes one token from a bucket refilled at
    * rate_limit_per_second and holding at most rate_limit_burst; a command
    * over it is refused with ERROR_CODE_RESOURCE_EXHAUSTED (and a client that
-   * keeps going is disconnected). Clients pace their sends by it. 0: not
-   * announced.
+   * keeps going is disconnected). Clients pace their sends by it. 0: the
+   * server sets no limit.
    *
    * @generated from field: uint32 rate_limit_per_second = 15;
    */
