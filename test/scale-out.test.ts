@@ -122,6 +122,49 @@ describe("several nodes on one Redis", () => {
     expect(ann.messages().filter((m) => m.clientMsgId === "cy-late-1")).toHaveLength(1);
   }, 60_000);
 
+  it("a client of a SIGKILLed node rejoins on a survivor with its resume token at once, long before the lease, and nobody sees it leave", async ({ skip }) => {
+    if (!redisUp) return skip();
+    const lease = 8000;
+    const servers = await nodes(2, { url: REDIS_URL }, ["--node-lease-ms", String(lease)]);
+    const bob = ChatTester.connect(servers[1].baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const cy = ChatTester.connect(servers[0].baseUrl, "cy");
+    cy.join("lobby");
+    await cy.joined("lobby");
+    const ann = ChatTester.connect(servers[0].baseUrl, "ann");
+    ann.join("lobby");
+    const first = await ann.joined("lobby");
+    ann.send("lobby", "before");
+    await bob.messageCount(1);
+
+    servers[0].child.kill("SIGKILL");
+    const killedAt = Date.now();
+    // Without the token the nickname is still held by the dead node's membership...
+    const impostor = ChatTester.connect(servers[1].baseUrl, "ann");
+    impostor.join("lobby", "ann");
+    expect((await impostor.error()).code).toBe(ErrorCode.ALREADY_EXISTS);
+    // ...with it, the rejoin takes that membership over at once.
+    const back = ChatTester.connect(servers[1].baseUrl, "ann");
+    back.join("lobby", "ann", { afterSeq: first.lastSeq, epoch: first.epoch, resumeToken: first.resumeToken });
+    const rejoined = await back.joined("lobby");
+    expect(Date.now() - killedAt).toBeLessThan(lease / 2);
+    expect(rejoined.replaced).toBe(true);
+    expect(rejoined.epochChanged).toBe(false);
+    await back.messageCount(1);
+    expect(back.messages().map((m) => m.text)).toEqual(["before"]);
+    back.send("lobby", "after", "ann-after");
+    await bob.messageCount(2);
+    // The dead node's lease runs out and its members are evicted (cy, who does not come back): ann, now on node 2, stays.
+    await bob.waitFor("memberLeft", (e) => e.nickname === "cy", lease * 3);
+    bob.send("lobby", "still here?");
+    await back.messageCount(3, "lobby", 10_000);
+    expect(bob.of("memberLeft").filter((e) => e.nickname === "ann")).toEqual([]);
+    expect(bob.of("memberJoined").filter((e) => e.member?.nickname === "ann")).toHaveLength(1);
+    const members = await createChatClient(servers[1].baseUrl).listMembers({ room: "lobby" });
+    expect(members.members.map((m) => m.nickname).sort()).toEqual(["ann", "bob"]);
+  }, 60_000);
+
   it("two CLI clients on different nodes chat", async ({ skip }) => {
     if (!redisUp) return skip();
     const servers = await nodes(2, { url: REDIS_URL });
