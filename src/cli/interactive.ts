@@ -54,6 +54,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     if (e.case === "error") return;
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
     if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
+    // Our own renames (and renames back) are said once, by the nickname events below.
+    if (e.case === "memberRenamed" && (e.value.oldNickname === session.nickname || e.value.newNickname === session.nickname)) return;
     screen.print(...formatEvent(event, { ...format, currentRoom: current }));
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
@@ -62,6 +64,15 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   session.on("joinFailed", (f) => {
     say("error", `could not join #${f.room}: ${f.message}`);
     if (current === f.room) setCurrent(session.roomNames[0]);
+  });
+  let renamed = false;
+  session.on("nickname", (name) => {
+    // The first one is the join's (its line says "joined as"); later ones answer /nick.
+    if (renamed) say("info", `you are now ${sanitize(name)}`);
+    screen.setPrompt(promptFor());
+  });
+  session.on("nicknameChangeRefused", (f) => {
+    say("error", `nickname not changed (#${f.room}: ${f.message}); you are still ${sanitize(session.nickname)}`);
   });
   session.on("nicknameRefused", (f) => {
     say("error", `cannot join #${f.room}: ${f.message}; type /nick NAME to pick another nickname`);
@@ -164,6 +175,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         else setCurrent(command.room);
         return;
       case "nick": {
+        renamed = true;
         const changed = session.changeNickname(command.nickname);
         if (!changed.ok) say("error", changed.reason);
         else screen.setPrompt(promptFor());
