@@ -60,7 +60,7 @@ export class ChatApp {
   }
 
   /** Join a room (and show it); `rejoin`: we were in it before the page was reloaded. */
-  join(room: string, options: { rejoin?: boolean } = {}): void {
+  join(room: string, options: { rejoin?: boolean; resumeToken?: string } = {}): void {
     const problem = checkRoom(room);
     if (problem) return this.alert(problem);
     const result = this.session.join(room, options);
