@@ -6,7 +6,9 @@
  * file maps keystrokes to session calls and session events to lines.
  */
 import * as readline from "node:readline";
+import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../client/chat-session.js";
+import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import type { CliOptions } from "./args.js";
@@ -53,7 +55,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // Errors come as commandError (or joinFailed, sendFailed...) so each is said once.
     if (e.case === "error") return;
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
-    if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
+    // Losing a room to another connection of ours is said once, by the session's notice.
+    if (e.case === "left" && (session.roomNames.includes(e.value.room) || e.value.reason === LeaveReason.REPLACED)) return;
     // Our own renames (and renames back) are said once, by the nickname events below.
     if (e.case === "memberRenamed" && (e.value.oldNickname === session.nickname || e.value.newNickname === session.nickname)) return;
     screen.print(...formatEvent(event, { ...format, currentRoom: current }));
@@ -176,6 +179,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         return;
       case "nick": {
         renamed = true;
+        const prepared = prepareNickname(command.nickname);
+        if (prepared.ok && prepared.nickname === session.nickname) return say("info", `you are already ${sanitize(session.nickname)}`);
         const changed = session.changeNickname(command.nickname);
         if (!changed.ok) say("error", changed.reason);
         else screen.setPrompt(promptFor());
