@@ -310,10 +310,14 @@ export class Hub implements SessionHost {
     room.presence(change);
   }
 
-  /** A local membership was taken over in the log by another stream: it is gone, without a release (the place is not ours). */
+  /**
+   * A local membership was taken over in the log by another stream: it is gone. Its release
+   * names the old membership (its token), so the log removes nobody and announces nothing; it
+   * only lets the log forget that this node held it.
+   */
   private dropReplaced(room: LocalRoom, m: Membership): void {
     if (m.isGone) return;
-    m.claimed = false;
+    if (m.claimed) this.release(m, LeaveReason.REPLACED);
     m.state = "gone";
     m.goneReason = LeaveReason.REPLACED;
     if (room.members.get(m.nickname) === m) room.members.delete(m.nickname);
