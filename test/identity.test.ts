@@ -143,6 +143,17 @@ describe("rename", () => {
     expect((await ann.error((e) => e.room === "elsewhere")).code).toBe(ErrorCode.NOT_FOUND);
   });
 
+  it("in a large room (presence digests) a rename is still one event, at once", async () => {
+    const server = await startTestServer({ presenceThreshold: 1 });
+    const [ann, bob, cy] = ["ann", "bob", "cy"].map((name) => ChatTester.connect(server.baseUrl, name));
+    for (const t of [ann, bob, cy]) {
+      t.join("lobby");
+      await t.joined("lobby");
+    }
+    ann.rename("lobby", "alicia");
+    for (const t of [bob, cy]) expect(await t.waitFor("memberRenamed")).toMatchObject({ oldNickname: "ann", newNickname: "alicia" });
+  });
+
   it("a signed-in member cannot rename to anything but its token's subject", async () => {
     const secret = "a-development-secret-of-at-least-32-bytes!";
     const server = await startTestServer({ authSecret: secret });
