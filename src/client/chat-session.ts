@@ -119,6 +119,8 @@ interface NicknameChange {
   to: string;
   /** Rooms whose answer has not come yet. */
   waiting: Set<string>;
+  /** Rooms whose RenameCommand is out (a room waits until its messages are acknowledged). */
+  asked: Set<string>;
   /** Rooms already renamed, with the nickname they had (to rename them back if another room refuses). */
   done: Map<string, string>;
   refusal?: { room: string; message: string };
@@ -327,8 +329,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.joinParked();
       return { ok: true };
     }
-    this.nicknameChange = { to: nickname, waiting: new Set(joined.map((r) => r.name)), done: new Map() };
-    for (const room of joined) conn!.send({ case: "rename", value: { room: room.name, nickname } });
+    this.nicknameChange = { to: nickname, waiting: new Set(joined.map((r) => r.name)), asked: new Set(), done: new Map() };
+    for (const room of joined) this.renameIfDone(room);
     return { ok: true };
   }
 
@@ -491,7 +493,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       if (room.isLive) this.onLive(conn, room);
       else this.armCatchUpTimer(conn, room);
     }
-    if (acked && room) this.leaveIfDone(room);
+    if (acked && room) {
+      this.leaveIfDone(room);
+      this.renameIfDone(room);
+    }
     this.maybeFinish();
   }
 
@@ -543,6 +548,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const change = this.nicknameChange;
     if (!change || !change.waiting.delete(name)) return false;
     change.refusal ??= { room: name, message: e.message };
+    // Rooms not asked yet (waiting for acknowledgements) will not be.
+    for (const room of [...change.waiting]) if (!change.asked.has(room)) change.waiting.delete(room);
     // Undo the rooms that already took the new name: the change is all or nothing.
     for (const [room, old] of change.done) this.renameBack(conn, room, old);
     change.done.clear();
@@ -621,7 +628,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message });
     this.emit("outboxSpace");
     const room = this.rooms.get(entry.room);
-    if (room) this.leaveIfDone(room);
+    if (room) {
+      this.leaveIfDone(room);
+      this.renameIfDone(room);
+    }
     this.maybeFinish();
   }
 
@@ -694,6 +704,21 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.onLive(conn, room);
     }, this.catchUpStallMs);
     this.catchUpTimers.set(room.name, unref(timer));
+  }
+
+  /**
+   * Ask a room to rename us once our messages there are acknowledged: a
+   * message resent after a lost acknowledgement must go out under the name it
+   * was stored with, or the server's de-duplication (by sender) would not
+   * recognise it.
+   */
+  private renameIfDone(room: RoomTracker): void {
+    const change = this.nicknameChange;
+    const conn = this.loop.current;
+    if (!conn || !change || !change.waiting.has(room.name) || change.asked.has(room.name) || change.refusal) return;
+    if (this.outbox.countForRoom(room.name) > 0) return;
+    change.asked.add(room.name);
+    conn.send({ case: "rename", value: { room: room.name, nickname: change.to } });
   }
 
   /** Leave (for good, or to rejoin under a new nickname) once the room's messages are acknowledged. */
