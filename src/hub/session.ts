@@ -340,7 +340,9 @@ export class Session implements MemberOwner {
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; rename after reconnecting");
     return this.hub.rename(member, prepared).then((outcome) => {
       if (outcome instanceof CommandError) this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
-      else if (!member.isGone) this.answer(reply, outcome);
+      // Gone meanwhile (left, replaced, ended): the rename is moot, but every command gets an answer.
+      else if (member.isGone) this.answer(reply, events.errorEvent(ErrorCode.NOT_FOUND, `not a member of room ${room} any more`, ctx));
+      else this.answer(reply, outcome);
     });
   }
 
