@@ -375,10 +375,20 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private connectionClosed(): void {
     const change = this.nicknameChange;
     if (change && change.waiting.size > 0) {
-      // Answers lost with the connection: the rooms rejoin under the nickname we had.
       this.nicknameChange = undefined;
-      const room = [...change.waiting][0];
-      this.emit("nicknameChangeRefused", { nickname: change.to, room, message: "the connection was lost before the change was confirmed" });
+      const renamed = [...change.done.keys()].map((name) => this.rooms.get(name)?.nickname).find((n) => n !== undefined);
+      if (!change.refusal && renamed !== undefined) {
+        // Some rooms already call us by the new name: keep it, so every room rejoins under it
+        // (where the server renamed us, the resume token takes that membership back).
+        this.wantedNickname = change.to;
+        for (const room of this.rooms.values()) room.joinedAs = change.to;
+        this.storedNickname = renamed;
+        this.emit("nickname", renamed);
+      } else {
+        // Answers lost with the connection: the rooms rejoin under the nickname we had.
+        const room = [...change.waiting][0];
+        this.emit("nicknameChangeRefused", { nickname: change.to, room, message: "the connection was lost before the change was confirmed" });
+      }
     }
     for (const t of this.catchUpTimers.values()) clearTimeout(t);
     this.catchUpTimers.clear();
