@@ -46,21 +46,45 @@ describe("interactive chat on a terminal", () => {
     holder.end();
   });
 
-  it("/nick renames in every room: the others see a leave and a join, and messages carry the new name", async () => {
+  it("/nick renames in every room: the others see a rename, not a leave and a join, and messages carry the new name", async () => {
     const server = await startTestServer();
     const bob = ChatTester.connect(server.baseUrl, "bob");
     bob.join("lobby");
     await bob.joined("lobby");
     const t = await joinedAs(server.baseUrl, "alice");
     t.enter("/nick  ann ");
-    await t.waitForLine("rejoined #lobby as ann");
+    await t.waitForLine("you are now ann");
     t.enter("renamed");
     const m = await bob.waitFor("message", (x) => x.text === "renamed");
     expect(m.sender).toBe("ann");
-    expect(bob.of("memberLeft").find((x) => x.nickname === "alice")?.reason).toBe(LeaveReason.LEFT);
-    // The leave that is only half of a rename is not reported as leaving the room.
-    expect(t.count(/you left #lobby/)).toBe(0);
+    expect(await bob.waitFor("memberRenamed")).toMatchObject({ room: "lobby", oldNickname: "alice", newNickname: "ann" });
+    expect(bob.of("memberLeft")).toEqual([]);
+    expect(bob.of("memberJoined").map((x) => x.member?.nickname)).toEqual(["alice"]);
+    expect(t.count(/you left #lobby|rejoined/)).toBe(0);
     bob.end();
+  });
+
+  it("/nick to a taken, look-alike or invalid name is refused in one line: the old name and the room are kept, nobody sees anything", async () => {
+    const server = await startTestServer();
+    const holder = ChatTester.connect(server.baseUrl, "alicia");
+    holder.join("lobby");
+    await holder.joined("lobby");
+    const t = await joinedAs(server.baseUrl, "bob");
+    t.enter("/nick Alicia");
+    await t.waitForLine("nickname not changed");
+    t.enter("/nick al\u200Bice");
+    await t.waitForLine("cannot change nickname");
+    expect(t.lines().filter((l) => l.startsWith("!!!"))).toEqual([
+      `!!! nickname not changed (#lobby: nickname "Alicia" is too much like "alicia", who is already in room lobby); you are still bob`,
+      expect.stringMatching(/^!!! cannot change nickname to "al.?ice": .*; you are still who you were$/),
+    ]);
+    await t.waitFor(() => t.cursorLine().startsWith("[#lobby] "), "the prompt to still show the room, joined");
+    t.enter("still here");
+    const m = await holder.waitFor("message", (x) => x.text === "still here");
+    expect(m.sender).toBe("bob");
+    expect(holder.of("memberLeft")).toEqual([]);
+    expect(holder.of("memberRenamed")).toEqual([]);
+    holder.end();
   });
 
   it("/join with a bad room name says what is wrong with the name, in one line", async () => {

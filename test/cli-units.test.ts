@@ -98,16 +98,20 @@ describe("room tracking", () => {
   const msg = (seq: number) => create(ChatMessageSchema, { room: "lobby", seq: BigInt(seq), sender: "bob", text: `m${seq}` });
   const joined = (init: Record<string, unknown>) => create(JoinedEventSchema, { room: "lobby", nickname: "alice", ...init });
 
-  it("joins fresh first, then resumes from the last sequence number and epoch it saw", () => {
+  it("joins fresh first, then resumes from the last sequence number and epoch it saw, with its membership's resume token", () => {
     const room = new RoomTracker("lobby");
-    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", epoch: "" });
-    room.onJoined(joined({ epoch: "e1", lastSeq: 5n }));
+    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", epoch: "", resumeToken: "" });
+    room.onJoined(joined({ epoch: "e1", lastSeq: 5n, resumeToken: "t1" }));
     expect(room.isLive).toBe(true);
     expect(room.accept(msg(6))).toBe(true);
     expect(room.accept(msg(6))).toBe(false); // duplicate by (room, seq)
     expect(room.accept(msg(4))).toBe(false);
     room.connectionLost();
-    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", afterSeq: 6n, epoch: "e1" });
+    expect(room.joinCommand("alice")).toEqual({ room: "lobby", nickname: "alice", afterSeq: 6n, epoch: "e1", resumeToken: "t1" });
+    // Each join issues a new token: the next rejoin presents the newest.
+    room.onJoined(joined({ epoch: "e1", lastSeq: 6n, resumed: true, resumeToken: "t2" }));
+    room.connectionLost();
+    expect(room.joinCommand("alice").resumeToken).toBe("t2");
   });
 
   it("catches up through the replay before going live", () => {

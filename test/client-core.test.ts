@@ -372,29 +372,96 @@ describe.each(transports)("client core over $name", (entry) => {
     await waitUntil(() => alice.session.typingIn("lobby").length === 0, "the indicator to expire");
   });
 
-  run("changes nickname: leaves and rejoins every room under the new name, resuming, nothing missed", async () => {
+  run("changes nickname in place in every room: the others see a rename, nothing is missed, messages before and after are acknowledged", async () => {
     const server = await startTestServer();
     const bob = ChatTester.connect(server.baseUrl, "bob");
     bob.join("lobby");
+    bob.join("side");
     await bob.joined("lobby");
+    await bob.joined("side");
     const alice = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    const names: string[] = [];
+    alice.session.on("nickname", (n) => names.push(n));
     alice.session.join("lobby");
+    alice.session.join("side");
     void alice.session.start();
     await waitForLive(alice.session, "lobby");
+    await waitForLive(alice.session, "side");
     alice.session.send("lobby", "as alice");
     expect(alice.session.changeNickname("alicia")).toEqual({ ok: true });
     bob.send("lobby", "during the change");
-    await waitUntil(() => alice.session.nickname === "alicia" && alice.session.isLive("lobby"), "the new name");
+    await waitUntil(() => alice.session.nickname === "alicia", "the new name");
     alice.session.send("lobby", "as alicia");
     await waitUntil(() => alice.acks.length === 2, "both acknowledged");
     expect(alice.acks.map((m) => [m.sender, m.text])).toEqual([
       ["alice", "as alice"],
       ["alicia", "as alicia"],
     ]);
+    expect(names).toEqual(["alice", "alicia"]);
     expect(alice.texts().filter((t) => t === "during the change")).toHaveLength(1);
-    expect(alice.joined.at(-1)).toMatchObject({ nickname: "alicia", resumed: true });
-    await bob.waitFor("memberJoined", (m) => m.member?.nickname === "alicia");
-    expect(bob.of("memberLeft").find((m) => m.nickname === "alice")?.reason).toBe(LeaveReason.LEFT);
+    // One join per room, ever: no leave and rejoin.
+    expect(alice.joined).toHaveLength(2);
+    for (const room of ["lobby", "side"]) await bob.waitFor("memberRenamed", (e) => e.room === room && e.oldNickname === "alice" && e.newNickname === "alicia");
+    expect(bob.of("memberLeft")).toEqual([]);
+    expect(bob.of("memberJoined").map((e) => e.member?.nickname)).toEqual(["alice", "alice"]);
+  });
+
+  run("a nickname change refused in one room is undone in all: the old nickname and every room are kept", async () => {
+    const server = await startTestServer();
+    const alicia = ChatTester.connect(server.baseUrl, "alicia");
+    alicia.join("side");
+    await alicia.joined("side");
+    const alice = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    const refused: { nickname: string; room: string; message: string }[] = [];
+    alice.session.on("nicknameChangeRefused", (r) => refused.push(r));
+    alice.session.join("lobby");
+    alice.session.join("side");
+    void alice.session.start();
+    await waitForLive(alice.session, "lobby");
+    await waitForLive(alice.session, "side");
+    expect(alice.session.changeNickname("Alicia")).toEqual({ ok: true });
+    await waitUntil(() => refused.length === 1, "the refusal");
+    expect(refused[0]).toMatchObject({ nickname: "Alicia", room: "side" });
+    expect(refused[0].message).toMatch(/too much like "alicia"/);
+    // lobby was renamed, then renamed back.
+    await waitUntil(() => alice.session.roomNames.length === 2 && alice.session.isLive("lobby") && alice.session.isLive("side"), "both rooms kept");
+    expect(alice.session.nickname).toBe("alice");
+    alice.session.send("lobby", "still alice");
+    alice.session.send("side", "still alice");
+    await waitUntil(() => alice.acks.length === 2, "acknowledged under the old name");
+    expect(alice.acks.map((m) => m.sender)).toEqual(["alice", "alice"]);
+    expect(alicia.of("memberLeft")).toEqual([]);
+    expect(alicia.of("memberRenamed")).toEqual([]);
+  });
+
+  run("a reloaded client with its saved resume token takes its old membership over at once, and the old session gives the room up", async () => {
+    const server = await startTestServer();
+    const bob = ChatTester.connect(server.baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const old = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    old.session.join("lobby");
+    void old.session.start();
+    await waitForLive(old.session, "lobby");
+    const token = old.session.resumeTokens().lobby;
+    expect(token).toBe(old.joined[0].resumeToken);
+    const oldLeft: string[] = [];
+    old.session.on("roomLeft", (room) => oldLeft.push(room));
+
+    const reloaded = record({ transport: entry.make(server.baseUrl), nickname: "alice" });
+    reloaded.session.join("lobby", { rejoin: true, resumeToken: token });
+    void reloaded.session.start();
+    await waitForLive(reloaded.session, "lobby");
+    expect(reloaded.joined[0].replaced).toBe(true);
+    expect(reloaded.notices.filter((n) => n.text.includes("could not rejoin"))).toEqual([]);
+    expect(reloaded.session.resumeTokens().lobby).toBe(reloaded.joined[0].resumeToken);
+    // The old session does not fight back: it leaves the room for good.
+    await waitUntil(() => oldLeft.length === 1, "the old session to give the room up");
+    expect(old.session.roomNames).toEqual([]);
+    reloaded.session.send("lobby", "back");
+    await bob.waitFor("message", (m) => m.text === "back" && m.sender === "alice");
+    expect(bob.of("memberLeft")).toEqual([]);
+    expect(bob.of("memberJoined").map((e) => e.member?.nickname)).toEqual(["alice"]);
   });
 
   run("a taken nickname parks the room until another is picked", async () => {

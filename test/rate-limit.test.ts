@@ -14,14 +14,18 @@ describe("per-client rate limit", () => {
     const server = await startTestServer({ rateLimit: 1, rateBurst: 10 });
     const c = ChatTester.connect(server.baseUrl, "fast");
     c.join("lobby");
-    await c.joined("lobby");
+    const joined = await c.joined("lobby");
+    // The limit is announced, so a client can pace itself.
+    expect([joined.rateLimitPerSecond, joined.rateLimitBurst]).toEqual([1, 10]);
     for (let i = 0; i < 19; i++) c.send("lobby", `m${i}`, `id${i}`);
     // 10 tokens at start: the join and 9 sends pass, the other 10 sends are refused.
     await waitUntil(() => c.messages().length === 9 && c.of("error").length === 10, "9 accepted, 10 refused");
     const err = c.of("error")[0];
     expect(err.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     expect(err.message).toMatch(/rate limit/);
-    expect(err.clientMsgId).toBe("");
+    // It names the refused send, so the client knows which message to send again.
+    expect(err.clientMsgId).toBe("id9");
+    expect(c.of("error").map((e) => e.clientMsgId)).toEqual(Array.from({ length: 10 }, (_, i) => `id${9 + i}`));
     expect(err.room).toBe("lobby");
     // The refused ones were not stored or delivered.
     expect(c.messages().map((m) => m.clientMsgId)).toEqual(Array.from({ length: 9 }, (_, i) => `id${i}`));

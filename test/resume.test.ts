@@ -86,6 +86,26 @@ describe("resume after a sequence number", () => {
     expect(seqs(b)).toEqual([1, 2, 3]);
   });
 
+  it("treats a position without its epoch as from another history: epoch_changed and everything replayed", async () => {
+    const server = await startTestServer();
+    const a = ChatTester.connect(server.baseUrl, "a");
+    a.join("lobby");
+    await a.joined("lobby");
+    for (let i = 1; i <= 3; i++) a.send("lobby", `m${i}`);
+    await a.messageCount(3);
+    const b = ChatTester.connect(server.baseUrl, "b");
+    b.join("lobby", "b", { afterSeq: 2n, epoch: "" });
+    const j = await b.joined("lobby");
+    expect(j.resumed).toBe(true);
+    expect(j.epochChanged).toBe(true);
+    await b.messageCount(3);
+    expect(seqs(b)).toEqual([1, 2, 3]);
+    // after_seq 0 without an epoch has lost nothing: no epoch change.
+    const c = ChatTester.connect(server.baseUrl, "c");
+    c.join("lobby", "c", { afterSeq: 0n, epoch: "" });
+    expect((await c.joined("lobby")).epochChanged).toBe(false);
+  });
+
   it("a join without a position gets the most recent messages in the joined event", async () => {
     const server = await startTestServer();
     const a = ChatTester.connect(server.baseUrl, "a");

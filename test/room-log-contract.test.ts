@@ -250,7 +250,7 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob", "cy"]);
     expect(await log.claim("hall", member("Ann", "ann"), 3)).toMatchObject({ kind: "claimed" });
     await waitUntil(() => r.presences.length === 5, "presence changes");
-    expect(r.presences.map((c) => [c.kind, c.kind === "joined" ? c.member.nickname : c.nickname, c.memberCount])).toEqual([
+    expect(r.presences.map((c) => [c.kind, c.kind === "joined" ? c.member.nickname : c.kind === "renamed" ? c.to : c.nickname, c.memberCount])).toEqual([
       ["joined", "ann", 1],
       ["joined", "bob", 2],
       ["joined", "cy", 3],
@@ -260,6 +260,66 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect((r.presences[3] as { reason: LeaveReason }).reason).toBe(LeaveReason.LEFT);
     expect((await log.rooms(10)).find((x) => x.name === "hall")?.memberCount).toBe(3);
     await expect(log.members("hall", "not-a-token", 2)).rejects.toThrow(/page_token/);
+  });
+
+  it("lets a claim that presents the holder's token hash take its membership over in place; any other token is refused", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    const old = { ...member("ann"), joinedAtMs: 1000, tokenHash: "a".repeat(64) };
+    await log.claim("hall", old, 10);
+    await log.claim("hall", { ...member("bob"), tokenHash: "b".repeat(64) }, 10);
+    // No token, a wrong one, bob's, or ann's presented for a look-alike nickname: taken, as before.
+    const next = { ...member("ann"), joinedAtMs: 2000, tokenHash: "c".repeat(64) };
+    expect(await log.claim("hall", next, 10)).toEqual({ kind: "taken", holder: "ann" });
+    expect(await log.claim("hall", next, 10, "d".repeat(64))).toEqual({ kind: "taken", holder: "ann" });
+    expect(await log.claim("hall", next, 10, "b".repeat(64))).toEqual({ kind: "taken", holder: "ann" });
+    expect(await log.claim("hall", { ...next, nickname: "ANN" }, 10, old.tokenHash)).toEqual({ kind: "taken", holder: "ann" });
+    // The right one: taken over, join time and place kept, no join or leave announced.
+    expect(await log.claim("hall", next, 10, old.tokenHash)).toEqual({ kind: "claimed", memberCount: 2, replaced: { joinedAtMs: 1000 } });
+    await waitUntil(() => r.presences.length === 3, "the takeover announced");
+    expect(r.presences[2]).toEqual({ kind: "replaced", nickname: "ann", tokenHash: old.tokenHash, memberCount: 2 });
+    const listed = (await log.members("hall", "", 10)).members;
+    expect(listed.map((m) => [m.nickname, m.joinedAtMs])).toEqual([
+      ["ann", 1000],
+      ["bob", expect.any(Number)],
+    ]);
+    // The old token is spent, and the old membership's release no longer removes anyone.
+    expect(await log.claim("hall", { ...next, tokenHash: "e".repeat(64) }, 10, old.tokenHash)).toEqual({ kind: "taken", holder: "ann" });
+    await log.release("hall", old, LeaveReason.DISCONNECTED);
+    expect((await log.members("hall", "", 10)).memberCount).toBe(2);
+    // The new holder (its join time is the kept one) leaves normally.
+    await log.release("hall", { ...next, joinedAtMs: 1000 }, LeaveReason.LEFT);
+    expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob"]);
+    // A token whose membership is gone is no hindrance: a plain claim.
+    expect(await log.claim("hall", next, 10, "c".repeat(64))).toEqual({ kind: "claimed", memberCount: 2 });
+  });
+
+  it("renames a member in place, refusing a nickname that is held or looks like one that is", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    const ann = { ...member("ann"), tokenHash: "a".repeat(64) };
+    await log.claim("hall", ann, 10);
+    await log.claim("hall", member("bob"), 10);
+    await log.claim("hall", member("cy"), 10);
+    expect(await log.rename("hall", ann, { nickname: "BOB", skeleton: "bob" })).toEqual({ kind: "taken", holder: "bob" });
+    expect(await log.rename("hall", ann, { nickname: "alicia", skeleton: "alicia" })).toEqual({ kind: "renamed", memberCount: 3 });
+    await waitUntil(() => r.presences.length === 4, "the rename announced");
+    expect(r.presences[3]).toEqual({ kind: "renamed", from: "ann", to: "alicia", memberCount: 3 });
+    // Same place in the list; the old nickname is free, the new one taken.
+    expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["alicia", "bob", "cy"]);
+    expect(await log.claim("hall", member("Alicia", "alicia"), 10)).toEqual({ kind: "taken", holder: "alicia" });
+    expect(await log.claim("hall", member("ann"), 10)).toMatchObject({ kind: "claimed" });
+    // The old record no longer names the membership; a case change keeps the look-alike key.
+    expect(await log.rename("hall", ann, { nickname: "x", skeleton: "x" })).toEqual({ kind: "gone" });
+    const alicia = { ...ann, nickname: "alicia", skeleton: "alicia" };
+    expect(await log.rename("hall", alicia, { nickname: "Alicia", skeleton: "alicia" })).toEqual({ kind: "renamed", memberCount: 4 });
+    // It leaves under its new nickname.
+    await log.release("hall", { ...alicia, nickname: "Alicia" }, LeaveReason.LEFT);
+    expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob", "cy", "ann"]);
   });
 
   it("passes ephemeral signals (typing) to subscribers", async ({ skip }) => {
@@ -304,6 +364,26 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
       await waitUntil(() => rb.entries.length === 6, "b repaired and delivered 6");
       expect(rb.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(rb.entries.map((e) => decode(e).text)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+    });
+
+    it("a membership held by one node is taken over by a claim on another, whose old release is then a no-op", async ({ skip }) => {
+      if (!backend.multiNode || !(await backend.available())) return skip();
+      const [a, b] = await Promise.all([open(), open()]);
+      const ra = recorder();
+      const rb = recorder();
+      await a.subscribe("hall", ra.l);
+      await b.subscribe("hall", rb.l);
+      const old = { ...member("ann"), tokenHash: "a".repeat(64) };
+      await a.claim("hall", old, 10);
+      const next = { ...member("ann"), joinedAtMs: old.joinedAtMs + 1, tokenHash: "b".repeat(64) };
+      expect(await b.claim("hall", next, 10, old.tokenHash)).toEqual({ kind: "claimed", memberCount: 1, replaced: { joinedAtMs: old.joinedAtMs } });
+      await waitUntil(() => ra.presences.some((c) => c.kind === "replaced"), "node a told its member was replaced");
+      expect(ra.presences.find((c) => c.kind === "replaced")).toEqual({ kind: "replaced", nickname: "ann", tokenHash: old.tokenHash, memberCount: 1 });
+      await a.release("hall", old, LeaveReason.DISCONNECTED);
+      expect((await b.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["ann"]);
+      await b.release("hall", { ...next, joinedAtMs: old.joinedAtMs }, LeaveReason.LEFT);
+      expect((await a.members("hall", "", 10)).memberCount).toBe(0);
+      expect(rb.presences.map((c) => c.kind)).toEqual(["joined", "replaced", "left"]);
     });
 
     it("sees the same members and epoch from every node", async ({ skip }) => {

@@ -7,6 +7,7 @@
  * survived by everyone.
  */
 import { spawnSync } from "node:child_process";
+import * as net from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ErrorCode, LeaveReason } from "../gen/chat/v1/chat_pb.js";
 import { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { ChatSession } from "../src/client/chat-session.js";
+import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
 import { createChatClient } from "../src/client/transport.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { CliProcess, stopCliProcesses } from "./support/cli-process.js";
@@ -23,6 +26,39 @@ import { killServers, spawnServer, type ServerProcess } from "./support/server-p
 import { waitUntil, waitUntilAsync } from "./support/wait.js";
 
 const LEASE_MS = 2000;
+
+/**
+ * A TCP load balancer in front of the nodes: each new connection goes to the
+ * address `target()` names when it arrives (the first node still alive).
+ */
+async function tcpBalancer(target: () => string): Promise<{ address: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const [host, port] = target().split(":");
+    const upstream = net.connect(Number(port), host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+    upstream.on("close", () => client.destroy());
+    client.on("close", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
 let redisUp = false;
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -120,6 +156,81 @@ describe("several nodes on one Redis", () => {
     expect(all.map((m) => Number(m.seq))).toEqual(range(1, 21));
     expect(ann.messages().map((m) => m.text)).toEqual(all.map((m) => m.text));
     expect(ann.messages().filter((m) => m.clientMsgId === "cy-late-1")).toHaveLength(1);
+  }, 60_000);
+
+  it("a client of a SIGKILLed node rejoins on a survivor with its resume token at once, long before the lease, and nobody sees it leave", async ({ skip }) => {
+    if (!redisUp) return skip();
+    const lease = 8000;
+    const servers = await nodes(2, { url: REDIS_URL }, ["--node-lease-ms", String(lease)]);
+    const bob = ChatTester.connect(servers[1].baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const cy = ChatTester.connect(servers[0].baseUrl, "cy");
+    cy.join("lobby");
+    await cy.joined("lobby");
+    const ann = ChatTester.connect(servers[0].baseUrl, "ann");
+    ann.join("lobby");
+    const first = await ann.joined("lobby");
+    ann.send("lobby", "before");
+    await bob.messageCount(1);
+
+    servers[0].child.kill("SIGKILL");
+    const killedAt = Date.now();
+    // Without the token the nickname is still held by the dead node's membership...
+    const impostor = ChatTester.connect(servers[1].baseUrl, "ann");
+    impostor.join("lobby", "ann");
+    expect((await impostor.error()).code).toBe(ErrorCode.ALREADY_EXISTS);
+    // ...with it, the rejoin takes that membership over at once.
+    const back = ChatTester.connect(servers[1].baseUrl, "ann");
+    back.join("lobby", "ann", { afterSeq: first.lastSeq, epoch: first.epoch, resumeToken: first.resumeToken });
+    const rejoined = await back.joined("lobby");
+    expect(Date.now() - killedAt).toBeLessThan(lease / 2);
+    expect(rejoined.replaced).toBe(true);
+    expect(rejoined.epochChanged).toBe(false);
+    await back.messageCount(1);
+    expect(back.messages().map((m) => m.text)).toEqual(["before"]);
+    back.send("lobby", "after", "ann-after");
+    await bob.messageCount(2);
+    // The dead node's lease runs out and its members are evicted (cy, who does not come back): ann, now on node 2, stays.
+    await bob.waitFor("memberLeft", (e) => e.nickname === "cy", lease * 3);
+    bob.send("lobby", "still here?");
+    await back.messageCount(3, "lobby", 10_000);
+    expect(bob.of("memberLeft").filter((e) => e.nickname === "ann")).toEqual([]);
+    expect(bob.of("memberJoined").filter((e) => e.member?.nickname === "ann")).toHaveLength(1);
+    const members = await createChatClient(servers[1].baseUrl).listMembers({ room: "lobby" });
+    expect(members.members.map((m) => m.nickname).sort()).toEqual(["ann", "bob"]);
+  }, 60_000);
+
+  it("the client core behind a load balancer: its node is SIGKILLed, it reconnects to a survivor and its rejoin is accepted at once", async ({ skip }) => {
+    if (!redisUp) return skip();
+    const lease = 8000;
+    const servers = await nodes(2, { url: REDIS_URL }, ["--node-lease-ms", String(lease)]);
+    const balancer = await tcpBalancer(() => servers.find((s) => s.child.exitCode === null && s.child.signalCode === null)!.address);
+    cleanups.push(balancer.close);
+    const bob = ChatTester.connect(servers[1].baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const session = new ChatSession({ transport: createGrpcSessionTransport(`http://${balancer.address}`), server: balancer.address, nickname: "ann", backoff: { baseMs: 20, maxMs: 200 } });
+    const notices: string[] = [];
+    const joins: boolean[] = [];
+    session.on("notice", (n) => notices.push(n.text));
+    session.on("event", (e) => {
+      if (e.event.case === "joined") joins.push(e.event.value.replaced);
+    });
+    session.join("lobby");
+    void session.start();
+    cleanups.push(async () => void (await session.abort()));
+    await waitUntil(() => session.isLive("lobby"), "ann joined through the balancer (node 1)");
+
+    servers[0].child.kill("SIGKILL");
+    const killedAt = Date.now();
+    await waitUntil(() => joins.length === 2 && session.isLive("lobby"), "ann rejoined on node 2", lease);
+    expect(Date.now() - killedAt).toBeLessThan(lease / 2);
+    expect(joins).toEqual([false, true]);
+    expect(notices.filter((n) => n.includes("could not rejoin"))).toEqual([]);
+    session.send("lobby", "made it");
+    await bob.waitFor("message", (m) => m.text === "made it" && m.sender === "ann");
+    expect(bob.of("memberLeft")).toEqual([]);
   }, 60_000);
 
   it("two CLI clients on different nodes chat", async ({ skip }) => {

@@ -5,6 +5,7 @@
  * with the server's own rule (src/hub/validate.ts), so a bad one is
  * explained before anything is sent.
  */
+import { prepareNickname } from "../hub/nickname.js";
 import { checkRoom } from "../hub/validate.js";
 
 export const HISTORY_DEFAULT = 20;
@@ -31,7 +32,7 @@ export const COMMAND_HELP = [
   "/rooms            list rooms that have members, with when and what was last said",
   "/who [room]       list members of a room (default: the current one), a page at a time",
   "/who [room] more  the next page of members",
-  "/nick <name>      change your nickname (in every room you are in)",
+  "/nick <name>      change your nickname in every room you are in (refused if taken in any: you keep yours)",
   `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
   "/quit             leave (waits briefly for unsent messages); also Ctrl+D, or Ctrl+C on an empty line",
   "/help             this list",
@@ -60,9 +61,13 @@ export function parseLine(line: string): Command {
       return { kind: "join", room };
     }
     case "nick":
-    case "name":
+    case "name": {
       if (!rest) return { kind: "invalid", message: "usage: /nick <name>" };
+      // The server's own rules (RFC 8266): a name it would refuse is explained before anything is sent.
+      const prepared = prepareNickname(rest);
+      if (!prepared.ok) return { kind: "invalid", message: `cannot change nickname to "${rest}": ${prepared.reason}; you are still who you were` };
       return { kind: "nick", nickname: rest };
+    }
     case "leave":
     case "part":
       if (tooMany(1)) return { kind: "invalid", message: "usage: /leave [room]" };

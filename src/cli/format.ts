@@ -86,6 +86,7 @@ const leaveReasons: Record<LeaveReason, string> = {
   [LeaveReason.DISCONNECTED]: " (disconnected)",
   [LeaveReason.TOO_SLOW]: " (too slow, disconnected)",
   [LeaveReason.SHUTDOWN]: " (server shutting down)",
+  [LeaveReason.REPLACED]: " (joined again from another connection)",
 };
 
 export function errorCodeName(code: ErrorCode): string {
@@ -153,7 +154,11 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
     case "presence":
       return [formatPresence(e.value, opts.color)];
     case "left":
-      return [info(`you left #${e.value.room}`)];
+      return [info(e.value.reason === LeaveReason.REPLACED ? `you left #${e.value.room}: you joined it again from another connection` : `you left #${e.value.room}`)];
+    case "memberRenamed": {
+      const { room, oldNickname, newNickname } = e.value;
+      return oldNickname === newNickname ? [] : [info(`${sanitize(oldNickname)} is now ${sanitize(newNickname)} in #${room}`)];
+    }
     case "error":
       return [formatError(e.value, opts.color)];
     case "shutdown": {

@@ -6,7 +6,9 @@
  * file maps keystrokes to session calls and session events to lines.
  */
 import * as readline from "node:readline";
+import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../client/chat-session.js";
+import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import type { CliOptions } from "./args.js";
@@ -57,7 +59,10 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // Errors come as commandError (or joinFailed, sendFailed...) so each is said once.
     if (e.case === "error") return;
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
-    if (e.case === "left" && session.roomNames.includes(e.value.room)) return;
+    // Losing a room to another connection of ours is said once, by the session's notice.
+    if (e.case === "left" && (session.roomNames.includes(e.value.room) || e.value.reason === LeaveReason.REPLACED)) return;
+    // Our own renames (and renames back) are said once, by the nickname events below.
+    if (e.case === "memberRenamed" && (e.value.oldNickname === session.nickname || e.value.newNickname === session.nickname)) return;
     // A line leaves out its #room only while we are in one room. In two or more, every line names
     // its room: the current room changes with /switch, and lines already on screen must still say
     // where they were said.
@@ -70,6 +75,15 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   session.on("joinFailed", (f) => {
     say("error", `could not join #${f.room}: ${f.message}`);
     if (current === f.room) setCurrent(session.roomNames[0]);
+  });
+  let renamed = false;
+  session.on("nickname", (name) => {
+    // The first one is the join's (its line says "joined as"); later ones answer /nick.
+    if (renamed) say("info", `you are now ${sanitize(name)}`);
+    screen.setPrompt(promptFor());
+  });
+  session.on("nicknameChangeRefused", (f) => {
+    say("error", `nickname not changed (#${f.room}: ${f.message}); you are still ${sanitize(session.nickname)}`);
   });
   session.on("nicknameRefused", (f) => {
     say("error", `cannot join #${f.room}: ${f.message}; type /nick NAME to pick another nickname`);
@@ -172,6 +186,9 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         else setCurrent(command.room);
         return;
       case "nick": {
+        renamed = true;
+        const prepared = prepareNickname(command.nickname);
+        if (prepared.ok && prepared.nickname === session.nickname) return say("info", `you are already ${sanitize(session.nickname)}`);
         const changed = session.changeNickname(command.nickname);
         if (!changed.ok) say("error", changed.reason);
         else screen.setPrompt(promptFor());

@@ -19,6 +19,7 @@
 import {
   CommandKind,
   ErrorCode,
+  LeaveReason,
   type ChatMessage,
   type ErrorEvent,
   type JoinedEvent,
@@ -87,6 +88,12 @@ export interface ChatSessionEvents {
   nicknameRefused: [{ room: string; nickname: string; code: ErrorCode; message: string }];
   /** Our nickname as the server stored it changed (first join, or changeNickname). */
   nickname: [string];
+  /**
+   * changeNickname was refused (the name is taken or not acceptable in a
+   * room, or the connection was lost before every room confirmed it): we keep
+   * our nickname and our rooms (a room already renamed is renamed back).
+   */
+  nicknameChangeRefused: [{ nickname: string; room: string; message: string }];
   /** One of our messages was acknowledged (its broadcast copy arrived). */
   ack: [ChatMessage];
   /** One of our messages was given up on. */
@@ -107,6 +114,18 @@ const NICKNAME_REFUSALS = new Set([ErrorCode.ALREADY_EXISTS, ErrorCode.INVALID_A
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** A changeNickname under way: the rooms asked to rename, and what they answered. */
+interface NicknameChange {
+  to: string;
+  /** Rooms whose answer has not come yet. */
+  waiting: Set<string>;
+  /** Rooms whose RenameCommand is out (a room waits until its messages are acknowledged). */
+  asked: Set<string>;
+  /** Rooms already renamed, with the nickname they had (to rename them back if another room refuses). */
+  done: Map<string, string>;
+  refusal?: { room: string; message: string };
+}
+
 export class ChatSession extends Emitter<ChatSessionEvents> {
   private wantedNickname: string;
   private storedNickname: string | undefined;
@@ -122,6 +141,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly timers = new Set<Timer>();
   /** Rooms replaying on the current connection, with the timer that stops waiting for them. */
   private readonly catchUpTimers = new Map<string, Timer>();
+  private nicknameChange: NicknameChange | undefined;
   private finishing = false;
   private stopped = false;
   private running: Promise<SessionEnd> | undefined;
@@ -214,7 +234,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
    * page); the old session may still hold the nickname for a moment, so a refusal of it is
    * retried for a while, as after a reconnect, instead of ending the join.
    */
-  join(room: string, options: { rejoin?: boolean } = {}): Result {
+  join(room: string, options: { rejoin?: boolean; resumeToken?: string } = {}): Result {
     const invalid = checkRoom(room);
     if (invalid) return { ok: false, reason: invalid };
     const tracker = this.rooms.get(room);
@@ -226,6 +246,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     }
     const fresh = new RoomTracker(room);
     if (options.rejoin) fresh.joinedAs = this.wantedNickname;
+    // Kept from an earlier run (a reloaded page): lets the rejoin take our old membership over.
+    if (options.resumeToken) fresh.resumeToken = options.resumeToken;
     this.rooms.set(room, fresh);
     const conn = this.loop.current;
     if (conn) this.writeJoin(conn, fresh);
@@ -278,25 +300,37 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (this.typists.shouldSend(room)) conn.send({ case: "typing", value: { room } });
   }
 
+  /** Per room, the secret that lets a later run of the client take its membership over (see RoomTracker.resumeToken). */
+  resumeTokens(): Record<string, string> {
+    const tokens: Record<string, string> = {};
+    for (const room of this.rooms.values()) if (room.wanted === "member" && room.resumeToken) tokens[room.name] = room.resumeToken;
+    return tokens;
+  }
+
   /**
-   * Take another nickname in every room: each joined room is left (once our
-   * messages there are acknowledged) and joined again under the new name,
-   * resuming where we were; rooms that refused the old one are joined now.
+   * Take another nickname in every room, as IRC's /nick does: each joined
+   * room renames us in place (the others see a rename, not a leave and a
+   * join). If any room refuses (taken there, or not acceptable), the change is
+   * undone everywhere and nicknameChangeRefused says why: we keep our nickname
+   * and our rooms. Rooms that refused the old nickname are joined under the new
+   * one once it is ours. `nickname` fires when the change is done.
    */
   changeNickname(nickname: string): Result {
     if (nickname.trim() === "") return { ok: false, reason: "nickname must not be empty" };
-    this.wantedNickname = nickname;
+    if (this.nicknameChange) return { ok: false, reason: `already changing nickname to ${this.nicknameChange.to}; wait for that first` };
     const conn = this.loop.current;
-    for (const room of this.rooms.values()) {
-      if (room.wanted !== "member") continue;
-      if (room.phase === "parked") {
-        room.phase = "idle";
-        if (conn) this.writeJoin(conn, room);
-      } else if (room.phase !== "idle" && room.requestedNickname !== nickname) {
-        room.renaming = true;
-        this.leaveIfDone(room);
-      }
+    const wanted = [...this.rooms.values()].filter((r) => r.wanted === "member");
+    const unsettled = wanted.find((r) => r.phase === "joining" || r.phase === "leaving");
+    if (conn && unsettled) return { ok: false, reason: `still joining #${unsettled.name}; try again in a moment` };
+    const joined = conn ? wanted.filter((r) => r.phase === "live" || r.phase === "catching-up") : [];
+    if (joined.length === 0) {
+      // Not in any room now: the next joins use the new name.
+      this.wantedNickname = nickname;
+      this.joinParked();
+      return { ok: true };
     }
+    this.nicknameChange = { to: nickname, waiting: new Set(joined.map((r) => r.name)), asked: new Set(), done: new Map() };
+    for (const room of joined) this.renameIfDone(room);
     return { ok: true };
   }
 
@@ -339,6 +373,23 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   }
 
   private connectionClosed(): void {
+    const change = this.nicknameChange;
+    if (change && change.waiting.size > 0) {
+      this.nicknameChange = undefined;
+      const renamed = [...change.done.keys()].map((name) => this.rooms.get(name)?.nickname).find((n) => n !== undefined);
+      if (!change.refusal && renamed !== undefined) {
+        // Some rooms already call us by the new name: keep it, so every room rejoins under it
+        // (where the server renamed us, the resume token takes that membership back).
+        this.wantedNickname = change.to;
+        for (const room of this.rooms.values()) room.joinedAs = change.to;
+        this.storedNickname = renamed;
+        this.emit("nickname", renamed);
+      } else {
+        // Answers lost with the connection: the rooms rejoin under the nickname we had.
+        const room = [...change.waiting][0];
+        this.emit("nicknameChangeRefused", { nickname: change.to, room, message: "the connection was lost before the change was confirmed" });
+      }
+    }
     for (const t of this.catchUpTimers.values()) clearTimeout(t);
     this.catchUpTimers.clear();
     for (const room of this.rooms.values()) room.connectionLost();
@@ -372,9 +423,13 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         this.onMessage(conn, event, e.value);
         return;
       case "left":
-        this.onLeft(conn, e.value.room);
+        if (e.value.reason === LeaveReason.REPLACED) this.onReplaced(e.value.room);
+        else this.onLeft(conn, e.value.room);
         this.emit("event", event);
         return;
+      case "memberRenamed":
+        this.onRenamed(conn, e.value.room, e.value.oldNickname, e.value.newNickname);
+        break;
       case "error": {
         const handled = this.onError(conn, e.value);
         this.emit("event", event);
@@ -430,7 +485,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     // already stored is acknowledged with its original (old) sequence number.
     // Our sender name is the one the server stored, which may differ from what was typed.
     let acked: OutgoingMessage | undefined;
-    if (m.clientMsgId && m.sender === (room?.nickname ?? this.nickname)) {
+    if (m.clientMsgId && (room ? room.isOurs(m.sender) : m.sender === this.nickname)) {
       const entry = this.outbox.get(m.clientMsgId);
       if (entry && entry.room === m.room) acked = this.outbox.remove(entry.id);
     }
@@ -448,7 +503,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       if (room.isLive) this.onLive(conn, room);
       else this.armCatchUpTimer(conn, room);
     }
-    if (acked && room) this.leaveIfDone(room);
+    if (acked && room) {
+      this.leaveIfDone(room);
+      this.renameIfDone(room);
+    }
     this.maybeFinish();
   }
 
@@ -461,9 +519,83 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
-      // Renaming, or the user asked to join again while the leave was on its way.
-      room.renaming = false;
+      // The user asked to join again while the leave was on its way.
       this.writeJoin(conn, room);
+    }
+  }
+
+  /**
+   * Another connection took our membership over with our resume token (this
+   * client reconnected elsewhere, or another copy of it joined): the room is
+   * not ours on this connection any more. Rejoining would take it back, and
+   * the two would take it from each other for ever: give it up.
+   */
+  private onReplaced(name: string): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    this.rooms.delete(name);
+    this.typists.clearRoom(name);
+    this.failQueued(name, `#${name} was joined again from another connection`);
+    this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
+    this.emit("roomLeft", name);
+    this.emit("outboxSpace");
+    this.maybeFinish();
+  }
+
+  /** A rename in a room: ours (the answer to changeNickname, or a rename back), or someone else's. */
+  private onRenamed(conn: Connection, name: string, from: string, to: string): void {
+    this.typists.stopped(name, from);
+    const room = this.rooms.get(name);
+    if (!room || !room.renamed(from, to)) return;
+    const change = this.nicknameChange;
+    if (!change || !change.waiting.delete(name)) return;
+    if (change.refusal) this.renameBack(conn, name, from);
+    else change.done.set(name, from);
+    this.settleNicknameChange(to);
+  }
+
+  private renameRefused(conn: Connection, name: string, e: ErrorEvent): boolean {
+    const change = this.nicknameChange;
+    if (!change || !change.waiting.delete(name)) return false;
+    change.refusal ??= { room: name, message: e.message };
+    // Rooms not asked yet (waiting for acknowledgements) will not be.
+    for (const room of [...change.waiting]) if (!change.asked.has(room)) change.waiting.delete(room);
+    // Undo the rooms that already took the new name: the change is all or nothing.
+    for (const [room, old] of change.done) this.renameBack(conn, room, old);
+    change.done.clear();
+    this.settleNicknameChange(undefined);
+    return true;
+  }
+
+  private renameBack(conn: Connection, room: string, nickname: string): void {
+    conn.send({ case: "rename", value: { room, nickname } });
+  }
+
+  /** Every room answered: the change is ours (`stored`: the name as the server stored it), or refused. */
+  private settleNicknameChange(stored: string | undefined): void {
+    const change = this.nicknameChange;
+    if (!change || change.waiting.size > 0) return;
+    this.nicknameChange = undefined;
+    if (change.refusal) {
+      this.emit("nicknameChangeRefused", { nickname: change.to, ...change.refusal });
+      return;
+    }
+    this.wantedNickname = change.to;
+    for (const room of this.rooms.values()) room.joinedAs = change.to;
+    if (stored !== undefined && stored !== this.storedNickname) {
+      this.storedNickname = stored;
+      this.emit("nickname", stored);
+    }
+    this.joinParked();
+  }
+
+  /** Rooms that refused our nickname try again under the one we have now. */
+  private joinParked(): void {
+    const conn = this.loop.current;
+    for (const room of this.rooms.values()) {
+      if (room.wanted !== "member" || room.phase !== "parked") continue;
+      room.phase = "idle";
+      if (conn) this.writeJoin(conn, room);
     }
   }
 
@@ -480,6 +612,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.joinRefused(conn, room, e);
       return true;
     }
+    if (e.command === CommandKind.RENAME && e.room) return this.renameRefused(conn, e.room, e);
     if (e.command === CommandKind.LEAVE && e.room && e.code === ErrorCode.NOT_FOUND) {
       // Not in the room after all: that is what we wanted.
       this.onLeft(conn, e.room);
@@ -505,7 +638,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message });
     this.emit("outboxSpace");
     const room = this.rooms.get(entry.room);
-    if (room) this.leaveIfDone(room);
+    if (room) {
+      this.leaveIfDone(room);
+      this.renameIfDone(room);
+    }
     this.maybeFinish();
   }
 
@@ -580,10 +716,25 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.catchUpTimers.set(room.name, unref(timer));
   }
 
+  /**
+   * Ask a room to rename us once our messages there are acknowledged: a
+   * message resent after a lost acknowledgement must go out under the name it
+   * was stored with, or the server's de-duplication (by sender) would not
+   * recognise it.
+   */
+  private renameIfDone(room: RoomTracker): void {
+    const change = this.nicknameChange;
+    const conn = this.loop.current;
+    if (!conn || !change || !change.waiting.has(room.name) || change.asked.has(room.name) || change.refusal) return;
+    if (this.outbox.countForRoom(room.name) > 0) return;
+    change.asked.add(room.name);
+    conn.send({ case: "rename", value: { room: room.name, nickname: change.to } });
+  }
+
   /** Leave (for good, or to rejoin under a new nickname) once the room's messages are acknowledged. */
   private leaveIfDone(room: RoomTracker): void {
     const conn = this.loop.current;
-    if (!conn || !room.isLive || (room.wanted !== "leaving" && !room.renaming)) return;
+    if (!conn || !room.isLive || room.wanted !== "leaving") return;
     if (this.outbox.countForRoom(room.name) > 0) return;
     room.phase = "leaving";
     conn.send({ case: "leave", value: { room: room.name } });

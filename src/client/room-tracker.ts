@@ -44,8 +44,15 @@ export class RoomTracker {
   joinRefusals = 0;
   /** Our nickname in the room as the server stored it (RFC 8266 prepared); undefined until joined. */
   nickname: string | undefined;
-  /** The user picked another nickname: leave and rejoin under it once our messages are acknowledged. */
-  renaming = false;
+  /** The nickname we had before the last rename: acknowledgements of messages sent before it carry it. */
+  previousNickname: string | undefined;
+  /**
+   * The secret of our membership (JoinedEvent.resume_token), presented on
+   * every rejoin: if the server still holds our old membership (the lost
+   * connection not noticed yet, or its node died) the rejoin takes it over
+   * instead of being refused as "taken".
+   */
+  resumeToken: string | undefined;
   /** The nickname (as typed) of the last JoinCommand, and of the last one that succeeded. */
   requestedNickname: string | undefined;
   joinedAs: string | undefined;
@@ -61,10 +68,24 @@ export class RoomTracker {
   }
 
   /** The JoinCommand for the current connection: resume if we have a position. */
-  joinCommand(nickname: string): { room: string; nickname: string; afterSeq?: bigint; epoch: string } {
+  joinCommand(nickname: string): { room: string; nickname: string; afterSeq?: bigint; epoch: string; resumeToken: string } {
     this.phase = "joining";
-    if (this.epoch === undefined) return { room: this.name, nickname, epoch: "" };
-    return { room: this.name, nickname, afterSeq: this.lastSeq, epoch: this.epoch };
+    const resumeToken = this.resumeToken ?? "";
+    if (this.epoch === undefined) return { room: this.name, nickname, epoch: "", resumeToken };
+    return { room: this.name, nickname, afterSeq: this.lastSeq, epoch: this.epoch, resumeToken };
+  }
+
+  /** Whether a message's sender is us (under our current or previous nickname in this room). */
+  isOurs(sender: string): boolean {
+    return sender === this.nickname || (this.previousNickname !== undefined && sender === this.previousNickname);
+  }
+
+  /** Someone in the room changed nickname: if it was us, remember the new one. Returns whether it was us. */
+  renamed(from: string, to: string): boolean {
+    if (this.nickname === undefined || from !== this.nickname) return false;
+    if (from !== to) this.previousNickname = from;
+    this.nickname = to;
+    return true;
   }
 
   /** The connection is gone: the room has to be joined again on the next one. */
@@ -84,7 +105,9 @@ export class RoomTracker {
       this.lastSeq = j.lastSeq;
     }
     this.epoch = j.epoch;
+    if (this.nickname !== j.nickname) this.previousNickname = this.nickname;
     this.nickname = j.nickname;
+    if (j.resumeToken !== "") this.resumeToken = j.resumeToken;
     this.joinRefusals = 0;
     if (!j.resumed) {
       // A fresh join carries the recent messages in the event itself.

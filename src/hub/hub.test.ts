@@ -355,3 +355,42 @@ describe("limits", () => {
     expect(hub.roomCount).toBe(1);
   });
 });
+
+describe("identity", () => {
+  it("a takeover by resume token on the same node: the old stream is told and dropped, the log and the hub agree on one member", async () => {
+    const hub = makeHub();
+    const old = connect(hub);
+    join(old.session, "lobby", "ann");
+    await until(() => old.transport.of("joined").length === 1, "ann joined");
+    const token = old.transport.of("joined")[0].resumeToken;
+    const back = connect(hub);
+    join(back.session, "lobby", "ann", { resumeToken: token });
+    await until(() => back.transport.of("joined").length === 1, "ann joined again");
+    expect(back.transport.of("joined")[0].replaced).toBe(true);
+    await until(() => old.transport.of("left").length === 1, "the old stream told");
+    expect(hub.localMembers("lobby").map((m) => m.owner)).toEqual([back.session]);
+  });
+
+  it("a session that ends while the log renames it gives the new nickname back", async () => {
+    const hub = makeHub();
+    const log = hubs.at(-1)!.log;
+    const rename = log.rename.bind(log);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    log.rename = async (...args) => {
+      const outcome = await rename(...args);
+      await gate;
+      return outcome;
+    };
+    const ann = await member(hub, "lobby", "ann");
+    ann.session.handle(req({ case: "rename", value: { room: "lobby", nickname: "alicia" } as never }));
+    await nextTurn();
+    ann.session.transportClosed();
+    open();
+    let inLog = -1;
+    await until(() => {
+      void log.members("lobby", "", 10).then((page) => (inLog = page.memberCount));
+      return inLog === 0;
+    }, "the log to forget alicia");
+  });
+});

@@ -23,6 +23,7 @@ import {
   type HistoryPage,
   type HistoryQuery,
   type MemberPage,
+  type PresenceChange,
   type PublishOutcome,
   type RoomLog,
   type RoomPosition,
@@ -36,6 +37,7 @@ import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import { FlushScheduler } from "./flush-scheduler.js";
 import { defaultHubLimits, type HubLimits } from "./limits.js";
 import type { Membership } from "./membership.js";
+import type { PreparedNickname } from "./nickname.js";
 import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
@@ -156,18 +158,17 @@ export class Hub implements SessionHost {
     try {
       await room.ready;
       if (m.isGone) return undefined;
-      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom);
-      if (outcome.kind === "taken") {
-        const same = outcome.holder === m.nickname;
-        return new CommandError(
-          ErrorCode.ALREADY_EXISTS,
-          same
-            ? `nickname "${m.nickname}" is already taken in room ${m.room}`
-            : `nickname "${m.nickname}" is too much like "${outcome.holder}", who is already in room ${m.room}`,
-        );
-      }
+      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash);
+      if (outcome.kind === "taken") return takenError(m.room, m.nickname, outcome.holder);
       if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
       m.claimed = true;
+      if (outcome.replaced) {
+        // The membership keeps its join time; a stream of ours that still held it is gone
+        // (the log's "replaced" change may come before or after this: either one drops it).
+        m.record.joinedAtMs = outcome.replaced.joinedAtMs;
+        const stale = room.members.get(m.nickname);
+        if (stale && stale !== m) this.dropReplaced(room, stale);
+      }
       if (m.isGone) {
         // The session ended while the log was deciding: give the nickname straight back.
         this.release(m, m.goneReason ?? LeaveReason.DISCONNECTED);
@@ -175,7 +176,7 @@ export class Hub implements SessionHost {
       }
       m.state = "preparing";
       room.members.set(m.nickname, m);
-      return await this.sendJoined(room, m, options);
+      return await this.sendJoined(room, m, options, outcome.replaced !== undefined);
     } catch (err) {
       if (err instanceof LogUnavailableError) {
         if (!m.isGone) this.leave(m, LeaveReason.DISCONNECTED);
@@ -196,6 +197,34 @@ export class Hub implements SessionHost {
     if (room && room.members.get(m.nickname) === m) room.members.delete(m.nickname);
     if (m.claimed) this.release(m, reason);
     if (room) this.dropIfUnused(room);
+  }
+
+  async rename(m: Membership, next: PreparedNickname): Promise<CommandError | EncodedEvent> {
+    const from = m.nickname;
+    const record = { ...m.record };
+    let outcome;
+    try {
+      outcome = await this.log.rename(m.room, record, next);
+    } catch (err) {
+      if (err instanceof LogUnavailableError) return new CommandError(ErrorCode.UNAVAILABLE, `cannot rename in room ${m.room} now (${err.message}); retry`);
+      throw err;
+    }
+    if (outcome.kind === "taken") return takenError(m.room, next.nickname, outcome.holder);
+    if (outcome.kind === "gone") return new CommandError(ErrorCode.FAILED_PRECONDITION, `you are no longer in room ${m.room}; join it again`);
+    const renamed = { ...record, nickname: next.nickname, skeleton: next.skeleton };
+    if (m.isGone) {
+      // It left while the log was renaming: its release named the old nickname, so give the new one back.
+      if (m.goneReason !== LeaveReason.REPLACED) this.log.release(m.room, renamed, m.goneReason ?? LeaveReason.DISCONNECTED).catch(() => {});
+      return events.memberRenamedEvent(m.room, from, next.nickname);
+    }
+    m.record.nickname = next.nickname;
+    m.record.skeleton = next.skeleton;
+    const room = this.rooms.get(m.room);
+    if (room && room.members.get(from) === m) {
+      room.members.delete(from);
+      room.members.set(next.nickname, m);
+    }
+    return events.memberRenamedEvent(m.room, from, next.nickname);
   }
 
   publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome> {
@@ -261,7 +290,7 @@ export class Hub implements SessionHost {
     room.ready = this.log
       .subscribe(name, {
         entries: (_room, entries) => room.deliver(entries),
-        presence: (_room, change) => room.presence(change),
+        presence: (_room, change) => this.presence(room, change),
         signal: (_room, event, from) => room.signal(event, from),
         reset: (_room, position) => this.resetRoom(room, position),
       })
@@ -271,6 +300,29 @@ export class Hub implements SessionHost {
     // A failed subscription fails the joins waiting on it; nothing else awaits it.
     room.ready.catch(() => {});
     return room;
+  }
+
+  private presence(room: LocalRoom, change: PresenceChange): void {
+    if (change.kind === "replaced") {
+      const stale = room.members.get(change.nickname);
+      if (stale && stale.record.tokenHash === change.tokenHash) this.dropReplaced(room, stale);
+    }
+    room.presence(change);
+  }
+
+  /**
+   * A local membership was taken over in the log by another stream: it is gone. Its release
+   * names the old membership (its token), so the log removes nobody and announces nothing; it
+   * only lets the log forget that this node held it.
+   */
+  private dropReplaced(room: LocalRoom, m: Membership): void {
+    if (m.isGone) return;
+    if (m.claimed) this.release(m, LeaveReason.REPLACED);
+    m.state = "gone";
+    m.goneReason = LeaveReason.REPLACED;
+    if (room.members.get(m.nickname) === m) room.members.delete(m.nickname);
+    m.owner.membershipReplaced(m);
+    this.dropIfUnused(room);
   }
 
   private dropIfUnused(room: LocalRoom): void {
@@ -287,7 +339,7 @@ export class Hub implements SessionHost {
   }
 
   /** Build the joined event, wait for room in the client's queue, send it, and start the replay; returns it once sent. */
-  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions): Promise<EncodedEvent | undefined> {
+  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<EncodedEvent | undefined> {
     const queue = m.owner.queue;
     const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
     const [page, stored] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name)]);
@@ -303,8 +355,9 @@ export class Hub implements SessionHost {
       recent = entries.map((e) => e.event);
       m.replayCursor = lastSeq;
     } else {
-      // A client that had seen nothing (after_seq 0) has lost nothing to a new epoch.
-      epochChanged = options.afterSeq! > 0 && options.epoch !== "" && options.epoch !== room.position.epoch;
+      // A client that had seen nothing (after_seq 0) has lost nothing to a new epoch; a position
+      // without its epoch cannot be trusted to belong to this history, so it counts as another one.
+      epochChanged = options.afterSeq! > 0 && options.epoch !== room.position.epoch;
       m.replayCursor = epochChanged ? 0 : Math.min(options.afterSeq!, room.position.lastSeq);
       const firstSeq = stored.epoch === room.position.epoch ? stored.firstSeq : 0;
       // A gap between the client's position and the oldest kept message was lost to retention.
@@ -324,6 +377,10 @@ export class Hub implements SessionHost {
         resumed,
         historyTruncated: truncated,
         epochChanged,
+        resumeToken: options.resumeToken,
+        replaced,
+        rateLimitPerSecond: this.limits.rateLimitPerSec,
+        rateLimitBurst: this.limits.rateBurst,
       },
       page.members,
       recent,
@@ -402,4 +459,14 @@ export class Hub implements SessionHost {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
   }
+}
+
+/** A join or rename refused because the nickname (or a look-alike) is held. */
+function takenError(room: string, nickname: string, holder: string): CommandError {
+  return new CommandError(
+    ErrorCode.ALREADY_EXISTS,
+    holder === nickname
+      ? `nickname "${nickname}" is already taken in room ${room}`
+      : `nickname "${nickname}" is too much like "${holder}", who is already in room ${room}`,
+  );
 }

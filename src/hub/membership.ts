@@ -29,6 +29,8 @@ export interface MemberOwner {
   acknowledged(): void;
   /** End the stream (a server-side failure, or a history reset that needs a rejoin). */
   abort(reason: DisconnectReason): void;
+  /** Another stream took this membership over with its resume token: it is gone; tell the client. */
+  membershipReplaced(membership: Membership): void;
 }
 
 export class Membership {

@@ -35,7 +35,7 @@ export class PresenceDigest {
   ) {}
 
   /** Whether the change goes into the digest (the room is large, or a digest is already collecting). */
-  takes(change: PresenceChange): boolean {
+  takes(change: Extract<PresenceChange, { kind: "joined" | "left" }>): boolean {
     if (!this.timer && change.memberCount <= this.limits.presenceThreshold) return false;
     this.memberCount = change.memberCount;
     if (change.kind === "joined") {

@@ -91,10 +91,23 @@ export class LocalRoom {
     this.digest.stop();
   }
 
-  /** Someone joined or left (anywhere). Small rooms get one event per change; large ones a digest. */
+  /**
+   * Someone joined, left or changed nickname (anywhere). Small rooms get one
+   * event per join or leave; large ones a digest. A rename is one event in any
+   * room (it is rare, and a digest has no place for it); the renamer itself is
+   * answered by its session. A takeover ("replaced") is the hub's business:
+   * nobody is told.
+   */
   presence(change: PresenceChange): void {
     this.memberCount = change.memberCount;
-    if (this.silenced) return;
+    if (this.silenced || change.kind === "replaced") return;
+    if (change.kind === "renamed") {
+      const event = events.memberRenamedEvent(this.name, change.from, change.to);
+      for (const member of this.members.values()) {
+        if (member.seesPresence && member.nickname !== change.from && member.nickname !== change.to) member.owner.queue.push(event);
+      }
+      return;
+    }
     if (this.digest.takes(change)) return;
     const subject = change.kind === "joined" ? change.member.nickname : change.nickname;
     const event =

@@ -17,8 +17,9 @@ import { CommandError, exhausted, invalid } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import type { HubLimits } from "./limits.js";
 import { Membership, type MemberOwner } from "./membership.js";
-import { prepareNickname } from "./nickname.js";
+import { prepareNickname, type PreparedNickname } from "./nickname.js";
 import type { HubObserver } from "./observer.js";
+import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
 import { TokenBucket } from "./token-bucket.js";
 import { checkId, checkRoom, checkText } from "./validate.js";
@@ -46,6 +47,10 @@ export interface JoinOptions {
   afterSeq?: number;
   /** The epoch afterSeq belongs to; empty when unknown. */
   epoch: string;
+  /** The resume token issued to this membership (its hash is in the membership's record). */
+  resumeToken: string;
+  /** Hash of the resume token the client presented: take over the membership it proves, if it still holds the nickname. */
+  resumeTokenHash?: string;
 }
 
 /** What a session needs from the hub (the hub implements it). */
@@ -58,6 +63,8 @@ export interface SessionHost {
   /** Join a room; resolves with the refusal or the joined event once it is queued (undefined if the session ended first). */
   join(membership: Membership, options: JoinOptions): Promise<CommandError | EncodedEvent | undefined>;
   leave(membership: Membership, reason: LeaveReason): void;
+  /** Change a member's nickname; resolves with the refusal or the renamed event once it is queued for the others. */
+  rename(membership: Membership, next: PreparedNickname): Promise<CommandError | EncodedEvent>;
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
   publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome>;
   typing(membership: Membership): void;
@@ -127,9 +134,10 @@ export class Session implements MemberOwner {
     this.malformedInARow = 0;
     if (!this.withinRate()) {
       if (this.ended) return;
-      const value = req.command.value as { room?: string } | undefined;
+      const value = req.command.value as { room?: string; clientMsgId?: string } | undefined;
       const limit = this.hub.limits.rateLimitPerSec;
-      const ctx = { requestId: req.requestId, command: kindOf(req.command.case), room: value?.room };
+      // The send's id too, so the client knows which message to send again.
+      const ctx = { requestId: req.requestId, command: kindOf(req.command.case), room: value?.room, clientMsgId: value?.clientMsgId };
       this.answer(reply, events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, `rate limit: at most ${limit} commands per second; slow down`, ctx));
       return;
     }
@@ -230,7 +238,10 @@ export class Session implements MemberOwner {
       switch (command.case) {
         case "join":
           ctx.room = command.value.room;
-          return this.join(command.value.room, command.value.nickname, command.value.afterSeq, command.value.epoch, ctx, reply);
+          return this.join(command.value, ctx, reply);
+        case "rename":
+          ctx.room = command.value.room;
+          return this.rename(command.value.room, command.value.nickname, ctx, reply);
         case "leave":
           ctx.room = command.value.room;
           return this.leave(command.value.room, reply);
@@ -246,7 +257,7 @@ export class Session implements MemberOwner {
           reply?.(undefined);
           return undefined;
         default:
-          throw invalid("request has no command set (expected one of join, leave, send, ping, typing)");
+          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
@@ -269,18 +280,16 @@ export class Session implements MemberOwner {
   }
 
   private join(
-    room: string,
-    requested: string,
-    afterSeq: bigint | undefined,
-    epoch: string,
+    command: { room: string; nickname: string; afterSeq?: bigint; epoch: string; resumeToken: string },
     ctx: events.ErrorContext,
     reply: CommandReply | undefined,
   ): Promise<void> {
+    const { room, afterSeq, epoch } = command;
     const roomProblem = checkRoom(room);
     if (roomProblem) throw invalid(roomProblem);
-    const prepared = prepareNickname(this.nicknameFor(requested));
+    const prepared = prepareNickname(this.nicknameFor(command.nickname));
     if (!prepared.ok) throw invalid(prepared.reason);
-    const epochProblem = checkId("epoch", epoch);
+    const epochProblem = checkId("epoch", epoch) ?? checkId("resume_token", command.resumeToken);
     if (epochProblem) throw invalid(epochProblem);
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; join again after reconnecting");
     if (this.find(room)) throw new CommandError(ErrorCode.ALREADY_EXISTS, `already joined room ${room} on this stream`);
@@ -288,10 +297,14 @@ export class Session implements MemberOwner {
       throw exhausted(`at most ${this.hub.limits.maxRoomsPerSession} rooms per stream; leave one first`);
     }
     // Recorded before anything else: if this session ends from here on, end() finds it and undoes it.
-    const membership = new Membership(this, room, { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now() });
+    // Every join gets a fresh token; the log keeps its hash as part of the membership's identity.
+    const resumeToken = newResumeToken();
+    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken) };
+    const membership = new Membership(this, room, record);
     this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
-    return this.hub.join(membership, { afterSeq: after, epoch }).then((outcome) => {
+    const resumeTokenHash = command.resumeToken === "" ? undefined : hashResumeToken(command.resumeToken);
+    return this.hub.join(membership, { afterSeq: after, epoch, resumeToken, resumeTokenHash }).then((outcome) => {
       if (outcome === undefined) return;
       if (!(outcome instanceof CommandError)) {
         reply?.(outcome); // the joined event, already queued by the hub
@@ -313,6 +326,30 @@ export class Session implements MemberOwner {
       }
     }
     return this.identity;
+  }
+
+  /** Change nickname in one room; the log decides (uniqueness by look-alike key), atomically. */
+  private rename(room: string, requested: string, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> | undefined {
+    const member = this.membership(room);
+    const prepared = prepareNickname(this.nicknameFor(requested));
+    if (!prepared.ok) throw invalid(prepared.reason);
+    if (prepared.nickname === member.nickname) {
+      this.answer(reply, events.memberRenamedEvent(room, member.nickname, member.nickname));
+      return undefined;
+    }
+    if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; rename after reconnecting");
+    return this.hub.rename(member, prepared).then((outcome) => {
+      if (outcome instanceof CommandError) this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
+      // Gone meanwhile (left, replaced, ended): the rename is moot, but every command gets an answer.
+      else if (member.isGone) this.answer(reply, events.errorEvent(ErrorCode.NOT_FOUND, `not a member of room ${room} any more`, ctx));
+      else this.answer(reply, outcome);
+    });
+  }
+
+  /** Another stream took one of our memberships over (the same user, reconnected): it is gone here. */
+  membershipReplaced(membership: Membership): void {
+    this.forgetMembership(membership);
+    if (!this.ended) this.queue.push(events.leftEvent(membership.room, LeaveReason.REPLACED));
   }
 
   private leave(room: string, reply: CommandReply | undefined): undefined {
@@ -412,6 +449,8 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.PING;
     case "typing":
       return CommandKind.TYPING;
+    case "rename":
+      return CommandKind.RENAME;
     default:
       return CommandKind.UNSPECIFIED;
   }

@@ -27,6 +27,7 @@ import type {
   PublishOutcome,
   PublishRequest,
   ReadLimits,
+  RenameOutcome,
   RoomListener,
   RoomLog,
   RoomSummary,
@@ -211,10 +212,22 @@ export class EmbeddedRoomLog implements RoomLog {
     return state ? this.positionOf(room, state) : (this.store.peek(room) ?? { epoch: "", firstSeq: 0, lastSeq: 0 });
   }
 
-  async claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome> {
-    const outcome = this.directory.claim(room, member, maxMembers);
-    if (outcome.kind === "claimed") {
-      this.roomStates.get(room)?.listener?.presence(room, { kind: "joined", member, memberCount: outcome.memberCount });
+  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): Promise<ClaimOutcome> {
+    const { oldTokenHash, ...outcome } = this.directory.claim(room, member, maxMembers, resumeTokenHash);
+    if (outcome.kind !== "claimed") return outcome;
+    const listener = this.roomStates.get(room)?.listener;
+    if (outcome.replaced) {
+      listener?.presence(room, { kind: "replaced", nickname: member.nickname, tokenHash: oldTokenHash ?? "", memberCount: outcome.memberCount });
+    } else {
+      listener?.presence(room, { kind: "joined", member: { ...member }, memberCount: outcome.memberCount });
+    }
+    return outcome;
+  }
+
+  async rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): Promise<RenameOutcome> {
+    const outcome = this.directory.rename(room, member, next);
+    if (outcome.kind === "renamed") {
+      this.roomStates.get(room)?.listener?.presence(room, { kind: "renamed", from: member.nickname, to: next.nickname, memberCount: outcome.memberCount });
     }
     return outcome;
   }

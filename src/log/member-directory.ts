@@ -4,7 +4,7 @@
  * listed in join order. Pages continue after the join number of the last
  * member listed, so members leaving between pages never shift the listing.
  */
-import { InvalidPageTokenError, type ClaimOutcome, type MemberPage, type MemberRecord } from "./room-log.js";
+import { InvalidPageTokenError, type ClaimOutcome, type MemberPage, type MemberRecord, type RenameOutcome } from "./room-log.js";
 
 interface Entry {
   member: MemberRecord;
@@ -20,13 +20,27 @@ interface RoomMembers {
 export class MemberDirectory {
   private readonly byRoom = new Map<string, RoomMembers>();
 
-  claim(room: string, member: MemberRecord, maxMembers: number): ClaimOutcome {
+  /**
+   * Take the member's skeleton. With `resumeTokenHash`, a holder under the
+   * same nickname whose token hashes to it is taken over: the new record
+   * replaces it in its place, keeping its join time. Returns the outcome and,
+   * for a takeover, the token hash of the record replaced.
+   */
+  claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): ClaimOutcome & { oldTokenHash?: string } {
     let members = this.byRoom.get(room);
     const holder = members?.bySkeleton.get(member.skeleton);
-    if (holder) return { kind: "taken", holder: holder.member.nickname };
+    if (members && holder) {
+      const old = holder.member;
+      if (!resumeTokenHash || !old.tokenHash || old.tokenHash !== resumeTokenHash || old.nickname !== member.nickname) {
+        return { kind: "taken", holder: old.nickname };
+      }
+      // Stored copies: the records are handed out (member pages) and cached by identity, never changed in place.
+      holder.member = { ...member, joinedAtMs: old.joinedAtMs };
+      return { kind: "claimed", memberCount: members.bySkeleton.size, replaced: { joinedAtMs: old.joinedAtMs }, oldTokenHash: old.tokenHash };
+    }
     if ((members?.bySkeleton.size ?? 0) >= maxMembers) return { kind: "full", limit: maxMembers };
     if (!members) this.byRoom.set(room, (members = { bySkeleton: new Map(), nextOrder: 1 }));
-    members.bySkeleton.set(member.skeleton, { member, order: members.nextOrder++ });
+    members.bySkeleton.set(member.skeleton, { member: { ...member }, order: members.nextOrder++ });
     return { kind: "claimed", memberCount: members.bySkeleton.size };
   }
 
@@ -34,10 +48,27 @@ export class MemberDirectory {
   release(room: string, member: MemberRecord): number | undefined {
     const members = this.byRoom.get(room);
     const entry = members?.bySkeleton.get(member.skeleton);
-    if (!members || !entry || entry.member.nickname !== member.nickname || entry.member.joinedAtMs !== member.joinedAtMs) return undefined;
+    if (!members || !entry || !sameMembership(entry.member, member)) return undefined;
     members.bySkeleton.delete(member.skeleton);
     if (members.bySkeleton.size === 0) this.byRoom.delete(room);
     return members.bySkeleton.size;
+  }
+
+  /** Give the member another nickname and skeleton in its place (join order kept). */
+  rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): RenameOutcome {
+    const members = this.byRoom.get(room);
+    const entry = members?.bySkeleton.get(member.skeleton);
+    if (!members || !entry || !sameMembership(entry.member, member)) return { kind: "gone" };
+    const other = members.bySkeleton.get(next.skeleton);
+    if (other && other !== entry) return { kind: "taken", holder: other.member.nickname };
+    entry.member = { ...entry.member, nickname: next.nickname, skeleton: next.skeleton };
+    if (next.skeleton !== member.skeleton) {
+      // Map order is the listing order: rebuild it so the renamed member keeps its place.
+      const entries = [...members.bySkeleton.values()];
+      members.bySkeleton.clear();
+      for (const e of entries) members.bySkeleton.set(e.member.skeleton, e);
+    }
+    return { kind: "renamed", memberCount: members.bySkeleton.size };
   }
 
   count(room: string): number {
@@ -74,4 +105,9 @@ export class MemberDirectory {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .slice(0, limit);
   }
+}
+
+/** The same membership (not merely the same nickname): a takeover or a later join of the name is another one. */
+function sameMembership(held: MemberRecord, member: MemberRecord): boolean {
+  return held.nickname === member.nickname && held.joinedAtMs === member.joinedAtMs && (held.tokenHash ?? "") === (member.tokenHash ?? "");
 }

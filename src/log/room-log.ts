@@ -48,17 +48,40 @@ export interface MemberRecord {
   /** Uniqueness key: the nickname's confusable skeleton. */
   skeleton: string;
   joinedAtMs: number;
+  /**
+   * SHA-256 (hex) of the membership's resume token: what a later claim
+   * presents to take this membership over, and part of its identity (a
+   * release or rename only acts on the membership with this hash). "" or
+   * absent: none.
+   */
+  tokenHash?: string;
 }
 
 export type ClaimOutcome =
-  | { kind: "claimed"; memberCount: number }
+  /**
+   * The nickname is ours. `replaced`: it was held by the membership whose
+   * token the claim presented, which it took over (the joinedAtMs it keeps;
+   * subscribed nodes are told with a "replaced" change, not a join).
+   */
+  | { kind: "claimed"; memberCount: number; replaced?: { joinedAtMs: number } }
   /** Someone holds this nickname or one that looks the same. */
   | { kind: "taken"; holder: string }
   | { kind: "full"; limit: number };
 
 export type PresenceChange =
   | { kind: "joined"; member: MemberRecord; memberCount: number }
-  | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number };
+  | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number }
+  /** A claim took over the membership whose token hash is `tokenHash`: its stream (wherever it is) no longer holds it. */
+  | { kind: "replaced"; nickname: string; tokenHash: string; memberCount: number }
+  /** A member changed nickname (keeping its membership). */
+  | { kind: "renamed"; from: string; to: string; memberCount: number };
+
+export type RenameOutcome =
+  | { kind: "renamed"; memberCount: number }
+  /** Someone else holds the new nickname or one that looks the same. */
+  | { kind: "taken"; holder: string }
+  /** The membership is not in the room any more (it left, was evicted or replaced). */
+  | { kind: "gone" };
 
 /** What a node gives the log when it subscribes to a room. */
 export interface RoomListener {
@@ -135,8 +158,18 @@ export interface RoomLog {
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
   /** Where the room's stored history stands now. */
   position(room: string): Promise<RoomPosition>;
-  /** Take a nickname in a room; on success every subscribed node is told. */
-  claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome>;
+  /**
+   * Take a nickname in a room; on success every subscribed node is told.
+   * `resumeTokenHash`: the hash of a resume token the joiner presented; if
+   * the membership holding the nickname (same nickname) has that hash, the
+   * claim takes it over in the same atomic step.
+   */
+  claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): Promise<ClaimOutcome>;
+  /**
+   * Change a member's nickname (and look-alike key), keeping its place and
+   * token, in one atomic step; every subscribed node is told.
+   */
+  rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): Promise<RenameOutcome>;
   /** Give a nickname back; every subscribed node is told why the member left. */
   release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void>;
   members(room: string, pageToken: string, pageSize: number): Promise<MemberPage>;

@@ -44,7 +44,11 @@ export const messageEvent = encodeMessageEvent;
 export const joinedEvent = (value: Omit<JoinedEvent, "$typeName">): EncodedEvent =>
   encodeEvent({ case: "joined", value: { $typeName: "chat.v1.JoinedEvent", ...value } });
 
-export const leftEvent = (room: string): EncodedEvent => encodeEvent({ case: "left", value: { $typeName: "chat.v1.LeftEvent", room } });
+export const leftEvent = (room: string, reason: LeaveReason = 0 as LeaveReason): EncodedEvent =>
+  encodeEvent({ case: "left", value: { $typeName: "chat.v1.LeftEvent", room, reason } });
+
+export const memberRenamedEvent = (room: string, oldNickname: string, newNickname: string): EncodedEvent =>
+  encodeEvent({ case: "memberRenamed", value: { $typeName: "chat.v1.MemberRenamedEvent", room, oldNickname, newNickname } });
 
 export const memberJoinedEvent = (room: string, m: MemberInfo): EncodedEvent =>
   encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m) } });

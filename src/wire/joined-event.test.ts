@@ -23,7 +23,7 @@ describe("the hand-assembled joined event", () => {
       { nickname: "bob", joinedAtMs: 1_795_000_001_000 },
     ];
     const recent = [1, 2, 3].map((seq) => ({ room: "lobby", seq, sender: "ann", text: `m${seq}`, sentAtMs: 1_795_000_002_000 + seq, clientMsgId: `c${seq}` }));
-    const fields = { room: "lobby", nickname: "cy", memberCount: 3, membersPageToken: "7", epoch: "e", lastSeq: 3n, firstSeq: 1n, resumed: false, historyTruncated: false, epochChanged: false };
+    const fields = { room: "lobby", nickname: "cy", memberCount: 3, membersPageToken: "7", epoch: "e", lastSeq: 3n, firstSeq: 1n, resumed: false, historyTruncated: false, epochChanged: false, resumeToken: "t0k", replaced: true, rateLimitPerSecond: 50, rateLimitBurst: 100 };
     const bytes = encodeJoinedEvent(fields, members, recent.map(encodeMessageEvent));
     const event = fromBinary(ChatResponseSchema, bytes).events[0].event;
     expect(event.case).toBe("joined");

@@ -74,8 +74,12 @@ export class ChatTester {
     this.requests.push(create(ChatRequestSchema, init));
   }
 
-  join(room: string, nickname = this.name, extra: { afterSeq?: bigint; epoch?: string } = {}): void {
+  join(room: string, nickname = this.name, extra: { afterSeq?: bigint; epoch?: string; resumeToken?: string } = {}): void {
     this.request({ command: { case: "join", value: { room, nickname, ...extra } } });
+  }
+
+  rename(room: string, nickname: string): void {
+    this.request({ command: { case: "rename", value: { room, nickname } } });
   }
 
   leave(room: string): void {

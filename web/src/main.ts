@@ -53,6 +53,8 @@ interface Entry {
   pending: SavedMessage[];
   /** Coming back after a reload: the rooms are rejoined (our old session may still hold the nickname). */
   rejoin: boolean;
+  /** Per room, the resume token that lets the rejoin take the old session's membership over. */
+  tokens?: Record<string, string>;
 }
 
 /**
@@ -60,13 +62,13 @@ interface Entry {
  * its own listeners and unbinds them all when the chat ends, so signing in
  * again after a refusal behaves exactly like the first sign-in.
  */
-function enter({ nickname, token, rooms, current, pending, rejoin }: Entry): void {
+function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }: Entry): void {
   const transport = transportFor(token);
   const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
   session = s;
   const save = () => {
     if (leaving || session !== s) return;
-    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending() });
+    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending(), tokens: s.resumeTokens() });
   };
   const app: ChatApp = new ChatApp(
     s,
@@ -89,7 +91,9 @@ function enter({ nickname, token, rooms, current, pending, rejoin }: Entry): voi
   alerts.clear("login");
   login.hidden = true;
   chat.hidden = false;
-  for (const room of rooms) app.join(room, { rejoin });
+  for (const room of rooms) app.join(room, { rejoin, resumeToken: tokens[room] });
+  // A joined room brings its resume token: keep it for the next reload.
+  s.on("roomLive", save);
   for (const message of pending) app.restorePending(message);
   if (current !== undefined) app.showRoom(current);
   void s.start();
@@ -125,7 +129,7 @@ if (saved?.signedIn) {
   const n = saved.pending.length;
   if (n > 0) showAlert(`Sign in again to send the ${n === 1 ? "message" : `${n} messages`} typed before the page was reloaded.`);
 } else if (saved && saved.rooms.length > 0) {
-  enter({ nickname: saved.nickname, token: "", rooms: saved.rooms, current: saved.current, pending: saved.pending, rejoin: true });
+  enter({ nickname: saved.nickname, token: "", rooms: saved.rooms, current: saved.current, pending: saved.pending, rejoin: true, tokens: saved.tokens });
 }
 
 // Leaving the page ends the session at once instead of when the server notices;

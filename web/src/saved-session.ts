@@ -20,6 +20,13 @@ export interface SavedSession {
   /** The room on screen. */
   current: string | undefined;
   pending: SavedMessage[];
+  /**
+   * Per room, the resume token of our membership (JoinedEvent.resume_token):
+   * the rejoin after a reload presents it and takes the old session's
+   * membership over at once, instead of being refused until the server lets
+   * it go. A secret, like the session itself: tab-scoped storage only.
+   */
+  tokens: Record<string, string>;
 }
 
 const KEY = "chat.session.v1";
@@ -33,7 +40,9 @@ export function loadSession(): SavedSession | undefined {
     const messages = (a: unknown): a is SavedMessage[] =>
       Array.isArray(a) && a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string");
     if (typeof v.nickname !== "string" || typeof v.signedIn !== "boolean" || !strings(v.rooms) || !messages(v.pending)) return undefined;
-    return { nickname: v.nickname, signedIn: v.signedIn, rooms: v.rooms, current: typeof v.current === "string" ? v.current : undefined, pending: v.pending };
+    const tokens: Record<string, string> = {};
+    if (v.tokens && typeof v.tokens === "object") for (const [room, t] of Object.entries(v.tokens)) if (typeof t === "string") tokens[room] = t;
+    return { nickname: v.nickname, signedIn: v.signedIn, rooms: v.rooms, current: typeof v.current === "string" ? v.current : undefined, pending: v.pending, tokens };
   } catch {
     return undefined; // storage off (private mode) or a value from elsewhere: start afresh
   }

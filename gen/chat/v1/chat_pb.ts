@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8AEKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAQgkKB2NvbW1hbmQiYgoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLvAwoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIABIoCgdzZXNzaW9uGAsgASgLMhUuY2hhdC52MS5TZXNzaW9uRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkiGQoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiIgoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkiFAoST3BlblNlc3Npb25SZXF1ZXN0IjsKE09wZW5TZXNzaW9uUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCJLCg5Db21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKB3JlcXVlc3QYAiABKAsyFC5jaGF0LnYxLkNoYXRSZXF1ZXN0IjYKD0NvbW1hbmRSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiEgoQTGlzdFJvb21zUmVxdWVzdCJACghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBCI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCqXAQoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKqEBCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEimgIKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAQgkKB2NvbW1hbmQieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJACgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCSIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IqYECgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL/AgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkSFAoMcmVzdW1lX3Rva2VuGA0gASgJEhAKCHJlcGxhY2VkGA4gASgIEh0KFXJhdGVfbGltaXRfcGVyX3NlY29uZBgPIAEoDRIYChByYXRlX2xpbWl0X2J1cnN0GBAgASgNIj8KCUxlZnRFdmVudBIMCgRyb29tGAEgASgJEiQKBnJlYXNvbhgCIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24iTgoSTWVtYmVyUmVuYW1lZEV2ZW50EgwKBHJvb20YASABKAkSFAoMb2xkX25pY2tuYW1lGAIgASgJEhQKDG5ld19uaWNrbmFtZRgDIAEoCSJCChFNZW1iZXJKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEh8KBm1lbWJlchgCIAEoCzIPLmNoYXQudjEuTWVtYmVyIlcKD01lbWJlckxlZnRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiQKBnJlYXNvbhgDIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24ijAEKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZqb2luZWQYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIMCgRsZWZ0GAMgAygJEhQKDGpvaW5lZF9jb3VudBgEIAEoDRISCgpsZWZ0X2NvdW50GAUgASgNEhQKDG1lbWJlcl9jb3VudBgGIAEoDSItCgtUeXBpbmdFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIp8BCgpFcnJvckV2ZW50EiAKBGNvZGUYASABKA4yEi5jaGF0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEiUKB2NvbW1hbmQYAyABKA4yFC5jaGF0LnYxLkNvbW1hbmRLaW5kEhIKCnJlcXVlc3RfaWQYBCABKAkSDAoEcm9vbRgFIAEoCRIVCg1jbGllbnRfbXNnX2lkGAYgASgJIlAKDkhlYXJ0YmVhdEV2ZW50Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVub25jZRgCIAEoCSIfCg1TaHV0ZG93bkV2ZW50Eg4KBnJlYXNvbhgBIAEoCSIiCgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCSIUChJPcGVuU2Vzc2lvblJlcXVlc3QiOwoTT3BlblNlc3Npb25SZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IksKDkNvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoHcmVxdWVzdBgCIAEoCzIULmNoYXQudjEuQ2hhdFJlcXVlc3QiNgoPQ29tbWFuZFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCISChBMaXN0Um9vbXNSZXF1ZXN0IkAKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSFAoMbWVtYmVyX2NvdW50GAIgASgNEhAKCGxhc3Rfc2VxGAMgASgEIjUKEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbyJJChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJmChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMbWVtYmVyX2NvdW50GAMgASgNIn4KEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFwoKYmVmb3JlX3NlcRgCIAEoBEgAiAEBEhYKCWFmdGVyX3NlcRgDIAEoBEgBiAEBEg0KBWxpbWl0GAQgASgNQg0KC19iZWZvcmVfc2VxQgwKCl9hZnRlcl9zZXEiggEKEkdldEhpc3RvcnlSZXNwb25zZRImCghtZXNzYWdlcxgBIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYAiABKAkSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhAKCGhhc19tb3JlGAUgASgIKrIBCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVMRUFWRV9SRUFTT05fVE9PX1NMT1cQAxIZChVMRUFWRV9SRUFTT05fU0hVVERPV04QBBIZChVMRUFWRV9SRUFTT05fUkVQTEFDRUQQBSqGAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIdChlFUlJPUl9DT0RFX0FMUkVBRFlfRVhJU1RTEAISGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQAxIhCh1FUlJPUl9DT0RFX1JFU09VUkNFX0VYSEFVU1RFRBAEEiIKHkVSUk9SX0NPREVfRkFJTEVEX1BSRUNPTkRJVElPThAFEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcqugEKC0NvbW1hbmRLaW5kEhwKGENPTU1BTkRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUNPTU1BTkRfS0lORF9KT0lOEAESFgoSQ09NTUFORF9LSU5EX0xFQVZFEAISFQoRQ09NTUFORF9LSU5EX1NFTkQQAxIVChFDT01NQU5EX0tJTkRfUElORxAEEhcKE0NPTU1BTkRfS0lORF9UWVBJTkcQBRIXChNDT01NQU5EX0tJTkRfUkVOQU1FEAYypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -78,6 +78,14 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
      */
     value: TypingCommand;
     case: "typing";
+  } | {
+    /**
+     * Change this client's nickname in a joined room.
+     *
+     * @generated from field: chat.v1.RenameCommand rename = 7;
+     */
+    value: RenameCommand;
+    case: "rename";
   } | { case: undefined; value?: undefined };
 };
 
@@ -128,11 +136,31 @@ export type JoinCommand = Message<"chat.v1.JoinCommand"> & {
   /**
    * The epoch that after_seq belongs to (from an earlier JoinedEvent). If it
    * differs from the room's current epoch, the offset is from another history:
-   * the server replays all it has and sets JoinedEvent.epoch_changed.
+   * the server replays all it has and sets JoinedEvent.epoch_changed. An empty
+   * epoch with after_seq greater than 0 counts as a different epoch (a
+   * position without its epoch cannot be trusted): the server replays all it
+   * has and sets epoch_changed. With after_seq 0 the epoch does not matter.
    *
    * @generated from field: string epoch = 4;
    */
   epoch: string;
+
+  /**
+   * The JoinedEvent.resume_token of this client's previous membership in the
+   * room (from an earlier stream, on any server node). When the room's
+   * nickname is still held by that membership (its stream is gone but the
+   * server has not noticed yet, or its node died), this join takes it over at
+   * once, atomically in the room log, instead of being refused as taken: the
+   * old stream leaves the room without the other members seeing a leave and
+   * a join (its client gets a LeftEvent with LEAVE_REASON_REPLACED). The token
+   * only proves the membership it was issued for: with the same nickname, in
+   * the same room; a wrong, expired or other member's token changes nothing
+   * (a held nickname is refused with ERROR_CODE_ALREADY_EXISTS as without
+   * one). Empty: no resume. At most 64 characters.
+   *
+   * @generated from field: string resume_token = 5;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -205,6 +233,44 @@ export const SendCommandSchema: GenMessage<SendCommand> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 3);
 
 /**
+ * RenameCommand changes this client's nickname in one joined room, keeping
+ * its membership (its place in the member list, its resume token). The new
+ * nickname follows the JoinCommand.nickname rules; the change is decided
+ * atomically by the room log: a nickname that is taken or looks like a taken
+ * one is refused with ERROR_CODE_ALREADY_EXISTS, an unacceptable one with
+ * ERROR_CODE_INVALID_ARGUMENT, and with authentication on anything but the
+ * token's subject with ERROR_CODE_PERMISSION_DENIED. A refused rename changes
+ * nothing: the client keeps its nickname and the room. The answer is a
+ * MemberRenamedEvent (the other members get the same event). Renaming to the
+ * nickname the client already has is answered with a MemberRenamedEvent
+ * whose names are equal, and nobody else is told.
+ *
+ * @generated from message chat.v1.RenameCommand
+ */
+export type RenameCommand = Message<"chat.v1.RenameCommand"> & {
+  /**
+   * A room joined on this stream.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The nickname wanted, as typed (the server prepares it as for a join).
+   *
+   * @generated from field: string nickname = 2;
+   */
+  nickname: string;
+};
+
+/**
+ * Describes the message chat.v1.RenameCommand.
+ * Use `create(RenameCommandSchema)` to create a new message.
+ */
+export const RenameCommandSchema: GenMessage<RenameCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 4);
+
+/**
  * PingCommand asks the server for an immediate HeartbeatEvent.
  *
  * @generated from message chat.v1.PingCommand
@@ -223,7 +289,7 @@ export type PingCommand = Message<"chat.v1.PingCommand"> & {
  * Use `create(PingCommandSchema)` to create a new message.
  */
 export const PingCommandSchema: GenMessage<PingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 4);
+  messageDesc(file_chat_v1_chat, 5);
 
 /**
  * TypingCommand signals that the user is typing in a room.
@@ -244,7 +310,7 @@ export type TypingCommand = Message<"chat.v1.TypingCommand"> & {
  * Use `create(TypingCommandSchema)` to create a new message.
  */
 export const TypingCommandSchema: GenMessage<TypingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 5);
+  messageDesc(file_chat_v1_chat, 6);
 
 /**
  * ChatResponse is one frame from the server. Under load the server batches
@@ -267,7 +333,7 @@ export type ChatResponse = Message<"chat.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 6);
+  messageDesc(file_chat_v1_chat, 7);
 
 /**
  * ServerEvent is one event delivered to a client.
@@ -371,6 +437,15 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: SessionEvent;
     case: "session";
+  } | {
+    /**
+     * A member of a room this client is in changed nickname (this client
+     * included: it is the answer to its RenameCommand).
+     *
+     * @generated from field: chat.v1.MemberRenamedEvent member_renamed = 12;
+     */
+    value: MemberRenamedEvent;
+    case: "memberRenamed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -379,7 +454,7 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
  * Use `create(ServerEventSchema)` to create a new message.
  */
 export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 7);
+  messageDesc(file_chat_v1_chat, 8);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -437,7 +512,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 9);
 
 /**
  * Member is one member of a room.
@@ -465,7 +540,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 9);
+  messageDesc(file_chat_v1_chat, 10);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -569,6 +644,45 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * @generated from field: string members_page_token = 12;
    */
   membersPageToken: string;
+
+  /**
+   * A secret that proves this membership: keep it (per room) and pass it as
+   * JoinCommand.resume_token when rejoining after a lost connection, so the
+   * rejoin takes over this membership at once even if the server still holds
+   * it. A new one is issued with every JoinedEvent; it survives renames.
+   * Treat it like a password: it is the membership's only proof of identity.
+   *
+   * @generated from field: string resume_token = 13;
+   */
+  resumeToken: string;
+
+  /**
+   * True when this join took over the client's previous membership (by its
+   * resume_token) instead of creating a new one: the other members were not
+   * told of a join.
+   *
+   * @generated from field: bool replaced = 14;
+   */
+  replaced: boolean;
+
+  /**
+   * The server's command rate limit for this stream: every command (sends,
+   * typing, pings, joins...) takes one token from a bucket refilled at
+   * rate_limit_per_second and holding at most rate_limit_burst; a command
+   * over it is refused with ERROR_CODE_RESOURCE_EXHAUSTED (and a client that
+   * keeps going is disconnected). Clients pace their sends by it. 0: the
+   * server sets no limit.
+   *
+   * @generated from field: uint32 rate_limit_per_second = 15;
+   */
+  rateLimitPerSecond: number;
+
+  /**
+   * The bucket's size (see rate_limit_per_second).
+   *
+   * @generated from field: uint32 rate_limit_burst = 16;
+   */
+  rateLimitBurst: number;
 };
 
 /**
@@ -576,10 +690,11 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 11);
 
 /**
- * LeftEvent confirms a LeaveCommand.
+ * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
+ * room although it did not ask (see reason).
  *
  * @generated from message chat.v1.LeftEvent
  */
@@ -590,6 +705,16 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
    * @generated from field: string room = 1;
    */
   room: string;
+
+  /**
+   * LEAVE_REASON_LEFT (or unspecified) for the answer to a LeaveCommand;
+   * LEAVE_REASON_REPLACED when another stream took this membership over with
+   * its resume token (the same user reconnected elsewhere): the client should
+   * not rejoin on its own, or the two would take the room from each other.
+   *
+   * @generated from field: chat.v1.LeaveReason reason = 2;
+   */
+  reason: LeaveReason;
 };
 
 /**
@@ -597,7 +722,43 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 12);
+
+/**
+ * MemberRenamedEvent tells the members of a room that someone changed
+ * nickname (see RenameCommand).
+ *
+ * @generated from message chat.v1.MemberRenamedEvent
+ */
+export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The nickname the member had.
+   *
+   * @generated from field: string old_nickname = 2;
+   */
+  oldNickname: string;
+
+  /**
+   * The nickname the member has now (as stored).
+   *
+   * @generated from field: string new_nickname = 3;
+   */
+  newNickname: string;
+};
+
+/**
+ * Describes the message chat.v1.MemberRenamedEvent.
+ * Use `create(MemberRenamedEventSchema)` to create a new message.
+ */
+export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 13);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -625,7 +786,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 14);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -660,7 +821,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -723,7 +884,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 16);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -751,7 +912,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -795,7 +956,8 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
   room: string;
 
   /**
-   * The client_msg_id of a failed SendCommand, if any.
+   * The client_msg_id of a failed SendCommand, if any (also when the send was
+   * refused by the rate limit).
    *
    * @generated from field: string client_msg_id = 6;
    */
@@ -807,7 +969,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -835,7 +997,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -856,7 +1018,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -879,7 +1041,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -894,7 +1056,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -916,7 +1078,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -944,14 +1106,15 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
  * command (the same event also arrives on the session's stream):
- * JoinedEvent for join, LeftEvent for leave, the ChatMessage that
- * acknowledges a send (with its sequence number), HeartbeatEvent for ping,
- * nothing for typing, and an ErrorEvent for a refused command.
+ * JoinedEvent for join, LeftEvent for leave, MemberRenamedEvent for rename,
+ * the ChatMessage that acknowledges a send (with its sequence number),
+ * HeartbeatEvent for ping, nothing for typing, and an ErrorEvent for a
+ * refused command.
  *
  * @generated from message chat.v1.CommandResponse
  */
@@ -969,7 +1132,7 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * ListRoomsRequest asks for the rooms that have members.
@@ -984,7 +1147,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * RoomInfo describes one room.
@@ -1019,7 +1182,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -1040,7 +1203,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -1076,7 +1239,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -1111,7 +1274,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -1154,7 +1317,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -1203,7 +1366,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * LeaveReason says why a member left a room.
@@ -1247,6 +1410,14 @@ export enum LeaveReason {
    * @generated from enum value: LEAVE_REASON_SHUTDOWN = 4;
    */
   SHUTDOWN = 4,
+
+  /**
+   * Another stream took the membership over with its resume token (only in
+   * LeftEvent, to the stream that lost it; the other members are not told).
+   *
+   * @generated from enum value: LEAVE_REASON_REPLACED = 5;
+   */
+  REPLACED = 5,
 }
 
 /**
@@ -1375,6 +1546,13 @@ export enum CommandKind {
    * @generated from enum value: COMMAND_KIND_TYPING = 5;
    */
   TYPING = 5,
+
+  /**
+   * RenameCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_RENAME = 6;
+   */
+  RENAME = 6,
 }
 
 /**

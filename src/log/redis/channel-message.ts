@@ -9,12 +9,16 @@ export type ChannelMessage =
   | { kind: "message"; epoch: string; seq: number; event: Uint8Array }
   | { kind: "joined"; nickname: string; joinedAtMs: number; memberCount: number }
   | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number }
+  | { kind: "replaced"; nickname: string; tokenHash: string; memberCount: number }
+  | { kind: "renamed"; from: string; to: string; memberCount: number }
   | { kind: "typing"; from: string; event: Uint8Array };
 
 const M = 0x4d;
 const J = 0x4a;
 const L = 0x4c;
 const T = 0x54;
+const R = 0x52;
+const N = 0x4e;
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 
@@ -34,6 +38,14 @@ export function parseChannelMessage(payload: Buffer): ChannelMessage | undefined
       return payload[0] === J
         ? { kind: "joined", nickname: body.n, joinedAtMs: Number(body.j), memberCount: body.c }
         : { kind: "left", nickname: body.n, reason: (body.r ?? LeaveReason.UNSPECIFIED) as LeaveReason, memberCount: body.c };
+    }
+    case R: {
+      const body = JSON.parse(payload.toString("utf8", 1)) as { n: string; t?: string; c: number };
+      return { kind: "replaced", nickname: body.n, tokenHash: body.t ?? "", memberCount: body.c };
+    }
+    case N: {
+      const body = JSON.parse(payload.toString("utf8", 1)) as { f: string; n: string; c: number };
+      return { kind: "renamed", from: body.f, to: body.n, memberCount: body.c };
     }
     case T: {
       const newline = payload.indexOf(NEWLINE, 1);

@@ -40,6 +40,7 @@ import {
   type PublishOutcome,
   type PublishRequest,
   type ReadLimits,
+  type RenameOutcome,
   type RoomListener,
   type RoomLog,
   type RoomSummary,
@@ -50,7 +51,7 @@ import { connectRedis, type RedisConnections, type RedisTarget } from "./connect
 import { roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -88,7 +89,7 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure", Script>;
+  private readonly scripts: Record<"publish" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure", Script>;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private wasAvailable = false;
   private closed = false;
@@ -107,6 +108,7 @@ export class RedisRoomLog implements RoomLog {
       publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
       claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
       release: this.define("chatRelease", 9, RELEASE_SCRIPT),
+      rename: this.define("chatRename", 4, RENAME_SCRIPT),
       evict: this.define("chatEvict", 9, EVICT_SCRIPT),
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
@@ -257,13 +259,26 @@ export class RedisRoomLog implements RoomLog {
     return { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 };
   }
 
-  async claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome> {
+  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = ""): Promise<ClaimOutcome> {
     this.requireAvailable();
     const k = this.keys(room);
     const result = (await this.command(() =>
-      this.scripts.claim(...this.presenceKeys(k, this.nodeId), member.skeleton, member.nickname, String(member.joinedAtMs), this.nodeId, maxMembers, newEpoch(), this.sharded, "1"),
-    )) as [string, string | number];
+      this.scripts.claim(
+        ...this.presenceKeys(k, this.nodeId),
+        member.skeleton,
+        member.nickname,
+        String(member.joinedAtMs),
+        this.nodeId,
+        maxMembers,
+        newEpoch(),
+        this.sharded,
+        "1",
+        member.tokenHash ?? "",
+        resumeTokenHash,
+      ),
+    )) as [string, string | number, string?];
     if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
+    if (result[0] === "replaced") return { kind: "claimed", memberCount: Number(result[1]), replaced: { joinedAtMs: Number(result[2]) } };
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
     return { kind: "full", limit: maxMembers };
   }
@@ -279,6 +294,30 @@ export class RedisRoomLog implements RoomLog {
       this.pendingReleases.push({ room, member, reason });
       throw unavailable(err);
     }
+  }
+
+  async rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): Promise<RenameOutcome> {
+    this.requireAvailable();
+    const k = this.keys(room);
+    const result = (await this.command(() =>
+      this.scripts.rename(
+        k.members,
+        k.order,
+        k.nodeMembers(this.nodeId),
+        k.channel,
+        member.skeleton,
+        member.nickname,
+        String(member.joinedAtMs),
+        this.nodeId,
+        member.tokenHash ?? "",
+        next.skeleton,
+        next.nickname,
+        this.sharded,
+      ),
+    )) as [string, string | number];
+    if (result[0] === "renamed") return { kind: "renamed", memberCount: Number(result[1]) };
+    if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
+    return { kind: "gone" };
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
@@ -422,6 +461,7 @@ export class RedisRoomLog implements RoomLog {
       reason,
       this.sharded,
       this.roomLifetimeMs(),
+      member.tokenHash ?? "",
     );
   }
 
@@ -465,6 +505,10 @@ export class RedisRoomLog implements RoomLog {
         });
       case "left":
         return feed.listener.presence(room, { kind: "left", nickname: m.nickname, reason: m.reason, memberCount: m.memberCount });
+      case "replaced":
+        return feed.listener.presence(room, { kind: "replaced", nickname: m.nickname, tokenHash: m.tokenHash, memberCount: m.memberCount });
+      case "renamed":
+        return feed.listener.presence(room, { kind: "renamed", from: m.from, to: m.to, memberCount: m.memberCount });
       case "typing":
         return feed.listener.signal(room, m.event, m.from);
     }

@@ -10,6 +10,8 @@
  *   M<epoch> <seq>\n<encoded event>   a stored message, as every receiver forwards it
  *   J<json {n, j, c}>                 a member joined (nickname, joined at ms, member count)
  *   L<json {n, r, c}>                 a member left (nickname, LeaveReason, member count)
+ *   R<json {n, t, c}>                 a claim took over the membership with token hash t (nickname, count)
+ *   N<json {f, n, c}>                 a member renamed from f to n (member count)
  *   T<nickname>\n<encoded event>      someone is typing (sent by the node, not a script)
  *
  * The message bytes are assembled here from the halves the publishing node
@@ -105,23 +107,38 @@ return {'ok', seq, epoch}
 `;
 
 /**
+ * A member is stored as json {n: nickname, j: joined at ms, node, o: join
+ * order, t: token hash}; a release or rename acts only on the same n, j,
+ * node and t, so a membership that was taken over is not touched by its old
+ * node.
  * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
- * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0')
- * Returns {'claimed', count} | {'taken', holder} | {'full'}
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0'),
+ *       tokenHash, resumeTokenHash ('' for none)
+ * Returns {'claimed', count} | {'replaced', count, joinedAtMs} | {'taken', holder} | {'full'}
  */
 export const CLAIM_SCRIPT = `${PUBLISH}
 local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local held = redis.call('HGET', members, ARGV[1])
 if held then
   local m = cjson.decode(held)
-  if m.n == ARGV[2] and m.j == ARGV[3] and m.node == ARGV[4] then return {'claimed', redis.call('HLEN', members)} end
-  return {'taken', m.n}
+  if m.n == ARGV[2] and m.j == ARGV[3] and m.node == ARGV[4] and (m.t or '') == ARGV[9] then return {'claimed', redis.call('HLEN', members)} end
+  if ARGV[10] == '' or m.n ~= ARGV[2] or (m.t or '') ~= ARGV[10] then return {'taken', m.n} end
+  -- The joiner proved it owns this membership: take it over in place (order and join time kept).
+  local old = m.t
+  m.node = ARGV[4]
+  m.t = ARGV[9]
+  redis.call('HSET', members, ARGV[1], cjson.encode(m))
+  redis.call('SADD', mine, ARGV[1])
+  redis.call('SADD', nodes, ARGV[4])
+  local n = redis.call('HLEN', members)
+  announce(channel, ARGV[7], 'R' .. cjson.encode({n = ARGV[2], t = old, c = n}))
+  return {'replaced', n, m.j}
 end
 local count = redis.call('HLEN', members)
 if count >= tonumber(ARGV[5]) then return {'full'} end
 if redis.call('HSETNX', meta, 'epoch', ARGV[6]) == 1 then redis.call('HSET', meta, 'seq', 0) end
 local o = redis.call('HINCRBY', meta, 'morder', 1)
-redis.call('HSET', members, ARGV[1], cjson.encode({n = ARGV[2], j = ARGV[3], node = ARGV[4], o = o}))
+redis.call('HSET', members, ARGV[1], cjson.encode({n = ARGV[2], j = ARGV[3], node = ARGV[4], o = o, t = ARGV[9]}))
 redis.call('ZADD', order, o, ARGV[1])
 redis.call('SADD', mine, ARGV[1])
 redis.call('SADD', nodes, ARGV[4])
@@ -158,19 +175,52 @@ end
 
 /**
  * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
- * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs, tokenHash
  * Returns the member count, or -1 when that member was not there.
  */
 export const RELEASE_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}
 local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local held = redis.call('HGET', members, ARGV[1])
-if not held then return -1 end
-local m = cjson.decode(held)
-if m.n ~= ARGV[2] or m.j ~= ARGV[3] or m.node ~= ARGV[4] then return -1 end
+local m = held and cjson.decode(held)
+if not m or m.node ~= ARGV[4] then
+  -- Not ours (any more: taken over by another node): forget it in this node's set.
+  redis.call('SREM', mine, ARGV[1])
+  if redis.call('SCARD', mine) == 0 then redis.call('SREM', nodes, ARGV[4]) end
+  return -1
+end
+if m.n ~= ARGV[2] or m.j ~= ARGV[3] or (m.t or '') ~= ARGV[8] then return -1 end
 local count = remove(members, order, mine, ARGV[1], ARGV[2], tonumber(ARGV[5]), channel, ARGV[6])
 if redis.call('SCARD', mine) == 0 then redis.call('SREM', nodes, ARGV[4]) end
 if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7])) end
 return count
+`;
+
+/**
+ * Rename a member in place (order, join time, node and token kept).
+ * KEYS: members, order, nodeMembers, channel
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, tokenHash, newSkeleton, newNickname, sharded
+ * Returns {'renamed', count} | {'taken', holder} | {'gone'}
+ */
+export const RENAME_SCRIPT = `${PUBLISH}
+local members, order, mine, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local held = redis.call('HGET', members, ARGV[1])
+if not held then return {'gone'} end
+local m = cjson.decode(held)
+if m.n ~= ARGV[2] or m.j ~= ARGV[3] or m.node ~= ARGV[4] or (m.t or '') ~= ARGV[5] then return {'gone'} end
+if ARGV[6] ~= ARGV[1] then
+  local other = redis.call('HGET', members, ARGV[6])
+  if other then return {'taken', cjson.decode(other).n} end
+  redis.call('HDEL', members, ARGV[1])
+  redis.call('ZREM', order, ARGV[1])
+  redis.call('SREM', mine, ARGV[1])
+  redis.call('ZADD', order, m.o, ARGV[6])
+  redis.call('SADD', mine, ARGV[6])
+end
+m.n = ARGV[7]
+redis.call('HSET', members, ARGV[6], cjson.encode(m))
+local count = redis.call('HLEN', members)
+announce(channel, ARGV[8], 'N' .. cjson.encode({f = ARGV[2], n = ARGV[7], c = count}))
+return {'renamed', count}
 `;
 
 /**

@@ -95,7 +95,7 @@ export class ChatApp {
   }
 
   /** Join a room (and show it); `rejoin`: we were in it before the page was reloaded. */
-  join(room: string, options: { rejoin?: boolean } = {}): boolean {
+  join(room: string, options: { rejoin?: boolean; resumeToken?: string } = {}): boolean {
     const problem = checkRoom(room);
     if (problem) {
       this.alert(problem, `join:${room}`);
