@@ -208,6 +208,9 @@ export class ChatApp {
       case "memberLeft":
         this.views.get(e.value.room)?.memberLeft(e.value.nickname, e.value.reason);
         return this.refreshMembers(e.value.room);
+      case "memberRenamed":
+        this.views.get(e.value.room)?.memberRenamed(e.value.oldNickname, e.value.newNickname);
+        return this.refreshMembers(e.value.room);
       case "presence":
         this.views.get(e.value.room)?.presence(e.value);
         return this.refreshMembers(e.value.room);

@@ -139,6 +139,16 @@ export class RoomView {
     this.addLine("presence", `${nickname} ${reason === LeaveReason.LEFT ? "left" : "disconnected"}`);
   }
 
+  /** Someone changed nickname: their place in the list moves to the new name. */
+  memberRenamed(from: string, to: string): void {
+    const m = this.members.get(from);
+    if (m) {
+      this.members.delete(from);
+      this.members.set(to, { ...m, nickname: to });
+    }
+    if (from !== to) this.addLine("presence", `${from} is now ${to}`);
+  }
+
   /** A large room's coalesced presence: the count is exact, the names as far as we list them. */
   presence(p: PresenceEvent): void {
     this.memberCount = p.memberCount;
