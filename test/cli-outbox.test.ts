@@ -1,0 +1,51 @@
+/**
+ * The terminal client's outbox as scripts rely on it: every line stored once,
+ * in the order it was read, past the server's rate limit and across a moment
+ * when the server cannot store anything; an exit status that says whether
+ * that happened, naming the lines that were not sent; and never a hang.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { defaultHubLimits } from "../src/hub/limits.js";
+import { createChatClient } from "../src/client/transport.js";
+import { spawnCli, stopCliProcesses } from "./support/cli-process.js";
+import { startTestServer, stopTestServers } from "./support/server.js";
+
+afterEach(async () => {
+  await stopCliProcesses();
+  await stopTestServers();
+});
+
+async function stored(baseUrl: string, room: string): Promise<{ sender: string; text: string }[]> {
+  const page = await createChatClient(baseUrl).getHistory({ room, limit: 500 });
+  return page.messages.map((m) => ({ sender: m.sender, text: m.text }));
+}
+
+const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
+describe("chat CLI, scripted: the outbox", () => {
+  it("past the server's default rate limit: `seq 1 110 | chat` stores all 110 in order and exits 0", async () => {
+    // The server's own defaults (the test helper turns the limit off unless asked).
+    const server = await startTestServer({ rateLimit: defaultHubLimits.rateLimitPerSec, rateBurst: defaultHubLimits.rateBurst });
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "a", "--room", "r"]);
+    cli.write(...lines(1, 110));
+    cli.end();
+    expect(await cli.exitCode(30_000)).toBe(0);
+    expect((await stored(server.baseUrl, "r")).map((m) => m.text)).toEqual(lines(1, 110));
+    // Not one error line per refused message: at most a word about pacing.
+    expect(cli.stderrLines.length).toBeLessThanOrEqual(2);
+    expect(cli.stderr).not.toMatch(/not delivered|RESOURCE_EXHAUSTED/);
+  }, 40_000);
+
+  it("a message the server refuses for good is dropped with one line naming it; the rest go through and the exit is 1", async () => {
+    const server = await startTestServer();
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "heidi", "--room", "r"]);
+    cli.write("first", "x".repeat(5000), "third");
+    cli.end();
+    expect(await cli.exitCode()).toBe(1);
+    expect((await stored(server.baseUrl, "r")).map((m) => m.text)).toEqual(["first", "third"]);
+    const about = cli.stderrLines.filter((l) => l.includes("line 2"));
+    expect(about).toHaveLength(1);
+    expect(about[0]).toMatch(/^chat: line 2 not sent to #r: .*at most 4096 bytes.*: "x{60}…"$/);
+    expect(cli.stderrLines.filter((l) => /line [13]\b/.test(l))).toEqual([]);
+  });
+});
