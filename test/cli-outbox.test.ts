@@ -4,15 +4,24 @@
  * when the server cannot store anything; an exit status that says whether
  * that happened, naming the lines that were not sent; and never a hang.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultHubLimits } from "../src/hub/limits.js";
 import { createChatClient } from "../src/client/transport.js";
 import { spawnCli, stopCliProcesses } from "./support/cli-process.js";
+import { deletePrefix, redisAnswers, startRedisServer, uniquePrefix } from "./support/redis.js";
+import { killServers, spawnServer } from "./support/server-process.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
+
+const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
   await stopCliProcesses();
   await stopTestServers();
+  killServers();
+  for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => {});
 });
 
 async function stored(baseUrl: string, room: string): Promise<{ sender: string; text: string }[]> {
@@ -48,4 +57,38 @@ describe("chat CLI, scripted: the outbox", () => {
     expect(about[0]).toMatch(/^chat: line 2 not sent to #r: .*at most 4096 bytes.*: "x{60}…"$/);
     expect(cli.stderrLines.filter((l) => /line [13]\b/.test(l))).toEqual([]);
   });
+});
+
+describe("chat CLI, scripted: the outbox across a Redis restart", () => {
+  it("messages refused while the room log is away are kept and stored in the order typed, none lost, none twice", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    // A Redis of the test's own, with an append-only file so the history survives its restart.
+    const dir = mkdtempSync(join(tmpdir(), "redis-aof-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const aof = ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
+    let redis = await startRedisServer(undefined, aof);
+    const port = redis.port;
+    cleanups.push(() => redis.stop());
+    const prefix = uniquePrefix("outbox");
+    cleanups.push(() => deletePrefix(redis.url, prefix));
+    const server = await spawnServer(["--port", "0", "--redis", redis.url, "--redis-prefix", prefix, "--rate-limit", "0"]);
+
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "ann", "--room", "r"]);
+    await cli.waitForStdout("joined #r as ann");
+    cli.write(...lines(1, 10));
+    await cli.waitForStdout("<ann> 10");
+
+    await redis.stop("SIGKILL");
+    cli.write(...lines(11, 50));
+    // The server refuses them for now; the client says so once and keeps them.
+    await cli.waitForStderr(/accept/, 15_000);
+    redis = await startRedisServer(port, aof);
+    cli.write(...lines(51, 60));
+    cli.end();
+
+    expect(await cli.exitCode(60_000)).toBe(0);
+    const texts = (await stored(server.baseUrl, "r")).map((m) => m.text);
+    expect(texts).toEqual(lines(1, 60));
+    expect(cli.stderr.match(/did not accept/g)).toHaveLength(1);
+  }, 90_000);
 });
