@@ -23,6 +23,18 @@ describe("flags", () => {
     expect(parseCliArgs(["--help"], {})).toBe("help");
   });
 
+  it("--server takes host:port as the server prints it, and several addresses separated by commas", () => {
+    expect(parseCliArgs(["--name", "a", "--server", "127.0.0.1:51100"], {})).toMatchObject({ server: "http://127.0.0.1:51100" });
+    expect(parseCliArgs(["--name", "a", "--server", "[::1]:50051"], {})).toMatchObject({ server: "http://[::1]:50051" });
+    expect(parseCliArgs(["--name", "a", "--server", "10.0.0.1:50051, http://b.example:50051/,https://c.example"], {})).toMatchObject({
+      server: "http://10.0.0.1:50051,http://b.example:50051,https://c.example",
+    });
+    expect(parseCliArgs(["--name", "a"], { CHAT_SERVER: "a.example:1,b.example:2" })).toMatchObject({ server: "http://a.example:1,http://b.example:2" });
+    for (const bad of ["a:1,,b:2", "nohost", "a:1,ftp://b", "http://a:1/path"]) {
+      expect(() => parseCliArgs(["--name", "a", "--server", bad], {}), bad).toThrow(UsageError);
+    }
+  });
+
   it("refuses bad input with a one-line UsageError", () => {
     const bad = [[], ["--name", ""], ["--name", "a", "--room", "bad room!"], ["--name", "a", "--room", ""], ["--name", "a", "--history", "51"], ["--name", "a", "--bogus"], ["--name", "a", "extra"], ["--name", "a", "--server", "nope"], ["--name", "a", "--server", "ftp://x"], ["--name", "a", "--max-retries", "-1"], ["--name"]];
     for (const argv of bad) {

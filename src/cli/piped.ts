@@ -67,7 +67,7 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
     if (!d.shutdown || opts.json) err(`connection lost (${d.reason}); ${retrying}`);
   });
   session.on("connected", (c) => {
-    if (c.reconnect) err(`reconnected to ${opts.server}`);
+    if (c.reconnect) err(`reconnected to ${c.server}`);
   });
   session.on("sendFailed", (f) => {
     failed = true;

@@ -70,7 +70,7 @@ export interface ChatSessionEvents {
   /** Things the session itself has to tell the user (history gaps, retries). */
   notice: [Notice];
   /** The first frame arrived on a connection; `attempts`: failed attempts before it. */
-  connected: [{ reconnect: boolean; attempts: number }];
+  connected: [{ reconnect: boolean; attempts: number; server: string }];
   /** An established connection was lost; reconnecting follows. */
   disconnected: [Disconnected];
   /** Waiting before the next connection attempt. */
