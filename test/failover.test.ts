@@ -76,7 +76,7 @@ describe("the terminal client with several servers", () => {
     cli.write(...numbered("ann", 6, 15));
     await cli.waitForStderr(`reconnected to ${b.baseUrl}`, 15_000);
     cli.end();
-    expect(await cli.exitCode(30_000)).toBe(0);
+    expect(await cli.exitCode(30_000), cli.stderr).toBe(0);
     expect((await history(b, "lobby")).map((m) => m.text)).toEqual(numbered("ann", 1, 15));
     if (RESUME_TOKEN_LANDED) expect(cli.stderr).not.toMatch(/could not rejoin/);
   }, 60_000);
@@ -89,7 +89,7 @@ describe("the terminal client with several servers", () => {
     const cli = new CliProcess(["--server", `${a.baseUrl},${b.baseUrl}`, "--name", "bob", "--room", "lobby"]);
     cli.write("hello from bob");
     cli.end();
-    expect(await cli.exitCode()).toBe(0);
+    expect(await cli.exitCode(), cli.stderr).toBe(0);
     expect((await history(b, "lobby")).map((m) => m.text)).toEqual(["hello from bob"]);
   }, 30_000);
 });
@@ -122,7 +122,7 @@ describe("behind HAProxy (h2c, health-checked)", () => {
     const resumedMs = Date.now() - killedAt;
 
     for (const c of clients) c.end();
-    for (const c of clients) expect(await c.exitCode(30_000)).toBe(0);
+    for (const c of clients) expect(await c.exitCode(30_000), c.stderr).toBe(0);
     const stored = await history(survivor, "lobby");
     for (const name of names) {
       expect(stored.filter((m) => m.sender === name).map((m) => m.text)).toEqual(numbered(name, 1, 10));
