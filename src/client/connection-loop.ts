@@ -137,9 +137,10 @@ export class ConnectionLoop {
     this.wakeSleep?.();
   }
 
-  /** Where the next connection goes. */
+  /** Where the next connection goes: the caller's name for it, unless the transport moves between several. */
   get server(): string {
-    return this.options.transport.server ?? this.options.server;
+    const { transport } = this.options;
+    return (transport.serverCount ?? 1) > 1 && transport.server ? transport.server : this.options.server;
   }
 
   async run(): Promise<SessionEnd> {
