@@ -14,11 +14,14 @@ import { spawnCli, stopCliProcesses } from "./support/cli-process.js";
 import { deletePrefix, redisAnswers, startRedisServer, uniquePrefix } from "./support/redis.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
+import { spawnTerminalCli, stopTerminalClis } from "./support/terminal.js";
+import { waitUntilAsync } from "./support/wait.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
   await stopCliProcesses();
+  await stopTerminalClis();
   await stopTestServers();
   killServers();
   for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => {});
@@ -57,6 +60,21 @@ describe("chat CLI, scripted: the outbox", () => {
     expect(about[0]).toMatch(/^chat: line 2 not sent to #r: .*at most 4096 bytes.*: "x{60}…"$/);
     expect(cli.stderrLines.filter((l) => /line [13]\b/.test(l))).toEqual([]);
   });
+});
+
+describe("chat CLI, interactive: the outbox", () => {
+  it("130 lines pasted at once past the default rate limit are all stored, in order, without an error line each", async () => {
+    const server = await startTestServer({ rateLimit: defaultHubLimits.rateLimitPerSec, rateBurst: defaultHubLimits.rateBurst });
+    const t = spawnTerminalCli(["--server", server.baseUrl, "--name", "pat", "--room", "r"]);
+    await t.waitForLine("joined #r as pat", 20_000);
+    t.type(lines(1, 130).map((l) => `${l}\r`).join(""));
+    await waitUntilAsync(async () => (await stored(server.baseUrl, "r")).length === 130, "130 messages stored", 20_000);
+    expect((await stored(server.baseUrl, "r")).map((m) => m.text)).toEqual(lines(1, 130));
+    expect(t.count(/rate limit/)).toBeLessThanOrEqual(1);
+    expect(t.count(/not delivered|not sent/)).toBe(0);
+    t.enter("/quit");
+    expect(await t.exitCode()).toBe(0);
+  }, 60_000);
 });
 
 describe("chat CLI, scripted: the outbox across a Redis restart", () => {
