@@ -10,6 +10,7 @@ import { HISTORY_DEFAULT, parseLine } from "../src/cli/commands.js";
 import { describeError, isRetryable } from "../src/client/errors.js";
 import { formatEvent, sanitize } from "../src/cli/format.js";
 import { Outbox } from "../src/client/outbox.js";
+import { Pacer } from "../src/client/pacer.js";
 import { RoomTracker } from "../src/client/room-tracker.js";
 
 describe("flags", () => {
@@ -21,6 +22,18 @@ describe("flags", () => {
     expect(parseCliArgs(["--name", "a", "--room", "dev", "--json", "--max-retries", "3"], {})).toMatchObject({ room: "dev", json: true, maxRetries: 3 });
     expect(parseCliArgs(["--name", "a", "--max-retries", "unlimited"], {})).toMatchObject({ maxRetries: Infinity });
     expect(parseCliArgs(["--help"], {})).toBe("help");
+  });
+
+  it("--server takes host:port as the server prints it, and several addresses separated by commas", () => {
+    expect(parseCliArgs(["--name", "a", "--server", "127.0.0.1:51100"], {})).toMatchObject({ server: "http://127.0.0.1:51100" });
+    expect(parseCliArgs(["--name", "a", "--server", "[::1]:50051"], {})).toMatchObject({ server: "http://[::1]:50051" });
+    expect(parseCliArgs(["--name", "a", "--server", "10.0.0.1:50051, http://b.example:50051/,https://c.example"], {})).toMatchObject({
+      server: "http://10.0.0.1:50051,http://b.example:50051,https://c.example",
+    });
+    expect(parseCliArgs(["--name", "a"], { CHAT_SERVER: "a.example:1,b.example:2" })).toMatchObject({ server: "http://a.example:1,http://b.example:2" });
+    for (const bad of ["a:1,,b:2", "nohost", "a:1,ftp://b", "http://a:1/path"]) {
+      expect(() => parseCliArgs(["--name", "a", "--server", bad], {}), bad).toThrow(UsageError);
+    }
   });
 
   it("refuses bad input with a one-line UsageError", () => {
@@ -153,6 +166,62 @@ describe("outbox", () => {
     box.add("c", "lobby", "3");
     expect(box.forRoom("lobby").map((e) => e.id)).toEqual(["c"]);
     expect(box.countForRoom("dev")).toBe(1);
+  });
+
+  it("puts only each room's oldest message on the wire, and pins a refusal without an id on it", () => {
+    const box = new Outbox();
+    for (const [id, room] of [["a1", "a"], ["b1", "b"], ["a2", "a"], ["b2", "b"]]) box.add(id, room, id);
+    expect(box.heads().map((e) => e.id)).toEqual(["a1", "b1"]);
+    box.get("a1")!.sentOn = 7;
+    expect(box.inFlight(7, "a")?.id).toBe("a1");
+    expect(box.inFlight(7, "b")).toBeUndefined();
+    expect(box.inFlight(7)?.id).toBe("a1"); // the only one in flight: a refusal naming no room is its
+    box.get("b1")!.sentOn = 7;
+    expect(box.inFlight(7)).toBeUndefined(); // two in flight: no guessing
+    expect(box.inFlight(8, "a")).toBeUndefined(); // written on an earlier connection
+    box.remove("a1");
+    expect(box.heads().map((e) => e.id)).toEqual(["b1", "a2"]);
+  });
+});
+
+describe("pacer", () => {
+  it("sends freely until the server's rate limit is hit, then a little under the rate it named", () => {
+    const pacer = new Pacer();
+    pacer.sent(1000);
+    expect(pacer.delay(1000)).toBe(0);
+    pacer.limited("rate limit: at most 50 commands per second; slow down");
+    expect(pacer.pacing).toBe(true);
+    pacer.sent(2000);
+    const gap = pacer.delay(2000);
+    expect(gap).toBeGreaterThan(20); // 50/s is 20 ms apart; a little more
+    expect(gap).toBeLessThan(25);
+    expect(pacer.delay(2000 + gap)).toBe(0);
+    // A refusal that names no rate: twice as far apart each time, up to a second.
+    const unnamed = new Pacer();
+    for (let i = 0; i < 10; i++) unnamed.limited("slow down");
+    unnamed.sent(0);
+    expect(unnamed.delay(0)).toBe(1000);
+  });
+
+  it("honours an announced limit from the start: half the burst at once, then a little under the rate", () => {
+    const pacer = new Pacer();
+    pacer.setRate(20, 40); // 20/s, bucket of 40: ours holds 20 and refills every ~56 ms
+    let now = 1000;
+    for (let i = 0; i < 20; i++) {
+      expect(pacer.delay(now)).toBe(0);
+      pacer.sent(now);
+    }
+    const gap = pacer.delay(now);
+    expect(gap).toBeGreaterThan(50);
+    expect(gap).toBeLessThan(60);
+    now += gap;
+    expect(pacer.delay(now)).toBe(0);
+    pacer.sent(now);
+    expect(pacer.delay(now)).toBeGreaterThan(50);
+    // Idle for a while: the burst is back, but never more than it.
+    now += 60_000;
+    for (let i = 0; i < 20; i++) pacer.sent(now);
+    expect(pacer.delay(now)).toBeGreaterThan(0);
   });
 });
 

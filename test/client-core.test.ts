@@ -11,6 +11,7 @@ import { LeaveReason, type ChatMessage, type JoinedEvent, type ServerEvent } fro
 import { ChatSession, type ChatSessionOptions, type Notice } from "../src/client/chat-session.js";
 import type { SessionTransport } from "../src/client/session-transport.js";
 import { createChatClient } from "../src/client/transport.js";
+import { defaultHubLimits } from "../src/hub/limits.js";
 import type { HistoryStore } from "../src/store/history-store.js";
 import { MemoryHistoryStore } from "../src/store/memory-store.js";
 import { ChatTester } from "./support/chat-tester.js";
@@ -266,6 +267,25 @@ describe.each(transports)("client core over $name", (entry) => {
       [1, "once only"],
       [2, "next"],
     ]);
+  });
+
+  run("past the server's rate limit: every message is stored once, in the order sent, with no error for the user", async () => {
+    // The server's default limit (the test helper turns it off unless asked).
+    const server = await startTestServer({ rateLimit: defaultHubLimits.rateLimitPerSec, rateBurst: defaultHubLimits.rateBurst });
+    const pat = record({ transport: entry.make(server.baseUrl), nickname: "pat" });
+    const errors: string[] = [];
+    pat.session.on("commandError", (e) => errors.push(e.message));
+    pat.session.on("sendFailed", (f) => errors.push(f.reason));
+    pat.session.join("lobby");
+    void pat.session.start();
+    await waitForLive(pat.session, "lobby");
+    const texts = Array.from({ length: 130 }, (_, i) => `line ${i + 1}`);
+    for (const text of texts) expect(pat.session.send("lobby", text).ok).toBe(true);
+    await waitUntil(() => pat.acks.length === 130, "130 acknowledgements", 20_000);
+    expect(await historyTexts(server.baseUrl, "lobby")).toEqual(texts);
+    expect(errors).toEqual([]);
+    // Said once, not once per refused message.
+    expect(pat.notices.filter((n) => /rate limit/.test(n.text)).length).toBeLessThanOrEqual(1);
   });
 
   run("gives up on a server that never comes back after max retries", async () => {

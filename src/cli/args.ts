@@ -15,6 +15,7 @@ export const DEFAULT_PIPED_MAX_RETRIES = 20;
 export const JOIN_HISTORY_MAX = 50;
 
 export interface CliOptions {
+  /** Base URL of the server, or several separated by commas (tried in turn: failover). */
   server: string;
   name: string;
   room: string;
@@ -33,11 +34,12 @@ export class UsageError extends Error {}
 
 export function usage(program = "npm run chat --"): string {
   return [
-    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>] [--token <jwt>] [--ca <file>] [--json] [--history <n>] [--max-retries <n>]`,
+    `Usage: ${program} --name <nickname> [--room <room>] [--server <url>[,<url>...]] [--token <jwt>] [--ca <file>] [--json] [--history <n>] [--max-retries <n>]`,
     "",
     `  --name <nickname>   your nickname (required)`,
     `  --room <room>       room to join first (default ${DEFAULT_ROOM})`,
-    `  --server <url>      server address (default ${DEFAULT_SERVER}, or $CHAT_SERVER)`,
+    `  --server <urls>     server address, or several separated by commas, tried in turn when one fails;`,
+    `                      host:port means http://host:port (default ${DEFAULT_SERVER}, or $CHAT_SERVER)`,
     `  --token <jwt>       bearer token for a server that requires one (or $CHAT_TOKEN)`,
     `  --ca <file>         PEM CA certificate to trust for an https:// server`,
     `  --json              non-interactive: print each received event as one JSON line`,
@@ -87,16 +89,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
   const badRoom = checkRoom(room);
   if (badRoom) throw new UsageError(`--room "${room}": ${badRoom}`);
 
-  const server = values.server ?? (env.CHAT_SERVER || DEFAULT_SERVER);
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    throw new UsageError(`--server must be a URL like ${DEFAULT_SERVER} (got "${server}")`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`--server must start with http:// or https:// (got "${server}")`);
-  }
+  const servers = parseServers(values.server ?? (env.CHAT_SERVER || DEFAULT_SERVER));
 
   let maxRetries: number | undefined;
   const raw = values["max-retries"];
@@ -121,7 +114,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
   const token = values.token ?? (env.CHAT_TOKEN || undefined);
   let ca: Buffer | undefined;
   if (values.ca !== undefined) {
-    if (url.protocol !== "https:") throw new UsageError("--ca only makes sense with an https:// server");
+    if (servers.some((s) => !s.startsWith("https:"))) throw new UsageError("--ca only makes sense with https:// servers");
     try {
       ca = readFileSync(values.ca);
     } catch (err) {
@@ -129,7 +122,35 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliOptions
     }
   }
 
-  const options: CliOptions = { server: server.replace(/\/+$/, ""), name, room, json: values.json ?? false, maxRetries, token, ca };
+  const options: CliOptions = { server: servers.join(","), name, room, json: values.json ?? false, maxRetries, token, ca };
   if (history !== undefined) options.history = history;
   return options;
+}
+
+/**
+ * `--server`: one address or several separated by commas. Each is a URL
+ * (http:// or https://) or host:port as the server prints it, which means
+ * http://host:port. Returned as base URLs without a trailing slash.
+ */
+export function parseServers(value: string): string[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.some((s) => s === "")) throw new UsageError(`--server has an empty address (got "${value}")`);
+  return parts.map((part) => {
+    const bare = !/^[a-z][a-z0-9+.-]*:\/\//i.test(part);
+    const withScheme = bare ? `http://${part}` : part;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new UsageError(`--server must be host:port or a URL like ${DEFAULT_SERVER} (got "${part}")`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new UsageError(`--server must be host:port or start with http:// or https:// (got "${part}")`);
+    }
+    if (bare && !/:\d+$/.test(part)) throw new UsageError(`--server must be host:port or a URL like ${DEFAULT_SERVER} (got "${part}")`);
+    if (url.hostname === "" || (url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+      throw new UsageError(`--server must be host:port or a URL like ${DEFAULT_SERVER}, without a path (got "${part}")`);
+    }
+    return withScheme.replace(/\/+$/, "");
+  });
 }

@@ -7,6 +7,11 @@
  * everything about the client itself (errors, reconnects) goes to stderr, so
  * stdout stays parseable. At the end of input the session finishes cleanly
  * (the others see us leave, not disconnect).
+ *
+ * Lines are named by their number in the input ("line 42 not sent to #r: …"),
+ * once each: a line the server refuses for good as it is refused, and the
+ * lines still waiting when the client gives up (the connection lost for good,
+ * or the server refusing for STALL_LIMIT_MS without storing anything) at the end.
  */
 import * as readline from "node:readline";
 import { toJson } from "@bufbuild/protobuf";
@@ -15,6 +20,14 @@ import { ChatSession, type SessionEnd } from "../client/chat-session.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import { DEFAULT_PIPED_MAX_RETRIES, type CliOptions } from "./args.js";
 import { formatError, formatEvent } from "./format.js";
+
+/**
+ * After input ended, how long the server may go on refusing (or not answering)
+ * without storing one of our messages before the client gives up and names
+ * what it could not send. While it runs, the outbox keeps retrying; a script
+ * needs an end, though, and this is it.
+ */
+const STALL_LIMIT_MS = 120_000;
 
 export interface PipedIo {
   stdin: NodeJS.ReadableStream;
@@ -33,6 +46,10 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
     maxRetries,
   });
   let failed = false;
+  /** Input line number of each message still in the outbox, to name it. */
+  const lineOf = new Map<string, number>();
+  const notSent = (line: number | undefined, room: string, reason: string, text: string) =>
+    err(`${line === undefined ? "message" : `line ${line}`} not sent to #${room}: ${reason}: ${JSON.stringify(clip(text))}`);
 
   const retrying = maxRetries === 0 ? "not reconnecting (--max-retries 0)" : Number.isFinite(maxRetries) ? `reconnecting (up to ${maxRetries} attempts)` : "reconnecting";
   session.on("event", (event) => {
@@ -50,11 +67,17 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
     if (!d.shutdown || opts.json) err(`connection lost (${d.reason}); ${retrying}`);
   });
   session.on("connected", (c) => {
-    if (c.reconnect) err(`reconnected to ${opts.server}`);
+    if (c.reconnect) err(`reconnected to ${c.server}`);
   });
   session.on("sendFailed", (f) => {
     failed = true;
-    err(`message not delivered to #${f.room} (${f.reason}): ${JSON.stringify(f.text)}`);
+    notSent(lineOf.get(f.id), f.room, f.reason, f.text);
+    lineOf.delete(f.id);
+  });
+  let lastProgress = Date.now();
+  session.on("ack", (m) => {
+    lineOf.delete(m.clientMsgId);
+    lastProgress = Date.now();
   });
   const refused = (f: { room: string; message: string }) => {
     failed = true;
@@ -76,32 +99,50 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
     const lines = readline.createInterface({ input: io.stdin, crlfDelay: Infinity });
     // If the session ends (gave up, join failed) stop reading, even if stdin stays open.
     void done.then(() => lines.close());
+    let lineNo = 0;
     for await (const line of lines) {
+      lineNo++;
       if (end !== undefined) break;
       if (line === "") continue; // the server rejects empty messages; blank lines are not messages
       // Backpressure: a long input waits here instead of overflowing the outbox.
       while (session.outboxFull && end === undefined) await Promise.race([session.next("outboxSpace"), done]);
       if (end !== undefined) break;
       const sent = session.send(opts.room, line);
-      if (!sent.ok) {
+      if (sent.ok) lineOf.set(sent.id, lineNo);
+      else {
         failed = true;
-        err(sent.reason);
+        notSent(lineNo, opts.room, sent.reason, line);
       }
     }
     lines.close();
-    // Input is over: finish once everything is acknowledged (reconnecting if need be).
-    if (end === undefined) await session.finish();
+    // Input is over: finish once everything is acknowledged (reconnecting if need be),
+    // unless the server stores nothing of ours for too long.
+    if (end === undefined) {
+      lastProgress = Date.now();
+      const watchdog = setInterval(() => {
+        if (Date.now() - lastProgress >= STALL_LIMIT_MS) {
+          err(`nothing was stored for ${STALL_LIMIT_MS / 1000} s; giving up`);
+          void session.abort();
+        }
+      }, 1000);
+      await session.finish();
+      clearInterval(watchdog);
+    }
   }
   await done;
+  // Name every line still waiting: what a script has to send again.
+  const waiting = session.pending();
+  for (const m of waiting) notSent(lineOf.get(m.id), m.room, "not acknowledged by the server", m.text);
   if (!end!.ok) {
     err(end!.message);
     return 1;
   }
-  if (session.unacknowledged > 0) {
-    err(`${session.unacknowledged} message(s) were not acknowledged`);
-    return 1;
-  }
-  return failed ? 1 : 0;
+  return failed || waiting.length > 0 ? 1 : 0;
+}
+
+/** Long lines are named by their start: the line number says which. */
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
 function waitForRoom(session: ChatSession, room: string): Promise<void> {

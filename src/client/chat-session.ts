@@ -39,6 +39,7 @@ import {
 } from "./connection-loop.js";
 import { Emitter } from "./emitter.js";
 import { Outbox, type OutgoingMessage } from "./outbox.js";
+import { Pacer } from "./pacer.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
@@ -70,7 +71,7 @@ export interface ChatSessionEvents {
   /** Things the session itself has to tell the user (history gaps, retries). */
   notice: [Notice];
   /** The first frame arrived on a connection; `attempts`: failed attempts before it. */
-  connected: [{ reconnect: boolean; attempts: number }];
+  connected: [{ reconnect: boolean; attempts: number; server: string }];
   /** An established connection was lost; reconnecting follows. */
   disconnected: [Disconnected];
   /** Waiting before the next connection attempt. */
@@ -105,8 +106,8 @@ export interface ChatSessionEvents {
   closed: [SessionEnd];
 }
 
-/** Retryable refusals of one message before it is given up on. */
-const MAX_SEND_REFUSALS = 5;
+/** Waits between resends of a message the server refused for a moment (unavailable, rate-limited). */
+const SEND_RETRY_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000 };
 /** Refused rejoins of one room before it is given up on. */
 const MAX_JOIN_REFUSALS = 5;
 /** Join refusals that are about the nickname: the user can fix them by picking another. */
@@ -142,6 +143,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   /** Rooms replaying on the current connection, with the timer that stops waiting for them. */
   private readonly catchUpTimers = new Map<string, Timer>();
   private nicknameChange: NicknameChange | undefined;
+  /** Spaces our messages under the server's rate limit. */
+  private readonly pacer = new Pacer();
+  /** When the send pump runs next (waiting for a retry time or the pacer), if it is waiting. */
+  private pumpTimer: { at: number; timer: Timer } | undefined;
+  /** Rooms whose oldest message the server is refusing for now: told once, until it goes through. */
+  private readonly held = new Set<string>();
   private finishing = false;
   private stopped = false;
   private running: Promise<SessionEnd> | undefined;
@@ -288,8 +295,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         reason: `outbox full: ${this.outbox.capacity} messages are still waiting for the server; this one was not queued`,
       };
     }
-    const conn = this.loop.current;
-    if (conn && tracker.isLive) this.writeSend(conn, entry);
+    if (tracker.isLive) this.pump();
     return { ok: true, id: entry.id };
   }
 
@@ -399,6 +405,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private closed(end: SessionEnd): SessionEnd {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.pumpTimer = undefined;
     this.typists.clear();
     this.emit("closed", end);
     return end;
@@ -459,6 +466,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return;
     }
     const resumedAfter = room.lastSeq;
+    if (j.rateLimitPerSecond > 0) this.pacer.setRate(j.rateLimitPerSecond, j.rateLimitBurst);
     const outcome = room.onJoined(j);
     room.joinedAs = room.requestedNickname;
     if (j.nickname !== this.storedNickname && room.requestedNickname === this.wantedNickname) {
@@ -496,8 +504,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.emit("event", event);
     }
     if (acked) {
+      if (this.held.delete(m.room)) this.notice("info", `messages to #${m.room} are going through again`);
       this.emit("ack", m);
       this.emit("outboxSpace");
+      this.pump();
     }
     if (room && wasCatchingUp) {
       if (room.isLive) this.onLive(conn, room);
@@ -601,9 +611,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   /** ErrorEvents name the command, room and client_msg_id they answer. Returns whether it was handled. */
   private onError(conn: Connection, e: ErrorEvent): boolean {
-    if (e.command === CommandKind.SEND && e.clientMsgId) {
-      const entry = this.outbox.get(e.clientMsgId);
-      if (entry) this.sendRefused(conn, entry, e);
+    if (e.command === CommandKind.SEND) {
+      // A refusal that does not name its message (a rate limit, on older servers) is about
+      // the one message of that room on the wire: only a room's oldest is ever sent.
+      const entry = e.clientMsgId ? this.outbox.get(e.clientMsgId) : this.outbox.inFlight(conn.generation, e.room);
+      if (entry) this.sendRefused(entry, e);
       return entry !== undefined;
     }
     if (e.command === CommandKind.JOIN && e.room) {
@@ -622,16 +634,32 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return e.command === CommandKind.TYPING || e.command === CommandKind.PING;
   }
 
-  private sendRefused(conn: Connection, entry: OutgoingMessage, e: ErrorEvent): void {
-    const transient = e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.RESOURCE_EXHAUSTED;
-    if (transient && entry.refusals < MAX_SEND_REFUSALS) {
+  /**
+   * The server refused one of our messages. For a moment (its room log is
+   * unavailable, we hit its rate limit): the message stays at the head of its
+   * room and is sent again after a wait, for as long as the session runs, and
+   * nothing behind it goes out first. For good (too long, invalid, a conflict):
+   * it is dropped, said once, and the room's next message goes out.
+   */
+  private sendRefused(entry: OutgoingMessage, e: ErrorEvent): void {
+    entry.sentOn = undefined;
+    if (e.code === ErrorCode.UNAVAILABLE || e.code === ErrorCode.RESOURCE_EXHAUSTED) {
       entry.refusals++;
-      entry.sentOn = undefined;
-      const delayMs = 250 + backoffDelay(entry.refusals, { baseMs: 500, maxMs: 5000 }, this.random);
-      this.notice("warn", `message not accepted yet (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
-      this.later(delayMs, () => {
-        if (this.loop.current === conn && this.outbox.get(entry.id) === entry && this.rooms.get(entry.room)?.isLive) this.writeSend(conn, entry);
-      });
+      const rateLimited = e.code === ErrorCode.RESOURCE_EXHAUSTED && /rate limit/.test(e.message);
+      let delayMs = backoffDelay(entry.refusals, SEND_RETRY_BACKOFF, this.random);
+      if (rateLimited) {
+        const wasPacing = this.pacer.pacing;
+        this.pacer.limited(e.message);
+        if (!wasPacing) this.notice("warn", `the server's rate limit was reached (${e.message}); pacing messages to stay under it`);
+        // A short wait is enough: the server's bucket refills continuously.
+        delayMs = Math.min(delayMs, 100 * entry.refusals);
+      } else if (!this.held.has(entry.room)) {
+        this.held.add(entry.room);
+        const waiting = this.outbox.countForRoom(entry.room);
+        this.notice("warn", `#${entry.room}: the server did not accept a message for now (${e.message}); keeping ${waiting} message(s) and retrying in order`);
+      }
+      entry.retryAt = Date.now() + delayMs;
+      this.pump();
       return;
     }
     this.outbox.remove(entry.id);
@@ -642,6 +670,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.leaveIfDone(room);
       this.renameIfDone(room);
     }
+    this.pump();
     this.maybeFinish();
   }
 
@@ -691,9 +720,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (timer) clearTimeout(timer);
     this.catchUpTimers.delete(room.name);
     this.emit("roomLive", room.name);
-    for (const entry of this.outbox.forRoom(room.name)) {
-      if (entry.sentOn !== conn.generation) this.writeSend(conn, entry);
-    }
+    this.pump();
     this.leaveIfDone(room);
     this.maybeFinish();
   }
@@ -755,17 +782,53 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     conn.send({ case: "join", value: room.joinCommand(this.wantedNickname) });
   }
 
-  private writeSend(conn: Connection, entry: OutgoingMessage): void {
-    entry.sentOn = conn.generation;
-    conn.send({ case: "send", value: { room: entry.room, text: entry.text, clientMsgId: entry.id } });
+  /**
+   * Send what may go now: each live room's oldest message, unless it is
+   * already on the wire, waiting after a refusal, or the pacer says wait. The
+   * next one of a room follows its acknowledgement (head of line), so the
+   * server stores a room's messages in the order they were typed.
+   */
+  private pump(): void {
+    const conn = this.loop.current;
+    if (!conn || conn.finished) return;
+    let wakeAt = Infinity;
+    for (const entry of this.outbox.heads()) {
+      if (entry.sentOn === conn.generation || !this.rooms.get(entry.room)?.isLive) continue;
+      const now = Date.now();
+      const at = Math.max(entry.retryAt, now + this.pacer.delay(now));
+      if (at > now) {
+        wakeAt = Math.min(wakeAt, at);
+        continue;
+      }
+      this.pacer.sent(now);
+      entry.sentOn = conn.generation;
+      conn.send({ case: "send", value: { room: entry.room, text: entry.text, clientMsgId: entry.id } });
+    }
+    if (wakeAt !== Infinity) this.pumpAt(wakeAt);
   }
 
-  private later(ms: number, fn: () => void): void {
+  private pumpAt(at: number): void {
+    if (this.pumpTimer && this.pumpTimer.at <= at) return;
+    if (this.pumpTimer) this.cancel(this.pumpTimer.timer);
+    const timer = this.later(Math.max(0, at - Date.now()), () => {
+      this.pumpTimer = undefined;
+      this.pump();
+    });
+    this.pumpTimer = { at, timer };
+  }
+
+  private later(ms: number, fn: () => void): Timer {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       fn();
     }, ms);
     this.timers.add(timer);
+    return timer;
+  }
+
+  private cancel(timer: Timer): void {
+    clearTimeout(timer);
+    this.timers.delete(timer);
   }
 
   private notice(level: NoticeLevel, text: string): void {

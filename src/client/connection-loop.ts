@@ -3,7 +3,9 @@
  * it, read its frames, ping it when quiet and drop it when it stays silent (a
  * dead link sends no error), and when it fails, wait (exponential backoff,
  * full jitter) and open another, until the session is done or the failures
- * in a row pass the limit. What to send on a new connection and what the
+ * in a row pass the limit. Over several servers (failover.ts) each failure
+ * moves on to the next: every server is tried once before giving up on a
+ * first connection, and the backoff grows only with each full round. What to send on a new connection and what the
  * frames mean is the session's business (chat-session.ts), through LoopHost.
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -19,7 +21,7 @@ export type SessionEnd = { ok: true } | { ok: false; message: string };
 
 export interface LoopOptions {
   transport: SessionTransport;
-  /** Server address, only for messages. */
+  /** Server address, only for messages (a transport that names its current server wins). */
   server: string;
   /** Consecutive failed reconnect attempts before giving up (default: unlimited). */
   maxRetries?: number;
@@ -55,7 +57,7 @@ export interface LoopHost {
   opened(conn: Connection): void;
   frame(conn: Connection, events: ServerEvent[]): void;
   closed(conn: Connection): void;
-  connected(info: { reconnect: boolean; attempts: number }): void;
+  connected(info: { reconnect: boolean; attempts: number; server: string }): void;
   disconnected(info: Disconnected): void;
   reconnecting(info: Reconnecting): void;
 }
@@ -135,11 +137,20 @@ export class ConnectionLoop {
     this.wakeSleep?.();
   }
 
+  /** Where the next connection goes: the caller's name for it, unless the transport moves between several. */
+  get server(): string {
+    const { transport } = this.options;
+    return (transport.serverCount ?? 1) > 1 && transport.server ? transport.server : this.options.server;
+  }
+
   async run(): Promise<SessionEnd> {
-    const server = this.options.server;
+    const servers = Math.max(1, this.options.transport.serverCount ?? 1);
+    /** Why each server failed, while no connection was ever made. */
+    const firstFailures: string[] = [];
     for (;;) {
       if (this.host.stopped) return { ok: true };
       if (this.host.done && this.generation > 0) return { ok: true };
+      const server = this.server;
       const conn = new Connection(++this.generation, this.options.transport);
       this.current = conn;
       const watchdog = setInterval(() => this.checkLiveness(conn), Math.max(10, Math.min(this.pingIntervalMs, this.idleTimeoutMs) / 2));
@@ -180,8 +191,12 @@ export class ConnectionLoop {
         this.host.closed(conn);
       }
 
-      // Never connected: fail fast, a wrong address should not look like a hang.
-      if (!this.everConnected) return { ok: false, message: reason };
+      // Never connected: fail fast once every server has been tried, a wrong address should not look like a hang.
+      if (!this.everConnected) {
+        firstFailures.push(reason);
+        if (firstFailures.length >= servers || !retryable) return { ok: false, message: firstFailures.join("; ") };
+        continue;
+      }
       if (!retryable) return { ok: false, message: `connection lost: ${reason}` };
       if (this.host.done || this.host.stopped) return { ok: true };
       if (conn.established) this.host.disconnected({ reason, shutdown: conn.shutdown });
@@ -190,7 +205,8 @@ export class ConnectionLoop {
         const gaveUp = this.maxRetries === 0 ? "not reconnecting (max retries is 0)" : `gave up after ${this.maxRetries} reconnect attempts`;
         return { ok: false, message: `connection lost: ${reason}; ${gaveUp}` };
       }
-      const delayMs = backoffDelay(this.failures, this.backoff, this.random);
+      // With several servers, the next one is tried at once (with jitter); the wait grows per round.
+      const delayMs = backoffDelay(Math.ceil(this.failures / servers), this.backoff, this.random);
       this.host.reconnecting({ attempt: this.failures, delayMs, reason, maxRetries: this.maxRetries });
       await this.sleep(delayMs);
     }
@@ -202,7 +218,7 @@ export class ConnectionLoop {
     this.failures = 0;
     const reconnect = this.everConnected;
     this.everConnected = true;
-    this.host.connected({ reconnect, attempts });
+    this.host.connected({ reconnect, attempts, server: this.server });
   }
 
   /** Ping when quiet; drop the connection when the server stays silent. */
@@ -210,7 +226,7 @@ export class ConnectionLoop {
     if (this.current !== conn) return;
     const silentMs = Date.now() - conn.lastReceivedAt;
     if (silentMs >= this.idleTimeoutMs) {
-      conn.dropReason = `no response from server ${this.options.server} for ${Math.round(silentMs / 1000)} s`;
+      conn.dropReason = `no response from server ${this.server} for ${Math.round(silentMs / 1000)} s`;
       conn.abort.abort();
     } else if (silentMs >= this.pingIntervalMs) {
       conn.send({ case: "ping", value: { nonce: KEEPALIVE_NONCE } });

@@ -42,7 +42,8 @@ const RESET_REASONS: [RegExp, string][] = [
 const FETCH_FAILED = /^(Failed to fetch|NetworkError when attempting to fetch resource|Load failed)/;
 
 /** Messages of Node's HTTP/2 and socket layers that mean "the connection went away". */
-const CONNECTION_CLOSED = /^http\/2 |premature close|socket hang up|other side closed|GOAWAY|ERR_HTTP2|session closed|stream closed|aborted/i;
+/** "missing status": a proxy in front of the server (HAProxy) cut the stream when its backend went away. */
+const CONNECTION_CLOSED = /^http\/2 |premature close|socket hang up|other side closed|GOAWAY|ERR_HTTP2|session closed|stream closed|aborted|protocol error: missing status/i;
 
 /** One line describing why talking to `server` failed, in words a person can act on. */
 export function describeError(err: unknown, server: string): string {

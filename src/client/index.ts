@@ -35,6 +35,8 @@ export {
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";
+/** Several servers for one session: each connection goes to one, the next after a failure. */
+export { failoverTransport, type FailoverTransport, type ServerEndpoint } from "./failover.js";
 /** Connect's error type and codes, as the session reports them (the same module instance as the transports'). */
 export { Code, ConnectError } from "@connectrpc/connect";
 export { describeError, isRetryable } from "./errors.js";

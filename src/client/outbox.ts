@@ -5,6 +5,14 @@
  * reconnecting, every entry is sent again with the same client_msg_id and the
  * server stores it at most once. Bounded, so a long outage cannot grow the
  * process without limit; the caller decides what to tell the user when full.
+ *
+ * Head of line, per room: only a room's oldest entry is ever on the wire. The
+ * next one goes out once it is acknowledged (or given up on for good). That
+ * is what keeps the typed order when the server refuses a message for a
+ * moment (its room log unavailable, a rate limit): nothing behind a refused
+ * message can overtake it, and a refusal that does not name its message
+ * (older servers leave client_msg_id empty on rate-limit errors) can still be
+ * pinned on the one message of that room that was in flight.
  */
 export interface OutgoingMessage {
   readonly id: string;
@@ -12,8 +20,10 @@ export interface OutgoingMessage {
   readonly text: string;
   /** Connection generation it was last written to; undefined: not written on the current one. */
   sentOn: number | undefined;
-  /** Times the server refused it with a retryable error. */
+  /** Transient refusals in a row (unavailable, rate-limited); reset by nothing: the entry leaves when stored. */
   refusals: number;
+  /** Not to be written again before this time (ms since the epoch), after a refusal. */
+  retryAt: number;
 }
 
 export class Outbox {
@@ -32,7 +42,7 @@ export class Outbox {
   /** Queue a message; undefined when the outbox is full. */
   add(id: string, room: string, text: string): OutgoingMessage | undefined {
     if (this.isFull) return undefined;
-    const entry: OutgoingMessage = { id, room, text, sentOn: undefined, refusals: 0 };
+    const entry: OutgoingMessage = { id, room, text, sentOn: undefined, refusals: 0, retryAt: 0 };
     this.entries.set(id, entry);
     return entry;
   }
@@ -62,5 +72,18 @@ export class Outbox {
     let n = 0;
     for (const e of this.entries.values()) if (e.room === room) n++;
     return n;
+  }
+
+  /** Each room's oldest entry: the only one that may be on the wire. */
+  heads(): OutgoingMessage[] {
+    const seen = new Map<string, OutgoingMessage>();
+    for (const e of this.entries.values()) if (!seen.has(e.room)) seen.set(e.room, e);
+    return [...seen.values()];
+  }
+
+  /** The entry written on connection `generation` and not answered yet, for a room (or for any room, if only one is). */
+  inFlight(generation: number, room?: string): OutgoingMessage | undefined {
+    const flying = this.heads().filter((e) => e.sentOn === generation && (room === undefined || room === "" || e.room === room));
+    return flying.length === 1 ? flying[0] : undefined;
   }
 }

@@ -22,6 +22,10 @@ export interface SessionTransport {
    * ended by cancelling it), the session leaves every room before finishing.
    */
   readonly halfClose: boolean;
+  /** Where the next connection goes, for messages (a failover transport changes it after a failure). */
+  readonly server?: string;
+  /** How many servers it tries in turn (failover.ts); 1 when absent. */
+  readonly serverCount?: number;
   /**
    * Open one connection (a session on the server). Aborting `signal` tears it
    * down: `events` then throws. Never throws itself: a failure to connect

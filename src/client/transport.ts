@@ -1,6 +1,7 @@
 /** The generated Connect client over native gRPC (HTTP/2), as the CLI and tests use it. */
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { LookupFunction } from "node:net";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 
 export type ChatClient = Client<typeof ChatService>;
@@ -10,6 +11,11 @@ export interface ChatClientOptions {
   token?: string;
   /** PEM CA certificate(s) to trust for an https:// server, besides the system store. */
   ca?: string | Buffer;
+  /**
+   * How host names are resolved (default: the system's, dns.lookup). Node tries every address a
+   * name resolves to, in turn, when connecting: a name in front of several nodes fails over.
+   */
+  lookup?: LookupFunction;
 }
 
 export function createChatClient(baseUrl: string, options: ChatClientOptions = {}): ChatClient {
@@ -26,7 +32,7 @@ export function createChatClient(baseUrl: string, options: ChatClientOptions = {
     createGrpcTransport({
       baseUrl,
       interceptors,
-      nodeOptions: options.ca ? { ca: options.ca } : undefined,
+      nodeOptions: options.ca || options.lookup ? { ca: options.ca, lookup: options.lookup } : undefined,
     }),
   );
 }
