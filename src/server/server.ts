@@ -113,6 +113,8 @@ function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: Flu
       prefix: config.redisPrefix,
       retention,
       leaseMs: config.nodeLeaseMs,
+      minReplicas: config.redisMinReplicas,
+      onCounterBehind: () => metrics.roomCounterBehind(),
       onEvent: (level, message, fields) => log[level](fields ?? {}, message),
     });
   }

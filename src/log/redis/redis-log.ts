@@ -47,10 +47,10 @@ import {
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
-import { roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
+import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -60,6 +60,15 @@ export interface RedisLogOptions extends RedisTarget {
   retention: Retention;
   /** A node that has not renewed its lease for this long is dead; its members are removed. */
   leaseMs: number;
+  /**
+   * Acknowledge a message only once this many replicas of the room's master
+   * confirm it (WAIT); 0 does not wait. See docs/scaling.md for what it buys.
+   */
+  minReplicas?: number;
+  /** How long a publish waits for those replicas before it is refused as unavailable. */
+  replicaWaitMs?: number;
+  /** A room's counter was found behind a number already delivered (counted by the server's metrics). */
+  onCounterBehind?: (room: string) => void;
   /** Told of connection trouble and recoveries, for the server's log. */
   onEvent?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
@@ -74,6 +83,8 @@ const UNCLAIMED_EPOCH_TTL_MS = 60_000;
 const SUBSCRIBE_RECHECK_MS = 1000;
 /** Members removed per eviction script call (bounds how long one call holds Redis). */
 const EVICT_BATCH = 500;
+/** Default of RedisLogOptions.replicaWaitMs. */
+const REPLICA_WAIT_MS = 1000;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
@@ -86,8 +97,15 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure", Script>;
+  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure" | "rebase", Script>;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
+  private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
+  private readonly minReplicas: number;
+  private readonly replicaWaitMs: number;
+  /** The members this node holds, by room and skeleton: what to check when its lease lapsed. */
+  private readonly held = new Map<string, Map<string, MemberRecord>>();
+  /** Rooms with a counter check already scheduled (a stale entry arrived). */
+  private readonly staleChecks = new Set<string>();
   private wasAvailable = false;
   private closed = false;
 
@@ -96,6 +114,9 @@ export class RedisRoomLog implements RoomLog {
     this.retention = options.retention;
     this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
     this.onEvent = options.onEvent ?? (() => {});
+    this.onCounterBehind = options.onCounterBehind ?? (() => {});
+    this.minReplicas = options.minReplicas ?? 0;
+    this.replicaWaitMs = options.replicaWaitMs ?? REPLICA_WAIT_MS;
     this.redis = connectRedis(options);
     this.scripts = {
       publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
@@ -104,6 +125,7 @@ export class RedisRoomLog implements RoomLog {
       evict: this.define("chatEvict", 9, EVICT_SCRIPT),
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
+      rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
     };
     this.lease = new NodeLease({
       commands: this.redis.commands,
@@ -112,7 +134,8 @@ export class RedisRoomLog implements RoomLog {
       leaseMs: options.leaseMs,
       rooms: () => [...this.feeds.keys()],
       evict: (room, deadNode) => this.evictNode(room, deadNode),
-      lapsed: () => this.resetAll("this node's lease lapsed"),
+      lapsed: () => this.recoverLapsedLease(),
+      heldRooms: () => [...this.held.keys()],
       trim: (room) => this.trimRoom(room),
       sweep: () => this.catchUpAll(),
       onError: (err) => this.connectionTrouble(err),
@@ -154,6 +177,7 @@ export class RedisRoomLog implements RoomLog {
       (r, after, upTo) => this.readRange(r, after, upTo),
       (f) => void this.checkEpoch(f),
       (err) => this.connectionTrouble(err),
+      (f) => this.checkCounterSoon(f),
     );
     this.feeds.get(room)?.close();
     this.feeds.set(room, feed);
@@ -183,6 +207,8 @@ export class RedisRoomLog implements RoomLog {
     feed.close();
     this.feeds.delete(room);
     void this.redis.unsubscribe(this.keys(room).channel).catch(() => {});
+    // No member here any more (the hub unsubscribes a room it has none in): nothing to evict if this node dies.
+    if (!this.held.has(room)) void this.redis.commands.srem(nodeRoomsKey(this.prefix, this.nodeId), room).catch(() => {});
   }
 
   publish(req: PublishRequest): Promise<PublishOutcome> {
@@ -248,15 +274,21 @@ export class RedisRoomLog implements RoomLog {
   async claim(room: string, member: MemberRecord, maxMembers: number): Promise<ClaimOutcome> {
     this.requireAvailable();
     const k = this.keys(room);
+    // Recorded before the member is: if this node dies, survivors find every room it may hold members in.
+    await this.command(() => this.register(room));
     const result = (await this.command(() =>
       this.scripts.claim(...this.presenceKeys(k, this.nodeId), member.skeleton, member.nickname, String(member.joinedAtMs), this.nodeId, maxMembers, newEpoch(), this.sharded, "1"),
     )) as [string, string | number];
-    if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
+    if (result[0] === "claimed") {
+      this.hold(room, member);
+      return { kind: "claimed", memberCount: Number(result[1]) };
+    }
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
     return { kind: "full", limit: maxMembers };
   }
 
   async release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
+    this.unhold(room, member);
     if (!this.available) {
       this.pendingReleases.push({ room, member, reason });
       return;
@@ -372,8 +404,9 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(req.room);
     const halves = encodeMessageHalves(req);
     const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const feed = this.feeds.get(req.room);
     const result = (await this.command(() =>
-      this.scripts.publish(
+      this.publishScript(
         k.meta,
         k.log,
         k.ids,
@@ -392,11 +425,63 @@ export class RedisRoomLog implements RoomLog {
         newEpoch(),
         this.sharded,
         Date.now(),
+        feed?.currentEpoch ?? "",
+        feed?.highestSeen ?? 0,
+        this.minReplicas > 0 ? "1" : "0",
       ),
     )) as string[];
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
     return { kind: "conflict" };
+  }
+
+  /**
+   * Run the publish script; with --redis-min-replicas, follow it on the same
+   * connection with WAIT (it counts the replicas that have this connection's
+   * writes so far), and refuse the send when too few confirm in time: the
+   * client retries under the same client_msg_id, and a message that was in
+   * fact stored is then answered as a duplicate with its number.
+   */
+  private async publishScript(...args: (string | Buffer | number)[]): Promise<unknown> {
+    if (this.minReplicas <= 0) return this.scripts.publish(...args);
+    const pipeline = this.redis.commands.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
+      wait(n: number, ms: number): unknown;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    pipeline.chatPublish(...args);
+    pipeline.wait(this.minReplicas, this.replicaWaitMs);
+    const replies = await pipeline.exec();
+    if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
+    const [[scriptErr, result], [waitErr, confirmed]] = replies;
+    if (scriptErr) throw scriptErr;
+    if (waitErr) throw waitErr;
+    if (Number(confirmed) < this.minReplicas) {
+      throw new LogUnavailableError(
+        `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed within ${this.replicaWaitMs} ms; it may be stored, resend it with the same client_msg_id`,
+      );
+    }
+    return result;
+  }
+
+  /** Record that this node may hold members in the room (survivors look here when it dies). */
+  private async register(room: string): Promise<void> {
+    await Promise.all([
+      this.redis.commands.sadd(nodeRegistryKey(this.prefix), this.nodeId),
+      this.redis.commands.sadd(nodeRoomsKey(this.prefix, this.nodeId), room),
+    ]);
+  }
+
+  private hold(room: string, member: MemberRecord): void {
+    let members = this.held.get(room);
+    if (!members) this.held.set(room, (members = new Map()));
+    members.set(member.skeleton, member);
+  }
+
+  private unhold(room: string, member: MemberRecord): void {
+    const members = this.held.get(room);
+    if (members?.get(member.skeleton)?.joinedAtMs !== member.joinedAtMs) return;
+    members.delete(member.skeleton);
+    if (members.size === 0) this.held.delete(room);
   }
 
   private async releaseNow(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
@@ -464,13 +549,48 @@ export class RedisRoomLog implements RoomLog {
     try {
       const position = await this.position(feed.room);
       if (this.feeds.get(feed.room) !== feed) return;
-      if (position.epoch !== feed.currentEpoch) {
-        this.onEvent("warn", "room history was reset in Redis (new epoch); its members rejoin", { room: feed.room });
-        feed.reset(position);
-      }
+      if (position.epoch !== feed.currentEpoch) await this.resetFeed(feed, position, "room history was reset in Redis (new epoch); its members rejoin");
     } catch (err) {
       this.connectionTrouble(err);
     }
+  }
+
+  /**
+   * Reset a room to Redis's new epoch. When the epoch was started because the
+   * counter was behind what was delivered in this node's epoch (by this node
+   * or another one), say so with both numbers: messages were lost in Redis.
+   */
+  private async resetFeed(feed: RoomFeed, position: RoomPosition, why: string): Promise<void> {
+    const [behindEpoch, behindAt, behindOf] = await this.redis.commands.hmget(this.keys(feed.room).meta, "behindEpoch", "behindAt", "behindOf");
+    if (this.feeds.get(feed.room) !== feed || feed.currentEpoch === position.epoch) return;
+    if (behindEpoch !== null && behindEpoch === feed.currentEpoch) {
+      this.onCounterBehind(feed.room);
+      this.onEvent(
+        "warn",
+        `room ${feed.room}: its Redis counter was at ${behindAt} but ${behindOf} had been delivered (a failover to a lagging replica, or a restore of an older snapshot); the messages after ${behindAt} are lost, so the room starts a new epoch and its members rejoin`,
+        { room: feed.room, counter: Number(behindAt), delivered: Number(behindOf), deliveredHere: feed.highestSeen, epoch: position.epoch },
+      );
+    } else {
+      this.onEvent("warn", why, { room: feed.room });
+    }
+    feed.reset(position);
+  }
+
+  /** A number came again on the channel: check (once at a time) whether the counter went back. */
+  private checkCounterSoon(feed: RoomFeed): void {
+    if (this.staleChecks.has(feed.room)) return;
+    this.staleChecks.add(feed.room);
+    void this.catchUp([feed]).finally(() => this.staleChecks.delete(feed.room));
+  }
+
+  /**
+   * Redis's counter for a room is behind what this node delivered in the same
+   * epoch: start a new epoch in Redis (unless another node did first), then reset.
+   */
+  private async counterBehind(feed: RoomFeed): Promise<void> {
+    const known = feed.highestSeen;
+    await this.scripts.rebase(this.keys(feed.room).meta, feed.currentEpoch, known, newEpoch());
+    await this.checkEpoch(feed);
   }
 
   /** Every subscribed room against its last number in Redis: a lost tail message is repaired. */
@@ -486,6 +606,7 @@ export class RedisRoomLog implements RoomLog {
         const [epoch, seq] = metas[i];
         if (this.feeds.get(feed.room) !== feed || epoch === null) return;
         if (epoch !== feed.currentEpoch) void this.checkEpoch(feed);
+        else if (Number(seq ?? 0) < feed.highestSeen) void this.counterBehind(feed).catch((err) => this.connectionTrouble(err));
         else feed.catchUpTo(Number(seq ?? 0));
       });
     } catch (err) {
@@ -501,8 +622,9 @@ export class RedisRoomLog implements RoomLog {
         const position = await this.position(feed.room);
         if (this.feeds.get(feed.room) !== feed) continue;
         if (position.epoch !== feed.currentEpoch) {
-          this.onEvent("warn", "room history is gone from Redis (restarted without persistence?); its members rejoin", { room: feed.room });
-          feed.reset(position);
+          await this.resetFeed(feed, position, "room history is gone from Redis (restarted without persistence?); its members rejoin");
+        } else if (position.lastSeq < feed.highestSeen) {
+          await this.counterBehind(feed);
         } else {
           feed.catchUpTo(position.lastSeq);
         }
@@ -525,14 +647,34 @@ export class RedisRoomLog implements RoomLog {
     }
   }
 
-  /** Every member on this node lost its place (the lease lapsed): reset every room so they rejoin. */
-  private async resetAll(why: string): Promise<void> {
-    this.onEvent("warn", `${why}; every member on this node rejoins`, { rooms: this.feeds.size });
-    for (const feed of [...this.feeds.values()]) {
+  /**
+   * This node's lease had lapsed (Redis was away or frozen for longer than
+   * it): survivors may have removed some of its members. Only the rooms where
+   * that happened are reset (their members rejoin); a lapse nobody acted on
+   * costs nothing. A survivor that saw the lease gone just before it was
+   * renewed may still be evicting, so the rooms are checked once more later.
+   */
+  private async recoverLapsedLease(): Promise<void> {
+    this.onEvent("warn", "this node's lease in Redis had lapsed; checking whether other nodes removed its members", { rooms: this.held.size });
+    await this.resetEvictedRooms();
+    setTimeout(() => void this.resetEvictedRooms(), Math.max(500, Math.floor(this.lease.leaseMs / 2))).unref();
+  }
+
+  private async resetEvictedRooms(): Promise<void> {
+    if (this.closed) return;
+    for (const [room, members] of [...this.held]) {
       try {
-        feed.reset(await this.position(feed.room));
+        await this.register(room);
+        const skeletons = [...members.keys()];
+        const present = (await this.redis.commands.smismember(this.keys(room).nodeMembers(this.nodeId), ...skeletons)) as number[];
+        if (present.every((p) => p === 1)) continue;
+        this.held.delete(room); // the members rejoin: their claims are new
+        const feed = this.feeds.get(room);
+        this.onEvent("warn", "members of this node were removed by another node while its lease had lapsed; they rejoin", { room });
+        if (feed) feed.reset(await this.position(room));
       } catch (err) {
         this.connectionTrouble(err);
+        return;
       }
     }
   }
@@ -566,7 +708,11 @@ export class RedisRoomLog implements RoomLog {
     this.wasAvailable = now;
     this.onEvent(now ? "info" : "warn", now ? "room log (Redis) reachable" : "room log (Redis) unreachable: refusing sends and joins until it is back");
     for (const listener of this.availabilityListeners) listener(now);
-    if (now) void this.reconcile();
+    if (now) {
+      // Renew at once: waiting for the timer could let a lease lapse that Redis's return could have kept.
+      void this.lease.renewNow();
+      void this.reconcile();
+    }
   }
 }
 
