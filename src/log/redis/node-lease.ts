@@ -10,6 +10,11 @@
  * a survivor has members there. So when a node dies, its members are reported
  * gone within about leaseMs plus a check interval.
  *
+ * After Redis trouble (a renewal failed, or a renewal or a check took long:
+ * Redis was down, paused or frozen) no node could renew, so a missing lease
+ * says nothing until Redis has answered promptly for a whole lease: evictions
+ * wait that long (a node that died during the outage goes a lease later).
+ *
  * A node that finds its own lease gone (it was cut off from Redis for longer
  * than the lease, and the others may have removed its members) says so: the
  * log then makes the members that were removed rejoin.
@@ -46,6 +51,10 @@ export class NodeLease {
   private held = false;
   private checks = 0;
   private checking = false;
+  /** A renewal failed: Redis is away; no eviction until it has answered well for a lease. */
+  private troubled = false;
+  /** No eviction before this time (Redis came back, or answered slowly, lately). */
+  private quietUntil = 0;
 
   constructor(private readonly options: NodeLeaseOptions) {}
 
@@ -79,15 +88,39 @@ export class NodeLease {
 
   private async renew(): Promise<void> {
     const { commands, prefix, nodeId, leaseMs } = this.options;
+    const started = Date.now();
     try {
       const previous = await commands.set(leaseKey(prefix, nodeId), String(Date.now()), "PX", leaseMs, "GET");
+      if (this.troubled || Date.now() - started > this.slowMs) this.quiet();
+      this.troubled = false;
       const lapsed = this.held && previous === null;
       this.held = true;
       if (lapsed) await this.relist();
       if (lapsed) await this.options.lapsed();
     } catch (err) {
+      this.troubled = true;
       this.options.onError(err);
     }
+  }
+
+  /** A Redis round trip longer than this means it was frozen or paused meanwhile. */
+  private get slowMs(): number {
+    return Math.max(250, Math.floor(this.options.leaseMs / 4));
+  }
+
+  /** Other nodes could not renew lately: hold evictions for a lease. */
+  private quiet(): void {
+    this.quietUntil = Math.max(this.quietUntil, Date.now() + this.options.leaseMs);
+  }
+
+  /**
+   * Whether a missing lease may be believed now: Redis has answered promptly
+   * for a lease, and this check's own view is fresh (a check that spanned a
+   * freeze saw leases expire that their holders are renewing right now).
+   */
+  private mayEvict(checkStarted: number): boolean {
+    if (Date.now() - checkStarted > this.slowMs) this.quiet();
+    return !this.troubled && Date.now() >= this.quietUntil;
   }
 
   /** List this node and its rooms again: survivors that saw its lease gone may have removed them. */
@@ -103,8 +136,9 @@ export class NodeLease {
     if (this.checking) return;
     this.checking = true;
     const { commands, prefix, nodeId } = this.options;
+    const started = Date.now();
     try {
-      await this.evictDeadNodes();
+      await this.evictDeadNodes(started);
       const rooms = this.options.rooms();
       if (rooms.length === 0) return;
       const nodesPerRoom = await Promise.all(rooms.map((room) => commands.smembers(roomKeys(prefix, room).nodes)));
@@ -113,7 +147,7 @@ export class NodeLease {
       for (const other of others) {
         if ((await commands.exists(leaseKey(prefix, other))) === 0) dead.add(other);
       }
-      for (let i = 0; i < rooms.length; i++) {
+      for (let i = 0; i < rooms.length && this.mayEvict(started); i++) {
         for (const node of nodesPerRoom[i]) if (dead.has(node)) await this.options.evict(rooms[i], node);
       }
       if (++this.checks % 2 === 0) await this.options.sweep();
@@ -130,12 +164,13 @@ export class NodeLease {
    * listed, then it leaves the registry. Several survivors may do this at once;
    * each step is idempotent.
    */
-  private async evictDeadNodes(): Promise<void> {
+  private async evictDeadNodes(checkStarted: number): Promise<void> {
     const { commands, prefix, nodeId } = this.options;
     const registry = nodeRegistryKey(prefix);
     const others = (await commands.smembers(registry)).filter((n) => n !== nodeId);
     for (const other of others) {
       if ((await commands.exists(leaseKey(prefix, other))) === 1) continue;
+      if (!this.mayEvict(checkStarted)) return;
       const roomsKey = nodeRoomsKey(prefix, other);
       for (const room of await commands.smembers(roomsKey)) {
         await this.options.evict(room, other);

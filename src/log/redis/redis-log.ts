@@ -407,6 +407,7 @@ export class RedisRoomLog implements RoomLog {
     const feed = this.feeds.get(req.room);
     const result = (await this.command(() =>
       this.publishScript(
+        k.channel,
         k.meta,
         k.log,
         k.ids,
@@ -429,7 +430,7 @@ export class RedisRoomLog implements RoomLog {
         feed?.highestSeen ?? 0,
         this.minReplicas > 0 ? "1" : "0",
       ),
-    )) as string[];
+    ));
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
     return { kind: "conflict" };
@@ -442,25 +443,30 @@ export class RedisRoomLog implements RoomLog {
    * client retries under the same client_msg_id, and a message that was in
    * fact stored is then answered as a duplicate with its number.
    */
-  private async publishScript(...args: (string | Buffer | number)[]): Promise<unknown> {
-    if (this.minReplicas <= 0) return this.scripts.publish(...args);
+  private async publishScript(channel: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
+    if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
     const pipeline = this.redis.commands.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
-    pipeline.chatPublish(...args);
+    // Buffer replies: the payload to announce is the encoded event, binary.
+    pipeline.chatPublishBuffer(...args);
     pipeline.wait(this.minReplicas, this.replicaWaitMs);
     const replies = await pipeline.exec();
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
-    const [[scriptErr, result], [waitErr, confirmed]] = replies;
+    const [[scriptErr, raw], [waitErr, confirmed]] = replies;
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
+    const result = raw as Buffer[];
     if (Number(confirmed) < this.minReplicas) {
+      // Stored on the master but not announced: nodes find it later by the counter, if it survives.
       throw new LogUnavailableError(
-        `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed within ${this.replicaWaitMs} ms; it may be stored, resend it with the same client_msg_id`,
+        `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
       );
     }
-    return result;
+    // Announced only now, so nobody (the sender included) sees a message no replica has.
+    if (result[0].toString() === "ok" && result.length > 3) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    return result.slice(0, 3).map((b) => b.toString("utf8"));
   }
 
   /** Record that this node may hold members in the room (survivors look here when it dies). */

@@ -60,8 +60,11 @@ end
  * ARGV: sender, clientMsgId, textHash, head, tail, sentAtMs, maxLen, maxAgeMs,
  *       idWindowMs, maxIds, newEpoch, sharded, nowMs,
  *       knownEpoch, knownSeq (the room as the publishing node delivered it; '' and 0 for unknown),
- *       touchOnDup ('1': a duplicate writes too, so a WAIT after it covers the original)
- * Returns {'ok', seq, epoch} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
+ *       confirm ('1': the node WAITs for replicas before anyone sees the message, so
+ *       the script does not announce it but returns the channel payload for the
+ *       node to publish once confirmed; and a duplicate writes too, so a WAIT
+ *       after it covers the original)
+ * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
  */
 export const PUBLISH_SCRIPT = `${VARINT}${PUBLISH}${REBASE}
 local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -125,7 +128,9 @@ if maxAge > 0 then
     redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
   end
 end
-announce(channel, ARGV[12], 'M' .. epoch .. ' ' .. seq .. '\\n' .. event)
+local payload = 'M' .. epoch .. ' ' .. seq .. '\\n' .. event
+if ARGV[16] == '1' then return {'ok', seq, epoch, payload} end
+announce(channel, ARGV[12], payload)
 return {'ok', seq, epoch}
 `;
 
