@@ -179,7 +179,10 @@ export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Pro
     }
   };
   return {
-    url: masters.map((m) => m.url).join(","),
+    // Seeds that answer: a seed list naming a dead master can keep a client from starting.
+    get url() {
+      return all.filter(alive).map((m) => m.url).join(",");
+    },
     masters,
     all,
     ownerOf,

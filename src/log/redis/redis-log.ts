@@ -50,7 +50,7 @@ import { connectRedis, type RedisConnections, type RedisTarget } from "./connect
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import { CLAIM_SCRIPT, CONFIRM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -97,7 +97,7 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure" | "rebase", Script>;
+  private readonly scripts: Record<"publish" | "claim" | "release" | "evict" | "trim" | "ensure" | "rebase" | "confirm", Script>;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -126,6 +126,7 @@ export class RedisRoomLog implements RoomLog {
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
       rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
+      confirm: this.define("chatConfirm", 1, CONFIRM_SCRIPT),
     };
     this.lease = new NodeLease({
       commands: this.redis.commands,
@@ -443,7 +444,8 @@ export class RedisRoomLog implements RoomLog {
    * client retries under the same client_msg_id, and a message that was in
    * fact stored is then answered as a duplicate with its number.
    */
-  private async publishScript(channel: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
+  private async publishScript(channel: string, meta: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
+    args.unshift(meta);
     if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
     const pipeline = this.redis.commands.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
@@ -464,9 +466,22 @@ export class RedisRoomLog implements RoomLog {
         `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
       );
     }
+    const reply = result.slice(0, 4).map((b) => b.toString("utf8"));
+    // Confirmed up to here: nodes may catch up to it (a duplicate's original too, now it is on the replicas).
+    if (reply[0] !== "conflict") void this.scripts.confirm(meta, reply[1]).catch((err) => this.connectionTrouble(err));
     // Announced only now, so nobody (the sender included) sees a message no replica has.
-    if (result[0].toString() === "ok" && result.length > 3) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
-    return result.slice(0, 3).map((b) => b.toString("utf8"));
+    if (reply[0] === "ok" && result.length > 3) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    return reply;
+  }
+
+  /**
+   * How far a node may catch up on its own: the counter, or with
+   * --redis-min-replicas what replicas confirmed (a message stored but not
+   * confirmed goes out once a later one is, or its resend is).
+   */
+  private deliverableUpTo(seq: string | null, confirmed: string | null): number {
+    if (this.minReplicas <= 0 || confirmed === null) return Number(seq ?? 0);
+    return Math.min(Number(seq ?? 0), Number(confirmed));
   }
 
   /** Record that this node may hold members in the room (survivors look here when it dies). */
@@ -607,13 +622,13 @@ export class RedisRoomLog implements RoomLog {
   private async catchUp(feeds: RoomFeed[]): Promise<void> {
     if (!this.available || feeds.length === 0) return;
     try {
-      const metas = await Promise.all(feeds.map((f) => this.redis.commands.hmget(this.keys(f.room).meta, "epoch", "seq")));
+      const metas = await Promise.all(feeds.map((f) => this.redis.commands.hmget(this.keys(f.room).meta, "epoch", "seq", "confirmed")));
       feeds.forEach((feed, i) => {
-        const [epoch, seq] = metas[i];
+        const [epoch, seq, confirmed] = metas[i];
         if (this.feeds.get(feed.room) !== feed || epoch === null) return;
         if (epoch !== feed.currentEpoch) void this.checkEpoch(feed);
         else if (Number(seq ?? 0) < feed.highestSeen) void this.counterBehind(feed).catch((err) => this.connectionTrouble(err));
-        else feed.catchUpTo(Number(seq ?? 0));
+        else feed.catchUpTo(this.deliverableUpTo(seq, confirmed));
       });
     } catch (err) {
       this.connectionTrouble(err);
@@ -632,7 +647,7 @@ export class RedisRoomLog implements RoomLog {
         } else if (position.lastSeq < feed.highestSeen) {
           await this.counterBehind(feed);
         } else {
-          feed.catchUpTo(position.lastSeq);
+          await this.catchUp([feed]);
         }
       } catch (err) {
         this.connectionTrouble(err);

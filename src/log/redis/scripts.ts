@@ -288,3 +288,16 @@ local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return '' end
 return rebase(KEYS[1], epoch, ARGV[1], tonumber(ARGV[2]), ARGV[3])
 `;
+
+/**
+ * With --redis-min-replicas: the highest number a WAIT confirmed (replication
+ * is in order, so every number below it is on the replicas too). Nodes catch
+ * up to it, not to the counter, so nobody is handed a message no replica has.
+ * KEYS: meta
+ * ARGV: seq
+ */
+export const CONFIRM_SCRIPT = `
+local seq = tonumber(ARGV[1])
+if seq > tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0') then redis.call('HSET', KEYS[1], 'confirmed', seq) end
+return 1
+`;
