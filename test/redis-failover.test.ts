@@ -16,6 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { ErrorCode } from "../gen/chat/v1/chat_pb.js";
 import { createChatClient } from "../src/client/transport.js";
+import { RedisRoomLog } from "../src/log/redis/redis-log.js";
+import type { LogEntry, RoomPosition } from "../src/log/room-log.js";
+import { defaultRetention } from "../src/store/retention.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { deletePrefix, REDIS_URL, redisAnswers, startRedisCluster, startRedisServer, uniquePrefix, type RedisCluster, type RedisProcess } from "./support/redis.js";
 import { killServers, spawnServer, type ServerProcess } from "./support/server-process.js";
@@ -206,6 +209,78 @@ describe("Redis Cluster failover (three masters, three replicas, started here)",
     back.join(room, "cy", { afterSeq: 4n, epoch: joined.epoch });
     expect((await back.joined(room)).epochChanged).toBe(false);
   }, 120_000);
+});
+
+describe("a room's counter behind what was delivered (an older snapshot restored, in-process nodes)", () => {
+  let redisUp = false;
+  beforeAll(async () => {
+    redisUp = await redisAnswers();
+  });
+
+  /** Two nodes (logs) on one prefix, each subscribed to the room, with what they were told. */
+  async function twoNodes(room: string) {
+    const prefix = uniquePrefix("behind");
+    cleanups.push(() => deletePrefix(REDIS_URL, prefix));
+    return Promise.all(
+      [0, 1].map(async () => {
+        const told = { entries: [] as LogEntry[], resets: [] as RoomPosition[], warnings: [] as string[], behind: 0 };
+        const log = new RedisRoomLog({
+          url: REDIS_URL,
+          cluster: false,
+          prefix,
+          retention: defaultRetention,
+          leaseMs: 2000,
+          onEvent: (_level, message) => told.warnings.push(message),
+          onCounterBehind: () => told.behind++,
+        });
+        cleanups.push(() => log.close());
+        await log.connect();
+        await log.subscribe(room, {
+          entries: (_r, e) => told.entries.push(...e),
+          presence: () => {},
+          signal: () => {},
+          reset: (_r, p) => told.resets.push(p),
+        });
+        return { log, told, prefix };
+      }),
+    );
+  }
+
+  /** Redis goes back to the state after message 2 (history and counter), as a restore or a lagging replica would. */
+  async function restoreToTwo(prefix: string, room: string): Promise<void> {
+    const client = new Redis(REDIS_URL);
+    try {
+      await client.hset(`${prefix}:{${room}}:meta`, "seq", 2);
+      await client.xtrim(`${prefix}:{${room}}:log`, "MAXLEN", 2);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  for (const how of ["the next publish", "the regular sweep (nobody publishes)"]) {
+    it(`is found by ${how}: every node resets the room to a new epoch, says so with both numbers, and no number is reused`, async ({ skip }) => {
+      if (!redisUp) return skip();
+      const room = "snap";
+      const [a, b] = await twoNodes(room);
+      for (let i = 1; i <= 5; i++) await a.log.publish({ room, sender: "ann", text: `m${i}`, clientMsgId: `m${i}`, sentAtMs: Date.now() });
+      await waitUntil(() => a.told.entries.length === 5 && b.told.entries.length === 5, "5 delivered on both nodes");
+      const epoch = (await a.log.position(room)).epoch;
+      await restoreToTwo(a.prefix, room);
+      if (how === "the next publish") {
+        const outcome = await a.log.publish({ room, sender: "ann", text: "next", clientMsgId: "n1", sentAtMs: Date.now() });
+        expect(outcome.kind === "stored" && outcome.seq).toBe(6);
+      }
+      for (const node of [a, b]) {
+        await waitUntil(() => node.told.resets.length === 1, "a reset", 5000);
+        expect(node.told.resets[0].epoch).not.toBe(epoch);
+        expect(node.told.resets[0].lastSeq).toBeGreaterThanOrEqual(5);
+        expect(node.told.warnings.some((w) => w.includes(`room ${room}: its Redis counter was at 2 but 5 had been delivered`))).toBe(true);
+        expect(node.told.behind).toBe(1);
+      }
+      const after = await a.log.publish({ room, sender: "ann", text: "later", clientMsgId: "n2", sentAtMs: Date.now() });
+      expect(after.kind === "stored" && after.seq).toBeGreaterThan(5);
+    }, 30_000);
+  }
 });
 
 describe("a node dying", () => {
