@@ -153,6 +153,8 @@ export class NodeLease {
       if (++this.checks % 2 === 0) await this.options.sweep();
       if (this.checks % TRIM_EVERY === 0) for (const room of rooms) await this.options.trim(room);
     } catch (err) {
+      // Part of Redis did not answer (a master failing over?): other nodes may not have renewed either.
+      this.troubled = true;
       this.options.onError(err);
     } finally {
       this.checking = false;
