@@ -348,7 +348,8 @@ describe("a Redis outage shorter than the lease", () => {
       expect(t.of("memberLeft")).toEqual([]);
       expect(distinctSeqs(t, "lobby")).toEqual(range(1, 4));
     }
-    for (const s of servers) expect(logLines(s).filter((l) => /lease .*lapsed|reset/.test(l))).toEqual([]);
+    // (A node may find its own lease lapsed, when the outage outlasted it since its last renewal: that alone resets nothing.)
+    for (const s of servers) expect(logLines(s).filter((l) => /reset|rejoin/.test(l))).toEqual([]);
   }
 
   it("a restart (AOF, same epoch): streams stay open, nobody is told anyone left, nothing is reset", async ({ skip }) => {
@@ -371,6 +372,16 @@ describe("a Redis outage shorter than the lease", () => {
     const { redis, servers, ann, bob } = await chatting(leaseMs);
     const pause = spawnSync("redis-cli", ["-p", String(redis.current.port), "client", "pause", String(Math.floor(leaseMs * 0.8))], { encoding: "utf8" });
     expect(pause.stdout.trim()).toBe("OK");
+    await nothingHappened(ann, bob, servers, leaseMs);
+  }, 60_000);
+
+  it("a freeze (SIGSTOP): streams stay open, nobody is told anyone left, nothing is reset", async ({ skip }) => {
+    if (!redisUp) return skip();
+    const leaseMs = 4000;
+    const { redis, servers, ann, bob } = await chatting(leaseMs);
+    redis.current.child.kill("SIGSTOP");
+    // Frozen for most of a lease (connections stay open; commands wait), then it runs on.
+    setTimeout(() => redis.current.child.kill("SIGCONT"), Math.floor(leaseMs * 0.8)).unref();
     await nothingHappened(ann, bob, servers, leaseMs);
   }, 60_000);
 });
