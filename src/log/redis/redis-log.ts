@@ -22,7 +22,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
-import { ReplyError } from "ioredis";
+import { Cluster, ReplyError, type Redis } from "ioredis";
 import { ChatResponseSchema, LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
@@ -89,6 +89,12 @@ const REPLICA_WAIT_MS = 1000;
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
   private readonly redis: RedisConnections;
+  /**
+   * With --redis-min-replicas, publishes and their WAITs go on a connection of
+   * their own: a WAIT holds its connection up to replicaWaitMs, and a slow
+   * replica must not delay lease renewals, joins and reads behind it.
+   */
+  private readonly publisher: Redis | Cluster;
   private readonly prefix: string;
   private readonly retention: Retention;
   private readonly feeds = new Map<string, RoomFeed>();
@@ -118,6 +124,7 @@ export class RedisRoomLog implements RoomLog {
     this.minReplicas = options.minReplicas ?? 0;
     this.replicaWaitMs = options.replicaWaitMs ?? REPLICA_WAIT_MS;
     this.redis = connectRedis(options);
+    this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
       claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
@@ -159,7 +166,7 @@ export class RedisRoomLog implements RoomLog {
 
   /** Connect, waiting at most `timeoutMs` for Redis (the server starts either way, NOT_SERVING until it answers). */
   async connect(timeoutMs = 5000): Promise<boolean> {
-    const connecting = [this.redis.commands, this.redis.subscriber].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
+    const connecting = [...new Set([this.redis.commands, this.redis.subscriber, this.publisher])].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
     await Promise.race([Promise.all(connecting), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await this.lease.start();
     this.checkAvailability();
@@ -363,6 +370,7 @@ export class RedisRoomLog implements RoomLog {
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
     await this.lease.stop();
+    if (this.publisher !== this.redis.commands) this.publisher.disconnect();
     await this.redis.close();
   }
 
@@ -382,8 +390,10 @@ export class RedisRoomLog implements RoomLog {
   }
 
   private define(name: string, numberOfKeys: number, lua: string): Script {
-    const client = this.redis.commands as unknown as Record<string, Script> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
+    type Definer = Record<string, Script> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
+    const client = this.redis.commands as unknown as Definer;
     client.defineCommand(name, { numberOfKeys, lua });
+    if (this.publisher !== this.redis.commands) (this.publisher as unknown as Definer).defineCommand(name, { numberOfKeys, lua });
     return (...args) => client[name](...args);
   }
 
@@ -447,7 +457,7 @@ export class RedisRoomLog implements RoomLog {
   private async publishScript(channel: string, meta: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
     args.unshift(meta);
     if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
-    const pipeline = this.redis.commands.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
+    const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
@@ -735,6 +745,13 @@ export class RedisRoomLog implements RoomLog {
       void this.reconcile();
     }
   }
+}
+
+/** Another connection to the same deployment (no sharded subscribers: it only runs commands). */
+function ownConnection(commands: Redis | Cluster): Redis | Cluster {
+  const copy = commands instanceof Cluster ? commands.duplicate(undefined, { shardedSubscribers: false }) : commands.duplicate();
+  copy.on("error", () => {}); // reconnecting is ioredis's job; a failed publish says unavailable
+  return copy;
 }
 
 function newEpoch(): string {
