@@ -766,7 +766,7 @@ function newEpoch(): string {
 function unavailable(err: unknown): Error {
   if (err instanceof LogUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY)/.test(message)) return err as Error;
+  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOREPLICAS)/.test(message)) return err as Error;
   return new LogUnavailableError(`the room log (Redis) is unreachable: ${message.split("\n")[0]}`);
 }
 
