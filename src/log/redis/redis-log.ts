@@ -469,18 +469,18 @@ export class RedisRoomLog implements RoomLog {
     const [[scriptErr, raw], [waitErr, confirmed]] = replies;
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
-    const result = raw as Buffer[];
+    const result = raw as (Buffer | number)[];
     if (Number(confirmed) < this.minReplicas) {
       // Stored on the master but not announced: nodes find it later by the counter, if it survives.
       throw new LogUnavailableError(
         `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
       );
     }
-    const reply = result.slice(0, 4).map((b) => b.toString("utf8"));
+    const reply = result.slice(0, 4).map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
     // Confirmed up to here: nodes may catch up to it (a duplicate's original too, now it is on the replicas).
     if (reply[0] !== "conflict") void this.scripts.confirm(meta, reply[1]).catch((err) => this.connectionTrouble(err));
     // Announced only now, so nobody (the sender included) sees a message no replica has.
-    if (reply[0] === "ok" && result.length > 3) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
   }
 
