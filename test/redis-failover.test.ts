@@ -130,8 +130,12 @@ describe("Redis Cluster failover (three masters, three replicas, started here)",
         return ann.ended && bob.ended;
       },
       "both streams to end with a reset",
-      30_000,
-    );
+      45_000,
+    ).catch((e: Error) => {
+      const warnings = servers.map((s) => s.logs().filter((l) => l.level !== undefined && Number(l.level) >= 40).map((l) => l.msg));
+      const errors = ann.of("error").map((x) => x.message);
+      throw new Error(`${e.message}; ann ${JSON.stringify(ann.ended)} bob ${JSON.stringify(bob.ended)} errors ${JSON.stringify(errors)} warnings ${JSON.stringify(warnings)}`);
+    });
     for (const t of [ann, bob]) expect(t.ended!.message).toMatch(new RegExp(`history of room ${room} was reset`));
     // Every node says why, with both numbers.
     for (const s of servers) {
