@@ -18,7 +18,15 @@
  * the room, so its members rejoin and are told epoch_changed.
  *
  * Nodes hold leases (node-lease.ts): a node that stops renewing is declared
- * dead by the survivors, which remove its members (reason DISCONNECTED).
+ * dead by the survivors, which remove its members (reason DISCONNECTED) from
+ * every room it listed itself in.
+ *
+ * Failover: a number is never handed out twice in one epoch. Each node knows
+ * the highest number it delivered per room; when Redis's counter is behind it
+ * (a lagging replica promoted, an older snapshot restored), found by a publish
+ * (the script is told that number) or a check, the room starts a new epoch and
+ * every node resets it, loudly. With minReplicas, a message is confirmed by
+ * WAIT before it is acknowledged or shown to anyone.
  */
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
