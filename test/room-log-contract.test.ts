@@ -1,10 +1,13 @@
 /**
  * The RoomLog contract, run against every implementation: the embedded log
  * (memory and SQLite stores), the Redis log on a real Redis, and the Redis
- * log on a real three-master Redis Cluster started by this file. Whatever the
+ * log on a real three-master Redis Cluster started by this file, and the Redis
+ * log waiting for a replica (--redis-min-replicas 1) on a master and replica
+ * started here. Whatever the
  * hub relies on holds for all of them: numbering, order, exactly-once
  * delivery, idempotency, history reads bounded in bytes, presence.
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +20,7 @@ import type { LogEntry, MemberRecord, PresenceChange, RoomListener, RoomLog, Roo
 import { MemoryHistoryStore } from "../src/store/memory-store.js";
 import { defaultRetention, type Retention } from "../src/store/retention.js";
 import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
-import { deletePrefix, REDIS_URL, redisAnswers, startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
+import { deletePrefix, REDIS_URL, redisAnswers, startRedisCluster, startRedisServer, uniquePrefix, type RedisCluster, type RedisProcess } from "./support/redis.js";
 import { waitUntil } from "./support/wait.js";
 
 /** Runs the embedded log's end-of-turn hook on setImmediate, as the hub's scheduler does. */
@@ -72,7 +75,7 @@ const dirs: string[] = [];
 let cluster: RedisCluster | undefined;
 const prefixes: { url: string; prefix: string }[] = [];
 
-function redisBackend(name: string, target: () => { url: string; cluster: boolean } | undefined): Backend {
+function redisBackend(name: string, target: () => { url: string; cluster: boolean } | undefined, minReplicas = 0): Backend {
   let prefix = uniquePrefix("log");
   return {
     name,
@@ -80,7 +83,7 @@ function redisBackend(name: string, target: () => { url: string; cluster: boolea
     available: async () => target() !== undefined,
     async open(retention = defaultRetention) {
       const t = target()!;
-      const log = new RedisRoomLog({ ...t, prefix, retention, leaseMs: 3000 });
+      const log = new RedisRoomLog({ ...t, prefix, retention, leaseMs: 3000, minReplicas });
       if (!(await log.connect())) throw new Error(`${name}: Redis did not answer`);
       if (!prefixes.some((p) => p.prefix === prefix)) prefixes.push({ url: t.url, prefix });
       return log;
@@ -111,11 +114,21 @@ const backends: Backend[] = [
   },
   redisBackend("Redis", () => (redisUp ? { url: REDIS_URL, cluster: false } : undefined)),
   redisBackend("Redis Cluster (3 masters)", () => (cluster ? { url: cluster.url, cluster: true } : undefined)),
+  // Every publish waits for the replica (WAIT) and is announced after it: the same contract.
+  redisBackend("Redis with a replica, --redis-min-replicas 1", () => (withReplica ? { url: withReplica.master.url, cluster: false } : undefined), 1),
 ];
+
+let withReplica: { master: RedisProcess; replica: RedisProcess } | undefined;
 
 beforeAll(async () => {
   redisUp = await redisAnswers();
   if (redisUp) cluster = await startRedisCluster();
+  if (redisUp) {
+    const master = await startRedisServer();
+    const replica = await startRedisServer(undefined, ["--replicaof", "127.0.0.1", String(master.port)]);
+    withReplica = { master, replica };
+    await waitUntil(() => spawnSync("redis-cli", ["-p", String(replica.port), "info", "replication"], { encoding: "utf8" }).stdout.includes("master_link_status:up"), "replica in sync", 20_000);
+  }
 }, 60_000);
 
 afterEach(async () => {
@@ -127,6 +140,8 @@ afterAll(async () => {
     if (!url.includes(",")) await deletePrefix(url, prefix).catch(() => {});
   }
   await cluster?.stop();
+  await withReplica?.replica.stop();
+  await withReplica?.master.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 

@@ -16,6 +16,11 @@ export class ChatMetrics implements HubObserver {
   private readonly delivered = new Counter({ name: "chat_messages_delivered_total", help: "Message deliveries queued to members (one per receiver)", registers: [this.registry] });
   private readonly tooSlow = new Counter({ name: "chat_clients_dropped_too_slow_total", help: "Clients disconnected for not reading fast enough", registers: [this.registry] });
   private readonly limited = new Counter({ name: "chat_rate_limited_total", help: "Commands refused by the per-client rate limit", registers: [this.registry] });
+  private readonly counterBehind = new Counter({
+    name: "chat_room_log_counter_behind_total",
+    help: "Rooms whose Redis counter was found behind a number already delivered (a failover to a lagging replica, an older snapshot): each reset with a new epoch",
+    registers: [this.registry],
+  });
   private readonly fanout = new Histogram({
     name: "chat_fanout_latency_seconds",
     help: "Time from accepting a message to queueing it for every local member (this node's senders)",
@@ -76,6 +81,10 @@ export class ChatMetrics implements HubObserver {
   }
   rateLimited(): void {
     this.limited.inc();
+  }
+  /** The Redis log found a room's counter behind what was delivered (not a hub event). */
+  roomCounterBehind(): void {
+    this.counterBehind.inc();
   }
 
   /** Drop every metric: the default collectors hold the registry (and so the hub) otherwise. */

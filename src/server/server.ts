@@ -117,6 +117,8 @@ function openRoomLog(config: ServerConfig, options: StartOptions, scheduler: Flu
       commandTimeoutMs: config.redisCommandTimeoutMs,
       // Its connections carry the routing name an operator gave it (CLIENT LIST shows which node is which).
       nodeName: nodeId,
+      minReplicas: config.redisMinReplicas,
+      onCounterBehind: () => metrics.roomCounterBehind(),
       onEvent: (level, message, fields) => log[level](fields ?? {}, message),
     });
   }

@@ -103,51 +103,126 @@ function pingSync(port: number): boolean {
   return out.stdout?.trim() === "PONG" || /^NOAUTH/.test(out.stdout?.trim() ?? "");
 }
 
-/** A three-master Redis Cluster of the test's own, started with redis-server and `redis-cli --cluster create`. */
+/**
+ * A three-master Redis Cluster of the test's own, started with redis-server and
+ * `redis-cli --cluster create`, optionally with one replica per master, and the
+ * means to fail it over the hard way (a lagging replica promoted).
+ */
 export interface RedisCluster {
-  /** Seed list for --redis with --redis-cluster. */
+  /** Seed list for --redis with --redis-cluster (the first masters; the client discovers the rest). */
   url: string;
+  /** The masters as started (a failover changes who is master; see masterOf). */
   masters: RedisProcess[];
+  /** Every redis-server process of the cluster, masters and replicas. */
+  all: RedisProcess[];
   /** The master (by port) that serves a key's slot. */
   ownerOf(key: string): Promise<number>;
+  /** The process serving a key's slot now. */
+  masterOf(key: string): Promise<RedisProcess>;
+  /** The replica (online) of a master. */
+  replicaOf(master: RedisProcess): RedisProcess;
+  /**
+   * Cut a replica off its master without it noticing: the replica is frozen
+   * (SIGSTOP), then the master drops its replication link (CLIENT KILL TYPE
+   * replica). Writes from now on reach the master only.
+   */
+  detachReplica(master: RedisProcess, replica: RedisProcess): void;
+  /** Let a frozen replica run again (it reconnects to its master if it can). */
+  resume(replica: RedisProcess): void;
+  /** SIGKILL a master, resume its (frozen) replica and promote it with CLUSTER FAILOVER TAKEOVER. */
+  failOver(master: RedisProcess, replica: RedisProcess): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startRedisCluster(): Promise<RedisCluster> {
-  const masters: RedisProcess[] = [];
-  for (let i = 0; i < 3; i++) {
+const cli = (port: number, ...args: string[]) => spawnSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8", timeout: 5000 }).stdout ?? "";
+const alive = (p: RedisProcess) => p.child.exitCode === null && p.child.signalCode === null;
+
+export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0;
+  const all: RedisProcess[] = [];
+  for (let i = 0; i < 3 * (1 + replicas); i++) {
     const port = await freePort();
-    masters.push(await startRedisServer(port, ["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "2000"]));
+    // A short node timeout: failure detection (and a test's failover) within seconds.
+    all.push(await startRedisServer(port, ["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "2000"]));
   }
   const create = spawnSync(
     "redis-cli",
-    ["--cluster", "create", ...masters.map((m) => `127.0.0.1:${m.port}`), "--cluster-replicas", "0", "--cluster-yes"],
+    ["--cluster", "create", ...all.map((m) => `127.0.0.1:${m.port}`), "--cluster-replicas", String(replicas), "--cluster-yes"],
     { encoding: "utf8", timeout: 30_000 },
   );
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
-  await waitUntil(
-    () => masters.every((m) => spawnSync("redis-cli", ["-p", String(m.port), "cluster", "info"], { encoding: "utf8" }).stdout.includes("cluster_state:ok")),
-    "cluster state ok",
-    20_000,
-  );
+  const clusterOk = () => all.filter(alive).every((m) => cli(m.port, "cluster", "info").includes("cluster_state:ok"));
+  await waitUntil(clusterOk, "cluster state ok", 20_000);
+  const masters = all.filter((p) => cli(p.port, "info", "replication").includes("role:master"));
+  if (replicas > 0) {
+    await waitUntil(
+      () => all.filter((p) => !masters.includes(p)).every((r) => cli(r.port, "info", "replication").includes("master_link_status:up")),
+      "replicas in sync",
+      20_000,
+    );
+  }
+  const byPort = (port: number) => {
+    const found = all.find((p) => p.port === port);
+    if (!found) throw new Error(`no redis-server of this cluster on port ${port}`);
+    return found;
+  };
+  const ownerOf = async (key: string) => {
+    const client = new Redis(all.find(alive)!.url, { maxRetriesPerRequest: 1 });
+    client.on("error", () => {});
+    try {
+      const slot = (await client.call("CLUSTER", "KEYSLOT", key)) as number;
+      const ranges = (await client.call("CLUSTER", "SLOTS")) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+      const range = ranges.find(([start, end]) => slot >= start && slot <= end);
+      if (!range) throw new Error(`no master serves slot ${slot}`);
+      return range[2][1];
+    } finally {
+      client.disconnect();
+    }
+  };
   return {
-    url: masters.map((m) => m.url).join(","),
+    // Seeds that answer: a seed list naming a dead master can keep a client from starting.
+    get url() {
+      return all.filter(alive).map((m) => m.url).join(",");
+    },
     masters,
-    async ownerOf(key) {
-      const client = new Redis(masters[0].url, { maxRetriesPerRequest: 1 });
-      client.on("error", () => {});
-      try {
-        const slot = (await client.call("CLUSTER", "KEYSLOT", key)) as number;
-        const ranges = (await client.call("CLUSTER", "SLOTS")) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
-        const range = ranges.find(([start, end]) => slot >= start && slot <= end);
-        if (!range) throw new Error(`no master serves slot ${slot}`);
-        return range[2][1];
-      } finally {
-        client.disconnect();
-      }
+    all,
+    ownerOf,
+    masterOf: async (key) => byPort(await ownerOf(key)),
+    replicaOf(master) {
+      const line = cli(master.port, "info", "replication").split("\n").find((l) => /^slave\d+:/.test(l));
+      const port = line ? Number(/port=(\d+)/.exec(line)?.[1]) : NaN;
+      if (!Number.isFinite(port)) throw new Error(`master ${master.port} has no replica`);
+      return byPort(port);
+    },
+    detachReplica(master, replica) {
+      replica.child.kill("SIGSTOP");
+      cli(master.port, "client", "kill", "type", "replica");
+    },
+    resume(replica) {
+      replica.child.kill("SIGCONT");
+    },
+    async failOver(master, replica) {
+      const exited = new Promise((r) => master.child.once("exit", r));
+      master.child.kill("SIGKILL");
+      await exited;
+      replica.child.kill("SIGCONT");
+      await waitUntil(() => cli(replica.port, "ping").trim() === "PONG", "the replica to answer", 10_000);
+      // It may have started a failover of its own meanwhile; TAKEOVER needs no other node's vote.
+      let probes = 0;
+      await waitUntil(
+        () => {
+          if (cli(replica.port, "info", "replication").includes("role:master")) return true;
+          if (probes++ % 200 === 0) cli(replica.port, "cluster", "failover", "takeover"); // again about every second
+          return false;
+        },
+        "the replica to become master",
+        20_000,
+      );
+      await waitUntil(clusterOk, "cluster state ok after the failover", 30_000);
     },
     stop: async () => {
-      await Promise.all(masters.map((m) => m.stop()));
+      for (const p of all) if (alive(p)) p.child.kill("SIGCONT");
+      await Promise.all(all.map((m) => m.stop()));
     },
   };
 }

@@ -46,6 +46,12 @@ export const roomIndexKey = (prefix: string) => `${prefix}:rooms`;
 /** A node's lease: present while the node is alive. */
 export const leaseKey = (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}`;
 
+/** SET of the ids of the nodes that may hold members somewhere (survivors watch their leases). */
+export const nodeRegistryKey = (prefix: string) => `${prefix}:nodes`;
+
+/** SET of the rooms a node may hold members in: where survivors look when it dies. */
+export const nodeRoomsKey = (prefix: string, nodeId: string) => `${prefix}:noderooms:${nodeId}`;
+
 /** The room a channel name belongs to (the part inside the hash tag). */
 export function roomOfChannel(prefix: string, channel: string): string | undefined {
   const start = prefix.length + 2;

@@ -18,11 +18,19 @@
  * the room, so its members rejoin and are told epoch_changed.
  *
  * Nodes hold leases (node-lease.ts): a node that stops renewing is declared
- * dead by the survivors, which remove its members (reason DISCONNECTED).
+ * dead by the survivors, which remove its members (reason DISCONNECTED) from
+ * every room it listed itself in.
+ *
+ * Failover: a number is never handed out twice in one epoch. Each node knows
+ * the highest number it delivered per room; when Redis's counter is behind it
+ * (a lagging replica promoted, an older snapshot restored), found by a publish
+ * (the script is told that number) or a check, the room starts a new epoch and
+ * every node resets it, loudly. With minReplicas, a message is confirmed by
+ * WAIT before it is acknowledged or shown to anyone.
  */
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
-import { ReplyError } from "ioredis";
+import { Cluster, ReplyError, type Redis } from "ioredis";
 import { ChatResponseSchema, LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
@@ -48,10 +56,10 @@ import {
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
-import { roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
+import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import { CLAIM_SCRIPT, CONFIRM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -63,6 +71,15 @@ export interface RedisLogOptions extends RedisTarget {
   retention: Retention;
   /** A node that has not renewed its lease for this long is dead; its members are removed. */
   leaseMs: number;
+  /**
+   * Acknowledge a message only once this many replicas of the room's master
+   * confirm it (WAIT); 0 does not wait. See docs/scaling.md for what it buys.
+   */
+  minReplicas?: number;
+  /** How long a publish waits for those replicas before it is refused as unavailable. */
+  replicaWaitMs?: number;
+  /** A room's counter was found behind a number already delivered (counted by the server's metrics). */
+  onCounterBehind?: (room: string) => void;
   /** Told of connection trouble and recoveries, for the server's log. */
   onEvent?: (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 }
@@ -77,10 +94,18 @@ const UNCLAIMED_EPOCH_TTL_MS = 60_000;
 const SUBSCRIBE_RECHECK_MS = 1000;
 /** Members removed per eviction script call (bounds how long one call holds Redis). */
 const EVICT_BATCH = 500;
+/** Default of RedisLogOptions.replicaWaitMs. */
+const REPLICA_WAIT_MS = 1000;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
   private readonly redis: RedisConnections;
+  /**
+   * With --redis-min-replicas, publishes and their WAITs go on a connection of
+   * their own: a WAIT holds its connection up to replicaWaitMs, and a slow
+   * replica must not delay lease renewals, joins and reads behind it.
+   */
+  private readonly publisher: Redis | Cluster;
   private readonly prefix: string;
   private readonly retention: Retention;
   private readonly feeds = new Map<string, RoomFeed>();
@@ -89,8 +114,15 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure", Script>;
+  private readonly scripts: Record<"publish" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm", Script>;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
+  private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
+  private readonly minReplicas: number;
+  private readonly replicaWaitMs: number;
+  /** The members this node holds, by room and skeleton: what to check when its lease lapsed. */
+  private readonly held = new Map<string, Map<string, MemberRecord>>();
+  /** Rooms with a counter check already scheduled (a stale entry arrived). */
+  private readonly staleChecks = new Set<string>();
   private wasAvailable = false;
   private closed = false;
 
@@ -99,11 +131,16 @@ export class RedisRoomLog implements RoomLog {
     this.retention = options.retention;
     this.nodeId = options.nodeId ?? randomUUID().replace(/-/g, "").slice(0, 12);
     this.onEvent = options.onEvent ?? (() => {});
+    this.onCounterBehind = options.onCounterBehind ?? (() => {});
+    this.minReplicas = options.minReplicas ?? 0;
+    // WAIT runs on a connection with the command timeout: it must give up before the timeout cuts it off.
+    this.replicaWaitMs = options.replicaWaitMs ?? Math.min(REPLICA_WAIT_MS, Math.max(50, Math.floor((options.commandTimeoutMs ?? 3000) / 2)));
     this.redis = connectRedis(options, {
       nodeName: options.nodeName ?? this.nodeId,
       onChange: () => this.checkAvailability(),
       onAuthFailure: (message) => this.onEvent("error", message),
     });
+    this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
       claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
@@ -112,6 +149,8 @@ export class RedisRoomLog implements RoomLog {
       evict: this.define("chatEvict", 9, EVICT_SCRIPT),
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
+      rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
+      confirm: this.define("chatConfirm", 1, CONFIRM_SCRIPT),
     };
     this.lease = new NodeLease({
       commands: this.redis.commands,
@@ -120,7 +159,8 @@ export class RedisRoomLog implements RoomLog {
       leaseMs: options.leaseMs,
       rooms: () => [...this.feeds.keys()],
       evict: (room, deadNode) => this.evictNode(room, deadNode),
-      lapsed: () => this.resetAll("this node's lease lapsed"),
+      lapsed: () => this.recoverLapsedLease(),
+      heldRooms: () => [...this.held.keys()],
       trim: (room) => this.trimRoom(room),
       sweep: () => this.catchUpAll(),
       onError: (err) => this.connectionTrouble(err),
@@ -143,7 +183,7 @@ export class RedisRoomLog implements RoomLog {
 
   /** Connect, waiting at most `timeoutMs` for Redis (the server starts either way, NOT_SERVING until it answers). */
   async connect(timeoutMs = 5000): Promise<boolean> {
-    const connecting = [this.redis.commands, this.redis.subscriber].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
+    const connecting = [...new Set([this.redis.commands, this.redis.subscriber, this.publisher])].map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : Promise.resolve()));
     await Promise.race([Promise.all(connecting), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     // Wrong credentials will not fix themselves by waiting: say so, and do not start.
     const refused = this.redis.authFailure();
@@ -168,6 +208,7 @@ export class RedisRoomLog implements RoomLog {
       (r, after, upTo) => this.readRange(r, after, upTo),
       (f) => void this.checkEpoch(f),
       (err) => this.connectionTrouble(err),
+      (f) => this.checkCounterSoon(f),
     );
     this.feeds.get(room)?.close();
     this.feeds.set(room, feed);
@@ -197,6 +238,8 @@ export class RedisRoomLog implements RoomLog {
     feed.close();
     this.feeds.delete(room);
     void this.redis.unsubscribe(this.keys(room).channel).catch(() => {});
+    // No member here any more (the hub unsubscribes a room it has none in): nothing to evict if this node dies.
+    if (!this.held.has(room)) void this.redis.commands.srem(nodeRoomsKey(this.prefix, this.nodeId), room).catch(() => {});
   }
 
   publish(req: PublishRequest): Promise<PublishOutcome> {
@@ -262,6 +305,8 @@ export class RedisRoomLog implements RoomLog {
   async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = ""): Promise<ClaimOutcome> {
     this.requireAvailable();
     const k = this.keys(room);
+    // Recorded before the member is: if this node dies, survivors find every room it may hold members in.
+    await this.command(() => this.register(room));
     const result = (await this.command(() =>
       this.scripts.claim(
         ...this.presenceKeys(k, this.nodeId),
@@ -277,6 +322,7 @@ export class RedisRoomLog implements RoomLog {
         resumeTokenHash,
       ),
     )) as [string, string | number, string?];
+    if (result[0] === "claimed" || result[0] === "replaced") this.hold(room, member);
     if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
     if (result[0] === "replaced") return { kind: "claimed", memberCount: Number(result[1]), replaced: { joinedAtMs: Number(result[2]) } };
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
@@ -284,6 +330,7 @@ export class RedisRoomLog implements RoomLog {
   }
 
   async release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
+    this.unhold(room, member);
     if (!this.available) {
       this.pendingReleases.push({ room, member, reason });
       return;
@@ -315,7 +362,12 @@ export class RedisRoomLog implements RoomLog {
         this.sharded,
       ),
     )) as [string, string | number];
-    if (result[0] === "renamed") return { kind: "renamed", memberCount: Number(result[1]) };
+    if (result[0] === "renamed") {
+      // The lapsed-lease check looks our members up by skeleton: it must know the new one.
+      this.unhold(room, member);
+      this.hold(room, { ...member, ...next });
+      return { kind: "renamed", memberCount: Number(result[1]) };
+    }
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
     return { kind: "gone" };
   }
@@ -381,6 +433,7 @@ export class RedisRoomLog implements RoomLog {
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
     await this.lease.stop();
+    if (this.publisher !== this.redis.commands) this.publisher.disconnect();
     await this.redis.close();
   }
 
@@ -400,8 +453,10 @@ export class RedisRoomLog implements RoomLog {
   }
 
   private define(name: string, numberOfKeys: number, lua: string): Script {
-    const client = this.redis.commands as unknown as Record<string, Script> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
+    type Definer = Record<string, Script> & { defineCommand(n: string, d: { numberOfKeys: number; lua: string }): void };
+    const client = this.redis.commands as unknown as Definer;
     client.defineCommand(name, { numberOfKeys, lua });
+    if (this.publisher !== this.redis.commands) (this.publisher as unknown as Definer).defineCommand(name, { numberOfKeys, lua });
     return (...args) => client[name](...args);
   }
 
@@ -423,8 +478,10 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(req.room);
     const halves = encodeMessageHalves(req);
     const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const feed = this.feeds.get(req.room);
     const result = (await this.command(() =>
-      this.scripts.publish(
+      this.publishScript(
+        k.channel,
         k.meta,
         k.log,
         k.ids,
@@ -443,11 +500,82 @@ export class RedisRoomLog implements RoomLog {
         newEpoch(),
         this.sharded,
         Date.now(),
+        feed?.currentEpoch ?? "",
+        feed?.highestSeen ?? 0,
+        this.minReplicas > 0 ? "1" : "0",
       ),
-    )) as string[];
+    ));
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
     return { kind: "conflict" };
+  }
+
+  /**
+   * Run the publish script; with --redis-min-replicas, follow it on the same
+   * connection with WAIT (it counts the replicas that have this connection's
+   * writes so far), and refuse the send when too few confirm in time: the
+   * client retries under the same client_msg_id, and a message that was in
+   * fact stored is then answered as a duplicate with its number.
+   */
+  private async publishScript(channel: string, meta: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
+    args.unshift(meta);
+    if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
+    const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
+      wait(n: number, ms: number): unknown;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    // Buffer replies: the payload to announce is the encoded event, binary.
+    pipeline.chatPublishBuffer(...args);
+    pipeline.wait(this.minReplicas, this.replicaWaitMs);
+    const replies = await pipeline.exec();
+    if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
+    const [[scriptErr, raw], [waitErr, confirmed]] = replies;
+    if (scriptErr) throw scriptErr;
+    if (waitErr) throw waitErr;
+    const result = raw as (Buffer | number)[];
+    if (Number(confirmed) < this.minReplicas) {
+      // Stored on the master but not announced: nodes find it later by the counter, if it survives.
+      throw new LogUnavailableError(
+        `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
+      );
+    }
+    const reply = result.slice(0, 4).map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
+    // Confirmed up to here: nodes may catch up to it (a duplicate's original too, now it is on the replicas).
+    if (reply[0] !== "conflict") void this.scripts.confirm(meta, reply[1]).catch((err) => this.connectionTrouble(err));
+    // Announced only now, so nobody (the sender included) sees a message no replica has.
+    if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    return reply;
+  }
+
+  /**
+   * How far a node may catch up on its own: the counter, or with
+   * --redis-min-replicas what replicas confirmed (a message stored but not
+   * confirmed goes out once a later one is, or its resend is).
+   */
+  private deliverableUpTo(seq: string | null, confirmed: string | null): number {
+    if (this.minReplicas <= 0 || confirmed === null) return Number(seq ?? 0);
+    return Math.min(Number(seq ?? 0), Number(confirmed));
+  }
+
+  /** Record that this node may hold members in the room (survivors look here when it dies). */
+  private async register(room: string): Promise<void> {
+    await Promise.all([
+      this.redis.commands.sadd(nodeRegistryKey(this.prefix), this.nodeId),
+      this.redis.commands.sadd(nodeRoomsKey(this.prefix, this.nodeId), room),
+    ]);
+  }
+
+  private hold(room: string, member: MemberRecord): void {
+    let members = this.held.get(room);
+    if (!members) this.held.set(room, (members = new Map()));
+    members.set(member.skeleton, member);
+  }
+
+  private unhold(room: string, member: MemberRecord): void {
+    const members = this.held.get(room);
+    if (members?.get(member.skeleton)?.joinedAtMs !== member.joinedAtMs) return;
+    members.delete(member.skeleton);
+    if (members.size === 0) this.held.delete(room);
   }
 
   private async releaseNow(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
@@ -520,13 +648,48 @@ export class RedisRoomLog implements RoomLog {
     try {
       const position = await this.position(feed.room);
       if (this.feeds.get(feed.room) !== feed) return;
-      if (position.epoch !== feed.currentEpoch) {
-        this.onEvent("warn", "room history was reset in Redis (new epoch); its members rejoin", { room: feed.room });
-        feed.reset(position);
-      }
+      if (position.epoch !== feed.currentEpoch) await this.resetFeed(feed, position, "room history was reset in Redis (new epoch); its members rejoin");
     } catch (err) {
       this.connectionTrouble(err);
     }
+  }
+
+  /**
+   * Reset a room to Redis's new epoch. When the epoch was started because the
+   * counter was behind what was delivered in this node's epoch (by this node
+   * or another one), say so with both numbers: messages were lost in Redis.
+   */
+  private async resetFeed(feed: RoomFeed, position: RoomPosition, why: string): Promise<void> {
+    const [behindEpoch, behindAt, behindOf] = await this.redis.commands.hmget(this.keys(feed.room).meta, "behindEpoch", "behindAt", "behindOf");
+    if (this.feeds.get(feed.room) !== feed || feed.currentEpoch === position.epoch) return;
+    if (behindEpoch !== null && behindEpoch === feed.currentEpoch) {
+      this.onCounterBehind(feed.room);
+      this.onEvent(
+        "warn",
+        `room ${feed.room}: its Redis counter was at ${behindAt} but ${behindOf} had been delivered (a failover to a lagging replica, or a restore of an older snapshot); the messages after ${behindAt} are lost, so the room starts a new epoch and its members rejoin`,
+        { room: feed.room, counter: Number(behindAt), delivered: Number(behindOf), deliveredHere: feed.highestSeen, epoch: position.epoch },
+      );
+    } else {
+      this.onEvent("warn", why, { room: feed.room });
+    }
+    feed.reset(position);
+  }
+
+  /** A number came again on the channel: check (once at a time) whether the counter went back. */
+  private checkCounterSoon(feed: RoomFeed): void {
+    if (this.staleChecks.has(feed.room)) return;
+    this.staleChecks.add(feed.room);
+    void this.catchUp([feed]).finally(() => this.staleChecks.delete(feed.room));
+  }
+
+  /**
+   * Redis's counter for a room is behind what this node delivered in the same
+   * epoch: start a new epoch in Redis (unless another node did first), then reset.
+   */
+  private async counterBehind(feed: RoomFeed): Promise<void> {
+    const known = feed.highestSeen;
+    await this.scripts.rebase(this.keys(feed.room).meta, feed.currentEpoch, known, newEpoch());
+    await this.checkEpoch(feed);
   }
 
   /** Every subscribed room against its last number in Redis: a lost tail message is repaired. */
@@ -537,12 +700,13 @@ export class RedisRoomLog implements RoomLog {
   private async catchUp(feeds: RoomFeed[]): Promise<void> {
     if (!this.available || feeds.length === 0) return;
     try {
-      const metas = await Promise.all(feeds.map((f) => this.redis.commands.hmget(this.keys(f.room).meta, "epoch", "seq")));
+      const metas = await Promise.all(feeds.map((f) => this.redis.commands.hmget(this.keys(f.room).meta, "epoch", "seq", "confirmed")));
       feeds.forEach((feed, i) => {
-        const [epoch, seq] = metas[i];
+        const [epoch, seq, confirmed] = metas[i];
         if (this.feeds.get(feed.room) !== feed || epoch === null) return;
         if (epoch !== feed.currentEpoch) void this.checkEpoch(feed);
-        else feed.catchUpTo(Number(seq ?? 0));
+        else if (Number(seq ?? 0) < feed.highestSeen) void this.counterBehind(feed).catch((err) => this.connectionTrouble(err));
+        else feed.catchUpTo(this.deliverableUpTo(seq, confirmed));
       });
     } catch (err) {
       this.connectionTrouble(err);
@@ -557,10 +721,11 @@ export class RedisRoomLog implements RoomLog {
         const position = await this.position(feed.room);
         if (this.feeds.get(feed.room) !== feed) continue;
         if (position.epoch !== feed.currentEpoch) {
-          this.onEvent("warn", "room history is gone from Redis (restarted without persistence?); its members rejoin", { room: feed.room });
-          feed.reset(position);
+          await this.resetFeed(feed, position, "room history is gone from Redis (restarted without persistence?); its members rejoin");
+        } else if (position.lastSeq < feed.highestSeen) {
+          await this.counterBehind(feed);
         } else {
-          feed.catchUpTo(position.lastSeq);
+          await this.catchUp([feed]);
         }
       } catch (err) {
         this.connectionTrouble(err);
@@ -581,14 +746,34 @@ export class RedisRoomLog implements RoomLog {
     }
   }
 
-  /** Every member on this node lost its place (the lease lapsed): reset every room so they rejoin. */
-  private async resetAll(why: string): Promise<void> {
-    this.onEvent("warn", `${why}; every member on this node rejoins`, { rooms: this.feeds.size });
-    for (const feed of [...this.feeds.values()]) {
+  /**
+   * This node's lease had lapsed (Redis was away or frozen for longer than
+   * it): survivors may have removed some of its members. Only the rooms where
+   * that happened are reset (their members rejoin); a lapse nobody acted on
+   * costs nothing. A survivor that saw the lease gone just before it was
+   * renewed may still be evicting, so the rooms are checked once more later.
+   */
+  private async recoverLapsedLease(): Promise<void> {
+    this.onEvent("warn", "this node's lease in Redis had lapsed; checking whether other nodes removed its members", { rooms: this.held.size });
+    await this.resetEvictedRooms();
+    setTimeout(() => void this.resetEvictedRooms(), Math.max(500, Math.floor(this.lease.leaseMs / 2))).unref();
+  }
+
+  private async resetEvictedRooms(): Promise<void> {
+    if (this.closed) return;
+    for (const [room, members] of [...this.held]) {
       try {
-        feed.reset(await this.position(feed.room));
+        await this.register(room);
+        const skeletons = [...members.keys()];
+        const present = (await this.redis.commands.smismember(this.keys(room).nodeMembers(this.nodeId), ...skeletons)) as number[];
+        if (present.every((p) => p === 1)) continue;
+        this.held.delete(room); // the members rejoin: their claims are new
+        const feed = this.feeds.get(room);
+        this.onEvent("warn", "members of this node were removed by another node while its lease had lapsed; they rejoin", { room });
+        if (feed) feed.reset(await this.position(room));
       } catch (err) {
         this.connectionTrouble(err);
+        return;
       }
     }
   }
@@ -622,8 +807,19 @@ export class RedisRoomLog implements RoomLog {
     this.wasAvailable = now;
     this.onEvent(now ? "info" : "warn", now ? "room log (Redis) reachable" : "room log (Redis) unreachable: refusing sends and joins until it is back");
     for (const listener of this.availabilityListeners) listener(now);
-    if (now) void this.reconcile();
+    if (now) {
+      // Renew at once: waiting for the timer could let a lease lapse that Redis's return could have kept.
+      void this.lease.renewNow();
+      void this.reconcile();
+    }
   }
+}
+
+/** Another connection to the same deployment (no sharded subscribers: it only runs commands). */
+function ownConnection(commands: Redis | Cluster): Redis | Cluster {
+  const copy = commands instanceof Cluster ? commands.duplicate(undefined, { shardedSubscribers: false }) : commands.duplicate();
+  copy.on("error", () => {}); // reconnecting is ioredis's job; a failed publish says unavailable
+  return copy;
 }
 
 /** Redis refused this node's credentials at start-up (the message names WRONGPASS/NOAUTH, never the password). */
@@ -643,11 +839,12 @@ function newEpoch(): string {
 function unavailable(err: unknown): Error {
   if (err instanceof LogUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOAUTH|WRONGPASS)/.test(message)) return err as Error;
+  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOAUTH|WRONGPASS|NOREPLICAS)/.test(message)) return err as Error;
   // Plain words for clients: ioredis's own messages ("...maxRetriesPerRequest...") are not theirs to read.
   if (/timed out/i.test(message)) return new LogUnavailableError("the room log (Redis) did not answer in time");
   if (/^(NOAUTH|WRONGPASS)/.test(message)) return new LogUnavailableError("the room log (Redis) refused this node's credentials");
   if (/^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN)/.test(message)) return new LogUnavailableError("the room log (Redis Cluster) is not serving every room right now");
+  if (/^NOREPLICAS/.test(message)) return new LogUnavailableError("the room log (Redis) has too few replicas in sync to confirm the message");
   if (/^(LOADING|BUSY)/.test(message)) return new LogUnavailableError("the room log (Redis) is busy");
   return new LogUnavailableError("the room log (Redis) is unreachable");
 }

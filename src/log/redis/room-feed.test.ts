@@ -12,6 +12,7 @@ function setup(stored: number) {
   const delivered: number[] = [];
   const resets: RoomPosition[] = [];
   const foreign: string[] = [];
+  const stale: number[] = [];
   const listener: RoomListener = {
     entries: (_room, entries) => delivered.push(...entries.map((e) => e.seq)),
     presence: () => {},
@@ -26,8 +27,9 @@ function setup(stored: number) {
     (err) => {
       throw err;
     },
+    (f) => stale.push(f.lastDelivered),
   );
-  return { feed, history, delivered, resets, foreign };
+  return { feed, history, delivered, resets, foreign, stale };
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
@@ -76,5 +78,18 @@ describe("RoomFeed", () => {
     await settle();
     expect(delivered).toEqual([]);
     expect(foreign).toHaveLength(1);
+  });
+
+  it("tells the log when a number comes again (a counter that went back shows that way), and knows the highest number seen", async () => {
+    const { feed, delivered, stale } = setup(8);
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 5 });
+    feed.onEntry("e", 8, new Uint8Array([8])); // ahead: 6 and 7 are read from history
+    await settle();
+    expect(delivered).toEqual([6, 7, 8]);
+    expect(feed.highestSeen).toBe(8);
+    expect(stale).toEqual([]);
+    feed.onEntry("e", 4, new Uint8Array()); // a number already delivered, in the same epoch
+    expect(stale).toEqual([8]);
+    expect(delivered).toEqual([6, 7, 8]);
   });
 });

@@ -33,10 +33,21 @@ export class RoomFeed {
     private readonly onForeignEpoch: (feed: RoomFeed) => void,
     /** Told when a repair read fails (the backend is unreachable): it is retried later. */
     private readonly onRepairFailed: (err: unknown) => void,
+    /**
+     * Told when the channel brings a number already delivered: usually a repair
+     * read got there first, but it is also how a counter that went back (a
+     * failover to a lagging replica) shows, so the log checks the counter.
+     */
+    private readonly onStaleEntry: (feed: RoomFeed) => void = () => {},
   ) {}
 
   get lastDelivered(): number {
     return this.delivered;
+  }
+
+  /** The highest number this node knows the room handed out in its current epoch. */
+  get highestSeen(): number {
+    return Math.max(this.delivered, this.known);
   }
 
   get currentEpoch(): string {
@@ -60,7 +71,10 @@ export class RoomFeed {
       this.onForeignEpoch(this);
       return;
     }
-    if (this.started && seq <= this.delivered) return; // seen already (a repair read got it first)
+    if (this.started && seq <= this.delivered) {
+      this.onStaleEntry(this); // seen already (a repair read got it first), or the counter went back
+      return;
+    }
     this.known = Math.max(this.known, seq);
     if (this.held.size >= MAX_HELD) this.held.clear(); // a repair reads them all back
     this.held.set(seq, event);

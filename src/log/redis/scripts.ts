@@ -40,12 +40,35 @@ end
 `;
 
 /**
+ * Lua: the room's counter is behind a number a node already delivered in the
+ * same epoch (Redis failed over to a replica that lagged, or was restored
+ * from an older snapshot). Reusing those numbers would make every node drop
+ * the new messages as already delivered, so the room starts a new epoch
+ * instead, numbering on from the highest delivered number (never reused);
+ * what it was is kept in meta (behind*) for every node's log line.
+ * Returns the room's epoch after the check.
+ */
+const REBASE = `
+local function rebase(meta, epoch, knownEpoch, knownSeq, newEpoch)
+  local counter = tonumber(redis.call('HGET', meta, 'seq') or '0')
+  if epoch ~= knownEpoch or knownSeq <= counter then return epoch end
+  redis.call('HSET', meta, 'epoch', newEpoch, 'seq', knownSeq, 'behindEpoch', knownEpoch, 'behindAt', counter, 'behindOf', knownSeq)
+  return newEpoch
+end
+`;
+
+/**
  * KEYS: meta, log, ids, idTimes, channel
  * ARGV: sender, clientMsgId, textHash, head, tail, sentAtMs, maxLen, maxAgeMs,
- *       idWindowMs, maxIds, newEpoch, sharded, nowMs
- * Returns {'ok', seq, epoch} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
+ *       idWindowMs, maxIds, newEpoch, sharded, nowMs,
+ *       knownEpoch, knownSeq (the room as the publishing node delivered it; '' and 0 for unknown),
+ *       confirm ('1': the node WAITs for replicas before anyone sees the message, so
+ *       the script does not announce it but returns the channel payload for the
+ *       node to publish once confirmed; and a duplicate writes too, so a WAIT
+ *       after it covers the original)
+ * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
  */
-export const PUBLISH_SCRIPT = `${VARINT}${PUBLISH}
+export const PUBLISH_SCRIPT = `${VARINT}${PUBLISH}${REBASE}
 local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[13])
 local window = tonumber(ARGV[9])
@@ -53,6 +76,8 @@ local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
   epoch = ARGV[11]
   redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+else
+  epoch = rebase(meta, epoch, ARGV[14], tonumber(ARGV[15]), ARGV[11])
 end
 local idKey = nil
 if ARGV[2] ~= '' then
@@ -61,7 +86,10 @@ if ARGV[2] ~= '' then
   if rec then
     local s, t, h = string.match(rec, '^(%d+):(%d+):(%x+)$')
     if s and tonumber(t) >= now - window then
-      if h == ARGV[3] then return {'dup', s, t, epoch} end
+      if h == ARGV[3] then
+        if ARGV[16] == '1' then redis.call('HSET', meta, 'dupAt', now) end
+        return {'dup', s, t, epoch}
+      end
       return {'conflict'}
     end
   end
@@ -102,7 +130,9 @@ if maxAge > 0 then
     redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
   end
 end
-announce(channel, ARGV[12], 'M' .. epoch .. ' ' .. seq .. '\\n' .. event)
+local payload = 'M' .. epoch .. ' ' .. seq .. '\\n' .. event
+if ARGV[16] == '1' then return {'ok', seq, epoch, payload} end
+announce(channel, ARGV[12], payload)
 return {'ok', seq, epoch}
 `;
 
@@ -294,4 +324,30 @@ if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
   if redis.call('EXISTS', members) == 0 then redis.call('PEXPIRE', meta, ARGV[2]) end
 end
 return redis.call('HMGET', meta, 'epoch', 'seq')
+`;
+
+/**
+ * The check of REBASE on its own, for a node that finds the counter behind
+ * while nobody publishes (its regular sweep, a reconnect).
+ * KEYS: meta
+ * ARGV: knownEpoch, knownSeq, newEpoch
+ * Returns the room's epoch after the check ('' for a room Redis does not know).
+ */
+export const REBASE_SCRIPT = `${REBASE}
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return '' end
+return rebase(KEYS[1], epoch, ARGV[1], tonumber(ARGV[2]), ARGV[3])
+`;
+
+/**
+ * With --redis-min-replicas: the highest number a WAIT confirmed (replication
+ * is in order, so every number below it is on the replicas too). Nodes catch
+ * up to it, not to the counter, so nobody is handed a message no replica has.
+ * KEYS: meta
+ * ARGV: seq
+ */
+export const CONFIRM_SCRIPT = `
+local seq = tonumber(ARGV[1])
+if seq > tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0') then redis.call('HSET', KEYS[1], 'confirmed', seq) end
+return 1
 `;
