@@ -132,6 +132,8 @@ describe("a frozen Redis (SIGSTOP)", () => {
     const refused = await ann.waitFor("error", (e) => e.clientMsgId === "a-frozen", COMMAND_TIMEOUT_MS + MARGIN_MS);
     expect(refused.code).toBe(ErrorCode.UNAVAILABLE);
     expect(refused.message).not.toMatch(INTERNALS);
+    // A timeout does not prove the message was not stored: the client is told to resend under the same id.
+    expect(refused.message).toMatch(/not confirmed.*same client_msg_id/);
     expect(ann.ended).toBeUndefined();
 
     // Health (the whole server and the chat service) and the metric within the bound.

@@ -376,7 +376,8 @@ export class Session implements MemberOwner {
       },
       (err) => {
         const why = err instanceof LogUnavailableError ? err.message : "storage error";
-        this.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, `message was not stored (${why}); it was not delivered, retry`, ctx));
+        // A timeout does not prove the message was not stored: the resend with the same id is what makes it safe.
+        this.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, `message not confirmed (${why}); resend it with the same client_msg_id (it is stored at most once)`, ctx));
         this.acknowledged();
       },
     );

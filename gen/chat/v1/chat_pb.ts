@@ -1485,8 +1485,11 @@ export enum ErrorCode {
   PERMISSION_DENIED = 6,
 
   /**
-   * The server failed (e.g. storage, or its room log is unreachable); the
-   * command was not carried out and may be retried.
+   * The server failed (e.g. storage, or its room log is unreachable, did not
+   * answer in time, or could not confirm enough replicas); retry the command
+   * later. A refused send may still have been stored (a timeout proves
+   * nothing): resend it with the same client_msg_id, which stores it at most
+   * once and answers with the original ChatMessage if it was.
    *
    * @generated from enum value: ERROR_CODE_UNAVAILABLE = 7;
    */
