@@ -9,11 +9,11 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.js";
-import { killServers, spawnServer } from "./support/server-process.js";
-import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, launchBrowser, newPage, openSignedIn, PHONE, say, seriousViolations, shownCount } from "./support/browser.js";
+import { spawnServer } from "./support/server-process.js";
+import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, sharedBrowser, newPage, openSignedIn, PHONE, say, seriousViolations, shownCount } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 
@@ -34,24 +34,14 @@ const focused = (page: Page) =>
   });
 
 describeInBrowser(browserSuite("the web page's accessibility in Chromium"), () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    for (const context of browser.contexts()) await context.close();
-    killServers();
-  });
+  const chromium = sharedBrowser();
 
   it.each([
     ["desktop", DESKTOP],
     ["phone", PHONE],
   ])("axe-core finds no serious or critical problem on the sign-in screen or in the chat (%s)", async (size, viewport) => {
     const server = await startServer();
-    const { page } = await newPage(browser, server.url, viewport);
+    const { page } = await newPage(chromium.browser, server.url, viewport);
     expect(await seriousViolations(page)).toEqual([]);
     // The sign-in screen with an error up.
     await page.getByRole("button", { name: "Join", exact: true }).click();
@@ -62,7 +52,7 @@ describeInBrowser(browserSuite("the web page's accessibility in Chromium"), () =
     await page.getByRole("button", { name: "Join", exact: true }).click();
     await joined(page);
     expect(await seriousViolations(page)).toEqual([]); // the empty room
-    const { page: bob } = await openSignedIn(browser, server.url, "bob");
+    const { page: bob } = await openSignedIn(chromium.browser, server.url, "bob");
     await say(bob, "hello");
     await say(bob, "a second line from bob");
     await say(page, "hi bob");
@@ -80,7 +70,7 @@ describeInBrowser(browserSuite("the web page's accessibility in Chromium"), () =
 
   it("keyboard only: tab order, focus on the message box after joining, Escape closes the phone's side panel", async () => {
     const server = await startServer();
-    const { page } = await newPage(browser, server.url, PHONE);
+    const { page } = await newPage(chromium.browser, server.url, PHONE);
     // The nickname field has focus on load; Tab walks the form in reading order.
     expect(await focused(page)).toBe("input#nickname");
     await page.keyboard.type("kim");

@@ -12,13 +12,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { spawnCli, stopCliProcesses, type CliProcess } from "./support/cli-process.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { spawnCli, type CliProcess } from "./support/cli-process.js";
 import { freePort } from "./support/free-port.js";
-import { killServers, spawnServer } from "./support/server-process.js";
+import { spawnServer } from "./support/server-process.js";
 import { waitUntil } from "./support/wait.js";
-import { artifacts, browserSuite, DESKTOP, haveBrowser, launchBrowser, openSignedIn, PHONE, say, shown, shownCount } from "./support/browser.js";
+import { artifacts, browserSuite, DESKTOP, haveBrowser, sharedBrowser, openSignedIn, PHONE, say, shown, shownCount } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 
@@ -42,28 +42,17 @@ const rows = (page: Page, room = "lobby") =>
   );
 
 describeInBrowser(browserSuite("a room in the web page reads like a conversation"), () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    for (const context of browser.contexts()) await context.close();
-    await stopCliProcesses();
-    killServers();
-  });
+  const chromium = sharedBrowser();
 
   it("an empty room says so; joins and leaves are quiet lines; one sender's run of messages is one group; ours stand out", async () => {
     const server = await startServer();
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
     const empty = ann.locator('ol[data-room="lobby"] li.empty');
     await empty.waitFor();
     expect(await empty.textContent()).toContain("No messages yet — say hello");
     await ann.screenshot({ path: join(artifacts, "web-empty-room-desktop.png") });
 
-    const { page: bob } = await openSignedIn(browser, server.url, "bob", PHONE);
+    const { page: bob } = await openSignedIn(chromium.browser, server.url, "bob", PHONE);
     await bob.screenshot({ path: join(artifacts, "web-empty-room-phone.png") });
     await ann.locator("li.presence", { hasText: "bob joined" }).waitFor();
     await say(bob, "hi ann");
@@ -112,7 +101,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
 
   it("a big room's joins and leaves come as presence digests, shown as quiet lines", async () => {
     const server = await startServer(undefined, ["--presence-threshold", "2", "--presence-interval-ms", "100"]);
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
     const clis = ["carl", "dora", "eve"].map((name) => spawnCli(["--server", server.baseUrl, "--name", name, "--room", "lobby", "--json"]));
     await ann.locator("li.presence", { hasText: "eve" }).waitFor();
     await ann.locator("#member-count", { hasText: "4 members" }).waitFor();
@@ -147,7 +136,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     db.close();
     server = await startServer(server.db);
 
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
     await shownCount(ann, 4);
     const threeDaysAgo = await ann.evaluate((t) => new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(new Date(t)), noon(3));
     expect(await rows(ann)).toEqual([`-- ${threeDaysAgo} --`, "cli: three days ago", "  … still three days ago", "-- Yesterday --", "cli: yesterday", "-- Today --", "cli: today"]);
@@ -155,7 +144,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await shownCount(ann, 5);
     expect((await rows(ann)).slice(-3)).toEqual(["-- Today --", "cli: today", "ann: and now"]);
     await ann.screenshot({ path: join(artifacts, "web-day-separators-desktop.png") });
-    const { page: phone } = await openSignedIn(browser, server.url, "bob", PHONE);
+    const { page: phone } = await openSignedIn(chromium.browser, server.url, "bob", PHONE);
     await shownCount(phone, 5);
     await phone.screenshot({ path: join(artifacts, "web-day-separators-phone.png") });
   }, 90_000);
@@ -176,9 +165,9 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     db.close();
     server = await startServer(server.db);
 
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
     await shownCount(ann, 2);
-    const { page: bob } = await openSignedIn(browser, server.url, "bob", PHONE);
+    const { page: bob } = await openSignedIn(chromium.browser, server.url, "bob", PHONE);
     await ann.locator("li.presence", { hasText: "bob joined" }).waitFor();
     const kim = spawnCli(["--server", server.baseUrl, "--name", "kim", "--room", "lobby", "--json"]);
     await ann.locator("li.presence", { hasText: "kim joined" }).waitFor();
@@ -190,7 +179,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await shownCount(ann, 5);
     await say(ann, "Thanks kim! Trying it now.");
     await shownCount(ann, 6);
-    await say(ann, "Looks good from the browser, too.");
+    await say(ann, "Looks good from the chromium.browser, too.");
     await shownCount(bob, 7);
     expect((await rows(ann)).filter((r) => r.startsWith("--"))).toEqual(["-- Yesterday --", "-- Today --"]);
     await ann.locator("#composer-input").fill("Shall we ship it?");
@@ -207,7 +196,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
     cli.write(...Array.from({ length: 40 }, (_, i) => `line ${i + 1}`));
     await waitUntil(() => printedCount(cli) >= 40 || undefined, "the terminal client's 40 messages", 20_000);
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
     await shownCount(ann, 40);
     const scroll = () => ann.evaluate(() => {
       const log = document.querySelector<HTMLElement>('ol[data-room="lobby"]')!;

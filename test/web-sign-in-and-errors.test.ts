@@ -8,11 +8,11 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.js";
-import { killServers, spawnServer } from "./support/server-process.js";
-import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, launchBrowser, newPage, openSignedIn, PHONE, say, shown, shownCount, signIn } from "./support/browser.js";
+import { spawnServer } from "./support/server-process.js";
+import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, sharedBrowser, newPage, openSignedIn, PHONE, say, shown, shownCount, signIn } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 
@@ -25,25 +25,15 @@ async function startServer(extra: string[] = []) {
 const alertTexts = (page: Page) => page.locator("#alert li .alert-text").allTextContents();
 
 describeInBrowser(browserSuite("the web page in Chromium: sign-in, errors, long messages"), () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    for (const context of browser.contexts()) await context.close();
-    killServers();
-  });
+  const chromium = sharedBrowser();
 
   it.each([
     ["desktop", DESKTOP],
     ["phone", PHONE],
   ])("a refused nickname, then another: the retry behaves exactly like a first sign-in (%s)", async (size, viewport) => {
     const server = await startServer();
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
-    const { page } = await newPage(browser, server.url, viewport);
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
+    const { page } = await newPage(chromium.browser, server.url, viewport);
 
     await signIn(page, "ann");
     await page.locator("#alert", { hasText: "Could not join #lobby" }).waitFor();
@@ -90,7 +80,7 @@ describeInBrowser(browserSuite("the web page in Chromium: sign-in, errors, long 
 
   it("errors stay until dismissed, and those that no longer apply go", async () => {
     const server = await startServer();
-    const { page } = await newPage(browser, server.url);
+    const { page } = await newPage(chromium.browser, server.url);
     // Fake timers that still run in real time, so the test can jump past any self-hiding delay.
     await page.clock.install();
     await page.reload();
@@ -124,8 +114,8 @@ describeInBrowser(browserSuite("the web page in Chromium: sign-in, errors, long 
 
   it("a long paste is counted in bytes, never cut, and refused past the limit with the reason", async () => {
     const server = await startServer();
-    const { page: ann } = await openSignedIn(browser, server.url, "ann");
-    const { page: bob } = await openSignedIn(browser, server.url, "bob", PHONE);
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
+    const { page: bob } = await openSignedIn(chromium.browser, server.url, "bob", PHONE);
     const box = ann.locator("#composer-input");
 
     await box.focus();
@@ -166,7 +156,7 @@ describeInBrowser(browserSuite("the web page in Chromium: sign-in, errors, long 
     expect(page.headers.get("content-security-policy")).toBe(
       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
-    const ann = await openSignedIn(browser, server.url, "ann");
+    const ann = await openSignedIn(chromium.browser, server.url, "ann");
     await say(ann.page, "hello");
     await shownCount(ann.page, 1);
     expect(ann.problems).toEqual([]);

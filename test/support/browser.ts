@@ -10,6 +10,9 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import { stopCliProcesses } from "./cli-process.js";
+import { killServers } from "./server-process.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -35,6 +38,32 @@ export async function launchBrowser(): Promise<Browser> {
     // Without the background-networking flags Chromium's own connections (refused on a closed network) slow it down.
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
+}
+
+/**
+ * One Chromium for a suite: started before its tests, closed after them; after
+ * each test its pages are closed and the servers and terminal clients it
+ * started are stopped. Read `.browser` inside a test.
+ */
+export function sharedBrowser(): { readonly browser: Browser } {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    for (const context of browser?.contexts() ?? []) await context.close();
+    await stopCliProcesses();
+    killServers();
+  });
+  return {
+    get browser() {
+      if (!browser) throw new Error("the browser is not started yet (use it inside a test)");
+      return browser;
+    },
+  };
 }
 
 export interface OpenedPage {
