@@ -12,10 +12,11 @@ import { defaultHubLimits } from "../src/hub/limits.js";
 import { createChatClient } from "../src/client/transport.js";
 import { spawnCli, stopCliProcesses } from "./support/cli-process.js";
 import { deletePrefix, redisAnswers, startRedisServer, uniquePrefix } from "./support/redis.js";
+import { freePort } from "./support/free-port.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { spawnTerminalCli, stopTerminalClis } from "./support/terminal.js";
-import { waitUntilAsync } from "./support/wait.js";
+import { waitUntil, waitUntilAsync } from "./support/wait.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -109,4 +110,40 @@ describe("chat CLI, scripted: the outbox across a Redis restart", () => {
     expect(texts).toEqual(lines(1, 60));
     expect(cli.stderr.match(/did not accept/g)).toHaveLength(1);
   }, 90_000);
+});
+
+describe("chat CLI, scripted: a rejoin while the room log is away", () => {
+  it("is retried for as long as it takes (not given up after a few refusals), and the queued lines are stored once it is back", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    const dir = mkdtempSync(join(tmpdir(), "redis-aof-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const aof = ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
+    let redis = await startRedisServer(undefined, aof);
+    const redisPort = redis.port;
+    cleanups.push(() => redis.stop());
+    const prefix = uniquePrefix("rejoin");
+    cleanups.push(() => deletePrefix(redis.url, prefix));
+    const args = ["--port", String(await freePort()), "--redis", redis.url, "--redis-prefix", prefix, "--rate-limit", "0", "--redis-command-timeout", "500"];
+    const first = await spawnServer(args);
+
+    const cli = spawnCli(["--server", first.baseUrl, "--name", "ann", "--room", "r"]);
+    await cli.waitForStdout("joined #r as ann");
+    cli.write("1");
+    await cli.waitForStdout("<ann> 1");
+
+    // Redis goes away, and so does the node: the client reconnects to the node's successor, whose
+    // room log cannot take it back in yet. Its rejoin is refused as UNAVAILABLE, again and again.
+    await redis.stop("SIGKILL");
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const second = await spawnServer(args);
+    cli.write("2", "3");
+    await waitUntil(() => (cli.stderr.match(/could not rejoin #r/g)?.length ?? 0) >= 7, "more refused rejoins than the old limit of 5", 60_000);
+
+    redis = await startRedisServer(redisPort, aof);
+    cli.end();
+    expect(await cli.exitCode(60_000), cli.stderr).toBe(0);
+    expect((await stored(second.baseUrl, "r")).map((m) => m.text)).toEqual(["1", "2", "3"]);
+    expect(cli.stderr).not.toMatch(/not sent|could not join/);
+  }, 150_000);
 });

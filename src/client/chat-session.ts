@@ -680,7 +680,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     // momentary limit: retry those.
     const sameName = room.joinedAs !== undefined && room.joinedAs === room.requestedNickname;
     const transient = e.code === ErrorCode.UNAVAILABLE || (sameName && (e.code === ErrorCode.ALREADY_EXISTS || e.code === ErrorCode.RESOURCE_EXHAUSTED));
-    if (transient && room.joinRefusals < MAX_JOIN_REFUSALS) {
+    // A room we were in, refused because the server cannot reach its room log for now: its queued
+    // messages are kept and the rejoin retried for as long as we run (as the outbox does for sends).
+    const waitForLog = e.code === ErrorCode.UNAVAILABLE && room.everJoined;
+    if (transient && (waitForLog || room.joinRefusals < MAX_JOIN_REFUSALS)) {
       room.joinRefusals++;
       room.phase = "idle";
       const delayMs = 500 + backoffDelay(room.joinRefusals + 1, this.backoff, this.random);
