@@ -17,6 +17,7 @@ import { describe, expect, it } from "vitest";
 import { spawnCli, type CliProcess } from "./support/cli-process.js";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
+import { spawnTerminalCli, stopTerminalClis } from "./support/terminal.js";
 import { waitUntil } from "./support/wait.js";
 import { artifacts, browserSuite, DESKTOP, haveBrowser, sharedBrowser, openSignedIn, PHONE, say, shown, shownCount } from "./support/browser.js";
 
@@ -97,6 +98,28 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await bob.getByRole("button", { name: "Leave room" }).click();
     await ann.locator("li.presence", { hasText: "bob left" }).waitFor();
     await ann.locator("#members li").filter({ hasText: "bob" }).waitFor({ state: "detached" });
+  }, 90_000);
+
+  it("a rename made on a terminal shows as one quiet line and moves the member in the list, not a leave and a join", async () => {
+    const server = await startServer();
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
+    const t = spawnTerminalCli(["--server", server.baseUrl, "--name", "alice", "--room", "lobby"]);
+    try {
+      await ann.locator("li.presence", { hasText: "alice joined" }).waitFor();
+      await ann.locator("#members li").filter({ hasText: "alice" }).waitFor();
+      t.enter("/nick alicia");
+      await t.waitForLine("you are now alicia");
+      await ann.locator("li.presence", { hasText: "alice is now alicia" }).waitFor();
+      await ann.locator("#members li").filter({ hasText: "alicia" }).waitFor();
+      expect(await ann.locator("#members li").filter({ hasText: /^alice$/ }).count()).toBe(0);
+      t.enter("hello from the terminal");
+      await ann.locator('ol[data-room="lobby"] li.msg', { hasText: "hello from the terminal" }).waitFor();
+      const lines = await ann.locator("li.presence span").allTextContents();
+      expect(lines).toEqual(["alice joined", "alice is now alicia"]);
+      await ann.screenshot({ path: join(artifacts, "web-rename-desktop.png") });
+    } finally {
+      await stopTerminalClis();
+    }
   }, 90_000);
 
   it("a big room's joins and leaves come as presence digests, shown as quiet lines", async () => {
