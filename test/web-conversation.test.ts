@@ -15,9 +15,10 @@ import Database from "better-sqlite3";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { spawnCli, stopCliProcesses, type CliProcess } from "./support/cli-process.js";
+import { spawnTerminalCli, stopTerminalClis } from "./support/terminal.js";
 import { freePort } from "./support/free-port.js";
 import { killServers, spawnServer } from "./support/server-process.js";
-import { waitUntil } from "./support/wait.js";
+import { waitUntil, waitUntilAsync } from "./support/wait.js";
 import { artifacts, browserSuite, DESKTOP, haveBrowser, launchBrowser, openSignedIn, PHONE, say, shown, shownCount } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
@@ -52,6 +53,7 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
   afterEach(async () => {
     for (const context of browser.contexts()) await context.close();
     await stopCliProcesses();
+    await stopTerminalClis();
     killServers();
   });
 
@@ -252,6 +254,27 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     cli.end();
     await cli.exitCode();
   }, 90_000);
+
+  it("a rename made from a terminal reads 'alice is now alicia', and the new name keeps its place among the members", async () => {
+    const server = await startServer();
+    const alice = spawnTerminalCli(["--server", `http://${server.address}`, "--name", "alice", "--room", "lobby"]);
+    await alice.waitForLine("joined #lobby as alice");
+    const { page: dana } = await openSignedIn(browser, server.url, "dana");
+    const { page: erin } = await openSignedIn(browser, server.url, "erin", PHONE);
+    const members = () => dana.locator("#members li").allTextContents();
+    await waitUntilAsync(async () => (await members()).length === 3, "three members listed");
+    expect(await members()).toEqual(["alice", "dana (you)", "erin"]);
+
+    alice.enter("/nick alicia");
+    await alice.waitForLine("you are now alicia");
+    for (const page of [dana, erin]) await page.locator("li.presence", { hasText: "alice is now alicia" }).waitFor();
+    // Not a leave and a join: one quiet line, and alicia where alice was (the list does not reshuffle on a rename).
+    expect(await dana.locator("li.presence").allTextContents()).not.toContainEqual(expect.stringMatching(/alice (left|joined)/));
+    await waitUntilAsync(async () => (await members())[0] === "alicia", "alicia in alice's place");
+    expect(await members()).toEqual(["alicia", "dana (you)", "erin"]);
+    await dana.screenshot({ path: join(artifacts, "web-rename-desktop.png") });
+    await erin.screenshot({ path: join(artifacts, "web-rename-phone.png") });
+  }, 60_000);
 });
 
 describe("day lines and groups, by the layout's own rules", () => {

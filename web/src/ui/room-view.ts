@@ -139,12 +139,17 @@ export class RoomView {
     this.addLine("presence", `${nickname} ${reason === LeaveReason.LEFT ? "left" : "disconnected"}`);
   }
 
-  /** Someone changed nickname: their place in the list moves to the new name. */
+  /**
+   * Someone changed nickname: the new name takes their place in the list. A
+   * Map keeps insertion order, so delete-then-set would move them to the end
+   * (the list would reshuffle on every rename); the entries are rebuilt instead.
+   */
   memberRenamed(from: string, to: string): void {
     const m = this.members.get(from);
     if (m) {
-      this.members.delete(from);
-      this.members.set(to, { ...m, nickname: to });
+      const entries = [...this.members].map(([name, member]): [string, Member] => (name === from ? [to, { ...member, nickname: to }] : [name, member]));
+      this.members.clear();
+      for (const [name, member] of entries) this.members.set(name, member);
     }
     if (from !== to) this.addLine("presence", `${from} is now ${to}`);
   }
