@@ -255,6 +255,28 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await cli.exitCode();
   }, 90_000);
 
+  it("the newest line stays in sight when the log gets shorter under it (the byte count appears under the message box)", async () => {
+    const server = await startServer();
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
+    cli.write(...Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+    await waitUntil(() => printedCount(cli) >= 30 || undefined, "the terminal client's 30 messages", 20_000);
+    const { page } = await openSignedIn(browser, server.url, "ann", PHONE);
+    await shownCount(page, 30);
+    const fromBottom = () => page.evaluate(() => {
+      const log = document.querySelector<HTMLElement>('ol[data-room="lobby"]')!;
+      return log.scrollHeight - log.scrollTop - log.clientHeight;
+    });
+    expect(await fromBottom()).toBeLessThan(2);
+    const before = await page.locator('ol[data-room="lobby"]').evaluate((log) => log.clientHeight);
+    await page.locator("#composer-input").fill("é".repeat(2100)); // 4,200 bytes: two lines of "too long" under the box
+    await page.locator("#composer-count", { hasText: "Too long to send" }).waitFor();
+    await waitUntilAsync(async () => (await page.locator('ol[data-room="lobby"]').evaluate((log) => log.clientHeight)) < before, "the log to get shorter");
+    await waitUntilAsync(async () => (await fromBottom()) < 2, "the newest line still in sight", 3000);
+    await page.screenshot({ path: join(artifacts, "web-count-keeps-newest-phone.png") });
+    cli.end();
+    await cli.exitCode();
+  }, 60_000);
+
   it("a rename made from a terminal reads 'alice is now alicia', and the new name keeps its place among the members", async () => {
     const server = await startServer();
     const alice = spawnTerminalCli(["--server", `http://${server.address}`, "--name", "alice", "--room", "lobby"]);
