@@ -277,6 +277,29 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await cli.exitCode();
   }, 60_000);
 
+  it("on a phone, the folded 'Rooms and members' button says how many messages are unread in the other rooms", async () => {
+    const server = await startServer();
+    const { page } = await openSignedIn(browser, server.url, "ann", PHONE);
+    const toggle = page.locator("#toggle-side");
+    await toggle.click();
+    await page.getByLabel("Join a room").fill("second");
+    await page.getByLabel("Join a room").press("Enter");
+    await page.locator("#member-count", { hasText: "1 member" }).waitFor({ state: "attached" });
+    expect(await page.locator("#side").isVisible()).toBe(false); // joining folded the panel away
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
+    cli.write("news in the lobby", "more news");
+    const badge = toggle.locator(".unread");
+    await badge.filter({ hasText: "2" }).waitFor();
+    expect(await badge.getAttribute("aria-label")).toBe("2 unread");
+    await page.screenshot({ path: join(artifacts, "web-unread-folded-phone.png") });
+    await toggle.click();
+    await page.getByRole("button", { name: "#lobby" }).click();
+    await badge.waitFor({ state: "detached" });
+    expect((await toggle.textContent())?.trim()).toBe("Rooms and members");
+    cli.end();
+    await cli.exitCode();
+  }, 60_000);
+
   it("a rename made from a terminal reads 'alice is now alicia', and the new name keeps its place among the members", async () => {
     const server = await startServer();
     const alice = spawnTerminalCli(["--server", `http://${server.address}`, "--name", "alice", "--room", "lobby"]);
