@@ -72,6 +72,7 @@ describe("slash commands", () => {
     expect(parseLine("/who more")).toEqual({ kind: "who", room: undefined, more: true });
     expect(parseLine("/nick  ann lee ")).toEqual({ kind: "nick", nickname: "ann lee" });
     expect(parseLine("/nick")).toMatchObject({ kind: "invalid" });
+    expect(parseLine("/nick al\u200Bice")).toMatchObject({ kind: "badNick", nickname: "al\u200Bice", reason: expect.stringContaining("U+200B") });
     expect(parseLine("/history")).toEqual({ kind: "history", count: HISTORY_DEFAULT });
     expect(parseLine("/history 5")).toEqual({ kind: "history", count: 5 });
     expect(parseLine("/history 0")).toMatchObject({ kind: "invalid" });

@@ -17,8 +17,8 @@ import { describe, expect, it } from "vitest";
 import { spawnCli, type CliProcess } from "./support/cli-process.js";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
-import { spawnTerminalCli, stopTerminalClis } from "./support/terminal.js";
-import { waitUntil } from "./support/wait.js";
+import { spawnTerminalCli } from "./support/terminal.js";
+import { waitUntil, waitUntilAsync } from "./support/wait.js";
 import { artifacts, browserSuite, DESKTOP, haveBrowser, sharedBrowser, openSignedIn, PHONE, say, shown, shownCount } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
@@ -98,28 +98,6 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     await bob.getByRole("button", { name: "Leave room" }).click();
     await ann.locator("li.presence", { hasText: "bob left" }).waitFor();
     await ann.locator("#members li").filter({ hasText: "bob" }).waitFor({ state: "detached" });
-  }, 90_000);
-
-  it("a rename made on a terminal shows as one quiet line and moves the member in the list, not a leave and a join", async () => {
-    const server = await startServer();
-    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
-    const t = spawnTerminalCli(["--server", server.baseUrl, "--name", "alice", "--room", "lobby"]);
-    try {
-      await ann.locator("li.presence", { hasText: "alice joined" }).waitFor();
-      await ann.locator("#members li").filter({ hasText: "alice" }).waitFor();
-      t.enter("/nick alicia");
-      await t.waitForLine("you are now alicia");
-      await ann.locator("li.presence", { hasText: "alice is now alicia" }).waitFor();
-      await ann.locator("#members li").filter({ hasText: "alicia" }).waitFor();
-      expect(await ann.locator("#members li").filter({ hasText: /^alice$/ }).count()).toBe(0);
-      t.enter("hello from the terminal");
-      await ann.locator('ol[data-room="lobby"] li.msg', { hasText: "hello from the terminal" }).waitFor();
-      const lines = await ann.locator("li.presence span").allTextContents();
-      expect(lines).toEqual(["alice joined", "alice is now alicia"]);
-      await ann.screenshot({ path: join(artifacts, "web-rename-desktop.png") });
-    } finally {
-      await stopTerminalClis();
-    }
   }, 90_000);
 
   it("a big room's joins and leaves come as presence digests, shown as quiet lines", async () => {
@@ -264,6 +242,72 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     cli.end();
     await cli.exitCode();
   }, 90_000);
+
+  it("the newest line stays in sight when the log gets shorter under it (the byte count appears under the message box)", async () => {
+    const server = await startServer();
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
+    cli.write(...Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+    await waitUntil(() => printedCount(cli) >= 30 || undefined, "the terminal client's 30 messages", 20_000);
+    const { page } = await openSignedIn(chromium.browser, server.url, "ann", PHONE);
+    await shownCount(page, 30);
+    const fromBottom = () => page.evaluate(() => {
+      const log = document.querySelector<HTMLElement>('ol[data-room="lobby"]')!;
+      return log.scrollHeight - log.scrollTop - log.clientHeight;
+    });
+    expect(await fromBottom()).toBeLessThan(2);
+    const before = await page.locator('ol[data-room="lobby"]').evaluate((log) => log.clientHeight);
+    await page.locator("#composer-input").fill("é".repeat(2100)); // 4,200 bytes: two lines of "too long" under the box
+    await page.locator("#composer-count", { hasText: "Too long to send" }).waitFor();
+    await waitUntilAsync(async () => (await page.locator('ol[data-room="lobby"]').evaluate((log) => log.clientHeight)) < before, "the log to get shorter");
+    await waitUntilAsync(async () => (await fromBottom()) < 2, "the newest line still in sight", 3000);
+    await page.screenshot({ path: join(artifacts, "web-count-keeps-newest-phone.png") });
+    cli.end();
+    await cli.exitCode();
+  }, 60_000);
+
+  it("on a phone, the folded 'Rooms and members' button says how many messages are unread in the other rooms", async () => {
+    const server = await startServer();
+    const { page } = await openSignedIn(chromium.browser, server.url, "ann", PHONE);
+    const toggle = page.locator("#toggle-side");
+    await toggle.click();
+    await page.getByLabel("Join a room").fill("second");
+    await page.getByLabel("Join a room").press("Enter");
+    await page.locator("#member-count", { hasText: "1 member" }).waitFor({ state: "attached" });
+    expect(await page.locator("#side").isVisible()).toBe(false); // joining folded the panel away
+    const cli = spawnCli(["--server", server.baseUrl, "--name", "cli", "--room", "lobby", "--json"]);
+    cli.write("news in the lobby", "more news");
+    const badge = toggle.locator(".unread");
+    await badge.filter({ hasText: "2" }).waitFor();
+    expect(await badge.getAttribute("aria-label")).toBe("2 unread");
+    await page.screenshot({ path: join(artifacts, "web-unread-folded-phone.png") });
+    await toggle.click();
+    await page.getByRole("button", { name: "#lobby" }).click();
+    await badge.waitFor({ state: "detached" });
+    expect((await toggle.textContent())?.trim()).toBe("Rooms and members");
+    cli.end();
+    await cli.exitCode();
+  }, 60_000);
+
+  it("a rename made from a terminal reads 'alice is now alicia', and the new name keeps its place among the members", async () => {
+    const server = await startServer();
+    const alice = spawnTerminalCli(["--server", `http://${server.address}`, "--name", "alice", "--room", "lobby"]);
+    await alice.waitForLine("joined #lobby as alice");
+    const { page: dana } = await openSignedIn(chromium.browser, server.url, "dana");
+    const { page: erin } = await openSignedIn(chromium.browser, server.url, "erin", PHONE);
+    const members = () => dana.locator("#members li").allTextContents();
+    await waitUntilAsync(async () => (await members()).length === 3, "three members listed");
+    expect(await members()).toEqual(["alice", "dana (you)", "erin"]);
+
+    alice.enter("/nick alicia");
+    await alice.waitForLine("you are now alicia");
+    for (const page of [dana, erin]) await page.locator("li.presence", { hasText: "alice is now alicia" }).waitFor();
+    // Not a leave and a join: one quiet line, and alicia where alice was (the list does not reshuffle on a rename).
+    expect(await dana.locator("li.presence").allTextContents()).not.toContainEqual(expect.stringMatching(/alice (left|joined)/));
+    await waitUntilAsync(async () => (await members())[0] === "alicia", "alicia in alice's place");
+    expect(await members()).toEqual(["alicia", "dana (you)", "erin"]);
+    await dana.screenshot({ path: join(artifacts, "web-rename-desktop.png") });
+    await erin.screenshot({ path: join(artifacts, "web-rename-phone.png") });
+  }, 60_000);
 });
 
 describe("day lines and groups, by the layout's own rules", () => {

@@ -23,7 +23,9 @@ export type Command =
   | { kind: "history"; count: number }
   | { kind: "help" }
   | { kind: "quit" }
-  | { kind: "invalid"; message: string };
+  | { kind: "invalid"; message: string }
+  /** A nickname the server's rules refuse: the front-end says why, and who we still are (parsing does not know). */
+  | { kind: "badNick"; nickname: string; reason: string };
 
 export const COMMAND_HELP = [
   "/join <room>      join a room and make it the current one",
@@ -65,7 +67,7 @@ export function parseLine(line: string): Command {
       if (!rest) return { kind: "invalid", message: "usage: /nick <name>" };
       // The server's own rules (RFC 8266): a name it would refuse is explained before anything is sent.
       const prepared = prepareNickname(rest);
-      if (!prepared.ok) return { kind: "invalid", message: `cannot change nickname to "${rest}": ${prepared.reason}; you are still who you were` };
+      if (!prepared.ok) return { kind: "badNick", nickname: rest, reason: prepared.reason };
       return { kind: "nick", nickname: rest };
     }
     case "leave":

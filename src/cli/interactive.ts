@@ -216,6 +216,10 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
       case "invalid":
         say("error", command.message);
         return;
+      case "badNick":
+        // Worded like a taken name's refusal (sendFailed above): the name we keep, not "who you were".
+        say("error", `cannot change nickname to "${sanitize(command.nickname)}": ${command.reason}; you are still ${sanitize(session.nickname)}`);
+        return;
     }
   };
 

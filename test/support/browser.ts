@@ -13,6 +13,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { stopCliProcesses } from "./cli-process.js";
 import { killServers } from "./server-process.js";
+import { stopTerminalClis } from "./terminal.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -56,6 +57,7 @@ export function sharedBrowser(): { readonly browser: Browser } {
   afterEach(async () => {
     for (const context of browser?.contexts() ?? []) await context.close();
     await stopCliProcesses();
+    await stopTerminalClis();
     killServers();
   });
   return {

@@ -348,6 +348,11 @@ export class ChatApp {
       return el("li", {}, button);
     });
     this.ui.rooms.replaceChildren(...items);
+    // On a phone the room list is folded away behind this button: it carries the unread total, or
+    // nothing would say that another room has news.
+    const unread = [...this.views.values()].reduce((n, view) => n + view.unread, 0);
+    const badge = unread > 0 ? [el("span", { className: "unread", text: String(unread), attrs: { "aria-label": `${unread} unread` } })] : [];
+    this.ui.toggleSide.replaceChildren(el("span", { text: "Rooms and members" }), ...badge);
   }
 
   private refreshMembers(room: string): void {

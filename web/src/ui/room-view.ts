@@ -35,6 +35,8 @@ export class RoomView {
   newBelow = 0;
   /** Called when `newBelow` changes. */
   onNewBelow: () => void = () => {};
+  /** Whether the reader is at the newest line (as of the last scroll): a resize keeps them there. */
+  private pinned = true;
   /** "No messages yet": first in the log, shown while the joined room has no message. */
   private readonly empty: HTMLLIElement;
 
@@ -49,8 +51,14 @@ export class RoomView {
     this.log.append(this.empty);
     // Back at the bottom by scrolling: the new messages have been seen.
     this.log.addEventListener("scroll", () => {
+      if (this.log.clientHeight > 0) this.pinned = atBottom(this.log);
       if (this.newBelow > 0 && atBottom(this.log)) this.setNewBelow(0);
     });
+    // The log gets shorter without scrolling when the byte count or an error line appears under the
+    // message box, or the phone's panel or keyboard opens: the newest line would slip out of sight.
+    new ResizeObserver(() => {
+      if (this.pinned && this.log.clientHeight > 0) this.log.scrollTop = this.log.scrollHeight;
+    }).observe(this.log);
   }
 
   onJoined(j: JoinedEvent): void {
@@ -139,12 +147,17 @@ export class RoomView {
     this.addLine("presence", `${nickname} ${reason === LeaveReason.LEFT ? "left" : "disconnected"}`);
   }
 
-  /** Someone changed nickname: their place in the list moves to the new name. */
+  /**
+   * Someone changed nickname: the new name takes their place in the list. A
+   * Map keeps insertion order, so delete-then-set would move them to the end
+   * (the list would reshuffle on every rename); the entries are rebuilt instead.
+   */
   memberRenamed(from: string, to: string): void {
     const m = this.members.get(from);
     if (m) {
-      this.members.delete(from);
-      this.members.set(to, { ...m, nickname: to });
+      const entries = [...this.members].map(([name, member]): [string, Member] => (name === from ? [to, { ...member, nickname: to }] : [name, member]));
+      this.members.clear();
+      for (const [name, member] of entries) this.members.set(name, member);
     }
     if (from !== to) this.addLine("presence", `${from} is now ${to}`);
   }
