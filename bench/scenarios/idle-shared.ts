@@ -14,6 +14,7 @@
  * it stops and reports how far it got instead of failing the benchmark.
  */
 import type { Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, table, times, type Cell } from "../table.js";
@@ -35,7 +36,7 @@ export async function runIdleShared(ctx: RunContext): Promise<IdleSharedReport> 
   for (const clients of ctx.options.sharedClients) {
     const size: SharedRun = { clients, runs: {} };
     report.sizes.push(size);
-    for (const target of ctx.options.targets) {
+    for (const target of targetsFor(ctx.options)) {
       const r = await runLoad<IdleLoadResult>(
         ctx,
         target,

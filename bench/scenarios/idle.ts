@@ -5,6 +5,7 @@
  * separates the per-stream cost from the per-connection one.
  */
 import type { Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, mib, table, times, type Cell } from "../table.js";
@@ -28,7 +29,7 @@ function checkIdle(ctx: RunContext, what: string, r: IdleLoadResult | undefined)
 
 export async function runIdle(ctx: RunContext): Promise<IdleReport> {
   const report: IdleReport = { runs: {}, oursRoomEach: undefined, oursMultiplexed: undefined };
-  for (const target of ctx.options.targets) {
+  for (const target of targetsFor(ctx.options)) {
     report.runs[target] = await runLoad<IdleLoadResult>(ctx, target, "idle");
     checkIdle(ctx, `idle/${target}`, report.runs[target]);
   }
