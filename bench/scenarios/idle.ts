@@ -62,7 +62,7 @@ export function renderIdle(r: IdleReport): string {
     ]);
   };
   add("ours", r.runs.ours, r.runs.ws);
-  add("ws baseline", r.runs.ws);
+  add("ws peer", r.runs.ws);
   add("ours, a room each", r.oursRoomEach, r.runs.ws);
   add("ours, multiplexed", r.oursMultiplexed, r.runs.ws);
   return table(

@@ -40,7 +40,7 @@ export function renderRooms(r: RoomsReport): string {
       ["server", "KiB per room", "KiB per member", "ratio"],
       [
         ...(o ? [["ours", kib(o.rssPerRoomBytes), kib(o.rssPerRoomBytes / o.roomSize), times(ratio(o.rssPerRoomBytes, w?.rssPerRoomBytes))]] : []),
-        ...(w ? [["ws baseline", kib(w.rssPerRoomBytes), kib(w.rssPerRoomBytes / w.roomSize), undefined]] : []),
+        ...(w ? [["ws peer", kib(w.rssPerRoomBytes), kib(w.rssPerRoomBytes / w.roomSize), undefined]] : []),
       ],
     ),
   );
