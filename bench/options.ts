@@ -8,6 +8,8 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export interface BenchOptions {
   scenarios: ScenarioName[];
   targets: Target[];
+  /** --target was given: run exactly those, in --smoke too. */
+  targetsChosen: boolean;
   json: boolean;
   smoke: boolean;
   /** Fan-out: clients in the room, how many of them send, payload bytes. */
@@ -84,7 +86,7 @@ comparison.
   --target <name>             ours | ws | grpc | sio (default all; repeatable). The peers: ws = a ws forwarder
                               (frames relayed unparsed), grpc = a bare grpc-js batched broadcast server on
                               chat.v1, sio = a Socket.IO 4 room server; fanout runs all, stalled and
-                              idle-shared also grpc (not in --smoke), the others ours/ws
+                              idle-shared also grpc (in --smoke only if named), the others ours/ws
   --json                      print the results as JSON on stdout (tables go to stderr)
   --smoke                     a short run of every scenario (~2 min), for CI; exits non-zero if broken
   --clients <n>               fan-out: clients in the room (default 100)
@@ -132,11 +134,11 @@ const DEFAULT_RATES = [200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 2500, 30
  * The targets of --target that a scenario runs: every scenario runs ours and
  * the ws peer; the fan-out step-up runs every peer; `also` adds peers a
  * scenario supports beyond ws (e.g. the grpc-js peer in the stalled scenario),
- * in full runs only: --smoke exercises every peer in the fan-out step-up and
- * stays within its two minutes.
+ * in full runs only (or when --target names them): --smoke exercises every
+ * peer in the fan-out step-up and stays within its two minutes.
  */
 export function targetsFor(o: BenchOptions, also: Target[] = []): Target[] {
-  return o.targets.filter((t) => t === "ours" || t === "ws" || (!o.smoke && also.includes(t)));
+  return o.targets.filter((t) => t === "ours" || t === "ws" || ((!o.smoke || o.targetsChosen) && also.includes(t)));
 }
 
 export class UsageError extends Error {}
@@ -197,6 +199,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   const o: BenchOptions = {
     scenarios: [...SCENARIOS],
     targets: ["ours", ...PEERS],
+    targetsChosen: false,
     json: values.json === true,
     smoke,
     clients: smoke ? 20 : 100,
@@ -249,6 +252,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     const known: Target[] = ["ours", ...PEERS];
     for (const t of targets) if (!known.includes(t as Target)) throw new UsageError(`unknown target "${t}" (${known.join(", ")})`);
     o.targets = known.filter((t) => targets.includes(t));
+    o.targetsChosen = true;
   }
   const int = (flag: string, min: number): number | undefined => {
     const raw = values[flag] as string | undefined;
