@@ -48,7 +48,28 @@ export function tmpDir(): string {
   return (tmp ??= mkdtempSync(join(tmpdir(), "chat-bench-")));
 }
 
-export type Target = "ours" | "ws";
+/**
+ * Who is measured: ours, and the peers it is compared with: "ws" (a ws
+ * forwarder), "grpc" (a bare grpc-js batched broadcast server on chat.v1),
+ * "sio" (a Socket.IO 4 room server).
+ */
+export type Target = "ours" | "ws" | "grpc" | "sio";
+
+/** The peers, and the script each runs (under tsx). */
+export const PEERS = ["ws", "grpc", "sio"] as const;
+const PEER_SCRIPT: Record<Exclude<Target, "ours">, string> = {
+  ws: "bench/ws-server.ts",
+  grpc: "bench/grpc-server.ts",
+  sio: "bench/sio-server.ts",
+};
+
+/** How tables name each target. */
+export const TARGET_NAMES: Record<Target, string> = {
+  ours: "ours (grpc-js chat server)",
+  ws: "ws forwarder",
+  grpc: "grpc-js batched broadcast",
+  sio: "Socket.IO 4 rooms",
+};
 
 export interface ServerChild {
   target: Target;
@@ -161,13 +182,13 @@ export async function startServer(opts: ServerOptions): Promise<ServerChild> {
   const script =
     opts.target === "ours"
       ? [OURS_ENTRY, ...oursArgs(opts.root, dbFile!), ...(opts.serverArgs ?? []), ...(opts.port !== undefined ? ["--port", String(opts.port)] : [])]
-      : ["bench/ws-server.ts"];
+      : [PEER_SCRIPT[opts.target]];
   const spawnedAtMs = Date.now();
   const child = track(
     spawn(process.execPath, [...(opts.target === "ours" ? [] : ["--import", "tsx"]), ...(opts.nodeFlags ?? []), ...script], {
       cwd: opts.root,
       env: opts.target === "ours" ? oursEnv(opts.root) : process.env,
-      stdio: ["ignore", fd, fd, ...(opts.target === "ws" ? (["ipc"] as const) : [])],
+      stdio: ["ignore", fd, fd, ...(opts.target !== "ours" ? (["ipc"] as const) : [])],
     }),
   );
   closeSync(fd);

@@ -9,6 +9,7 @@ import type { ClientEvents, Connector } from "./load-client.js";
 import type { BenchOptions } from "./options.js";
 import { machineCpuUs, processCpuUs, processRssBytes } from "./proc.js";
 import { redisStepProbe } from "./redis-stats.js";
+import { sioConnector } from "./sio-load.js";
 import { wsConnector } from "./ws-load.js";
 
 /** Sent by the orchestrator to a generator process. */
@@ -99,8 +100,9 @@ export function loadContext(
     probe: serverProbe(plan),
     redis: plan.redisUrl ? redisStepProbe(plan.redisUrl) : undefined,
     connector(events, streamsPerChannel = 1) {
+      // ours and the grpc-js peer speak the same Chat stream.
       const one = (address: string) =>
-        plan.target === "ours" ? grpcConnector(address, events, streamsPerChannel) : wsConnector(address, events);
+        plan.target === "ws" ? wsConnector(address, events) : plan.target === "sio" ? sioConnector(address, events) : grpcConnector(address, events, streamsPerChannel);
       const addresses = plan.addresses ?? [plan.address];
       const c = addresses.length === 1 ? one(addresses[0]) : spread(addresses.map(one));
       connectors.push(c);

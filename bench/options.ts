@@ -1,6 +1,6 @@
 /** `npm run bench` flags, their defaults, and the --smoke profile. */
 import { parseArgs } from "node:util";
-import type { Target } from "./children.js";
+import { PEERS, type Target } from "./children.js";
 
 export const SCENARIOS = ["fanout", "redis", "idle", "stalled", "rooms", "idle-shared", "storm"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -8,6 +8,8 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export interface BenchOptions {
   scenarios: ScenarioName[];
   targets: Target[];
+  /** --target was given: run exactly those, in --smoke too. */
+  targetsChosen: boolean;
   json: boolean;
   smoke: boolean;
   /** Fan-out: clients in the room, how many of them send, payload bytes. */
@@ -75,12 +77,16 @@ export interface BenchOptions {
 
 export const HELP = `Usage: npm run bench -- [options]
 
-Starts the chat server and a raw ws broadcast server (the baseline) as child
-processes, drives each from a separate load-generator process under the same
-load, and prints the comparison.
+Starts the chat server and its peers (a ws forwarder, a bare grpc-js batched
+broadcast server, a Socket.IO 4 room server) as child processes, drives each
+from a separate load-generator process under the same load, and prints the
+comparison.
 
   --scenario <name>           fanout | redis | idle | stalled | rooms | idle-shared | storm | all (default all; repeatable)
-  --target <name>             ours | ws (default both; repeatable)
+  --target <name>             ours | ws | grpc | sio (default all; repeatable). The peers: ws = a ws forwarder
+                              (frames relayed unparsed), grpc = a bare grpc-js batched broadcast server on
+                              chat.v1, sio = a Socket.IO 4 room server; fanout runs all, stalled and
+                              idle-shared also grpc (in --smoke only if named), the others ours/ws
   --json                      print the results as JSON on stdout (tables go to stderr)
   --smoke                     a short run of every scenario (~2 min), for CI; exits non-zero if broken
   --clients <n>               fan-out: clients in the room (default 100)
@@ -123,6 +129,17 @@ load, and prints the comparison.
 `;
 
 const DEFAULT_RATES = [200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000];
+
+/**
+ * The targets of --target that a scenario runs: every scenario runs ours and
+ * the ws peer; the fan-out step-up runs every peer; `also` adds peers a
+ * scenario supports beyond ws (e.g. the grpc-js peer in the stalled scenario),
+ * in full runs only (or when --target names them): --smoke exercises every
+ * peer in the fan-out step-up and stays within its two minutes.
+ */
+export function targetsFor(o: BenchOptions, also: Target[] = []): Target[] {
+  return o.targets.filter((t) => t === "ours" || t === "ws" || ((!o.smoke || o.targetsChosen) && also.includes(t)));
+}
 
 export class UsageError extends Error {}
 
@@ -181,7 +198,8 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   const smoke = values.smoke === true;
   const o: BenchOptions = {
     scenarios: [...SCENARIOS],
-    targets: ["ours", "ws"],
+    targets: ["ours", ...PEERS],
+    targetsChosen: false,
     json: values.json === true,
     smoke,
     clients: smoke ? 20 : 100,
@@ -231,8 +249,10 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   }
   const targets = values.target as string[] | undefined;
   if (targets) {
-    for (const t of targets) if (t !== "ours" && t !== "ws") throw new UsageError(`unknown target "${t}" (ours, ws)`);
-    o.targets = (["ours", "ws"] as const).filter((t) => targets.includes(t));
+    const known: Target[] = ["ours", ...PEERS];
+    for (const t of targets) if (!known.includes(t as Target)) throw new UsageError(`unknown target "${t}" (${known.join(", ")})`);
+    o.targets = known.filter((t) => targets.includes(t));
+    o.targetsChosen = true;
   }
   const int = (flag: string, min: number): number | undefined => {
     const raw = values[flag] as string | undefined;

@@ -109,6 +109,51 @@ export function loadMessageId(step: number, sender: number, seq: number, sentUs:
   return `${step}.${sender}.${seq}.${sentUs}`;
 }
 
+/**
+ * For the forwarding peers (a ws forwarder, a Socket.IO room), which relay a
+ * sender's frame to every member without reading it: the frame a sender sends
+ * there is already the ChatResponse every receiver walks, built here from the
+ * SendCommand the fleet encoded. SendCommand{room=1, text=2, client_msg_id=3}
+ * and ChatMessage{room=1, text=4, client_msg_id=6} lay out the same bytes but
+ * for the tags, so the body is copied and three tags rewritten. No seq, no
+ * sender: a forwarder assigns neither (the fleet checks per-sender order only).
+ */
+export function forwardFrameFromSend(req: Uint8Array): Buffer {
+  p = 0;
+  if (varint(req) !== 0x22) throw new Error("not a ChatRequest.send");
+  const len = varint(req);
+  const body = Buffer.from(req.subarray(p, p + len));
+  p = 0;
+  while (p < body.length) {
+    const at = p;
+    const tag = varint(body);
+    if (tag === 0x12) body[at] = 0x22; // text 2 -> 4
+    else if (tag === 0x1a) body[at] = 0x32; // client_msg_id 3 -> 6
+    skip(body, tag);
+  }
+  const event = 1 + varintSize(len) + len;
+  const out = Buffer.allocUnsafe(1 + varintSize(event) + event);
+  let pos = 0;
+  out[pos++] = 0x0a; // ChatResponse.events = 1
+  pos = putVarint(out, pos, event);
+  out[pos++] = 0x12; // ServerEvent.message = 2
+  pos = putVarint(out, pos, len);
+  body.copy(out, pos);
+  return out;
+}
+
+/** ChatResponse{events: [{joined: {room}}]}: what a forwarding peer's connector reports once a client is in its room. */
+export function joinedFrame(room: string): Uint8Array {
+  return toBinary(ChatResponseSchema, create(ChatResponseSchema, { events: [create(ServerEventSchema, { event: { case: "joined", value: { room } } })] }));
+}
+
+/** The room of an encoded ChatRequest{join}, or undefined for any other request. */
+export function joinRoom(req: Uint8Array): string | undefined {
+  if (req[0] !== 0x12) return undefined;
+  const r = fromBinary(ChatRequestSchema, req);
+  return r.command.case === "join" ? r.command.value.room : undefined;
+}
+
 /** ServerEvent's oneof fields, as the bench knows them; any other field number is an event it does not know. */
 export const EVENT_FIELD = {
   joined: 1,
@@ -392,6 +437,11 @@ export function checkWire(): void {
   const send = fromBinary(ChatRequestSchema, new SendEncoder("r", "x".repeat(300)).encode(id));
   if (send.command.case !== "send" || send.command.value.clientMsgId !== id || send.command.value.text.length !== 300) {
     throw new Error("SendEncoder does not round-trip");
+  }
+  const fwd = fromBinary(ChatResponseSchema, forwardFrameFromSend(new SendEncoder("room-é", "x".repeat(300)).encode(id)));
+  const fm = fwd.events[0]?.event;
+  if (fm?.case !== "message" || fm.value.room !== "room-é" || fm.value.text.length !== 300 || fm.value.clientMsgId !== id || joinRoom(encodeJoin("j", "n")) !== "j") {
+    throw new Error("forwardFrameFromSend / joinRoom do not round-trip");
   }
   const known = toBinary(
     ChatResponseSchema,

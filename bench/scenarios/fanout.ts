@@ -4,7 +4,7 @@
  * then measure a fresh server at half that rate (not in --smoke). Renders per-target tables
  * and the side-by-side comparison.
  */
-import type { Target } from "../children.js";
+import { PEERS, TARGET_NAMES, type Target } from "../children.js";
 import type { StepResult } from "../fleet.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
@@ -97,7 +97,8 @@ export async function runFanout(ctx: RunContext): Promise<FanoutReport> {
   return report;
 }
 
-const NAMES: Record<Target, string> = { ours: "ours (grpc-js chat server)", ws: "ws baseline" };
+const NAMES = TARGET_NAMES;
+const ALL: Target[] = ["ours", ...PEERS];
 
 export function stepRow(s: StepResult): Cell[] {
   return [...stepLeadCells(s), fixed(s.cpuPerDeliveryUs, 2), ...stepTailCells(s)];
@@ -133,9 +134,9 @@ export const STEP_HEADERS = [...STEP_LEAD_HEADERS, "server µs/delivery", "serve
 
 export function renderFanout(r: FanoutReport): string {
   const out: string[] = [];
-  const any = r.runs.ours ?? r.runs.ws;
+  const any = ALL.map((t) => r.runs[t]).find((x) => x !== undefined);
   const shape = any ? `${any.clients} clients in one room, ${any.senders} senders, ${any.payloadBytes}-byte messages, ${any.stepSeconds} s steps` : "";
-  for (const target of ["ours", "ws"] as const) {
+  for (const target of ALL) {
     const run = r.runs[target];
     if (!run) continue;
     const rows = run.steps.map(stepRow);
@@ -147,32 +148,39 @@ export function renderFanout(r: FanoutReport): string {
     }
     out.push(table(`Fan-out, ${NAMES[target]}: ${shape}`, STEP_HEADERS, rows));
   }
-  if (r.runs.ours && r.runs.ws) {
-    const ws = new Map(finalAttempts(r.runs.ws.steps).map((s) => [s.offeredRate, s]));
-    const rows = finalAttempts(r.runs.ours.steps).map((o) => {
-      const w = ws.get(o.offeredRate);
-      return [
-        int(o.offeredRate),
-        fixed(o.cpuPerDeliveryUs, 2),
-        fixed(w?.cpuPerDeliveryUs, 2),
-        times(ratio(o.cpuPerDeliveryUs, w?.cpuPerDeliveryUs)),
-        fixed(o.latency.p99Ms, 2),
-        fixed(w?.latency.p99Ms, 2),
-        int(o.deliveriesPerSec),
-        int(w?.deliveriesPerSec),
-        `${o.pass ? "pass" : "FAIL"} / ${w ? (w.pass ? "pass" : "FAIL") : "-"}`,
-      ];
-    });
+  const ours = r.runs.ours;
+  const peers = PEERS.filter((t) => r.runs[t]);
+  if (ours && peers.length > 0) {
+    const rows: Cell[][] = [];
+    for (const o of finalAttempts(ours.steps)) {
+      for (const peer of peers) {
+        const w = finalAttempts(r.runs[peer]!.steps).find((s) => s.offeredRate === o.offeredRate);
+        rows.push([
+          int(o.offeredRate),
+          peer,
+          fixed(o.cpuPerDeliveryUs, 2),
+          fixed(w?.cpuPerDeliveryUs, 2),
+          times(ratio(o.cpuPerDeliveryUs, w?.cpuPerDeliveryUs)),
+          fixed(o.latency.p99Ms, 2),
+          fixed(w?.latency.p99Ms, 2),
+          times(ratio(o.latency.p99Ms, w?.latency.p99Ms)),
+          int(o.deliveriesPerSec),
+          int(w?.deliveriesPerSec),
+          `${o.pass ? "pass" : "FAIL"} / ${w ? (w.pass ? "pass" : "FAIL") : "-"}`,
+        ]);
+      }
+    }
     out.push(
       table(
-        "Fan-out, ours vs ws at the same offered rate (ratio = ours / ws)",
-        ["offered msg/s", "ours µs/deliv", "ws µs/deliv", "ratio", "ours p99 ms", "ws p99 ms", "ours deliv/s", "ws deliv/s", "ours / ws"],
+        `Fan-out, ours vs each peer at the same offered rate (ratio = ours / peer; peers: ${peers.map((t) => `${t} = ${NAMES[t]}`).join(", ")})`,
+        ["offered msg/s", "peer", "ours µs/deliv", "peer µs/deliv", "ratio", "ours p99 ms", "peer p99 ms", "ratio", "ours deliv/s", "peer deliv/s", "ours / peer"],
         rows,
       ),
     );
+    out.push(renderPeerSummary(r, peers));
   }
   const lines: string[] = [];
-  for (const target of ["ours", "ws"] as const) {
+  for (const target of ALL) {
     const s = r.sustainable[target];
     if (!s) continue;
     lines.push(
@@ -183,6 +191,43 @@ export function renderFanout(r: FanoutReport): string {
   const ro = r.sustainable.ours?.rate;
   const rw = r.sustainable.ws?.rate;
   if (ro !== undefined && rw !== undefined) lines.push(`sustainable ratio ours / ws: ${times(ratio(ro, rw))}`);
+  for (const peer of PEERS.filter((t) => t !== "ws")) {
+    const rp = r.sustainable[peer]?.rate;
+    if (ro !== undefined && rp !== undefined) lines.push(`sustainable ratio ours / ${peer}: ${times(ratio(ro, rp))}`);
+  }
   out.push(lines.join("\n") + "\n");
   return out.join("\n");
+}
+
+/**
+ * The figures issue 20 chases, ours and each peer from the same run, with
+ * ours / peer: the sustainable rate (higher is better), p99 at 1,000 msg/s
+ * and CPU per delivery at 200 msg/s (lower is better).
+ */
+function renderPeerSummary(r: FanoutReport, peers: Target[]): string {
+  const step = (t: Target, rate: number) => finalAttempts(r.runs[t]?.steps ?? []).find((s) => s.offeredRate === rate);
+  const sust = (t: Target) => r.sustainable[t];
+  const sustCell = (t: Target) => {
+    const s = sust(t);
+    return s?.rate === undefined ? "none" : `${s.capped ? "≥ " : ""}${int(s.rate)}`;
+  };
+  const rows: Cell[][] = [];
+  for (const t of ["ours" as Target, ...peers]) {
+    const p1000 = step(t, 1000)?.latency.p99Ms;
+    const c200 = step(t, 200)?.cpuPerDeliveryUs;
+    rows.push([
+      NAMES[t],
+      sustCell(t),
+      t === "ours" ? undefined : times(ratio(sust("ours")?.rate, sust(t)?.rate)),
+      fixed(p1000, 2),
+      t === "ours" ? undefined : times(ratio(step("ours", 1000)?.latency.p99Ms, p1000)),
+      fixed(c200, 2),
+      t === "ours" ? undefined : times(ratio(step("ours", 200)?.cpuPerDeliveryUs, c200)),
+    ]);
+  }
+  return table(
+    "Fan-out, ours and every peer (ratio = ours / peer; a rate with ≥ passed every step)",
+    ["server", "sustainable msg/s", "ratio", "p99 ms at 1,000 msg/s", "ratio", "server µs/delivery at 200 msg/s", "ratio"],
+    rows,
+  );
 }

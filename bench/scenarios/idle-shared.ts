@@ -14,6 +14,7 @@
  * it stops and reports how far it got instead of failing the benchmark.
  */
 import type { Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, table, times, type Cell } from "../table.js";
@@ -35,7 +36,8 @@ export async function runIdleShared(ctx: RunContext): Promise<IdleSharedReport> 
   for (const clients of ctx.options.sharedClients) {
     const size: SharedRun = { clients, runs: {} };
     report.sizes.push(size);
-    for (const target of ctx.options.targets) {
+    // The grpc-js peer too: how fast the least a gRPC server can do takes 10,000 joins into one room.
+    for (const target of targetsFor(ctx.options, ["grpc"])) {
       const r = await runLoad<IdleLoadResult>(
         ctx,
         target,
@@ -97,11 +99,12 @@ export function renderIdleShared(r: IdleSharedReport, idle?: IdleReport): string
   const rows: (Cell[] | undefined)[] = [];
   for (const s of r.sizes) {
     rows.push(row("ours", s.runs.ours, s.runs.ws));
-    rows.push(row("ws baseline", s.runs.ws));
+    rows.push(row("ws peer", s.runs.ws));
+    rows.push(row("grpc-js peer", s.runs.grpc));
   }
   if (idle) {
     rows.push(row("ours", idle.runs.ours, idle.runs.ws));
-    rows.push(row("ws baseline", idle.runs.ws));
+    rows.push(row("ws peer", idle.runs.ws));
     rows.push(row("ours", idle.oursRoomEach, idle.runs.ws));
   }
   const notes = [
@@ -109,6 +112,16 @@ export function renderIdleShared(r: IdleSharedReport, idle?: IdleReport): string
     "(e.g. a presence digest); joined-event bytes carry the room's member list. Per client, received from its connect until RSS was read.",
     "server / gen CPU % = % of one core each during the joins: the one near 100 limited the join rate.",
   ];
+  for (const s of r.sizes) {
+    const o = s.runs.ours;
+    const g = s.runs.grpc;
+    if (o && g) {
+      notes.push(
+        `${int(s.clients)} in one room, ours / grpc-js peer: open+join ${times(ratio(o.joinSeconds, g.joinSeconds))}, ` +
+          `server µs per join ${times(ratio(o.serverCpuPerJoinUs, g.serverCpuPerJoinUs))}, KiB per client ${times(ratio(o.rssPerStreamBytes, g.rssPerStreamBytes))}.`,
+      );
+    }
+  }
   return (
     table(
       "Idle clients: all in one room vs rooms of 10 vs a room each (one HTTP/2 connection per client)",

@@ -5,6 +5,7 @@
  * separates the per-stream cost from the per-connection one.
  */
 import type { Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, int, kib, mib, table, times, type Cell } from "../table.js";
@@ -28,7 +29,7 @@ function checkIdle(ctx: RunContext, what: string, r: IdleLoadResult | undefined)
 
 export async function runIdle(ctx: RunContext): Promise<IdleReport> {
   const report: IdleReport = { runs: {}, oursRoomEach: undefined, oursMultiplexed: undefined };
-  for (const target of ctx.options.targets) {
+  for (const target of targetsFor(ctx.options)) {
     report.runs[target] = await runLoad<IdleLoadResult>(ctx, target, "idle");
     checkIdle(ctx, `idle/${target}`, report.runs[target]);
   }
@@ -61,7 +62,7 @@ export function renderIdle(r: IdleReport): string {
     ]);
   };
   add("ours", r.runs.ours, r.runs.ws);
-  add("ws baseline", r.runs.ws);
+  add("ws peer", r.runs.ws);
   add("ours, a room each", r.oursRoomEach, r.runs.ws);
   add("ours, multiplexed", r.oursMultiplexed, r.runs.ws);
   return table(

@@ -1,5 +1,6 @@
 /** Many small rooms, orchestrator side: run both targets, tabulate per-room memory and per-delivery CPU. */
 import type { Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import type { StepResult } from "../fleet.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
@@ -14,7 +15,7 @@ export interface RoomsReport {
 
 export async function runRooms(ctx: RunContext): Promise<RoomsReport> {
   const report: RoomsReport = { runs: {} };
-  for (const target of ctx.options.targets) {
+  for (const target of targetsFor(ctx.options)) {
     const r = await runLoad<RoomsLoadResult>(ctx, target, "rooms");
     report.runs[target] = r;
     checkSteps(ctx, `rooms/${target}`, target, r.steps);
@@ -39,7 +40,7 @@ export function renderRooms(r: RoomsReport): string {
       ["server", "KiB per room", "KiB per member", "ratio"],
       [
         ...(o ? [["ours", kib(o.rssPerRoomBytes), kib(o.rssPerRoomBytes / o.roomSize), times(ratio(o.rssPerRoomBytes, w?.rssPerRoomBytes))]] : []),
-        ...(w ? [["ws baseline", kib(w.rssPerRoomBytes), kib(w.rssPerRoomBytes / w.roomSize), undefined]] : []),
+        ...(w ? [["ws peer", kib(w.rssPerRoomBytes), kib(w.rssPerRoomBytes / w.roomSize), undefined]] : []),
       ],
     ),
   );

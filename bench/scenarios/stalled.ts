@@ -1,5 +1,6 @@
 /** A client that stops reading, orchestrator side: run both targets, tabulate. */
-import type { Target } from "../children.js";
+import { TARGET_NAMES, type Target } from "../children.js";
+import { targetsFor } from "../options.js";
 import { runLoad, type RunContext } from "../runner.js";
 import { ratio } from "../stats.js";
 import { fixed, mib, table, times, type Cell } from "../table.js";
@@ -11,7 +12,7 @@ export interface StalledReport {
 
 export async function runStalled(ctx: RunContext): Promise<StalledReport> {
   const report: StalledReport = { runs: {} };
-  for (const target of ctx.options.targets) {
+  for (const target of targetsFor(ctx.options, ["grpc"])) {
     // Our server's queue gauge shows the stalled client's bound directly; RSS also moves with
     // native memory (buffers, allocator) that the hub does not control (docs/performance.md).
     const r = await runLoad<StalledLoadResult>(ctx, target, "stalled", {}, { metrics: true });
@@ -27,11 +28,11 @@ export async function runStalled(ctx: RunContext): Promise<StalledReport> {
 
 export function renderStalled(r: StalledReport): string {
   const rows: Cell[][] = [];
-  for (const target of ["ours", "ws"] as const) {
+  for (const target of ["ours", "ws", "grpc"] as const) {
     const x = r.runs[target];
     if (!x) continue;
     rows.push([
-      target === "ours" ? "ours" : "ws baseline",
+      TARGET_NAMES[target],
       fixed(x.reference.latency.p99Ms, 2),
       fixed(x.stalled.latency.p99Ms, 2),
       times(ratio(x.stalled.latency.p99Ms, x.reference.latency.p99Ms)),
