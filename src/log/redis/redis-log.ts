@@ -530,6 +530,7 @@ export class RedisRoomLog implements RoomLog {
     const replies = await pipeline.exec();
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
     const [[scriptErr, raw], [waitErr, confirmed]] = replies;
+    if (scriptErr && isRedirect(scriptErr)) throw this.slotMoved();
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
     const result = raw as (Buffer | number)[];
@@ -545,6 +546,19 @@ export class RedisRoomLog implements RoomLog {
     // Announced only now, so nobody (the sender included) sees a message no replica has.
     if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
+  }
+
+  /**
+   * The room's slot is served elsewhere now (a failover; the old master answers
+   * as a replica). ioredis follows MOVED by itself for single commands but not
+   * for this pipeline (its WAIT fails differently on a replica), and without
+   * a slot refresh the publish connection would keep asking the old master:
+   * every send in its rooms refused, for good. Refresh, and refuse this send
+   * (the script did not run): the client's resend goes to the new master.
+   */
+  private slotMoved(): LogUnavailableError {
+    if (this.publisher instanceof Cluster) this.publisher.refreshSlotsCache();
+    return new LogUnavailableError("the room log (Redis Cluster) moved this room to another master; retry");
   }
 
   /**
@@ -820,6 +834,11 @@ function ownConnection(commands: Redis | Cluster): Redis | Cluster {
   const copy = commands instanceof Cluster ? commands.duplicate(undefined, { shardedSubscribers: false }) : commands.duplicate();
   copy.on("error", () => {}); // reconnecting is ioredis's job; a failed publish says unavailable
   return copy;
+}
+
+/** A cluster redirection (MOVED/ASK): the key's slot is served by another node. */
+function isRedirect(err: Error): boolean {
+  return /^(MOVED|ASK) /.test(err.message);
 }
 
 /** Redis refused this node's credentials at start-up (the message names WRONGPASS/NOAUTH, never the password). */
