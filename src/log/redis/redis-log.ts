@@ -125,6 +125,11 @@ export class RedisRoomLog implements RoomLog {
   private readonly staleChecks = new Set<string>();
   private wasAvailable = false;
   private closed = false;
+  /**
+   * Past connect()'s credential check. Before it, a refusal is start-up's to
+   * report (one fatal line, exit 1); logging it as well would say it twice.
+   */
+  private started = false;
 
   constructor(options: RedisLogOptions) {
     this.prefix = options.prefix;
@@ -138,7 +143,9 @@ export class RedisRoomLog implements RoomLog {
     this.redis = connectRedis(options, {
       nodeName: options.nodeName ?? this.nodeId,
       onChange: () => this.checkAvailability(),
-      onAuthFailure: (message) => this.onEvent("error", message),
+      onAuthFailure: (message) => {
+        if (this.started) this.onEvent("error", message);
+      },
     });
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
@@ -191,6 +198,7 @@ export class RedisRoomLog implements RoomLog {
       await this.close();
       throw new RedisAuthError(refused);
     }
+    this.started = true;
     await this.lease.start();
     this.checkAvailability();
     return this.available;
