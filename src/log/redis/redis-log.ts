@@ -566,7 +566,7 @@ export class RedisRoomLog implements RoomLog {
    */
   private slotMoved(): LogUnavailableError {
     if (this.publisher instanceof Cluster) this.publisher.refreshSlotsCache();
-    return new LogUnavailableError("the room log (Redis Cluster) moved this room to another master; retry");
+    return new LogUnavailableError("the room log (Redis Cluster) moved this room to another master");
   }
 
   /**
