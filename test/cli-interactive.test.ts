@@ -174,6 +174,15 @@ describe("interactive chat on a terminal", () => {
     expect(t.count(/rejoined #lobby as alice/)).toBe(1);
   });
 
+  it("--server a,b: coming back on b says b, not the whole list", async () => {
+    const a = await startTestServer();
+    const b = await startTestServer();
+    const t = await joinedAs(`${a.baseUrl},${b.baseUrl}`, "alice");
+    await a.close();
+    await t.waitForLine(`*** reconnected to ${b.baseUrl}`, 15_000);
+    expect(t.count(/reconnected to .*,/)).toBe(0);
+  });
+
   it("a dropped connection (server killed) is one plain line, then the status line", async () => {
     const server = await spawnServer(["--port", "0", "--store", "memory"]);
     const t = await joinedAs(server.baseUrl, "alice");

@@ -217,6 +217,24 @@ describe("Redis Cluster failover (three masters, three replicas, started here)",
     back.join(room, "cy", { afterSeq: 4n, epoch: joined.epoch });
     expect((await back.joined(room)).epochChanged).toBe(false);
   }, 120_000);
+
+  it("with --redis-min-replicas 1: after a failover whose old master comes back as a replica, sends go through again (the publish connection follows the slot)", async ({ skip }) => {
+    if (!cluster) return skip();
+    const { room, master } = await roomOnMaster(2, "moved");
+    const replica = cluster.replicaOf(master);
+    const [server] = await nodes(1, { url: cluster.url, cluster: true }, 2000, ["--redis-min-replicas", "1"]);
+    const ann = ChatTester.connect(server.baseUrl, "ann");
+    ann.join(room);
+    await ann.joined(room);
+    await sendUntilStored(ann, room, "before", "b1");
+    // A manual failover: the replica takes over and the old master, still running, serves as its replica.
+    // The node's publish connection still sends this room's script (and its WAIT) to the old master.
+    const role = (p: RedisProcess) => spawnSync("redis-cli", ["-p", String(p.port), "info", "replication"], { encoding: "utf8" }).stdout;
+    spawnSync("redis-cli", ["-p", String(replica.port), "cluster", "failover"], { encoding: "utf8" });
+    await waitUntil(() => role(replica).includes("role:master") && role(master).includes("master_link_status:up"), "the replica promoted, the old master its replica", 20_000);
+    await sendUntilStored(ann, room, "after", "a1", 15_000);
+    expect(ann.messages(room).map((m) => m.text)).toEqual(["before", "after"]);
+  }, 120_000);
 });
 
 describe("a room's counter behind what was delivered (an older snapshot restored, in-process nodes)", () => {

@@ -237,9 +237,11 @@ describe("a Redis password", () => {
   it("a wrong password: exit 1 with one line naming the authentication failure", async ({ skip }) => {
     if (!redisUp) return skip();
     const redis = await ownRedis(["--requirepass", PASSWORD]);
-    const { code, stderr } = await runServer(["--redis", `redis://:not-${PASSWORD}@127.0.0.1:${redis.port}`]);
+    const { code, stderr, stdout } = await runServer(["--redis", `redis://:not-${PASSWORD}@127.0.0.1:${redis.port}`]);
     expect(code).toBe(1);
     expect(stderr.trim().split("\n")).toHaveLength(1);
+    // The one line, not that line plus an error log saying it again.
+    expect(stdout).not.toMatch(/WRONGPASS/);
     expect(stderr).toMatch(/WRONGPASS/);
     expect(stderr).toMatch(/password/);
     expect(stderr).not.toContain(PASSWORD);
@@ -248,9 +250,10 @@ describe("a Redis password", () => {
   it("a missing password: exit 1 with one line naming the authentication failure", async ({ skip }) => {
     if (!redisUp) return skip();
     const redis = await ownRedis(["--requirepass", PASSWORD]);
-    const { code, stderr } = await runServer(["--redis", redis.url]);
+    const { code, stderr, stdout } = await runServer(["--redis", redis.url]);
     expect(code).toBe(1);
     expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stdout).not.toMatch(/NOAUTH/);
     expect(stderr).toMatch(/NOAUTH/);
     expect(stderr).toMatch(/password/);
   }, 30_000);

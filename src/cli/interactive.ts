@@ -109,7 +109,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   });
   session.on("connected", (c) => {
     status.connected();
-    if (c.reconnect) say("info", `reconnected to ${opts.server}`);
+    if (c.reconnect) say("info", `reconnected to ${c.server}`); // the one it reached, not the --server list
   });
 
   let quitting = false;

@@ -125,6 +125,11 @@ export class RedisRoomLog implements RoomLog {
   private readonly staleChecks = new Set<string>();
   private wasAvailable = false;
   private closed = false;
+  /**
+   * Past connect()'s credential check. Before it, a refusal is start-up's to
+   * report (one fatal line, exit 1); logging it as well would say it twice.
+   */
+  private started = false;
 
   constructor(options: RedisLogOptions) {
     this.prefix = options.prefix;
@@ -138,7 +143,9 @@ export class RedisRoomLog implements RoomLog {
     this.redis = connectRedis(options, {
       nodeName: options.nodeName ?? this.nodeId,
       onChange: () => this.checkAvailability(),
-      onAuthFailure: (message) => this.onEvent("error", message),
+      onAuthFailure: (message) => {
+        if (this.started) this.onEvent("error", message);
+      },
     });
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
@@ -191,6 +198,7 @@ export class RedisRoomLog implements RoomLog {
       await this.close();
       throw new RedisAuthError(refused);
     }
+    this.started = true;
     await this.lease.start();
     this.checkAvailability();
     return this.available;
@@ -530,6 +538,7 @@ export class RedisRoomLog implements RoomLog {
     const replies = await pipeline.exec();
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
     const [[scriptErr, raw], [waitErr, confirmed]] = replies;
+    if (scriptErr && isRedirect(scriptErr)) throw this.slotMoved();
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
     const result = raw as (Buffer | number)[];
@@ -545,6 +554,19 @@ export class RedisRoomLog implements RoomLog {
     // Announced only now, so nobody (the sender included) sees a message no replica has.
     if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
+  }
+
+  /**
+   * The room's slot is served elsewhere now (a failover; the old master answers
+   * as a replica). ioredis follows MOVED by itself for single commands but not
+   * for this pipeline (its WAIT fails differently on a replica), and without
+   * a slot refresh the publish connection would keep asking the old master:
+   * every send in its rooms refused, for good. Refresh, and refuse this send
+   * (the script did not run): the client's resend goes to the new master.
+   */
+  private slotMoved(): LogUnavailableError {
+    if (this.publisher instanceof Cluster) this.publisher.refreshSlotsCache();
+    return new LogUnavailableError("the room log (Redis Cluster) moved this room to another master");
   }
 
   /**
@@ -820,6 +842,11 @@ function ownConnection(commands: Redis | Cluster): Redis | Cluster {
   const copy = commands instanceof Cluster ? commands.duplicate(undefined, { shardedSubscribers: false }) : commands.duplicate();
   copy.on("error", () => {}); // reconnecting is ioredis's job; a failed publish says unavailable
   return copy;
+}
+
+/** A cluster redirection (MOVED/ASK): the key's slot is served by another node. */
+function isRedirect(err: Error): boolean {
+  return /^(MOVED|ASK) /.test(err.message);
 }
 
 /** Redis refused this node's credentials at start-up (the message names WRONGPASS/NOAUTH, never the password). */
