@@ -113,7 +113,7 @@ describe("chat CLI, scripted: the outbox across a Redis restart", () => {
 });
 
 describe("chat CLI, scripted: a rejoin while the room log is away", () => {
-  it("is retried for as long as it takes (not given up after a few refusals), and the queued lines are stored once it is back", async ({ skip }) => {
+  it("is retried for as long as it takes (not given up after a few refusals), like a newcomer's first join, and the queued lines are stored once it is back", async ({ skip }) => {
     if (!(await redisAnswers())) return skip();
     const dir = mkdtempSync(join(tmpdir(), "redis-aof-"));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -138,12 +138,20 @@ describe("chat CLI, scripted: a rejoin while the room log is away", () => {
     await first.exited;
     const second = await spawnServer(args);
     cli.write("2", "3");
+    // A newcomer joining meanwhile waits the same way (it gave up after 5 refusals and exited 1).
+    const late = spawnCli(["--server", second.baseUrl, "--name", "latecomer", "--room", "r"]);
+    late.write("late-1", "late-2");
+    late.end();
     await waitUntil(() => (cli.stderr.match(/could not rejoin #r/g)?.length ?? 0) >= 7, "more refused rejoins than the old limit of 5", 60_000);
+    await waitUntil(() => (late.stderr.match(/could not join #r/g)?.length ?? 0) >= 7, "more refused joins than the old limit of 5", 60_000);
 
     redis = await startRedisServer(redisPort, aof);
     cli.end();
     expect(await cli.exitCode(60_000), cli.stderr).toBe(0);
-    expect((await stored(second.baseUrl, "r")).map((m) => m.text)).toEqual(["1", "2", "3"]);
-    expect(cli.stderr).not.toMatch(/not sent|could not join/);
+    expect(await late.exitCode(60_000), late.stderr).toBe(0);
+    const texts = (await stored(second.baseUrl, "r")).map((m) => m.text);
+    expect(texts.filter((t) => !t.startsWith("late"))).toEqual(["1", "2", "3"]);
+    expect(texts.filter((t) => t.startsWith("late"))).toEqual(["late-1", "late-2"]);
+    for (const c of [cli, late]) expect(c.stderr).not.toMatch(/not sent|^chat: cannot join/m);
   }, 150_000);
 });

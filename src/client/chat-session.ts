@@ -680,14 +680,15 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     // momentary limit: retry those.
     const sameName = room.joinedAs !== undefined && room.joinedAs === room.requestedNickname;
     const transient = e.code === ErrorCode.UNAVAILABLE || (sameName && (e.code === ErrorCode.ALREADY_EXISTS || e.code === ErrorCode.RESOURCE_EXHAUSTED));
-    // A room we were in, refused because the server cannot reach its room log for now: its queued
-    // messages are kept and the rejoin retried for as long as we run (as the outbox does for sends).
-    const waitForLog = e.code === ErrorCode.UNAVAILABLE && room.everJoined;
+    // Refused because the server cannot reach its room log for now: the room's queued messages are
+    // kept and the join retried for as long as we run (as the outbox does for sends; a script's
+    // stall limit still ends the wait).
+    const waitForLog = e.code === ErrorCode.UNAVAILABLE;
     if (transient && (waitForLog || room.joinRefusals < MAX_JOIN_REFUSALS)) {
       room.joinRefusals++;
       room.phase = "idle";
       const delayMs = 500 + backoffDelay(room.joinRefusals + 1, this.backoff, this.random);
-      this.notice("warn", `could not rejoin #${room.name} (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+      this.notice("warn", `could not ${room.everJoined ? "rejoin" : "join"} #${room.name} (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
       this.later(delayMs, () => {
         if (this.loop.current === conn && this.rooms.get(room.name) === room && room.phase === "idle") this.writeJoin(conn, room);
       });
