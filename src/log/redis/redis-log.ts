@@ -29,13 +29,12 @@
  * WAIT before it is acknowledged or shown to anyone.
  */
 import { randomUUID } from "node:crypto";
-import { fromBinary } from "@bufbuild/protobuf";
-import { Cluster, ReplyError, type Redis } from "ioredis";
-import { ChatResponseSchema, LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
+import { Cluster, type Redis } from "ioredis";
+import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
-import type { RoomPosition, StoredMessage } from "../message.js";
+import type { RoomPosition } from "../message.js";
 import {
   InvalidPageTokenError,
   LogUnavailableError,
@@ -58,6 +57,7 @@ import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
+import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
 import { RoomFeed } from "./room-feed.js";
 import { CLAIM_SCRIPT, CONFIRM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
 
@@ -844,64 +844,6 @@ function ownConnection(commands: Redis | Cluster): Redis | Cluster {
   return copy;
 }
 
-/** A cluster redirection (MOVED/ASK): the key's slot is served by another node. */
-function isRedirect(err: Error): boolean {
-  return /^(MOVED|ASK) /.test(err.message);
-}
-
-/** Redis refused this node's credentials at start-up (the message names WRONGPASS/NOAUTH, never the password). */
-export class RedisAuthError extends Error {
-  override readonly name = "RedisAuthError";
-}
-
 function newEpoch(): string {
   return randomUUID();
-}
-
-/**
- * A failure to reach Redis as the hub understands it (retry later). A reply
- * error that is not about availability (a script bug, a wrong key type) stays
- * as it is: retrying would not help.
- */
-function unavailable(err: unknown): Error {
-  if (err instanceof LogUnavailableError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ReplyError && !/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|BUSY|NOAUTH|WRONGPASS|NOREPLICAS)/.test(message)) return err as Error;
-  // Plain words for clients: ioredis's own messages ("...maxRetriesPerRequest...") are not theirs to read.
-  if (/timed out/i.test(message)) return new LogUnavailableError("the room log (Redis) did not answer in time");
-  if (/^(NOAUTH|WRONGPASS)/.test(message)) return new LogUnavailableError("the room log (Redis) refused this node's credentials");
-  if (/^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN)/.test(message)) return new LogUnavailableError("the room log (Redis Cluster) is not serving every room right now");
-  if (/^NOREPLICAS/.test(message)) return new LogUnavailableError("the room log (Redis) has too few replicas in sync to confirm the message");
-  if (/^(LOADING|BUSY)/.test(message)) return new LogUnavailableError("the room log (Redis) is busy");
-  return new LogUnavailableError("the room log (Redis) is unreachable");
-}
-
-/** A stream entry [id, [field, value, ...]] (Buffers) as a log entry. */
-function toEntry(raw: [Buffer, Buffer[]]): LogEntry {
-  const [id, fields] = raw;
-  const seq = parseInt(id.toString("latin1"), 10);
-  let event: Uint8Array = new Uint8Array(0);
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i].length === 1 && fields[i][0] === 0x65 /* e */) event = new Uint8Array(fields[i + 1]);
-  }
-  return { seq, event };
-}
-
-function takeWithin(entries: LogEntry[], maxBytes: number): LogEntry[] {
-  const out: LogEntry[] = [];
-  let bytes = 0;
-  for (const e of entries) {
-    if (out.length > 0 && bytes + e.event.length > maxBytes) break;
-    bytes += e.event.length;
-    out.push(e);
-  }
-  return out;
-}
-
-function toStoredMessage(entry: LogEntry): StoredMessage {
-  const event = fromBinary(ChatResponseSchema, entry.event).events[0]?.event;
-  if (event?.case !== "message") throw new Error(`history entry ${entry.seq} is not a message`);
-  const m = event.value;
-  const sentAtMs = m.sentAt ? Number(m.sentAt.seconds) * 1000 + Math.floor(m.sentAt.nanos / 1e6) : 0;
-  return { room: m.room, seq: Number(m.seq), sender: m.sender, text: m.text, sentAtMs, clientMsgId: m.clientMsgId };
 }
