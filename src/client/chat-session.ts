@@ -688,7 +688,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       room.joinRefusals++;
       room.phase = "idle";
       const delayMs = 500 + backoffDelay(room.joinRefusals + 1, this.backoff, this.random);
-      this.notice("warn", `could not ${room.everJoined ? "rejoin" : "join"} #${room.name} (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+      // A rejoin: we were in the room on this run, or in an earlier one (a reloaded page).
+      const again = room.everJoined || room.joinedAs !== undefined;
+      this.notice("warn", `could not ${again ? "rejoin" : "join"} #${room.name} (${e.message}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
       this.later(delayMs, () => {
         if (this.loop.current === conn && this.rooms.get(room.name) === room && room.phase === "idle") this.writeJoin(conn, room);
       });
