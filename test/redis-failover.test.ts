@@ -57,7 +57,11 @@ async function sendUntilStored(t: ChatTester, room: string, text: string, id: st
     },
     `${id} acknowledged`,
     timeoutMs,
-  );
+  ).catch((e: Error) => {
+    // Say what the client was told: a timeout alone does not say whether the log refused, hung or stored it silently.
+    const told = t.of("error").filter((x) => x.clientMsgId === id).map((x) => x.message);
+    throw new Error(`${e.message}; ${refusals} refusal(s): ${JSON.stringify(told.slice(-3))}`);
+  });
 }
 
 /** Everything written to a master so far has reached its replica (a write of our own, then WAIT on its connection). */
@@ -232,7 +236,7 @@ describe("Redis Cluster failover (three masters, three replicas, started here)",
     const role = (p: RedisProcess) => spawnSync("redis-cli", ["-p", String(p.port), "info", "replication"], { encoding: "utf8" }).stdout;
     spawnSync("redis-cli", ["-p", String(replica.port), "cluster", "failover"], { encoding: "utf8" });
     await waitUntil(() => role(replica).includes("role:master") && role(master).includes("master_link_status:up"), "the replica promoted, the old master its replica", 20_000);
-    await sendUntilStored(ann, room, "after", "a1", 15_000);
+    await sendUntilStored(ann, room, "after", "a1", 30_000);
     expect(ann.messages(room).map((m) => m.text)).toEqual(["before", "after"]);
   }, 120_000);
 });

@@ -87,6 +87,10 @@ const leaveReasons: Record<LeaveReason, string> = {
   [LeaveReason.TOO_SLOW]: " (too slow, disconnected)",
   [LeaveReason.SHUTDOWN]: " (server shutting down)",
   [LeaveReason.REPLACED]: " (joined again from another connection)",
+  [LeaveReason.KICKED]: " (kicked)",
+  [LeaveReason.BANNED]: " (banned)",
+  [LeaveReason.ROOM_DELETED]: " (room deleted)",
+  [LeaveReason.DISCONNECTED_BY_ADMIN]: " (disconnected by the service)",
 };
 
 export function errorCodeName(code: ErrorCode): string {

@@ -73,7 +73,7 @@ export function chatMessageBytes(event: EncodedEvent): Uint8Array {
 }
 
 export function encodeJoinedEvent(
-  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members">,
+  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members" | "userId"> & { userId?: string },
   members: readonly JoinedMember[],
   recent: readonly EncodedEvent[],
 ): EncodedEvent {

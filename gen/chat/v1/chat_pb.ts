@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEimgIKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAQgkKB2NvbW1hbmQieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJACgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCSIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IqYECgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIAEIHCgVldmVudCKKAQoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCSJJCgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCL/AgoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkSFAoMcmVzdW1lX3Rva2VuGA0gASgJEhAKCHJlcGxhY2VkGA4gASgIEh0KFXJhdGVfbGltaXRfcGVyX3NlY29uZBgPIAEoDRIYChByYXRlX2xpbWl0X2J1cnN0GBAgASgNIj8KCUxlZnRFdmVudBIMCgRyb29tGAEgASgJEiQKBnJlYXNvbhgCIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24iTgoSTWVtYmVyUmVuYW1lZEV2ZW50EgwKBHJvb20YASABKAkSFAoMb2xkX25pY2tuYW1lGAIgASgJEhQKDG5ld19uaWNrbmFtZRgDIAEoCSJCChFNZW1iZXJKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEh8KBm1lbWJlchgCIAEoCzIPLmNoYXQudjEuTWVtYmVyIlcKD01lbWJlckxlZnRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiQKBnJlYXNvbhgDIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24ijAEKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZqb2luZWQYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIMCgRsZWZ0GAMgAygJEhQKDGpvaW5lZF9jb3VudBgEIAEoDRISCgpsZWZ0X2NvdW50GAUgASgNEhQKDG1lbWJlcl9jb3VudBgGIAEoDSItCgtUeXBpbmdFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIp8BCgpFcnJvckV2ZW50EiAKBGNvZGUYASABKA4yEi5jaGF0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEiUKB2NvbW1hbmQYAyABKA4yFC5jaGF0LnYxLkNvbW1hbmRLaW5kEhIKCnJlcXVlc3RfaWQYBCABKAkSDAoEcm9vbRgFIAEoCRIVCg1jbGllbnRfbXNnX2lkGAYgASgJIlAKDkhlYXJ0YmVhdEV2ZW50Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVub25jZRgCIAEoCSIfCg1TaHV0ZG93bkV2ZW50Eg4KBnJlYXNvbhgBIAEoCSIiCgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCSIUChJPcGVuU2Vzc2lvblJlcXVlc3QiOwoTT3BlblNlc3Npb25SZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IksKDkNvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoHcmVxdWVzdBgCIAEoCzIULmNoYXQudjEuQ2hhdFJlcXVlc3QiNgoPQ29tbWFuZFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCISChBMaXN0Um9vbXNSZXF1ZXN0IkAKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSFAoMbWVtYmVyX2NvdW50GAIgASgNEhAKCGxhc3Rfc2VxGAMgASgEIjUKEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbyJJChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJmChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMbWVtYmVyX2NvdW50GAMgASgNIn4KEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFwoKYmVmb3JlX3NlcRgCIAEoBEgAiAEBEhYKCWFmdGVyX3NlcRgDIAEoBEgBiAEBEg0KBWxpbWl0GAQgASgNQg0KC19iZWZvcmVfc2VxQgwKCl9hZnRlcl9zZXEiggEKEkdldEhpc3RvcnlSZXNwb25zZRImCghtZXNzYWdlcxgBIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYAiABKAkSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhAKCGhhc19tb3JlGAUgASgIKrIBCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVMRUFWRV9SRUFTT05fVE9PX1NMT1cQAxIZChVMRUFWRV9SRUFTT05fU0hVVERPV04QBBIZChVMRUFWRV9SRUFTT05fUkVQTEFDRUQQBSqGAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIdChlFUlJPUl9DT0RFX0FMUkVBRFlfRVhJU1RTEAISGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQAxIhCh1FUlJPUl9DT0RFX1JFU09VUkNFX0VYSEFVU1RFRBAEEiIKHkVSUk9SX0NPREVfRkFJTEVEX1BSRUNPTkRJVElPThAFEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcqugEKC0NvbW1hbmRLaW5kEhwKGENPTU1BTkRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUNPTU1BTkRfS0lORF9KT0lOEAESFgoSQ09NTUFORF9LSU5EX0xFQVZFEAISFQoRQ09NTUFORF9LSU5EX1NFTkQQAxIVChFDT01NQU5EX0tJTkRfUElORxAEEhcKE0NPTU1BTkRfS0lORF9UWVBJTkcQBRIXChNDT01NQU5EX0tJTkRfUkVOQU1FEAYypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEirgMKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIAEIJCgdjb21tYW5kIvUBCgpSb29tQWN0aW9uEiUKBGtpbmQYASABKA4yFy5jaGF0LnYxLlJvb21BY3Rpb25LaW5kEhMKC3RhcmdldF91c2VyGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdG9waWMYBSABKAkSHwoEcm9sZRgGIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSKwoKdmlzaWJpbGl0eRgHIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSEwoLdGFyZ2V0X25hbWUYCCABKAkifwoRQ3JlYXRlUm9vbUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIrCgp2aXNpYmlsaXR5GAIgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCRIOCgZpbnZpdGUYBSADKAkiXgoPTW9kZXJhdGVDb21tYW5kEgwKBHJvb20YASABKAkSIwoGYWN0aW9uGAIgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhgKEGNsaWVudF9hY3Rpb25faWQYAyABKAkiJAoRT3BlbkRpcmVjdENvbW1hbmQSDwoHdXNlcl9pZBgBIAEoCSJ4CgtKb2luQ29tbWFuZBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWVwb2NoGAQgASgJEhQKDHJlc3VtZV90b2tlbhgFIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIi8KDVJlbmFtZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSIcCgtQaW5nQ29tbWFuZBINCgVub25jZRgBIAEoCSIdCg1UeXBpbmdDb21tYW5kEgwKBHJvb20YASABKAkiNAoMQ2hhdFJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQi2wQKC1NlcnZlckV2ZW50EiYKBmpvaW5lZBgBIAEoCzIULmNoYXQudjEuSm9pbmVkRXZlbnRIABInCgdtZXNzYWdlGAIgASgLMhQuY2hhdC52MS5DaGF0TWVzc2FnZUgAEjMKDW1lbWJlcl9qb2luZWQYAyABKAsyGi5jaGF0LnYxLk1lbWJlckpvaW5lZEV2ZW50SAASLwoLbWVtYmVyX2xlZnQYBCABKAsyGC5jaGF0LnYxLk1lbWJlckxlZnRFdmVudEgAEiQKBWVycm9yGAUgASgLMhMuY2hhdC52MS5FcnJvckV2ZW50SAASLAoJaGVhcnRiZWF0GAYgASgLMhcuY2hhdC52MS5IZWFydGJlYXRFdmVudEgAEiIKBGxlZnQYByABKAsyEi5jaGF0LnYxLkxlZnRFdmVudEgAEiYKBnR5cGluZxgIIAEoCzIULmNoYXQudjEuVHlwaW5nRXZlbnRIABIqCghzaHV0ZG93bhgJIAEoCzIWLmNoYXQudjEuU2h1dGRvd25FdmVudEgAEioKCHByZXNlbmNlGAogASgLMhYuY2hhdC52MS5QcmVzZW5jZUV2ZW50SAASKAoHc2Vzc2lvbhgLIAEoCzIVLmNoYXQudjEuU2Vzc2lvbkV2ZW50SAASNQoObWVtYmVyX3JlbmFtZWQYDCABKAsyGy5jaGF0LnYxLk1lbWJlclJlbmFtZWRFdmVudEgAEjMKDWRpcmVjdF9vcGVuZWQYDSABKAsyGi5jaGF0LnYxLkRpcmVjdE9wZW5lZEV2ZW50SABCBwoFZXZlbnQiQwoRRGlyZWN0T3BlbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgiwgEKC0NoYXRNZXNzYWdlEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSIwoGYWN0aW9uGAcgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhEKCXNlbmRlcl9pZBgIIAEoCSJ7CgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJEh8KBHJvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlIrMDCgtKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiAKB21lbWJlcnMYAyADKAsyDy5jaGF0LnYxLk1lbWJlchIkCgZyZWNlbnQYBCADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAUgASgJEhAKCGxhc3Rfc2VxGAYgASgEEhEKCWZpcnN0X3NlcRgHIAEoBBIPCgdyZXN1bWVkGAggASgIEhkKEWhpc3RvcnlfdHJ1bmNhdGVkGAkgASgIEhUKDWVwb2NoX2NoYW5nZWQYCiABKAgSFAoMbWVtYmVyX2NvdW50GAsgASgNEhoKEm1lbWJlcnNfcGFnZV90b2tlbhgMIAEoCRIUCgxyZXN1bWVfdG9rZW4YDSABKAkSEAoIcmVwbGFjZWQYDiABKAgSHQoVcmF0ZV9saW1pdF9wZXJfc2Vjb25kGA8gASgNEhgKEHJhdGVfbGltaXRfYnVyc3QYECABKA0SIQoFc3RhdGUYESABKAsyEi5jaGF0LnYxLlJvb21TdGF0ZRIPCgd1c2VyX2lkGBIgASgJItYBCglSb29tU3RhdGUSKwoKdmlzaWJpbGl0eRgBIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAiABKAkSDwoHY3JlYXRvchgDIAEoCRIkCgl5b3VyX3JvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlEi8KC211dGVkX3VudGlsGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVtdXRlZBgGIAEoCBIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCSI/CglMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIkCgZyZWFzb24YAiABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIk4KEk1lbWJlclJlbmFtZWRFdmVudBIMCgRyb29tGAEgASgJEhQKDG9sZF9uaWNrbmFtZRgCIAEoCRIUCgxuZXdfbmlja25hbWUYAyABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiIgoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkiFAoST3BlblNlc3Npb25SZXF1ZXN0IjsKE09wZW5TZXNzaW9uUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCJLCg5Db21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKB3JlcXVlc3QYAiABKAsyFC5jaGF0LnYxLkNoYXRSZXF1ZXN0IjYKD0NvbW1hbmRSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiIAoQTGlzdFJvb21zUmVxdWVzdBIMCgRtaW5lGAEgASgIIuYBCghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBBIrCgp2aXNpYmlsaXR5GAQgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgFIAEoCRIkCgl5b3VyX3JvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJEioKDGxhc3RfbWVzc2FnZRgIIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2UiNQoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvIkkKEkxpc3RNZW1iZXJzUmVxdWVzdBIMCgRyb29tGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImYKE0xpc3RNZW1iZXJzUmVzcG9uc2USIAoHbWVtYmVycxgBIAMoCzIPLmNoYXQudjEuTWVtYmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIUCgxtZW1iZXJfY291bnQYAyABKA0ifgoRR2V0SGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIXCgpiZWZvcmVfc2VxGAIgASgESACIAQESFgoJYWZ0ZXJfc2VxGAMgASgESAGIAQESDQoFbGltaXQYBCABKA1CDQoLX2JlZm9yZV9zZXFCDAoKX2FmdGVyX3NlcSKCAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgCIAEoCRIRCglmaXJzdF9zZXEYAyABKAQSEAoIbGFzdF9zZXEYBCABKAQSEAoIaGFzX21vcmUYBSABKAgqagoOUm9vbVZpc2liaWxpdHkSHwobUk9PTV9WSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASGgoWUk9PTV9WSVNJQklMSVRZX1BVQkxJQxABEhsKF1JPT01fVklTSUJJTElUWV9QUklWQVRFEAIqaQoIUm9vbVJvbGUSGQoVUk9PTV9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9ST0xFX01FTUJFUhABEhcKE1JPT01fUk9MRV9NT0RFUkFUT1IQAhITCg9ST09NX1JPTEVfT1dORVIQAyr4AgoOUm9vbUFjdGlvbktpbmQSIAocUk9PTV9BQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhsKF1JPT01fQUNUSU9OX0tJTkRfQ1JFQVRFEAESGwoXUk9PTV9BQ1RJT05fS0lORF9JTlZJVEUQAhIZChVST09NX0FDVElPTl9LSU5EX0tJQ0sQAxIYChRST09NX0FDVElPTl9LSU5EX0JBThAEEhoKFlJPT01fQUNUSU9OX0tJTkRfVU5CQU4QBRIZChVST09NX0FDVElPTl9LSU5EX01VVEUQBhIbChdST09NX0FDVElPTl9LSU5EX1VOTVVURRAHEh4KGlJPT01fQUNUSU9OX0tJTkRfU0VUX1RPUElDEAgSHQoZUk9PTV9BQ1RJT05fS0lORF9TRVRfUk9MRRAJEiUKIVJPT01fQUNUSU9OX0tJTkRfTEVBVkVfTUVNQkVSU0hJUBAKEhsKF1JPT01fQUNUSU9OX0tJTkRfREVMRVRFEAsqqwIKC0xlYXZlUmVhc29uEhwKGExFQVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhUKEUxFQVZFX1JFQVNPTl9MRUZUEAESHQoZTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUxFQVZFX1JFQVNPTl9UT09fU0xPVxADEhkKFUxFQVZFX1JFQVNPTl9TSFVURE9XThAEEhkKFUxFQVZFX1JFQVNPTl9SRVBMQUNFRBAFEhcKE0xFQVZFX1JFQVNPTl9LSUNLRUQQBhIXChNMRUFWRV9SRUFTT05fQkFOTkVEEAcSHQoZTEVBVkVfUkVBU09OX1JPT01fREVMRVRFRBAIEiYKIkxFQVZFX1JFQVNPTl9ESVNDT05ORUNURURfQllfQURNSU4QCSqGAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIdChlFUlJPUl9DT0RFX0FMUkVBRFlfRVhJU1RTEAISGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQAxIhCh1FUlJPUl9DT0RFX1JFU09VUkNFX0VYSEFVU1RFRBAEEiIKHkVSUk9SX0NPREVfRkFJTEVEX1BSRUNPTkRJVElPThAFEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcqkQIKC0NvbW1hbmRLaW5kEhwKGENPTU1BTkRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUNPTU1BTkRfS0lORF9KT0lOEAESFgoSQ09NTUFORF9LSU5EX0xFQVZFEAISFQoRQ09NTUFORF9LSU5EX1NFTkQQAxIVChFDT01NQU5EX0tJTkRfUElORxAEEhcKE0NPTU1BTkRfS0lORF9UWVBJTkcQBRIXChNDT01NQU5EX0tJTkRfUkVOQU1FEAYSHAoYQ09NTUFORF9LSU5EX0NSRUFURV9ST09NEAcSGQoVQ09NTUFORF9LSU5EX01PREVSQVRFEAgSHAoYQ09NTUFORF9LSU5EX09QRU5fRElSRUNUEAkypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -86,6 +86,31 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
      */
     value: RenameCommand;
     case: "rename";
+  } | {
+    /**
+     * Create a room with state (visibility, topic); the creator owns it.
+     *
+     * @generated from field: chat.v1.CreateRoomCommand create_room = 8;
+     */
+    value: CreateRoomCommand;
+    case: "createRoom";
+  } | {
+    /**
+     * A moderation or room-state action (invite, kick, ban, mute, topic,
+     * role...) in a room, decided and numbered in the room's log.
+     *
+     * @generated from field: chat.v1.ModerateCommand moderate = 9;
+     */
+    value: ModerateCommand;
+    case: "moderate";
+  } | {
+    /**
+     * Open (or find) the direct-message room with another user.
+     *
+     * @generated from field: chat.v1.OpenDirectCommand open_direct = 10;
+     */
+    value: OpenDirectCommand;
+    case: "openDirect";
   } | { case: undefined; value?: undefined };
 };
 
@@ -95,6 +120,198 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 0);
+
+/**
+ * RoomAction is one change of a room's state: what a ModerateCommand asks
+ * for, and what the room's log records (ChatMessage.action).
+ *
+ * @generated from message chat.v1.RoomAction
+ */
+export type RoomAction = Message<"chat.v1.RoomAction"> & {
+  /**
+   * What changes.
+   *
+   * @generated from field: chat.v1.RoomActionKind kind = 1;
+   */
+  kind: RoomActionKind;
+
+  /**
+   * The user it is about: a user id (the token subject with authentication
+   * on; the nickname as stored without). Required for invite, kick, ban,
+   * unban, mute, unmute and set_role.
+   *
+   * @generated from field: string target_user = 2;
+   */
+  targetUser: string;
+
+  /**
+   * Why, for humans (at most 256 bytes); shown to the room.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * For ban and mute: when it ends. Unset: until lifted.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 4;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * For set_topic: the new topic (at most 256 bytes of UTF-8).
+   *
+   * @generated from field: string topic = 5;
+   */
+  topic: string;
+
+  /**
+   * For set_role, and optionally invite: the role given.
+   *
+   * @generated from field: chat.v1.RoomRole role = 6;
+   */
+  role: RoomRole;
+
+  /**
+   * For create: the room's visibility.
+   *
+   * @generated from field: chat.v1.RoomVisibility visibility = 7;
+   */
+  visibility: RoomVisibility;
+
+  /**
+   * The target's display name when the action was taken (filled in by the
+   * server in the log entry; ignored in commands).
+   *
+   * @generated from field: string target_name = 8;
+   */
+  targetName: string;
+};
+
+/**
+ * Describes the message chat.v1.RoomAction.
+ * Use `create(RoomActionSchema)` to create a new message.
+ */
+export const RoomActionSchema: GenMessage<RoomAction> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 1);
+
+/**
+ * CreateRoomCommand creates a room with state; the sender becomes its owner
+ * and is joined to it (answered with a JoinedEvent). A room that exists
+ * already (with state, or with members or history) is refused with
+ * ERROR_CODE_ALREADY_EXISTS.
+ *
+ * @generated from message chat.v1.CreateRoomCommand
+ */
+export type CreateRoomCommand = Message<"chat.v1.CreateRoomCommand"> & {
+  /**
+   * Room name (JoinCommand.room rules).
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * Public or private; unspecified means public.
+   *
+   * @generated from field: chat.v1.RoomVisibility visibility = 2;
+   */
+  visibility: RoomVisibility;
+
+  /**
+   * Topic, at most 256 bytes.
+   *
+   * @generated from field: string topic = 3;
+   */
+  topic: string;
+
+  /**
+   * Nickname in the room (JoinCommand.nickname rules).
+   *
+   * @generated from field: string nickname = 4;
+   */
+  nickname: string;
+
+  /**
+   * Users invited as members from the start (at most 100).
+   *
+   * @generated from field: repeated string invite = 5;
+   */
+  invite: string[];
+};
+
+/**
+ * Describes the message chat.v1.CreateRoomCommand.
+ * Use `create(CreateRoomCommandSchema)` to create a new message.
+ */
+export const CreateRoomCommandSchema: GenMessage<CreateRoomCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 2);
+
+/**
+ * ModerateCommand changes a room's state. The rights needed are those of
+ * RoomRole; an action the sender has no right to is refused with
+ * ERROR_CODE_PERMISSION_DENIED, an action on a room the sender cannot see
+ * with ERROR_CODE_NOT_FOUND. The change is numbered in the room's log like a
+ * message: every member (the sender included) receives it as a ChatMessage
+ * whose `action` is set; that copy is the acknowledgement.
+ *
+ * @generated from message chat.v1.ModerateCommand
+ */
+export type ModerateCommand = Message<"chat.v1.ModerateCommand"> & {
+  /**
+   * The room (need not be joined on this stream, but the sender must be
+   * able to see it).
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The change.
+   *
+   * @generated from field: chat.v1.RoomAction action = 2;
+   */
+  action?: RoomAction | undefined;
+
+  /**
+   * Idempotency key, as SendCommand.client_msg_id (at most 64 characters).
+   *
+   * @generated from field: string client_action_id = 3;
+   */
+  clientActionId: string;
+};
+
+/**
+ * Describes the message chat.v1.ModerateCommand.
+ * Use `create(ModerateCommandSchema)` to create a new message.
+ */
+export const ModerateCommandSchema: GenMessage<ModerateCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 3);
+
+/**
+ * OpenDirectCommand opens the direct-message room of this user and
+ * `user_id`: a private room of the two with a canonical name ("dm." and 40
+ * hex digits, the same whoever opens it), created on first use. Answered
+ * with a DirectOpenedEvent; join the room to talk in it. Needs
+ * authentication on (without it: ERROR_CODE_FAILED_PRECONDITION).
+ *
+ * @generated from message chat.v1.OpenDirectCommand
+ */
+export type OpenDirectCommand = Message<"chat.v1.OpenDirectCommand"> & {
+  /**
+   * The other user's id (the token subject), 1 to 256 characters.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message chat.v1.OpenDirectCommand.
+ * Use `create(OpenDirectCommandSchema)` to create a new message.
+ */
+export const OpenDirectCommandSchema: GenMessage<OpenDirectCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 4);
 
 /**
  * JoinCommand joins a room under a nickname.
@@ -168,7 +385,7 @@ export type JoinCommand = Message<"chat.v1.JoinCommand"> & {
  * Use `create(JoinCommandSchema)` to create a new message.
  */
 export const JoinCommandSchema: GenMessage<JoinCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 1);
+  messageDesc(file_chat_v1_chat, 5);
 
 /**
  * LeaveCommand leaves a room.
@@ -189,7 +406,7 @@ export type LeaveCommand = Message<"chat.v1.LeaveCommand"> & {
  * Use `create(LeaveCommandSchema)` to create a new message.
  */
 export const LeaveCommandSchema: GenMessage<LeaveCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 2);
+  messageDesc(file_chat_v1_chat, 6);
 
 /**
  * SendCommand posts a message to a room the client has joined.
@@ -230,7 +447,7 @@ export type SendCommand = Message<"chat.v1.SendCommand"> & {
  * Use `create(SendCommandSchema)` to create a new message.
  */
 export const SendCommandSchema: GenMessage<SendCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 3);
+  messageDesc(file_chat_v1_chat, 7);
 
 /**
  * RenameCommand changes this client's nickname in one joined room, keeping
@@ -268,7 +485,7 @@ export type RenameCommand = Message<"chat.v1.RenameCommand"> & {
  * Use `create(RenameCommandSchema)` to create a new message.
  */
 export const RenameCommandSchema: GenMessage<RenameCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 4);
+  messageDesc(file_chat_v1_chat, 8);
 
 /**
  * PingCommand asks the server for an immediate HeartbeatEvent.
@@ -289,7 +506,7 @@ export type PingCommand = Message<"chat.v1.PingCommand"> & {
  * Use `create(PingCommandSchema)` to create a new message.
  */
 export const PingCommandSchema: GenMessage<PingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 5);
+  messageDesc(file_chat_v1_chat, 9);
 
 /**
  * TypingCommand signals that the user is typing in a room.
@@ -310,7 +527,7 @@ export type TypingCommand = Message<"chat.v1.TypingCommand"> & {
  * Use `create(TypingCommandSchema)` to create a new message.
  */
 export const TypingCommandSchema: GenMessage<TypingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 6);
+  messageDesc(file_chat_v1_chat, 10);
 
 /**
  * ChatResponse is one frame from the server. Under load the server batches
@@ -333,7 +550,7 @@ export type ChatResponse = Message<"chat.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 7);
+  messageDesc(file_chat_v1_chat, 11);
 
 /**
  * ServerEvent is one event delivered to a client.
@@ -446,6 +663,14 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: MemberRenamedEvent;
     case: "memberRenamed";
+  } | {
+    /**
+     * The answer to an OpenDirectCommand.
+     *
+     * @generated from field: chat.v1.DirectOpenedEvent direct_opened = 13;
+     */
+    value: DirectOpenedEvent;
+    case: "directOpened";
   } | { case: undefined; value?: undefined };
 };
 
@@ -454,7 +679,42 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
  * Use `create(ServerEventSchema)` to create a new message.
  */
 export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 12);
+
+/**
+ * DirectOpenedEvent answers an OpenDirectCommand.
+ *
+ * @generated from message chat.v1.DirectOpenedEvent
+ */
+export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
+  /**
+   * The direct-message room's name.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The other user's id.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * True when this command created it.
+   *
+   * @generated from field: bool created = 3;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message chat.v1.DirectOpenedEvent.
+ * Use `create(DirectOpenedEventSchema)` to create a new message.
+ */
+export const DirectOpenedEventSchema: GenMessage<DirectOpenedEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 13);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -505,6 +765,25 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
    * @generated from field: string client_msg_id = 6;
    */
   clientMsgId: string;
+
+  /**
+   * Set when this entry is a change of the room's state (a moderation
+   * action, a topic...), not a message: `sender` is who acted and `text` a
+   * plain description of it for clients that do not know actions
+   * (e.g. "bob was banned by alice: spam"). client_msg_id is the
+   * ModerateCommand's client_action_id.
+   *
+   * @generated from field: chat.v1.RoomAction action = 7;
+   */
+  action?: RoomAction | undefined;
+
+  /**
+   * The sender's user id (the token subject with authentication on; the
+   * nickname without; "system:NAME" for AdminService.Publish).
+   *
+   * @generated from field: string sender_id = 8;
+   */
+  senderId: string;
 };
 
 /**
@@ -512,7 +791,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 9);
+  messageDesc(file_chat_v1_chat, 14);
 
 /**
  * Member is one member of a room.
@@ -533,6 +812,21 @@ export type Member = Message<"chat.v1.Member"> & {
    * @generated from field: google.protobuf.Timestamp joined_at = 2;
    */
   joinedAt?: Timestamp | undefined;
+
+  /**
+   * The member's user id (with authentication on, the token subject; without
+   * it, the nickname). A user with several sessions is listed once.
+   *
+   * @generated from field: string user_id = 3;
+   */
+  userId: string;
+
+  /**
+   * The member's role in the room.
+   *
+   * @generated from field: chat.v1.RoomRole role = 4;
+   */
+  role: RoomRole;
 };
 
 /**
@@ -540,7 +834,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -683,6 +977,20 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * @generated from field: uint32 rate_limit_burst = 16;
    */
   rateLimitBurst: number;
+
+  /**
+   * The room's state as of last_seq.
+   *
+   * @generated from field: chat.v1.RoomState state = 17;
+   */
+  state?: RoomState | undefined;
+
+  /**
+   * This user's id.
+   *
+   * @generated from field: string user_id = 18;
+   */
+  userId: string;
 };
 
 /**
@@ -690,7 +998,72 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 16);
+
+/**
+ * RoomState is a room's state as decided in its log.
+ *
+ * @generated from message chat.v1.RoomState
+ */
+export type RoomState = Message<"chat.v1.RoomState"> & {
+  /**
+   * Who may join.
+   *
+   * @generated from field: chat.v1.RoomVisibility visibility = 1;
+   */
+  visibility: RoomVisibility;
+
+  /**
+   * The topic (empty: none).
+   *
+   * @generated from field: string topic = 2;
+   */
+  topic: string;
+
+  /**
+   * The user who created the room (empty for rooms created by a join before
+   * rooms had state).
+   *
+   * @generated from field: string creator = 3;
+   */
+  creator: string;
+
+  /**
+   * The joining user's role.
+   *
+   * @generated from field: chat.v1.RoomRole your_role = 4;
+   */
+  yourRole: RoomRole;
+
+  /**
+   * When the joining user is muted: until when (unset: not muted, or muted
+   * until lifted when `muted` is true).
+   *
+   * @generated from field: google.protobuf.Timestamp muted_until = 5;
+   */
+  mutedUntil?: Timestamp | undefined;
+
+  /**
+   * True when the joining user may not post now.
+   *
+   * @generated from field: bool muted = 6;
+   */
+  muted: boolean;
+
+  /**
+   * For a direct-message room: the other user's id.
+   *
+   * @generated from field: string direct_user_id = 7;
+   */
+  directUserId: string;
+};
+
+/**
+ * Describes the message chat.v1.RoomState.
+ * Use `create(RoomStateSchema)` to create a new message.
+ */
+export const RoomStateSchema: GenMessage<RoomState> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
@@ -722,7 +1095,7 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * MemberRenamedEvent tells the members of a room that someone changed
@@ -758,7 +1131,7 @@ export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
  * Use `create(MemberRenamedEventSchema)` to create a new message.
  */
 export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -786,7 +1159,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -821,7 +1194,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -884,7 +1257,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -912,7 +1285,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -969,7 +1342,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -997,7 +1370,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -1018,7 +1391,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -1041,7 +1414,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -1056,7 +1429,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -1078,7 +1451,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -1106,7 +1479,7 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
@@ -1132,14 +1505,25 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
- * ListRoomsRequest asks for the rooms that have members.
+ * ListRoomsRequest asks for the rooms that have members, or the caller's
+ * own rooms.
  *
  * @generated from message chat.v1.ListRoomsRequest
  */
 export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
+  /**
+   * False: public rooms that have members (and private ones the caller is a
+   * member of). True ("my rooms"; needs authentication): the rooms the caller
+   * is a member of or holds a role in (public ones joined with a role,
+   * private ones, direct messages), with their last message, whether or not
+   * anyone is connected.
+   *
+   * @generated from field: bool mine = 1;
+   */
+  mine: boolean;
 };
 
 /**
@@ -1147,7 +1531,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * RoomInfo describes one room.
@@ -1175,6 +1559,41 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
    * @generated from field: uint64 last_seq = 3;
    */
   lastSeq: bigint;
+
+  /**
+   * Who may join.
+   *
+   * @generated from field: chat.v1.RoomVisibility visibility = 4;
+   */
+  visibility: RoomVisibility;
+
+  /**
+   * The topic.
+   *
+   * @generated from field: string topic = 5;
+   */
+  topic: string;
+
+  /**
+   * The caller's role.
+   *
+   * @generated from field: chat.v1.RoomRole your_role = 6;
+   */
+  yourRole: RoomRole;
+
+  /**
+   * For a direct-message room: the other user's id.
+   *
+   * @generated from field: string direct_user_id = 7;
+   */
+  directUserId: string;
+
+  /**
+   * The latest message (in "my rooms").
+   *
+   * @generated from field: chat.v1.ChatMessage last_message = 8;
+   */
+  lastMessage?: ChatMessage | undefined;
 };
 
 /**
@@ -1182,7 +1601,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -1203,7 +1622,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -1239,7 +1658,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -1274,7 +1693,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -1317,7 +1736,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -1366,7 +1785,197 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 38);
+
+/**
+ * RoomVisibility says who may join a room.
+ *
+ * @generated from enum chat.v1.RoomVisibility
+ */
+export enum RoomVisibility {
+  /**
+   * Not set: public for a room created by a join.
+   *
+   * @generated from enum value: ROOM_VISIBILITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Anyone (not banned) may join, read its history and list its members.
+   *
+   * @generated from enum value: ROOM_VISIBILITY_PUBLIC = 1;
+   */
+  PUBLIC = 1,
+
+  /**
+   * Members only: users invited or added, or granted the room by their
+   * token's "rooms" claim. To anyone else the room does not exist: a join
+   * is refused with ERROR_CODE_NOT_FOUND ("no room R that you may join"),
+   * GetHistory and ListMembers answer as for a room with no history and no
+   * members, ListRooms leaves it out.
+   *
+   * @generated from enum value: ROOM_VISIBILITY_PRIVATE = 2;
+   */
+  PRIVATE = 2,
+}
+
+/**
+ * Describes the enum chat.v1.RoomVisibility.
+ */
+export const RoomVisibilitySchema: GenEnum<RoomVisibility> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 0);
+
+/**
+ * RoomRole is a user's standing in a room. Rights, highest first: an owner
+ * may do everything below and set any role (also make or unmake owners); a
+ * moderator may invite, kick, ban, unban, mute, unmute and set the topic, and
+ * act only on members and users without a role (never on a moderator or an
+ * owner); a member may post and, in a public room, invite. The last owner
+ * cannot leave the membership or lose the role: another owner must be named
+ * first (refused with ERROR_CODE_FAILED_PRECONDITION).
+ *
+ * @generated from enum chat.v1.RoomRole
+ */
+export enum RoomRole {
+  /**
+   * No role: a visitor of a public room (may read and post).
+   *
+   * @generated from enum value: ROOM_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A member (persistent: stays a member while offline).
+   *
+   * @generated from enum value: ROOM_ROLE_MEMBER = 1;
+   */
+  MEMBER = 1,
+
+  /**
+   * A moderator.
+   *
+   * @generated from enum value: ROOM_ROLE_MODERATOR = 2;
+   */
+  MODERATOR = 2,
+
+  /**
+   * An owner.
+   *
+   * @generated from enum value: ROOM_ROLE_OWNER = 3;
+   */
+  OWNER = 3,
+}
+
+/**
+ * Describes the enum chat.v1.RoomRole.
+ */
+export const RoomRoleSchema: GenEnum<RoomRole> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 1);
+
+/**
+ * RoomActionKind names a change of a room's state.
+ *
+ * @generated from enum chat.v1.RoomActionKind
+ */
+export enum RoomActionKind {
+  /**
+   * Not set: refused with ERROR_CODE_INVALID_ARGUMENT.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The room was created (first entry of a room created with state).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_CREATE = 1;
+   */
+  CREATE = 1,
+
+  /**
+   * target_user becomes a member (role member unless role is set by an
+   * owner); in a private room this is what lets them join.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_INVITE = 2;
+   */
+  INVITE = 2,
+
+  /**
+   * target_user loses membership and role; every session of theirs leaves
+   * the room at once, on every node (LeftEvent with LEAVE_REASON_KICKED,
+   * reason in the action). They may join again if the room lets them.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_KICK = 3;
+   */
+  KICK = 3,
+
+  /**
+   * target_user is banned (until `until`, or until unbanned when unset):
+   * kicked as above, and refused (ERROR_CODE_PERMISSION_DENIED) when they
+   * join or post, through any node.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_BAN = 4;
+   */
+  BAN = 4,
+
+  /**
+   * The ban of target_user is lifted (membership is not given back).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_UNBAN = 5;
+   */
+  UNBAN = 5,
+
+  /**
+   * target_user may read but not post (until `until`, or until unmuted).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_MUTE = 6;
+   */
+  MUTE = 6,
+
+  /**
+   * target_user may post again.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_UNMUTE = 7;
+   */
+  UNMUTE = 7,
+
+  /**
+   * The topic becomes `topic` (at most 256 bytes; empty clears it).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_SET_TOPIC = 8;
+   */
+  SET_TOPIC = 8,
+
+  /**
+   * target_user's role becomes `role` (owners only; ROOM_ROLE_UNSPECIFIED
+   * removes the membership without kicking present sessions out of a
+   * public room).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_SET_ROLE = 9;
+   */
+  SET_ROLE = 9,
+
+  /**
+   * The actor gives up their own membership (and role) of the room.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_LEAVE_MEMBERSHIP = 10;
+   */
+  LEAVE_MEMBERSHIP = 10,
+
+  /**
+   * The room was deleted (admin API): every session leaves it
+   * (LEAVE_REASON_ROOM_DELETED), its state and history are gone.
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_DELETE = 11;
+   */
+  DELETE = 11,
+}
+
+/**
+ * Describes the enum chat.v1.RoomActionKind.
+ */
+export const RoomActionKindSchema: GenEnum<RoomActionKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 2);
 
 /**
  * LeaveReason says why a member left a room.
@@ -1418,13 +2027,42 @@ export enum LeaveReason {
    * @generated from enum value: LEAVE_REASON_REPLACED = 5;
    */
   REPLACED = 5,
+
+  /**
+   * A moderator kicked the member (the ChatMessage with the action says who
+   * and why).
+   *
+   * @generated from enum value: LEAVE_REASON_KICKED = 6;
+   */
+  KICKED = 6,
+
+  /**
+   * A moderator banned the member.
+   *
+   * @generated from enum value: LEAVE_REASON_BANNED = 7;
+   */
+  BANNED = 7,
+
+  /**
+   * The room was deleted.
+   *
+   * @generated from enum value: LEAVE_REASON_ROOM_DELETED = 8;
+   */
+  ROOM_DELETED = 8,
+
+  /**
+   * An application backend disconnected the user (AdminService).
+   *
+   * @generated from enum value: LEAVE_REASON_DISCONNECTED_BY_ADMIN = 9;
+   */
+  DISCONNECTED_BY_ADMIN = 9,
 }
 
 /**
  * Describes the enum chat.v1.LeaveReason.
  */
 export const LeaveReasonSchema: GenEnum<LeaveReason> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 0);
+  enumDesc(file_chat_v1_chat, 3);
 
 /**
  * ErrorCode classifies a recoverable error; values follow gRPC status codes.
@@ -1500,7 +2138,7 @@ export enum ErrorCode {
  * Describes the enum chat.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 1);
+  enumDesc(file_chat_v1_chat, 4);
 
 /**
  * CommandKind names the command an ErrorEvent answers.
@@ -1556,13 +2194,34 @@ export enum CommandKind {
    * @generated from enum value: COMMAND_KIND_RENAME = 6;
    */
   RENAME = 6,
+
+  /**
+   * CreateRoomCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_CREATE_ROOM = 7;
+   */
+  CREATE_ROOM = 7,
+
+  /**
+   * ModerateCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_MODERATE = 8;
+   */
+  MODERATE = 8,
+
+  /**
+   * OpenDirectCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_OPEN_DIRECT = 9;
+   */
+  OPEN_DIRECT = 9,
 }
 
 /**
  * Describes the enum chat.v1.CommandKind.
  */
 export const CommandKindSchema: GenEnum<CommandKind> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 2);
+  enumDesc(file_chat_v1_chat, 5);
 
 /**
  * ChatService is a multi-room chat. One Chat stream can be a member of several
