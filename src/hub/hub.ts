@@ -161,6 +161,7 @@ export class Hub implements SessionHost {
       const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash);
       if (outcome.kind === "taken") return takenError(m.room, m.nickname, outcome.holder);
       if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
+      if (outcome.kind === "refused") return new CommandError(outcome.code, outcome.message);
       m.claimed = true;
       if (outcome.replaced) {
         // The membership keeps its join time; a stream of ours that still held it is gone

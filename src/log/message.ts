@@ -8,6 +8,14 @@ export interface StoredMessage {
   text: string;
   sentAtMs: number;
   clientMsgId: string;
+  /** The sender's user id (ChatMessage.sender_id); absent or "" when not recorded (entries stored before users had ids). */
+  senderId?: string;
+  /**
+   * For an entry that changes the room's state (a moderation action): the
+   * encoded chat.v1.RoomAction (ChatMessage.action), stored and forwarded as
+   * bytes. Absent for a plain message.
+   */
+  action?: Uint8Array;
 }
 
 /** Where a room's history stands: centrifuge's stream position. */

@@ -12,7 +12,8 @@
  * Redis log (any number of nodes; Redis or Redis Cluster). The hub talks to
  * this interface only.
  */
-import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { ErrorCode, LeaveReason, RoomRole } from "../../gen/chat/v1/chat_pb.js";
+import type { ActionInput, Actor, RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import type { RoomPosition, StoredMessage } from "./message.js";
 
@@ -23,6 +24,13 @@ export interface LogEntry {
   readonly seq: number;
   /** A ChatResponse.events element carrying the ChatMessage: forwarded as is, never re-encoded. */
   readonly event: EncodedEvent;
+  /**
+   * For an entry that changed the room's state: the encoded chat.v1.RoomAction
+   * (the same bytes as ChatMessage.action), so a node can act on it (drop a
+   * kicked user's sessions, refresh its copy of the state) without decoding
+   * every entry.
+   */
+  readonly action?: Uint8Array;
 }
 
 export interface PublishRequest {
@@ -32,6 +40,22 @@ export interface PublishRequest {
   /** Idempotency key; empty for none. */
   clientMsgId: string;
   sentAtMs: number;
+  /**
+   * The sender's user id: the log refuses the message, in the same atomic
+   * step that stores it, when the room's state says this user may not post
+   * (banned, muted, not a member of a private room). Absent: not checked
+   * (trusted senders: the admin API's Publish).
+   */
+  senderId?: string;
+  /** The role the sender's token grants in this room (counts for a private room's membership). */
+  grant?: RoomRole;
+}
+
+/** Refused by the room's state (rooms/room-state.ts says why). */
+export interface Refusal {
+  kind: "refused";
+  code: ErrorCode;
+  message: string;
 }
 
 export type PublishOutcome =
@@ -40,7 +64,43 @@ export type PublishOutcome =
   /** The key was used before for the same text: nothing stored; this is the original. */
   | { kind: "duplicate"; original: StoredMessage }
   /** The key was used before for another text: nothing stored. */
-  | { kind: "conflict" };
+  | { kind: "conflict" }
+  | Refusal;
+
+/** A change of a room's state, decided by the log against the state it holds (rooms/room-state.ts decide()). */
+export interface ActRequest {
+  room: string;
+  /** Established by the server (token, admin credential), never taken from a client's field. */
+  actor: Actor;
+  action: ActionInput;
+  /** Idempotency key, as PublishRequest.clientMsgId; empty for none. */
+  clientActionId: string;
+  sentAtMs: number;
+}
+
+export type ActOutcome =
+  /** Recorded as the room's entry `seq` (delivered like a message); `state` is the room's state after it (undefined: deleted). */
+  | { kind: "stored"; seq: number; state: RoomStateData | undefined }
+  /** The key was used before for the same action: nothing changed; this is the original entry. */
+  | { kind: "duplicate"; original: StoredMessage }
+  | { kind: "conflict" }
+  | Refusal;
+
+/** A room in a user's list ("my rooms"). */
+export interface UserRoom {
+  name: string;
+  state: RoomStateData;
+  lastSeq: number;
+  memberCount: number;
+  /** The newest entry, if any is kept. */
+  last?: StoredMessage;
+}
+
+/** Who is joining, for the log's access check (rooms/room-state.ts mayJoin()). */
+export interface JoinAccess {
+  userId: string;
+  grant?: RoomRole;
+}
 
 /** A member as the log records it. */
 export interface MemberRecord {
@@ -48,6 +108,8 @@ export interface MemberRecord {
   /** Uniqueness key: the nickname's confusable skeleton. */
   skeleton: string;
   joinedAtMs: number;
+  /** The member's user id (the token subject; the nickname without authentication). Absent in records made before users had ids. */
+  userId?: string;
   /**
    * SHA-256 (hex) of the membership's resume token: what a later claim
    * presents to take this membership over, and part of its identity (a
@@ -66,7 +128,9 @@ export type ClaimOutcome =
   | { kind: "claimed"; memberCount: number; replaced?: { joinedAtMs: number } }
   /** Someone holds this nickname or one that looks the same. */
   | { kind: "taken"; holder: string }
-  | { kind: "full"; limit: number };
+  | { kind: "full"; limit: number }
+  /** The room's state does not let this user in (banned; a private room they are not a member of: NOT_FOUND). */
+  | Refusal;
 
 export type PresenceChange =
   | { kind: "joined"; member: MemberRecord; memberCount: number }
@@ -164,7 +228,19 @@ export interface RoomLog {
    * the membership holding the nickname (same nickname) has that hash, the
    * claim takes it over in the same atomic step.
    */
-  claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): Promise<ClaimOutcome>;
+  claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string, access?: JoinAccess): Promise<ClaimOutcome>;
+  /**
+   * Decide a change of the room's state and record it as the room's next
+   * entry, in one atomic step (see ActRequest); every subscribed node gets
+   * the entry, with LogEntry.action set.
+   */
+  act(req: ActRequest): Promise<ActOutcome>;
+  /** The room's state; undefined for a room without one (public, no roles) or no room at all. */
+  state(room: string): Promise<RoomStateData | undefined>;
+  /** Whether the room exists in any form (state, members or history): what a create must find free. */
+  exists(room: string): Promise<boolean>;
+  /** The rooms where the user holds a role (member, moderator, owner), by name, at most `limit`. */
+  userRooms(userId: string, limit: number): Promise<UserRoom[]>;
   /**
    * Change a member's nickname (and look-alike key), keeping its place and
    * token, in one atomic step; every subscribed node is told.

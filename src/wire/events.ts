@@ -1,11 +1,12 @@
 /** Builders for the ServerEvents the hub emits, from plain values, each returning its encoded form. */
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   ChatMessageSchema,
   CommandKind,
   ErrorEventSchema,
   MemberSchema,
+  RoomActionSchema,
   type ChatMessage,
   type ErrorCode,
   type JoinedEvent,
@@ -31,6 +32,8 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     text: m.text,
     sentAt: timestampFromMs(m.sentAtMs),
     clientMsgId: m.clientMsgId,
+    senderId: m.senderId ?? "",
+    action: m.action ? fromBinary(RoomActionSchema, m.action) : undefined,
   });
 }
 

@@ -42,10 +42,12 @@ interface Sizes {
   sender: number;
   text: number;
   id: number;
+  action: number;
+  senderId: number;
   seconds: number;
   nanos: number;
   ts: number;
-  /** Bytes of fields 3 to 6 (everything after the sequence number). */
+  /** Bytes of fields 3 to 8 (everything after the sequence number). */
   tail: number;
 }
 
@@ -56,9 +58,12 @@ function sizes(m: Unsequenced): Sizes {
   const sender = Buffer.byteLength(m.sender);
   const text = Buffer.byteLength(m.text);
   const id = Buffer.byteLength(m.clientMsgId);
+  const action = m.action?.length ?? 0;
+  const senderId = m.senderId ? Buffer.byteLength(m.senderId) : 0;
   // sent_at is a message field: present (even if empty) whenever set, and we always set it.
-  const tail = lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id);
-  return { room: Buffer.byteLength(m.room), sender, text, id, seconds, nanos, ts, tail };
+  // action (7) is a message field too: present whenever the entry is an action, even if all its fields are defaults.
+  const tail = lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id) + (m.action ? 1 + varintSize(action) + action : 0) + lenField(senderId);
+  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, tail };
 }
 
 function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
@@ -68,7 +73,13 @@ function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
   pos = writeVarint(buf, pos, s.ts);
   pos = writeUint(buf, pos, 1, s.seconds);
   pos = writeUint(buf, pos, 2, s.nanos);
-  return writeString(buf, pos, 6, m.clientMsgId, s.id);
+  pos = writeString(buf, pos, 6, m.clientMsgId, s.id);
+  if (m.action) {
+    buf[pos++] = tag(7, LEN);
+    pos = writeVarint(buf, pos, s.action);
+    pos += Buffer.from(m.action.buffer, m.action.byteOffset, m.action.byteLength).copy(buf, pos);
+  }
+  return m.senderId ? writeString(buf, pos, 8, m.senderId, s.senderId) : pos;
 }
 
 export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
@@ -90,11 +101,11 @@ export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
   return buf;
 }
 
-/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 6. */
+/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 8. */
 export interface MessageHalves {
   /** ChatMessage field 1 (room). */
   head: Buffer;
-  /** ChatMessage fields 3 to 6 (sender, text, sent_at, client_msg_id). */
+  /** ChatMessage fields 3 to 8 (sender, text, sent_at, client_msg_id, action, sender_id). */
   tail: Buffer;
 }
 

@@ -51,7 +51,11 @@ import {
   type RoomListener,
   type RoomLog,
   type RoomSummary,
+  ActOutcome,
+  ActRequest,
+  UserRoom,
 } from "../room-log.js";
+import type { RoomStateData } from "../../rooms/room-state.js";
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
@@ -431,6 +435,23 @@ export class RedisRoomLog implements RoomLog {
 
   async drain(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  // Issue 18: room state, decided in the log (being built).
+  act(_req: ActRequest): Promise<ActOutcome> {
+    return Promise.reject(new Error("not implemented yet"));
+  }
+
+  state(_room: string): Promise<RoomStateData | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  exists(_room: string): Promise<boolean> {
+    return Promise.reject(new Error("not implemented yet"));
+  }
+
+  userRooms(_userId: string, _limit: number): Promise<UserRoom[]> {
+    return Promise.resolve([]);
   }
 
   async close(): Promise<void> {
