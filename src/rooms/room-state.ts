@@ -198,7 +198,8 @@ export function decide(room: string, state: RoomStateData | undefined, exists: b
     next.topic = a.topic ?? "";
     next.creator = actor.admin ? "" : actor.userId;
     next.roles = { ...(a.roles ?? {}) };
-    if (!actor.admin) next.roles[actor.userId] = RoomRole.OWNER;
+    // A direct-message room has no owner: its two users are members, and nobody moderates it.
+    if (!actor.admin && !a.direct) next.roles[actor.userId] = RoomRole.OWNER;
     if (a.direct) next.direct = [...a.direct].sort() as [string, string];
     next.version = 1;
     return { ok: true, next, action: a, text: `${actor.name} created the room${next.topic ? `: ${next.topic}` : ""}` };
