@@ -44,7 +44,7 @@ import type {
   ActRequest,
   UserRoom,
 } from "./room-log.js";
-import { actionFingerprint, encodeAction } from "./room-states.js";
+import { actionEntry, actionFingerprint } from "./room-states.js";
 import { textHash } from "./text-hash.js";
 
 /** What the log needs from the process's turn scheduler. */
@@ -308,16 +308,7 @@ export class EmbeddedRoomLog implements RoomLog {
     }
     const decision = decide(room, this.stateOf(room), this.existsNow(room), actor, action, Date.now());
     if (!decision.ok) return { kind: "refused", code: decision.code, message: decision.message };
-    const message: Omit<StoredMessage, "seq"> = {
-      room,
-      sender: actor.name,
-      text: decision.text,
-      sentAtMs: req.sentAtMs,
-      clientMsgId: req.clientActionId,
-      senderId: actor.admin ? "admin" : actor.userId,
-      action: encodeAction(decision.action),
-    };
-    const outcome = this.enqueue(message, this.roomOf(room), fingerprint, decision.next ?? null);
+    const outcome = this.enqueue(actionEntry(req, decision), this.roomOf(room), fingerprint, decision.next ?? null);
     this.commit();
     const stored = await outcome;
     if (stored.kind !== "stored") throw new Error(`room action not stored: ${stored.kind}`);
