@@ -47,6 +47,29 @@ describe("private rooms", () => {
     expect(refused).toMatchObject({ code: ErrorCode.NOT_FOUND, message: "no room plans that you may join" });
   });
 
+  it("a member whose membership is taken away leaves at once, unless their token grants the room; one who gives it up leaves too", async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET });
+    const alice = await user(server, "alice");
+    createRoom(alice, "plans", { visibility: RoomVisibility.PRIVATE, invite: ["bob", "carol"] });
+    await alice.joined("plans");
+    const bob = await user(server, "bob");
+    const carol = await user(server, "carol");
+    const hire = await user(server, "hire", { rooms: { plans: "member" } });
+    for (const t of [bob, carol, hire]) await joined(t, "plans");
+    moderate(alice, "plans", RoomActionKind.SET_ROLE, { targetUser: "bob", role: RoomRole.UNSPECIFIED });
+    expect((await bob.waitFor("left")).reason).toBe(LeaveReason.KICKED);
+    bob.join("plans", "");
+    expect((await bob.error()).code).toBe(ErrorCode.NOT_FOUND);
+    // The grant holder has no stored role to lose: a set_role to none leaves them in.
+    moderate(alice, "plans", RoomActionKind.SET_ROLE, { targetUser: "hire", role: RoomRole.UNSPECIFIED });
+    await hire.waitFor("message", (m) => m.action?.targetUser === "hire");
+    moderate(carol, "plans", RoomActionKind.LEAVE_MEMBERSHIP);
+    expect((await carol.waitFor("left")).reason).toBe(LeaveReason.LEFT);
+    const id = hire.send("plans", "still here");
+    await alice.waitFor("message", (m) => m.clientMsgId === id);
+    expect(hire.of("left")).toEqual([]);
+  });
+
   it("a room that exists cannot be created again; names starting with dm. are kept for direct messages", async () => {
     const server = await startTestServer({ authSecret: AUTH_SECRET });
     const alice = await user(server, "alice");
