@@ -30,11 +30,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
-import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
+import { LeaveReason, RoomActionKind, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
-import type { RoomPosition } from "../message.js";
+import type { RoomPosition, StoredMessage } from "../message.js";
 import {
   InvalidPageTokenError,
   LogUnavailableError,
@@ -51,19 +51,37 @@ import {
   type RoomListener,
   type RoomLog,
   type RoomSummary,
-  ActOutcome,
-  ActRequest,
-  UserRoom,
+  type ActOutcome,
+  type ActRequest,
+  type JoinAccess,
+  type UserRoom,
 } from "../room-log.js";
-import type { RoomStateData } from "../../rooms/room-state.js";
+import { decide, type RoomStateData } from "../../rooms/room-state.js";
+import { actionFingerprint, encodeAction } from "../room-states.js";
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
+import { accessChanges, refusalOf } from "./room-access.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, CONFIRM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import {
+  ACT_SCRIPT,
+  CLAIM_SCRIPT,
+  CONFIRM_SCRIPT,
+  ENSURE_SCRIPT,
+  EVICT_SCRIPT,
+  PUBLISH_SCRIPT,
+  REBASE_SCRIPT,
+  RELEASE_SCRIPT,
+  RENAME_SCRIPT,
+  ROOM_READ_SCRIPT,
+  TRIM_SCRIPT,
+  USER_INDEX_SCRIPT,
+  USER_PRUNE_SCRIPT,
+} from "./scripts.js";
+import { indexChanges, UserIndex } from "./user-index.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -100,6 +118,8 @@ const SUBSCRIBE_RECHECK_MS = 1000;
 const EVICT_BATCH = 500;
 /** Default of RedisLogOptions.replicaWaitMs. */
 const REPLICA_WAIT_MS = 1000;
+/** An action decided again this many times because the room's state kept changing under it is refused as unavailable. */
+const ACT_ATTEMPTS = 8;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
@@ -118,7 +138,11 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm", Script>;
+  private readonly scripts: Record<
+    "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune",
+    Script
+  >;
+  private readonly userIndex: UserIndex;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -153,8 +177,10 @@ export class RedisRoomLog implements RoomLog {
     });
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
-      publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
-      claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
+      publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
+      act: this.define("chatAct", 10, ACT_SCRIPT),
+      read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
+      claim: this.define("chatClaim", 10, CLAIM_SCRIPT),
       release: this.define("chatRelease", 9, RELEASE_SCRIPT),
       rename: this.define("chatRename", 4, RENAME_SCRIPT),
       evict: this.define("chatEvict", 9, EVICT_SCRIPT),
@@ -162,7 +188,10 @@ export class RedisRoomLog implements RoomLog {
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
       rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
       confirm: this.define("chatConfirm", 1, CONFIRM_SCRIPT),
+      userIndex: this.define("chatUserIndex", 1, USER_INDEX_SCRIPT),
+      userPrune: this.define("chatUserPrune", 1, USER_PRUNE_SCRIPT),
     };
+    this.userIndex = new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune);
     this.lease = new NodeLease({
       commands: this.redis.commands,
       prefix: this.prefix,
@@ -314,14 +343,16 @@ export class RedisRoomLog implements RoomLog {
     return { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 };
   }
 
-  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = ""): Promise<ClaimOutcome> {
+  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = "", access?: JoinAccess): Promise<ClaimOutcome> {
     this.requireAvailable();
     const k = this.keys(room);
+    const now = Date.now();
     // Recorded before the member is: if this node dies, survivors find every room it may hold members in.
     await this.command(() => this.register(room));
     const result = (await this.command(() =>
       this.scripts.claim(
         ...this.presenceKeys(k, this.nodeId),
+        k.access,
         member.skeleton,
         member.nickname,
         String(member.joinedAtMs),
@@ -332,8 +363,12 @@ export class RedisRoomLog implements RoomLog {
         "1",
         member.tokenHash ?? "",
         resumeTokenHash,
+        access?.userId ?? "",
+        access?.grant ?? RoomRole.UNSPECIFIED,
+        now,
       ),
     )) as [string, string | number, string?];
+    if (result[0] === "refused") return refusalOf(room, result.map(String), access!.userId, access?.grant, now, false);
     if (result[0] === "claimed" || result[0] === "replaced") this.hold(room, member);
     if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
     if (result[0] === "replaced") return { kind: "claimed", memberCount: Number(result[1]), replaced: { joinedAtMs: Number(result[2]) } };
@@ -437,21 +472,27 @@ export class RedisRoomLog implements RoomLog {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  // Issue 18: room state, decided in the log (being built).
-  act(_req: ActRequest): Promise<ActOutcome> {
-    return Promise.reject(new Error("not implemented yet"));
+  act(req: ActRequest): Promise<ActOutcome> {
+    const outcome = this.actNow(req);
+    this.inFlight.add(outcome);
+    void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
+    return outcome;
   }
 
-  state(_room: string): Promise<RoomStateData | undefined> {
-    return Promise.resolve(undefined);
+  async state(room: string): Promise<RoomStateData | undefined> {
+    this.requireAvailable();
+    const json = await this.command(() => this.redis.commands.get(this.keys(room).state));
+    return json ? (JSON.parse(json) as RoomStateData) : undefined;
   }
 
-  exists(_room: string): Promise<boolean> {
-    return Promise.reject(new Error("not implemented yet"));
+  async exists(room: string): Promise<boolean> {
+    this.requireAvailable();
+    return (await this.readRoom(room, "", "", Date.now())).exists;
   }
 
-  userRooms(_userId: string, _limit: number): Promise<UserRoom[]> {
-    return Promise.resolve([]);
+  async userRooms(userId: string, limit: number): Promise<UserRoom[]> {
+    this.requireAvailable();
+    return this.command(() => this.userIndex.rooms(userId, limit, (room) => this.describeRoom(room, userId)));
   }
 
   async close(): Promise<void> {
@@ -506,55 +547,74 @@ export class RedisRoomLog implements RoomLog {
     this.requireAvailable();
     const k = this.keys(req.room);
     const halves = encodeMessageHalves(req);
-    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
-    const feed = this.feeds.get(req.room);
-    const result = (await this.command(() =>
-      this.publishScript(
-        k.channel,
-        k.meta,
-        k.log,
-        k.ids,
-        k.idTimes,
-        k.channel,
-        req.sender,
-        req.clientMsgId,
-        textHash(req.text),
-        halves.head,
-        halves.tail,
-        req.sentAtMs,
-        maxMessagesPerRoom,
-        maxAgeMs,
-        idWindowMs,
-        maxIdsPerRoom,
-        newEpoch(),
-        this.sharded,
-        Date.now(),
-        feed?.currentEpoch ?? "",
-        feed?.highestSeen ?? 0,
-        this.minReplicas > 0 ? "1" : "0",
+    const now = Date.now();
+    const result = await this.command(() =>
+      this.appendScript(
+        "chatPublish",
+        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.access],
+        this.appendArgs(req.room, req.sender, req.clientMsgId, textHash(req.text), halves, req.sentAtMs, now),
+        [req.senderId ?? "", req.grant ?? RoomRole.UNSPECIFIED],
       ),
-    ));
+    );
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
+    if (result[0] === "refused") return refusalOf(req.room, result, req.senderId!, req.grant, now, true);
     return { kind: "conflict" };
   }
 
+  /** The common ARGV of the publish and act scripts (scripts.ts APPEND), in order. */
+  private appendArgs(
+    room: string,
+    keyOwner: string,
+    clientId: string,
+    fingerprint: string,
+    halves: { head: Buffer; tail: Buffer },
+    sentAtMs: number,
+    now: number,
+  ): (string | Buffer | number)[] {
+    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const feed = this.feeds.get(room);
+    return [
+      keyOwner,
+      clientId,
+      fingerprint,
+      halves.head,
+      halves.tail,
+      sentAtMs,
+      maxMessagesPerRoom,
+      maxAgeMs,
+      idWindowMs,
+      maxIdsPerRoom,
+      newEpoch(),
+      this.sharded,
+      now,
+      feed?.currentEpoch ?? "",
+      feed?.highestSeen ?? 0,
+      this.minReplicas > 0 ? "1" : "0",
+    ];
+  }
+
   /**
-   * Run the publish script; with --redis-min-replicas, follow it on the same
-   * connection with WAIT (it counts the replicas that have this connection's
-   * writes so far), and refuse the send when too few confirm in time: the
-   * client retries under the same client_msg_id, and a message that was in
-   * fact stored is then answered as a duplicate with its number.
+   * Run a script that appends an entry (publish, act); with
+   * --redis-min-replicas, follow it on the same connection with WAIT (it
+   * counts the replicas that have this connection's writes so far), and
+   * refuse the send when too few confirm in time: the client retries under
+   * the same client_msg_id, and an entry that was in fact stored is then
+   * answered as a duplicate with its number. The reply comes back as
+   * strings, without the channel payload. `confirms`: false when the entry
+   * ends the room (a delete: no meta left to record the confirmation in).
    */
-  private async publishScript(channel: string, meta: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
-    args.unshift(meta);
-    if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
+  private async appendScript(name: "chatPublish" | "chatAct", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
+    const channel = keys[4];
+    const args = [...keys, ...common, ...extra];
+    const strings = (raw: unknown[]) => raw.map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
+    if (this.minReplicas <= 0) return strings((await (name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as unknown[]);
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
     // Buffer replies: the payload to announce is the encoded event, binary.
-    pipeline.chatPublishBuffer(...args);
+    pipeline[`${name}Buffer`](...args);
     pipeline.wait(this.minReplicas, this.replicaWaitMs);
     const replies = await pipeline.exec();
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
@@ -563,18 +623,111 @@ export class RedisRoomLog implements RoomLog {
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
     const result = raw as (Buffer | number)[];
+    const kind = String(result[0]);
     if (Number(confirmed) < this.minReplicas) {
       // Stored on the master but not announced: nodes find it later by the counter, if it survives.
       throw new LogUnavailableError(
         `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
       );
     }
-    const reply = result.slice(0, 4).map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
+    const reply = strings(kind === "ok" ? result.slice(0, 3) : result);
     // Confirmed up to here: nodes may catch up to it (a duplicate's original too, now it is on the replicas).
-    if (reply[0] !== "conflict") void this.scripts.confirm(meta, reply[1]).catch((err) => this.connectionTrouble(err));
-    // Announced only now, so nobody (the sender included) sees a message no replica has.
-    if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    if ((kind === "ok" || kind === "dup") && confirms) void this.scripts.confirm(keys[0], reply[1]).catch((err) => this.connectionTrouble(err));
+    // Announced only now, so nobody (the sender included) sees an entry no replica has.
+    if (kind === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
+  }
+
+  /**
+   * Decide the action against the state in Redis, then record it if that
+   * state is still current (ACT_SCRIPT's compare-and-set); when another node
+   * changed it meanwhile, decide again, a bounded number of times.
+   */
+  private async actNow(req: ActRequest): Promise<ActOutcome> {
+    this.requireAvailable();
+    const { room, actor } = req;
+    const k = this.keys(room);
+    const fingerprint = actionFingerprint(req.action);
+    // The same idempotency store as messages, keyed by the entry's sender as a message's is.
+    const idKey = req.clientActionId ? `${actor.name}\0${req.clientActionId}` : "";
+    for (let attempt = 0; attempt < ACT_ATTEMPTS; attempt++) {
+      const now = Date.now();
+      const read = await this.readRoom(room, idKey, fingerprint, now);
+      if (read.used === "conflict") return { kind: "conflict" };
+      if (read.used === "dup") return { kind: "duplicate", original: await this.original(req, read.seq, read.sentAtMs) };
+      const d = decide(room, read.state, read.exists, actor, req.action, now);
+      if (!d.ok) return { kind: "refused", code: d.code, message: d.message };
+      const action = encodeAction(d.action);
+      const halves = encodeMessageHalves({ room, sender: actor.name, text: d.text, sentAtMs: req.sentAtMs, clientMsgId: req.clientActionId, senderId: actor.userId, action });
+      const changes = d.next ? accessChanges(read.state, d.next) : { set: [], del: [] };
+      const result = await this.command(() =>
+        this.appendScript(
+          "chatAct",
+          [k.meta, k.log, k.ids, k.idTimes, k.channel, k.state, k.access, k.members, k.order, k.nodes],
+          this.appendArgs(room, actor.name, req.clientActionId, fingerprint, halves, req.sentAtMs, now),
+          [
+            Buffer.from(action),
+            read.state ? String(read.state.version) : "",
+            req.action.kind === RoomActionKind.CREATE ? "1" : "0",
+            d.next ? JSON.stringify(d.next) : "",
+            this.roomLifetimeMs(),
+            k.nodeMembers(""),
+            changes.set.length / 2,
+            ...changes.set,
+            ...changes.del,
+          ],
+          d.next !== undefined,
+        ),
+      );
+      if (result[0] === "stale") continue;
+      if (result[0] === "conflict") return { kind: "conflict" };
+      if (result[0] === "dup") return { kind: "duplicate", original: await this.original(req, Number(result[1]), Number(result[2])) };
+      // After the room's script: the user index is in another slot (see user-index.ts for why that is safe enough).
+      await this.userIndex.record(room, indexChanges(read.state, d.next)).catch((err) => this.connectionTrouble(err));
+      if (!d.next) void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {});
+      return { kind: "stored", seq: Number(result[1]), state: d.next };
+    }
+    throw new LogUnavailableError(`the state of room ${room} kept changing while this action was decided; try again`);
+  }
+
+  /** What an action needs to be decided: the room's state, whether it exists, whether the idempotency key was used. */
+  private async readRoom(room: string, idKey: string, fingerprint: string, now: number) {
+    const k = this.keys(room);
+    const [json, exists, used, seq, sentAtMs] = (await this.command(() =>
+      this.scripts.read(k.state, k.meta, k.members, k.log, k.ids, idKey, fingerprint, now, this.retention.idWindowMs),
+    )) as string[];
+    return {
+      state: json ? (JSON.parse(json) as RoomStateData) : undefined,
+      exists: exists === "1",
+      used: used as "" | "dup" | "conflict",
+      seq: Number(seq),
+      sentAtMs: Number(sentAtMs),
+    };
+  }
+
+  /** The entry an action's idempotency key was first used for, as stored (or as far as the request tells, when it is gone). */
+  private async original(req: ActRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
+    const raw = await this.command(() => this.redis.commands.xrangeBuffer(this.keys(req.room).log, `${seq}-0`, `${seq}-0`));
+    const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
+    if (stored && stored.clientMsgId === req.clientActionId && stored.sender === req.actor.name) return stored;
+    return { room: req.room, seq, sender: req.actor.name, text: "", sentAtMs, clientMsgId: req.clientActionId, senderId: req.actor.userId };
+  }
+
+  /** A room of the user's list, or undefined when its state does not give the user a role (the index was stale). */
+  private async describeRoom(room: string, userId: string): Promise<UserRoom | undefined> {
+    const k = this.keys(room);
+    const [[, json], [, seq], [, count], [, last]] = (await this.redis.commands
+      .multi()
+      .get(k.state)
+      .hget(k.meta, "seq")
+      .hlen(k.members)
+      .xrevrangeBuffer(k.log, "+", "-", "COUNT", 1)
+      .exec()) as [[unknown, string | null], [unknown, string | null], [unknown, number], [unknown, [Buffer, Buffer[]][]]];
+    const state = json ? (JSON.parse(json) as RoomStateData) : undefined;
+    if (!state || (state.roles[userId] ?? RoomRole.UNSPECIFIED) < RoomRole.MEMBER) return undefined;
+    const out: UserRoom = { name: room, state, lastSeq: Number(seq ?? 0), memberCount: count };
+    if (last.length > 0) out.last = toStoredMessage(toEntry(last[0]));
+    return out;
   }
 
   /**
@@ -667,7 +820,7 @@ export class RedisRoomLog implements RoomLog {
     if (!m) return;
     switch (m.kind) {
       case "message":
-        return feed.onEntry(m.epoch, m.seq, m.event);
+        return feed.onEntry(m.epoch, m.seq, m.event, m.action);
       case "joined":
         return feed.listener.presence(room, {
           kind: "joined",

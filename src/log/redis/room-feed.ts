@@ -19,7 +19,7 @@ export class RoomFeed {
   private started = false;
   private epoch = "";
   private delivered = 0;
-  private readonly held = new Map<number, Uint8Array>();
+  private readonly held = new Map<number, LogEntry>();
   /** Highest number known to exist (seen on the channel or read from meta). */
   private known = 0;
   private repairing = false;
@@ -64,8 +64,8 @@ export class RoomFeed {
     this.pump();
   }
 
-  /** A stored message arrived on the channel. */
-  onEntry(epoch: string, seq: number, event: Uint8Array): void {
+  /** A stored entry arrived on the channel (`action`: a room action's encoded RoomAction). */
+  onEntry(epoch: string, seq: number, event: Uint8Array, action?: Uint8Array): void {
     if (this.closed) return;
     if (this.started && epoch !== this.epoch) {
       this.onForeignEpoch(this);
@@ -77,7 +77,7 @@ export class RoomFeed {
     }
     this.known = Math.max(this.known, seq);
     if (this.held.size >= MAX_HELD) this.held.clear(); // a repair reads them all back
-    this.held.set(seq, event);
+    this.held.set(seq, action ? { seq, event, action } : { seq, event });
     this.pump();
   }
 
@@ -112,11 +112,11 @@ export class RoomFeed {
     const batch: LogEntry[] = [];
     for (;;) {
       const next = this.delivered + 1;
-      const event = this.held.get(next);
-      if (!event) break;
+      const entry = this.held.get(next);
+      if (!entry) break;
       this.held.delete(next);
       this.delivered = next;
-      batch.push({ seq: next, event });
+      batch.push(entry);
     }
     if (batch.length > 0) this.listener.entries(this.room, batch);
   }

@@ -1,0 +1,41 @@
+/**
+ * What a log needs to record a room action as an entry: the RoomAction bytes
+ * the entry carries (ChatMessage.action), and the fingerprint that tells a
+ * retried action (same idempotency key, same action) from a key reused for
+ * another one. Shared by the embedded and the Redis log so both record the
+ * same bytes.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { RoomActionSchema, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
+import type { ActionInput } from "../rooms/room-state.js";
+import { textHash } from "./text-hash.js";
+
+/** The decided action as the entry records it (chat.v1.RoomAction; until from untilMs, target_name filled by decide()). */
+export function encodeAction(a: ActionInput): Uint8Array {
+  return toBinary(
+    RoomActionSchema,
+    create(RoomActionSchema, {
+      kind: a.kind,
+      targetUser: a.targetUser ?? "",
+      reason: a.reason ?? "",
+      until: a.untilMs ? timestampFromMs(a.untilMs) : undefined,
+      topic: a.topic ?? "",
+      role: a.role ?? RoomRole.UNSPECIFIED,
+      visibility: a.visibility ?? RoomVisibility.UNSPECIFIED,
+      targetName: a.targetName ?? "",
+    }),
+  );
+}
+
+/**
+ * The fingerprint kept with an action's idempotency key: the action as
+ * requested (not the display name, which may change between retries). It
+ * shares the key space of messages (a key names one thing: a message's text
+ * hash never equals an action's fingerprint).
+ */
+export function actionFingerprint(a: ActionInput): string {
+  const roles = a.roles ? Object.entries(a.roles).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)) : [];
+  const fields = [a.kind, a.targetUser ?? "", a.reason ?? "", a.untilMs ?? 0, a.topic ?? "", a.role ?? 0, a.visibility ?? 0, roles, a.direct ? [...a.direct].sort() : []];
+  return textHash("\u0000room-action\u0000" + JSON.stringify(fields));
+}
