@@ -118,8 +118,15 @@ const SUBSCRIBE_RECHECK_MS = 1000;
 const EVICT_BATCH = 500;
 /** Default of RedisLogOptions.replicaWaitMs. */
 const REPLICA_WAIT_MS = 1000;
-/** An action decided again this many times because the room's state kept changing under it is refused as unavailable. */
-const ACT_ATTEMPTS = 8;
+/**
+ * An action decided again this many times because the room's state kept
+ * changing under it is refused as unavailable. Each failed attempt means
+ * another action on the room was applied meanwhile, so this many attempts
+ * succeed whenever fewer actions on one room are in flight at once.
+ */
+const ACT_ATTEMPTS = 32;
+/** The most an attempt waits (random, growing) before deciding again: contenders spread out. */
+const ACT_BACKOFF_MS = 20;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
@@ -679,7 +686,10 @@ export class RedisRoomLog implements RoomLog {
           d.next !== undefined,
         ),
       );
-      if (result[0] === "stale") continue;
+      if (result[0] === "stale") {
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(ACT_BACKOFF_MS, 2 ** attempt)));
+        continue;
+      }
       if (result[0] === "conflict") return { kind: "conflict" };
       if (result[0] === "dup") return { kind: "duplicate", original: await this.original(req, Number(result[1]), Number(result[2])) };
       // After the room's script: the user index is in another slot (see user-index.ts for why that is safe enough).
