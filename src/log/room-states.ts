@@ -1,14 +1,16 @@
 /**
- * What a log needs to record a room action as an entry: the RoomAction bytes
- * the entry carries (ChatMessage.action), and the fingerprint that tells a
- * retried action (same idempotency key, same action) from a key reused for
- * another one. Shared by the embedded and the Redis log so both record the
- * same bytes.
+ * What a log needs to record a room action as an entry: the entry itself
+ * (sender, sender id, text, the RoomAction bytes it carries as
+ * ChatMessage.action), and the fingerprint that tells a retried action (same
+ * idempotency key, same action) from a key reused for another one. Shared by
+ * the embedded and the Redis log so both record the same entry.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RoomActionSchema, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
-import type { ActionInput } from "../rooms/room-state.js";
+import type { ActionInput, Decision } from "../rooms/room-state.js";
+import type { StoredMessage } from "./message.js";
+import type { ActRequest } from "./room-log.js";
 import { textHash } from "./text-hash.js";
 
 /** The decided action as the entry records it (chat.v1.RoomAction; until from untilMs, target_name filled by decide()). */
@@ -38,4 +40,20 @@ export function actionFingerprint(a: ActionInput): string {
   const roles = a.roles ? Object.entries(a.roles).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)) : [];
   const fields = [a.kind, a.targetUser ?? "", a.reason ?? "", a.untilMs ?? 0, a.topic ?? "", a.role ?? 0, a.visibility ?? 0, roles, a.direct ? [...a.direct].sort() : []];
   return textHash("\u0000room-action\u0000" + JSON.stringify(fields));
+}
+
+/** The sender id of an entry the admin API made (its sender name says which backend or bot). */
+export const ADMIN_SENDER_ID = "admin";
+
+/** The entry recording a decided action (its number is the log's to give). */
+export function actionEntry(req: ActRequest, decision: Extract<Decision, { ok: true }>): Omit<StoredMessage, "seq"> {
+  return {
+    room: req.room,
+    sender: req.actor.name,
+    text: decision.text,
+    sentAtMs: req.sentAtMs,
+    clientMsgId: req.clientActionId,
+    senderId: req.actor.admin ? ADMIN_SENDER_ID : req.actor.userId,
+    action: encodeAction(decision.action),
+  };
 }
