@@ -30,7 +30,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
-import { LeaveReason, RoomActionKind, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
+import { LeaveReason, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
@@ -57,7 +57,7 @@ import {
   type UserRoom,
 } from "../room-log.js";
 import { decide, type RoomStateData } from "../../rooms/room-state.js";
-import { actionFingerprint, encodeAction } from "../room-states.js";
+import { actionEntry, actionFingerprint } from "../room-states.js";
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
@@ -664,8 +664,8 @@ export class RedisRoomLog implements RoomLog {
       if (read.used === "dup") return { kind: "duplicate", original: await this.original(req, read.seq, read.sentAtMs) };
       const d = decide(room, read.state, read.exists, actor, req.action, now);
       if (!d.ok) return { kind: "refused", code: d.code, message: d.message };
-      const action = encodeAction(d.action);
-      const halves = encodeMessageHalves({ room, sender: actor.name, text: d.text, sentAtMs: req.sentAtMs, clientMsgId: req.clientActionId, senderId: actor.userId, action });
+      const entry = actionEntry(req, d);
+      const halves = encodeMessageHalves(entry);
       const changes = d.next ? accessChanges(read.state, d.next) : { set: [], del: [] };
       const result = await this.command(() =>
         this.appendScript(
@@ -673,9 +673,10 @@ export class RedisRoomLog implements RoomLog {
           [k.meta, k.log, k.ids, k.idTimes, k.channel, k.state, k.access, k.members, k.order, k.nodes],
           this.appendArgs(room, actor.name, req.clientActionId, fingerprint, halves, req.sentAtMs, now),
           [
-            Buffer.from(action),
+            Buffer.from(entry.action!),
             read.state ? String(read.state.version) : "",
-            req.action.kind === RoomActionKind.CREATE ? "1" : "0",
+            // What decide() was told of the room's existence must still hold (create, delete).
+            read.exists ? "1" : "0",
             d.next ? JSON.stringify(d.next) : "",
             this.roomLifetimeMs(),
             k.nodeMembers(""),
@@ -720,7 +721,7 @@ export class RedisRoomLog implements RoomLog {
     const raw = await this.command(() => this.redis.commands.xrangeBuffer(this.keys(req.room).log, `${seq}-0`, `${seq}-0`));
     const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
     if (stored && stored.clientMsgId === req.clientActionId && stored.sender === req.actor.name) return stored;
-    return { room: req.room, seq, sender: req.actor.name, text: "", sentAtMs, clientMsgId: req.clientActionId, senderId: req.actor.userId };
+    return { room: req.room, seq, sender: req.actor.name, text: "", sentAtMs, clientMsgId: req.clientActionId };
   }
 
   /** A room of the user's list, or undefined when its state does not give the user a role (the index was stale). */

@@ -215,7 +215,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * decides again).
  * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes
  * ARGV: APPEND's 1-16, then 17 action (encoded RoomAction), 18 expected version ('' for no state),
- *       19 '1' if the room must not exist (create), 20 next state JSON ('' deletes the room),
+ *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
+ *       is stale if that changed), 20 next state JSON ('' deletes the room),
  *       21 lifetimeMs of an empty room's history (0: kept), 22 the node member sets' key prefix,
  *       23 n, then n field/value pairs to set in the access hash (v included), then fields to delete
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
@@ -227,7 +228,7 @@ local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
 if (redis.call('HGET', access, 'v') or '') ~= ARGV[18] then return {'stale'} end
-if ARGV[19] == '1' and roomExists(state, meta, members, log) then return {'stale'} end
+if (ARGV[19] == '1') ~= roomExists(state, meta, members, log) then return {'stale'} end
 local reply = append(meta, log, ids, idt, channel, epoch, idKey, ARGV, ARGV[17])
 if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
