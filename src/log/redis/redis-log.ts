@@ -10,6 +10,12 @@
  * before anything later goes out, so every member on every node sees the same
  * gap-free sequence.
  *
+ * A room's state (issue 18) sits beside its log under the same hash tag: the
+ * publish and claim scripts check it (one HMGET of the derived access hash)
+ * in the step that stores or admits, so a ban holds on every node at once;
+ * actions are decided and recorded by room-actions.ts through the same append
+ * path as messages.
+ *
  * Redis trouble is not fatal: while it is unreachable, publishes and joins are
  * refused with LogUnavailableError (the client keeps its message and retries),
  * streams stay open, and availability listeners are told (health reports
@@ -34,7 +40,7 @@ import { LeaveReason, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
-import type { RoomPosition, StoredMessage } from "../message.js";
+import type { RoomPosition } from "../message.js";
 import {
   InvalidPageTokenError,
   LogUnavailableError,
@@ -56,15 +62,15 @@ import {
   type JoinAccess,
   type UserRoom,
 } from "../room-log.js";
-import { decide, type RoomStateData } from "../../rooms/room-state.js";
-import { actionEntry, actionFingerprint } from "../room-states.js";
+import type { RoomStateData } from "../../rooms/room-state.js";
 import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
-import { accessChanges, refusalOf } from "./room-access.js";
+import { refusalOf } from "./room-access.js";
+import { RoomActions } from "./room-actions.js";
 import { RoomFeed } from "./room-feed.js";
 import {
   ACT_SCRIPT,
@@ -81,7 +87,7 @@ import {
   USER_INDEX_SCRIPT,
   USER_PRUNE_SCRIPT,
 } from "./scripts.js";
-import { indexChanges, UserIndex } from "./user-index.js";
+import { UserIndex } from "./user-index.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -118,15 +124,6 @@ const SUBSCRIBE_RECHECK_MS = 1000;
 const EVICT_BATCH = 500;
 /** Default of RedisLogOptions.replicaWaitMs. */
 const REPLICA_WAIT_MS = 1000;
-/**
- * An action decided again this many times because the room's state kept
- * changing under it is refused as unavailable. Each failed attempt means
- * another action on the room was applied meanwhile, so this many attempts
- * succeed whenever fewer actions on one room are in flight at once.
- */
-const ACT_ATTEMPTS = 32;
-/** The most an attempt waits (random, growing) before deciding again: contenders spread out. */
-const ACT_BACKOFF_MS = 20;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
@@ -149,7 +146,8 @@ export class RedisRoomLog implements RoomLog {
     "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune",
     Script
   >;
-  private readonly userIndex: UserIndex;
+  /** Room state: act, state, exists, userRooms (room-actions.ts). */
+  private readonly actions: RoomActions;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -198,7 +196,18 @@ export class RedisRoomLog implements RoomLog {
       userIndex: this.define("chatUserIndex", 1, USER_INDEX_SCRIPT),
       userPrune: this.define("chatUserPrune", 1, USER_PRUNE_SCRIPT),
     };
-    this.userIndex = new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune);
+    this.actions = new RoomActions({
+      commands: this.redis.commands,
+      keys: (room) => this.keys(room),
+      read: this.scripts.read,
+      appendArgs: (...a) => this.appendArgs(...a),
+      append: (keys, common, extra, confirms) => this.appendScript("chatAct", keys, common, extra, confirms),
+      lifetimeMs: () => this.roomLifetimeMs(),
+      idWindowMs: () => this.retention.idWindowMs,
+      userIndex: new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune),
+      forget: (room) => void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {}),
+      onTrouble: (err) => this.connectionTrouble(err),
+    });
     this.lease = new NodeLease({
       commands: this.redis.commands,
       prefix: this.prefix,
@@ -480,7 +489,10 @@ export class RedisRoomLog implements RoomLog {
   }
 
   act(req: ActRequest): Promise<ActOutcome> {
-    const outcome = this.actNow(req);
+    const outcome = (async () => {
+      this.requireAvailable();
+      return this.command(() => this.actions.act(req));
+    })();
     this.inFlight.add(outcome);
     void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
     return outcome;
@@ -488,18 +500,17 @@ export class RedisRoomLog implements RoomLog {
 
   async state(room: string): Promise<RoomStateData | undefined> {
     this.requireAvailable();
-    const json = await this.command(() => this.redis.commands.get(this.keys(room).state));
-    return json ? (JSON.parse(json) as RoomStateData) : undefined;
+    return this.command(() => this.actions.state(room));
   }
 
   async exists(room: string): Promise<boolean> {
     this.requireAvailable();
-    return (await this.readRoom(room, "", "", Date.now())).exists;
+    return this.command(() => this.actions.exists(room));
   }
 
   async userRooms(userId: string, limit: number): Promise<UserRoom[]> {
     this.requireAvailable();
-    return this.command(() => this.userIndex.rooms(userId, limit, (room) => this.describeRoom(room, userId)));
+    return this.command(() => this.actions.userRooms(userId, limit));
   }
 
   async close(): Promise<void> {
@@ -643,102 +654,6 @@ export class RedisRoomLog implements RoomLog {
     // Announced only now, so nobody (the sender included) sees an entry no replica has.
     if (kind === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
-  }
-
-  /**
-   * Decide the action against the state in Redis, then record it if that
-   * state is still current (ACT_SCRIPT's compare-and-set); when another node
-   * changed it meanwhile, decide again, a bounded number of times.
-   */
-  private async actNow(req: ActRequest): Promise<ActOutcome> {
-    this.requireAvailable();
-    const { room, actor } = req;
-    const k = this.keys(room);
-    const fingerprint = actionFingerprint(req.action);
-    // The same idempotency store as messages, keyed by the entry's sender as a message's is.
-    const idKey = req.clientActionId ? `${actor.name}\0${req.clientActionId}` : "";
-    for (let attempt = 0; attempt < ACT_ATTEMPTS; attempt++) {
-      const now = Date.now();
-      const read = await this.readRoom(room, idKey, fingerprint, now);
-      if (read.used === "conflict") return { kind: "conflict" };
-      if (read.used === "dup") return { kind: "duplicate", original: await this.original(req, read.seq, read.sentAtMs) };
-      const d = decide(room, read.state, read.exists, actor, req.action, now);
-      if (!d.ok) return { kind: "refused", code: d.code, message: d.message };
-      const entry = actionEntry(req, d);
-      const halves = encodeMessageHalves(entry);
-      const changes = d.next ? accessChanges(read.state, d.next) : { set: [], del: [] };
-      const result = await this.command(() =>
-        this.appendScript(
-          "chatAct",
-          [k.meta, k.log, k.ids, k.idTimes, k.channel, k.state, k.access, k.members, k.order, k.nodes],
-          this.appendArgs(room, actor.name, req.clientActionId, fingerprint, halves, req.sentAtMs, now),
-          [
-            Buffer.from(entry.action!),
-            read.state ? String(read.state.version) : "",
-            // What decide() was told of the room's existence must still hold (create, delete).
-            read.exists ? "1" : "0",
-            d.next ? JSON.stringify(d.next) : "",
-            this.roomLifetimeMs(),
-            k.nodeMembers(""),
-            changes.set.length / 2,
-            ...changes.set,
-            ...changes.del,
-          ],
-          d.next !== undefined,
-        ),
-      );
-      if (result[0] === "stale") {
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(ACT_BACKOFF_MS, 2 ** attempt)));
-        continue;
-      }
-      if (result[0] === "conflict") return { kind: "conflict" };
-      if (result[0] === "dup") return { kind: "duplicate", original: await this.original(req, Number(result[1]), Number(result[2])) };
-      // After the room's script: the user index is in another slot (see user-index.ts for why that is safe enough).
-      await this.userIndex.record(room, indexChanges(read.state, d.next)).catch((err) => this.connectionTrouble(err));
-      if (!d.next) void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {});
-      return { kind: "stored", seq: Number(result[1]), state: d.next };
-    }
-    throw new LogUnavailableError(`the state of room ${room} kept changing while this action was decided; try again`);
-  }
-
-  /** What an action needs to be decided: the room's state, whether it exists, whether the idempotency key was used. */
-  private async readRoom(room: string, idKey: string, fingerprint: string, now: number) {
-    const k = this.keys(room);
-    const [json, exists, used, seq, sentAtMs] = (await this.command(() =>
-      this.scripts.read(k.state, k.meta, k.members, k.log, k.ids, idKey, fingerprint, now, this.retention.idWindowMs),
-    )) as string[];
-    return {
-      state: json ? (JSON.parse(json) as RoomStateData) : undefined,
-      exists: exists === "1",
-      used: used as "" | "dup" | "conflict",
-      seq: Number(seq),
-      sentAtMs: Number(sentAtMs),
-    };
-  }
-
-  /** The entry an action's idempotency key was first used for, as stored (or as far as the request tells, when it is gone). */
-  private async original(req: ActRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
-    const raw = await this.command(() => this.redis.commands.xrangeBuffer(this.keys(req.room).log, `${seq}-0`, `${seq}-0`));
-    const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
-    if (stored && stored.clientMsgId === req.clientActionId && stored.sender === req.actor.name) return stored;
-    return { room: req.room, seq, sender: req.actor.name, text: "", sentAtMs, clientMsgId: req.clientActionId };
-  }
-
-  /** A room of the user's list, or undefined when its state does not give the user a role (the index was stale). */
-  private async describeRoom(room: string, userId: string): Promise<UserRoom | undefined> {
-    const k = this.keys(room);
-    const [[, json], [, seq], [, count], [, last]] = (await this.redis.commands
-      .multi()
-      .get(k.state)
-      .hget(k.meta, "seq")
-      .hlen(k.members)
-      .xrevrangeBuffer(k.log, "+", "-", "COUNT", 1)
-      .exec()) as [[unknown, string | null], [unknown, string | null], [unknown, number], [unknown, [Buffer, Buffer[]][]]];
-    const state = json ? (JSON.parse(json) as RoomStateData) : undefined;
-    if (!state || (state.roles[userId] ?? RoomRole.UNSPECIFIED) < RoomRole.MEMBER) return undefined;
-    const out: UserRoom = { name: room, state, lastSeq: Number(seq ?? 0), memberCount: count };
-    if (last.length > 0) out.last = toStoredMessage(toEntry(last[0]));
-    return out;
   }
 
   /**
