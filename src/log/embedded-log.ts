@@ -44,7 +44,7 @@ import type {
   ActRequest,
   UserRoom,
 } from "./room-log.js";
-import { actionEntry, actionFingerprint } from "./room-states.js";
+import { actionEntry, actionFingerprint, frozenState } from "./room-states.js";
 import { textHash } from "./text-hash.js";
 
 /** What the log needs from the process's turn scheduler. */
@@ -324,7 +324,8 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 
   async userRooms(userId: string, limit: number): Promise<UserRoom[]> {
-    return this.store.roomsOf(userId, limit).map(({ name, state }) => {
+    return this.store.roomsOf(userId, limit).map(({ name, state: stored }) => {
+      const state = frozenState(stored);
       const lastSeq = this.roomStates.get(name)?.lastCommitted ?? this.store.peek(name)?.lastSeq ?? 0;
       const last = this.store.before(name, lastSeq + 1, 1)[0];
       return { name, state, lastSeq, memberCount: this.directory.count(name), ...(last ? { last } : {}) };
@@ -335,7 +336,8 @@ export class EmbeddedRoomLog implements RoomLog {
   private stateOf(room: string): RoomStateData | undefined {
     const tracked = this.roomStates.get(room);
     if (tracked?.data) return tracked.data.value;
-    const value = this.store.state(room);
+    const stored = this.store.state(room);
+    const value = stored && frozenState(stored);
     if (tracked) tracked.data = { value };
     return value;
   }
@@ -386,7 +388,7 @@ export class EmbeddedRoomLog implements RoomLog {
       let group = byRoom.get(p.state);
       if (!group) byRoom.set(p.state, (group = { room: p.message.room, entries: [], deleted: false }));
       group.entries.push(toEntry(p.message));
-      if (p.roomState !== undefined) p.state.data = { value: p.roomState ?? undefined };
+      if (p.roomState !== undefined) p.state.data = { value: p.roomState ? frozenState(p.roomState) : undefined };
       if (p.roomState === null) group.deleted = true;
     }
     for (const [state, { room, entries, deleted }] of byRoom) {

@@ -8,7 +8,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { RoomActionSchema, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
-import type { ActionInput, Decision } from "../rooms/room-state.js";
+import type { ActionInput, Decision, RoomStateData } from "../rooms/room-state.js";
 import type { StoredMessage } from "./message.js";
 import type { ActRequest } from "./room-log.js";
 import { textHash } from "./text-hash.js";
@@ -56,4 +56,15 @@ export function actionEntry(req: ActRequest, decision: Extract<Decision, { ok: t
     senderId: req.actor.admin ? ADMIN_SENDER_ID : req.actor.userId,
     action: encodeAction(decision.action),
   };
+}
+
+/**
+ * The state as a log hands it out: frozen, since one object is shared by the
+ * log's cache and every caller (a change is a new state, made by decide()).
+ */
+export function frozenState(state: RoomStateData): RoomStateData {
+  if (Object.isFrozen(state)) return state;
+  for (const part of [state.roles, state.bans, state.mutes, state.direct]) if (part) Object.freeze(part);
+  for (const r of [...Object.values(state.bans), ...Object.values(state.mutes)]) Object.freeze(r);
+  return Object.freeze(state);
 }
