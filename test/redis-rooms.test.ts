@@ -9,7 +9,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatResponseSchema, ErrorCode, RoomActionKind, RoomActionSchema, RoomRole, RoomVisibility, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { RedisRoomLog } from "../src/log/redis/redis-log.js";
-import type { ActOutcome, ActRequest, LogEntry, MemberRecord, PublishOutcome, RoomListener } from "../src/log/room-log.js";
+import type { ActOutcome, ActRequest, LogEntry, MemberRecord, PublishOutcome, RoomListener, RoomPosition } from "../src/log/room-log.js";
 import type { ActionInput, Actor } from "../src/rooms/room-state.js";
 import { defaultRetention } from "../src/store/retention.js";
 import { deletePrefix, REDIS_URL, redisAnswers, startRedisCluster, uniquePrefix, type RedisCluster } from "./support/redis.js";
@@ -61,8 +61,9 @@ const decode = (e: LogEntry): ChatMessage => {
 
 function recorder() {
   const entries: LogEntry[] = [];
-  const l: RoomListener = { entries: (_r, e) => entries.push(...e), presence: () => {}, signal: () => {}, reset: () => {} };
-  return { l, entries };
+  const resets: RoomPosition[] = [];
+  const l: RoomListener = { entries: (_r, e) => entries.push(...e), presence: () => {}, signal: () => {}, reset: (_r, p) => resets.push(p) };
+  return { l, entries, resets };
 }
 
 function stored(o: ActOutcome | PublishOutcome): number {
@@ -227,7 +228,7 @@ describe.each(targets)("rooms and rights on $name", ({ target }) => {
     if (!target()) return skip();
     const [one, two] = await twoNodes();
     const seen = recorder();
-    await two.subscribe("b-room", seen.l);
+    const { epoch } = await two.subscribe("b-room", seen.l);
     stored(await one.act(act("b-room", owner, { kind: RoomActionKind.CREATE, roles: { "u-ann": RoomRole.MEMBER } })));
     stored(await one.act(act("a-room", owner, { kind: RoomActionKind.CREATE })));
     stored(await two.act(act("a-room", owner, { kind: RoomActionKind.INVITE, targetUser: "u-ann" })));
@@ -250,6 +251,10 @@ describe.each(targets)("rooms and rights on $name", ({ target }) => {
     expect(deleted).toMatchObject({ kind: "stored", seq: 3, state: undefined });
     await waitUntil(() => seen.entries.some((e) => e.seq === 3), "the delete's entry delivered");
     expect(fromBinary(RoomActionSchema, seen.entries.find((e) => e.seq === 3)!.action!).kind).toBe(RoomActionKind.DELETE);
+    // Then the other node's subscription starts again on the room's new history.
+    await waitUntil(() => seen.resets.length === 1, "the reset after the delete");
+    expect(seen.resets[0]).toMatchObject({ firstSeq: 0, lastSeq: 0 });
+    expect(seen.resets[0].epoch).not.toBe(epoch);
     for (const node of [one, two]) {
       expect(await node.state("b-room")).toBeUndefined();
       expect(await node.exists("b-room")).toBe(false);

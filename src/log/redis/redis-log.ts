@@ -36,7 +36,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
-import { LeaveReason, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
@@ -204,6 +205,8 @@ export class RedisRoomLog implements RoomLog {
       append: (keys, common, extra, confirms) => this.appendScript("chatAct", keys, common, extra, confirms),
       lifetimeMs: () => this.roomLifetimeMs(),
       idWindowMs: () => this.retention.idWindowMs,
+      newEpoch,
+      unclaimedEpochTtlMs: UNCLAIMED_EPOCH_TTL_MS,
       userIndex: new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune),
       forget: (room) => void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {}),
       onTrouble: (err) => this.connectionTrouble(err),
@@ -266,6 +269,7 @@ export class RedisRoomLog implements RoomLog {
       (f) => void this.checkEpoch(f),
       (err) => this.connectionTrouble(err),
       (f) => this.checkCounterSoon(f),
+      (f, entry) => this.afterAction(f, entry),
     );
     this.feeds.get(room)?.close();
     this.feeds.set(room, feed);
@@ -795,6 +799,21 @@ export class RedisRoomLog implements RoomLog {
       this.onEvent("warn", why, { room: feed.room });
     }
     feed.reset(position);
+  }
+
+  /**
+   * A room action was delivered: after a delete, the room starts a new
+   * history (the delete script made its epoch), and the subscription resets
+   * to it once the delete's entry went out.
+   */
+  private afterAction(feed: RoomFeed, entry: LogEntry): void {
+    if (fromBinary(RoomActionSchema, entry.action!).kind !== RoomActionKind.DELETE) return;
+    void (async () => {
+      const position = await this.position(feed.room);
+      if (this.feeds.get(feed.room) !== feed || position.epoch === feed.currentEpoch) return;
+      this.onEvent("info", "room deleted; its history starts again", { room: feed.room, epoch: position.epoch });
+      feed.reset(position);
+    })().catch((err) => this.connectionTrouble(err));
   }
 
   /** A number came again on the channel: check (once at a time) whether the counter went back. */

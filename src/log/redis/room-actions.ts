@@ -45,6 +45,9 @@ export interface ActionBackend {
   /** How long an empty room's history is kept (0: kept). */
   lifetimeMs(): number;
   idWindowMs(): number;
+  newEpoch(): string;
+  /** How long an epoch nobody joins is kept (a deleted room's new one). */
+  unclaimedEpochTtlMs: number;
   userIndex: UserIndex;
   /** The room was deleted: it leaves the list of rooms. */
   forget(room: string): void;
@@ -85,6 +88,8 @@ export class RoomActions {
           d.next ? JSON.stringify(d.next) : "",
           this.b.lifetimeMs(),
           k.nodeMembers(""),
+          this.b.newEpoch(),
+          this.b.unclaimedEpochTtlMs,
           changes.set.length / 2,
           ...changes.set,
           ...changes.del,

@@ -39,6 +39,8 @@ export class RoomFeed {
      * failover to a lagging replica) shows, so the log checks the counter.
      */
     private readonly onStaleEntry: (feed: RoomFeed) => void = () => {},
+    /** Told after a room action's entry was delivered (a delete starts the room again). */
+    private readonly onAction: (feed: RoomFeed, entry: LogEntry) => void = () => {},
   ) {}
 
   get lastDelivered(): number {
@@ -118,7 +120,7 @@ export class RoomFeed {
       this.delivered = next;
       batch.push(entry);
     }
-    if (batch.length > 0) this.listener.entries(this.room, batch);
+    if (batch.length > 0) this.deliver(batch);
   }
 
   /** Read the missing numbers from history, deliver them in order, and go on until no gap is left. */
@@ -140,7 +142,7 @@ export class RoomFeed {
         }
         // Numbers missing from history (trimmed meanwhile) are skipped rather than waited for.
         if (entries.length === 0 || this.delivered < upTo) this.delivered = Math.max(this.delivered, upTo);
-        if (batch.length > 0) this.listener.entries(this.room, batch);
+        if (batch.length > 0) this.deliver(batch);
         for (const seq of [...this.held.keys()]) if (seq <= this.delivered) this.held.delete(seq);
         this.deliverContiguous();
       }
@@ -149,6 +151,11 @@ export class RoomFeed {
     } finally {
       this.repairing = false;
     }
+  }
+
+  private deliver(batch: LogEntry[]): void {
+    this.listener.entries(this.room, batch);
+    for (const e of batch) if (e.action) this.onAction(this, e);
   }
 
   private firstHeldAfter(seq: number): number {

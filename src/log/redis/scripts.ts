@@ -218,7 +218,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
  *       is stale if that changed), 20 next state JSON ('' deletes the room),
  *       21 lifetimeMs of an empty room's history (0: kept), 22 the node member sets' key prefix,
- *       23 n, then n field/value pairs to set in the access hash (v included), then fields to delete
+ *       23 a new epoch and 24 its ttlMs (a deleted room starts again there, as a subscription's ENSURE would),
+ *       25 n, then n field/value pairs to set in the access hash (v included), then fields to delete
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
@@ -235,6 +236,9 @@ if ARGV[20] == '' then
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
   redis.call('DEL', state, access, members, order, nodes, log, meta)
+  -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
+  redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
+  redis.call('PEXPIRE', meta, ARGV[24])
   if redis.call('EXISTS', ids) == 1 then
     redis.call('PEXPIRE', ids, ARGV[9])
     redis.call('PEXPIRE', idt, ARGV[9])
@@ -243,11 +247,11 @@ if ARGV[20] == '' then
 end
 redis.call('SET', state, ARGV[20])
 if ARGV[18] == '' then redis.call('DEL', access) end
-local n = tonumber(ARGV[23])
+local n = tonumber(ARGV[25])
 local set = {}
-for i = 24, 23 + 2 * n do set[#set + 1] = ARGV[i] end
+for i = 26, 25 + 2 * n do set[#set + 1] = ARGV[i] end
 redis.call('HSET', access, unpack(set))
-for i = 24 + 2 * n, #ARGV do redis.call('HDEL', access, ARGV[i]) end
+for i = 26 + 2 * n, #ARGV do redis.call('HDEL', access, ARGV[i]) end
 -- A room with state is kept; its history (in an empty room) follows the rules of vacate.
 local lifetime = tonumber(ARGV[21])
 for _, k in ipairs({meta, log, ids, idt}) do
