@@ -7,10 +7,18 @@
  * A message's life: Session.send -> Hub.publish -> RoomLog.publish, which
  * numbers and stores it and delivers it to every node in the room ->
  * LocalRoom.deliver pushes the same bytes to every live local member; the
- * sender's copy (it carries its client_msg_id) is its acknowledgement.
+ * sender's copy (it carries its client_msg_id) is its acknowledgement. The
+ * log refuses, in the step that numbers it, a message whose sender the
+ * room's state does not let post (banned, muted).
+ *
+ * A room's state changes only through the log (act), as a numbered entry
+ * delivered like a message: when one arrives, the hub ends the local
+ * memberships it removes (kicked, banned, deleted; each gets the entry first,
+ * then its LeftEvent) and renews its copy of the state.
  *
  * A join's life: the session records the membership, then the hub subscribes
- * this node to the room (first local member), asks the log for the nickname,
+ * this node to the room (first local member), asks the log for the nickname
+ * (the log also checks that the room's state lets this user in),
  * prepares the joined event (the first members, recent history or a resume
  * position, bounded in bytes), waits until the client's queue has room for it,
  * and sends it; a resuming member is then replayed stored messages, paced by
@@ -42,7 +50,7 @@ import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
 import type { Caller, SessionIdentity } from "./caller.js";
 import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
-import type { ActAnswer } from "./room-actions.js";
+import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
 import { recordAction } from "./record-action.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
@@ -168,7 +176,7 @@ export class Hub implements SessionHost {
       await room.ready;
       if (m.isGone) return undefined;
       // "dm." names belong to direct-message rooms: a join never makes one.
-      if (m.room.startsWith("dm.") && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
+      if (m.room.startsWith(DIRECT_PREFIX) && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
       if (m.isGone) return undefined;
       const access = { userId: m.userId, grant: m.grant };
       const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash, access);
