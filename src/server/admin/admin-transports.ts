@@ -6,9 +6,10 @@
  * stack trace.
  */
 import * as grpc from "@grpc/grpc-js";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { AdminService } from "../../../gen/chat/v1/admin_pb.js";
 import { MalformedRequest } from "../grpc-definition.js";
+import { streamControlKey } from "../stream-control.js";
 import type { AdminCall, AdminCalls } from "./admin-service.js";
 
 type Unary = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
@@ -48,10 +49,10 @@ export function adminGrpcHandlers(calls: AdminCalls): Record<string, Unary> {
 /** Register AdminService on a Connect router. */
 export function adminRoutes(calls: AdminCalls): (router: ConnectRouter) => void {
   return (router) => {
-    const impl: Record<string, (req: unknown, ctx: { requestHeader: Headers }) => Promise<unknown>> = {};
+    const impl: Record<string, (req: unknown, ctx: HandlerContext) => Promise<unknown>> = {};
     for (const method of AdminService.methods) {
       const run = callOf(calls, method.localName);
-      impl[method.localName] = (req, ctx) => run(req, ctx.requestHeader.get("authorization") ?? undefined);
+      impl[method.localName] = (req, ctx) => run(req, ctx.requestHeader.get("authorization") ?? undefined, ctx.values.get(streamControlKey)?.peer);
     }
     router.service(AdminService, impl as never);
   };
