@@ -471,20 +471,22 @@ export class Hub implements SessionHost {
    */
   userSessions(userId: string): LocalUserSession[] {
     const rooms = new Map<Session, string[]>();
+    const users = new Map<Session, Set<string>>();
     for (const room of this.rooms.values()) {
       for (const m of room.members.values()) {
         if (m.isGone) continue;
         const owner = m.owner as Session;
-        const list = rooms.get(owner) ?? [];
-        list.push(room.name);
-        rooms.set(owner, list);
+        rooms.set(owner, [...(rooms.get(owner) ?? []), room.name]);
+        // Without authentication a user is a nickname (records made before user ids have none).
+        users.set(owner, (users.get(owner) ?? new Set<string>()).add(m.record.userId ?? m.nickname));
       }
     }
     const nickname = prepareNickname(userId);
     const hers = (s: Session): boolean => {
-      if (s.identity !== undefined) return s.identity === userId;
-      // Without authentication a user is a nickname: the session holds it in one of its rooms.
-      return this.localNicknames(s).some((n) => n === userId || (nickname.ok && n === nickname.nickname));
+      const subject = subjectOf(s);
+      if (subject !== undefined) return subject === userId;
+      const held = users.get(s);
+      return held !== undefined && (held.has(userId) || (nickname.ok && held.has(nickname.nickname)));
     };
     return [...this.sessions]
       .filter((s) => !s.isEnded && hers(s))
@@ -508,12 +510,14 @@ export class Hub implements SessionHost {
     }
     return found.length;
   }
+}
 
-  private localNicknames(s: Session): string[] {
-    const out: string[] = [];
-    for (const room of this.rooms.values()) for (const m of room.members.values()) if (m.owner === s && !m.isGone) out.push(m.nickname);
-    return out;
-  }
+/** A session's authenticated user id: its identity is the subject, or an object carrying it. */
+function subjectOf(s: Session): string | undefined {
+  const identity = s.identity as unknown;
+  if (typeof identity === "string") return identity;
+  const subject = (identity as { subject?: unknown } | undefined)?.subject;
+  return typeof subject === "string" ? subject : undefined;
 }
 
 /** One of this node's sessions of a user (Hub.userSessions). */
