@@ -121,7 +121,7 @@ describe("admin API over Connect JSON (curl)", () => {
     expect(await admin(server.httpUrl, "CreateRoom", { room: "no spaces" })).toMatchObject({ status: 400, body: { code: "invalid_argument" } });
   });
 
-  it("ban and unban hold on joins; set role and ban are entries members see in the room", async () => {
+  it("ban and unban hold on joins; remove member kicks; set role, ban and kick are entries members see in the room", async () => {
     const server = await adminServer();
     await ok(server.httpUrl, "CreateRoom", { room: "hall", owners: ["alice"] });
     const alice = await user(server, "alice", "hall");
@@ -142,6 +142,11 @@ describe("admin API over Connect JSON (curl)", () => {
     await ok(server.httpUrl, "Unban", { room: "hall", user_id: "mallory" });
     const back = await user(server, "mallory", "hall");
     expect(back.ended).toBeUndefined();
+
+    // RemoveMember is a kick: the membership goes and the user's sessions leave the room.
+    await ok(server.httpUrl, "RemoveMember", { room: "hall", user_id: "mallory", reason: "cool off" });
+    await back.waitFor("left", (l) => l.room === "hall" && l.reason === LeaveReason.KICKED);
+    await alice.waitFor("message", (m) => m.action?.kind === RoomActionKind.KICK && m.text.includes("cool off"));
     expect(await admin(server.httpUrl, "Ban", { room: "nowhere", user_id: "x" })).toMatchObject({ status: 404 });
   });
 
