@@ -300,16 +300,34 @@ describe("admin API on two nodes on Redis", () => {
   });
   afterAll(() => closeTesters());
 
-  it("DisconnectUser on node 1 ends the user's session on node 2; ListUserSessions sees both nodes", async ({ skip }) => {
-    if (!redisUp) skip();
+  /** Two server processes on one Redis deployment, with authentication and the admin API on. */
+  async function twoNodes() {
     const prefix = uniquePrefix("admin");
     cleanups.push(() => deletePrefix(REDIS_URL, prefix));
     const common = ["--port", "0", "--redis", REDIS_URL, "--redis-prefix", prefix, "--auth-secret", secret, "--admin-key-file", keyFile, "--rate-limit", "0"];
     const [p1, p2] = [await freePort(), await freePort()];
-    const [n1, n2] = await Promise.all([
+    return Promise.all([
       spawnServer(["--node-id", "n1", "--http-port", String(p1), ...common]),
       spawnServer(["--node-id", "n2", "--http-port", String(p2), ...common]),
     ]);
+  }
+
+  it("a room created and posted into through node 1 reaches its members on node 2", async ({ skip }) => {
+    if (!redisUp) skip();
+    const [n1, n2] = await twoNodes();
+    await ok(n1.httpUrl!, "CreateRoom", { room: "shared", owners: ["kim"], topic: "on Redis" });
+    expect(await admin(n2.httpUrl!, "CreateRoom", { room: "shared" })).toMatchObject({ status: 409 });
+    await ok(n2.httpUrl!, "AddMember", { room: "shared", user_id: "lee" });
+    const kim = await user(n2, "kim", "shared");
+    const sent = await ok(n1.httpUrl!, "Publish", { room: "shared", sender: "Bot", text: "from node 1", idempotencyKey: "r-1" });
+    const got = await kim.waitFor("message", (m) => m.text === "from node 1");
+    expect(got).toMatchObject({ seq: BigInt(sent.message.seq), senderId: "system:Bot" });
+    expect(await ok(n2.httpUrl!, "Publish", { room: "shared", sender: "Bot", text: "from node 1", idempotencyKey: "r-1" })).toMatchObject({ duplicate: true });
+  });
+
+  it("DisconnectUser on node 1 ends the user's session on node 2; ListUserSessions sees both nodes", async ({ skip }) => {
+    if (!redisUp) skip();
+    const [n1, n2] = await twoNodes();
     const here = await user(n1, "ivy", "one");
     const there = await user(n2, "ivy", "two");
     const watcher = await user(n2, "jack", "two");
