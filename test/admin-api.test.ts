@@ -14,6 +14,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "../gen/chat/v1/admin_pb.js";
 import { LeaveReason, RoomActionKind, RoomRole } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
@@ -252,6 +254,25 @@ describe("admin API: hostile callers", () => {
     expect(await admin(server.httpUrl, "DeleteRoom", { room: "stolen" })).toMatchObject({ status: 404 });
   });
 
+  it("an undecodable gRPC request: UNAUTHENTICATED without the key, INVALID_ARGUMENT with it", async () => {
+    const server = await adminServer();
+    const raw = rawClient(server.address);
+    const call = (authorization?: string) =>
+      new Promise<grpc.ServiceError>((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        if (authorization) metadata.set("authorization", authorization);
+        raw.makeUnaryRequest("/chat.v1.AdminService/CreateRoom", (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xff, 0xff, 0xff]), metadata, (err) =>
+          err ? resolve(err) : reject(new Error("answered")),
+        );
+      });
+    try {
+      expect(await call()).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect(await call(`Bearer ${KEY}`)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining("could not be decoded") });
+    } finally {
+      raw.close();
+    }
+  });
+
   it("a server without an admin key: PERMISSION_DENIED 'the admin API is off', whatever is sent", async () => {
     const server = await startTestServer({ authSecret: secret });
     for (const authorization of [null, `Bearer ${KEY}`, `Bearer ${await token("alice")}`]) {
@@ -306,10 +327,11 @@ describe("admin API on two nodes on Redis", () => {
     cleanups.push(() => deletePrefix(REDIS_URL, prefix));
     const common = ["--port", "0", "--redis", REDIS_URL, "--redis-prefix", prefix, "--auth-secret", secret, "--admin-key-file", keyFile, "--rate-limit", "0"];
     const [p1, p2] = [await freePort(), await freePort()];
-    return Promise.all([
+    const nodes = await Promise.all([
       spawnServer(["--node-id", "n1", "--http-port", String(p1), ...common]),
       spawnServer(["--node-id", "n2", "--http-port", String(p2), ...common]),
     ]);
+    return Object.assign(nodes, { prefix });
   }
 
   it("a room created and posted into through node 1 reaches its members on node 2", async ({ skip }) => {
@@ -327,7 +349,8 @@ describe("admin API on two nodes on Redis", () => {
 
   it("DisconnectUser on node 1 ends the user's session on node 2; ListUserSessions sees both nodes", async ({ skip }) => {
     if (!redisUp) skip();
-    const [n1, n2] = await twoNodes();
+    const started = await twoNodes();
+    const [n1, n2] = started;
     const here = await user(n1, "ivy", "one");
     const there = await user(n2, "ivy", "two");
     const watcher = await user(n2, "jack", "two");
@@ -338,7 +361,12 @@ describe("admin API on two nodes on Redis", () => {
     }, "both sessions listed");
     expect(listed.sessions.map((s: any) => `${s.node}:${s.rooms.join()}`).sort()).toEqual(["n1:one", "n2:two"]);
 
+    // A third "node" that hears the question and never answers (frozen): the call still ends, bounded, and says so in the log.
+    const frozen = new Redis(REDIS_URL);
+    cleanups.push(async () => void frozen.disconnect());
+    await frozen.subscribe(`${started.prefix}:nodebus`);
     expect(await ok(n1.httpUrl!, "DisconnectUser", { user_id: "ivy", reason: "terms violated" })).toEqual({ sessions: 2 });
+    await waitUntil(() => n1.logs().find((l) => l.what === "DisconnectUser" && l.silent === 1), "the silent node in the log");
     for (const t of [here, there]) {
       const end = await t.done;
       expect(end).toMatchObject({ code: Code.PermissionDenied, message: expect.stringContaining("terms violated") });
