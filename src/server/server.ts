@@ -20,6 +20,7 @@ import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
 import { openHistoryStore } from "../store/open-store.js";
 import { defaultRetention } from "../store/retention.js";
+import { readAdminKey } from "./admin/admin-key.js";
 import { createAdminNode } from "./admin/admin-node.js";
 import { adminGrpcHandlers, adminRoutes } from "./admin/admin-transports.js";
 import { createAuthenticator } from "./auth.js";
@@ -146,6 +147,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     maxTokenAgeSec: config.authMaxTokenAge,
   });
   const tls = readTls(config);
+  // Read before anything opens: a missing or short key file stops the start with one line.
+  const adminKey = config.adminKeyFile ? readAdminKey(config.adminKeyFile) : undefined;
   const creds = credentials(tls);
   let hub: Hub | undefined;
   let connections = () => 0;
@@ -178,14 +181,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const resetGraceMs = options.resetGraceMs ?? 1000;
   // A browser cannot answer HTTP/2 pings: a session silent for longer than a ping would be is taken for gone.
   const sessions = new SessionRegistry({ hub, nodeId, log, leaseMs: config.keepaliveMs + config.keepaliveTimeoutMs });
-  let admin;
-  try {
-    admin = createAdminNode(config, hub, roomLog, nodeId, log);
-  } catch (err) {
-    metrics.dispose();
-    await roomLog.close();
-    throw err;
-  }
+  const admin = createAdminNode(config, adminKey, hub, roomLog, nodeId, log);
   const server = new grpc.Server(grpcOptions(config));
   server.addService(grpcServiceDefinition(ChatService), {
     Chat: chatStreamHandler({ hub, log, resetGraceMs, authenticate }),

@@ -1,5 +1,5 @@
 /**
- * The admin API's parts on one node: the key (read at start-up), the node
+ * The admin API's parts on one node: the key, the node
  * bus that reaches every node's sessions (in-process for the embedded log,
  * Redis pub/sub with --redis), and the calls both ports serve.
  */
@@ -9,7 +9,7 @@ import { LocalNodeBus, type NodeBus, type NodeSessions } from "../../log/node-bu
 import { RedisNodeBus } from "../../log/redis/redis-node-bus.js";
 import type { RoomLog } from "../../log/room-log.js";
 import type { ServerConfig } from "../config.js";
-import { readAdminKey } from "./admin-key.js";
+import type { AdminKey } from "./admin-key.js";
 import { adminService, type AdminCalls } from "./admin-service.js";
 
 export interface AdminNode {
@@ -20,9 +20,8 @@ export interface AdminNode {
   close(): Promise<void>;
 }
 
-/** Throws (one line, naming the file and the flag) when the key file is missing or too short. */
-export function createAdminNode(config: ServerConfig, hub: Hub, log: RoomLog, nodeId: string, logger: Logger): AdminNode {
-  const key = config.adminKeyFile ? readAdminKey(config.adminKeyFile) : undefined;
+/** `key`: read at start-up (admin-key.ts readAdminKey); undefined turns the API off. */
+export function createAdminNode(config: ServerConfig, key: AdminKey | undefined, hub: Hub, log: RoomLog, nodeId: string, logger: Logger): AdminNode {
   const local: NodeSessions = {
     disconnectUser: (userId, reason) => hub.disconnectUser(userId, reason),
     userSessions: (userId) =>
