@@ -7,28 +7,36 @@
  * A message's life: Session.send -> Hub.publish -> RoomLog.publish, which
  * numbers and stores it and delivers it to every node in the room ->
  * LocalRoom.deliver pushes the same bytes to every live local member; the
- * sender's copy (it carries its client_msg_id) is its acknowledgement.
+ * sender's copy (it carries its client_msg_id) is its acknowledgement. The
+ * log refuses, in the step that numbers it, a message whose sender the
+ * room's state does not let post (banned, muted).
+ *
+ * A room's state changes only through the log (act), as a numbered entry
+ * delivered like a message: when one arrives, the hub ends the local
+ * memberships it removes (kicked, banned, deleted; each gets the entry first,
+ * then its LeftEvent) and renews its copy of the state.
  *
  * A join's life: the session records the membership, then the hub subscribes
- * this node to the room (first local member), asks the log for the nickname,
+ * this node to the room (first local member), asks the log for the nickname
+ * (the log also checks that the room's state lets this user in),
  * prepares the joined event (the first members, recent history or a resume
  * position, bounded in bytes), waits until the client's queue has room for it,
  * and sends it; a resuming member is then replayed stored messages, paced by
  * the room in its queue, until it has caught up with what this node has fanned
  * out, and becomes live in the same synchronous step.
  */
-import { ErrorCode, LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import {
   LogUnavailableError,
+  type ActRequest,
   type HistoryPage,
   type HistoryQuery,
-  type MemberPage,
   type PresenceChange,
   type PublishOutcome,
   type RoomLog,
   type RoomPosition,
-  type RoomSummary,
 } from "../log/room-log.js";
+import { hiddenRoom, mayJoin, type Access, type RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeJoinedEvent } from "../wire/joined-event.js";
 import * as events from "../wire/events.js";
@@ -40,6 +48,11 @@ import type { Membership } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
 import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
+import type { Caller, SessionIdentity } from "./caller.js";
+import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
+import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
+import { recordAction } from "./record-action.js";
+import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
 
 export interface HubOptions {
@@ -61,6 +74,7 @@ export class Hub implements SessionHost {
   readonly observer: HubObserver;
   readonly scheduler: FlushScheduler;
   private readonly log: RoomLog;
+  private readonly queries: RoomQueries;
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly sessions = new Set<Session>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -72,6 +86,7 @@ export class Hub implements SessionHost {
   constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };
     this.log = options.log;
+    this.queries = new RoomQueries(options.log, this.limits.maxRooms);
     this.scheduler = options.scheduler ?? new FlushScheduler();
     this.observer = options.observer ?? noObserver;
   }
@@ -132,12 +147,14 @@ export class Hub implements SessionHost {
 
   /**
    * Open a session for a new stream, or say why not. With an identity (an
-   * authenticated subject), the session may only join under that nickname.
+   * authenticated subject), the session may only join under that nickname,
+   * and its subject is its user id in every room.
    */
-  openSession(transport: SessionTransport, identity?: string): Session | DisconnectReason {
+  openSession(transport: SessionTransport, identity?: SessionIdentity | string): Session | DisconnectReason {
     if (this.closed) return Disconnect.shutdown();
     if (this.sessions.size >= this.limits.maxSessions) return Disconnect.serverFull(this.limits.maxSessions);
-    const session = new Session(this, this.nextSessionId++, transport, identity);
+    const who = typeof identity === "string" ? { subject: identity } : identity;
+    const session = new Session(this, this.nextSessionId++, transport, who);
     this.sessions.add(session);
     this.openedAtMs.set(session, Date.now());
     this.startHeartbeat();
@@ -161,7 +178,11 @@ export class Hub implements SessionHost {
     try {
       await room.ready;
       if (m.isGone) return undefined;
-      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash);
+      // "dm." names belong to direct-message rooms: a join never makes one.
+      if (m.room.startsWith(DIRECT_PREFIX) && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
+      if (m.isGone) return undefined;
+      const access = { userId: m.userId, grant: m.grant };
+      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash, access);
       if (outcome.kind === "taken") return takenError(m.room, m.nickname, outcome.holder);
       if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
       if (outcome.kind === "refused") return new CommandError(outcome.code, outcome.message);
@@ -233,14 +254,15 @@ export class Hub implements SessionHost {
 
   publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome> {
     const sentAtMs = Date.now();
-    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs };
+    // The log refuses a sender the room's state does not let post (banned, muted), in the step that stores.
+    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant };
     return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
-        const acknowledge = () => {
+        const acknowledge = (delivered?: EncodedEvent) => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
-          // Only a caller that asked gets the event (encoded again: the same bytes every member got).
-          onDelivered?.(events.messageEvent({ ...request, seq: outcome.seq }));
+          // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -250,21 +272,40 @@ export class Hub implements SessionHost {
     });
   }
 
+  /**
+   * Change a room's state through its log. Resolves with the action's entry
+   * as every member receives it, or with the refusal.
+   */
+  act(request: ActRequest): Promise<CommandError | ActAnswer> {
+    return recordAction(this.log, request, () => this.rooms.get(request.room));
+  }
+
+  /** The room's state (undefined: none, a public room without roles). */
+  roomState(room: string): Promise<RoomStateData | undefined> {
+    return this.log.state(room);
+  }
+
   typing(m: Membership): void {
     if (m.state !== "live" && m.state !== "catching-up") return;
     this.log.signal(m.room, events.typingEvent(m.room, m.nickname), m.nickname);
   }
 
-  listRooms(): Promise<RoomSummary[]> {
-    return this.log.rooms(this.limits.maxRooms);
+  /** Rooms with members that the caller may see (private ones only to their members). */
+  listRooms(caller?: Caller): Promise<RoomListing[]> {
+    return this.queries.rooms(caller);
   }
 
-  listMembers(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
-    return this.log.members(room, pageToken, pageSize);
+  /** The rooms where the (authenticated) caller holds a role. */
+  myRooms(caller: SessionIdentity): Promise<RoomListing[]> {
+    return this.queries.mine(caller);
   }
 
-  history(room: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.log.history(room, query);
+  listMembers(room: string, pageToken: string, pageSize: number, caller?: Caller): Promise<MemberListing> {
+    return this.queries.members(room, pageToken, pageSize, caller);
+  }
+
+  history(room: string, query: HistoryQuery, caller?: Caller): Promise<HistoryPage> {
+    return this.queries.history(room, query, caller);
   }
 
   /**
@@ -290,6 +331,7 @@ export class Hub implements SessionHost {
     if (existing) return existing;
     if (this.rooms.size >= this.limits.maxRooms) throw exhausted(`server is at its limit of ${this.limits.maxRooms} rooms`);
     const room = new LocalRoom(name, this.limits, (receivers) => this.observer.fannedOut(receivers));
+    room.onAction = (entry) => this.roomAction(room, entry.action!);
     this.rooms.set(name, room);
     room.ready = this.log
       .subscribe(name, {
@@ -298,8 +340,10 @@ export class Hub implements SessionHost {
         signal: (_room, event, from) => room.signal(event, from),
         reset: (_room, position) => this.resetRoom(room, position),
       })
-      .then((position) => {
+      .then(async (position) => {
         room.position = { ...position };
+        // Read after subscribing: any change after this read comes as an entry and refreshes it.
+        this.keepState(room, await this.log.state(name));
       });
     // A failed subscription fails the joins waiting on it; nothing else awaits it.
     room.ready.catch(() => {});
@@ -329,6 +373,56 @@ export class Hub implements SessionHost {
     this.dropIfUnused(room);
   }
 
+  /**
+   * An entry changed the room's state: its members got it; now the ones it
+   * removes leave (every local session of a kicked or banned user, everyone
+   * when the room is deleted), and this node's copy of the state is renewed.
+   */
+  private roomAction(room: LocalRoom, bytes: Uint8Array): void {
+    let action;
+    try {
+      action = actionOf(bytes);
+    } catch {
+      return; // not a RoomAction this version can read: nothing to enforce here
+    }
+    const now = immediateEviction(action);
+    if (now) this.evict(room, now);
+    if (action.kind === RoomActionKind.DELETE) room.state = undefined;
+    this.log.state(room.name).then(
+      (state) => {
+        if (this.rooms.get(room.name) !== room) return;
+        this.keepState(room, state);
+        const later = evictionAfter(action, state);
+        if (later) this.evict(room, later);
+      },
+      () => {}, // kept as it was; the next entry renews it
+    );
+  }
+
+  /** Keep the newer of the node's copy and a state just read (reads may cross). */
+  private keepState(room: LocalRoom, state: RoomStateData | undefined): void {
+    if (state && room.state && state.version < room.state.version) return;
+    room.state = state;
+  }
+
+  private evict(room: LocalRoom, eviction: Eviction): void {
+    for (const m of [...room.members.values()]) {
+      if ("user" in eviction) {
+        if (m.userId !== eviction.user) continue;
+        if (eviction.unlessGranted && (m.grant ?? RoomRole.UNSPECIFIED) >= RoomRole.MEMBER) continue;
+      }
+      if (m.isGone) continue;
+      m.state = "gone";
+      m.goneReason = eviction.reason;
+      room.members.delete(m.nickname);
+      // The log tells every node (and so the other members) why it left.
+      if (m.claimed) this.release(m, eviction.reason);
+      m.owner.membershipEnded(m, eviction.reason);
+    }
+    // Not inside the log's delivery: dropping the room unsubscribes it.
+    queueMicrotask(() => this.dropIfUnused(room));
+  }
+
   private dropIfUnused(room: LocalRoom): void {
     if (!room.isUnused || this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
@@ -343,11 +437,18 @@ export class Hub implements SessionHost {
   }
 
   /** Build the joined event, wait for room in the client's queue, send it, and start the replay; returns it once sent. */
-  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<EncodedEvent | undefined> {
+  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<CommandError | EncodedEvent | undefined> {
     const queue = m.owner.queue;
     const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
-    const [page, stored] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name)]);
+    const [page, stored, state] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name), this.log.state(room.name)]);
     if (m.isGone) return undefined;
+    this.keepState(room, state);
+    // A ban (or a removal) decided after the claim and delivered before it was known here.
+    const access = mayJoin(room.name, state, m.userId, m.grant, Date.now());
+    if (!access.ok) {
+      this.leave(m, LeaveReason.DISCONNECTED);
+      return refusal(access);
+    }
     const resumed = options.afterSeq !== undefined;
     let recent: Uint8Array[] = [];
     let epochChanged = false;
@@ -385,9 +486,12 @@ export class Hub implements SessionHost {
         replaced,
         rateLimitPerSecond: this.limits.rateLimitPerSec,
         rateLimitBurst: this.limits.rateBurst,
+        userId: m.userId,
+        state: roomStateFor(state, m.userId, m.grant, Date.now()),
       },
       page.members,
       recent,
+      (member) => storedRole(state, member.userId),
     );
     while (!queue.fits(joined.length) && !queue.isClosed) await new Promise<void>((resolve) => queue.whenWritable(resolve));
     if (m.isGone) return undefined;
@@ -526,6 +630,9 @@ export interface LocalUserSession {
   rooms: string[];
   openedAtMs: number;
 }
+
+/** A refusal by the room's rules as a command error. */
+const refusal = (r: Access) => (r.ok ? new CommandError(ErrorCode.FAILED_PRECONDITION, "refused") : new CommandError(r.code, r.message));
 
 /** A join or rename refused because the nickname (or a look-alike) is held. */
 function takenError(room: string, nickname: string, holder: string): CommandError {

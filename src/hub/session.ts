@@ -9,15 +9,24 @@
  * wait (a bounded number) and run after it, so "join, then send" works when
  * sent back to back.
  */
-import { CommandKind, ErrorCode, LeaveReason, type ChatRequest } from "../../gen/chat/v1/chat_pb.js";
-import { LogUnavailableError, type PublishOutcome } from "../log/room-log.js";
+import {
+  CommandKind,
+  ErrorCode,
+  LeaveReason,
+  type ChatRequest,
+} from "../../gen/chat/v1/chat_pb.js";
+import { LogUnavailableError, type ActRequest, type PublishOutcome } from "../log/room-log.js";
+import type { RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import * as events from "../wire/events.js";
+import { grantIn, type SessionIdentity } from "./caller.js";
 import { CommandError, exhausted, invalid } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import type { HubLimits } from "./limits.js";
 import { Membership, type MemberOwner } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
+import type { ActAnswer } from "./room-actions.js";
+import { RoomCommands, type JoinRequest } from "./room-commands.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
@@ -68,6 +77,9 @@ export interface SessionHost {
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
   publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome>;
   typing(membership: Membership): void;
+  /** Change a room's state through its log: the action's entry, or the refusal. */
+  act(request: ActRequest): Promise<CommandError | ActAnswer>;
+  roomState(room: string): Promise<RoomStateData | undefined>;
   /** Called once the session has ended. */
   forget(session: Session): void;
 }
@@ -100,6 +112,7 @@ export class Session implements MemberOwner {
   private busy = false;
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
+  private readonly roomCommands: RoomCommands;
   private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
@@ -108,8 +121,8 @@ export class Session implements MemberOwner {
     private readonly hub: SessionHost,
     readonly id: number,
     private readonly transport: SessionTransport,
-    /** Authenticated subject: when set, the only nickname this client may use. */
-    readonly identity?: string,
+    /** Authenticated subject (the only nickname this client may use, and its user id) and its room grants. */
+    readonly identity?: SessionIdentity,
   ) {
     this.queue = new SubscriberQueue(transport, hub.limits, hub.scheduler, (detail) => {
       hub.observer.droppedTooSlow();
@@ -117,6 +130,18 @@ export class Session implements MemberOwner {
     });
     this.queue.onIdle = () => this.finishIfDone();
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
+    this.roomCommands = new RoomCommands(hub, {
+      identity,
+      ended: () => this.ended,
+      answer: (reply, event) => this.answer(reply, event),
+      nicknameIn: (room) => {
+        const m = this.find(room);
+        return m && !m.isGone ? m.nickname : undefined;
+      },
+      checkJoin: (join) => this.checkJoin(join),
+      startJoin: (join, prepared, ctx, reply) => this.startJoin(join, prepared, ctx, reply),
+      abort: (reason) => this.abort(reason),
+    });
   }
 
   /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */
@@ -257,8 +282,17 @@ export class Session implements MemberOwner {
           this.hub.typing(this.membership(command.value.room));
           reply?.(undefined);
           return undefined;
+        case "moderate":
+          ctx.room = command.value.room;
+          ctx.clientMsgId = command.value.clientActionId;
+          return this.roomCommands.moderate(command.value, ctx, reply);
+        case "createRoom":
+          ctx.room = command.value.room;
+          return this.roomCommands.createRoom(command.value, ctx, reply);
+        case "openDirect":
+          return this.roomCommands.openDirect(command.value, ctx, reply);
         default:
-          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename)");
+          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
@@ -280,12 +314,13 @@ export class Session implements MemberOwner {
     return false;
   }
 
-  private join(
-    command: { room: string; nickname: string; afterSeq?: bigint; epoch: string; resumeToken: string },
-    ctx: events.ErrorContext,
-    reply: CommandReply | undefined,
-  ): Promise<void> {
-    const { room, afterSeq, epoch } = command;
+  private join(command: JoinRequest, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    return this.startJoin(command, this.checkJoin(command), ctx, reply);
+  }
+
+  /** Check a join before anything happens; returns the nickname to claim. */
+  private checkJoin(command: JoinRequest): PreparedNickname {
+    const { room, epoch } = command;
     const roomProblem = checkRoom(room);
     if (roomProblem) throw invalid(roomProblem);
     const prepared = prepareNickname(this.nicknameFor(command.nickname));
@@ -297,11 +332,17 @@ export class Session implements MemberOwner {
     if (this.memberships.length >= this.hub.limits.maxRoomsPerSession) {
       throw exhausted(`at most ${this.hub.limits.maxRoomsPerSession} rooms per stream; leave one first`);
     }
+    return prepared;
+  }
+
+  private startJoin(command: JoinRequest, prepared: PreparedNickname, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    const { room, afterSeq, epoch } = command;
     // Recorded before anything else: if this session ends from here on, end() finds it and undoes it.
     // Every join gets a fresh token; the log keeps its hash as part of the membership's identity.
     const resumeToken = newResumeToken();
-    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken) };
-    const membership = new Membership(this, room, record);
+    const userId = this.identity?.subject ?? prepared.nickname;
+    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken), userId };
+    const membership = new Membership(this, room, record, grantIn(this.identity, room));
     this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
     const resumeTokenHash = command.resumeToken === "" ? undefined : hashResumeToken(command.resumeToken);
@@ -319,14 +360,15 @@ export class Session implements MemberOwner {
   /** Signed-in clients are their token's subject; an empty nickname means "my identity". */
   private nicknameFor(requested: string): string {
     if (this.identity === undefined) return requested;
-    if (requested !== "" && requested !== this.identity) {
+    const subject = this.identity.subject;
+    if (requested !== "" && requested !== subject) {
       const a = prepareNickname(requested);
-      const b = prepareNickname(this.identity);
+      const b = prepareNickname(subject);
       if (!a.ok || !b.ok || a.nickname !== b.nickname) {
-        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${this.identity}": cannot join as "${requested}"`);
+        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${subject}": cannot join as "${requested}"`);
       }
     }
-    return this.identity;
+    return subject;
   }
 
   /** Change nickname in one room; the log decides (uniqueness by look-alike key), atomically. */
@@ -345,6 +387,13 @@ export class Session implements MemberOwner {
       else if (member.isGone) this.answer(reply, events.errorEvent(ErrorCode.NOT_FOUND, `not a member of room ${room} any more`, ctx));
       else this.answer(reply, outcome);
     });
+  }
+
+  /** A moderation action (or the room's deletion) removed one of our memberships: it is gone here. */
+  membershipEnded(membership: Membership, reason: LeaveReason): void {
+    this.forgetMembership(membership);
+    if (!this.ended) this.queue.push(events.leftEvent(membership.room, reason));
+    this.finishIfDone();
   }
 
   /** Another stream took one of our memberships over (the same user, reconnected): it is gone here. */
@@ -372,6 +421,8 @@ export class Session implements MemberOwner {
       (outcome) => {
         if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
         if (outcome.kind === "duplicate") this.answer(reply, events.messageEvent(outcome.original));
+        // The room's state refused the sender (banned, muted, no longer a member of a private room).
+        else if (outcome.kind === "refused") this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
         else this.answer(reply, events.errorEvent(ErrorCode.ALREADY_EXISTS, `client_msg_id "${clientMsgId}" was already used for another message; use a new id`, ctx));
         this.acknowledged();
       },
@@ -453,6 +504,12 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.TYPING;
     case "rename":
       return CommandKind.RENAME;
+    case "createRoom":
+      return CommandKind.CREATE_ROOM;
+    case "moderate":
+      return CommandKind.MODERATE;
+    case "openDirect":
+      return CommandKind.OPEN_DIRECT;
     default:
       return CommandKind.UNSPECIFIED;
   }
