@@ -1830,7 +1830,8 @@ export const RoomVisibilitySchema: GenEnum<RoomVisibility> = /*@__PURE__*/
  * may do everything below and set any role (also make or unmake owners); a
  * moderator may invite, kick, ban, unban, mute, unmute and set the topic, and
  * act only on members and users without a role (never on a moderator or an
- * owner); a member may post and, in a public room, invite. The last owner
+ * owner); a member may read and post (in a private room, that is what
+ * membership gives). The last owner
  * cannot leave the membership or lose the role: another owner must be named
  * first (refused with ERROR_CODE_FAILED_PRECONDITION).
  *
