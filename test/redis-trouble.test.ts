@@ -212,8 +212,8 @@ describe("a Redis password", () => {
     await ann.joined("lobby");
     const started = server.logs().find((l) => String(l.msg).includes("listening"))!;
     expect(JSON.stringify(started)).toContain(`redis://:***@127.0.0.1:${redis.port}`);
-    // Named by the node's --node-id and the connection's role.
-    expect(clientNames(redis.port, PASSWORD).sort()).toEqual(["chat-n7-cmd", "chat-n7-sub"]);
+    // Named by the node's --node-id and the connection's role (the room log's two, and the node bus's two for the admin API).
+    expect(clientNames(redis.port, PASSWORD).sort()).toEqual(["chat-n7-bus-cmd", "chat-n7-bus-sub", "chat-n7-cmd", "chat-n7-sub"]);
     // Trouble makes the node log about Redis: still no password.
     redis.child.kill("SIGSTOP");
     await waitUntilAsync(async () => (await health(server, "")) === Status.NOT_SERVING, "NOT_SERVING", COMMAND_TIMEOUT_MS + MARGIN_MS);

@@ -153,6 +153,8 @@ export class RedisRoomLog implements RoomLog {
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
   private readonly replicaWaitMs: number;
+  /** --redis-command-timeout: also the bound of an append as a whole (see appendScript). */
+  private readonly commandTimeoutMs: number;
   /** The members this node holds, by room and skeleton: what to check when its lease lapsed. */
   private readonly held = new Map<string, Map<string, MemberRecord>>();
   /** Rooms with a counter check already scheduled (a stale entry arrived). */
@@ -173,6 +175,7 @@ export class RedisRoomLog implements RoomLog {
     this.onCounterBehind = options.onCounterBehind ?? (() => {});
     this.minReplicas = options.minReplicas ?? 0;
     // WAIT runs on a connection with the command timeout: it must give up before the timeout cuts it off.
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.replicaWaitMs = options.replicaWaitMs ?? Math.min(REPLICA_WAIT_MS, Math.max(50, Math.floor((options.commandTimeoutMs ?? 3000) / 2)));
     this.redis = connectRedis(options, {
       nodeName: options.nodeName ?? this.nodeId,
@@ -630,7 +633,11 @@ export class RedisRoomLog implements RoomLog {
     const channel = keys[4];
     const args = [...keys, ...common, ...extra];
     const strings = (raw: unknown[]) => raw.map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
-    if (this.minReplicas <= 0) return strings((await (name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as unknown[]);
+    // A cluster connection queues commands while it re-learns the slots (after a failover), and a
+    // queued command has no timeout of its own: bound the whole append, so a send is refused (and
+    // resent by its client under the same id) instead of hanging.
+    const deadline = this.commandTimeoutMs + (this.minReplicas > 0 ? this.replicaWaitMs : 0);
+    if (this.minReplicas <= 0) return strings((await within(((name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as Promise<unknown[]>, deadline)) as unknown[]);
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
@@ -638,7 +645,7 @@ export class RedisRoomLog implements RoomLog {
     // Buffer replies: the payload to announce is the encoded event, binary.
     pipeline[`${name}Buffer`](...args);
     pipeline.wait(this.minReplicas, this.replicaWaitMs);
-    const replies = await pipeline.exec();
+    const replies = await within(pipeline.exec(), deadline);
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
     const [[scriptErr, raw], [waitErr, confirmed]] = replies;
     if (scriptErr && isRedirect(scriptErr)) throw this.slotMoved();
@@ -961,6 +968,16 @@ function ownConnection(commands: Redis | Cluster): Redis | Cluster {
   const copy = commands instanceof Cluster ? commands.duplicate(undefined, { shardedSubscribers: false }) : commands.duplicate();
   copy.on("error", () => {}); // reconnecting is ioredis's job; a failed publish says unavailable
   return copy;
+}
+
+/** The promise's outcome, or LogUnavailableError once `ms` have passed without one. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LogUnavailableError(`the room log (Redis) did not answer within ${ms} ms`)), ms);
+  });
+  promise.catch(() => {}); // settles after the deadline: nobody is waiting for it any more
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function newEpoch(): string {
