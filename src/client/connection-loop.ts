@@ -85,9 +85,10 @@ export class Connection {
     this.link = transport.open(this.abort.signal);
   }
 
-  send(command: MessageInitShape<typeof ChatRequestSchema>["command"]): void {
+  /** `requestId`: echoed by an ErrorEvent that refuses this command, to tell which one it was. */
+  send(command: MessageInitShape<typeof ChatRequestSchema>["command"], requestId = ""): void {
     if (this.finished || this.abort.signal.aborted) return;
-    this.link.send(create(ChatRequestSchema, { command }));
+    this.link.send(create(ChatRequestSchema, { command, requestId }));
   }
 
   finish(): void {
