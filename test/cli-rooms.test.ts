@@ -7,11 +7,15 @@
  */
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { ChatTester } from "./support/chat-tester.js";
+import { spawnCli, stopCliProcesses } from "./support/cli-process.js";
+import { createRoom, moderate, RoomActionKind } from "./support/rooms.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { spawnTerminalCli, stopTerminalClis, type TerminalCli } from "./support/terminal.js";
 
 afterEach(async () => {
   await stopTerminalClis();
+  await stopCliProcesses();
   await stopTestServers();
 });
 
@@ -91,5 +95,20 @@ describe("rooms with state in the terminal", () => {
 
     alice.enter("/unban bob");
     await alice.waitForLine(new RegExp(`^${CLOCK} #town \\* bob was unbanned by alice$`));
+  });
+
+  it("scripted (piped): a banned client says who and why once, stops reading, and exits 1", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const alice = ChatTester.connect(server.baseUrl, "alice", { token: await mint("alice") });
+    createRoom(alice, "town", { nickname: "alice" });
+    await alice.joined("town");
+    const bob = spawnCli(["--server", server.baseUrl, "--name", "bob", "--room", "town", "--token", await mint("bob")]);
+    await bob.waitForStdout("joined #town as bob");
+    bob.write("hello town");
+    await alice.waitFor("message", (m) => m.text === "hello town");
+    moderate(alice, "town", RoomActionKind.BAN, { targetUser: "bob", reason: "spam" });
+    expect(await bob.exitCode()).toBe(1);
+    expect(bob.stderrLines).toEqual(["chat: you were banned from #town by alice: spam; you cannot rejoin it"]);
+    expect(bob.stdout).not.toMatch(/you left #town/);
   });
 });

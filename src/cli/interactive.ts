@@ -8,7 +8,7 @@
 import * as readline from "node:readline";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
-import { ChatSession } from "../client/chat-session.js";
+import { ChatSession, REMOVALS } from "../client/chat-session.js";
 import { RoomCommandError } from "../client/room-admin.js";
 import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
@@ -28,8 +28,6 @@ export interface InteractiveIo {
   env: NodeJS.ProcessEnv;
 }
 
-/** Being taken out of a room: said once, by the "removed" handler. */
-const REMOVALS = new Set([LeaveReason.KICKED, LeaveReason.BANNED, LeaveReason.ROOM_DELETED, LeaveReason.DISCONNECTED_BY_ADMIN]);
 
 /** How long /quit waits for unacknowledged messages before giving up on them. */
 const QUIT_GRACE_MS = 5000;
