@@ -28,7 +28,6 @@ export interface InteractiveIo {
   env: NodeJS.ProcessEnv;
 }
 
-
 /** How long /quit waits for unacknowledged messages before giving up on them. */
 const QUIT_GRACE_MS = 5000;
 /** Lines ↑ can bring back. */
