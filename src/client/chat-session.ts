@@ -25,8 +25,8 @@ import {
   CommandKind,
   ErrorCode,
   LeaveReason,
-  type ChatMessage,
   RoomVisibility,
+  type ChatMessage,
   type ErrorEvent,
   type JoinedEvent,
   type RoomInfo,
@@ -568,6 +568,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         const handled = this.onCreateRefused(e.value) || this.admin.onError(e.value) || this.onError(conn, e.value);
         this.emit("event", event);
         if (!handled) this.emit("commandError", e.value);
+        // A refused action may have been the last thing finish() waited for.
+        this.maybeFinish();
         return;
       }
       case "typing":
@@ -581,6 +583,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         break;
       case "directOpened":
         this.admin.onDirectOpened(e.value);
+        this.maybeFinish();
         break;
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
