@@ -7,13 +7,16 @@
 import { createClient } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChatService, ErrorCode, LeaveReason } from "../gen/chat/v1/chat_pb.js";
+import { ChatService, ErrorCode, LeaveReason, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { actions, AUTH_SECRET, createRoom, moderate, openDirect, RoomActionKind, RoomRole, RoomVisibility, token } from "./support/rooms.js";
-import { transportFor } from "./support/session-tester.js";
+import { closeSessionTesters, SessionTester, transportFor } from "./support/session-tester.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
 
-afterEach(stopTestServers);
+afterEach(async () => {
+  closeSessionTesters();
+  await stopTestServers();
+});
 
 async function user(server: TestServer, sub: string, claims: Record<string, unknown> = {}): Promise<ChatTester> {
   return ChatTester.connect(server.baseUrl, sub, { token: await token(sub, claims) });
@@ -146,6 +149,29 @@ describe("moderation in a public room", () => {
     await carol.waitFor("message", (m) => m.action?.kind === RoomActionKind.UNBAN);
     const back = await user(server, "bob");
     await joined(back, "lobby");
+  });
+
+  it("over OpenSession + Command, a moderate is answered with the action's entry, also from a session not in the room", async () => {
+    const { server, alice, bob } = await publicRoom();
+    const tab = new SessionTester("alice-tab", transportFor("connect", server.httpUrl, { token: await token("alice") }));
+    const answer = await tab.command({
+      command: { case: "moderate", value: { room: "lobby", clientActionId: "tab-1", action: { kind: RoomActionKind.MUTE, targetUser: "bob", reason: "tab" } } },
+    });
+    expect(answer?.event.case).toBe("message");
+    const entry = answer!.event.value as ChatMessage;
+    expect(entry).toMatchObject({ clientMsgId: "tab-1", senderId: "alice", text: "bob was muted by alice: tab" });
+    expect(entry.action?.kind).toBe(RoomActionKind.MUTE);
+    // The same entry the room got, and the tab's stream got it too.
+    expect((await bob.waitFor("message", (m) => m.clientMsgId === "tab-1")).seq).toBe(entry.seq);
+    await tab.waitFor("message", (m) => m.clientMsgId === "tab-1");
+    // A resend with the same id is answered with the original, and records nothing new.
+    const again = await tab.command({
+      command: { case: "moderate", value: { room: "lobby", clientActionId: "tab-1", action: { kind: RoomActionKind.MUTE, targetUser: "bob", reason: "tab" } } },
+    });
+    expect((again!.event.value as ChatMessage).seq).toBe(entry.seq);
+    const refused = await tab.command({ command: { case: "moderate", value: { room: "lobby", clientActionId: "tab-2", action: { kind: RoomActionKind.KICK, targetUser: "alice" } } } });
+    expect(refused?.event.value).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, command: 8, room: "lobby" });
+    expect(alice.of("error")).toEqual([]);
   });
 
   it("a kick: bob leaves with KICKED, the others see why, and he may join again", async () => {
