@@ -135,6 +135,12 @@ describe("room state on screen", () => {
     expect(formatRemoval("town", LeaveReason.ROOM_DELETED, undefined, { color: false })).toBe("!!! #town was deleted");
   });
 
+  it("being disconnected by the service is not worded as a server shutdown", () => {
+    const notice = (reason: string) => formatEvent(create(ServerEventSchema, { event: { case: "shutdown", value: { reason } } }), { color: false });
+    expect(notice("disconnected by the server's administrator: abuse")).toEqual(["*** disconnected by the server's administrator: abuse"]);
+    expect(notice("server is shutting down")).toEqual(["*** the server is shutting down"]);
+  });
+
   it("my rooms: name or @user, visibility and role, last message", () => {
     const rooms = [
       create(RoomInfoSchema, { name: "dm.abc", directUserId: "bob", visibility: RoomVisibility.PRIVATE, yourRole: RoomRole.MEMBER, lastSeq: 2n, lastMessage: { sender: "bob", text: "psst", sentAt } }),

@@ -186,6 +186,8 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
     case "shutdown": {
       // One notice: the reason is worth adding only when it says more than the notice itself.
       const reason = sanitize(e.value.reason.trim());
+      // The service ending this user's sessions sends the same notice: that is not the server going away.
+      if (/^disconnected by /i.test(reason)) return [p("yellow", `*** ${reason}`)];
       const extra = reason === "" || SHUTDOWN_DEFAULT.test(reason) ? "" : ` (${reason})`;
       return [p("yellow", `*** the server is shutting down${extra}`)];
     }
