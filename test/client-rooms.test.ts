@@ -10,8 +10,9 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
+import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, LeaveReason, RoomActionKind, RoomRole, RoomVisibility, type ChatMessage, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomRole, RoomVisibility, ServerEventSchema, type ChatMessage, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../src/client/chat-session.js";
 import { commandTransport } from "../src/client/command-transport.js";
 import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
@@ -292,5 +293,23 @@ describe.each(kinds)("rooms with state over $name", (kind) => {
     bob.tamper.offline = false;
     expect((await topic).text).toBe("bob set the topic: set while away");
     await waitUntil(() => alice.session.roomState("den")?.topic === "set while away", "alice to see the topic");
+  });
+
+  it("a direct room the other user opened, when the server tells, is reported as not asked for", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const alice = await user(server, kind, "alice");
+    const room = await alice.session.openDirect("bob");
+    // The server does not tell the other user (yet): stand in for it, on bob's next frame.
+    let tell = true;
+    const told = create(ServerEventSchema, { event: { case: "directOpened", value: { room, userId: "alice", created: true } } });
+    const bob = await user(server, kind, "bob", (_c, events) => (tell && events.length > 0 ? ((tell = false), [...events, told]) : events));
+    const opened: { room: string; userId: string; asked: boolean }[] = [];
+    bob.session.on("directOpened", (d) => opened.push(d));
+    bob.session.join("lobby");
+    await waitUntil(() => opened.length === 1, "bob to hear of the conversation");
+    expect(opened[0]).toEqual({ room, userId: "alice", asked: false });
+    expect(bob.session.directUser(room)).toBe("alice");
+    bob.session.join(room);
+    await live(bob.session, room);
   });
 });
