@@ -255,11 +255,11 @@ export class Hub implements SessionHost {
     const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant };
     return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
-        const acknowledge = () => {
+        const acknowledge = (delivered?: EncodedEvent) => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
-          // Only a caller that asked gets the event (encoded again: the same bytes every member got).
-          onDelivered?.(events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
+          // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
