@@ -14,15 +14,22 @@
  * then goes live), and once a room has caught up its outbox goes out again
  * with the same ids. Replayed messages already seen are dropped by
  * (room, seq). Front ends call join/leave/send/typing/changeNickname/finish
- * and render the events this class emits.
+ * and render the events this class emits. Rooms with state (create, moderate,
+ * direct messages, a joined room's topic and our role) are room-admin.ts's,
+ * wired in here.
+ *
+ * A room we are removed from (kicked, banned, deleted, or by the service) is
+ * left for good: it is not rejoined, on this connection or the next.
  */
 import {
   CommandKind,
   ErrorCode,
   LeaveReason,
+  RoomVisibility,
   type ChatMessage,
   type ErrorEvent,
   type JoinedEvent,
+  type RoomInfo,
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
 import { checkId, checkRoom, checkText } from "../hub/validate.js";
@@ -40,6 +47,15 @@ import {
 import { Emitter } from "./emitter.js";
 import { Outbox, type OutgoingMessage } from "./outbox.js";
 import { Pacer } from "./pacer.js";
+import {
+  RoomAdmin,
+  RoomCommandError,
+  isMutedNow,
+  type CreateRoomOptions,
+  type RoomActionInit,
+  type RoomLister,
+  type RoomStateView,
+} from "./room-admin.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
@@ -53,6 +69,8 @@ export interface ChatSessionOptions extends LoopOptions {
   /** A resuming room whose replay makes no progress for this long is treated as caught up (default 3 s). */
   catchUpStallMs?: number;
   typing?: TypingOptions;
+  /** For myRooms(): a client with ListRooms (default: the transport's own client, if it has one). */
+  client?: RoomLister;
 }
 
 export type NoticeLevel = "info" | "warn" | "error";
@@ -103,6 +121,20 @@ export interface ChatSessionEvents {
   outboxSpace: [];
   /** Who is typing in a room changed. */
   typing: [{ room: string; nicknames: string[] }];
+  /** What we know of a joined room's state changed (joined, topic, our role, muted). */
+  roomState: [{ room: string; state: RoomStateView }];
+  /**
+   * We were removed from a room (kicked, banned, the room deleted, or by the
+   * service): it is left and will not be rejoined. `action`: the room's entry
+   * saying who did it and why, when it arrived first. roomLeft follows.
+   */
+  removed: [{ room: string; reason: LeaveReason; action?: ChatMessage }];
+  /**
+   * A direct-message room was opened: `asked`, the answer to our openDirect;
+   * otherwise the other user (`userId`) opened it with us, if the server tells
+   * (a front end may join it to show what they say).
+   */
+  directOpened: [{ room: string; userId: string; asked: boolean }];
   closed: [SessionEnd];
 }
 
@@ -112,6 +144,11 @@ const SEND_RETRY_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000 };
 const MAX_JOIN_REFUSALS = 5;
 /** Join refusals that are about the nickname: the user can fix them by picking another. */
 const NICKNAME_REFUSALS = new Set([ErrorCode.ALREADY_EXISTS, ErrorCode.INVALID_ARGUMENT, ErrorCode.PERMISSION_DENIED]);
+/** LeftEvent reasons that take us out of a room for good: never rejoined by the session (the "removed" event says so). */
+export const REMOVALS: ReadonlySet<LeaveReason> = new Set([LeaveReason.KICKED, LeaveReason.BANNED, LeaveReason.ROOM_DELETED, LeaveReason.DISCONNECTED_BY_ADMIN]);
+
+/** A join refused because we are barred from the room (banned), not because of our nickname. */
+const barred = (e: ErrorEvent) => e.code === ErrorCode.PERMISSION_DENIED && /\bbanned\b/.test(e.message);
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -134,6 +171,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly outbox: Outbox;
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
+  private readonly admin: RoomAdmin;
+  private readonly lister: RoomLister | undefined;
   private readonly loop: ConnectionLoop;
   private readonly halfClose: boolean;
   private readonly backoff: BackoffPolicy;
@@ -163,17 +202,19 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.outbox = new Outbox(options.outboxCapacity ?? 1000);
     this.nextId = clientIdGenerator(options.nickname);
     this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
+    this.admin = new RoomAdmin(this.nextId, (room, state) => this.emit("roomState", { room, state }));
+    this.lister = options.client ?? (options.transport as { client?: RoomLister }).client;
     const self = this;
     this.loop = new ConnectionLoop(options, {
       get stopped() {
         return self.stopped;
       },
       get done() {
-        return self.finishing && self.outbox.size === 0;
+        return self.finishing && self.outbox.size === 0 && self.admin.idle;
       },
       opened: (conn) => this.opened(conn),
       frame: (conn, events) => this.onFrame(conn, events),
-      closed: () => this.connectionClosed(),
+      closed: (conn) => this.connectionClosed(conn),
       connected: (info) => this.emit("connected", info),
       disconnected: (info) => this.emit("disconnected", info),
       reconnecting: (info) => this.emit("reconnecting", info),
@@ -285,6 +326,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const tracker = this.rooms.get(room);
     if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
     if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
+    // The server would refuse it: say so now, and keep it out of the outbox.
+    if (isMutedNow(this.admin.state(room))) return { ok: false, reason: `you are muted in #${room}` };
     const invalid = checkText(text) ?? (options.id === undefined ? undefined : options.id === "" ? "client_msg_id must not be empty" : checkId("client_msg_id", options.id));
     if (invalid) return { ok: false, reason: invalid };
     if (options.id !== undefined && this.outbox.get(options.id)) return { ok: true, id: options.id };
@@ -340,6 +383,84 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return { ok: true };
   }
 
+  // ---- rooms with state (room-admin.ts) --------------------------------------
+
+  /**
+   * Create a room with state and join it as its owner (under our nickname).
+   * Resolves with its JoinedEvent; rejects with a RoomCommandError (the room
+   * exists: ALREADY_EXISTS; or the connection was lost before the answer, when
+   * it may or may not have been created). After that it is a joined room like
+   * any other (rejoined after a reconnect).
+   */
+  createRoom(room: string, options: CreateRoomOptions = {}): Promise<JoinedEvent> {
+    const invalid = checkRoom(room);
+    if (invalid) return Promise.reject(new RoomCommandError(ErrorCode.INVALID_ARGUMENT, invalid, room));
+    if (this.rooms.has(room)) return Promise.reject(new RoomCommandError(ErrorCode.ALREADY_EXISTS, `already in #${room}`, room));
+    const tracker = new RoomTracker(room);
+    tracker.create = {
+      visibility: options.visibility === "private" ? RoomVisibility.PRIVATE : RoomVisibility.PUBLIC,
+      topic: options.topic ?? "",
+      invite: options.invite ?? [],
+    };
+    this.rooms.set(room, tracker);
+    const created = this.admin.expectCreate(room);
+    const conn = this.loop.current;
+    if (conn) this.writeJoin(conn, tracker);
+    return created;
+  }
+
+  /**
+   * A moderation or room-state action (invite, kick, ban, mute, topic, role…)
+   * in a room (joined or not). Resolves with the room's entry for it (the
+   * acknowledgement); rejects with a RoomCommandError saying why the server
+   * refused. Pending actions are sent again with the same id after a
+   * reconnect, as queued messages are: the server applies each at most once.
+   * `id`: an idempotency key of the caller's (default: a fresh one).
+   */
+  moderate(room: string, action: RoomActionInit, options: { id?: string } = {}): Promise<ChatMessage> {
+    const invalid = checkRoom(room) ?? (options.id === undefined ? undefined : checkId("client_action_id", options.id));
+    if (invalid) return Promise.reject(new RoomCommandError(ErrorCode.INVALID_ARGUMENT, invalid, room));
+    if (this.finishing) return Promise.reject(new RoomCommandError(ErrorCode.FAILED_PRECONDITION, "the session is finishing", room));
+    return this.admin.moderate(this.loop.current, room, action, options.id);
+  }
+
+  /**
+   * Open (or find) the direct-message room with another user (by user id).
+   * Resolves with the room's name; join it to talk there. Needs
+   * authentication on the server.
+   */
+  openDirect(userId: string): Promise<string> {
+    if (userId.length === 0 || userId.length > 256) return Promise.reject(new RoomCommandError(ErrorCode.INVALID_ARGUMENT, "a user id is 1 to 256 characters"));
+    if (this.finishing) return Promise.reject(new RoomCommandError(ErrorCode.FAILED_PRECONDITION, "the session is finishing"));
+    return this.admin.openDirect(this.loop.current, userId);
+  }
+
+  /** "My rooms" (ListRooms mine): rooms we are a member of and direct messages, each with its last message. */
+  myRooms(): Promise<RoomInfo[]> {
+    if (!this.lister) return Promise.reject(new Error("myRooms needs a client with ListRooms (ChatSessionOptions.client)"));
+    return this.admin.myRooms(this.lister);
+  }
+
+  /** What we know of a joined room's state (undefined before its first join). */
+  roomState(room: string): RoomStateView | undefined {
+    return this.admin.state(room);
+  }
+
+  /** The other user of a direct-message room (from its state, openDirect or myRooms). */
+  directUser(room: string): string | undefined {
+    return this.admin.directUser(room);
+  }
+
+  /** Our user id as the server knows it (the token's subject), once a room is joined. */
+  get userId(): string | undefined {
+    return this.admin.userId;
+  }
+
+  /** The user id of a member of a room we heard of by nickname, or undefined. */
+  userIdOf(room: string, nickname: string): string | undefined {
+    return this.admin.userIdOf(room, nickname);
+  }
+
   /**
    * Finish: once every room is answered and every message acknowledged, end
    * the connection cleanly (the others see us leave, not disconnect).
@@ -375,10 +496,22 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       }
       if (room.phase !== "parked") this.writeJoin(conn, room);
     }
+    // After the joins: the server runs a session's commands in order, and without authentication
+    // an action is taken under our nickname in the room, so the room must be joined first.
+    this.admin.opened(conn);
     this.maybeFinish();
   }
 
-  private connectionClosed(): void {
+  private connectionClosed(conn: Connection): void {
+    // A create whose answer is lost is not resent (see room-admin.ts): its room is not ours.
+    for (const name of this.admin.connectionLost(conn.generation)) {
+      const room = this.rooms.get(name);
+      if (room && !room.everJoined) {
+        this.rooms.delete(name);
+        this.failQueued(name, `#${name} was not confirmed created`);
+        this.emit("roomLeft", name);
+      }
+    }
     const change = this.nicknameChange;
     if (change && change.waiting.size > 0) {
       this.nicknameChange = undefined;
@@ -403,6 +536,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   }
 
   private closed(end: SessionEnd): SessionEnd {
+    this.admin.closed(end.ok ? "the session ended" : end.message);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.pumpTimer = undefined;
@@ -431,6 +565,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         return;
       case "left":
         if (e.value.reason === LeaveReason.REPLACED) this.onReplaced(e.value.room);
+        else if (REMOVALS.has(e.value.reason)) this.onRemoved(e.value.room, e.value.reason);
         else this.onLeft(conn, e.value.room);
         this.emit("event", event);
         return;
@@ -438,9 +573,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         this.onRenamed(conn, e.value.room, e.value.oldNickname, e.value.newNickname);
         break;
       case "error": {
-        const handled = this.onError(conn, e.value);
+        const handled = this.onCreateRefused(e.value) || this.admin.onError(e.value) || this.onError(conn, e.value);
         this.emit("event", event);
         if (!handled) this.emit("commandError", e.value);
+        // A refused action may have been the last thing finish() waited for.
+        this.maybeFinish();
         return;
       }
       case "typing":
@@ -449,6 +586,15 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       case "memberLeft":
         this.typists.stopped(e.value.room, e.value.nickname);
         break;
+      case "memberJoined":
+        this.admin.memberJoined(e.value.room, e.value.member);
+        break;
+      case "directOpened": {
+        const asked = this.admin.onDirectOpened(e.value);
+        this.emit("directOpened", { room: e.value.room, userId: e.value.userId, asked });
+        this.maybeFinish();
+        break;
+      }
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
         break;
@@ -468,7 +614,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const resumedAfter = room.lastSeq;
     if (j.rateLimitPerSecond > 0) this.pacer.setRate(j.rateLimitPerSecond, j.rateLimitBurst);
     const outcome = room.onJoined(j);
+    room.create = undefined;
     room.joinedAs = room.requestedNickname;
+    // Before the event goes out: a front end rendering it may read the room's state.
+    this.admin.onJoined(j);
     if (j.nickname !== this.storedNickname && room.requestedNickname === this.wantedNickname) {
       this.storedNickname = j.nickname;
       this.emit("nickname", j.nickname);
@@ -499,6 +648,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     }
     const wasCatchingUp = room?.phase === "catching-up";
     const fresh = room ? room.accept(m) : true;
+    this.admin.onMessage(m, fresh);
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
       this.emit("event", event);
@@ -532,6 +682,41 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       // The user asked to join again while the leave was on its way.
       this.writeJoin(conn, room);
     }
+  }
+
+  /** A CreateRoomCommand was refused: the room is not ours (createRoom's promise says why). */
+  private onCreateRefused(e: ErrorEvent): boolean {
+    if (e.command !== CommandKind.CREATE_ROOM) return false;
+    const room = this.rooms.get(e.room);
+    if (!this.admin.onError(e)) return false;
+    if (room?.create && !room.everJoined) {
+      this.rooms.delete(room.name);
+      this.failQueued(room.name, `#${room.name} was not created`);
+      this.emit("outboxSpace");
+      this.maybeFinish();
+    }
+    return true;
+  }
+
+  /**
+   * We were kicked or banned, the room was deleted, or the service took us
+   * out: the room is gone for good. Unlike a drop, it is not rejoined (a
+   * rejoin would be refused, or would undo a kick); what was queued for it is
+   * given up on.
+   */
+  private onRemoved(name: string, reason: LeaveReason): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    this.rooms.delete(name);
+    this.typists.clearRoom(name);
+    const action = this.admin.removalOf(name);
+    this.admin.forget(name);
+    const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
+    this.failQueued(name, reason === LeaveReason.ROOM_DELETED ? `#${name} was deleted` : `you were ${why} #${name}`);
+    this.emit("removed", { room: name, reason, action });
+    this.emit("roomLeft", name);
+    this.emit("outboxSpace");
+    this.maybeFinish();
   }
 
   /**
@@ -697,7 +882,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return;
     }
     this.failQueued(room.name, `could not join #${room.name}`);
-    if (NICKNAME_REFUSALS.has(e.code) && room.wanted === "member") {
+    if (NICKNAME_REFUSALS.has(e.code) && !barred(e) && room.wanted === "member") {
       room.phase = "parked";
       room.joinRefusals = 0;
       this.emit("nicknameRefused", { room: room.name, nickname: room.requestedNickname ?? this.wantedNickname, code: e.code, message: e.message });
@@ -776,7 +961,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   /** Finishing, nothing owed, every join and leave answered: end the connection cleanly. */
   private maybeFinish(): void {
     const conn = this.loop.current;
-    if (!this.finishing || !conn || conn.finished || this.outbox.size > 0) return;
+    if (!this.finishing || !conn || conn.finished || this.outbox.size > 0 || !this.admin.idle) return;
     for (const room of this.rooms.values()) {
       if (room.phase !== "live" && room.phase !== "idle" && room.phase !== "parked") return;
     }
@@ -785,7 +970,13 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   private writeJoin(conn: Connection, room: RoomTracker): void {
     room.requestedNickname = this.wantedNickname;
-    conn.send({ case: "join", value: room.joinCommand(this.wantedNickname) });
+    const join = room.joinCommand(this.wantedNickname);
+    if (room.create) {
+      conn.send({ case: "createRoom", value: { room: room.name, nickname: this.wantedNickname, ...room.create } });
+      this.admin.createSent(room.name, conn.generation);
+      return;
+    }
+    conn.send({ case: "join", value: join });
   }
 
   /**

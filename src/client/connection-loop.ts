@@ -85,9 +85,10 @@ export class Connection {
     this.link = transport.open(this.abort.signal);
   }
 
-  send(command: MessageInitShape<typeof ChatRequestSchema>["command"]): void {
+  /** `requestId`: echoed by an ErrorEvent that refuses this command, to tell which one it was. */
+  send(command: MessageInitShape<typeof ChatRequestSchema>["command"], requestId = ""): void {
     if (this.finished || this.abort.signal.aborted) return;
-    this.link.send(create(ChatRequestSchema, { command }));
+    this.link.send(create(ChatRequestSchema, { command, requestId }));
   }
 
   finish(): void {
@@ -181,8 +182,9 @@ export class ConnectionLoop {
         } else if (this.host.stopped) {
           return { ok: true };
         } else {
-          reason = conn.shutdown ? `server ${server} is shutting down` : describeError(err, server);
           retryable = isRetryable(ConnectError.from(err).code);
+          // A notice followed by a final status (the service disconnected this user) is told by the status.
+          reason = conn.shutdown && retryable ? `server ${server} is shutting down` : describeError(err, server);
         }
       } finally {
         clearInterval(watchdog);

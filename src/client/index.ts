@@ -18,6 +18,12 @@
  * A front end that can be restarted (a page reload) keeps session.pending() and,
  * on the next start, joins with { rejoin: true } and queues each kept message with
  * session.send(room, text, { id }): same ids, so the server stores each at most once.
+ *
+ * Rooms with state (room-admin.ts): createRoom(room, { visibility, topic, invite }),
+ * moderate(room, { kind, targetUser, reason, until, topic, role }) (resolves with the
+ * room's entry for it, rejects with a RoomCommandError), openDirect(userId) (the room's
+ * name), myRooms() (pass ChatSessionOptions.client in a browser), roomState(room) and the
+ * roomState and removed events (kicked, banned, deleted: not rejoined).
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {
@@ -32,6 +38,18 @@ export {
   type RoomPhase,
   type SessionEnd,
 } from "./chat-session.js";
+/** Rooms with state: create, moderate, direct messages, my rooms (ChatSession's methods), and their types. */
+export {
+  RoomActionKind,
+  RoomCommandError,
+  RoomRole,
+  RoomVisibility,
+  isMutedNow,
+  type CreateRoomOptions,
+  type RoomActionInit,
+  type RoomLister,
+  type RoomStateView,
+} from "./room-admin.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";

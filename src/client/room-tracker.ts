@@ -5,7 +5,7 @@
  * Pure bookkeeping, no I/O, so the resume and de-duplication rules can be
  * tested on their own.
  */
-import type { ChatMessage, JoinedEvent } from "../../gen/chat/v1/chat_pb.js";
+import type { ChatMessage, JoinedEvent, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
 
 export type RoomPhase =
   /** Nothing asked on the current connection (yet). */
@@ -56,6 +56,11 @@ export class RoomTracker {
   /** The nickname (as typed) of the last JoinCommand, and of the last one that succeeded. */
   requestedNickname: string | undefined;
   joinedAs: string | undefined;
+  /**
+   * Set while the room is to be created (ChatSession.createRoom): the first
+   * join is a CreateRoomCommand with this state; cleared once joined.
+   */
+  create: { visibility: RoomVisibility; topic: string; invite: string[] } | undefined;
 
   constructor(readonly name: string) {}
 
