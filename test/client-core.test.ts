@@ -67,6 +67,8 @@ function sharedStore(): HistoryStore {
     after: (room, afterSeq, limit) => store.after(room, afterSeq, limit),
     before: (room, beforeSeq, limit) => store.before(room, beforeSeq, limit),
     findSent: (room, sender, id) => store.findSent(room, sender, id),
+    state: (room) => store.state(room),
+    roomsOf: (userId, limit) => store.roomsOf(userId, limit),
     setInUse: (room, inUse) => store.setInUse(room, inUse),
     prune: (now) => store.prune(now),
     close: () => {}, // the servers come and go; the history stays

@@ -13,10 +13,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ChatResponseSchema, LeaveReason, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
+import {
+  ChatResponseSchema,
+  ErrorCode,
+  LeaveReason,
+  RoomActionKind,
+  RoomActionSchema,
+  RoomRole,
+  RoomVisibility,
+  type ChatMessage,
+  type RoomAction,
+} from "../gen/chat/v1/chat_pb.js";
 import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
 import { RedisRoomLog } from "../src/log/redis/redis-log.js";
-import type { LogEntry, MemberRecord, PresenceChange, RoomListener, RoomLog, RoomPosition } from "../src/log/room-log.js";
+import type { ActOutcome, LogEntry, MemberRecord, PresenceChange, RoomListener, RoomLog, RoomPosition } from "../src/log/room-log.js";
+import type { ActionInput, Actor } from "../src/rooms/room-state.js";
 import { MemoryHistoryStore } from "../src/store/memory-store.js";
 import { defaultRetention, type Retention } from "../src/store/retention.js";
 import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
@@ -147,6 +158,21 @@ afterAll(async () => {
 
 const member = (nickname: string, skeleton = nickname.toLowerCase()): MemberRecord => ({ nickname, skeleton, joinedAtMs: Date.now() });
 const req = (room: string, text: string, clientMsgId = "", sender = "ann") => ({ room, sender, text, clientMsgId, sentAtMs: Date.now() });
+
+// Room state (issue 18): users by id, actors as the server establishes them.
+const ann: Actor = { userId: "u-ann", name: "ann" };
+const bob: Actor = { userId: "u-bob", name: "bob" };
+const admin: Actor = { userId: "", name: "the app", admin: true };
+const act = (log: RoomLog, room: string, actor: Actor, action: ActionInput, clientActionId = ""): Promise<ActOutcome> =>
+  log.act({ room, actor, action, clientActionId, sentAtMs: Date.now() });
+const create = (log: RoomLog, room: string, actor: Actor, extra: Partial<ActionInput> = {}) => act(log, room, actor, { kind: RoomActionKind.CREATE, ...extra });
+/** A user's message, checked against the room's state. */
+const post = (log: RoomLog, room: string, user: Actor, text: string, grant?: RoomRole) =>
+  log.publish({ ...req(room, text, "", user.name), senderId: user.userId, ...(grant ? { grant } : {}) });
+const joinAs = (log: RoomLog, room: string, user: Actor, grant?: RoomRole) =>
+  log.claim(room, { ...member(user.name), userId: user.userId }, 100, undefined, { userId: user.userId, ...(grant ? { grant } : {}) });
+const actionOf = (e: { action?: Uint8Array }): RoomAction | undefined => (e.action ? fromBinary(RoomActionSchema, e.action) : undefined);
+const seqOf = (o: { kind: string; seq?: number }) => (o.kind === "stored" ? o.seq! : -1);
 
 describe.each(backends)("RoomLog contract: $name", (backend) => {
   // Each test starts from an empty backend: a fresh key prefix.
@@ -345,6 +371,226 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     log.signal("lobby", new Uint8Array([10, 0]), "ann");
     await waitUntil(() => r.signals.length === 1, "signal");
     expect(r.signals).toEqual(["ann"]);
+  });
+
+  describe("room state", () => {
+    it("creates a room once: a room with state, members or history is ALREADY_EXISTS; the entry is numbered and delivered with its action", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      await log.subscribe("club", r.l);
+      expect(await log.exists("club")).toBe(false);
+      expect(await log.state("club")).toBeUndefined();
+      const made = await create(log, "club", ann, { topic: "tea", visibility: RoomVisibility.PUBLIC });
+      expect(made).toMatchObject({ kind: "stored", seq: 1, state: { topic: "tea", creator: "u-ann", roles: { "u-ann": RoomRole.OWNER } } });
+      expect(await log.state("club")).toMatchObject({ visibility: RoomVisibility.PUBLIC, topic: "tea", roles: { "u-ann": RoomRole.OWNER } });
+      expect(await log.exists("club")).toBe(true);
+      await waitUntil(() => r.entries.length === 1, "the create entry delivered");
+      expect(r.entries[0].seq).toBe(1);
+      expect(actionOf(r.entries[0])).toMatchObject({ kind: RoomActionKind.CREATE, topic: "tea" });
+      expect(decode(r.entries[0])).toMatchObject({ sender: "ann", senderId: "u-ann", text: "ann created the room: tea", action: { kind: RoomActionKind.CREATE } });
+      expect(await create(log, "club", bob)).toMatchObject({ kind: "refused", code: ErrorCode.ALREADY_EXISTS });
+      await log.publish(req("chatty", "hi"));
+      expect(await create(log, "chatty", ann)).toMatchObject({ kind: "refused", code: ErrorCode.ALREADY_EXISTS });
+      await log.claim("busy", member("cy"), 10);
+      expect(await create(log, "busy", ann)).toMatchObject({ kind: "refused", code: ErrorCode.ALREADY_EXISTS });
+      expect((await log.position("club")).lastSeq).toBe(1);
+    });
+
+    it("hides a private room from strangers (NOT_FOUND, as a missing room); members, the invited and a token's grant get in", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const eve: Actor = { userId: "u-eve", name: "eve" };
+      const cy: Actor = { userId: "u-cy", name: "cy" };
+      await create(log, "secret", ann, { visibility: RoomVisibility.PRIVATE, roles: { "u-bob": RoomRole.MEMBER } });
+      const hidden = await joinAs(log, "secret", eve);
+      expect(hidden).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      expect(await joinAs(log, "no-such-room-either", eve)).toMatchObject({ kind: "claimed" });
+      expect(await post(log, "secret", eve, "let me in")).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      expect(await joinAs(log, "secret", bob)).toMatchObject({ kind: "claimed", memberCount: 1 });
+      expect(await post(log, "secret", bob, "hi")).toMatchObject({ kind: "stored" });
+      expect(await joinAs(log, "secret", eve, RoomRole.MEMBER)).toMatchObject({ kind: "claimed", memberCount: 2 });
+      expect(await post(log, "secret", eve, "granted", RoomRole.MEMBER)).toMatchObject({ kind: "stored" });
+      expect(await joinAs(log, "secret", cy)).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      expect(await act(log, "secret", ann, { kind: RoomActionKind.INVITE, targetUser: "u-cy", targetName: "cy" })).toMatchObject({ kind: "stored" });
+      expect(await joinAs(log, "secret", cy)).toMatchObject({ kind: "claimed" });
+      // A stranger cannot act on it either, and is told the same as for a missing room.
+      expect(await act(log, "secret", eve, { kind: RoomActionKind.SET_TOPIC, topic: "mine" })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+    });
+
+    it("a ban is an entry with its action; the banned user can neither join nor post until unbanned", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      const mal: Actor = { userId: "u-mal", name: "mallory" };
+      await log.subscribe("pub", r.l);
+      await create(log, "pub", ann);
+      expect(await joinAs(log, "pub", mal)).toMatchObject({ kind: "claimed" });
+      expect(await post(log, "pub", mal, "buy now")).toEqual({ kind: "stored", seq: 2 });
+      const until = Date.now() + 3_600_000;
+      const ban = await act(log, "pub", ann, { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam", untilMs: until });
+      expect(ban).toMatchObject({ kind: "stored", seq: 3, state: { bans: { "u-mal": { untilMs: until, reason: "spam" } } } });
+      await waitUntil(() => r.entries.length === 3, "the ban delivered");
+      const entry = r.entries[2];
+      expect(entry.seq).toBe(3);
+      const action = actionOf(entry)!;
+      expect(action).toMatchObject({ kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" });
+      expect(Number(action.until!.seconds) * 1000 + action.until!.nanos / 1e6).toBe(until);
+      expect(decode(entry)).toMatchObject({ seq: 3n, sender: "ann", senderId: "u-ann", text: `mallory was banned by ann until ${new Date(until).toISOString()}: spam` });
+      expect(r.entries[1].action).toBeUndefined();
+      expect(await joinAs(log, "pub", mal)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("spam") });
+      expect(await post(log, "pub", mal, "again")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      expect((await log.position("pub")).lastSeq).toBe(3);
+      expect(await act(log, "pub", ann, { kind: RoomActionKind.UNBAN, targetUser: "u-mal", targetName: "mallory" })).toMatchObject({ kind: "stored", seq: 4 });
+      expect((await log.state("pub"))?.bans).toEqual({});
+      expect(await post(log, "pub", mal, "sorry")).toEqual({ kind: "stored", seq: 5 });
+      expect(await joinAs(log, "pub", { ...mal, name: "mallory2" })).toMatchObject({ kind: "claimed" });
+    });
+
+    it("a mute refuses posting only; a kick is an entry and ends a private room's membership", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      await log.subscribe("den", r.l);
+      await create(log, "den", ann, { visibility: RoomVisibility.PRIVATE, roles: { "u-bob": RoomRole.MEMBER } });
+      await act(log, "den", ann, { kind: RoomActionKind.MUTE, targetUser: "u-bob", targetName: "bob", reason: "cool down" });
+      expect(await post(log, "den", bob, "hey")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("muted") });
+      expect(await joinAs(log, "den", bob)).toMatchObject({ kind: "claimed" });
+      await act(log, "den", ann, { kind: RoomActionKind.UNMUTE, targetUser: "u-bob", targetName: "bob" });
+      expect(await post(log, "den", bob, "thanks")).toMatchObject({ kind: "stored", seq: 4 });
+      expect(await act(log, "den", ann, { kind: RoomActionKind.KICK, targetUser: "u-bob", targetName: "bob", reason: "bye" })).toMatchObject({ kind: "stored", seq: 5 });
+      await waitUntil(() => r.entries.length === 5, "five entries");
+      expect(r.entries.map((e) => actionOf(e)?.kind)).toEqual([RoomActionKind.CREATE, RoomActionKind.MUTE, RoomActionKind.UNMUTE, undefined, RoomActionKind.KICK]);
+      expect(decode(r.entries[4])).toMatchObject({ text: "bob was kicked by ann: bye", action: { kind: RoomActionKind.KICK, targetUser: "u-bob", reason: "bye" } });
+      expect((await log.state("den"))?.roles).toEqual({ "u-ann": RoomRole.OWNER });
+      expect(await joinAs(log, "den", { ...bob, name: "bobby" })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+    });
+
+    it("a moderator cannot act on the owner, and the last owner cannot leave; refusals store nothing", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const mod: Actor = { userId: "u-mod", name: "mod" };
+      await create(log, "hall", ann, { roles: { "u-mod": RoomRole.MODERATOR } });
+      for (const action of [
+        { kind: RoomActionKind.BAN, targetUser: "u-ann" },
+        { kind: RoomActionKind.KICK, targetUser: "u-ann" },
+        { kind: RoomActionKind.MUTE, targetUser: "u-ann" },
+        { kind: RoomActionKind.SET_ROLE, targetUser: "u-ann", role: RoomRole.MEMBER },
+      ]) {
+        expect(await act(log, "hall", mod, action)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      }
+      expect(await act(log, "hall", bob, { kind: RoomActionKind.KICK, targetUser: "u-mod" })).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      expect(await act(log, "hall", ann, { kind: RoomActionKind.LEAVE_MEMBERSHIP })).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION });
+      expect(await act(log, "hall", ann, { kind: RoomActionKind.SET_ROLE, targetUser: "u-ann", role: RoomRole.MEMBER })).toMatchObject({
+        kind: "refused",
+        code: ErrorCode.FAILED_PRECONDITION,
+      });
+      expect((await log.position("hall")).lastSeq).toBe(1);
+      expect(await act(log, "hall", ann, { kind: RoomActionKind.SET_ROLE, targetUser: "u-mod", role: RoomRole.OWNER })).toMatchObject({ kind: "stored", seq: 2 });
+      expect(await act(log, "hall", ann, { kind: RoomActionKind.LEAVE_MEMBERSHIP })).toMatchObject({ kind: "stored", seq: 3, state: { roles: { "u-mod": RoomRole.OWNER } } });
+    });
+
+    it("an action retried with its key is answered with the original; the key used for another action is a conflict", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      await create(log, "hall", ann, {}, );
+      const ban = { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" };
+      const first = await act(log, "hall", ann, ban, "a-1");
+      expect(first).toMatchObject({ kind: "stored", seq: 2 });
+      const again = await act(log, "hall", ann, ban, "a-1");
+      expect(again).toMatchObject({ kind: "duplicate", original: { seq: 2, sender: "ann" } });
+      if (again.kind === "duplicate" && again.original.action) expect(actionOf(again.original)?.kind).toBe(RoomActionKind.BAN);
+      expect(await act(log, "hall", ann, { ...ban, reason: "other" }, "a-1")).toEqual({ kind: "conflict" });
+      expect(await act(log, "hall", ann, { ...ban, targetUser: "u-eve" }, "a-1")).toEqual({ kind: "conflict" });
+      expect((await log.position("hall")).lastSeq).toBe(2);
+      expect(await act(log, "hall", ann, { ...ban, targetUser: "u-eve" }, "a-2")).toMatchObject({ kind: "stored", seq: 3 });
+    });
+
+    it("lists a user's rooms (where they hold a role) with their state, last entry and member count", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      await create(log, "r1", ann, { topic: "one" });
+      await create(log, "r2", ann, { visibility: RoomVisibility.PRIVATE, roles: { "u-bob": RoomRole.MEMBER } });
+      await create(log, "r3", bob);
+      await post(log, "r2", bob, "latest in r2");
+      await joinAs(log, "r2", bob);
+      const anns = await log.userRooms("u-ann", 10);
+      expect(anns.map((x) => x.name)).toEqual(["r1", "r2"]);
+      expect(anns[0]).toMatchObject({ name: "r1", lastSeq: 1, memberCount: 0, state: { topic: "one" }, last: { seq: 1, text: "ann created the room: one" } });
+      const bobs = await log.userRooms("u-bob", 10);
+      expect(bobs.map((x) => x.name)).toEqual(["r2", "r3"]);
+      expect(bobs[0]).toMatchObject({ lastSeq: 2, memberCount: 1, state: { visibility: RoomVisibility.PRIVATE }, last: { seq: 2, text: "latest in r2", senderId: "u-bob" } });
+      expect((await log.userRooms("u-bob", 1)).map((x) => x.name)).toEqual(["r2"]);
+      expect(await log.userRooms("u-nobody", 10)).toEqual([]);
+    });
+
+    it("history, read and recent carry action entries with their action and sender id", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      await log.subscribe("hall", r.l);
+      await create(log, "hall", ann);
+      await post(log, "hall", bob, "hello");
+      await act(log, "hall", ann, { kind: RoomActionKind.SET_TOPIC, topic: "news" });
+      await waitUntil(() => r.entries.length === 3, "three entries");
+      const kinds = (entries: { action?: Uint8Array }[]) => entries.map((e) => actionOf(e)?.kind);
+      const expected = [RoomActionKind.CREATE, undefined, RoomActionKind.SET_TOPIC];
+      expect(kinds(await log.read("hall", 0, { maxMessages: 10, maxBytes: 1e9 }))).toEqual(expected);
+      expect(kinds(await log.recent("hall", 3, { maxMessages: 10, maxBytes: 1e9 }))).toEqual(expected);
+      const page = await log.history("hall", { limit: 10 });
+      expect(kinds(page.messages)).toEqual(expected);
+      expect(page.messages.map((m) => m.senderId)).toEqual(["u-ann", "u-bob", "u-ann"]);
+      expect(page.messages[2]).toMatchObject({ sender: "ann", text: "ann set the topic: news" });
+      // A node that did not subscribe reads them the same way.
+      const other = await open();
+      if (backend.multiNode) expect(kinds(await other.read("hall", 0, { maxMessages: 10, maxBytes: 1e9 }))).toEqual(expected);
+    });
+
+    it("a ban racing sends: every send stored is numbered before the ban, none after it", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      const mal: Actor = { userId: "u-mal", name: "mallory" };
+      await log.subscribe("pub", r.l);
+      await create(log, "pub", ann);
+      const before = Array.from({ length: 20 }, (_, i) => post(log, "pub", mal, `before ${i}`));
+      const ban = act(log, "pub", ann, { kind: RoomActionKind.BAN, targetUser: "u-mal" });
+      const after = Array.from({ length: 20 }, (_, i) => post(log, "pub", mal, `after ${i}`));
+      const banSeq = seqOf(await ban);
+      const outcomes = await Promise.all([...before, ...after]);
+      expect(banSeq).toBeGreaterThan(1);
+      for (const o of outcomes) {
+        if (o.kind === "stored") expect(o.seq).toBeLessThan(banSeq);
+        else expect(o).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      }
+      expect(await post(log, "pub", mal, "late")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      const stored = outcomes.filter((o) => o.kind === "stored").length;
+      expect((await log.position("pub")).lastSeq).toBe(1 + stored + 1);
+      const entries = await log.read("pub", 0, { maxMessages: 100, maxBytes: 1e9 });
+      expect(entries[entries.length - 1].seq).toBe(banSeq);
+      expect(actionOf(entries[entries.length - 1])?.kind).toBe(RoomActionKind.BAN);
+    });
+
+    it("deleting a room delivers its entry first, then drops its state, members and history", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      await log.subscribe("gone", r.l);
+      expect(await act(log, "gone", admin, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      await create(log, "gone", ann, { visibility: RoomVisibility.PRIVATE });
+      await joinAs(log, "gone", ann);
+      await post(log, "gone", ann, "last words");
+      expect(await act(log, "gone", ann, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      expect(await act(log, "gone", admin, { kind: RoomActionKind.DELETE, reason: "closed" })).toMatchObject({ kind: "stored", seq: 3, state: undefined });
+      await waitUntil(() => r.entries.length === 3, "the delete delivered");
+      expect(decode(r.entries[2])).toMatchObject({ senderId: "admin", text: "the room was deleted: closed", action: { kind: RoomActionKind.DELETE } });
+      expect(await log.state("gone")).toBeUndefined();
+      expect((await log.members("gone", "", 10)).memberCount).toBe(0);
+      expect((await log.history("gone", { limit: 10 })).messages).toEqual([]);
+      expect(await log.exists("gone")).toBe(false);
+      expect(await log.userRooms("u-ann", 10)).toEqual([]);
+      expect(await create(log, "gone", bob)).toMatchObject({ kind: "stored" });
+    });
   });
 
   describe("across nodes", () => {

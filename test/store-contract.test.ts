@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { RoomRole } from "../gen/chat/v1/chat_pb.js";
 import { textHash } from "../src/log/text-hash.js";
+import { defaultState, type RoomStateData } from "../src/rooms/room-state.js";
 import type { HistoryStore, StoredMessage } from "../src/store/history-store.js";
 import { MemoryHistoryStore } from "../src/store/memory-store.js";
 import { openHistoryStore } from "../src/store/open-store.js";
@@ -94,6 +96,59 @@ describe.each(factories)("HistoryStore contract: $name", (factory) => {
       const store = open();
       put(store, [msg("r", 1), msg("r", 2), msg("r", 3)]);
       expect(store.peek("r")).toMatchObject({ firstSeq: 1, lastSeq: 3 });
+    });
+  });
+
+  describe("rooms with state (issue 18)", () => {
+    const state = (roles: Record<string, RoomRole>, topic = ""): RoomStateData => ({ ...defaultState(1), topic, roles, version: 1 });
+
+    it("stores a room's state with its entry, keeps the entry's sender id and action, and lists rooms by user", () => {
+      const store = open();
+      const action = new Uint8Array([8, 1, 18, 3, 117, 45, 98]);
+      const s1 = state({ "u-a": RoomRole.OWNER, "u-b": RoomRole.MEMBER }, "one");
+      store.append([
+        { message: msg("r1", 1, { senderId: "u-a", action }), epoch: "e", textHash: "h", state: s1 },
+        { message: msg("r1", 2, { senderId: "u-b" }), epoch: "e", textHash: "h" },
+        { message: msg("r2", 1, { action }), epoch: "e", textHash: "h", state: state({ "u-b": RoomRole.OWNER }) },
+      ]);
+      expect(store.state("r1")).toEqual(s1);
+      expect(store.state("nowhere")).toBeUndefined();
+      expect(store.after("r1", 0, 10).map((m) => [m.senderId, m.action])).toEqual([
+        ["u-a", action],
+        ["u-b", undefined],
+      ]);
+      expect(store.roomsOf("u-b", 10).map((r) => r.name)).toEqual(["r1", "r2"]);
+      expect(store.roomsOf("u-b", 1).map((r) => r.name)).toEqual(["r1"]);
+      expect(store.roomsOf("u-a", 10)).toEqual([{ name: "r1", state: s1 }]);
+      // A later state replaces the roles the listing knows.
+      const s2 = { ...s1, roles: { "u-a": RoomRole.OWNER }, version: 2 };
+      store.append([{ message: msg("r1", 3, { action }), epoch: "e", textHash: "h", state: s2 }]);
+      expect(store.roomsOf("u-b", 10).map((r) => r.name)).toEqual(["r2"]);
+    });
+
+    it("keeps a room's state when retention drops its history", () => {
+      const store = open({ ...defaultRetention, maxMessagesPerRoom: 1 });
+      const s = state({ "u-a": RoomRole.OWNER });
+      store.append([{ message: msg("r", 1), epoch: "e", textHash: "h", state: s }]);
+      put(store, [msg("r", 2), msg("r", 3)]);
+      expect(seqs(store.after("r", 0, 10))).toEqual([3]);
+      expect(store.state("r")).toEqual(s);
+    });
+
+    it("a deleting entry drops the room's history, keys and state at once", () => {
+      const store = open();
+      store.append([{ message: msg("r", 1, { clientMsgId: "k" }), epoch: "e", textHash: "h", state: state({ "u-a": RoomRole.OWNER }) }]);
+      put(store, [msg("other", 1)]);
+      store.append([{ message: msg("r", 2), epoch: "e", textHash: "h", state: null }]);
+      expect(store.peek("r")).toBeUndefined();
+      expect(store.after("r", 0, 10)).toEqual([]);
+      expect(store.findSent("r", "ann", "k")).toBeUndefined();
+      expect(store.state("r")).toBeUndefined();
+      expect(store.roomsOf("u-a", 10)).toEqual([]);
+      expect(store.peek("other")).toMatchObject({ lastSeq: 1 });
+      // The name is free: a new history under a new epoch.
+      store.append([{ message: msg("r", 1), epoch: "new", textHash: "h" }]);
+      expect(store.peek("r")).toEqual({ epoch: "new", firstSeq: 1, lastSeq: 1 });
     });
   });
 

@@ -7,7 +7,11 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { fromBinary } from "@bufbuild/protobuf";
+import { RoomActionKind, RoomActionSchema, RoomRole, RoomVisibility } from "../gen/chat/v1/chat_pb.js";
+import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
 import { textHash } from "../src/log/text-hash.js";
+import { defaultState } from "../src/rooms/room-state.js";
 import type { HistoryStore, StoredMessage } from "../src/store/history-store.js";
 import { DEFAULT_HISTORY_DB_PATH, openHistoryStore } from "../src/store/open-store.js";
 import { defaultRetention } from "../src/store/retention.js";
@@ -50,6 +54,12 @@ function msg(room: string, seq: number, extra: Partial<StoredMessage> = {}): Sto
 /** Append as the embedded log does: each room's epoch is "epoch-<room>". */
 function put(store: HistoryStore, messages: StoredMessage[]): void {
   store.append(messages.map((message) => ({ message, epoch: `epoch-${message.room}`, textHash: textHash(message.text) })));
+}
+
+/** The embedded log's end-of-turn hook, run on setImmediate. */
+function immediateTurn() {
+  const hooks: (() => void)[] = [];
+  return { addHook: (h: () => void) => hooks.push(h), schedule: () => void setImmediate(() => hooks.forEach((h) => h())) };
 }
 
 function openError(fn: () => unknown): StoreOpenError {
@@ -128,6 +138,67 @@ describe("SqliteHistoryStore persistence", () => {
     expect(store.findSent("lobby", "ann", "c1")).toMatchObject({ seq: 1, textHash: textHash("hello") });
     put(store, [msg("lobby", 3, { clientMsgId: "c1", sender: "bob" })]);
     expect(store.recent("lobby", 10).map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it("upgrades a version 2 file (today's schema before rooms had state): messages kept, rooms without state, new entries with sender id and action", () => {
+    const db = new Database(dbPath);
+    db.pragma("journal_mode = WAL");
+    db.exec(`
+      CREATE TABLE rooms (name TEXT PRIMARY KEY NOT NULL, epoch TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, kept INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL, id_count INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, client_msg_id TEXT NOT NULL DEFAULT '', PRIMARY KEY (room, seq));
+      CREATE TABLE sent_ids (room TEXT NOT NULL, sender TEXT NOT NULL, client_msg_id TEXT NOT NULL, seq INTEGER NOT NULL, sent_at_ms INTEGER NOT NULL, text_hash TEXT NOT NULL, PRIMARY KEY (room, sender, client_msg_id)) WITHOUT ROWID;
+      CREATE INDEX sent_ids_by_age ON sent_ids (room, sent_at_ms);
+      INSERT INTO rooms VALUES ('lobby', 'old-epoch', 2, 2, 1, 1);
+      INSERT INTO messages VALUES ('lobby', 1, 'ann', 'hello', 1000, 'c1'), ('lobby', 2, 'bob', 'hi', 2000, '');
+      INSERT INTO sent_ids VALUES ('lobby', 'ann', 'c1', 1, ${Date.now()}, '${textHash("hello")}');
+      PRAGMA user_version = 2;
+    `);
+    db.close();
+    const store = open();
+    expect(store.peek("lobby")).toEqual({ epoch: "old-epoch", firstSeq: 1, lastSeq: 2 });
+    expect(store.recent("lobby", 10)).toEqual([
+      { room: "lobby", seq: 1, sender: "ann", text: "hello", sentAtMs: 1000, clientMsgId: "c1" },
+      { room: "lobby", seq: 2, sender: "bob", text: "hi", sentAtMs: 2000, clientMsgId: "" },
+    ]);
+    expect(store.findSent("lobby", "ann", "c1")?.seq).toBe(1);
+    expect(store.state("lobby")).toBeUndefined();
+    const state = { ...defaultState(5), roles: { "u-ann": RoomRole.OWNER }, version: 1 };
+    const action = new Uint8Array([8, 1]);
+    store.append([{ message: msg("lobby", 3, { senderId: "u-ann", action }), epoch: "x", textHash: "h", state }]);
+    expect(store.recent("lobby", 1)[0]).toMatchObject({ seq: 3, senderId: "u-ann", action });
+    expect(store.state("lobby")).toEqual(state);
+    expect(store.roomsOf("u-ann", 10)).toEqual([{ name: "lobby", state }]);
+    close(store);
+    const raw = new Database(dbPath, { readonly: true });
+    expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    raw.close();
+  });
+
+  it("a room log on the file keeps room state, bans and action entries across a restart", async () => {
+    const first = new EmbeddedRoomLog({ store: open(), turn: immediateTurn() });
+    const ann = { userId: "u-ann", name: "ann" };
+    await first.act({ room: "pub", actor: ann, action: { kind: RoomActionKind.CREATE, topic: "t", visibility: RoomVisibility.PRIVATE, roles: { "u-bob": RoomRole.MEMBER } }, clientActionId: "", sentAtMs: Date.now() });
+    await first.act({ room: "pub", actor: ann, action: { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" }, clientActionId: "b1", sentAtMs: Date.now() });
+    const before = await first.state("pub");
+    await first.close();
+    stores.splice(0);
+
+    const second = new EmbeddedRoomLog({ store: open(), turn: immediateTurn() });
+    expect(await second.state("pub")).toEqual(before);
+    expect(before?.bans["u-mal"]).toEqual({ untilMs: 0, reason: "spam" });
+    expect(await second.claim("pub", { nickname: "mallory", skeleton: "mallory", joinedAtMs: 1 }, 10, undefined, { userId: "u-mal" })).toMatchObject({ kind: "refused" });
+    expect(await second.claim("pub", { nickname: "bob", skeleton: "bob", joinedAtMs: 1 }, 10, undefined, { userId: "u-bob" })).toMatchObject({ kind: "claimed" });
+    const page = await second.history("pub", { limit: 10 });
+    expect(page.messages.map((m) => [m.seq, m.senderId, m.action ? fromBinary(RoomActionSchema, m.action).kind : undefined])).toEqual([
+      [1, "u-ann", RoomActionKind.CREATE],
+      [2, "u-ann", RoomActionKind.BAN],
+    ]);
+    expect((await second.read("pub", 0, { maxMessages: 10, maxBytes: 1e9 })).map((e) => e.action !== undefined)).toEqual([true, true]);
+    // The ban's key is remembered too: a retry is a duplicate, not a second ban.
+    expect(await second.act({ room: "pub", actor: ann, action: { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" }, clientActionId: "b1", sentAtMs: Date.now() })).toMatchObject({ kind: "duplicate", original: { seq: 2 } });
+    expect((await second.userRooms("u-bob", 10)).map((r) => r.name)).toEqual(["pub"]);
+    await second.close();
+    stores.splice(0);
   });
 
   it("keeps an acknowledged append when the process is killed with SIGKILL right after", async () => {

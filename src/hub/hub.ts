@@ -17,18 +17,19 @@
  * the room in its queue, until it has caught up with what this node has fanned
  * out, and becomes live in the same synchronous step.
  */
-import { ErrorCode, LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import {
   LogUnavailableError,
+  type ActOutcome,
+  type ActRequest,
   type HistoryPage,
   type HistoryQuery,
-  type MemberPage,
   type PresenceChange,
   type PublishOutcome,
   type RoomLog,
   type RoomPosition,
-  type RoomSummary,
 } from "../log/room-log.js";
+import { hiddenRoom, mayJoin, type Access, type RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeJoinedEvent } from "../wire/joined-event.js";
 import * as events from "../wire/events.js";
@@ -40,6 +41,10 @@ import type { Membership } from "./membership.js";
 import type { PreparedNickname } from "./nickname.js";
 import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
+import type { Caller, SessionIdentity } from "./caller.js";
+import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
+import type { ActAnswer } from "./room-actions.js";
+import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
 
 export interface HubOptions {
@@ -61,6 +66,7 @@ export class Hub implements SessionHost {
   readonly observer: HubObserver;
   readonly scheduler: FlushScheduler;
   private readonly log: RoomLog;
+  private readonly queries: RoomQueries;
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly sessions = new Set<Session>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -70,6 +76,7 @@ export class Hub implements SessionHost {
   constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };
     this.log = options.log;
+    this.queries = new RoomQueries(options.log, this.limits.maxRooms);
     this.scheduler = options.scheduler ?? new FlushScheduler();
     this.observer = options.observer ?? noObserver;
   }
@@ -130,12 +137,14 @@ export class Hub implements SessionHost {
 
   /**
    * Open a session for a new stream, or say why not. With an identity (an
-   * authenticated subject), the session may only join under that nickname.
+   * authenticated subject), the session may only join under that nickname,
+   * and its subject is its user id in every room.
    */
-  openSession(transport: SessionTransport, identity?: string): Session | DisconnectReason {
+  openSession(transport: SessionTransport, identity?: SessionIdentity | string): Session | DisconnectReason {
     if (this.closed) return Disconnect.shutdown();
     if (this.sessions.size >= this.limits.maxSessions) return Disconnect.serverFull(this.limits.maxSessions);
-    const session = new Session(this, this.nextSessionId++, transport, identity);
+    const who = typeof identity === "string" ? { subject: identity } : identity;
+    const session = new Session(this, this.nextSessionId++, transport, who);
     this.sessions.add(session);
     this.startHeartbeat();
     return session;
@@ -158,7 +167,11 @@ export class Hub implements SessionHost {
     try {
       await room.ready;
       if (m.isGone) return undefined;
-      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash);
+      // "dm." names belong to direct-message rooms: a join never makes one.
+      if (m.room.startsWith("dm.") && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
+      if (m.isGone) return undefined;
+      const access = { userId: m.userId, grant: m.grant };
+      const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash, access);
       if (outcome.kind === "taken") return takenError(m.room, m.nickname, outcome.holder);
       if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
       if (outcome.kind === "refused") return new CommandError(outcome.code, outcome.message);
@@ -230,14 +243,15 @@ export class Hub implements SessionHost {
 
   publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome> {
     const sentAtMs = Date.now();
-    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs };
+    // The log refuses a sender the room's state does not let post (banned, muted), in the step that stores.
+    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant };
     return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
         const acknowledge = () => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
           // Only a caller that asked gets the event (encoded again: the same bytes every member got).
-          onDelivered?.(events.messageEvent({ ...request, seq: outcome.seq }));
+          onDelivered?.(events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -247,21 +261,74 @@ export class Hub implements SessionHost {
     });
   }
 
+  /**
+   * Change a room's state through its log. Resolves with the action's entry
+   * as every member receives it (once fanned out here when the room is open
+   * on this node), or with the refusal.
+   */
+  async act(request: ActRequest): Promise<CommandError | ActAnswer> {
+    let outcome: ActOutcome;
+    try {
+      outcome = await this.log.act(request);
+      if (outcome.kind === "refused") {
+        // A room that does not exist answers as a private one does: nobody learns which it is.
+        const create = request.action.kind === RoomActionKind.CREATE;
+        if (!create && outcome.code !== ErrorCode.NOT_FOUND && !(await this.log.exists(request.room))) return refusal(hiddenRoom(request.room));
+        return new CommandError(outcome.code, outcome.message);
+      }
+      if (outcome.kind === "conflict") {
+        return new CommandError(ErrorCode.ALREADY_EXISTS, `client_action_id "${request.clientActionId}" was already used for another action; use a new id`);
+      }
+      if (outcome.kind === "duplicate") return { event: events.messageEvent(outcome.original), duplicate: true };
+      return { event: await this.entryEvent(request, outcome.seq), duplicate: false };
+    } catch (err) {
+      if (err instanceof LogUnavailableError) {
+        return new CommandError(ErrorCode.UNAVAILABLE, `action not confirmed in room ${request.room} (${err.message}); retry with the same client_action_id`);
+      }
+      throw err;
+    }
+  }
+
+  /** The room's state (undefined: none, a public room without roles). */
+  roomState(room: string): Promise<RoomStateData | undefined> {
+    return this.log.state(room);
+  }
+
+  /** The event of the entry `seq` that a local actor recorded: from the fan-out here, or read back from the log. */
+  private async entryEvent(request: ActRequest, seq: number): Promise<EncodedEvent> {
+    const local = this.rooms.get(request.room);
+    if (local && seq > local.position.lastSeq) {
+      const delivered = await new Promise<EncodedEvent | undefined>((resolve) => local.expectAck(seq, resolve));
+      if (delivered) return delivered;
+    }
+    const [entry] = await this.log.read(request.room, seq - 1, { maxMessages: 1, maxBytes: 1 });
+    if (entry?.seq === seq) return entry.event;
+    // Gone already (retention): an entry with the same number and action, for the actor's acknowledgement.
+    const { room, actor, clientActionId, sentAtMs } = request;
+    return events.messageEvent({ room, seq, sender: actor.name, text: "", clientMsgId: clientActionId, sentAtMs, senderId: actor.userId });
+  }
+
   typing(m: Membership): void {
     if (m.state !== "live" && m.state !== "catching-up") return;
     this.log.signal(m.room, events.typingEvent(m.room, m.nickname), m.nickname);
   }
 
-  listRooms(): Promise<RoomSummary[]> {
-    return this.log.rooms(this.limits.maxRooms);
+  /** Rooms with members that the caller may see (private ones only to their members). */
+  listRooms(caller?: Caller): Promise<RoomListing[]> {
+    return this.queries.rooms(caller);
   }
 
-  listMembers(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
-    return this.log.members(room, pageToken, pageSize);
+  /** The rooms where the (authenticated) caller holds a role. */
+  myRooms(caller: SessionIdentity): Promise<RoomListing[]> {
+    return this.queries.mine(caller);
   }
 
-  history(room: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.log.history(room, query);
+  listMembers(room: string, pageToken: string, pageSize: number, caller?: Caller): Promise<MemberListing> {
+    return this.queries.members(room, pageToken, pageSize, caller);
+  }
+
+  history(room: string, query: HistoryQuery, caller?: Caller): Promise<HistoryPage> {
+    return this.queries.history(room, query, caller);
   }
 
   /**
@@ -287,6 +354,7 @@ export class Hub implements SessionHost {
     if (existing) return existing;
     if (this.rooms.size >= this.limits.maxRooms) throw exhausted(`server is at its limit of ${this.limits.maxRooms} rooms`);
     const room = new LocalRoom(name, this.limits, (receivers) => this.observer.fannedOut(receivers));
+    room.onAction = (entry) => this.roomAction(room, entry.action!);
     this.rooms.set(name, room);
     room.ready = this.log
       .subscribe(name, {
@@ -295,8 +363,10 @@ export class Hub implements SessionHost {
         signal: (_room, event, from) => room.signal(event, from),
         reset: (_room, position) => this.resetRoom(room, position),
       })
-      .then((position) => {
+      .then(async (position) => {
         room.position = { ...position };
+        // Read after subscribing: any change after this read comes as an entry and refreshes it.
+        this.keepState(room, await this.log.state(name));
       });
     // A failed subscription fails the joins waiting on it; nothing else awaits it.
     room.ready.catch(() => {});
@@ -326,6 +396,56 @@ export class Hub implements SessionHost {
     this.dropIfUnused(room);
   }
 
+  /**
+   * An entry changed the room's state: its members got it; now the ones it
+   * removes leave (every local session of a kicked or banned user, everyone
+   * when the room is deleted), and this node's copy of the state is renewed.
+   */
+  private roomAction(room: LocalRoom, bytes: Uint8Array): void {
+    let action;
+    try {
+      action = actionOf(bytes);
+    } catch {
+      return; // not a RoomAction this version can read: nothing to enforce here
+    }
+    const now = immediateEviction(action);
+    if (now) this.evict(room, now);
+    if (action.kind === RoomActionKind.DELETE) room.state = undefined;
+    this.log.state(room.name).then(
+      (state) => {
+        if (this.rooms.get(room.name) !== room) return;
+        this.keepState(room, state);
+        const later = evictionAfter(action, state);
+        if (later) this.evict(room, later);
+      },
+      () => {}, // kept as it was; the next entry renews it
+    );
+  }
+
+  /** Keep the newer of the node's copy and a state just read (reads may cross). */
+  private keepState(room: LocalRoom, state: RoomStateData | undefined): void {
+    if (state && room.state && state.version < room.state.version) return;
+    room.state = state;
+  }
+
+  private evict(room: LocalRoom, eviction: Eviction): void {
+    for (const m of [...room.members.values()]) {
+      if ("user" in eviction) {
+        if (m.userId !== eviction.user) continue;
+        if (eviction.unlessGranted && (m.grant ?? RoomRole.UNSPECIFIED) >= RoomRole.MEMBER) continue;
+      }
+      if (m.isGone) continue;
+      m.state = "gone";
+      m.goneReason = eviction.reason;
+      room.members.delete(m.nickname);
+      // The log tells every node (and so the other members) why it left.
+      if (m.claimed) this.release(m, eviction.reason);
+      m.owner.membershipEnded(m, eviction.reason);
+    }
+    // Not inside the log's delivery: dropping the room unsubscribes it.
+    queueMicrotask(() => this.dropIfUnused(room));
+  }
+
   private dropIfUnused(room: LocalRoom): void {
     if (!room.isUnused || this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
@@ -340,11 +460,18 @@ export class Hub implements SessionHost {
   }
 
   /** Build the joined event, wait for room in the client's queue, send it, and start the replay; returns it once sent. */
-  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<EncodedEvent | undefined> {
+  private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<CommandError | EncodedEvent | undefined> {
     const queue = m.owner.queue;
     const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
-    const [page, stored] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name)]);
+    const [page, stored, state] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name), this.log.state(room.name)]);
     if (m.isGone) return undefined;
+    this.keepState(room, state);
+    // A ban (or a removal) decided after the claim and delivered before it was known here.
+    const access = mayJoin(room.name, state, m.userId, m.grant, Date.now());
+    if (!access.ok) {
+      this.leave(m, LeaveReason.DISCONNECTED);
+      return refusal(access);
+    }
     const resumed = options.afterSeq !== undefined;
     let recent: Uint8Array[] = [];
     let epochChanged = false;
@@ -382,9 +509,12 @@ export class Hub implements SessionHost {
         replaced,
         rateLimitPerSecond: this.limits.rateLimitPerSec,
         rateLimitBurst: this.limits.rateBurst,
+        userId: m.userId,
+        state: roomStateFor(state, m.userId, m.grant, Date.now()),
       },
       page.members,
       recent,
+      (member) => storedRole(state, member.userId),
     );
     while (!queue.fits(joined.length) && !queue.isClosed) await new Promise<void>((resolve) => queue.whenWritable(resolve));
     if (m.isGone) return undefined;
@@ -461,6 +591,9 @@ export class Hub implements SessionHost {
     this.heartbeatTimer = undefined;
   }
 }
+
+/** A refusal by the room's rules as a command error. */
+const refusal = (r: Access) => (r.ok ? new CommandError(ErrorCode.FAILED_PRECONDITION, "refused") : new CommandError(r.code, r.message));
 
 /** A join or rename refused because the nickname (or a look-alike) is held. */
 function takenError(room: string, nickname: string, holder: string): CommandError {

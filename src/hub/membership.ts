@@ -5,7 +5,7 @@
  * the join itself) finds it and undoes it: nothing is left behind in the room
  * or in the room log.
  */
-import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import type { LeaveReason, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import type { MemberRecord } from "../log/room-log.js";
 import type { DisconnectReason } from "./disconnect.js";
 import type { SubscriberQueue } from "./subscriber-queue.js";
@@ -31,6 +31,8 @@ export interface MemberOwner {
   abort(reason: DisconnectReason): void;
   /** Another stream took this membership over with its resume token: it is gone; tell the client. */
   membershipReplaced(membership: Membership): void;
+  /** The room removed this membership (kicked, banned, room deleted): it is gone; tell the client why. */
+  membershipEnded(membership: Membership, reason: LeaveReason): void;
 }
 
 export class Membership {
@@ -48,7 +50,14 @@ export class Membership {
     readonly owner: MemberOwner,
     readonly room: string,
     readonly record: MemberRecord,
+    /** The role the session's token grants in this room, if any. */
+    readonly grant?: RoomRole,
   ) {}
+
+  /** The member's user id: the token subject, or the nickname without authentication. */
+  get userId(): string {
+    return this.record.userId ?? this.record.nickname;
+  }
 
   /** A fresh read of the state (TypeScript narrows `state` across awaits otherwise). */
   get isGone(): boolean {

@@ -7,10 +7,15 @@
  */
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import type { LogEntry, PresenceChange, RoomPosition } from "../log/room-log.js";
+import type { RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import * as events from "../wire/events.js";
 import type { Membership } from "./membership.js";
 import { PresenceDigest, type PresenceLimits } from "./presence-digest.js";
+import { storedRole } from "./room-rights.js";
+
+/** Called with the delivered event of a local sender's entry (undefined: the room went away here first). */
+export type Acknowledge = (event: EncodedEvent | undefined) => void;
 
 export class LocalRoom {
   /** Local members by nickname (any state but gone). */
@@ -23,8 +28,12 @@ export class LocalRoom {
   ready: Promise<void> = Promise.resolve();
   /** Joins being handled: the room stays while any are. */
   pendingJoins = 0;
+  /** The room's state as the log last said (undefined: none, a public room without roles). */
+  state: RoomStateData | undefined;
+  /** Told of each entry that changed the room's state, right after it was fanned out (before the next entry). */
+  onAction: (entry: LogEntry) => void = () => {};
   /** Local senders waiting for their message to be fanned out here, by sequence number. */
-  private readonly awaitingAck = new Map<number, () => void>();
+  private readonly awaitingAck = new Map<number, Acknowledge>();
   private readonly digest: PresenceDigest;
   private silenced = false;
 
@@ -57,15 +66,17 @@ export class LocalRoom {
         const acknowledge = this.awaitingAck.get(entry.seq);
         if (acknowledge) {
           this.awaitingAck.delete(entry.seq);
-          acknowledge();
+          acknowledge(entry.event);
         }
       }
+      // Its own receivers first got the entry; whoever it removes is told after it.
+      if (entry.action) this.onAction(entry);
     }
   }
 
-  /** A local sender's message was stored as `seq`: call `acknowledge` once it has been fanned out here. */
-  expectAck(seq: number, acknowledge: () => void): void {
-    if (seq <= this.position.lastSeq) acknowledge();
+  /** A local sender's entry was stored as `seq`: call `acknowledge` once it has been fanned out here. */
+  expectAck(seq: number, acknowledge: Acknowledge): void {
+    if (seq <= this.position.lastSeq) acknowledge(undefined);
     else this.awaitingAck.set(seq, acknowledge);
   }
 
@@ -77,7 +88,7 @@ export class LocalRoom {
   /** The room is going away on this node: nothing more will be fanned out here. */
   close(): void {
     this.digest.stop();
-    for (const acknowledge of this.awaitingAck.values()) acknowledge();
+    for (const acknowledge of this.awaitingAck.values()) acknowledge(undefined);
     this.awaitingAck.clear();
   }
 
@@ -112,7 +123,7 @@ export class LocalRoom {
     const subject = change.kind === "joined" ? change.member.nickname : change.nickname;
     const event =
       change.kind === "joined"
-        ? events.memberJoinedEvent(this.name, change.member)
+        ? events.memberJoinedEvent(this.name, change.member, storedRole(this.state, change.member.userId))
         : events.memberLeftEvent(this.name, change.nickname, change.reason ?? LeaveReason.UNSPECIFIED);
     this.pushPresence(event, subject);
   }

@@ -9,15 +9,26 @@
  * wait (a bounded number) and run after it, so "join, then send" works when
  * sent back to back.
  */
-import { CommandKind, ErrorCode, LeaveReason, type ChatRequest } from "../../gen/chat/v1/chat_pb.js";
-import { LogUnavailableError, type PublishOutcome } from "../log/room-log.js";
+import {
+  CommandKind,
+  ErrorCode,
+  LeaveReason,
+  type ChatRequest,
+  type CreateRoomCommand,
+  type ModerateCommand,
+  type OpenDirectCommand,
+} from "../../gen/chat/v1/chat_pb.js";
+import { LogUnavailableError, type ActRequest, type PublishOutcome } from "../log/room-log.js";
+import type { RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import * as events from "../wire/events.js";
+import { grantIn, type SessionIdentity } from "./caller.js";
 import { CommandError, exhausted, invalid } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import type { HubLimits } from "./limits.js";
 import { Membership, type MemberOwner } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
+import { actorFor, createRequest, directRequest, moderateRequest, type ActAnswer } from "./room-actions.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
@@ -68,8 +79,19 @@ export interface SessionHost {
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
   publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome>;
   typing(membership: Membership): void;
+  /** Change a room's state through its log: the action's entry, or the refusal. */
+  act(request: ActRequest): Promise<CommandError | ActAnswer>;
+  roomState(room: string): Promise<RoomStateData | undefined>;
   /** Called once the session has ended. */
   forget(session: Session): void;
+}
+
+interface JoinRequest {
+  room: string;
+  nickname: string;
+  afterSeq?: bigint;
+  epoch: string;
+  resumeToken: string;
 }
 
 const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
@@ -107,8 +129,8 @@ export class Session implements MemberOwner {
     private readonly hub: SessionHost,
     readonly id: number,
     private readonly transport: SessionTransport,
-    /** Authenticated subject: when set, the only nickname this client may use. */
-    readonly identity?: string,
+    /** Authenticated subject (the only nickname this client may use, and its user id) and its room grants. */
+    readonly identity?: SessionIdentity,
   ) {
     this.queue = new SubscriberQueue(transport, hub.limits, hub.scheduler, (detail) => {
       hub.observer.droppedTooSlow();
@@ -256,8 +278,17 @@ export class Session implements MemberOwner {
           this.hub.typing(this.membership(command.value.room));
           reply?.(undefined);
           return undefined;
+        case "moderate":
+          ctx.room = command.value.room;
+          ctx.clientMsgId = command.value.clientActionId;
+          return this.moderate(command.value, ctx, reply);
+        case "createRoom":
+          ctx.room = command.value.room;
+          return this.createRoom(command.value, ctx, reply);
+        case "openDirect":
+          return this.openDirect(command.value, ctx, reply);
         default:
-          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename)");
+          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
@@ -279,12 +310,13 @@ export class Session implements MemberOwner {
     return false;
   }
 
-  private join(
-    command: { room: string; nickname: string; afterSeq?: bigint; epoch: string; resumeToken: string },
-    ctx: events.ErrorContext,
-    reply: CommandReply | undefined,
-  ): Promise<void> {
-    const { room, afterSeq, epoch } = command;
+  private join(command: JoinRequest, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    return this.startJoin(command, this.checkJoin(command), ctx, reply);
+  }
+
+  /** Check a join before anything happens; returns the nickname to claim. */
+  private checkJoin(command: JoinRequest): PreparedNickname {
+    const { room, epoch } = command;
     const roomProblem = checkRoom(room);
     if (roomProblem) throw invalid(roomProblem);
     const prepared = prepareNickname(this.nicknameFor(command.nickname));
@@ -296,11 +328,17 @@ export class Session implements MemberOwner {
     if (this.memberships.length >= this.hub.limits.maxRoomsPerSession) {
       throw exhausted(`at most ${this.hub.limits.maxRoomsPerSession} rooms per stream; leave one first`);
     }
+    return prepared;
+  }
+
+  private startJoin(command: JoinRequest, prepared: PreparedNickname, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    const { room, afterSeq, epoch } = command;
     // Recorded before anything else: if this session ends from here on, end() finds it and undoes it.
     // Every join gets a fresh token; the log keeps its hash as part of the membership's identity.
     const resumeToken = newResumeToken();
-    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken) };
-    const membership = new Membership(this, room, record);
+    const userId = this.identity?.subject ?? prepared.nickname;
+    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken), userId };
+    const membership = new Membership(this, room, record, grantIn(this.identity, room));
     this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
     const resumeTokenHash = command.resumeToken === "" ? undefined : hashResumeToken(command.resumeToken);
@@ -318,14 +356,15 @@ export class Session implements MemberOwner {
   /** Signed-in clients are their token's subject; an empty nickname means "my identity". */
   private nicknameFor(requested: string): string {
     if (this.identity === undefined) return requested;
-    if (requested !== "" && requested !== this.identity) {
+    const subject = this.identity.subject;
+    if (requested !== "" && requested !== subject) {
       const a = prepareNickname(requested);
-      const b = prepareNickname(this.identity);
+      const b = prepareNickname(subject);
       if (!a.ok || !b.ok || a.nickname !== b.nickname) {
-        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${this.identity}": cannot join as "${requested}"`);
+        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${subject}": cannot join as "${requested}"`);
       }
     }
-    return this.identity;
+    return subject;
   }
 
   /** Change nickname in one room; the log decides (uniqueness by look-alike key), atomically. */
@@ -344,6 +383,105 @@ export class Session implements MemberOwner {
       else if (member.isGone) this.answer(reply, events.errorEvent(ErrorCode.NOT_FOUND, `not a member of room ${room} any more`, ctx));
       else this.answer(reply, outcome);
     });
+  }
+
+  /** A moderation action (or the room's deletion) removed one of our memberships: it is gone here. */
+  membershipEnded(membership: Membership, reason: LeaveReason): void {
+    this.forgetMembership(membership);
+    if (!this.ended) this.queue.push(events.leftEvent(membership.room, reason));
+    this.finishIfDone();
+  }
+
+  /**
+   * A change of a room's state, decided by its log. Answered by the action's
+   * entry (the members, this session among them, get it through the room;
+   * otherwise it is queued here), or by an error event.
+   */
+  private moderate(command: ModerateCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    const request = moderateRequest(command, (room) => actorFor(this.identity, room, this.joinedNickname(room)), Date.now());
+    if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; act again after reconnecting");
+    return this.act(request, ctx, reply, (answer) => {
+      const member = this.find(request.room);
+      // A member gets a new entry through the room (live, or in its replay); anyone else here.
+      if (!answer.duplicate && member && !member.isGone) reply?.(answer.event);
+      else this.answer(reply, answer.event);
+    });
+  }
+
+  /** Create a room with state, then join it as a JoinCommand would (answered with the JoinedEvent). */
+  private createRoom(command: CreateRoomCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    const join: JoinRequest = { room: command.room, nickname: command.nickname, epoch: "", resumeToken: "" };
+    const prepared = this.checkJoin(join);
+    const actor = actorFor(this.identity, command.room, prepared.nickname);
+    const request = createRequest(command, actor, Date.now());
+    return this.act(request, ctx, reply, () => {
+      if (this.ended) return undefined;
+      // Checked again: nothing else ran meanwhile (this command held the session), but the server may be closing.
+      let again: PreparedNickname;
+      try {
+        again = this.checkJoin(join);
+      } catch (err) {
+        if (!(err instanceof CommandError)) throw err;
+        this.answer(reply, events.errorEvent(err.code, err.message, ctx));
+        return undefined;
+      }
+      return this.startJoin(join, again, ctx, reply);
+    });
+  }
+
+  /** Open (create, or find) the direct-message room of this user and another. */
+  private openDirect(command: OpenDirectCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
+    const request = directRequest(command, this.identity, Date.now());
+    const opened = (created: boolean) => this.answer(reply, events.directOpenedEvent(request.room, command.userId, created));
+    return this.act(
+      request,
+      ctx,
+      reply,
+      () => opened(true),
+      async (refusal) => {
+        if (refusal.code !== ErrorCode.ALREADY_EXISTS) return false;
+        // Opened before (by either of the two): the same pair's room is the answer.
+        const state = await this.hub.roomState(request.room);
+        const pair = [...request.action.direct!].sort();
+        if (state?.direct?.[0] !== pair[0] || state.direct[1] !== pair[1]) return false;
+        opened(false);
+        return true;
+      },
+    );
+  }
+
+  /**
+   * Run an action through the hub: `done` with the recorded entry, or an
+   * error event (unless `refused` handles the refusal). A failure that is not
+   * a refusal is a bug: the session ends with an internal error.
+   */
+  private act(
+    request: ActRequest,
+    ctx: events.ErrorContext,
+    reply: CommandReply | undefined,
+    done: (answer: ActAnswer) => Promise<void> | void,
+    refused?: (err: CommandError) => Promise<boolean>,
+  ): Promise<void> {
+    return this.hub
+      .act(request)
+      .then(async (outcome) => {
+        if (!(outcome instanceof CommandError)) return done(outcome);
+        if (refused && (await refused(outcome))) return;
+        this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
+      })
+      .catch((err: unknown) => {
+        if (err instanceof LogUnavailableError) {
+          this.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, `room ${request.room} cannot be changed now (${err.message}); retry`, ctx));
+          return;
+        }
+        this.abort(Disconnect.internal());
+      });
+  }
+
+  /** This session's nickname in the room, if it has joined it. */
+  private joinedNickname(room: string): string | undefined {
+    const m = this.find(room);
+    return m && !m.isGone ? m.nickname : undefined;
   }
 
   /** Another stream took one of our memberships over (the same user, reconnected): it is gone here. */
@@ -371,6 +509,8 @@ export class Session implements MemberOwner {
       (outcome) => {
         if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
         if (outcome.kind === "duplicate") this.answer(reply, events.messageEvent(outcome.original));
+        // The room's state refused the sender (banned, muted, no longer a member of a private room).
+        else if (outcome.kind === "refused") this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
         else this.answer(reply, events.errorEvent(ErrorCode.ALREADY_EXISTS, `client_msg_id "${clientMsgId}" was already used for another message; use a new id`, ctx));
         this.acknowledged();
       },
@@ -452,6 +592,12 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.TYPING;
     case "rename":
       return CommandKind.RENAME;
+    case "createRoom":
+      return CommandKind.CREATE_ROOM;
+    case "moderate":
+      return CommandKind.MODERATE;
+    case "openDirect":
+      return CommandKind.OPEN_DIRECT;
     default:
       return CommandKind.UNSPECIFIED;
   }

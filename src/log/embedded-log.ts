@@ -9,9 +9,17 @@
  * new entries to its listener, then settles the publishers' promises. So
  * nothing is delivered (and so acknowledged) before it is stored, and a
  * refused batch is delivered to nobody: its numbers are handed back.
+ *
+ * A room action (act()) is decided against the room's state and stored the
+ * same way, with the new state in the same store call; it commits at once
+ * (with whatever else is pending), so every later publish, claim and act is
+ * checked against the state it made. Publishes and claims check the state
+ * (rooms/room-state.ts) synchronously, in the step that numbers or admits
+ * them: a send that comes after a ban's entry is refused, none is stored.
  */
 import { randomUUID } from "node:crypto";
 import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
+import { decide, mayJoin, mayPost, type RoomStateData } from "../rooms/room-state.js";
 import type { HistoryStore } from "../store/history-store.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeMessageEvent } from "../wire/message-codec.js";
@@ -21,6 +29,7 @@ import type {
   ClaimOutcome,
   HistoryPage,
   HistoryQuery,
+  JoinAccess,
   LogEntry,
   MemberPage,
   MemberRecord,
@@ -35,7 +44,7 @@ import type {
   ActRequest,
   UserRoom,
 } from "./room-log.js";
-import type { RoomStateData } from "../rooms/room-state.js";
+import { actionEntry, actionFingerprint, frozenState } from "./room-states.js";
 import { textHash } from "./text-hash.js";
 
 /** What the log needs from the process's turn scheduler. */
@@ -74,12 +83,16 @@ interface RoomState {
   recent: LogEntry[] | undefined;
   /** `recent` holds every stored entry of the room (there are fewer than the cache size). */
   recentComplete: boolean;
+  /** The room's state as stored, read once while the log tracks the room (only the log changes it). */
+  data: { value: RoomStateData | undefined } | undefined;
 }
 
 interface Pending {
   message: StoredMessage;
   state: RoomState;
   textHash: string;
+  /** For a room action: the state it leaves (null: the room is deleted). */
+  roomState?: RoomStateData | null;
   resolve: (outcome: PublishOutcome) => void;
   reject: (err: unknown) => void;
 }
@@ -123,26 +136,37 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 
   publish(req: PublishRequest): Promise<PublishOutcome> {
-    const state = this.roomOf(req.room);
+    const message: Omit<StoredMessage, "seq"> = {
+      room: req.room,
+      sender: req.sender,
+      text: req.text,
+      sentAtMs: req.sentAtMs,
+      clientMsgId: req.clientMsgId,
+      ...(req.senderId ? { senderId: req.senderId } : {}),
+    };
     // Only a message with a key needs its text's fingerprint (to tell a resend from a reuse).
     const hash = req.clientMsgId ? textHash(req.text) : "";
-    if (req.clientMsgId) {
-      const key = `${req.room}\u0000${req.sender}\u0000${req.clientMsgId}`;
+    const key = req.clientMsgId ? `${req.room}\u0000${req.sender}\u0000${req.clientMsgId}` : "";
+    if (key) {
       const inFlight = this.inFlight.get(key);
       if (inFlight) {
         if (inFlight.text !== req.text) return Promise.resolve({ kind: "conflict" });
-        return inFlight.outcome.then((o) => (o.kind === "stored" ? { kind: "duplicate", original: { ...req, seq: o.seq } } : o));
+        return inFlight.outcome.then((o) => (o.kind === "stored" ? { kind: "duplicate", original: { ...message, seq: o.seq } } : o));
       }
       const sent = this.store.findSent(req.room, req.sender, req.clientMsgId);
       if (sent) {
         if (sent.textHash !== hash) return Promise.resolve({ kind: "conflict" });
-        return Promise.resolve({ kind: "duplicate", original: { ...req, seq: sent.seq, sentAtMs: sent.sentAtMs } });
+        return Promise.resolve({ kind: "duplicate", original: { ...message, seq: sent.seq, sentAtMs: sent.sentAtMs } });
       }
-      const outcome = this.enqueue(req, state, hash);
-      this.inFlight.set(key, { text: req.text, outcome });
-      return outcome;
     }
-    return this.enqueue(req, state, hash);
+    // Checked in the same step that numbers the message: nothing sent after a ban's entry gets a number.
+    if (req.senderId !== undefined) {
+      const access = mayPost(req.room, this.stateOf(req.room), req.senderId, req.grant, Date.now());
+      if (!access.ok) return Promise.resolve({ kind: "refused", code: access.code, message: access.message });
+    }
+    const outcome = this.enqueue(message, this.roomOf(req.room), hash);
+    if (key) this.inFlight.set(key, { text: req.text, outcome });
+    return outcome;
   }
 
   signal(room: string, event: EncodedEvent, from: string): void {
@@ -216,7 +240,11 @@ export class EmbeddedRoomLog implements RoomLog {
     return state ? this.positionOf(room, state) : (this.store.peek(room) ?? { epoch: "", firstSeq: 0, lastSeq: 0 });
   }
 
-  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): Promise<ClaimOutcome> {
+  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string, access?: JoinAccess): Promise<ClaimOutcome> {
+    if (access) {
+      const may = mayJoin(room, this.stateOf(room), access.userId, access.grant, Date.now());
+      if (!may.ok) return { kind: "refused", code: may.code, message: may.message };
+    }
     const { oldTokenHash, ...outcome } = this.directory.claim(room, member, maxMembers, resumeTokenHash);
     if (outcome.kind !== "claimed") return outcome;
     const listener = this.roomStates.get(room)?.listener;
@@ -263,21 +291,65 @@ export class EmbeddedRoomLog implements RoomLog {
     this.commit();
   }
 
-  // Issue 18: room state, decided in the log (being built).
-  act(_req: ActRequest): Promise<ActOutcome> {
-    return Promise.reject(new Error("not implemented yet"));
+  async act(req: ActRequest): Promise<ActOutcome> {
+    const { room, actor, action } = req;
+    const fingerprint = actionFingerprint(action);
+    if (req.clientActionId) {
+      // Acts commit at once, so a retry always finds its original stored (no in-flight window as for publish).
+      const sent = this.store.findSent(room, actor.name, req.clientActionId);
+      if (sent) {
+        if (sent.textHash !== fingerprint) return { kind: "conflict" };
+        const original = this.store.after(room, sent.seq - 1, 1)[0];
+        return {
+          kind: "duplicate",
+          original: original?.seq === sent.seq ? original : { room, seq: sent.seq, sender: actor.name, text: "", sentAtMs: sent.sentAtMs, clientMsgId: req.clientActionId },
+        };
+      }
+    }
+    const decision = decide(room, this.stateOf(room), this.existsNow(room), actor, action, Date.now());
+    if (!decision.ok) return { kind: "refused", code: decision.code, message: decision.message };
+    const outcome = this.enqueue(actionEntry(req, decision), this.roomOf(room), fingerprint, decision.next ?? null);
+    this.commit();
+    const stored = await outcome;
+    if (stored.kind !== "stored") throw new Error(`room action not stored: ${stored.kind}`);
+    return { kind: "stored", seq: stored.seq, state: decision.next };
   }
 
-  state(_room: string): Promise<RoomStateData | undefined> {
-    return Promise.resolve(undefined);
+  async state(room: string): Promise<RoomStateData | undefined> {
+    return this.stateOf(room);
   }
 
-  exists(_room: string): Promise<boolean> {
-    return Promise.reject(new Error("not implemented yet"));
+  async exists(room: string): Promise<boolean> {
+    return this.existsNow(room);
   }
 
-  userRooms(_userId: string, _limit: number): Promise<UserRoom[]> {
-    return Promise.resolve([]);
+  async userRooms(userId: string, limit: number): Promise<UserRoom[]> {
+    return this.store.roomsOf(userId, limit).map(({ name, state: stored }) => {
+      const state = frozenState(stored);
+      const lastSeq = this.roomStates.get(name)?.lastCommitted ?? this.store.peek(name)?.lastSeq ?? 0;
+      const last = this.store.before(name, lastSeq + 1, 1)[0];
+      return { name, state, lastSeq, memberCount: this.directory.count(name), ...(last ? { last } : {}) };
+    });
+  }
+
+  /** The room's state: cached while the log tracks the room, else read from the store. */
+  private stateOf(room: string): RoomStateData | undefined {
+    const tracked = this.roomStates.get(room);
+    if (tracked?.data) return tracked.data.value;
+    const stored = this.store.state(room);
+    const value = stored && frozenState(stored);
+    if (tracked) tracked.data = { value };
+    return value;
+  }
+
+  /** Whether the room exists in any form: state, members, history, or messages being stored. */
+  private existsNow(room: string): boolean {
+    return (
+      this.stateOf(room) !== undefined ||
+      this.directory.count(room) > 0 ||
+      this.store.peek(room) !== undefined ||
+      (this.roomStates.get(room)?.lastAssigned ?? 0) > 0
+    );
   }
 
   async close(): Promise<void> {
@@ -285,11 +357,11 @@ export class EmbeddedRoomLog implements RoomLog {
     this.store.close();
   }
 
-  private enqueue(req: PublishRequest, state: RoomState, hash: string): Promise<PublishOutcome> {
-    const message: StoredMessage = { ...req, seq: ++state.lastAssigned };
+  private enqueue(unnumbered: Omit<StoredMessage, "seq">, state: RoomState, hash: string, roomState?: RoomStateData | null): Promise<PublishOutcome> {
+    const message: StoredMessage = { ...unnumbered, seq: ++state.lastAssigned };
     state.pending++;
     return new Promise<PublishOutcome>((resolve, reject) => {
-      this.pending.push({ message, state, textHash: hash, resolve, reject });
+      this.pending.push({ message, state, textHash: hash, roomState, resolve, reject });
       this.turn.schedule();
     });
   }
@@ -302,20 +374,24 @@ export class EmbeddedRoomLog implements RoomLog {
     this.inFlight.clear();
     const started = performance.now();
     try {
-      this.store.append(batch.map((p) => ({ message: p.message, epoch: p.state.epoch, textHash: p.textHash })));
+      this.store.append(
+        batch.map((p) => ({ message: p.message, epoch: p.state.epoch, textHash: p.textHash, ...(p.roomState !== undefined ? { state: p.roomState } : {}) })),
+      );
     } catch (err) {
       this.reject(batch, err);
       return;
     }
     this.onCommit(batch.length, performance.now() - started);
     // Group by room, keeping each room's order; rooms are delivered in order of first appearance.
-    const byRoom = new Map<RoomState, { room: string; entries: LogEntry[] }>();
+    const byRoom = new Map<RoomState, { room: string; entries: LogEntry[]; deleted: boolean }>();
     for (const p of batch) {
       let group = byRoom.get(p.state);
-      if (!group) byRoom.set(p.state, (group = { room: p.message.room, entries: [] }));
-      group.entries.push({ seq: p.message.seq, event: encodeMessageEvent(p.message) });
+      if (!group) byRoom.set(p.state, (group = { room: p.message.room, entries: [], deleted: false }));
+      group.entries.push(toEntry(p.message));
+      if (p.roomState !== undefined) p.state.data = { value: p.roomState ? frozenState(p.roomState) : undefined };
+      if (p.roomState === null) group.deleted = true;
     }
-    for (const [state, { room, entries }] of byRoom) {
+    for (const [state, { room, entries, deleted }] of byRoom) {
       state.lastCommitted = entries[entries.length - 1].seq;
       if (state.recent) {
         state.recent.push(...entries);
@@ -326,9 +402,24 @@ export class EmbeddedRoomLog implements RoomLog {
       }
       state.pending -= entries.length;
       state.listener?.entries(room, entries);
+      if (deleted) this.restart(room, state);
       this.forgetIfIdle(room, state);
     }
     for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq });
+  }
+
+  /**
+   * The room was deleted (its entry delivered first, so subscribers know
+   * why): its members go, and it starts again empty under a new epoch, which
+   * its subscriber is told as a reset.
+   */
+  private restart(room: string, state: RoomState): void {
+    this.directory.drop(room);
+    state.epoch = randomUUID();
+    state.lastAssigned = state.lastCommitted = 0;
+    state.recent = state.recent ? [] : undefined;
+    state.recentComplete = true;
+    state.listener?.reset(room, this.positionOf(room, state));
   }
 
   /** Nothing of the batch was stored: hand the numbers back and fail every publisher. */
@@ -357,6 +448,7 @@ export class EmbeddedRoomLog implements RoomLog {
         pending: 0,
         recent: undefined,
         recentComplete: false,
+        data: undefined,
       };
       this.roomStates.set(room, state);
     }
@@ -372,8 +464,14 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 }
 
+/** A stored message as the log delivers it (with its action, if it is one, for nodes to act on). */
+function toEntry(m: StoredMessage): LogEntry {
+  const event = encodeMessageEvent(m);
+  return m.action ? { seq: m.seq, event, action: m.action } : { seq: m.seq, event };
+}
+
 function toEntries(messages: readonly StoredMessage[]): LogEntry[] {
-  return messages.map((m) => ({ seq: m.seq, event: encodeMessageEvent(m) }));
+  return messages.map(toEntry);
 }
 
 /** The newest entries (oldest first) within the limits, at least one when any exists. */
@@ -410,10 +508,10 @@ function takeWithin(messages: readonly StoredMessage[], maxBytes: number, upTo: 
   let bytes = 0;
   for (const m of messages) {
     if (m.seq > upTo) break;
-    const event = encodeMessageEvent(m);
-    if (out.length > 0 && bytes + event.length > maxBytes) break;
-    bytes += event.length;
-    out.push({ seq: m.seq, event });
+    const entry = toEntry(m);
+    if (out.length > 0 && bytes + entry.event.length > maxBytes) break;
+    bytes += entry.event.length;
+    out.push(entry);
   }
   return out;
 }

@@ -71,6 +71,11 @@ export class MemberDirectory {
     return { kind: "renamed", memberCount: members.bySkeleton.size };
   }
 
+  /** Forget every member of the room at once (the room was deleted; the hub ends their sessions). */
+  drop(room: string): void {
+    this.byRoom.delete(room);
+  }
+
   count(room: string): number {
     return this.byRoom.get(room)?.bySkeleton.size ?? 0;
   }

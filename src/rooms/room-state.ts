@@ -207,6 +207,7 @@ export function decide(room: string, state: RoomStateData | undefined, exists: b
   if (!maySee(state, actor.userId, actor.grant, nowMs) && !actor.admin) return refuse(ErrorCode.NOT_FOUND, `no room ${room} that you may join`);
   if (a.kind === RoomActionKind.DELETE) {
     if (!actor.admin) return denied("only the admin API may delete a room");
+    if (!exists) return refuse(ErrorCode.NOT_FOUND, `no room ${room}`);
     return { ok: true, next: undefined, action: a, text: `the room was deleted${a.reason ? `: ${a.reason}` : ""}` };
   }
   const current = state ?? defaultState(nowMs);

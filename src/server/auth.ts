@@ -1,15 +1,20 @@
 /**
  * Bearer-token authentication with jose. Off unless a secret or a public key
  * is configured. When on, a client's identity is the token's subject, which
- * becomes its nickname: nobody can speak under someone else's name.
+ * becomes its nickname and its user id: nobody can speak under someone else's
+ * name. A token may grant rooms with its "rooms" claim (room-grants.ts).
  */
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { errors, jwtVerify } from "jose";
+import type { RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import { prepareNickname } from "../hub/nickname.js";
+import { parseRoomGrants } from "./room-grants.js";
 
 export interface Identity {
   subject: string;
+  /** The token's "rooms" claim: a role in each room named, in that room only. */
+  grants: Record<string, RoomRole>;
   /** Token expiry (ms since epoch), if the token has one. */
   expiresAtMs?: number;
 }
@@ -81,8 +86,10 @@ export function createAuthenticator(config: AuthConfig): Authenticator | undefin
     }
     const prepared = prepareNickname(payload.sub ?? "");
     if (!prepared.ok) throw new AuthError(`token subject is not a usable nickname: ${prepared.reason}`);
+    const grants = parseRoomGrants(payload.rooms);
+    if (typeof grants === "string") throw new AuthError(grants);
     const limits = [payload.exp, maxAge > 0 && payload.iat !== undefined ? payload.iat + maxAge : undefined].filter((t) => t !== undefined);
-    return { subject: prepared.nickname, expiresAtMs: limits.length > 0 ? Math.min(...limits) * 1000 : undefined };
+    return { subject: prepared.nickname, grants, expiresAtMs: limits.length > 0 ? Math.min(...limits) * 1000 : undefined };
   };
 }
 

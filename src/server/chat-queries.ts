@@ -11,13 +11,17 @@ import {
   GetHistoryResponseSchema,
   ListMembersResponseSchema,
   ListRoomsResponseSchema,
+  RoomVisibility,
   type GetHistoryRequest,
   type GetHistoryResponse,
   type ListMembersRequest,
   type ListMembersResponse,
+  type ListRoomsRequest,
   type ListRoomsResponse,
 } from "../../gen/chat/v1/chat_pb.js";
+import type { Caller } from "../hub/caller.js";
 import type { Hub } from "../hub/hub.js";
+import type { RoomListing } from "../hub/room-queries.js";
 import { checkRoom } from "../hub/validate.js";
 import { InvalidPageTokenError, LogUnavailableError } from "../log/room-log.js";
 import { toChatMessage, toMember } from "../wire/events.js";
@@ -27,41 +31,46 @@ export const HISTORY_MAX_LIMIT = 500;
 export const MEMBERS_DEFAULT_PAGE = 100;
 export const MEMBERS_MAX_PAGE = 1000;
 
+/**
+ * Each query is asked by a caller (the token's identity; undefined without
+ * authentication, a stranger to every private room): a private room answers
+ * a stranger exactly as a room that does not exist.
+ */
 export interface ChatQueries {
-  listRooms(): Promise<ListRoomsResponse>;
-  listMembers(req: ListMembersRequest): Promise<ListMembersResponse>;
-  getHistory(req: GetHistoryRequest): Promise<GetHistoryResponse>;
+  listRooms(req: ListRoomsRequest, caller: Caller): Promise<ListRoomsResponse>;
+  listMembers(req: ListMembersRequest, caller: Caller): Promise<ListMembersResponse>;
+  getHistory(req: GetHistoryRequest, caller: Caller): Promise<GetHistoryResponse>;
 }
 
 export function chatQueries(hub: Hub): ChatQueries {
   return {
-    listRooms: () =>
+    listRooms: (req, caller) =>
       guarded(async () => {
-        const rooms = await hub.listRooms();
-        return create(ListRoomsResponseSchema, {
-          rooms: rooms.map((r) => ({ name: r.name, memberCount: r.memberCount, lastSeq: BigInt(r.lastSeq) })),
-        });
+        if (req.mine && !caller) throw new ConnectError("mine: true lists the rooms of a signed-in user; this server runs without authentication", Code.FailedPrecondition);
+        const rooms = req.mine ? await hub.myRooms(caller!) : await hub.listRooms(caller);
+        return create(ListRoomsResponseSchema, { rooms: rooms.map(toRoomInfo) });
       }),
-    listMembers: (req) =>
+    listMembers: (req, caller) =>
       guarded(async () => {
         requireRoom(req.room);
         if (req.pageSize > MEMBERS_MAX_PAGE) throw invalid(`page_size must be at most ${MEMBERS_MAX_PAGE}`);
-        const page = await hub.listMembers(req.room, req.pageToken, req.pageSize === 0 ? MEMBERS_DEFAULT_PAGE : req.pageSize);
+        const page = await hub.listMembers(req.room, req.pageToken, req.pageSize === 0 ? MEMBERS_DEFAULT_PAGE : req.pageSize, caller);
         return create(ListMembersResponseSchema, {
-          members: page.members.map(toMember),
+          members: page.members.map((m, i) => toMember(m, page.roles[i])),
           nextPageToken: page.nextPageToken,
           memberCount: page.memberCount,
         });
       }),
-    getHistory: (req) =>
+    getHistory: (req, caller) =>
       guarded(async () => {
         requireRoom(req.room);
         if (req.limit > HISTORY_MAX_LIMIT) throw invalid(`limit must be at most ${HISTORY_MAX_LIMIT}`);
-        const page = await hub.history(req.room, {
+        const query = {
           beforeSeq: req.beforeSeq === undefined ? undefined : safeNumber(req.beforeSeq),
           afterSeq: req.afterSeq === undefined ? undefined : safeNumber(req.afterSeq),
           limit: req.limit === 0 ? HISTORY_DEFAULT_LIMIT : req.limit,
-        });
+        };
+        const page = await hub.history(req.room, query, caller);
         return create(GetHistoryResponseSchema, {
           messages: page.messages.map(toChatMessage),
           epoch: page.position.epoch,
@@ -70,6 +79,19 @@ export function chatQueries(hub: Hub): ChatQueries {
           hasMore: page.hasMore,
         });
       }),
+  };
+}
+
+function toRoomInfo(r: RoomListing) {
+  return {
+    name: r.name,
+    memberCount: r.memberCount,
+    lastSeq: BigInt(r.lastSeq),
+    visibility: r.state?.visibility ?? RoomVisibility.PUBLIC,
+    topic: r.state?.topic ?? "",
+    yourRole: r.yourRole,
+    directUserId: r.directUserId,
+    lastMessage: r.last ? toChatMessage(r.last) : undefined,
   };
 }
 

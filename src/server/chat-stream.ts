@@ -73,7 +73,7 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
         end(reason);
       },
     },
-    identity?.subject,
+    identity,
   );
   if (!(opened instanceof Session)) {
     log.warn({ peer, reason: opened.kind }, "stream refused");

@@ -47,17 +47,14 @@ export function chatRoutes(options: ChatRoutesOptions): (router: ConnectRouter) 
   const identify = (ctx: HandlerContext) => authenticateCall(authenticate, ctx.requestHeader.get("authorization") ?? undefined);
   return (router) => {
     router.service(ChatService, {
-      async listRooms(_req, ctx) {
-        await identify(ctx);
-        return queries.listRooms();
+      async listRooms(req, ctx) {
+        return queries.listRooms(req, await identify(ctx));
       },
       async listMembers(req, ctx) {
-        await identify(ctx);
-        return queries.listMembers(req);
+        return queries.listMembers(req, await identify(ctx));
       },
       async getHistory(req, ctx) {
-        await identify(ctx);
-        return queries.getHistory(req);
+        return queries.getHistory(req, await identify(ctx));
       },
       async command(req, ctx) {
         const identity = await identify(ctx);
@@ -76,7 +73,7 @@ export function chatRoutes(options: ChatRoutesOptions): (router: ConnectRouter) 
         const identity = await identify(ctx);
         const control = ctx.values.get(streamControlKey);
         const stream = new SessionStream(options, ctx, control);
-        const opened = hub.openSession({ write: stream.sink.write, end: (reason) => stream.sink.end(disconnectError(reason)) }, identity?.subject);
+        const opened = hub.openSession({ write: stream.sink.write, end: (reason) => stream.sink.end(disconnectError(reason)) }, identity);
         if (!(opened instanceof Session)) throw disconnectError(opened) ?? new ConnectError("stream refused", Code.Unavailable);
         const session = opened;
         void readRequests(requests, session, ctx, options.log);

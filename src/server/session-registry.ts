@@ -105,7 +105,7 @@ export class SessionRegistry {
           sink.end(disconnectError(reason));
         },
       },
-      identity?.subject,
+      identity,
     );
     if (!(opened instanceof Session)) {
       log.warn({ peer, reason: opened.kind }, "session refused");

@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ConnectError } from "@connectrpc/connect";
-import type { CommandRequest, GetHistoryRequest, ListMembersRequest } from "../../gen/chat/v1/chat_pb.js";
+import type { CommandRequest, GetHistoryRequest, ListMembersRequest, ListRoomsRequest } from "../../gen/chat/v1/chat_pb.js";
 import type { Hub } from "../hub/hub.js";
 import type { Authenticator, Identity } from "./auth.js";
 import { authenticateCall } from "./call-auth.js";
@@ -38,9 +38,9 @@ function unary<Req>(handle: (req: Req, identity: Identity | undefined) => Promis
 export function unaryHandlers(hub: Hub, authenticate?: Authenticator, registry?: SessionRegistry) {
   const queries = chatQueries(hub);
   return {
-    ListRooms: unary(() => queries.listRooms(), authenticate),
-    ListMembers: unary((req: ListMembersRequest) => queries.listMembers(req), authenticate),
-    GetHistory: unary((req: GetHistoryRequest) => queries.getHistory(req), authenticate),
+    ListRooms: unary((req: ListRoomsRequest, identity) => queries.listRooms(req, identity), authenticate),
+    ListMembers: unary((req: ListMembersRequest, identity) => queries.listMembers(req, identity), authenticate),
+    GetHistory: unary((req: GetHistoryRequest, identity) => queries.getHistory(req, identity), authenticate),
     // The answer is already the encoding of a CommandResponse: it goes to the wire as it is.
     ...(registry ? { Command: unary((req: CommandRequest, identity) => registry.commandBytes(req, identity), authenticate) } : {}),
   };

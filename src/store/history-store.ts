@@ -10,6 +10,7 @@
  * recognised. A room with neither is forgotten, epoch included.
  */
 import type { RoomPosition, SentRecord, StoredMessage } from "../log/message.js";
+import type { RoomStateData } from "../rooms/room-state.js";
 
 export type { RoomPosition, SentRecord, StoredMessage };
 
@@ -20,6 +21,19 @@ export interface AppendItem {
   epoch: string;
   /** textHash(message.text), kept with the idempotency key. */
   textHash: string;
+  /**
+   * For a room action: the room's state after it, stored in the same atomic
+   * step as the entry. null: the room is deleted — its history, keys and
+   * state are dropped (the entry itself included) and its next message
+   * starts a new epoch.
+   */
+  state?: RoomStateData | null;
+}
+
+/** A room where a user holds a role. */
+export interface RoomOfUser {
+  name: string;
+  state: RoomStateData;
 }
 
 export interface HistoryStore {
@@ -38,6 +52,10 @@ export interface HistoryStore {
   before(room: string, beforeSeq: number, limit: number): StoredMessage[];
   /** What `sender` sent with `clientMsgId` in the room, if the key is still within the window. */
   findSent(room: string, sender: string, clientMsgId: string): SentRecord | undefined;
+  /** The room's state, if it has one (kept apart from history: retention never drops it). */
+  state(room: string): RoomStateData | undefined;
+  /** The rooms whose state gives the user a role, by name, at most `limit`. */
+  roomsOf(userId: string, limit: number): RoomOfUser[];
   /** A room in use (it has members) is never evicted to make room for others. */
   setInUse(room: string, inUse: boolean): void;
   /**

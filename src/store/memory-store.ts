@@ -8,7 +8,8 @@
  * numbers stay, so resuming members are told history_truncated, never a
  * silent reset). A new store is a new history: every room gets a fresh epoch.
  */
-import type { AppendItem, HistoryStore, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
+import type { RoomStateData } from "../rooms/room-state.js";
+import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Bookkeeping bytes counted per message and per key on top of their strings. */
@@ -31,7 +32,8 @@ interface RoomHistory {
   bytes: number;
 }
 
-const messageBytes = (m: StoredMessage) => MESSAGE_OVERHEAD + 2 * (m.text.length + m.sender.length + m.clientMsgId.length);
+const messageBytes = (m: StoredMessage) =>
+  MESSAGE_OVERHEAD + 2 * (m.text.length + m.sender.length + m.clientMsgId.length + (m.senderId?.length ?? 0)) + (m.action?.length ?? 0);
 const keyBytes = (key: string) => KEY_OVERHEAD + 2 * key.length;
 const clientKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`;
 
@@ -39,6 +41,8 @@ export class MemoryHistoryStore implements HistoryStore {
   /** Map order is the least-recently-written order. */
   private readonly rooms = new Map<string, RoomHistory>();
   private readonly inUse = new Set<string>();
+  /** Room states: not history, so neither retention nor maxBytes ever drops them (only a room's deletion). */
+  private readonly states = new Map<string, RoomStateData>();
   private totalBytes = 0;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -77,7 +81,12 @@ export class MemoryHistoryStore implements HistoryStore {
       lastSeqs.set(m.room, m.seq);
     }
     const now = Date.now();
-    for (const { message: m, epoch, textHash } of items) {
+    for (const { message: m, epoch, textHash, state } of items) {
+      if (state === null) {
+        this.deleteRoom(m.room);
+        continue;
+      }
+      if (state) this.states.set(m.room, state);
       const h = this.touch(m.room, epoch);
       h.messages.push(m);
       h.lastSeq = m.seq;
@@ -114,6 +123,16 @@ export class MemoryHistoryStore implements HistoryStore {
     return { seq: sent.seq, sentAtMs: sent.sentAtMs, textHash: sent.textHash };
   }
 
+  state(room: string): RoomStateData | undefined {
+    return this.states.get(room);
+  }
+
+  roomsOf(userId: string, limit: number): RoomOfUser[] {
+    const out: RoomOfUser[] = [];
+    for (const [name, state] of this.states) if (state.roles[userId] !== undefined) out.push({ name, state });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).slice(0, limit);
+  }
+
   setInUse(room: string, inUse: boolean): void {
     if (inUse) this.inUse.add(room);
     else this.inUse.delete(room);
@@ -127,6 +146,7 @@ export class MemoryHistoryStore implements HistoryStore {
   close(): void {
     clearInterval(this.pruneTimer);
     this.rooms.clear();
+    this.states.clear();
     this.totalBytes = 0;
   }
 
@@ -137,6 +157,12 @@ export class MemoryHistoryStore implements HistoryStore {
     else h = { name: room, epoch, messages: [], head: 0, lastSeq: 0, ids: new Map(), bytes: 0 };
     this.rooms.set(room, h);
     return h;
+  }
+
+  private deleteRoom(room: string): void {
+    const h = this.rooms.get(room);
+    if (h) this.forget(room, h);
+    this.states.delete(room);
   }
 
   private grow(h: RoomHistory, bytes: number): void {

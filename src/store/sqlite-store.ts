@@ -44,12 +44,13 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import type { AppendItem, HistoryStore, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
+import type { RoomStateData } from "../rooms/room-state.js";
+import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { textHash } from "../log/text-hash.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The history database could not be opened: the message names the file and says why, in one line. */
 export class StoreOpenError extends Error {
@@ -90,6 +91,8 @@ interface MessageRow {
   text: string;
   sent_at_ms: number;
   client_msg_id: string;
+  sender_id: string;
+  action: Buffer | null;
 }
 
 /** Rooms handled per slice of a background prune pass. */
@@ -139,7 +142,31 @@ ALTER TABLE rooms ADD COLUMN id_count INTEGER NOT NULL DEFAULT 0;
 DROP INDEX messages_by_client_msg_id;
 `;
 
-const MESSAGE_COLUMNS = "room, seq, sender, text, sent_at_ms, client_msg_id";
+/**
+ * Version 3 (issue 18): rooms with state. A room's state is JSON with its
+ * version (kept apart from history: retention never drops it); room_roles
+ * indexes its roles by user for "my rooms". Entries record the sender's user
+ * id and, for a room action, the encoded chat.v1.RoomAction. Rooms of
+ * earlier files have no state: public, no roles, as before.
+ */
+const SCHEMA_V3 = `
+CREATE TABLE room_states (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE room_roles (
+  user_id TEXT NOT NULL,
+  room TEXT NOT NULL,
+  role INTEGER NOT NULL,
+  PRIMARY KEY (user_id, room)
+) WITHOUT ROWID;
+CREATE INDEX room_roles_by_room ON room_roles (room);
+ALTER TABLE messages ADD COLUMN sender_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN action BLOB;
+`;
+
+const MESSAGE_COLUMNS = "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action";
 
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
@@ -205,6 +232,17 @@ export class SqliteHistoryStore implements HistoryStore {
     return row ? { seq: row.seq, sentAtMs: row.sent_at_ms, textHash: row.text_hash } : undefined;
   }
 
+  state(room: string): RoomStateData | undefined {
+    const json = this.stmts.getState.get(room) as string | undefined;
+    return json === undefined ? undefined : (JSON.parse(json) as RoomStateData);
+  }
+
+  roomsOf(userId: string, limit: number): RoomOfUser[] {
+    if (limit <= 0) return [];
+    const rows = this.stmts.roomsOf.all(userId, limit) as { name: string; state: string }[];
+    return rows.map((r) => ({ name: r.name, state: JSON.parse(r.state) as RoomStateData }));
+  }
+
   /** Rooms in use are protected by the room log's own position cache; nothing to do here. */
   setInUse(): void {}
 
@@ -263,7 +301,12 @@ export class SqliteHistoryStore implements HistoryStore {
 
   private appendInTx(items: readonly AppendItem[]): void {
     const touched = new Map<string, { lastSeq: number; kept: number; ids: number }>();
-    for (const { message: m, epoch, textHash } of items) {
+    for (const { message: m, epoch, textHash, state } of items) {
+      if (state === null) {
+        this.deleteRoom(m.room);
+        touched.delete(m.room);
+        continue;
+      }
       let room = touched.get(m.room);
       if (!room) {
         let row = this.stmts.roomCounters.get(m.room) as { last_seq: number; kept: number; id_count: number } | undefined;
@@ -278,7 +321,8 @@ export class SqliteHistoryStore implements HistoryStore {
         // Thrown inside the transaction: everything this batch wrote is rolled back.
         throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${room.lastSeq}`);
       }
-      this.stmts.insertMessage.run(m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId);
+      this.stmts.insertMessage.run(m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId, m.senderId ?? "", m.action ?? null);
+      if (state) this.putState(m.room, state);
       room.lastSeq = m.seq;
       room.kept++;
       if (m.clientMsgId) {
@@ -299,6 +343,21 @@ export class SqliteHistoryStore implements HistoryStore {
       // Expired messages of a room being written to go now; expired keys wait for the periodic prune.
       if (maxAgeMs > 0) this.trimMessagesByAge(name, now);
     }
+  }
+
+  private putState(room: string, state: RoomStateData): void {
+    this.stmts.putState.run(room, JSON.stringify(state), state.version);
+    this.stmts.deleteRoles.run(room);
+    for (const [userId, role] of Object.entries(state.roles)) this.stmts.insertRole.run(userId, room, role);
+  }
+
+  /** Everything of the room: history, keys, its row (and so its epoch), its state. */
+  private deleteRoom(room: string): void {
+    this.stmts.deleteAll.run(room);
+    this.stmts.deleteAllIds.run(room);
+    this.stmts.deleteRoom.run(room);
+    this.stmts.deleteState.run(room);
+    this.stmts.deleteRoles.run(room);
   }
 
   /**
@@ -331,7 +390,7 @@ function prepareStatements(db: Database.Database) {
     setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ?, id_count = ? WHERE name = ?"),
     reduceCounters: db.prepare("UPDATE rooms SET kept = kept - ?, id_count = id_count - ? WHERE name = ?"),
     deleteIfEmpty: db.prepare("DELETE FROM rooms WHERE name = ? AND kept = 0 AND id_count = 0"),
-    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`),
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`),
     before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
@@ -349,6 +408,16 @@ function prepareStatements(db: Database.Database) {
     firstNotExpired: db.prepare("SELECT seq FROM messages WHERE room = ? AND sent_at_ms >= ? ORDER BY seq LIMIT 1").pluck(),
     deleteBelow: db.prepare("DELETE FROM messages WHERE room = ? AND seq < ?"),
     deleteAll: db.prepare("DELETE FROM messages WHERE room = ?"),
+    deleteAllIds: db.prepare("DELETE FROM sent_ids WHERE room = ?"),
+    deleteRoom: db.prepare("DELETE FROM rooms WHERE name = ?"),
+    getState: db.prepare("SELECT state FROM room_states WHERE name = ?").pluck(),
+    putState: db.prepare("INSERT INTO room_states (name, state, version) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state, version = excluded.version"),
+    deleteState: db.prepare("DELETE FROM room_states WHERE name = ?"),
+    deleteRoles: db.prepare("DELETE FROM room_roles WHERE room = ?"),
+    insertRole: db.prepare("INSERT INTO room_roles (user_id, room, role) VALUES (?, ?, ?)"),
+    roomsOf: db.prepare(
+      "SELECT s.name AS name, s.state AS state FROM room_roles r JOIN room_states s ON s.name = r.room WHERE r.user_id = ? ORDER BY r.room LIMIT ?",
+    ),
     roomsAfter: db.prepare("SELECT name FROM rooms WHERE name > ? ORDER BY name LIMIT ?").pluck(),
   };
 }
@@ -361,6 +430,8 @@ function toMessage(row: MessageRow): StoredMessage {
     text: row.text,
     sentAtMs: row.sent_at_ms,
     clientMsgId: row.client_msg_id,
+    ...(row.sender_id ? { senderId: row.sender_id } : {}),
+    ...(row.action ? { action: new Uint8Array(row.action.buffer, row.action.byteOffset, row.action.byteLength) } : {}),
   };
 }
 
@@ -430,6 +501,7 @@ function migrate(db: Database.Database, fail: (reason: string) => never): void {
       db.exec("UPDATE rooms SET id_count = (SELECT count(*) FROM sent_ids WHERE sent_ids.room = rooms.name)");
     });
   }
+  if (version < 3) step(db, 3, () => db.exec(SCHEMA_V3));
 }
 
 function step(db: Database.Database, version: number, migrate: () => void): void {

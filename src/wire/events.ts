@@ -13,6 +13,7 @@ import {
   type LeaveReason,
   type Member,
   type PresenceEvent,
+  type RoomRole,
 } from "../../gen/chat/v1/chat_pb.js";
 import type { StoredMessage } from "../log/message.js";
 import { encodeEvent, type EncodedEvent } from "./encoded-event.js";
@@ -22,6 +23,7 @@ import { encodeMessageEvent } from "./message-codec.js";
 export interface MemberInfo {
   nickname: string;
   joinedAtMs: number;
+  userId?: string;
 }
 
 export function toChatMessage(m: StoredMessage): ChatMessage {
@@ -37,8 +39,8 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
   });
 }
 
-export function toMember(m: MemberInfo): Member {
-  return create(MemberSchema, { nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs) });
+export function toMember(m: MemberInfo, role: RoomRole = 0 as RoomRole): Member {
+  return create(MemberSchema, { nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs), userId: m.userId ?? "", role });
 }
 
 /** The hot path: hand-encoded, byte-for-byte what protobuf-es would write. */
@@ -53,8 +55,11 @@ export const leftEvent = (room: string, reason: LeaveReason = 0 as LeaveReason):
 export const memberRenamedEvent = (room: string, oldNickname: string, newNickname: string): EncodedEvent =>
   encodeEvent({ case: "memberRenamed", value: { $typeName: "chat.v1.MemberRenamedEvent", room, oldNickname, newNickname } });
 
-export const memberJoinedEvent = (room: string, m: MemberInfo): EncodedEvent =>
-  encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m) } });
+export const memberJoinedEvent = (room: string, m: MemberInfo, role?: RoomRole): EncodedEvent =>
+  encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m, role) } });
+
+export const directOpenedEvent = (room: string, userId: string, created: boolean): EncodedEvent =>
+  encodeEvent({ case: "directOpened", value: { $typeName: "chat.v1.DirectOpenedEvent", room, userId, created } });
 
 export const memberLeftEvent = (room: string, nickname: string, reason: LeaveReason): EncodedEvent =>
   encodeEvent({ case: "memberLeft", value: { $typeName: "chat.v1.MemberLeftEvent", room, nickname, reason } });

@@ -20,28 +20,46 @@ const MEMBERS_FIELD_TAG = (3 << 3) | 2; // JoinedEvent.members
 export interface JoinedMember {
   nickname: string;
   joinedAtMs: number;
+  /** Member.user_id (absent in records made before users had ids). */
+  userId?: string;
 }
 
 /**
  * Encoded members by record: the room log hands out the same record objects
  * for as long as a member stays, so in a big room each member is encoded once,
- * not once per join that lists it.
+ * not once per join that lists it. The role (the last field) can change while
+ * the record stays, so it is appended per listing.
  */
 const encodedMembers = new WeakMap<JoinedMember, Uint8Array>();
 
-function cachedMember(m: JoinedMember): Uint8Array {
+function cachedMember(m: JoinedMember, role: number): Uint8Array {
   let bytes = encodedMembers.get(m);
   if (!bytes) encodedMembers.set(m, (bytes = encodeMember(m)));
-  return bytes;
+  return role ? withRole(bytes, role) : bytes;
 }
 
-/** Member { nickname = 1; joined_at = 2 (Timestamp: seconds = 1, nanos = 2) }, as protobuf-es writes it. */
-export function encodeMember(m: JoinedMember): Uint8Array {
+/** Member.role (field 4, the last one) after the other fields: the bytes protobuf-es writes. */
+function withRole(member: Uint8Array, role: number): Uint8Array {
+  const out = new Uint8Array(member.length + 1 + varintSize(role));
+  out.set(member, 0);
+  out[member.length] = 4 << 3;
+  writeVarint(out, member.length + 1, role);
+  return out;
+}
+
+/**
+ * Member { nickname = 1; joined_at = 2 (Timestamp: seconds = 1, nanos = 2);
+ * user_id = 3; role = 4 }, as protobuf-es writes it.
+ */
+export function encodeMember(m: JoinedMember, role = 0): Uint8Array {
+  if (role) return withRole(encodeMember(m), role);
   const name = Buffer.from(m.nickname, "utf8");
+  const user = Buffer.from(m.userId ?? "", "utf8");
   const seconds = Math.floor(m.joinedAtMs / 1000);
   const nanos = (m.joinedAtMs - seconds * 1000) * 1_000_000;
   const tsSize = (seconds ? 1 + varintSize(seconds) : 0) + (nanos ? 1 + varintSize(nanos) : 0);
-  const size = (name.length ? 1 + varintSize(name.length) + name.length : 0) + 1 + varintSize(tsSize) + tsSize;
+  const size =
+    (name.length ? 1 + varintSize(name.length) + name.length : 0) + 1 + varintSize(tsSize) + tsSize + (user.length ? 1 + varintSize(user.length) + user.length : 0);
   const out = new Uint8Array(size);
   let pos = 0;
   if (name.length) {
@@ -60,6 +78,11 @@ export function encodeMember(m: JoinedMember): Uint8Array {
     out[pos++] = 2 << 3;
     pos = writeVarint(out, pos, nanos);
   }
+  if (user.length) {
+    out[pos++] = (3 << 3) | 2;
+    pos = writeVarint(out, pos, user.length);
+    out.set(user, pos);
+  }
   return out;
 }
 
@@ -73,12 +96,14 @@ export function chatMessageBytes(event: EncodedEvent): Uint8Array {
 }
 
 export function encodeJoinedEvent(
-  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members" | "userId"> & { userId?: string },
+  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members" | "userId" | "state"> & { userId?: string; state?: JoinedEvent["state"] },
   members: readonly JoinedMember[],
   recent: readonly EncodedEvent[],
+  /** Each member's role (Member.role); none: every role unspecified. */
+  roleOf: (m: JoinedMember) => number = () => 0,
 ): EncodedEvent {
   const base = toBinary(JoinedEventSchema, create(JoinedEventSchema, fields));
-  const memberBytes = members.map(cachedMember);
+  const memberBytes = members.map((m) => cachedMember(m, roleOf(m)));
   const bodies = recent.map(chatMessageBytes);
   let joinedSize = base.length;
   for (const b of memberBytes) joinedSize += 1 + varintSize(b.length) + b.length;

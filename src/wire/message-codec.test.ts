@@ -1,9 +1,10 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ChatResponseSchema } from "../../gen/chat/v1/chat_pb.js";
+import { ChatResponseSchema, RoomActionKind, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
+import { encodeAction } from "../log/room-states.js";
 import type { StoredMessage } from "../log/message.js";
 import { toChatMessage } from "./events.js";
-import { encodeMessageEvent } from "./message-codec.js";
+import { assembleMessageEvent, encodeMessageEvent, encodeMessageHalves } from "./message-codec.js";
 import { encodeEvent } from "./encoded-event.js";
 
 /** The generic path: build the message object and let protobuf-es encode it. */
@@ -20,9 +21,21 @@ describe("the hand-written message encoder", () => {
     ["a 4096-byte text (multi-byte lengths)", { text: "x".repeat(4096) }],
     ["large sequence numbers", { seq: 2 ** 40 + 17 }],
     ["seq just past one varint byte", { seq: 128 }],
+    ["a sender id", { senderId: "3f2c9a7e-user" }],
+    ["a non-ASCII sender id", { senderId: "zoë-😀".repeat(20) }],
+    ["a ban action with a sender id", { senderId: "u-ann", action: encodeAction({ kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam", untilMs: 1_795_000_360_250 }) }],
+    ["an action with every field default but its kind", { action: encodeAction({ kind: RoomActionKind.LEAVE_MEMBERSHIP }) }],
+    ["an empty action (present, all defaults)", { action: new Uint8Array(0) }],
+    ["a create action", { action: encodeAction({ kind: RoomActionKind.CREATE, visibility: RoomVisibility.PRIVATE, topic: "t".repeat(200) }) }],
+    ["a set-role action, empty client id", { clientMsgId: "", action: encodeAction({ kind: RoomActionKind.SET_ROLE, targetUser: "u-b", role: RoomRole.MODERATOR }) }],
   ])("writes the same bytes as protobuf-es for %s", (_name, patch) => {
     const m = { ...base, ...patch };
     expect(Buffer.from(encodeMessageEvent(m))).toEqual(Buffer.from(reference(m)));
+  });
+
+  it("the halves around the sequence number assemble into the same bytes, action and sender id included", () => {
+    const m = { ...base, seq: 300, senderId: "u-ann", action: encodeAction({ kind: RoomActionKind.KICK, targetUser: "u-b", reason: "bye" }) };
+    expect(Buffer.from(assembleMessageEvent(encodeMessageHalves(m), m.seq))).toEqual(Buffer.from(reference(m)));
   });
 
   it("concatenated encodings decode as one ChatResponse with every event in order", () => {
