@@ -1,0 +1,52 @@
+/**
+ * The dialog that asks what a kick, ban or mute needs before it is sent: a
+ * reason (shown to the room) and, for a ban or a mute, for how long. A modal
+ * <dialog>: the browser keeps focus inside it, Escape cancels, and focus goes
+ * back to where it was when it closes.
+ */
+import { byId } from "./dom.js";
+
+export interface ActionDetails {
+  reason: string;
+  /** Seconds from now; 0: until lifted. */
+  durationS: number;
+}
+
+export class ActionDialog {
+  private readonly dialog = byId<HTMLDialogElement>("action-dialog");
+  private readonly title = byId("action-dialog-title");
+  private readonly reasonField = byId("action-reason-field");
+  private readonly reason = byId<HTMLInputElement>("action-reason");
+  private readonly durationField = byId("action-duration-field");
+  private readonly duration = byId<HTMLSelectElement>("action-duration");
+  private readonly confirm = byId<HTMLButtonElement>("action-confirm");
+  private answer: ((details: ActionDetails | undefined) => void) | undefined;
+
+  constructor(signal: AbortSignal) {
+    byId("action-cancel").addEventListener("click", () => this.dialog.close(""), { signal });
+    byId<HTMLFormElement>("action-form").addEventListener("submit", () => (this.dialog.returnValue = "ok"), { signal });
+    this.dialog.addEventListener("close", () => this.settle(this.dialog.returnValue === "ok"), { signal });
+    signal.addEventListener("abort", () => this.dialog.open && this.dialog.close(""));
+  }
+
+  /** Ask; resolves with what was entered, or undefined when cancelled. */
+  ask(title: string, confirmLabel: string, fields: { reason: boolean; duration: boolean }): Promise<ActionDetails | undefined> {
+    this.settle(false);
+    this.title.textContent = title;
+    this.confirm.textContent = confirmLabel;
+    this.reasonField.hidden = !fields.reason;
+    this.durationField.hidden = !fields.duration;
+    this.reason.value = "";
+    this.duration.value = "0";
+    this.dialog.returnValue = "";
+    this.dialog.showModal();
+    (fields.reason ? this.reason : this.duration).focus();
+    return new Promise((resolve) => (this.answer = resolve));
+  }
+
+  private settle(ok: boolean): void {
+    const answer = this.answer;
+    this.answer = undefined;
+    answer?.(ok ? { reason: this.reason.value.trim(), durationS: Number(this.duration.value) } : undefined);
+  }
+}
