@@ -493,13 +493,13 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     it("an action retried with its key is answered with the original; the key used for another action is a conflict", async ({ skip }) => {
       if (!(await backend.available())) return skip();
       const log = await open();
-      await create(log, "hall", ann, {}, );
+      await create(log, "hall", ann);
       const ban = { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" };
       const first = await act(log, "hall", ann, ban, "a-1");
       expect(first).toMatchObject({ kind: "stored", seq: 2 });
       const again = await act(log, "hall", ann, ban, "a-1");
-      expect(again).toMatchObject({ kind: "duplicate", original: { seq: 2, sender: "ann" } });
-      if (again.kind === "duplicate" && again.original.action) expect(actionOf(again.original)?.kind).toBe(RoomActionKind.BAN);
+      expect(again).toMatchObject({ kind: "duplicate", original: { seq: 2, sender: "ann", senderId: "u-ann", text: "mallory was banned by ann: spam", clientMsgId: "a-1" } });
+      expect(again.kind === "duplicate" && actionOf(again.original)?.kind).toBe(RoomActionKind.BAN);
       expect(await act(log, "hall", ann, { ...ban, reason: "other" }, "a-1")).toEqual({ kind: "conflict" });
       expect(await act(log, "hall", ann, { ...ban, targetUser: "u-eve" }, "a-1")).toEqual({ kind: "conflict" });
       expect((await log.position("hall")).lastSeq).toBe(2);
@@ -571,12 +571,13 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
       expect(actionOf(entries[entries.length - 1])?.kind).toBe(RoomActionKind.BAN);
     });
 
-    it("deleting a room delivers its entry first, then drops its state, members and history", async ({ skip }) => {
+    it("deleting a room delivers its entry first, then a reset, and drops its state, members and history", async ({ skip }) => {
       if (!(await backend.available())) return skip();
       const log = await open();
       const r = recorder();
       await log.subscribe("gone", r.l);
       expect(await act(log, "gone", admin, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      const epoch = (await log.position("gone")).epoch;
       await create(log, "gone", ann, { visibility: RoomVisibility.PRIVATE });
       await joinAs(log, "gone", ann);
       await post(log, "gone", ann, "last words");
@@ -584,6 +585,11 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
       expect(await act(log, "gone", admin, { kind: RoomActionKind.DELETE, reason: "closed" })).toMatchObject({ kind: "stored", seq: 3, state: undefined });
       await waitUntil(() => r.entries.length === 3, "the delete delivered");
       expect(decode(r.entries[2])).toMatchObject({ senderId: "admin", text: "the room was deleted: closed", action: { kind: RoomActionKind.DELETE } });
+      // Then the subscriber is told the room starts again (a new history: its members' positions mean nothing now).
+      await waitUntil(() => r.resets.length === 1, "the reset after the delete");
+      expect(r.resets[0]).toMatchObject({ firstSeq: 0, lastSeq: 0 });
+      expect(r.resets[0].epoch).not.toBe(epoch);
+      expect(await log.position("gone")).toMatchObject({ lastSeq: 0 });
       expect(await log.state("gone")).toBeUndefined();
       expect((await log.members("gone", "", 10)).memberCount).toBe(0);
       expect((await log.history("gone", { limit: 10 })).messages).toEqual([]);

@@ -7,6 +7,7 @@
  */
 import { prepareNickname } from "../hub/nickname.js";
 import { checkRoom } from "../hub/validate.js";
+import { parseRoomCommand, ROOM_COMMAND_HELP, type RoomCommand } from "./room-commands.js";
 
 export const HISTORY_DEFAULT = 20;
 export const HISTORY_MAX = 500;
@@ -23,6 +24,7 @@ export type Command =
   | { kind: "history"; count: number }
   | { kind: "help" }
   | { kind: "quit" }
+  | RoomCommand
   | { kind: "invalid"; message: string }
   /** A nickname the server's rules refuse: the front-end says why, and who we still are (parsing does not know). */
   | { kind: "badNick"; nickname: string; reason: string };
@@ -31,11 +33,12 @@ export const COMMAND_HELP = [
   "/join <room>      join a room and make it the current one",
   "/leave [room]     leave a room (default: the current one)",
   "/switch <room>    send to another joined room (also /s)",
-  "/rooms            list rooms that have members, with when and what was last said",
+  "/rooms            list your rooms and direct messages (signed in), and rooms that have members, with when and what was last said",
   "/who [room]       list members of a room (default: the current one), a page at a time",
   "/who [room] more  the next page of members",
   "/nick <name>      change your nickname in every room you are in (refused if taken in any: you keep yours)",
   `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
+  ...ROOM_COMMAND_HELP,
   "/quit             leave (waits briefly for unsent messages); also Ctrl+D, or Ctrl+C on an empty line",
   "/help             this list",
   "//text            send a message that starts with /",
@@ -107,7 +110,7 @@ export function parseLine(line: string): Command {
     case "q":
       return { kind: "quit" };
     default:
-      return { kind: "invalid", message: `unknown command /${name} (try /help)` };
+      return parseRoomCommand(name.toLowerCase(), args, rest) ?? { kind: "invalid", message: `unknown command /${name} (try /help)` };
   }
 }
 

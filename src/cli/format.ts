@@ -13,6 +13,8 @@ import {
   type JoinedEvent,
   type Member,
   type PresenceEvent,
+  RoomRole,
+  RoomVisibility,
   type RoomInfo,
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
@@ -28,6 +30,13 @@ export interface FormatOptions {
   history?: number;
   /** The current time, for telling today's messages from older ones. */
   now?: Date;
+  /** How a room is named on screen (default "#room"; a direct-message room as "@user"). */
+  roomLabel?: (room: string) => string;
+}
+
+/** A room's name on screen: "#lobby", or what the front end calls it (a direct-message room: "@bob"). */
+export function roomLabel(room: string, opts: Pick<FormatOptions, "roomLabel">): string {
+  return opts.roomLabel?.(room) ?? `#${room}`;
 }
 
 /** Names listed at most in a joined or presence line; the rest are counted. */
@@ -76,7 +85,9 @@ export function clock(ts: Timestamp | undefined, now: Date = new Date()): string
 
 export function formatMessage(m: ChatMessage, opts: FormatOptions): string {
   const p = painter(opts.color);
-  const room = m.room === opts.currentRoom ? "" : `${p("cyan", `#${m.room}`)} `;
+  const room = m.room === opts.currentRoom ? "" : `${p("cyan", roomLabel(m.room, opts))} `;
+  // A change of the room's state (a ban, the topic…) is a quiet line, not someone speaking.
+  if (m.action) return `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}${p("dim", `* ${sanitize(m.text)}`)}`;
   return `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}${p("bold", `<${sanitize(m.sender)}>`)} ${sanitize(m.text)}`;
 }
 
@@ -118,9 +129,14 @@ function formatJoined(j: JoinedEvent, opts: FormatOptions): string[] {
   // member_count is the truth; a large room's event lists only the first members.
   const total = Math.max(j.memberCount, j.members.length);
   const more = total > NAMES_SHOWN ? `; /who ${j.room} lists them` : "";
-  const head = p("green", `*** ${j.resumed ? "rejoined" : "joined"} #${j.room} as ${sanitize(j.nickname)} (${plural(total, "member")}: ${formatMembers(j.members, total)}${more})`);
+  const kind = j.state?.directUserId ? "direct messages with " : j.state?.visibility === RoomVisibility.PRIVATE ? "private room " : "";
+  const head = p("green", `*** ${j.resumed ? "rejoined" : "joined"} ${kind}${roomLabel(j.room, opts)} as ${sanitize(j.nickname)} (${plural(total, "member")}: ${formatMembers(j.members, total)}${more})`);
+  const lines = [head];
+  // The topic on a first join (a rejoin after a drop says nothing new).
+  if (j.state?.topic && !j.resumed) lines.push(p("green", `*** topic: ${sanitize(j.state.topic)}`));
+  if (j.state?.muted) lines.push(p("yellow", `*** you are muted in ${roomLabel(j.room, opts)}${j.state.mutedUntil ? ` until ${clock(j.state.mutedUntil, opts.now)}` : ""}: you may read, not post`));
   const recent = opts.history === undefined ? j.recent : opts.history <= 0 ? [] : j.recent.slice(-opts.history);
-  return [head, ...recent.map((m) => formatMessage(m, opts))];
+  return [...lines, ...recent.map((m) => formatMessage(m, opts))];
 }
 
 /** A large room's coalesced joins and leaves, as one line. */
@@ -152,16 +168,18 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
     case "joined":
       return formatJoined(e.value, opts);
     case "memberJoined":
-      return [info(`${sanitize(e.value.member?.nickname ?? "?")} joined #${e.value.room}`)];
+      return [info(`${sanitize(e.value.member?.nickname ?? "?")} joined ${roomLabel(e.value.room, opts)}`)];
     case "memberLeft":
-      return [info(`${sanitize(e.value.nickname)} left #${e.value.room}${leaveReasons[e.value.reason] ?? ""}`)];
+      return [info(`${sanitize(e.value.nickname)} left ${roomLabel(e.value.room, opts)}${leaveReasons[e.value.reason] ?? ""}`)];
     case "presence":
       return [formatPresence(e.value, opts.color)];
-    case "left":
-      return [info(e.value.reason === LeaveReason.REPLACED ? `you left #${e.value.room}: you joined it again from another connection` : `you left #${e.value.room}`)];
+    case "left": {
+      const room = roomLabel(e.value.room, opts);
+      return [info(e.value.reason === LeaveReason.REPLACED ? `you left ${room}: you joined it again from another connection` : `you left ${room}`)];
+    }
     case "memberRenamed": {
       const { room, oldNickname, newNickname } = e.value;
-      return oldNickname === newNickname ? [] : [info(`${sanitize(oldNickname)} is now ${sanitize(newNickname)} in #${room}`)];
+      return oldNickname === newNickname ? [] : [info(`${sanitize(oldNickname)} is now ${sanitize(newNickname)} in ${roomLabel(room, opts)}`)];
     }
     case "error":
       return [formatError(e.value, opts.color)];
@@ -221,3 +239,51 @@ export function formatTyping(names: string[]): string | undefined {
   if (n.length === 3) return `${n[0]}, ${n[1]} and ${n[2]} are typing…`;
   return `${n.length} people are typing…`;
 }
+
+/**
+ * We were taken out of a room: who did it and why when the room's entry said
+ * so ("you were banned from #lobby by alice: spam"), and that the client will
+ * not rejoin it.
+ */
+export function formatRemoval(room: string, reason: LeaveReason, action: ChatMessage | undefined, opts: Pick<FormatOptions, "color" | "roomLabel">): string {
+  const label = roomLabel(room, opts);
+  const by = action && action.sender ? ` by ${sanitize(action.sender)}` : "";
+  const why = action?.action?.reason ? `: ${sanitize(action.action.reason)}` : "";
+  const until = action?.action?.until ? ` until ${clock(action.action.until)}` : "";
+  let text: string;
+  switch (reason) {
+    case LeaveReason.BANNED:
+      text = `you were banned from ${label}${by}${until}${why}; you cannot rejoin it`;
+      break;
+    case LeaveReason.KICKED:
+      text = `you were kicked from ${label}${by}${why}`;
+      break;
+    case LeaveReason.ROOM_DELETED:
+      text = `${label} was deleted${why}`;
+      break;
+    default:
+      text = `the service took you out of ${label}${why}`;
+  }
+  return painter(opts.color)("red", `!!! ${text}`);
+}
+
+/**
+ * "My rooms" as aligned columns: joined mark, name (a direct-message room as
+ * @user), your role, and when and what was last said.
+ */
+export function formatMyRooms(rooms: RoomInfo[], joined: Set<string>, opts: Pick<FormatOptions, "roomLabel"> & { now?: Date } = {}): string[] {
+  const names = rooms.map((r) => (r.directUserId ? `@${r.directUserId}` : roomLabel(r.name, opts)));
+  const roles = rooms.map((r) => (r.directUserId ? "direct" : `${r.visibility === RoomVisibility.PRIVATE ? "private" : "public"}, ${ROLE_WORDS[r.yourRole] ?? "visitor"}`));
+  const nameWidth = Math.max(...names.map((n) => n.length));
+  const roleWidth = Math.max(...roles.map((n) => n.length));
+  return rooms.map((r, i) => {
+    const last = r.lastMessage ? `[${clock(r.lastMessage.sentAt, opts.now)}] ${r.lastMessage.action ? "* " : `<${sanitize(r.lastMessage.sender)}> `}${truncate(sanitize(r.lastMessage.text), PREVIEW_WIDTH)}` : r.lastSeq > 0n ? "no stored messages" : "no messages yet";
+    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${roles[i].padEnd(roleWidth)}  ${last}`;
+  });
+}
+
+const ROLE_WORDS: Partial<Record<RoomRole, string>> = {
+  [RoomRole.OWNER]: "owner",
+  [RoomRole.MODERATOR]: "moderator",
+  [RoomRole.MEMBER]: "member",
+};

@@ -6,16 +6,19 @@
  * file maps keystrokes to session calls and session events to lines.
  */
 import * as readline from "node:readline";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
-import { ChatSession } from "../client/chat-session.js";
+import { ChatSession, REMOVALS } from "../client/chat-session.js";
+import { RoomCommandError } from "../client/room-admin.js";
 import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import type { CliOptions } from "./args.js";
 import { COMMAND_HELP, parseLine, type Command } from "./commands.js";
-import { formatError, formatEvent, formatNotice, sanitize, useColor } from "./format.js";
+import { formatError, formatEvent, formatNotice, formatRemoval, sanitize, useColor } from "./format.js";
 import { LookAround } from "./look-around.js";
 import { PromptScreen } from "./prompt-screen.js";
+import { actionVerb, type ActionSpec } from "./room-commands.js";
 import { StatusLine } from "./status.js";
 
 export interface InteractiveIo {
@@ -36,9 +39,14 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   const session = new ChatSession({ transport, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
   const look = new LookAround(transport.client, color);
   let current: string | undefined = opts.room;
+  // A direct-message room is shown by the other user's id, not by its dm.<hash> name.
+  const labelOf = (room: string) => {
+    const user = session.directUser(room);
+    return user ? `@${sanitize(user)}` : `#${room}`;
+  };
   const promptFor = () => {
     if (!current) return "[no room] ";
-    return session.roomPhase(current) === "parked" ? `[#${current}, not joined] ` : `[#${current}] `;
+    return session.roomPhase(current) === "parked" ? `[${labelOf(current)}, not joined] ` : `[${labelOf(current)}] `;
   };
 
   // Our own array, so that a draft cleared with Ctrl-C can be put where ↑ finds it.
@@ -52,7 +60,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     screen.setPrompt(promptFor());
     status.setTyping(room ? session.typingIn(room) : []);
   };
-  const format = { color, history: opts.history };
+  const format = { color, history: opts.history, roomLabel: labelOf };
 
   session.on("event", (event) => {
     const e = event.event;
@@ -61,6 +69,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // Leaving a room only to rejoin it under a new nickname is not worth a line.
     // Losing a room to another connection of ours is said once, by the session's notice.
     if (e.case === "left" && (session.roomNames.includes(e.value.room) || e.value.reason === LeaveReason.REPLACED)) return;
+    // Being kicked, banned or the room deleted is said by the "removed" handler, with who and why.
+    if (e.case === "left" && REMOVALS.has(e.value.reason)) return;
     // Our own renames (and renames back) are said once, by the nickname events below.
     if (e.case === "memberRenamed" && (e.value.oldNickname === session.nickname || e.value.newNickname === session.nickname)) return;
     // A line leaves out its #room only while we are in one room. In two or more, every line names
@@ -89,6 +99,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     say("error", `cannot join #${f.room}: ${f.message}; type /nick NAME to pick another nickname`);
     screen.setPrompt(promptFor());
   });
+  session.on("removed", (r) => screen.print(formatRemoval(r.room, r.reason, r.action, format)));
   session.on("roomLeft", (room) => {
     if (current === room) setCurrent(session.roomNames[0]);
   });
@@ -181,10 +192,13 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         }
         return;
       }
-      case "switch":
-        if (!session.roomNames.includes(command.room)) say("error", `not in #${command.room}; /join it first`);
-        else setCurrent(command.room);
+      case "switch": {
+        // "@bob" names a direct-message room by its other user.
+        const room = session.roomNames.find((r) => labelOf(r) === command.room) ?? command.room;
+        if (!session.roomNames.includes(room)) say("error", `not in ${command.room.startsWith("@") ? command.room : `#${command.room}`}; /join it first`);
+        else setCurrent(room);
         return;
+      }
       case "nick": {
         renamed = true;
         const prepared = prepareNickname(command.nickname);
@@ -195,8 +209,45 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         return;
       }
       case "rooms":
-        later(look.rooms(new Set(session.roomNames)), "/rooms");
+        // Signed in, "my rooms" (private rooms, direct messages) come first.
+        later(look.rooms(new Set(session.roomNames), opts.token ? () => session.myRooms() : undefined), "/rooms");
         return;
+      case "create": {
+        if (session.roomNames.includes(command.room)) return say("error", `already in #${command.room}`);
+        const created = session.createRoom(command.room, { visibility: command.visibility, topic: command.topic });
+        setCurrent(command.room);
+        created.catch((err: unknown) => {
+          say("error", `could not create #${command.room}: ${reason(err)}`);
+          if (current === command.room) setCurrent(session.roomNames[0]);
+        });
+        return;
+      }
+      case "act":
+        if (!current) return say("error", "you are not in a room; /join one first");
+        act(current, command.action);
+        return;
+      case "showTopic": {
+        const topic = current ? session.roomState(current)?.topic : undefined;
+        if (!current) say("error", "you are not in a room");
+        else say("info", topic ? `topic of ${labelOf(current)}: ${sanitize(topic)}` : `${labelOf(current)} has no topic (/topic TEXT sets one)`);
+        return;
+      }
+      case "msg": {
+        const { text } = command;
+        const userId = resolveUser(current, command.user);
+        session.openDirect(userId).then(
+          (room) => {
+            if (!session.roomNames.includes(room)) session.join(room);
+            setCurrent(room);
+            if (text !== undefined) {
+              const sent = session.send(room, text);
+              if (!sent.ok) say("error", `not sent: ${sent.reason}`);
+            }
+          },
+          (err: unknown) => say("error", `could not open a direct conversation with ${sanitize(userId)}: ${reason(err)}`),
+        );
+        return;
+      }
       case "who": {
         const room = command.room ?? current;
         if (!room) say("error", "which room? /who <room>");
@@ -221,6 +272,30 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         say("error", `cannot change nickname to "${sanitize(command.nickname)}": ${command.reason}; you are still ${sanitize(session.nickname)}`);
         return;
     }
+  };
+
+  /** A user as typed: a nickname seen in the room stands for its user id; anything else is taken as a user id. */
+  const resolveUser = (room: string | undefined, user: string): string => {
+    const typed = user.startsWith("@") ? user.slice(1) : user;
+    return (room && session.userIdOf(room, typed)) || typed;
+  };
+  const reason = (err: unknown) => sanitize(err instanceof RoomCommandError ? err.message : describeError(err, opts.server));
+
+  /** A moderation command on a room: the room's entry for it (an action line) is the confirmation; a refusal is said here. */
+  const act = (room: string, spec: ActionSpec): void => {
+    const targetUser = spec.user === undefined ? undefined : resolveUser(room, spec.user);
+    const action = {
+      kind: spec.kind,
+      targetUser,
+      reason: spec.reason,
+      topic: spec.topic,
+      role: spec.role,
+      until: spec.durationMs === undefined ? undefined : timestampFromMs(Date.now() + spec.durationMs),
+    };
+    session.moderate(room, action).catch((err: unknown) => {
+      const whom = targetUser === undefined ? "" : ` ${sanitize(targetUser)}`;
+      say("error", `could not ${actionVerb(spec.kind)}${whom} in ${labelOf(room)}: ${reason(err)}`);
+    });
   };
 
   rl.on("line", (line) => {

@@ -1,12 +1,13 @@
 /**
  * The interactive client's look-around commands, over the unary RPCs (no
- * session needed): /rooms (a bounded number of rooms, each with its last
+ * session needed): /rooms (signed in: your rooms and direct messages first;
+ * then a bounded number of rooms with members, each with its last
  * message), /who (a page of members at a time, never the whole list of a big
  * room) and /history. Each returns the lines to print.
  */
 import type { RoomInfo } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatClient } from "../client/transport.js";
-import { count, formatMessage, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
+import { count, formatMessage, formatMyRooms, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
 
 /** Deadline of the unary calls. */
 const UNARY_TIMEOUT_MS = 5000;
@@ -24,12 +25,31 @@ export class LookAround {
     private readonly color: boolean,
   ) {}
 
-  async rooms(joined: Set<string>): Promise<string[]> {
-    const { rooms } = await this.client.listRooms({}, { timeoutMs: UNARY_TIMEOUT_MS });
+  /**
+   * `mine`: the signed-in user's rooms (ListRooms mine, through the client
+   * core), listed first, with their role and last message; the rooms with
+   * members that are not among them follow.
+   */
+  async rooms(joined: Set<string>, mine?: () => Promise<RoomInfo[]>): Promise<string[]> {
+    const [own, all] = await Promise.all([mine ? mine() : Promise.resolve(undefined), this.client.listRooms({}, { timeoutMs: UNARY_TIMEOUT_MS })]);
+    const lines: string[] = [];
+    if (own !== undefined) {
+      const shown = own.slice(0, ROOMS_SHOWN);
+      if (shown.length === 0) lines.push(formatNotice("info", "you are not a member of any room yet (/create one, or /msg someone)", this.color));
+      else lines.push(formatNotice("info", "your rooms and direct messages (* = joined):", this.color), ...formatMyRooms(shown, joined));
+      if (own.length > shown.length) lines.push(formatNotice("info", `… and ${count(own.length - shown.length)} more of yours`, this.color));
+    }
+    const ownNames = new Set(own?.map((r) => r.name));
+    const rooms = all.rooms.filter((r) => !ownNames.has(r.name));
+    if (own !== undefined && rooms.length === 0) return lines;
     if (rooms.length === 0) return [formatNotice("info", "no rooms have members", this.color)];
+    return [...lines, ...(await this.others(rooms, joined, own !== undefined))];
+  }
+
+  private async others(rooms: RoomInfo[], joined: Set<string>, afterMine: boolean): Promise<string[]> {
     const shown = roomsToShow(rooms, joined);
     const last = await this.lastMessages(shown);
-    const lines = [formatNotice("info", "rooms (* = joined):", this.color), ...formatRooms(shown, joined, last)];
+    const lines = [formatNotice("info", afterMine ? "other rooms (* = joined):" : "rooms (* = joined):", this.color), ...formatRooms(shown, joined, last)];
     const more = rooms.length - shown.length;
     if (more > 0) lines.push(formatNotice("info", `… and ${count(more)} more room${more === 1 ? "" : "s"} (shown: yours, then the biggest)`, this.color));
     return lines;

@@ -16,10 +16,10 @@
 import * as readline from "node:readline";
 import { toJson } from "@bufbuild/protobuf";
 import { ServerEventSchema } from "../../gen/chat/v1/chat_pb.js";
-import { ChatSession, type SessionEnd } from "../client/chat-session.js";
+import { ChatSession, REMOVALS, type SessionEnd } from "../client/chat-session.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
 import { DEFAULT_PIPED_MAX_RETRIES, type CliOptions } from "./args.js";
-import { formatError, formatEvent } from "./format.js";
+import { formatError, formatEvent, formatRemoval } from "./format.js";
 
 /**
  * After input ended, how long the server may go on refusing (or not answering)
@@ -57,8 +57,8 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
     if (opts.json) out(JSON.stringify(toJson(ServerEventSchema, event)));
     // A shutdown is about the connection, not the room: one line on stderr (the drop that follows adds nothing).
     else if (e.case === "shutdown") err(`${formatEvent(event, { color: false })[0].replace(/^\*\*\* /, "")}; ${retrying}`);
-    // Errors are said once, on stderr, by the handlers below.
-    else if (e.case !== "error") for (const line of formatEvent(event, { color: false, history: opts.history })) out(line);
+    // Errors are said once, on stderr, by the handlers below; so is being taken out of the room.
+    else if (e.case !== "error" && !(e.case === "left" && REMOVALS.has(e.value.reason))) for (const line of formatEvent(event, { color: false, history: opts.history })) out(line);
   });
   // The stream stays usable after a refused command; say what went wrong and carry on.
   session.on("commandError", (e) => err(formatError(e, false).replace(/^!!! /, "")));
@@ -87,6 +87,12 @@ export async function runPiped(opts: CliOptions, io: PipedIo): Promise<number> {
   };
   session.on("joinFailed", refused);
   session.on("nicknameRefused", refused);
+  // Kicked, banned, or the room deleted: what is left of the input cannot be delivered either.
+  session.on("removed", (r) => {
+    failed = true;
+    err(formatRemoval(r.room, r.reason, r.action, { color: false }).replace(/^!!! /, ""));
+    if (r.room === opts.room) void session.abort();
+  });
 
   session.join(opts.room);
   let end: SessionEnd | undefined;

@@ -138,8 +138,8 @@ const SEND_RETRY_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000 };
 const MAX_JOIN_REFUSALS = 5;
 /** Join refusals that are about the nickname: the user can fix them by picking another. */
 const NICKNAME_REFUSALS = new Set([ErrorCode.ALREADY_EXISTS, ErrorCode.INVALID_ARGUMENT, ErrorCode.PERMISSION_DENIED]);
-/** LeftEvent reasons that take us out of a room for good: never rejoined by the session. */
-const REMOVALS = new Set([LeaveReason.KICKED, LeaveReason.BANNED, LeaveReason.ROOM_DELETED, LeaveReason.DISCONNECTED_BY_ADMIN]);
+/** LeftEvent reasons that take us out of a room for good: never rejoined by the session (the "removed" event says so). */
+export const REMOVALS: ReadonlySet<LeaveReason> = new Set([LeaveReason.KICKED, LeaveReason.BANNED, LeaveReason.ROOM_DELETED, LeaveReason.DISCONNECTED_BY_ADMIN]);
 
 /** A join refused because we are barred from the room (banned), not because of our nickname. */
 const barred = (e: ErrorEvent) => e.code === ErrorCode.PERMISSION_DENIED && /\bbanned\b/.test(e.message);

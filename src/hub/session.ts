@@ -14,9 +14,6 @@ import {
   ErrorCode,
   LeaveReason,
   type ChatRequest,
-  type CreateRoomCommand,
-  type ModerateCommand,
-  type OpenDirectCommand,
 } from "../../gen/chat/v1/chat_pb.js";
 import { LogUnavailableError, type ActRequest, type PublishOutcome } from "../log/room-log.js";
 import type { RoomStateData } from "../rooms/room-state.js";
@@ -28,7 +25,8 @@ import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import type { HubLimits } from "./limits.js";
 import { Membership, type MemberOwner } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
-import { actorFor, createRequest, directRequest, moderateRequest, type ActAnswer } from "./room-actions.js";
+import type { ActAnswer } from "./room-actions.js";
+import { RoomCommands, type JoinRequest } from "./room-commands.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
@@ -86,14 +84,6 @@ export interface SessionHost {
   forget(session: Session): void;
 }
 
-interface JoinRequest {
-  room: string;
-  nickname: string;
-  afterSeq?: bigint;
-  epoch: string;
-  resumeToken: string;
-}
-
 const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
   // A stream that half-closed and was finished cleanly left on purpose.
   finished: LeaveReason.LEFT,
@@ -121,6 +111,7 @@ export class Session implements MemberOwner {
   private busy = false;
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
+  private readonly roomCommands: RoomCommands;
   private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
@@ -138,6 +129,18 @@ export class Session implements MemberOwner {
     });
     this.queue.onIdle = () => this.finishIfDone();
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
+    this.roomCommands = new RoomCommands(hub, {
+      identity,
+      ended: () => this.ended,
+      answer: (reply, event) => this.answer(reply, event),
+      nicknameIn: (room) => {
+        const m = this.find(room);
+        return m && !m.isGone ? m.nickname : undefined;
+      },
+      checkJoin: (join) => this.checkJoin(join),
+      startJoin: (join, prepared, ctx, reply) => this.startJoin(join, prepared, ctx, reply),
+      abort: (reason) => this.abort(reason),
+    });
   }
 
   /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */
@@ -281,12 +284,12 @@ export class Session implements MemberOwner {
         case "moderate":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientActionId;
-          return this.moderate(command.value, ctx, reply);
+          return this.roomCommands.moderate(command.value, ctx, reply);
         case "createRoom":
           ctx.room = command.value.room;
-          return this.createRoom(command.value, ctx, reply);
+          return this.roomCommands.createRoom(command.value, ctx, reply);
         case "openDirect":
-          return this.openDirect(command.value, ctx, reply);
+          return this.roomCommands.openDirect(command.value, ctx, reply);
         default:
           throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct)");
       }
@@ -390,98 +393,6 @@ export class Session implements MemberOwner {
     this.forgetMembership(membership);
     if (!this.ended) this.queue.push(events.leftEvent(membership.room, reason));
     this.finishIfDone();
-  }
-
-  /**
-   * A change of a room's state, decided by its log. Answered by the action's
-   * entry (the members, this session among them, get it through the room;
-   * otherwise it is queued here), or by an error event.
-   */
-  private moderate(command: ModerateCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
-    const request = moderateRequest(command, (room) => actorFor(this.identity, room, this.joinedNickname(room)), Date.now());
-    if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; act again after reconnecting");
-    return this.act(request, ctx, reply, (answer) => {
-      const member = this.find(request.room);
-      // A member gets a new entry through the room (live, or in its replay); anyone else here.
-      if (!answer.duplicate && member && !member.isGone) reply?.(answer.event);
-      else this.answer(reply, answer.event);
-    });
-  }
-
-  /** Create a room with state, then join it as a JoinCommand would (answered with the JoinedEvent). */
-  private createRoom(command: CreateRoomCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
-    const join: JoinRequest = { room: command.room, nickname: command.nickname, epoch: "", resumeToken: "" };
-    const prepared = this.checkJoin(join);
-    const actor = actorFor(this.identity, command.room, prepared.nickname);
-    const request = createRequest(command, actor, Date.now());
-    return this.act(request, ctx, reply, () => {
-      if (this.ended) return undefined;
-      // Checked again: nothing else ran meanwhile (this command held the session), but the server may be closing.
-      let again: PreparedNickname;
-      try {
-        again = this.checkJoin(join);
-      } catch (err) {
-        if (!(err instanceof CommandError)) throw err;
-        this.answer(reply, events.errorEvent(err.code, err.message, ctx));
-        return undefined;
-      }
-      return this.startJoin(join, again, ctx, reply);
-    });
-  }
-
-  /** Open (create, or find) the direct-message room of this user and another. */
-  private openDirect(command: OpenDirectCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
-    const request = directRequest(command, this.identity, Date.now());
-    const opened = (created: boolean) => this.answer(reply, events.directOpenedEvent(request.room, command.userId, created));
-    return this.act(
-      request,
-      ctx,
-      reply,
-      () => opened(true),
-      async (refusal) => {
-        if (refusal.code !== ErrorCode.ALREADY_EXISTS) return false;
-        // Opened before (by either of the two): the same pair's room is the answer.
-        const state = await this.hub.roomState(request.room);
-        const pair = [...request.action.direct!].sort();
-        if (state?.direct?.[0] !== pair[0] || state.direct[1] !== pair[1]) return false;
-        opened(false);
-        return true;
-      },
-    );
-  }
-
-  /**
-   * Run an action through the hub: `done` with the recorded entry, or an
-   * error event (unless `refused` handles the refusal). A failure that is not
-   * a refusal is a bug: the session ends with an internal error.
-   */
-  private act(
-    request: ActRequest,
-    ctx: events.ErrorContext,
-    reply: CommandReply | undefined,
-    done: (answer: ActAnswer) => Promise<void> | void,
-    refused?: (err: CommandError) => Promise<boolean>,
-  ): Promise<void> {
-    return this.hub
-      .act(request)
-      .then(async (outcome) => {
-        if (!(outcome instanceof CommandError)) return done(outcome);
-        if (refused && (await refused(outcome))) return;
-        this.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
-      })
-      .catch((err: unknown) => {
-        if (err instanceof LogUnavailableError) {
-          this.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, `room ${request.room} cannot be changed now (${err.message}); retry`, ctx));
-          return;
-        }
-        this.abort(Disconnect.internal());
-      });
-  }
-
-  /** This session's nickname in the room, if it has joined it. */
-  private joinedNickname(room: string): string | undefined {
-    const m = this.find(room);
-    return m && !m.isGone ? m.nickname : undefined;
   }
 
   /** Another stream took one of our memberships over (the same user, reconnected): it is gone here. */

@@ -100,6 +100,10 @@ describe("rights: who may take which action", () => {
     expect(decide("hall", room(), true, actors.owner, { kind: K.SET_TOPIC, topic: "x".repeat(257) }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
     expect(decide("hall", room(), true, actors.owner, { kind: K.BAN, targetUser: "u-t", untilMs: NOW - 1 }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
     expect(decide("hall", room(), true, actors.owner, { kind: K.UNSPECIFIED }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
+    const many = Object.fromEntries(Array.from({ length: 102 }, (_, i) => [`u-${i}`, RoomRole.MEMBER]));
+    expect(decide("new", undefined, false, actors.none, { kind: K.CREATE, roles: many }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
+    expect(decide("new", undefined, false, actors.none, { kind: K.CREATE, roles: { "u-b": RoomRole.UNSPECIFIED } }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
+    expect(decide("new", undefined, false, actors.none, { kind: K.CREATE, roles: { "": RoomRole.MEMBER } }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
   });
 
   it("create needs a free name; the creator becomes owner; delete needs an existing room", () => {

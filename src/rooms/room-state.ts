@@ -172,6 +172,14 @@ function checkInput(a: ActionInput, nowMs: number): string | undefined {
   if (a.untilMs && a.untilMs <= nowMs) return "until is in the past";
   if (a.role !== undefined && RoomRole[a.role] === undefined) return "role is not one of chat.v1.RoomRole";
   if (a.visibility !== undefined && RoomVisibility[a.visibility] === undefined) return "visibility is not one of chat.v1.RoomVisibility";
+  if (a.roles) {
+    // The creator's own role is added by decide(); it may also be listed here.
+    if (Object.keys(a.roles).length > MAX_INVITES + 1) return `at most ${MAX_INVITES} users may be invited at creation`;
+    for (const [user, role] of Object.entries(a.roles)) {
+      if (user.length === 0 || user.length > MAX_USER_ID_CHARS) return `an invited user id must be 1 to ${MAX_USER_ID_CHARS} characters`;
+      if (role !== RoomRole.MEMBER && role !== RoomRole.MODERATOR && role !== RoomRole.OWNER) return "an invited user's role must be member, moderator or owner";
+    }
+  }
   return undefined;
 }
 

@@ -6,7 +6,8 @@
 import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
 
 export type ChannelMessage =
-  | { kind: "message"; epoch: string; seq: number; event: Uint8Array }
+  /** A stored entry; `action`: the encoded RoomAction of an action entry. */
+  | { kind: "message"; epoch: string; seq: number; event: Uint8Array; action?: Uint8Array }
   | { kind: "joined"; nickname: string; joinedAtMs: number; memberCount: number }
   | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number }
   | { kind: "replaced"; nickname: string; tokenHash: string; memberCount: number }
@@ -14,6 +15,7 @@ export type ChannelMessage =
   | { kind: "typing"; from: string; event: Uint8Array };
 
 const M = 0x4d;
+const A = 0x41;
 const J = 0x4a;
 const L = 0x4c;
 const T = 0x54;
@@ -31,6 +33,22 @@ export function parseChannelMessage(payload: Buffer): ChannelMessage | undefined
       // Copied out of the subscriber's read buffer (unpooled): queues hold these bytes for a while.
       const event = new Uint8Array(payload.subarray(newline + 1));
       return { kind: "message", epoch: payload.toString("latin1", 1, space), seq: Number(payload.toString("latin1", space + 1, newline)), event };
+    }
+    case A: {
+      // A<epoch> <seq> <action length>\n<action><event>
+      const space = payload.indexOf(SPACE, 1);
+      const space2 = payload.indexOf(SPACE, space + 1);
+      const newline = payload.indexOf(NEWLINE, space2 + 1);
+      if (space < 0 || space2 < 0 || newline < 0) return undefined;
+      const actionEnd = newline + 1 + Number(payload.toString("latin1", space2 + 1, newline));
+      if (!(actionEnd <= payload.length)) return undefined;
+      return {
+        kind: "message",
+        epoch: payload.toString("latin1", 1, space),
+        seq: Number(payload.toString("latin1", space + 1, space2)),
+        action: new Uint8Array(payload.subarray(newline + 1, actionEnd)),
+        event: new Uint8Array(payload.subarray(actionEnd)),
+      };
     }
     case J:
     case L: {

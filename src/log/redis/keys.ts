@@ -21,6 +21,14 @@ export interface RoomKeys {
   nodes: string;
   /** The room's pub/sub channel (a shard channel in cluster mode). */
   channel: string;
+  /** STRING: the room's state (rooms/room-state.ts RoomStateData as JSON); absent for a room without one. */
+  state: string;
+  /**
+   * HASH derived from the state, for the scripts' access checks (one HMGET):
+   * v (state version), p ("1": private), r:<user> (role), b:<user> and
+   * m:<user> (ban, mute: "<untilMs> <reason>"). Absent with the state.
+   */
+  access: string;
   /** SET: skeletons of the members held by one node. */
   nodeMembers(nodeId: string): string;
 }
@@ -36,12 +44,21 @@ export function roomKeys(prefix: string, room: string): RoomKeys {
     order: `${base}:order`,
     nodes: `${base}:nodes`,
     channel: `${base}:ch`,
+    state: `${base}:state`,
+    access: `${base}:access`,
     nodeMembers: (nodeId) => `${base}:node:${nodeId}`,
   };
 }
 
 /** SET of the rooms that have (or recently had) members, for ListRooms. */
 export const roomIndexKey = (prefix: string) => `${prefix}:rooms`;
+
+/**
+ * HASH of the rooms where a user holds a role: room -> "<role> <createdAtMs>
+ * <version> <writtenAtMs>" (role 0: a tombstone). Another slot than the
+ * rooms' keys in a cluster: see user-index.ts.
+ */
+export const userRoomsKey = (prefix: string, userId: string) => `${prefix}:userrooms:${userId}`;
 
 /** A node's lease: present while the node is alive. */
 export const leaseKey = (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}`;

@@ -10,6 +10,12 @@
  * before anything later goes out, so every member on every node sees the same
  * gap-free sequence.
  *
+ * A room's state (issue 18) sits beside its log under the same hash tag: the
+ * publish and claim scripts check it (one HMGET of the derived access hash)
+ * in the step that stores or admits, so a ban holds on every node at once;
+ * actions are decided and recorded by room-actions.ts through the same append
+ * path as messages.
+ *
  * Redis trouble is not fatal: while it is unreachable, publishes and joins are
  * refused with LogUnavailableError (the client keeps its message and retries),
  * streams stay open, and availability listeners are told (health reports
@@ -30,7 +36,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
-import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
@@ -51,9 +58,10 @@ import {
   type RoomListener,
   type RoomLog,
   type RoomSummary,
-  ActOutcome,
-  ActRequest,
-  UserRoom,
+  type ActOutcome,
+  type ActRequest,
+  type JoinAccess,
+  type UserRoom,
 } from "../room-log.js";
 import type { RoomStateData } from "../../rooms/room-state.js";
 import { textHash } from "../text-hash.js";
@@ -62,8 +70,25 @@ import { connectRedis, type RedisConnections, type RedisTarget } from "./connect
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
 import { NodeLease } from "./node-lease.js";
 import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
+import { refusalOf } from "./room-access.js";
+import { RoomActions } from "./room-actions.js";
 import { RoomFeed } from "./room-feed.js";
-import { CLAIM_SCRIPT, CONFIRM_SCRIPT, ENSURE_SCRIPT, EVICT_SCRIPT, PUBLISH_SCRIPT, REBASE_SCRIPT, RELEASE_SCRIPT, RENAME_SCRIPT, TRIM_SCRIPT } from "./scripts.js";
+import {
+  ACT_SCRIPT,
+  CLAIM_SCRIPT,
+  CONFIRM_SCRIPT,
+  ENSURE_SCRIPT,
+  EVICT_SCRIPT,
+  PUBLISH_SCRIPT,
+  REBASE_SCRIPT,
+  RELEASE_SCRIPT,
+  RENAME_SCRIPT,
+  ROOM_READ_SCRIPT,
+  TRIM_SCRIPT,
+  USER_INDEX_SCRIPT,
+  USER_PRUNE_SCRIPT,
+} from "./scripts.js";
+import { UserIndex } from "./user-index.js";
 
 export interface RedisLogOptions extends RedisTarget {
   /** Key prefix; deployments (and test runs) sharing a Redis use different ones. */
@@ -118,7 +143,12 @@ export class RedisRoomLog implements RoomLog {
   private readonly pendingReleases: { room: string; member: MemberRecord; reason: LeaveReason }[] = [];
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
-  private readonly scripts: Record<"publish" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm", Script>;
+  private readonly scripts: Record<
+    "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune",
+    Script
+  >;
+  /** Room state: act, state, exists, userRooms (room-actions.ts). */
+  private readonly actions: RoomActions;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -153,8 +183,10 @@ export class RedisRoomLog implements RoomLog {
     });
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
-      publish: this.define("chatPublish", 5, PUBLISH_SCRIPT),
-      claim: this.define("chatClaim", 9, CLAIM_SCRIPT),
+      publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
+      act: this.define("chatAct", 10, ACT_SCRIPT),
+      read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
+      claim: this.define("chatClaim", 10, CLAIM_SCRIPT),
       release: this.define("chatRelease", 9, RELEASE_SCRIPT),
       rename: this.define("chatRename", 4, RENAME_SCRIPT),
       evict: this.define("chatEvict", 9, EVICT_SCRIPT),
@@ -162,7 +194,23 @@ export class RedisRoomLog implements RoomLog {
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
       rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
       confirm: this.define("chatConfirm", 1, CONFIRM_SCRIPT),
+      userIndex: this.define("chatUserIndex", 1, USER_INDEX_SCRIPT),
+      userPrune: this.define("chatUserPrune", 1, USER_PRUNE_SCRIPT),
     };
+    this.actions = new RoomActions({
+      commands: this.redis.commands,
+      keys: (room) => this.keys(room),
+      read: this.scripts.read,
+      appendArgs: (...a) => this.appendArgs(...a),
+      append: (keys, common, extra, confirms) => this.appendScript("chatAct", keys, common, extra, confirms),
+      lifetimeMs: () => this.roomLifetimeMs(),
+      idWindowMs: () => this.retention.idWindowMs,
+      newEpoch,
+      unclaimedEpochTtlMs: UNCLAIMED_EPOCH_TTL_MS,
+      userIndex: new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune),
+      forget: (room) => void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {}),
+      onTrouble: (err) => this.connectionTrouble(err),
+    });
     this.lease = new NodeLease({
       commands: this.redis.commands,
       prefix: this.prefix,
@@ -221,6 +269,7 @@ export class RedisRoomLog implements RoomLog {
       (f) => void this.checkEpoch(f),
       (err) => this.connectionTrouble(err),
       (f) => this.checkCounterSoon(f),
+      (f, entry) => this.afterAction(f, entry),
     );
     this.feeds.get(room)?.close();
     this.feeds.set(room, feed);
@@ -314,14 +363,16 @@ export class RedisRoomLog implements RoomLog {
     return { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 };
   }
 
-  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = ""): Promise<ClaimOutcome> {
+  async claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash = "", access?: JoinAccess): Promise<ClaimOutcome> {
     this.requireAvailable();
     const k = this.keys(room);
+    const now = Date.now();
     // Recorded before the member is: if this node dies, survivors find every room it may hold members in.
     await this.command(() => this.register(room));
     const result = (await this.command(() =>
       this.scripts.claim(
         ...this.presenceKeys(k, this.nodeId),
+        k.access,
         member.skeleton,
         member.nickname,
         String(member.joinedAtMs),
@@ -332,8 +383,12 @@ export class RedisRoomLog implements RoomLog {
         "1",
         member.tokenHash ?? "",
         resumeTokenHash,
+        access?.userId ?? "",
+        access?.grant ?? RoomRole.UNSPECIFIED,
+        now,
       ),
     )) as [string, string | number, string?];
+    if (result[0] === "refused") return refusalOf(room, result.map(String), access!.userId, access?.grant, now, false);
     if (result[0] === "claimed" || result[0] === "replaced") this.hold(room, member);
     if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
     if (result[0] === "replaced") return { kind: "claimed", memberCount: Number(result[1]), replaced: { joinedAtMs: Number(result[2]) } };
@@ -437,21 +492,29 @@ export class RedisRoomLog implements RoomLog {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  // Issue 18: room state, decided in the log (being built).
-  act(_req: ActRequest): Promise<ActOutcome> {
-    return Promise.reject(new Error("not implemented yet"));
+  act(req: ActRequest): Promise<ActOutcome> {
+    const outcome = (async () => {
+      this.requireAvailable();
+      return this.command(() => this.actions.act(req));
+    })();
+    this.inFlight.add(outcome);
+    void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
+    return outcome;
   }
 
-  state(_room: string): Promise<RoomStateData | undefined> {
-    return Promise.resolve(undefined);
+  async state(room: string): Promise<RoomStateData | undefined> {
+    this.requireAvailable();
+    return this.command(() => this.actions.state(room));
   }
 
-  exists(_room: string): Promise<boolean> {
-    return Promise.reject(new Error("not implemented yet"));
+  async exists(room: string): Promise<boolean> {
+    this.requireAvailable();
+    return this.command(() => this.actions.exists(room));
   }
 
-  userRooms(_userId: string, _limit: number): Promise<UserRoom[]> {
-    return Promise.resolve([]);
+  async userRooms(userId: string, limit: number): Promise<UserRoom[]> {
+    this.requireAvailable();
+    return this.command(() => this.actions.userRooms(userId, limit));
   }
 
   async close(): Promise<void> {
@@ -506,55 +569,74 @@ export class RedisRoomLog implements RoomLog {
     this.requireAvailable();
     const k = this.keys(req.room);
     const halves = encodeMessageHalves(req);
-    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
-    const feed = this.feeds.get(req.room);
-    const result = (await this.command(() =>
-      this.publishScript(
-        k.channel,
-        k.meta,
-        k.log,
-        k.ids,
-        k.idTimes,
-        k.channel,
-        req.sender,
-        req.clientMsgId,
-        textHash(req.text),
-        halves.head,
-        halves.tail,
-        req.sentAtMs,
-        maxMessagesPerRoom,
-        maxAgeMs,
-        idWindowMs,
-        maxIdsPerRoom,
-        newEpoch(),
-        this.sharded,
-        Date.now(),
-        feed?.currentEpoch ?? "",
-        feed?.highestSeen ?? 0,
-        this.minReplicas > 0 ? "1" : "0",
+    const now = Date.now();
+    const result = await this.command(() =>
+      this.appendScript(
+        "chatPublish",
+        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.access],
+        this.appendArgs(req.room, req.sender, req.clientMsgId, textHash(req.text), halves, req.sentAtMs, now),
+        [req.senderId ?? "", req.grant ?? RoomRole.UNSPECIFIED],
       ),
-    ));
+    );
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
+    if (result[0] === "refused") return refusalOf(req.room, result, req.senderId!, req.grant, now, true);
     return { kind: "conflict" };
   }
 
+  /** The common ARGV of the publish and act scripts (scripts.ts APPEND), in order. */
+  private appendArgs(
+    room: string,
+    keyOwner: string,
+    clientId: string,
+    fingerprint: string,
+    halves: { head: Buffer; tail: Buffer },
+    sentAtMs: number,
+    now: number,
+  ): (string | Buffer | number)[] {
+    const { maxMessagesPerRoom, maxAgeMs, idWindowMs, maxIdsPerRoom } = this.retention;
+    const feed = this.feeds.get(room);
+    return [
+      keyOwner,
+      clientId,
+      fingerprint,
+      halves.head,
+      halves.tail,
+      sentAtMs,
+      maxMessagesPerRoom,
+      maxAgeMs,
+      idWindowMs,
+      maxIdsPerRoom,
+      newEpoch(),
+      this.sharded,
+      now,
+      feed?.currentEpoch ?? "",
+      feed?.highestSeen ?? 0,
+      this.minReplicas > 0 ? "1" : "0",
+    ];
+  }
+
   /**
-   * Run the publish script; with --redis-min-replicas, follow it on the same
-   * connection with WAIT (it counts the replicas that have this connection's
-   * writes so far), and refuse the send when too few confirm in time: the
-   * client retries under the same client_msg_id, and a message that was in
-   * fact stored is then answered as a duplicate with its number.
+   * Run a script that appends an entry (publish, act); with
+   * --redis-min-replicas, follow it on the same connection with WAIT (it
+   * counts the replicas that have this connection's writes so far), and
+   * refuse the send when too few confirm in time: the client retries under
+   * the same client_msg_id, and an entry that was in fact stored is then
+   * answered as a duplicate with its number. The reply comes back as
+   * strings, without the channel payload. `confirms`: false when the entry
+   * ends the room (a delete: no meta left to record the confirmation in).
    */
-  private async publishScript(channel: string, meta: string, ...args: (string | Buffer | number)[]): Promise<string[]> {
-    args.unshift(meta);
-    if (this.minReplicas <= 0) return (await this.scripts.publish(...args)) as string[];
+  private async appendScript(name: "chatPublish" | "chatAct", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
+    const channel = keys[4];
+    const args = [...keys, ...common, ...extra];
+    const strings = (raw: unknown[]) => raw.map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
+    if (this.minReplicas <= 0) return strings((await (name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as unknown[]);
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
     };
     // Buffer replies: the payload to announce is the encoded event, binary.
-    pipeline.chatPublishBuffer(...args);
+    pipeline[`${name}Buffer`](...args);
     pipeline.wait(this.minReplicas, this.replicaWaitMs);
     const replies = await pipeline.exec();
     if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
@@ -563,17 +645,18 @@ export class RedisRoomLog implements RoomLog {
     if (scriptErr) throw scriptErr;
     if (waitErr) throw waitErr;
     const result = raw as (Buffer | number)[];
+    const kind = String(result[0]);
     if (Number(confirmed) < this.minReplicas) {
       // Stored on the master but not announced: nodes find it later by the counter, if it survives.
       throw new LogUnavailableError(
         `only ${Number(confirmed)} of ${this.minReplicas} Redis replica(s) confirmed it within ${this.replicaWaitMs} ms; resend it with the same client_msg_id`,
       );
     }
-    const reply = result.slice(0, 4).map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
+    const reply = strings(kind === "ok" ? result.slice(0, 3) : result);
     // Confirmed up to here: nodes may catch up to it (a duplicate's original too, now it is on the replicas).
-    if (reply[0] !== "conflict") void this.scripts.confirm(meta, reply[1]).catch((err) => this.connectionTrouble(err));
-    // Announced only now, so nobody (the sender included) sees a message no replica has.
-    if (reply[0] === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    if ((kind === "ok" || kind === "dup") && confirms) void this.scripts.confirm(keys[0], reply[1]).catch((err) => this.connectionTrouble(err));
+    // Announced only now, so nobody (the sender included) sees an entry no replica has.
+    if (kind === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
     return reply;
   }
 
@@ -667,7 +750,7 @@ export class RedisRoomLog implements RoomLog {
     if (!m) return;
     switch (m.kind) {
       case "message":
-        return feed.onEntry(m.epoch, m.seq, m.event);
+        return feed.onEntry(m.epoch, m.seq, m.event, m.action);
       case "joined":
         return feed.listener.presence(room, {
           kind: "joined",
@@ -716,6 +799,21 @@ export class RedisRoomLog implements RoomLog {
       this.onEvent("warn", why, { room: feed.room });
     }
     feed.reset(position);
+  }
+
+  /**
+   * A room action was delivered: after a delete, the room starts a new
+   * history (the delete script made its epoch), and the subscription resets
+   * to it once the delete's entry went out.
+   */
+  private afterAction(feed: RoomFeed, entry: LogEntry): void {
+    if (fromBinary(RoomActionSchema, entry.action!).kind !== RoomActionKind.DELETE) return;
+    void (async () => {
+      const position = await this.position(feed.room);
+      if (this.feeds.get(feed.room) !== feed || position.epoch === feed.currentEpoch) return;
+      this.onEvent("info", "room deleted; its history starts again", { room: feed.room, epoch: position.epoch });
+      feed.reset(position);
+    })().catch((err) => this.connectionTrouble(err));
   }
 
   /** A number came again on the channel: check (once at a time) whether the counter went back. */

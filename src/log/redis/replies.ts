@@ -42,10 +42,13 @@ export function toEntry(raw: [Buffer, Buffer[]]): LogEntry {
   const [id, fields] = raw;
   const seq = parseInt(id.toString("latin1"), 10);
   let event: Uint8Array = new Uint8Array(0);
+  let action: Uint8Array | undefined;
   for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i].length === 1 && fields[i][0] === 0x65 /* e */) event = new Uint8Array(fields[i + 1]);
+    if (fields[i].length !== 1) continue;
+    if (fields[i][0] === 0x65 /* e */) event = new Uint8Array(fields[i + 1]);
+    else if (fields[i][0] === 0x61 /* a: a room action's RoomAction */) action = new Uint8Array(fields[i + 1]);
   }
-  return { seq, event };
+  return action ? { seq, event, action } : { seq, event };
 }
 
 export function takeWithin(entries: LogEntry[], maxBytes: number): LogEntry[] {
@@ -64,5 +67,9 @@ export function toStoredMessage(entry: LogEntry): StoredMessage {
   if (event?.case !== "message") throw new Error(`history entry ${entry.seq} is not a message`);
   const m = event.value;
   const sentAtMs = m.sentAt ? Number(m.sentAt.seconds) * 1000 + Math.floor(m.sentAt.nanos / 1e6) : 0;
-  return { room: m.room, seq: Number(m.seq), sender: m.sender, text: m.text, sentAtMs, clientMsgId: m.clientMsgId };
+  const stored: StoredMessage = { room: m.room, seq: Number(m.seq), sender: m.sender, text: m.text, sentAtMs, clientMsgId: m.clientMsgId };
+  if (m.senderId) stored.senderId = m.senderId;
+  // The bytes as stored (the same as ChatMessage.action), not re-encoded.
+  if (entry.action) stored.action = entry.action;
+  return stored;
 }

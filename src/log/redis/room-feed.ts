@@ -19,7 +19,7 @@ export class RoomFeed {
   private started = false;
   private epoch = "";
   private delivered = 0;
-  private readonly held = new Map<number, Uint8Array>();
+  private readonly held = new Map<number, LogEntry>();
   /** Highest number known to exist (seen on the channel or read from meta). */
   private known = 0;
   private repairing = false;
@@ -39,6 +39,8 @@ export class RoomFeed {
      * failover to a lagging replica) shows, so the log checks the counter.
      */
     private readonly onStaleEntry: (feed: RoomFeed) => void = () => {},
+    /** Told after a room action's entry was delivered (a delete starts the room again). */
+    private readonly onAction: (feed: RoomFeed, entry: LogEntry) => void = () => {},
   ) {}
 
   get lastDelivered(): number {
@@ -64,8 +66,8 @@ export class RoomFeed {
     this.pump();
   }
 
-  /** A stored message arrived on the channel. */
-  onEntry(epoch: string, seq: number, event: Uint8Array): void {
+  /** A stored entry arrived on the channel (`action`: a room action's encoded RoomAction). */
+  onEntry(epoch: string, seq: number, event: Uint8Array, action?: Uint8Array): void {
     if (this.closed) return;
     if (this.started && epoch !== this.epoch) {
       this.onForeignEpoch(this);
@@ -77,7 +79,7 @@ export class RoomFeed {
     }
     this.known = Math.max(this.known, seq);
     if (this.held.size >= MAX_HELD) this.held.clear(); // a repair reads them all back
-    this.held.set(seq, event);
+    this.held.set(seq, action ? { seq, event, action } : { seq, event });
     this.pump();
   }
 
@@ -112,13 +114,13 @@ export class RoomFeed {
     const batch: LogEntry[] = [];
     for (;;) {
       const next = this.delivered + 1;
-      const event = this.held.get(next);
-      if (!event) break;
+      const entry = this.held.get(next);
+      if (!entry) break;
       this.held.delete(next);
       this.delivered = next;
-      batch.push({ seq: next, event });
+      batch.push(entry);
     }
-    if (batch.length > 0) this.listener.entries(this.room, batch);
+    if (batch.length > 0) this.deliver(batch);
   }
 
   /** Read the missing numbers from history, deliver them in order, and go on until no gap is left. */
@@ -140,7 +142,7 @@ export class RoomFeed {
         }
         // Numbers missing from history (trimmed meanwhile) are skipped rather than waited for.
         if (entries.length === 0 || this.delivered < upTo) this.delivered = Math.max(this.delivered, upTo);
-        if (batch.length > 0) this.listener.entries(this.room, batch);
+        if (batch.length > 0) this.deliver(batch);
         for (const seq of [...this.held.keys()]) if (seq <= this.delivered) this.held.delete(seq);
         this.deliverContiguous();
       }
@@ -149,6 +151,11 @@ export class RoomFeed {
     } finally {
       this.repairing = false;
     }
+  }
+
+  private deliver(batch: LogEntry[]): void {
+    this.listener.entries(this.room, batch);
+    for (const e of batch) if (e.action) this.onAction(this, e);
   }
 
   private firstHeldAfter(seq: number): number {

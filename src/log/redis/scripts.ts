@@ -8,6 +8,7 @@
  *
  * Channel payloads (first byte says what follows):
  *   M<epoch> <seq>\n<encoded event>   a stored message, as every receiver forwards it
+ *   A<epoch> <seq> <n>\n<n bytes: encoded RoomAction><encoded event>   a stored room action
  *   J<json {n, j, c}>                 a member joined (nickname, joined at ms, member count)
  *   L<json {n, r, c}>                 a member left (nickname, LeaveReason, member count)
  *   R<json {n, t, c}>                 a claim took over the membership with token hash t (nickname, count)
@@ -58,82 +59,229 @@ end
 `;
 
 /**
- * KEYS: meta, log, ids, idTimes, channel
- * ARGV: sender, clientMsgId, textHash, head, tail, sentAtMs, maxLen, maxAgeMs,
- *       idWindowMs, maxIds, newEpoch, sharded, nowMs,
- *       knownEpoch, knownSeq (the room as the publishing node delivered it; '' and 0 for unknown),
- *       confirm ('1': the node WAITs for replicas before anyone sees the message, so
- *       the script does not announce it but returns the channel payload for the
- *       node to publish once confirmed; and a duplicate writes too, so a WAIT
- *       after it covers the original)
- * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'}
+ * Lua: whether a room exists in any form (state, members, history): what a
+ * create must find free. An epoch alone (a subscription) is not a room.
  */
-export const PUBLISH_SCRIPT = `${VARINT}${PUBLISH}${REBASE}
-local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now = tonumber(ARGV[13])
-local window = tonumber(ARGV[9])
-local epoch = redis.call('HGET', meta, 'epoch')
-if not epoch then
-  epoch = ARGV[11]
-  redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
-else
-  epoch = rebase(meta, epoch, ARGV[14], tonumber(ARGV[15]), ARGV[11])
+const ROOM_EXISTS = `
+local function roomExists(state, meta, members, log)
+  return redis.call('EXISTS', state) == 1 or redis.call('HLEN', members) > 0
+    or tonumber(redis.call('HGET', meta, 'seq') or '0') > 0 or redis.call('XLEN', log) > 0
 end
-local idKey = nil
-if ARGV[2] ~= '' then
-  idKey = ARGV[1] .. '\\0' .. ARGV[2]
+`;
+
+/**
+ * Lua: what publish and act share, so a room action is numbered, stored,
+ * deduplicated and announced exactly like a message. A is the scripts'
+ * common ARGV:
+ *   1 sender (the idempotency key's owner), 2 clientMsgId, 3 textHash, 4 head, 5 tail, 6 sentAtMs,
+ *   7 maxLen, 8 maxAgeMs, 9 idWindowMs, 10 maxIds, 11 newEpoch, 12 sharded, 13 nowMs,
+ *   14 knownEpoch, 15 knownSeq (the room as the calling node delivered it; '' and 0 for unknown),
+ *   16 confirm ('1': the node WAITs for replicas before anyone sees the entry, so
+ *      the script does not announce it but returns the channel payload for the
+ *      node to publish once confirmed; and a duplicate writes too, so a WAIT
+ *      after it covers the original)
+ */
+const APPEND = `${VARINT}${PUBLISH}${REBASE}
+local function openEpoch(meta, A)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    redis.call('HSET', meta, 'epoch', A[11], 'seq', 0)
+    return A[11]
+  end
+  return rebase(meta, epoch, A[14], tonumber(A[15]), A[11])
+end
+
+-- Returns the idempotency key (nil for none) and, when the key was used
+-- within its window, the answer: {'dup', seq, sentAtMs, epoch} or {'conflict'}.
+local function checkKey(meta, ids, epoch, A)
+  if A[2] == '' then return nil, nil end
+  local idKey = A[1] .. '\\0' .. A[2]
   local rec = redis.call('HGET', ids, idKey)
   if rec then
     local s, t, h = string.match(rec, '^(%d+):(%d+):(%x+)$')
-    if s and tonumber(t) >= now - window then
-      if h == ARGV[3] then
-        if ARGV[16] == '1' then redis.call('HSET', meta, 'dupAt', now) end
-        return {'dup', s, t, epoch}
-      end
-      return {'conflict'}
+    if s and tonumber(t) >= tonumber(A[13]) - tonumber(A[9]) then
+      if h ~= A[3] then return idKey, {'conflict'} end
+      if A[16] == '1' then redis.call('HSET', meta, 'dupAt', A[13]) end
+      return idKey, {'dup', s, t, epoch}
+    end
+  end
+  return idKey, nil
+end
+
+-- Number, store and announce the entry whose halves are A[4], A[5]; action:
+-- the encoded RoomAction of an action entry ('' for a message), kept beside
+-- the event (stream field a, channel payload A) so nodes need not decode.
+-- Returns {'ok', seq, epoch[, payload]}.
+local function append(meta, log, ids, idt, channel, epoch, idKey, A, action)
+  local now = tonumber(A[13])
+  local window = tonumber(A[9])
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  local chat = A[4] .. string.char(16) .. varint(seq) .. A[5]
+  local inner = string.char(18) .. varint(#chat) .. chat
+  local event = string.char(10) .. varint(#inner) .. inner
+  if action == '' then
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6])
+  else
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6], 'a', action)
+  end
+  if idKey then
+    redis.call('HSET', ids, idKey, seq .. ':' .. A[6] .. ':' .. A[3])
+    redis.call('ZADD', idt, A[6], idKey)
+    -- Forget keys past their window or over the count, a bounded number per entry.
+    local expired = redis.call('ZRANGEBYSCORE', idt, '-inf', '(' .. (now - window), 'LIMIT', 0, 64)
+    for _, k in ipairs(expired) do
+      redis.call('HDEL', ids, k)
+      redis.call('ZREM', idt, k)
+    end
+    local excess = redis.call('ZCARD', idt) - tonumber(A[10])
+    if excess > 0 then
+      local popped = redis.call('ZPOPMIN', idt, math.min(excess, 64))
+      for i = 1, #popped, 2 do redis.call('HDEL', ids, popped[i]) end
+    end
+  end
+  local maxAge = tonumber(A[8])
+  if maxAge > 0 then
+    -- Age retention on the oldest entries, a bounded number per entry.
+    local cutoff = now - maxAge
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
+    local keep = nil
+    for _, e in ipairs(oldest) do
+      if tonumber(e[2][4]) >= cutoff then keep = e[1]; break end
+    end
+    if keep then
+      redis.call('XTRIM', log, 'MINID', keep)
+    elseif #oldest > 0 then
+      local last = string.match(oldest[#oldest][1], '^(%d+)')
+      redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
+    end
+  end
+  local payload
+  if action == '' then
+    payload = 'M' .. epoch .. ' ' .. seq .. '\\n' .. event
+  else
+    payload = 'A' .. epoch .. ' ' .. seq .. ' ' .. #action .. '\\n' .. action .. event
+  end
+  if A[16] == '1' then return {'ok', seq, epoch, payload} end
+  announce(channel, A[12], payload)
+  return {'ok', seq, epoch}
+end
+`;
+
+/**
+ * Lua: the access checks of rooms/room-state.ts (mayJoin, mayPost) on the
+ * room's access hash, one HMGET. A room without state has no hash: nothing
+ * is refused. Returns nil when allowed, else {'refused', p, ban, mute, role}
+ * (the raw fields, from which the node words the refusal with the same rules).
+ */
+const ACCESS = `
+local function restricted(v, now)
+  if not v then return false end
+  local untilMs = tonumber(string.match(v, '^(%d+)'))
+  return untilMs == 0 or untilMs > now
+end
+
+local function refusal(access, userId, grant, now, posting)
+  local a = redis.call('HMGET', access, 'p', 'b:' .. userId, 'm:' .. userId, 'r:' .. userId)
+  local role = math.max(tonumber(a[4] or '0'), tonumber(grant))
+  if restricted(a[2], now) or (posting and restricted(a[3], now)) or (a[1] == '1' and role < 1) then
+    return {'refused', a[1] or '', a[2] or '', posting and a[3] or '', a[4] or ''}
+  end
+  return nil
+end
+`;
+
+/**
+ * KEYS: meta, log, ids, idTimes, channel, access
+ * ARGV: APPEND's 1-16, then 17 senderId ('' for a trusted sender: not checked), 18 the token's grant (RoomRole)
+ * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'} | {'refused', p, ban, mute, role}
+ */
+export const PUBLISH_SCRIPT = `${APPEND}${ACCESS}
+local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local epoch = openEpoch(meta, ARGV)
+local idKey, answer = checkKey(meta, ids, epoch, ARGV)
+if answer then return answer end
+-- Checked in the step that stores: a send after a ban entry is never stored.
+if ARGV[17] ~= '' then
+  local refused = refusal(KEYS[6], ARGV[17], ARGV[18], tonumber(ARGV[13]), true)
+  if refused then return refused end
+end
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+`;
+
+/**
+ * Record a room action (decided by the node against the state version it
+ * read) as the room's next entry, and write the state it leads to, only if
+ * the state is still that version (compare-and-set; else {'stale'}: the node
+ * decides again).
+ * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes
+ * ARGV: APPEND's 1-16, then 17 action (encoded RoomAction), 18 expected version ('' for no state),
+ *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
+ *       is stale if that changed), 20 next state JSON ('' deletes the room),
+ *       21 lifetimeMs of an empty room's history (0: kept), 22 the node member sets' key prefix,
+ *       23 a new epoch and 24 its ttlMs (a deleted room starts again there, as a subscription's ENSURE would),
+ *       25 n, then n field/value pairs to set in the access hash (v included), then fields to delete
+ * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
+ */
+export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
+local meta, log, ids, idt, channel, state, access, members, order, nodes =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local epoch = openEpoch(meta, ARGV)
+local idKey, answer = checkKey(meta, ids, epoch, ARGV)
+if answer then return answer end
+if (redis.call('HGET', access, 'v') or '') ~= ARGV[18] then return {'stale'} end
+if (ARGV[19] == '1') ~= roomExists(state, meta, members, log) then return {'stale'} end
+local reply = append(meta, log, ids, idt, channel, epoch, idKey, ARGV, ARGV[17])
+if ARGV[20] == '' then
+  -- Deleted: the entry went out above (or goes with the reply); state, history and
+  -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
+  for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
+  redis.call('DEL', state, access, members, order, nodes, log, meta)
+  -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
+  redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
+  redis.call('PEXPIRE', meta, ARGV[24])
+  if redis.call('EXISTS', ids) == 1 then
+    redis.call('PEXPIRE', ids, ARGV[9])
+    redis.call('PEXPIRE', idt, ARGV[9])
+  end
+  return reply
+end
+redis.call('SET', state, ARGV[20])
+if ARGV[18] == '' then redis.call('DEL', access) end
+local n = tonumber(ARGV[25])
+local set = {}
+for i = 26, 25 + 2 * n do set[#set + 1] = ARGV[i] end
+redis.call('HSET', access, unpack(set))
+for i = 26 + 2 * n, #ARGV do redis.call('HDEL', access, ARGV[i]) end
+-- A room with state is kept; its history (in an empty room) follows the rules of vacate.
+local lifetime = tonumber(ARGV[21])
+for _, k in ipairs({meta, log, ids, idt}) do
+  if lifetime > 0 and redis.call('HLEN', members) == 0 then redis.call('PEXPIRE', k, lifetime) else redis.call('PERSIST', k) end
+end
+return reply
+`;
+
+/**
+ * What a node needs to decide an action: the room's state, whether the room
+ * exists in any form, and whether the action's idempotency key was used.
+ * KEYS: state, meta, members, log, ids
+ * ARGV: idKey ('' for none), fingerprint, nowMs, idWindowMs
+ * Returns {stateJson or '', exists ('1' or '0'), used ('' | 'dup' | 'conflict'), seq, sentAtMs}
+ */
+export const ROOM_READ_SCRIPT = `${ROOM_EXISTS}
+local state, meta, members, log, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local used, seq, sentAt = '', '0', '0'
+if ARGV[1] ~= '' then
+  local rec = redis.call('HGET', ids, ARGV[1])
+  if rec then
+    local s, t, h = string.match(rec, '^(%d+):(%d+):(%x+)$')
+    if s and tonumber(t) >= tonumber(ARGV[3]) - tonumber(ARGV[4]) then
+      used = (h == ARGV[2]) and 'dup' or 'conflict'
+      seq, sentAt = s, t
     end
   end
 end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local chat = ARGV[4] .. string.char(16) .. varint(seq) .. ARGV[5]
-local inner = string.char(18) .. varint(#chat) .. chat
-local event = string.char(10) .. varint(#inner) .. inner
-redis.call('XADD', log, 'MAXLEN', ARGV[7], seq .. '-0', 'e', event, 't', ARGV[6])
-if idKey then
-  redis.call('HSET', ids, idKey, seq .. ':' .. ARGV[6] .. ':' .. ARGV[3])
-  redis.call('ZADD', idt, ARGV[6], idKey)
-  -- Forget keys past their window or over the count, a bounded number per publish.
-  local expired = redis.call('ZRANGEBYSCORE', idt, '-inf', '(' .. (now - window), 'LIMIT', 0, 64)
-  for _, k in ipairs(expired) do
-    redis.call('HDEL', ids, k)
-    redis.call('ZREM', idt, k)
-  end
-  local excess = redis.call('ZCARD', idt) - tonumber(ARGV[10])
-  if excess > 0 then
-    local popped = redis.call('ZPOPMIN', idt, math.min(excess, 64))
-    for i = 1, #popped, 2 do redis.call('HDEL', ids, popped[i]) end
-  end
-end
-local maxAge = tonumber(ARGV[8])
-if maxAge > 0 then
-  -- Age retention on the oldest entries, a bounded number per publish.
-  local cutoff = now - maxAge
-  local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
-  local keep = nil
-  for _, e in ipairs(oldest) do
-    if tonumber(e[2][4]) >= cutoff then keep = e[1]; break end
-  end
-  if keep then
-    redis.call('XTRIM', log, 'MINID', keep)
-  elseif #oldest > 0 then
-    local last = string.match(oldest[#oldest][1], '^(%d+)')
-    redis.call('XTRIM', log, 'MINID', (tonumber(last) + 1) .. '-0')
-  end
-end
-local payload = 'M' .. epoch .. ' ' .. seq .. '\\n' .. event
-if ARGV[16] == '1' then return {'ok', seq, epoch, payload} end
-announce(channel, ARGV[12], payload)
-return {'ok', seq, epoch}
+local exists = roomExists(state, meta, members, log) and '1' or '0'
+return {redis.call('GET', state) or '', exists, used, seq, sentAt}
 `;
 
 /**
@@ -141,13 +289,18 @@ return {'ok', seq, epoch}
  * order, t: token hash}; a release or rename acts only on the same n, j,
  * node and t, so a membership that was taken over is not touched by its old
  * node.
- * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, access
  * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0'),
- *       tokenHash, resumeTokenHash ('' for none)
+ *       tokenHash, resumeTokenHash ('' for none), userId ('' for no access check), grant (RoomRole), nowMs
  * Returns {'claimed', count} | {'replaced', count, joinedAtMs} | {'taken', holder} | {'full'}
+ *       | {'refused', p, ban, '', role} (see ACCESS)
  */
-export const CLAIM_SCRIPT = `${PUBLISH}
+export const CLAIM_SCRIPT = `${PUBLISH}${ACCESS}
 local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+if ARGV[11] ~= '' then
+  local refused = refusal(KEYS[10], ARGV[11], ARGV[12], tonumber(ARGV[13]), false)
+  if refused then return refused end
+end
 local held = redis.call('HGET', members, ARGV[1])
 if held then
   local m = cjson.decode(held)
@@ -350,4 +503,38 @@ export const CONFIRM_SCRIPT = `
 local seq = tonumber(ARGV[1])
 if seq > tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0') then redis.call('HSET', KEYS[1], 'confirmed', seq) end
 return 1
+`;
+
+/**
+ * A user's room index (keys.ts userRoomsKey): record the user's role in a
+ * room as of the state (createdAtMs, version), unless the index already
+ * holds a later one. Role 0 records that the role is gone (a tombstone, so a
+ * late write of an older state cannot bring it back).
+ * KEYS: userRooms
+ * ARGV: room, role, createdAtMs, version, nowMs
+ */
+export const USER_INDEX_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local c, v = string.match(cur, '^%d+ (%d+) (%d+)')
+  local nc, nv, oc, ov = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(c), tonumber(v)
+  if nc < oc or (nc == oc and nv <= ov) then return 0 end
+elseif ARGV[2] == '0' then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
+return 1
+`;
+
+/**
+ * Forget index entries (old tombstones) that still hold the value the node saw.
+ * KEYS: userRooms
+ * ARGV: room, value, room, value, ...
+ */
+export const USER_PRUNE_SCRIPT = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return n
 `;
