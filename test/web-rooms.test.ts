@@ -243,4 +243,60 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await laptop.locator('ol[data-room="secret"] li[data-seq]', { hasText: "only for the invited" }).waitFor();
     await shot(laptop, "my-rooms-desktop");
   }, 120_000);
+
+  it("roles and mutes from the members menu; an action the server refuses shows its words in the alert area", async () => {
+    const server = await startServer();
+    const ann = await signedIn(chromium.browser, server.url, "ann");
+    const dora = await signedIn(chromium.browser, server.url, "dora");
+    const bob = await signedIn(chromium.browser, server.url, "bob", PHONE);
+    await ann.getByText("Create a room").click();
+    await ann.getByLabel("Name", { exact: true }).fill("club");
+    await ann.getByRole("button", { name: "Create", exact: true }).click();
+    await ann.locator("#room-title", { hasText: "#club" }).waitFor();
+    for (const page of [dora, bob]) {
+      await openSide(page);
+      await page.getByLabel("Join a room").fill("club");
+      await page.getByLabel("Join a room").press("Enter");
+      await page.locator("#room-title", { hasText: "#club" }).waitFor();
+    }
+    const menuOf = async (page: Page, nickname: string) => {
+      await page.locator(`#members button[data-member="${nickname}"]`).click();
+      return page.locator("#member-menu [role=menuitem]").allTextContents();
+    };
+
+    // The owner makes dora a moderator: everyone sees the line, dora's menu grows.
+    await ann.locator('#members button[data-member="dora"]').waitFor();
+    await menuOf(ann, "dora");
+    await ann.getByRole("menuitem", { name: "Make moderator" }).click();
+    await dora.locator('ol[data-room="club"] li.action', { hasText: "ann made dora a moderator" }).waitFor();
+    await ann.locator("#members li", { hasText: "dora" }).locator(".role", { hasText: "moderator" }).waitFor();
+    await bob.locator('ol[data-room="club"] li.action', { hasText: "ann made dora a moderator" }).waitFor();
+    expect(await menuOf(dora, "bob")).toEqual(["Message bob", "Kick bob…", "Ban bob…", "Mute bob…"]);
+
+    // dora mutes bob: bob's sends are refused, and the menu offers to unmute him.
+    await dora.getByRole("menuitem", { name: "Mute bob…" }).click();
+    await dora.getByLabel("Reason (shown to the room)").fill("calm down");
+    await dora.getByRole("dialog").getByRole("button", { name: "Mute", exact: true }).click();
+    await bob.locator('ol[data-room="club"] li.action', { hasText: "bob was muted by dora: calm down" }).waitFor();
+    await say(bob, "but why");
+    await bob.locator("#alert", { hasText: "you are muted in #club" }).waitFor();
+    expect(await menuOf(dora, "bob")).toEqual(["Message bob", "Kick bob…", "Ban bob…", "Unmute bob"]);
+    await dora.getByRole("menuitem", { name: "Unmute bob" }).click();
+    await bob.locator('ol[data-room="club"] li.action', { hasText: "bob was unmuted by dora" }).waitFor();
+    await say(bob, "thanks");
+    await ann.locator('ol[data-room="club"] li[data-seq]', { hasText: "thanks" }).waitFor();
+
+    // A moderator's menu a moment out of date: bob became an owner meanwhile, the kick is refused in the server's words.
+    await menuOf(dora, "bob");
+    await menuOf(ann, "bob");
+    await ann.getByRole("menuitem", { name: "Make owner" }).click();
+    await dora.locator('ol[data-room="club"] li.action', { hasText: "ann made bob an owner" }).waitFor();
+    await dora.getByRole("menuitem", { name: "Kick bob…" }).click();
+    await dora.getByRole("dialog").getByRole("button", { name: "Kick", exact: true }).click();
+    await dora.locator("#alert", { hasText: "Could not kick bob: a moderator cannot kick a moderator or an owner" }).waitFor();
+    await shot(dora, "refused-desktop");
+    // Now that he is an owner, her menu offers nothing against him.
+    expect(await menuOf(dora, "bob")).toEqual(["Message bob"]);
+    expect(await bob.locator("#rooms button").allTextContents()).toEqual(["#lobby", "#club"]);
+  }, 120_000);
 });
