@@ -173,6 +173,12 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await shot(ann, "dm-desktop");
     await shot(bob, "dm-phone");
 
+    // Not with oneself: the server's refusal is said, the field keeps what was typed.
+    await ann.getByLabel("Message a user (their id)").fill("ann");
+    await ann.getByRole("button", { name: "Open", exact: true }).click();
+    await ann.locator("#alert", { hasText: "Could not open a conversation with ann: user_id is your own id" }).waitFor();
+    expect(await ann.getByLabel("Message a user (their id)").inputValue()).toBe("ann");
+
     // A page and the terminal: ann opens one with carl by his id, carl is in it from the terminal.
     await ann.getByLabel("Message a user (their id)").fill("carl");
     await ann.getByRole("button", { name: "Open", exact: true }).click();

@@ -170,7 +170,9 @@ export class ChatApp {
   /** How a room is called on screen: "#name", or "@user" for a direct-message room (never its dm.… name). */
   private titleOf(room: string): string {
     const other = this.session.directUser(room) ?? this.myRooms?.get(room)?.directUserId;
-    return other ? `@${other}` : `#${room}`;
+    if (other) return `@${other}`;
+    // Only direct-message rooms have "dm." names (the server refuses to make any other): who it is with comes with the join.
+    return room.startsWith("dm.") ? "@…" : `#${room}`;
   }
 
   /** Create a room (we own it) and show it; false (and why, at the top) if refused at once. */
@@ -199,14 +201,20 @@ export class ChatApp {
   }
 
   /** Open (or find) the direct-message room with a user and show it. */
-  async openDirect(userId: string): Promise<void> {
+  async openDirect(userId: string): Promise<boolean> {
     try {
       const room = await this.session.openDirect(userId);
-      if (this.views.has(room)) return this.show(room);
-      this.join(room);
-      void this.myRooms?.refresh();
+      if (this.views.has(room)) this.show(room);
+      else {
+        this.join(room);
+        void this.myRooms?.refresh();
+      }
+      this.setSide(false);
+      this.composer.focus();
+      return true;
     } catch (err) {
       this.alert(`Could not open a conversation with ${userId}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`, `dm:${userId}`);
+      return false;
     }
   }
 
@@ -254,7 +262,7 @@ export class ChatApp {
       this.onChange();
     });
     on("joinFailed", ({ room, message }) => {
-      this.refused(room, `Could not join #${room}: ${message}`);
+      this.refused(room, `Could not join ${this.views.get(room)?.title ?? `#${room}`}: ${message}`);
       this.drop(room);
     });
     on("roomLeft", (room) => this.drop(room));
@@ -415,11 +423,8 @@ export class ChatApp {
         ev.preventDefault();
         const user = this.ui.dmUser.value.trim();
         if (user === "") return;
-        void this.openDirect(user).then(() => {
-          this.ui.dmUser.value = "";
-          this.setSide(false);
-          this.composer.focus();
-        });
+        // The field keeps what was typed when it is refused (the error says why).
+        void this.openDirect(user).then((ok) => ok && (this.ui.dmUser.value = ""));
       },
       { signal },
     );
@@ -578,7 +583,7 @@ export class ChatApp {
     const view = this.views.get(this.current ?? "");
     const member = view?.members.get(nickname);
     if (!view || !member) return;
-    if (command === "message") return this.openDirect(member.userId);
+    if (command === "message") return void (await this.openDirect(member.userId));
     const target = member.userId;
     let action: RoomActionInit;
     const until = (seconds: number) => (seconds > 0 ? { until: { seconds: BigInt(Math.floor(Date.now() / 1000) + seconds), nanos: 0 } } : {});

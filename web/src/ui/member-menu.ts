@@ -65,7 +65,8 @@ export class MemberMenu {
         const item = (ev.target as Element).closest<HTMLElement>("[data-command]");
         if (!item || this.openFor === undefined) return;
         const nickname = this.openFor;
-        this.close(false);
+        // Back on the member's button: a dialog the item opens returns focus there when it closes.
+        this.close(true);
         this.onCommand(nickname, item.dataset.command as MemberCommand);
       },
       { signal },
