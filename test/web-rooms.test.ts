@@ -1,7 +1,7 @@
 /**
  * Rooms with state in the web page, in Chromium, against a server that
  * requires sign-in tokens: a room created from the page (public or private,
- * with a topic shown under its title); a moderator bans a member from the
+ * with a topic shown under its title, set live from the page); a moderator bans a member from the
  * members menu (the banned page says so and loses the room for good, the
  * others see the room's line for it); direct messages between two pages and
  * between a page and the terminal client, listed by the other user's id; and
@@ -75,6 +75,14 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await bob.getByLabel("Join a room").fill("town");
     await bob.getByLabel("Join a room").press("Enter");
     await bob.locator("#room-topic", { hasText: "Everything about the town" }).waitFor();
+    // The topic changes live on every page, from the room's entry for it; only a moderator or owner is offered it.
+    expect(await bob.locator("#edit-topic").isHidden()).toBe(true);
+    await ann.getByRole("button", { name: "Set topic" }).click();
+    await ann.getByLabel("Topic (empty clears it)").fill("Market day on Friday");
+    await ann.getByRole("dialog").getByRole("button", { name: "Set topic" }).click();
+    await bob.locator("#room-topic", { hasText: "Market day on Friday" }).waitFor();
+    await ann.locator("#room-topic", { hasText: "Market day on Friday" }).waitFor();
+    await ann.locator('ol[data-room="town"] li.action', { hasText: "ann set the topic: Market day on Friday" }).waitFor();
     await say(bob, "buy cheap watches");
     await ann.locator('ol[data-room="town"] li[data-seq]', { hasText: "buy cheap watches" }).waitFor();
 
@@ -286,9 +294,12 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await bob.locator('ol[data-room="club"] li.action', { hasText: "bob was muted by dora: calm down" }).waitFor();
     await say(bob, "but why");
     await bob.locator("#alert", { hasText: "you are muted in #club" }).waitFor();
+    expect(await bob.locator("#composer-muted").textContent()).toBe("You are muted in #club: you can read, not post.");
+    await shot(bob, "muted-phone");
     expect(await menuOf(dora, "bob")).toEqual(["Message bob", "Kick bob…", "Ban bob…", "Unmute bob"]);
     await dora.getByRole("menuitem", { name: "Unmute bob" }).click();
     await bob.locator('ol[data-room="club"] li.action', { hasText: "bob was unmuted by dora" }).waitFor();
+    await bob.locator("#composer-muted").waitFor({ state: "hidden" });
     await say(bob, "thanks");
     await ann.locator('ol[data-room="club"] li[data-seq]', { hasText: "thanks" }).waitFor();
 

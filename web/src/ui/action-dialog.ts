@@ -1,10 +1,11 @@
 /**
  * The dialog that asks what a kick, ban or mute needs before it is sent: a
- * reason (shown to the room) and, for a ban or a mute, for how long. A modal
+ * reason (shown to the room) and, for a ban or a mute, for how long; and a
+ * room's new topic. A modal
  * <dialog>: the browser keeps focus inside it, Escape cancels, and focus goes
  * back to where it was when it closes.
  */
-import { byId } from "./dom.js";
+import { byId, el } from "./dom.js";
 
 export interface ActionDetails {
   reason: string;
@@ -17,6 +18,7 @@ export class ActionDialog {
   private readonly title = byId("action-dialog-title");
   private readonly reasonField = byId("action-reason-field");
   private readonly reason = byId<HTMLInputElement>("action-reason");
+  private readonly reasonLabel = byId("action-reason-label");
   private readonly durationField = byId("action-duration-field");
   private readonly duration = byId<HTMLSelectElement>("action-duration");
   private readonly confirm = byId<HTMLButtonElement>("action-confirm");
@@ -30,17 +32,23 @@ export class ActionDialog {
   }
 
   /** Ask; resolves with what was entered, or undefined when cancelled. */
-  ask(title: string, confirmLabel: string, fields: { reason: boolean; duration: boolean }): Promise<ActionDetails | undefined> {
+  ask(
+    title: string,
+    confirmLabel: string,
+    fields: { reason: boolean; duration: boolean; text?: { label: string; value: string } },
+  ): Promise<ActionDetails | undefined> {
     this.settle(false);
     this.title.textContent = title;
     this.confirm.textContent = confirmLabel;
-    this.reasonField.hidden = !fields.reason;
+    // One text field: a reason by default, or what `text` names (a topic).
+    this.reasonField.hidden = !fields.reason && !fields.text;
     this.durationField.hidden = !fields.duration;
-    this.reason.value = "";
+    this.reasonLabel.replaceChildren(...(fields.text ? [fields.text.label] : ["Reason ", el("span", { className: "muted", text: "(shown to the room)" })]));
+    this.reason.value = fields.text?.value ?? "";
     this.duration.value = "0";
     this.dialog.returnValue = "";
     this.dialog.showModal();
-    (fields.reason ? this.reason : this.duration).focus();
+    (this.reasonField.hidden ? this.duration : this.reason).focus();
     return new Promise((resolve) => (this.answer = resolve));
   }
 

@@ -11,7 +11,7 @@
  */
 import type { Client } from "@connectrpc/connect";
 import { LeaveReason, RoomActionKind, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, RoomCommandError, type ChatSession, type ChatSessionEvents, type RoomActionInit } from "../../../src/client/index.js";
+import { checkRoom, describeError, isMutedNow, RoomCommandError, type ChatSession, type ChatSessionEvents, type RoomActionInit } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import { ActionDialog } from "./action-dialog.js";
 import type { Alerts } from "./alerts.js";
@@ -54,6 +54,8 @@ export class ChatApp {
     side: byId("side"),
     toggleSide: byId<HTMLButtonElement>("toggle-side"),
     topic: byId("room-topic"),
+    editTopic: byId<HTMLButtonElement>("edit-topic"),
+    mutedNote: byId("composer-muted"),
     directs: byId<HTMLUListElement>("directs"),
     directsSection: byId("directs-section"),
     dmForm: byId<HTMLFormElement>("dm-form"),
@@ -114,7 +116,7 @@ export class ChatApp {
     directs.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = topic.textContent = "";
-    topic.hidden = true;
+    topic.hidden = this.ui.editTopic.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
     this.ui.createDetails.open = false;
     title.textContent = "#";
@@ -429,6 +431,7 @@ export class ChatApp {
       { signal },
     );
     this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
+    this.ui.editTopic.addEventListener("click", () => void this.setTopic(), { signal });
     this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
     this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
     this.ui.toggleSide.addEventListener("click", () => this.setSide(!this.ui.side.classList.contains("open")), { signal });
@@ -510,6 +513,11 @@ export class ChatApp {
     const topic = state?.topic ?? "";
     this.ui.topic.textContent = topic;
     this.ui.topic.hidden = topic === "";
+    // Moderators and owners set the topic; in a direct conversation, either of the two.
+    this.ui.editTopic.hidden = !((state?.yourRole ?? RoomRole.UNSPECIFIED) >= RoomRole.MODERATOR || view.title.startsWith("@"));
+    const muted = isMutedNow(state);
+    this.ui.mutedNote.hidden = !muted;
+    this.ui.mutedNote.textContent = muted ? `You are muted in ${view.title}${state?.mutedUntil ? ` until ${state.mutedUntil.toLocaleString()}` : ""}: you can read, not post.` : "";
     this.composer.setRoom(view.title);
     this.ui.older.hidden = !view.hasOlder;
     this.renderJump(view);
@@ -576,6 +584,23 @@ export class ChatApp {
       self: nickname === this.session.nickname,
       muted: view.muted.has(userId),
     };
+  }
+
+  /** Ask for a new topic and set it; the room's entry for it updates every page (ours too). */
+  private async setTopic(): Promise<void> {
+    const view = this.views.get(this.current ?? "");
+    if (!view) return;
+    const details = await this.dialog.ask(`Topic of ${view.title}`, "Set topic", {
+      reason: false,
+      duration: false,
+      text: { label: "Topic (empty clears it)", value: this.session.roomState(view.name)?.topic ?? "" },
+    });
+    if (!details) return;
+    try {
+      await this.session.moderate(view.name, { kind: RoomActionKind.SET_TOPIC, topic: details.reason });
+    } catch (err) {
+      this.alert(`Could not set the topic of ${view.title}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
+    }
   }
 
   /** A member menu's item was chosen: ask what it needs, then send it; a refusal shows the server's words. */
