@@ -20,7 +20,7 @@ import {
   ServerEventSchema,
 } from "../gen/chat/v1/chat_pb.js";
 import { COMMAND_HELP, parseLine } from "../src/cli/commands.js";
-import { formatEvent, formatMessage, formatMyRooms, formatRemoval } from "../src/cli/format.js";
+import { formatEvent, formatMessage, formatMyRooms, formatRemoval, formatRooms } from "../src/cli/format.js";
 import { DURATION_MAX_MS, parseDuration, parseRole } from "../src/cli/room-commands.js";
 
 const at = timestampFromDate;
@@ -135,6 +135,12 @@ describe("room state on screen", () => {
     expect(formatRemoval("town", LeaveReason.ROOM_DELETED, undefined, { color: false })).toBe("!!! #town was deleted");
   });
 
+  it("being disconnected by the service is not worded as a server shutdown", () => {
+    const notice = (reason: string) => formatEvent(create(ServerEventSchema, { event: { case: "shutdown", value: { reason } } }), { color: false });
+    expect(notice("disconnected by the server's administrator: abuse")).toEqual(["*** disconnected by the server's administrator: abuse"]);
+    expect(notice("server is shutting down")).toEqual(["*** the server is shutting down"]);
+  });
+
   it("my rooms: name or @user, visibility and role, last message", () => {
     const rooms = [
       create(RoomInfoSchema, { name: "dm.abc", directUserId: "bob", visibility: RoomVisibility.PRIVATE, yourRole: RoomRole.MEMBER, lastSeq: 2n, lastMessage: { sender: "bob", text: "psst", sentAt } }),
@@ -146,5 +152,9 @@ describe("room state on screen", () => {
       "    * #plans  private, owner     no messages yet",
       "      #town   public, moderator  [11:58] * carol was kicked by alice",
     ]);
+    // The other rooms' list words a last action the same way.
+    const town = create(RoomInfoSchema, { name: "town", memberCount: 2, lastSeq: 4n });
+    const kicked = create(ChatMessageSchema, { room: "town", sender: "alice", text: "carol was kicked by alice", action: { kind: RoomActionKind.KICK }, sentAt });
+    expect(formatRooms([town], new Set(), new Map([["town", kicked]]), now)).toEqual(["      #town  2 members  [11:58] * carol was kicked by alice"]);
   });
 });

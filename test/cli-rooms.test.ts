@@ -80,6 +80,8 @@ describe("rooms with state in the terminal", () => {
     bob.enter("/ban alice");
     await bob.waitForLine(/^!!! could not ban alice in #town: only a moderator or an owner may ban$/);
 
+    bob.enter("/who");
+    await bob.waitForLine("*** #town (2 members): alice (owner), bob");
     alice.enter("/topic no spam please");
     await bob.waitForLine(new RegExp(`^${CLOCK} #town \\* alice set the topic: no spam please$`));
 

@@ -10,8 +10,9 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
+import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, LeaveReason, RoomActionKind, RoomRole, RoomVisibility, type ChatMessage, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomRole, RoomVisibility, ServerEventSchema, type ChatMessage, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../src/client/chat-session.js";
 import { commandTransport } from "../src/client/command-transport.js";
 import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
@@ -253,5 +254,62 @@ describe.each(kinds)("rooms with state over $name", (kind) => {
     // The muted client knows it, and says so before sending.
     await waitUntil(() => bob.session.roomState("hall")?.muted === true, "bob to know he is muted");
     expect(bob.session.send("hall", "hello?")).toMatchObject({ ok: false, reason: "you are muted in #hall" });
+  });
+
+  it("a create whose answer is lost is refused, saying it may have happened (not resent); a join then tells", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    let dropped = false;
+    const isJoined = (e: ServerEvent) => e.event.case === "joined" && e.event.value.room === "den";
+    const alice = await user(server, kind, "alice", (_c, events) => (!dropped && events.some(isJoined) ? ((dropped = true), "drop") : events));
+    alice.session.join("lobby");
+    await live(alice.session, "lobby");
+    const lost = await alice.session.createRoom("den", { visibility: "private" }).catch((e: unknown) => e);
+    expect(lost).toBeInstanceOf(RoomCommandError);
+    expect((lost as RoomCommandError).message).toBe("the connection was lost before the server answered: #den may or may not have been created (joining it tells)");
+    expect(alice.session.roomNames).toEqual(["lobby"]);
+    await live(alice.session, "lobby");
+    expect(alice.sent.flat().filter((r) => r.command.case === "createRoom")).toHaveLength(1);
+    alice.session.join("den");
+    await live(alice.session, "den");
+    expect(alice.session.roomState("den")).toMatchObject({ visibility: RoomVisibility.PRIVATE, yourRole: RoomRole.OWNER });
+  });
+
+  it("an action asked while disconnected goes out once connected", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const alice = await user(server, kind, "alice");
+    await alice.session.createRoom("den");
+    let cut = false;
+    const bob = await user(server, kind, "bob", (_c, events) => (cut ? ((cut = false), "drop") : events));
+    bob.session.join("den");
+    await live(bob.session, "den");
+    await alice.session.moderate("den", { kind: RoomActionKind.SET_ROLE, targetUser: "bob", role: RoomRole.MODERATOR });
+    await waitUntil(() => bob.session.roomState("den")?.yourRole === RoomRole.MODERATOR, "bob to learn he is a moderator");
+
+    bob.tamper.offline = true;
+    cut = true;
+    alice.session.send("den", "poke");
+    await waitUntil(() => !bob.session.connected, "bob's connection to drop");
+    const topic = bob.session.moderate("den", { kind: RoomActionKind.SET_TOPIC, topic: "set while away" });
+    bob.tamper.offline = false;
+    expect((await topic).text).toBe("bob set the topic: set while away");
+    await waitUntil(() => alice.session.roomState("den")?.topic === "set while away", "alice to see the topic");
+  });
+
+  it("a direct room the other user opened, when the server tells, is reported as not asked for", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const alice = await user(server, kind, "alice");
+    const room = await alice.session.openDirect("bob");
+    // The server does not tell the other user (yet): stand in for it, on bob's next frame.
+    let tell = true;
+    const told = create(ServerEventSchema, { event: { case: "directOpened", value: { room, userId: "alice", created: true } } });
+    const bob = await user(server, kind, "bob", (_c, events) => (tell && events.length > 0 ? ((tell = false), [...events, told]) : events));
+    const opened: { room: string; userId: string; asked: boolean }[] = [];
+    bob.session.on("directOpened", (d) => opened.push(d));
+    bob.session.join("lobby");
+    await waitUntil(() => opened.length === 1, "bob to hear of the conversation");
+    expect(opened[0]).toEqual({ room, userId: "alice", asked: false });
+    expect(bob.session.directUser(room)).toBe("alice");
+    bob.session.join(room);
+    await live(bob.session, room);
   });
 });

@@ -162,6 +162,19 @@ describe("forgery", () => {
     expect(actions(alice, "secret")).toEqual([]); // the create entry came in the JoinedEvent, nothing since
   });
 
+  it("the names in an action entry are the server's: a command's target_name is ignored", async () => {
+    const { server, alice } = await secretRoom();
+    const bob = await user(server.baseUrl, "bob");
+    bob.join("secret", "");
+    await bob.joined("secret");
+    alice.request({
+      command: { case: "moderate", value: { room: "secret", clientActionId: "k", action: { kind: RoomActionKind.KICK, targetUser: "bob", targetName: "carol", reason: "r" } } },
+    });
+    const entry = await bob.waitFor("message", (m) => m.action?.kind === RoomActionKind.KICK);
+    expect(entry).toMatchObject({ text: "bob was kicked by alice: r", sender: "alice", senderId: "alice" });
+    expect(entry.action?.targetName).not.toBe("carol");
+  });
+
   it("a token's grant for room A opens nothing of room B", async () => {
     const { server } = await secretRoom();
     const owner = createClient(ChatService, transportFor("grpc", server.baseUrl, { token: await token("mallory", { rooms: { a: "owner" } }) }));

@@ -186,6 +186,8 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
     case "shutdown": {
       // One notice: the reason is worth adding only when it says more than the notice itself.
       const reason = sanitize(e.value.reason.trim());
+      // The service ending this user's sessions sends the same notice: that is not the server going away.
+      if (/^disconnected by /i.test(reason)) return [p("yellow", `*** ${reason}`)];
       const extra = reason === "" || SHUTDOWN_DEFAULT.test(reason) ? "" : ` (${reason})`;
       return [p("yellow", `*** the server is shutting down${extra}`)];
     }
@@ -227,7 +229,12 @@ function lastMessage(room: RoomInfo, last: LastMessage | undefined, now?: Date):
   if (room.lastSeq === 0n) return "no messages yet";
   if (last === "unavailable") return "last message unavailable";
   if (!last) return "no stored messages";
-  return `[${clock(last.sentAt, now)}] <${sanitize(last.sender)}> ${truncate(sanitize(last.text), PREVIEW_WIDTH)}`;
+  return preview(last, now);
+}
+
+/** `[14:02] <bob> see you…`, or `[14:02] * bob was banned…` for a change of the room's state. */
+function preview(last: ChatMessage, now?: Date): string {
+  return `[${clock(last.sentAt, now)}] ${last.action ? "* " : `<${sanitize(last.sender)}> `}${truncate(sanitize(last.text), PREVIEW_WIDTH)}`;
 }
 
 /** "bob is typing…", "bob and carol are typing…", "4 people are typing…". */
@@ -277,7 +284,7 @@ export function formatMyRooms(rooms: RoomInfo[], joined: Set<string>, opts: Pick
   const nameWidth = Math.max(...names.map((n) => n.length));
   const roleWidth = Math.max(...roles.map((n) => n.length));
   return rooms.map((r, i) => {
-    const last = r.lastMessage ? `[${clock(r.lastMessage.sentAt, opts.now)}] ${r.lastMessage.action ? "* " : `<${sanitize(r.lastMessage.sender)}> `}${truncate(sanitize(r.lastMessage.text), PREVIEW_WIDTH)}` : r.lastSeq > 0n ? "no stored messages" : "no messages yet";
+    const last = r.lastMessage ? preview(r.lastMessage, opts.now) : r.lastSeq > 0n ? "no stored messages" : "no messages yet";
     return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${roles[i].padEnd(roleWidth)}  ${last}`;
   });
 }

@@ -100,6 +100,12 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     screen.setPrompt(promptFor());
   });
   session.on("removed", (r) => screen.print(formatRemoval(r.room, r.reason, r.action, format)));
+  // Someone opened a direct conversation with us: join it, so what they say shows up here.
+  session.on("directOpened", (d) => {
+    if (d.asked || session.roomNames.includes(d.room)) return;
+    session.join(d.room);
+    say("info", `${sanitize(d.userId)} opened a direct conversation with you: /switch @${sanitize(d.userId)} to answer`);
+  });
   session.on("roomLeft", (room) => {
     if (current === room) setCurrent(session.roomNames[0]);
   });

@@ -5,7 +5,7 @@
  * message), /who (a page of members at a time, never the whole list of a big
  * room) and /history. Each returns the lines to print.
  */
-import type { RoomInfo } from "../../gen/chat/v1/chat_pb.js";
+import { RoomRole, type RoomInfo } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatClient } from "../client/transport.js";
 import { count, formatMessage, formatMyRooms, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
 
@@ -89,7 +89,8 @@ export class LookAround {
     );
     if (page.members.length === 0 && !from) return [formatNotice("info", `#${room} has no members`, this.color)];
     const listed = (from?.listed ?? 0) + page.members.length;
-    const names = formatNames(page.members.map((m) => m.nickname), page.members.length, WHO_PAGE_SIZE);
+    // Who may moderate is worth knowing before asking them; members and visitors are the rest.
+    const names = formatNames(page.members.map((m) => (m.role >= RoomRole.MODERATOR ? `${m.nickname} (${m.role === RoomRole.OWNER ? "owner" : "moderator"})` : m.nickname)), page.members.length, WHO_PAGE_SIZE);
     const head = from ? `#${room}, members ${count(from.listed + 1)} to ${count(listed)} of ${count(page.memberCount)}` : `#${room} (${count(page.memberCount)} member${page.memberCount === 1 ? "" : "s"})`;
     const lines = [formatNotice("info", `${head}: ${names}`, this.color)];
     if (page.nextPageToken) {

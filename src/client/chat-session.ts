@@ -25,8 +25,8 @@ import {
   CommandKind,
   ErrorCode,
   LeaveReason,
-  type ChatMessage,
   RoomVisibility,
+  type ChatMessage,
   type ErrorEvent,
   type JoinedEvent,
   type RoomInfo,
@@ -129,6 +129,12 @@ export interface ChatSessionEvents {
    * saying who did it and why, when it arrived first. roomLeft follows.
    */
   removed: [{ room: string; reason: LeaveReason; action?: ChatMessage }];
+  /**
+   * A direct-message room was opened: `asked`, the answer to our openDirect;
+   * otherwise the other user (`userId`) opened it with us, if the server tells
+   * (a front end may join it to show what they say).
+   */
+  directOpened: [{ room: string; userId: string; asked: boolean }];
   closed: [SessionEnd];
 }
 
@@ -568,6 +574,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         const handled = this.onCreateRefused(e.value) || this.admin.onError(e.value) || this.onError(conn, e.value);
         this.emit("event", event);
         if (!handled) this.emit("commandError", e.value);
+        // A refused action may have been the last thing finish() waited for.
+        this.maybeFinish();
         return;
       }
       case "typing":
@@ -579,9 +587,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       case "memberJoined":
         this.admin.memberJoined(e.value.room, e.value.member);
         break;
-      case "directOpened":
-        this.admin.onDirectOpened(e.value);
+      case "directOpened": {
+        const asked = this.admin.onDirectOpened(e.value);
+        this.emit("directOpened", { room: e.value.room, userId: e.value.userId, asked });
+        this.maybeFinish();
         break;
+      }
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
         break;

@@ -182,8 +182,9 @@ export class ConnectionLoop {
         } else if (this.host.stopped) {
           return { ok: true };
         } else {
-          reason = conn.shutdown ? `server ${server} is shutting down` : describeError(err, server);
           retryable = isRetryable(ConnectError.from(err).code);
+          // A notice followed by a final status (the service disconnected this user) is told by the status.
+          reason = conn.shutdown && retryable ? `server ${server} is shutting down` : describeError(err, server);
         }
       } finally {
         clearInterval(watchdog);

@@ -291,13 +291,17 @@ export class RoomAdmin {
     return true;
   }
 
-  onDirectOpened(d: DirectOpenedEvent): void {
+  /** Returns whether we asked for it (openDirect); otherwise the other user opened it. */
+  onDirectOpened(d: DirectOpenedEvent): boolean {
     this.directRooms.set(d.room, d.userId);
+    let asked = false;
     for (let i = this.directs.length - 1; i >= 0; i--) {
       if (this.directs[i].userId !== d.userId) continue;
       const [pending] = this.directs.splice(i, 1);
       pending.resolve(d.room);
+      asked = true;
     }
+    return asked;
   }
 
   /** An ErrorEvent: returns whether it answered one of ours (createRoom, moderate, openDirect). */

@@ -7,7 +7,7 @@
  */
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChatRequestSchema, ChatResponseSchema, type ChatRequest, type ServerEvent } from "../../gen/chat/v1/chat_pb.js";
+import { ChatRequestSchema, ChatResponseSchema, LeaveReason, RoomActionKind, type ChatRequest, type ServerEvent } from "../../gen/chat/v1/chat_pb.js";
 import { EmbeddedRoomLog } from "../log/embedded-log.js";
 import { MemoryHistoryStore } from "../store/memory-store.js";
 import type { DisconnectReason } from "./disconnect.js";
@@ -392,5 +392,46 @@ describe("identity", () => {
       void log.members("lobby", "", 10).then((page) => (inLog = page.memberCount));
       return inLog === 0;
     }, "the log to forget alicia");
+  });
+});
+
+describe("room state", () => {
+  it("a deleted room: every local member gets the entry, then a LeftEvent ROOM_DELETED; the log keeps nobody", async () => {
+    const hub = makeHub();
+    const ann = await member(hub, "lobby", "ann");
+    const bob = await member(hub, "lobby", "bob");
+    const answer = await hub.act({
+      room: "lobby",
+      actor: { userId: "backend", name: "backend", admin: true },
+      action: { kind: RoomActionKind.DELETE, reason: "closing down" },
+      clientActionId: "del-1",
+      sentAtMs: Date.now(),
+    });
+    expect(answer).not.toBeInstanceOf(Error);
+    for (const c of [ann, bob]) {
+      await until(() => c.transport.of("left").length === 1, "left");
+      const cases = c.transport.events().map((e) => e.event.case);
+      expect(cases.indexOf("message")).toBeLessThan(cases.indexOf("left"));
+      expect(c.transport.of("left")[0].reason).toBe(LeaveReason.ROOM_DELETED);
+      expect(c.transport.of("message")[0].action?.kind).toBe(RoomActionKind.DELETE);
+      expect(c.transport.ended).toBeUndefined(); // the stream stays, only the membership ended
+    }
+    await until(() => hub.roomCount === 0, "the room dropped on this node");
+  });
+
+  it("a kick ends only the target's membership; the session stays usable in its other rooms", async () => {
+    const hub = makeHub();
+    const owner = connect(hub);
+    owner.session.handle(req({ case: "createRoom", value: { room: "club", nickname: "ann" } as never }));
+    await until(() => owner.transport.of("joined").length === 1, "ann created club");
+    const bob = await member(hub, "club", "bob");
+    join(bob.session, "hall", "bob");
+    await until(() => bob.transport.of("joined").length === 1, "bob in hall");
+    owner.session.handle(req({ case: "moderate", value: { room: "club", clientActionId: "k1", action: { kind: RoomActionKind.KICK, targetUser: "bob" } } as never }));
+    await until(() => bob.transport.of("left").length === 1, "bob kicked");
+    expect(bob.transport.of("left")[0]).toMatchObject({ room: "club", reason: LeaveReason.KICKED });
+    expect(hub.localMembers("club").map((m) => m.nickname)).toEqual(["ann"]);
+    send(bob.session, "hall", "still here");
+    await until(() => bob.transport.texts().includes("still here"), "bob posts in hall");
   });
 });

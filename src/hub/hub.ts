@@ -7,10 +7,18 @@
  * A message's life: Session.send -> Hub.publish -> RoomLog.publish, which
  * numbers and stores it and delivers it to every node in the room ->
  * LocalRoom.deliver pushes the same bytes to every live local member; the
- * sender's copy (it carries its client_msg_id) is its acknowledgement.
+ * sender's copy (it carries its client_msg_id) is its acknowledgement. The
+ * log refuses, in the step that numbers it, a message whose sender the
+ * room's state does not let post (banned, muted).
+ *
+ * A room's state changes only through the log (act), as a numbered entry
+ * delivered like a message: when one arrives, the hub ends the local
+ * memberships it removes (kicked, banned, deleted; each gets the entry first,
+ * then its LeftEvent) and renews its copy of the state.
  *
  * A join's life: the session records the membership, then the hub subscribes
- * this node to the room (first local member), asks the log for the nickname,
+ * this node to the room (first local member), asks the log for the nickname
+ * (the log also checks that the room's state lets this user in),
  * prepares the joined event (the first members, recent history or a resume
  * position, bounded in bytes), waits until the client's queue has room for it,
  * and sends it; a resuming member is then replayed stored messages, paced by
@@ -20,7 +28,6 @@
 import { ErrorCode, LeaveReason, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import {
   LogUnavailableError,
-  type ActOutcome,
   type ActRequest,
   type HistoryPage,
   type HistoryQuery,
@@ -43,7 +50,8 @@ import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
 import type { Caller, SessionIdentity } from "./caller.js";
 import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
-import type { ActAnswer } from "./room-actions.js";
+import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
+import { recordAction } from "./record-action.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
 
@@ -168,7 +176,7 @@ export class Hub implements SessionHost {
       await room.ready;
       if (m.isGone) return undefined;
       // "dm." names belong to direct-message rooms: a join never makes one.
-      if (m.room.startsWith("dm.") && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
+      if (m.room.startsWith(DIRECT_PREFIX) && !(await this.log.state(m.room))?.direct) return refusal(hiddenRoom(m.room));
       if (m.isGone) return undefined;
       const access = { userId: m.userId, grant: m.grant };
       const outcome = await this.log.claim(m.room, m.record, this.limits.maxMembersPerRoom, options.resumeTokenHash, access);
@@ -247,11 +255,11 @@ export class Hub implements SessionHost {
     const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant };
     return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
-        const acknowledge = () => {
+        const acknowledge = (delivered?: EncodedEvent) => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
-          // Only a caller that asked gets the event (encoded again: the same bytes every member got).
-          onDelivered?.(events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
+          // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -263,49 +271,15 @@ export class Hub implements SessionHost {
 
   /**
    * Change a room's state through its log. Resolves with the action's entry
-   * as every member receives it (once fanned out here when the room is open
-   * on this node), or with the refusal.
+   * as every member receives it, or with the refusal.
    */
-  async act(request: ActRequest): Promise<CommandError | ActAnswer> {
-    let outcome: ActOutcome;
-    try {
-      outcome = await this.log.act(request);
-      if (outcome.kind === "refused") {
-        // A room that does not exist answers as a private one does: nobody learns which it is.
-        const create = request.action.kind === RoomActionKind.CREATE;
-        if (!create && outcome.code !== ErrorCode.NOT_FOUND && !(await this.log.exists(request.room))) return refusal(hiddenRoom(request.room));
-        return new CommandError(outcome.code, outcome.message);
-      }
-      if (outcome.kind === "conflict") {
-        return new CommandError(ErrorCode.ALREADY_EXISTS, `client_action_id "${request.clientActionId}" was already used for another action; use a new id`);
-      }
-      if (outcome.kind === "duplicate") return { event: events.messageEvent(outcome.original), duplicate: true };
-      return { event: await this.entryEvent(request, outcome.seq), duplicate: false };
-    } catch (err) {
-      if (err instanceof LogUnavailableError) {
-        return new CommandError(ErrorCode.UNAVAILABLE, `action not confirmed in room ${request.room} (${err.message}); retry with the same client_action_id`);
-      }
-      throw err;
-    }
+  act(request: ActRequest): Promise<CommandError | ActAnswer> {
+    return recordAction(this.log, request, () => this.rooms.get(request.room));
   }
 
   /** The room's state (undefined: none, a public room without roles). */
   roomState(room: string): Promise<RoomStateData | undefined> {
     return this.log.state(room);
-  }
-
-  /** The event of the entry `seq` that a local actor recorded: from the fan-out here, or read back from the log. */
-  private async entryEvent(request: ActRequest, seq: number): Promise<EncodedEvent> {
-    const local = this.rooms.get(request.room);
-    if (local && seq > local.position.lastSeq) {
-      const delivered = await new Promise<EncodedEvent | undefined>((resolve) => local.expectAck(seq, resolve));
-      if (delivered) return delivered;
-    }
-    const [entry] = await this.log.read(request.room, seq - 1, { maxMessages: 1, maxBytes: 1 });
-    if (entry?.seq === seq) return entry.event;
-    // Gone already (retention): an entry with the same number and action, for the actor's acknowledgement.
-    const { room, actor, clientActionId, sentAtMs } = request;
-    return events.messageEvent({ room, seq, sender: actor.name, text: "", clientMsgId: clientActionId, sentAtMs, senderId: actor.userId });
   }
 
   typing(m: Membership): void {

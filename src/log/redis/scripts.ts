@@ -254,8 +254,9 @@ redis.call('HSET', access, unpack(set))
 for i = 26 + 2 * n, #ARGV do redis.call('HDEL', access, ARGV[i]) end
 -- A room with state is kept; its history (in an empty room) follows the rules of vacate.
 local lifetime = tonumber(ARGV[21])
+local expires = lifetime > 0 and redis.call('HLEN', members) == 0
 for _, k in ipairs({meta, log, ids, idt}) do
-  if lifetime > 0 and redis.call('HLEN', members) == 0 then redis.call('PEXPIRE', k, lifetime) else redis.call('PERSIST', k) end
+  if expires then redis.call('PEXPIRE', k, lifetime) else redis.call('PERSIST', k) end
 end
 return reply
 `;
