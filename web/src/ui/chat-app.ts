@@ -275,6 +275,14 @@ export class ChatApp {
       if (room === this.current) this.renderRoom();
       else this.renderRooms();
     });
+    // Someone opened a conversation with us (if the server tells; otherwise "my rooms" finds it): joined at once, like one found there.
+    on("directOpened", ({ room, asked }) => {
+      if (asked || this.views.has(room) || this.leftDirects.has(room)) return;
+      if (!this.session.join(room).ok) return;
+      this.ensureView(room).recentIsUnread = true;
+      this.renderRooms();
+      this.onChange();
+    });
     // Kicked, banned, or the room deleted: said at the top (it stays until dismissed), and the room goes (never rejoined).
     on("removed", ({ room, reason, action }) => {
       const title = this.views.get(room)?.title ?? `#${room}`;
