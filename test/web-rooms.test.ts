@@ -244,6 +244,7 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await ann.locator("#alert", { hasText: "Could not create #plaza" }).waitFor();
     expect(await ann.locator("#alert").textContent()).toMatch(/already exists/);
     expect(await ann.locator("#rooms button").allTextContents()).toEqual(["#lobby", "#secret"]);
+    await ann.locator("#room-title", { hasText: "#secret" }).waitFor(); // still on the room she was in
     await shot(ann, "create-refused-phone");
 
     // ann on a new device: her private room and the DM are listed from "my rooms". (The phone is closed

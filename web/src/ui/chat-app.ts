@@ -188,6 +188,7 @@ export class ChatApp {
       this.alert(`You are already in #${room}.`, `create:${room}`);
       return false;
     }
+    const before = this.current;
     const created = this.session.createRoom(room, { visibility, topic });
     this.ensureView(room);
     this.show(room);
@@ -197,7 +198,11 @@ export class ChatApp {
       return true;
     } catch (err) {
       this.alert(`Could not create #${room}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`, `create:${room}`);
-      if (!this.session.roomNames.includes(room)) this.drop(room);
+      if (!this.session.roomNames.includes(room)) {
+        this.drop(room);
+        // Back to the room that was on screen before.
+        if (before !== undefined && this.views.has(before) && this.current !== before) this.show(before);
+      }
       return false;
     }
   }
