@@ -247,6 +247,19 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await ann.locator("#room-title", { hasText: "#secret" }).waitFor(); // still on the room she was in
     await shot(ann, "create-refused-phone");
 
+    // Invited, bob finds it among his rooms and joins it.
+    await ann.getByRole("button", { name: "Invite" }).click();
+    await ann.getByLabel("User id").fill("bob");
+    await ann.getByRole("dialog").getByRole("button", { name: "Invite" }).click();
+    await ann.locator('ol[data-room="secret"] li.action', { hasText: "ann invited bob" }).waitFor();
+    const offered = bob.locator("#rooms button.not-joined", { hasText: "#secret" });
+    await offered.waitFor({ timeout: 30_000 });
+    await shot(bob, "invited-desktop");
+    await offered.click();
+    await bob.locator("#room-topic", { hasText: "Plans for the surprise party" }).waitFor();
+    await bob.locator('ol[data-room="secret"] li[data-seq]', { hasText: "only for the invited" }).waitFor();
+    await ann.locator('#members button[data-member="bob"]').waitFor();
+
     // ann on a new device: her private room and the DM are listed from "my rooms". (The phone is closed
     // first: the hub does not take one user on two devices in one room yet.)
     await ann.context().close();

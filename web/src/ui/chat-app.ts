@@ -55,6 +55,7 @@ export class ChatApp {
     toggleSide: byId<HTMLButtonElement>("toggle-side"),
     topic: byId("room-topic"),
     editTopic: byId<HTMLButtonElement>("edit-topic"),
+    invite: byId<HTMLButtonElement>("invite"),
     mutedNote: byId("composer-muted"),
     directs: byId<HTMLUListElement>("directs"),
     directsSection: byId("directs-section"),
@@ -116,7 +117,7 @@ export class ChatApp {
     directs.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = topic.textContent = "";
-    topic.hidden = this.ui.editTopic.hidden = this.ui.mutedNote.hidden = true;
+    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
     this.ui.createDetails.open = false;
     title.textContent = "#";
@@ -445,6 +446,7 @@ export class ChatApp {
     );
     this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
     this.ui.editTopic.addEventListener("click", () => void this.setTopic(), { signal });
+    this.ui.invite.addEventListener("click", () => void this.invite(), { signal });
     this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
     this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
     this.ui.toggleSide.addEventListener("click", () => this.setSide(!this.ui.side.classList.contains("open")), { signal });
@@ -527,7 +529,10 @@ export class ChatApp {
     this.ui.topic.textContent = topic;
     this.ui.topic.hidden = topic === "";
     // Moderators and owners set the topic; in a direct conversation, either of the two.
-    this.ui.editTopic.hidden = !((state?.yourRole ?? RoomRole.UNSPECIFIED) >= RoomRole.MODERATOR || view.title.startsWith("@"));
+    const role = state?.yourRole ?? RoomRole.UNSPECIFIED;
+    this.ui.editTopic.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
+    // Invitations are what let people into a private room (a public one lets anyone in).
+    this.ui.invite.hidden = !(role >= RoomRole.MODERATOR && state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@"));
     const muted = isMutedNow(state);
     this.ui.mutedNote.hidden = !muted;
     this.ui.mutedNote.textContent = muted ? `You are muted in ${view.title}${state?.mutedUntil ? ` until ${state.mutedUntil.toLocaleString()}` : ""}: you can read, not post.` : "";
@@ -613,6 +618,19 @@ export class ChatApp {
       await this.session.moderate(view.name, { kind: RoomActionKind.SET_TOPIC, topic: details.reason });
     } catch (err) {
       this.alert(`Could not set the topic of ${view.title}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
+    }
+  }
+
+  /** Ask for a user id and make them a member: a private room then lets them in (they find it in their rooms). */
+  private async invite(): Promise<void> {
+    const view = this.views.get(this.current ?? "");
+    if (!view) return;
+    const details = await this.dialog.ask(`Invite to ${view.title}`, "Invite", { reason: false, duration: false, text: { label: "User id", value: "" } });
+    if (!details || details.reason === "") return;
+    try {
+      await this.session.moderate(view.name, { kind: RoomActionKind.INVITE, targetUser: details.reason });
+    } catch (err) {
+      this.alert(`Could not invite ${details.reason}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
     }
   }
 
