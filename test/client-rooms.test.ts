@@ -12,11 +12,22 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, LeaveReason, RoomActionKind, RoomRole, RoomVisibility, ServerEventSchema, type ChatMessage, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
+import {
+  ChatMessageSchema,
+  ErrorCode,
+  JoinedEventSchema,
+  LeaveReason,
+  RoomActionKind,
+  RoomRole,
+  RoomVisibility,
+  ServerEventSchema,
+  type ChatMessage,
+  type ServerEvent,
+} from "../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../src/client/chat-session.js";
 import { commandTransport } from "../src/client/command-transport.js";
 import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
-import { RoomCommandError } from "../src/client/room-admin.js";
+import { isMutedNow, RoomAdmin, RoomCommandError, type RoomStateView } from "../src/client/room-admin.js";
 import type { SessionTransport } from "../src/client/session-transport.js";
 import { createChatClient } from "../src/client/transport.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
@@ -43,13 +54,15 @@ const kinds: TransportKind[] = [
   {
     name: "OpenSession + Command (Connect protocol)",
     make: (server, token) =>
-      commandTransport(createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true }), { headers: { authorization: `Bearer ${token}` } }),
+      commandTransport(createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true }), {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      }),
   },
 ];
 
-/** A signed-in session plus what it reported. `filter`: tamper with its frames (see tamper()). */
-async function user(server: TestServer, kind: TransportKind, sub: string, filter?: FrameFilter) {
-  const token = await mint(sub);
+/** A signed-in session (`signedIn` false: without a token) plus what it reported. `filter`: tamper with its frames (see tamper()). */
+async function user(server: TestServer, kind: TransportKind, sub: string, filter?: FrameFilter, signedIn = true) {
+  const token = signedIn ? await mint(sub) : "";
   const tampered = tamper(kind.make(server, token), filter);
   const session = new ChatSession({
     transport: tampered.transport,
@@ -312,4 +325,69 @@ describe.each(kinds)("rooms with state over $name", (kind) => {
     bob.session.join(room);
     await live(bob.session, room);
   });
+
+  it("without authentication, an action resent after a reconnect goes out after the rejoin (it is taken under our nickname there)", async () => {
+    const server = await startTestServer();
+    let dropped = false;
+    const isKick = (e: ServerEvent) => e.event.case === "message" && e.event.value.action?.kind === RoomActionKind.KICK;
+    const alice = await user(server, kind, "alice", (_c, events) => (!dropped && events.some(isKick) ? ((dropped = true), "drop") : events), false);
+    await alice.session.createRoom("hall");
+    const bob = await user(server, kind, "bob", undefined, false);
+    bob.session.join("hall");
+    await live(bob.session, "hall");
+    const kicked = await alice.session.moderate("hall", { kind: RoomActionKind.KICK, targetUser: "bob" });
+    expect(dropped).toBe(true);
+    expect(kicked.text).toBe("bob was kicked by alice");
+    await waitUntil(() => bob.removed.length === 1, "bob to be kicked");
+    expect(bob.removed[0].reason).toBe(LeaveReason.KICKED);
+  });
 });
+
+describe("what the client core keeps of a room's state (no server)", () => {
+  const joined = (lastSeq: bigint) =>
+    create(JoinedEventSchema, {
+      room: "town",
+      nickname: "ann",
+      userId: "u-ann",
+      lastSeq,
+      members: [
+        { nickname: "ann", userId: "u-ann" },
+        { nickname: "bob", userId: "u-bob" },
+      ],
+      state: { visibility: RoomVisibility.PUBLIC, topic: "now", yourRole: RoomRole.MEMBER },
+    });
+  const entry = (seq: bigint, action: Record<string, unknown>, text = "") =>
+    create(ChatMessageSchema, { room: "town", seq, sender: "carol", senderId: "u-carol", text, action });
+
+  it("applies action entries newer than the joined state only (a replay does not undo it), and about us only", () => {
+    const changes: RoomStateView[] = [];
+    const admin = new RoomAdmin(() => "id", (_room, state) => changes.push({ ...state }));
+    admin.onJoined(joined(10n));
+    // Replayed entries the joined state already includes.
+    admin.onMessage(entry(5n, { kind: RoomActionKind.SET_TOPIC, topic: "old" }), true);
+    admin.onMessage(entry(6n, { kind: RoomActionKind.MUTE, targetUser: "u-ann" }), true);
+    expect(admin.state("town")).toMatchObject({ topic: "now", muted: false, yourRole: RoomRole.MEMBER });
+    // Newer ones.
+    admin.onMessage(entry(11n, { kind: RoomActionKind.SET_TOPIC, topic: "later" }), true);
+    admin.onMessage(entry(12n, { kind: RoomActionKind.SET_ROLE, targetUser: "u-bob", role: RoomRole.OWNER }), true);
+    admin.onMessage(entry(13n, { kind: RoomActionKind.SET_ROLE, targetUser: "u-ann", role: RoomRole.MODERATOR }), true);
+    admin.onMessage(entry(14n, { kind: RoomActionKind.MUTE, targetUser: "u-ann", until: { seconds: BigInt(Math.floor(Date.now() / 1000) + 60) } }), true);
+    expect(admin.state("town")).toMatchObject({ topic: "later", yourRole: RoomRole.MODERATOR, muted: true });
+    expect(isMutedNow(admin.state("town"))).toBe(true);
+    expect(isMutedNow(admin.state("town"), Date.now() + 120_000)).toBe(false);
+    expect(changes.map((c) => c.topic)).toEqual(["now", "later", "later", "later"]);
+  });
+
+  it("knows members' user ids by nickname (what /kick NAME acts on), and who removed us", () => {
+    const admin = new RoomAdmin(() => "id", () => {});
+    admin.onJoined(joined(1n));
+    expect(admin.userIdOf("town", "bob")).toBe("u-bob");
+    admin.memberJoined("town", { nickname: "dave", userId: "u-dave" } as never);
+    expect(admin.userIdOf("town", "dave")).toBe("u-dave");
+    expect(admin.userIdOf("town", "nobody")).toBeUndefined();
+    admin.onMessage(entry(2n, { kind: RoomActionKind.BAN, targetUser: "u-ann", reason: "spam" }, "ann was banned by carol: spam"), true);
+    expect(admin.removalOf("town")?.text).toBe("ann was banned by carol: spam");
+    expect(admin.userIdOf("town", "carol")).toBe("u-carol");
+  });
+});
+

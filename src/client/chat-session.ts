@@ -487,7 +487,6 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   // ---- connections -----------------------------------------------------------
 
   private opened(conn: Connection): void {
-    this.admin.opened(conn);
     for (const room of [...this.rooms.values()]) {
       if (room.wanted === "leaving" && this.outbox.countForRoom(room.name) === 0) {
         // The old connection's end took us out of the room already.
@@ -497,6 +496,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       }
       if (room.phase !== "parked") this.writeJoin(conn, room);
     }
+    // After the joins: the server runs a session's commands in order, and without authentication
+    // an action is taken under our nickname in the room, so the room must be joined first.
+    this.admin.opened(conn);
     this.maybeFinish();
   }
 
