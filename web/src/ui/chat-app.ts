@@ -10,15 +10,15 @@
  * second sign-in (after a refused nickname) starts exactly like the first.
  */
 import type { Client } from "@connectrpc/connect";
-import { LeaveReason, RoomActionKind, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, isMutedNow, RoomCommandError, type ChatSession, type ChatSessionEvents, type RoomActionInit } from "../../../src/client/index.js";
+import { LeaveReason, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
+import { checkRoom, describeError, isMutedNow, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
-import { ActionDialog } from "./action-dialog.js";
 import type { Alerts } from "./alerts.js";
 import { Composer } from "./composer.js";
 import { byId, el } from "./dom.js";
-import { MemberMenu, menuItems, type MemberCommand } from "./member-menu.js";
+import { MemberMenu, menuItems } from "./member-menu.js";
 import { MyRooms } from "./my-rooms.js";
+import { RoomActions } from "./room-actions.js";
 import { RoomView } from "./room-view.js";
 
 const HISTORY_PAGE = 50;
@@ -59,15 +59,9 @@ export class ChatApp {
     mutedNote: byId("composer-muted"),
     directs: byId<HTMLUListElement>("directs"),
     directsSection: byId("directs-section"),
-    dmForm: byId<HTMLFormElement>("dm-form"),
-    dmUser: byId<HTMLInputElement>("dm-user"),
-    createDetails: byId<HTMLDetailsElement>("create-room"),
-    createForm: byId<HTMLFormElement>("create-form"),
-    createName: byId<HTMLInputElement>("create-name"),
-    createTopic: byId<HTMLInputElement>("create-topic"),
   };
   private readonly menu: MemberMenu;
-  private readonly dialog: ActionDialog;
+  private readonly actions: RoomActions;
   /** Signed in with a token: "my rooms" and direct messages. */
   private readonly myRooms: MyRooms | undefined;
   /** Direct-message rooms left on this page: not joined again by themselves. */
@@ -84,8 +78,26 @@ export class ChatApp {
     /** Signed in with a token (direct messages and "my rooms" need it). */
     private readonly signedIn = false,
   ) {
-    this.menu = new MemberMenu(byId<HTMLUListElement>("member-menu"), this.controls.signal, (nickname, command) => void this.memberCommand(nickname, command));
-    this.dialog = new ActionDialog(this.controls.signal);
+    this.actions = new RoomActions(
+      session,
+      {
+        currentView: () => this.views.get(this.current ?? ""),
+        hasView: (room) => this.views.has(room),
+        join: (room) => this.join(room),
+        ensureView: (room) => this.ensureView(room),
+        show: (room) => this.show(room),
+        drop: (room) => this.drop(room),
+        alert: (text, key) => this.alert(text, key),
+        clearAlert: (key) => this.alerts.clear("chat", key),
+        settle: () => {
+          this.setSide(false);
+          this.composer.focus();
+        },
+        refreshMyRooms: () => void this.myRooms?.refresh(),
+      },
+      this.controls.signal,
+    );
+    this.menu = new MemberMenu(byId<HTMLUListElement>("member-menu"), this.controls.signal, (nickname, command) => void this.actions.memberCommand(nickname, command));
     if (signedIn) {
       this.myRooms = new MyRooms(
         session,
@@ -119,7 +131,7 @@ export class ChatApp {
     memberCount.textContent = typing.textContent = topic.textContent = "";
     topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
-    this.ui.createDetails.open = false;
+    this.actions.reset();
     title.textContent = "#";
     older.hidden = moreMembers.hidden = jump.hidden = true;
     this.composer.setRoom(undefined);
@@ -176,54 +188,6 @@ export class ChatApp {
     if (other) return `@${other}`;
     // Only direct-message rooms have "dm." names (the server refuses to make any other): who it is with comes with the join.
     return room.startsWith("dm.") ? "@…" : `#${room}`;
-  }
-
-  /** Create a room (we own it) and show it; false (and why, at the top) if refused at once. */
-  async createRoom(room: string, visibility: "public" | "private", topic: string): Promise<boolean> {
-    const problem = checkRoom(room);
-    if (problem) {
-      this.alert(problem, `create:${room}`);
-      return false;
-    }
-    if (this.views.has(room)) {
-      this.alert(`You are already in #${room}.`, `create:${room}`);
-      return false;
-    }
-    const before = this.current;
-    const created = this.session.createRoom(room, { visibility, topic });
-    this.ensureView(room);
-    this.show(room);
-    try {
-      await created;
-      this.alerts.clear("chat", `create:${room}`);
-      return true;
-    } catch (err) {
-      this.alert(`Could not create #${room}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`, `create:${room}`);
-      if (!this.session.roomNames.includes(room)) {
-        this.drop(room);
-        // Back to the room that was on screen before.
-        if (before !== undefined && this.views.has(before) && this.current !== before) this.show(before);
-      }
-      return false;
-    }
-  }
-
-  /** Open (or find) the direct-message room with a user and show it. */
-  async openDirect(userId: string): Promise<boolean> {
-    try {
-      const room = await this.session.openDirect(userId);
-      if (this.views.has(room)) this.show(room);
-      else {
-        this.join(room);
-        void this.myRooms?.refresh();
-      }
-      this.setSide(false);
-      this.composer.focus();
-      return true;
-    } catch (err) {
-      this.alert(`Could not open a conversation with ${userId}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`, `dm:${userId}`);
-      return false;
-    }
   }
 
   /** Show a room that is already joined (or being joined). */
@@ -416,37 +380,7 @@ export class ChatApp {
       },
       { signal },
     );
-    this.ui.createForm.addEventListener(
-      "submit",
-      (ev) => {
-        ev.preventDefault();
-        const room = this.ui.createName.value.trim();
-        if (room === "") return this.ui.createName.focus();
-        const visibility = (new FormData(this.ui.createForm).get("visibility") as string) === "private" ? "private" : "public";
-        void this.createRoom(room, visibility, this.ui.createTopic.value.trim()).then((ok) => {
-          if (!ok) return;
-          this.ui.createForm.reset();
-          this.ui.createDetails.open = false;
-          this.setSide(false);
-          this.composer.focus();
-        });
-      },
-      { signal },
-    );
-    this.ui.dmForm.addEventListener(
-      "submit",
-      (ev) => {
-        ev.preventDefault();
-        const user = this.ui.dmUser.value.trim();
-        if (user === "") return;
-        // The field keeps what was typed when it is refused (the error says why).
-        void this.openDirect(user).then((ok) => ok && (this.ui.dmUser.value = ""));
-      },
-      { signal },
-    );
     this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
-    this.ui.editTopic.addEventListener("click", () => void this.setTopic(), { signal });
-    this.ui.invite.addEventListener("click", () => void this.invite(), { signal });
     this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
     this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
     this.ui.toggleSide.addEventListener("click", () => this.setSide(!this.ui.side.classList.contains("open")), { signal });
@@ -602,73 +536,6 @@ export class ChatApp {
       self: nickname === this.session.nickname,
       muted: view.muted.has(userId),
     };
-  }
-
-  /** Ask for a new topic and set it; the room's entry for it updates every page (ours too). */
-  private async setTopic(): Promise<void> {
-    const view = this.views.get(this.current ?? "");
-    if (!view) return;
-    const details = await this.dialog.ask(`Topic of ${view.title}`, "Set topic", {
-      reason: false,
-      duration: false,
-      text: { label: "Topic (empty clears it)", value: this.session.roomState(view.name)?.topic ?? "" },
-    });
-    if (!details) return;
-    try {
-      await this.session.moderate(view.name, { kind: RoomActionKind.SET_TOPIC, topic: details.reason });
-    } catch (err) {
-      this.alert(`Could not set the topic of ${view.title}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
-    }
-  }
-
-  /** Ask for a user id and make them a member: a private room then lets them in (they find it in their rooms). */
-  private async invite(): Promise<void> {
-    const view = this.views.get(this.current ?? "");
-    if (!view) return;
-    const details = await this.dialog.ask(`Invite to ${view.title}`, "Invite", { reason: false, duration: false, text: { label: "User id", value: "" } });
-    if (!details || details.reason === "") return;
-    try {
-      await this.session.moderate(view.name, { kind: RoomActionKind.INVITE, targetUser: details.reason });
-    } catch (err) {
-      this.alert(`Could not invite ${details.reason}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
-    }
-  }
-
-  /** A member menu's item was chosen: ask what it needs, then send it; a refusal shows the server's words. */
-  private async memberCommand(nickname: string, command: MemberCommand): Promise<void> {
-    const view = this.views.get(this.current ?? "");
-    const member = view?.members.get(nickname);
-    if (!view || !member) return;
-    if (command === "message") return void (await this.openDirect(member.userId));
-    const target = member.userId;
-    let action: RoomActionInit;
-    const until = (seconds: number) => (seconds > 0 ? { until: { seconds: BigInt(Math.floor(Date.now() / 1000) + seconds), nanos: 0 } } : {});
-    switch (command) {
-      case "kick":
-      case "ban":
-      case "mute": {
-        const labels = { kick: ["Kick", "from"], ban: ["Ban", "from"], mute: ["Mute", "in"] } as const;
-        const [verb, prep] = labels[command];
-        const details = await this.dialog.ask(`${verb} ${nickname} ${prep} ${view.title}`, verb, { reason: true, duration: command !== "kick" });
-        if (!details) return;
-        const kind = command === "kick" ? RoomActionKind.KICK : command === "ban" ? RoomActionKind.BAN : RoomActionKind.MUTE;
-        action = { kind, targetUser: target, reason: details.reason, ...until(details.durationS) };
-        break;
-      }
-      case "unmute":
-        action = { kind: RoomActionKind.UNMUTE, targetUser: target };
-        break;
-      default: {
-        const role = command === "make-owner" ? RoomRole.OWNER : command === "make-moderator" ? RoomRole.MODERATOR : RoomRole.MEMBER;
-        action = { kind: RoomActionKind.SET_ROLE, targetUser: target, role };
-      }
-    }
-    try {
-      await this.session.moderate(view.name, action);
-    } catch (err) {
-      const what = command.startsWith("make-") ? `make ${nickname} ${command.slice(5)}` : `${command} ${nickname}`;
-      this.alert(`Could not ${what}: ${err instanceof RoomCommandError ? err.message : describeError(err, location.origin)}`);
-    }
   }
 
   /** "My rooms" arrived: list them, and join the direct messages (not left here) so their news shows at once. */
