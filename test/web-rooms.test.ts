@@ -218,6 +218,9 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await ann.locator("#room-title", { hasText: "#secret" }).waitFor();
     await ann.locator("#room-topic", { hasText: "Plans for the surprise party" }).waitFor();
     expect(await ann.locator("#side").isVisible()).toBe(false); // the phone's panel folded back
+    // Only the room's "created" line so far: it still invites the first message.
+    await ann.locator('ol[data-room="secret"] li.empty', { hasText: "No messages yet" }).waitFor();
+    await shot(ann, "private-room-new-phone");
     await say(ann, "only for the invited");
     await ann.locator('ol[data-room="secret"] li[data-seq]').waitFor();
     await shot(ann, "private-room-phone");

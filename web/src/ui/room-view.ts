@@ -235,7 +235,8 @@ export class RoomView {
   /** Day lines, message groups and the empty state, after any change to the log. */
   private layout(): void {
     layoutLog(this.log);
-    this.empty.hidden = !this.joined || this.order.length > 0 || this.pendingItems.size > 0 || this.hasOlder;
+    // A room whose only entries are changes of its state (created, a topic) still has no message.
+    this.empty.hidden = !this.joined || this.log.querySelector(":scope > li.msg") !== null || this.hasOlder;
   }
 
   /** A long-open page in a busy room stays bounded: the oldest message leaves the log (and can be loaded again). */
