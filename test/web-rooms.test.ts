@@ -92,6 +92,9 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     expect(await bob.locator("#member-menu [role=menuitem]").allTextContents()).toEqual(["Message ann"]);
     await bob.keyboard.press("Escape");
     expect(await bob.locator("#member-menu").isHidden()).toBe(true);
+    // Escape closed only the menu (the phone's panel stays open), focus back on ann's entry.
+    expect(await bob.locator("#side").isVisible()).toBe(true);
+    expect(await bob.evaluate(() => (document.activeElement as HTMLElement).dataset.member)).toBe("ann");
 
     // ann, the owner, opens bob's menu by keyboard: the first item has focus.
     const bobButton = ann.locator('#members button[data-member="bob"]');
@@ -303,6 +306,14 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await ann.locator("#members li", { hasText: "dora" }).locator(".role", { hasText: "moderator" }).waitFor();
     await bob.locator('ol[data-room="club"] li.action', { hasText: "ann made dora a moderator" }).waitFor();
     expect(await menuOf(dora, "bob")).toEqual(["Message bob", "Kick bob…", "Ban bob…", "Mute bob…"]);
+
+    // A dialog cancelled with Escape sends nothing and gives focus back to the member.
+    await dora.getByRole("menuitem", { name: "Kick bob…" }).click();
+    await dora.getByRole("dialog").waitFor();
+    await dora.keyboard.press("Escape");
+    await dora.getByRole("dialog").waitFor({ state: "hidden" });
+    expect(await dora.evaluate(() => (document.activeElement as HTMLElement).dataset.member)).toBe("bob");
+    await menuOf(dora, "bob");
 
     // dora mutes bob: bob's sends are refused, and the menu offers to unmute him.
     await dora.getByRole("menuitem", { name: "Mute bob…" }).click();
