@@ -90,6 +90,7 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await openSide(bob);
     await bob.locator('#members button[data-member="ann"]').click();
     expect(await bob.locator("#member-menu [role=menuitem]").allTextContents()).toEqual(["Message ann"]);
+    await shot(bob, "menu-phone");
     await bob.keyboard.press("Escape");
     expect(await bob.locator("#member-menu").isHidden()).toBe(true);
     // Escape closed only the menu (the phone's panel stays open), focus back on ann's entry.
