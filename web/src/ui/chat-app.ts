@@ -230,7 +230,7 @@ export class ChatApp {
     });
     on("sendFailed", ({ id, room, reason }) => {
       this.views.get(room)?.removePending(id, reason);
-      this.alert(`Your message to #${room} was not sent: ${reason}`);
+      this.alert(`Your message to ${this.views.get(room)?.title ?? `#${room}`} was not sent: ${reason}`);
       this.onChange();
     });
     on("joinFailed", ({ room, message }) => {
@@ -293,7 +293,8 @@ export class ChatApp {
         if (!view?.addMessage(e.value)) return;
         if (e.value.action && e.value.room === this.current) this.renderMembers(view); // roles, who is muted
         if (e.value.room === this.current) this.ui.older.hidden = !view.hasOlder;
-        else {
+        else if (!e.value.action) {
+          // A change of the room's state is a line to read there, not news to count.
           view.unread++;
           this.renderRooms();
         }
