@@ -102,8 +102,12 @@ export class ChatApp {
       this.myRooms = new MyRooms(
         session,
         this.controls.signal,
-        () => this.onMyRooms(),
-        (err) => this.alert(`Could not list your rooms: ${describeError(err, location.origin)}`, "my-rooms"),
+        () => {
+          this.alerts.clear("chat", "my-rooms");
+          this.onMyRooms();
+        },
+        // Offline, the status and the connection's own error say it already.
+        (err) => this.ui.status.dataset.state === "online" && this.alert(`Could not list your rooms: ${describeError(err, location.origin)}`, "my-rooms"),
       );
     }
     this.ui.directsSection.hidden = !signedIn;
