@@ -37,6 +37,14 @@ describe("README", () => {
     expect(unit).not.toMatch(/^User=/m);
   });
 
+  it("shows the admin API with curl, its credential and its statuses", () => {
+    const section = readme.slice(readme.indexOf("## Admin API"), readme.indexOf("## grpcurl"));
+    expect(section).toContain("--admin-key-file");
+    expect(section).toMatch(/curl -s -H "authorization: Bearer \$KEY" -H 'content-type: application\/json' -d '\{"room":"team"/);
+    for (const method of ["CreateRoom", "AddMember", "Publish", "DisconnectUser"]) expect(section).toContain(`/chat.v1.AdminService/${method}`);
+    for (const status of ["UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND"]) expect(section).toContain(status);
+  });
+
   it("--help lists every option", () => {
     const help = helpText("npm start --");
     for (const o of OPTIONS) expect(help).toContain(`--${o.flag}`);

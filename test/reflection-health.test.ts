@@ -28,6 +28,7 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("reflection %s", (version) =
     const client = rawClient(server.address);
     const reflection = new ReflectionClient(client, version);
     expect((await reflection.listServices()).sort()).toEqual([
+      "chat.v1.AdminService",
       "chat.v1.ChatService",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",

@@ -21,6 +21,8 @@ export type DisconnectKind =
   | "shutdown"
   /** The client's credentials expired or were refused. */
   | "unauthenticated"
+  /** The admin API ended every session of this user (DisconnectUser). */
+  | "disconnected-by-admin"
   /** The server hit a bug handling this stream. */
   | "internal";
 
@@ -60,5 +62,10 @@ export const Disconnect = {
   }),
   shutdown: (): DisconnectReason => ({ kind: "shutdown", message: "server is shutting down", reconnect: true }),
   unauthenticated: (why: string): DisconnectReason => ({ kind: "unauthenticated", message: why, reconnect: false }),
+  byAdmin: (reason: string): DisconnectReason => ({
+    kind: "disconnected-by-admin",
+    message: `disconnected by the server's administrator${reason ? `: ${reason}` : ""}`,
+    reconnect: false,
+  }),
   internal: (): DisconnectReason => ({ kind: "internal", message: "internal server error", reconnect: true }),
 };

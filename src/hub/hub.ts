@@ -45,7 +45,7 @@ import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import { FlushScheduler } from "./flush-scheduler.js";
 import { defaultHubLimits, type HubLimits } from "./limits.js";
 import type { Membership } from "./membership.js";
-import type { PreparedNickname } from "./nickname.js";
+import { prepareNickname, type PreparedNickname } from "./nickname.js";
 import { noObserver, type HubObserver } from "./observer.js";
 import { LocalRoom } from "./room.js";
 import type { Caller, SessionIdentity } from "./caller.js";
@@ -80,6 +80,8 @@ export class Hub implements SessionHost {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextSessionId = 1;
   private closed = false;
+  /** When each open session opened (ListUserSessions). */
+  private readonly openedAtMs = new WeakMap<Session, number>();
 
   constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };
@@ -154,6 +156,7 @@ export class Hub implements SessionHost {
     const who = typeof identity === "string" ? { subject: identity } : identity;
     const session = new Session(this, this.nextSessionId++, transport, who);
     this.sessions.add(session);
+    this.openedAtMs.set(session, Date.now());
     this.startHeartbeat();
     return session;
   }
@@ -564,6 +567,68 @@ export class Hub implements SessionHost {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
   }
+
+  /**
+   * This node's open sessions of a user: signed in as it (the token's
+   * subject), or, without authentication, holding it as a nickname in some
+   * room. Each with the rooms it is in and when it opened.
+   */
+  userSessions(userId: string): LocalUserSession[] {
+    const rooms = new Map<Session, string[]>();
+    const users = new Map<Session, Set<string>>();
+    for (const room of this.rooms.values()) {
+      for (const m of room.members.values()) {
+        if (m.isGone) continue;
+        const owner = m.owner as Session;
+        rooms.set(owner, [...(rooms.get(owner) ?? []), room.name]);
+        // Without authentication a user is a nickname (records made before user ids have none).
+        users.set(owner, (users.get(owner) ?? new Set<string>()).add(m.record.userId ?? m.nickname));
+      }
+    }
+    const nickname = prepareNickname(userId);
+    const hers = (s: Session): boolean => {
+      const subject = subjectOf(s);
+      if (subject !== undefined) return subject === userId;
+      const held = users.get(s);
+      return held !== undefined && (held.has(userId) || (nickname.ok && held.has(nickname.nickname)));
+    };
+    return [...this.sessions]
+      .filter((s) => !s.isEnded && hers(s))
+      .map((s) => ({ session: s, rooms: (rooms.get(s) ?? []).sort(), openedAtMs: this.openedAtMs.get(s) ?? 0 }));
+  }
+
+  /**
+   * End every session of the user on this node (the admin API's
+   * DisconnectUser): each gets a shutdown notice with the reason, its rooms
+   * see it leave (DISCONNECTED_BY_ADMIN), and its stream ends with the
+   * reason. Returns how many sessions ended.
+   */
+  disconnectUser(userId: string, reason: string): number {
+    const found = this.userSessions(userId);
+    const ending = Disconnect.byAdmin(reason);
+    for (const { session } of found) {
+      session.queue.push(events.shutdownEvent(ending.message));
+      // Written now: the end closes the queue, and the notice must reach the client before its status.
+      session.queue.flush();
+      session.abort(ending);
+    }
+    return found.length;
+  }
+}
+
+/** A session's authenticated user id: its identity is the subject, or an object carrying it. */
+function subjectOf(s: Session): string | undefined {
+  const identity = s.identity as unknown;
+  if (typeof identity === "string") return identity;
+  const subject = (identity as { subject?: unknown } | undefined)?.subject;
+  return typeof subject === "string" ? subject : undefined;
+}
+
+/** One of this node's sessions of a user (Hub.userSessions). */
+export interface LocalUserSession {
+  session: Session;
+  rooms: string[];
+  openedAtMs: number;
 }
 
 /** A refusal by the room's rules as a command error. */

@@ -94,6 +94,7 @@ const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
   "rate-limited": LeaveReason.DISCONNECTED,
   malformed: LeaveReason.DISCONNECTED,
   unauthenticated: LeaveReason.DISCONNECTED,
+  "disconnected-by-admin": LeaveReason.DISCONNECTED_BY_ADMIN,
   "history-reset": LeaveReason.DISCONNECTED,
   internal: LeaveReason.DISCONNECTED,
 };

@@ -54,6 +54,7 @@ export interface ServerConfig {
   authIssuer: string;
   authAudience: string;
   authMaxTokenAge: number;
+  adminKeyFile: string;
   tlsCert: string;
   tlsKey: string;
   metricsHost: string;
@@ -123,6 +124,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("authIssuer", "auth-issuer", "AUTH_ISSUER", "string", "", "when set, tokens must have this issuer (iss)"),
   opt("authAudience", "auth-audience", "AUTH_AUDIENCE", "string", "", "when set, tokens must have this audience (aud)"),
   opt("authMaxTokenAge", "auth-max-token-age", "AUTH_MAX_TOKEN_AGE", "int", 0, "accept tokens without an expiry, for this many seconds after their iat (0: tokens must have exp)", { min: 0 }),
+  opt("adminKeyFile", "admin-key-file", "ADMIN_KEY_FILE", "string", "", "turn the admin API (chat.v1.AdminService) on: callers send authorization: Bearer <the file's contents>, at least 32 bytes (empty: the API answers PERMISSION_DENIED)"),
   opt("tlsCert", "tls-cert", "TLS_CERT_FILE", "string", "", "serve TLS with this PEM certificate chain (needs --tls-key)"),
   opt("tlsKey", "tls-key", "TLS_KEY_FILE", "string", "", "PEM private key for --tls-cert"),
   opt("metricsHost", "metrics-host", "METRICS_HOST", "string", "127.0.0.1", "address for the metrics endpoint"),

@@ -15,6 +15,7 @@ const codeFor: Record<DisconnectReason["kind"], Code | "ok"> = {
   malformed: Code.InvalidArgument,
   "history-reset": Code.Unavailable,
   unauthenticated: Code.Unauthenticated,
+  "disconnected-by-admin": Code.PermissionDenied,
   shutdown: Code.Unavailable,
   internal: Code.Internal,
 };

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { AdminService } from "../../gen/chat/v1/admin_pb.js";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { FlushScheduler } from "../hub/flush-scheduler.js";
@@ -19,6 +20,9 @@ import type { HubLimits } from "../hub/limits.js";
 import type { HistoryStore } from "../store/history-store.js";
 import { openHistoryStore } from "../store/open-store.js";
 import { defaultRetention } from "../store/retention.js";
+import { readAdminKey } from "./admin/admin-key.js";
+import { createAdminNode } from "./admin/admin-node.js";
+import { adminGrpcHandlers, adminRoutes } from "./admin/admin-transports.js";
 import { createAuthenticator } from "./auth.js";
 import { chatStreamHandler } from "./chat-stream.js";
 import { corsOriginList, type ServerConfig } from "./config.js";
@@ -143,6 +147,8 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     maxTokenAgeSec: config.authMaxTokenAge,
   });
   const tls = readTls(config);
+  // Read before anything opens: a missing or short key file stops the start with one line.
+  const adminKey = config.adminKeyFile ? readAdminKey(config.adminKeyFile) : undefined;
   const creds = credentials(tls);
   let hub: Hub | undefined;
   let connections = () => 0;
@@ -175,15 +181,17 @@ export async function startChatServer(config: ServerConfig, options: StartOption
   const resetGraceMs = options.resetGraceMs ?? 1000;
   // A browser cannot answer HTTP/2 pings: a session silent for longer than a ping would be is taken for gone.
   const sessions = new SessionRegistry({ hub, nodeId, log, leaseMs: config.keepaliveMs + config.keepaliveTimeoutMs });
+  const admin = createAdminNode(config, adminKey, hub, roomLog, nodeId, log);
   const server = new grpc.Server(grpcOptions(config));
   server.addService(grpcServiceDefinition(ChatService), {
     Chat: chatStreamHandler({ hub, log, resetGraceMs, authenticate }),
     OpenSession: openSessionHandler({ registry: sessions, log, resetGraceMs, authenticate }),
     ...unaryHandlers(hub, authenticate, sessions),
   });
+  server.addService(grpcServiceDefinition(AdminService), adminGrpcHandlers(admin.calls));
   const health = new HealthRegistry([ChatService.typeName]);
   health.register(server);
-  addReflection(server, [ChatService, Health]);
+  addReflection(server, [ChatService, AdminService, Health]);
   // The server serves only while its room log answers (Redis may come and go). Both names change:
   // a balancer checking "" (the whole server) must not keep sending clients to a node that refuses them.
   roomLog.onAvailability((available) => {
@@ -196,9 +204,11 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       connected = await roomLog.connect();
     } catch (err) {
       metrics.dispose();
+      await admin.close();
       throw err;
     }
   }
+  await admin.start();
   if (!connected) {
     health.setAll(ServingStatus.NOT_SERVING);
     log.warn({ redis: redactRedisUrl(config.redis) }, "Redis is not answering yet: starting anyway, NOT_SERVING until it does");
@@ -215,7 +225,10 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       gateway = await startGateway({
         host: httpHost,
         port: config.httpPort,
-        routes: chatRoutes({ hub, registry: sessions, log, authenticate, resetGraceMs, highWaterBytes: hub.limits.maxFrameBytes }),
+        routes: (router) => {
+          chatRoutes({ hub, registry: sessions, log, authenticate, resetGraceMs, highWaterBytes: hub.limits.maxFrameBytes })(router);
+          adminRoutes(admin.calls)(router);
+        },
         maxConnections: config.maxConnections,
         maxStreamsPerConnection: config.maxStreamsPerConnection,
         maxRequestBytes: config.maxRequestBytes,
@@ -231,6 +244,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
     void gateway?.close(0);
     listener?.close();
     server.forceShutdown();
+    await admin.close();
     await roomLog.close();
     throw err;
   }
@@ -280,6 +294,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       log.info({ ms: Date.now() - startedAt }, "streams and connections closed");
       await metricsServer?.close();
       metrics.dispose();
+      await admin.close();
       await roomLog.close();
       log.info({ ms: Date.now() - startedAt }, "chat server stopped");
     })());

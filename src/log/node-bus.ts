@@ -1,0 +1,52 @@
+/**
+ * Questions for every node of a deployment at once: end a user's sessions,
+ * list them. The admin API asks through this; each node answers for the
+ * sessions it holds. Embedded (one process): the node answers itself. Redis:
+ * a request on a pub/sub channel under the deployment's prefix, answered by
+ * every node on the same channel, gathered for a bounded time
+ * (redis/redis-node-bus.ts).
+ */
+
+/** One open session of a user, as its node describes it. */
+export interface UserSessionInfo {
+  /** `<node>.<number>`: names its node; not an OpenSession id (that one is a credential). */
+  sessionId: string;
+  node: string;
+  rooms: string[];
+  openedAtMs: number;
+}
+
+/** What one node does for the bus: the sessions it holds. */
+export interface NodeSessions {
+  disconnectUser(userId: string, reason: string): number;
+  userSessions(userId: string): UserSessionInfo[];
+}
+
+export interface NodeBusAnswer<T> {
+  value: T;
+  /** Nodes that were asked but did not answer in time (their sessions are not counted). */
+  silent: number;
+}
+
+export interface NodeBus {
+  /** End every session of the user on every node; how many ended. */
+  disconnectUser(userId: string, reason: string): Promise<NodeBusAnswer<number>>;
+  /** The user's sessions on every node. */
+  userSessions(userId: string): Promise<NodeBusAnswer<UserSessionInfo[]>>;
+  close(): Promise<void>;
+}
+
+/** One process: this node is every node. */
+export class LocalNodeBus implements NodeBus {
+  constructor(private readonly local: NodeSessions) {}
+
+  async disconnectUser(userId: string, reason: string): Promise<NodeBusAnswer<number>> {
+    return { value: this.local.disconnectUser(userId, reason), silent: 0 };
+  }
+
+  async userSessions(userId: string): Promise<NodeBusAnswer<UserSessionInfo[]>> {
+    return { value: this.local.userSessions(userId), silent: 0 };
+  }
+
+  async close(): Promise<void> {}
+}

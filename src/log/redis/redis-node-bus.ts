@@ -1,0 +1,150 @@
+/**
+ * The node bus over Redis pub/sub: one channel under the deployment's prefix
+ * (`<prefix>:nodebus`, a shard channel in a cluster) carries requests and
+ * answers. A request names its node; every other node answers for the
+ * sessions it holds, and the asking node answers itself in-process. PUBLISH
+ * says how many subscribers got the request, so the asker knows how many
+ * answers to wait for, and waits at most `waitMs` for the slow or dead.
+ */
+import { randomBytes } from "node:crypto";
+import { LogUnavailableError } from "../room-log.js";
+import type { NodeBus, NodeBusAnswer, NodeSessions, UserSessionInfo } from "../node-bus.js";
+import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
+
+export interface RedisNodeBusOptions extends RedisTarget {
+  prefix: string;
+  /** This node's id (the server's, which names its sessions). */
+  nodeId: string;
+  local: NodeSessions;
+  /** How long to wait for the other nodes' answers (default 2000 ms). */
+  waitMs?: number;
+  onEvent?: (level: "warn" | "info", message: string, fields?: Record<string, unknown>) => void;
+}
+
+type Op = "disconnect" | "sessions";
+
+interface Request {
+  t: "q";
+  id: string;
+  from: string;
+  op: Op;
+  userId: string;
+  reason: string;
+}
+
+interface Answer {
+  t: "a";
+  id: string;
+  to: string;
+  node: string;
+  count?: number;
+  sessions?: UserSessionInfo[];
+}
+
+/** Requests of this node waiting for answers at once; more are refused (bounded). */
+const MAX_PENDING = 64;
+/** Sessions one node lists at most in an answer. */
+const MAX_SESSIONS_PER_ANSWER = 1000;
+
+interface Pending {
+  expected: number;
+  answers: Answer[];
+  done: () => void;
+}
+
+export class RedisNodeBus implements NodeBus {
+  private readonly redis: RedisConnections;
+  private readonly channel: string;
+  private readonly pending = new Map<string, Pending>();
+  private subscribed = false;
+  private readonly waitMs: number;
+
+  constructor(private readonly options: RedisNodeBusOptions) {
+    this.channel = `${options.prefix}:nodebus`;
+    this.waitMs = options.waitMs ?? 2000;
+    this.redis = connectRedis(options, { nodeName: `${options.nodeId}-bus`, onChange: () => {}, onAuthFailure: () => {} });
+    const onMessage = (channel: string, message: string) => {
+      if (channel === this.channel) this.received(message);
+    };
+    this.redis.subscriber.on(this.redis.sharded ? "smessage" : "message", onMessage);
+  }
+
+  /** Connect and subscribe; a Redis not answering yet is retried by ioredis (questions fail until then). */
+  async start(): Promise<void> {
+    const clients = [...new Set([this.redis.commands, this.redis.subscriber])];
+    await Promise.all(clients.map((c) => (c.status === "wait" ? c.connect().catch(() => {}) : undefined)));
+    // The subscriber queues the subscription until it is connected, and renews it after reconnects.
+    void this.redis.subscribe(this.channel).then(
+      () => (this.subscribed = true),
+      (err: Error) => this.options.onEvent?.("warn", "node bus: cannot subscribe", { err: err.message }),
+    );
+  }
+
+  async disconnectUser(userId: string, reason: string): Promise<NodeBusAnswer<number>> {
+    const here = this.options.local.disconnectUser(userId, reason);
+    const { answers, silent } = await this.ask("disconnect", userId, reason);
+    return { value: answers.reduce((n, a) => n + (a.count ?? 0), here), silent };
+  }
+
+  async userSessions(userId: string): Promise<NodeBusAnswer<UserSessionInfo[]>> {
+    const here = this.options.local.userSessions(userId);
+    const { answers, silent } = await this.ask("sessions", userId, "");
+    return { value: [...here, ...answers.flatMap((a) => a.sessions ?? [])], silent };
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.pending.values()) p.done();
+    await this.redis.close();
+  }
+
+  private async ask(op: Op, userId: string, reason: string): Promise<{ answers: Answer[]; silent: number }> {
+    if (this.pending.size >= MAX_PENDING) throw new LogUnavailableError(`more than ${MAX_PENDING} questions to the other nodes are waiting`);
+    const request: Request = { t: "q", id: randomBytes(8).toString("hex"), from: this.options.nodeId, op, userId, reason };
+    let receivers: number;
+    const entry: Pending = { expected: Number.POSITIVE_INFINITY, answers: [], done: () => {} };
+    const finished = new Promise<void>((resolve) => (entry.done = resolve));
+    this.pending.set(request.id, entry);
+    try {
+      try {
+        receivers = Number(await this.redis.publish(this.channel, Buffer.from(JSON.stringify(request))));
+      } catch (err) {
+        throw new LogUnavailableError(`the other nodes cannot be reached through Redis: ${(err as Error).message}`);
+      }
+      // Our own subscriber got it too (and ignores it).
+      entry.expected = Math.max(0, receivers - (this.subscribed ? 1 : 0));
+      if (entry.answers.length < entry.expected) {
+        const timer = setTimeout(() => entry.done(), this.waitMs);
+        await finished;
+        clearTimeout(timer);
+      }
+      return { answers: entry.answers, silent: Math.max(0, entry.expected - entry.answers.length) };
+    } finally {
+      this.pending.delete(request.id);
+    }
+  }
+
+  private received(message: string): void {
+    let parsed: Request | Answer;
+    try {
+      parsed = JSON.parse(message) as Request | Answer;
+    } catch {
+      return;
+    }
+    if (parsed.t === "a") {
+      if (parsed.to !== this.options.nodeId) return;
+      const p = this.pending.get(parsed.id);
+      if (!p) return;
+      p.answers.push(parsed);
+      if (p.answers.length >= p.expected) p.done();
+      return;
+    }
+    if (parsed.t !== "q" || parsed.from === this.options.nodeId) return;
+    const answer: Answer = { t: "a", id: parsed.id, to: parsed.from, node: this.options.nodeId };
+    if (parsed.op === "disconnect") answer.count = this.options.local.disconnectUser(String(parsed.userId), String(parsed.reason ?? ""));
+    else if (parsed.op === "sessions") answer.sessions = this.options.local.userSessions(String(parsed.userId)).slice(0, MAX_SESSIONS_PER_ANSWER);
+    else return;
+    this.redis.publish(this.channel, Buffer.from(JSON.stringify(answer))).catch((err: Error) => {
+      this.options.onEvent?.("warn", "node bus: cannot answer", { err: err.message, op: parsed.op });
+    });
+  }
+}
