@@ -1,7 +1,8 @@
 /**
  * The web page's accessibility in Chromium: the axe-core checker finds no
  * serious or critical problem on the sign-in screen or the chat view (with
- * messages, quiet lines, a day line, an error and the byte count up), at
+ * messages, quiet lines, a day line, an error, the create-room form and the
+ * byte count up; the members menu and the ban dialog in web-rooms.test.ts), at
  * desktop and phone sizes; and the page works by keyboard alone: a sensible
  * tab order, the message box focused after joining, the phone's side panel
  * opened with Enter and closed with Escape.
@@ -61,6 +62,8 @@ describeInBrowser(browserSuite("the web page's accessibility in Chromium"), () =
     await page.getByLabel("Join a room").fill("not a room!");
     await page.getByLabel("Join a room").press("Enter");
     await page.locator("#alert", { hasText: "room name" }).waitFor();
+    await page.getByText("Create a room").click(); // its form open too (name, visibility, topic)
+    await page.getByLabel("Name", { exact: true }).waitFor();
     expect(await seriousViolations(page)).toEqual([]); // messages, a quiet line, a day line, an error
     await page.locator("#composer-input").fill("x".repeat(4000));
     await page.locator("#composer-count", { hasText: "4,000 / 4,096 bytes" }).waitFor({ state: "attached" });

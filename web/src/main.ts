@@ -64,7 +64,9 @@ interface Entry {
  */
 function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }: Entry): void {
   const transport = transportFor(token);
-  const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname });
+  const api = createClient(ChatService, transport);
+  // The API client also lists "my rooms" (ListRooms mine) for the session.
+  const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname, client: api });
   session = s;
   const save = () => {
     if (leaving || session !== s) return;
@@ -72,7 +74,7 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
   };
   const app: ChatApp = new ChatApp(
     s,
-    createClient(ChatService, transport),
+    api,
     alerts,
     (reason) => {
       // No room left (the nickname was refused, or the last room was left): back to the form, saying why if refused.
@@ -87,6 +89,7 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
       nicknameInput.focus();
     },
     save,
+    token !== "",
   );
   alerts.clear("login");
   login.hidden = true;

@@ -10,16 +10,22 @@
  * second sign-in (after a refused nickname) starts exactly like the first.
  */
 import type { Client } from "@connectrpc/connect";
-import type { ChatService, ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
+import { LeaveReason, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
+import { checkRoom, describeError, isMutedNow, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import type { Alerts } from "./alerts.js";
 import { Composer } from "./composer.js";
 import { byId, el } from "./dom.js";
+import { MemberMenu, menuItems } from "./member-menu.js";
+import { MyRooms } from "./my-rooms.js";
+import { RoomActions } from "./room-actions.js";
 import { RoomView } from "./room-view.js";
 
 const HISTORY_PAGE = 50;
 const MEMBERS_PAGE = 100;
+/** Direct-message rooms from "my rooms" joined by themselves at most (the most recent first): their news shows at once. */
+const DIRECTS_AUTO_JOINED = 20;
+const ROLE_NAMES: Partial<Record<RoomRole, string>> = { [RoomRole.OWNER]: "owner", [RoomRole.MODERATOR]: "moderator" };
 
 export class ChatApp {
   private readonly views = new Map<string, RoomView>();
@@ -47,7 +53,19 @@ export class ChatApp {
     leave: byId<HTMLButtonElement>("leave-room"),
     side: byId("side"),
     toggleSide: byId<HTMLButtonElement>("toggle-side"),
+    topic: byId("room-topic"),
+    editTopic: byId<HTMLButtonElement>("edit-topic"),
+    invite: byId<HTMLButtonElement>("invite"),
+    mutedNote: byId("composer-muted"),
+    directs: byId<HTMLUListElement>("directs"),
+    directsSection: byId("directs-section"),
   };
+  private readonly menu: MemberMenu;
+  private readonly actions: RoomActions;
+  /** Signed in with a token: "my rooms" and direct messages. */
+  private readonly myRooms: MyRooms | undefined;
+  /** Direct-message rooms left on this page: not joined again by themselves. */
+  private readonly leftDirects = new Set<string>();
 
   constructor(
     private readonly session: ChatSession,
@@ -57,7 +75,42 @@ export class ChatApp {
     private readonly onEmpty: (reason: string | undefined) => void,
     /** Called when what a reload must keep changed: rooms, the room on screen, unacknowledged messages. */
     private readonly onChange: () => void = () => {},
+    /** Signed in with a token (direct messages and "my rooms" need it). */
+    private readonly signedIn = false,
   ) {
+    this.actions = new RoomActions(
+      session,
+      {
+        currentView: () => this.views.get(this.current ?? ""),
+        hasView: (room) => this.views.has(room),
+        join: (room) => this.join(room),
+        ensureView: (room) => this.ensureView(room),
+        show: (room) => this.show(room),
+        drop: (room) => this.drop(room),
+        alert: (text, key) => this.alert(text, key),
+        clearAlert: (key) => this.alerts.clear("chat", key),
+        settle: () => {
+          this.setSide(false);
+          this.composer.focus();
+        },
+        refreshMyRooms: () => void this.myRooms?.refresh(),
+      },
+      this.controls.signal,
+    );
+    this.menu = new MemberMenu(byId<HTMLUListElement>("member-menu"), this.controls.signal, (nickname, command) => void this.actions.memberCommand(nickname, command));
+    if (signedIn) {
+      this.myRooms = new MyRooms(
+        session,
+        this.controls.signal,
+        () => {
+          this.alerts.clear("chat", "my-rooms");
+          this.onMyRooms();
+        },
+        // Offline, the status and the connection's own error say it already.
+        (err) => this.ui.status.dataset.state === "online" && this.alert(`Could not list your rooms: ${describeError(err, location.origin)}`, "my-rooms"),
+      );
+    }
+    this.ui.directsSection.hidden = !signedIn;
     this.composer = new Composer(this.controls.signal, (text) => this.sendTyped(text), () => {
       if (this.current) this.session.typing(this.current);
     });
@@ -74,10 +127,15 @@ export class ChatApp {
     for (const view of this.views.values()) view.log.remove();
     this.views.clear();
     this.current = undefined;
-    const { rooms, members, memberCount, title, typing, older, moreMembers, jump } = this.ui;
+    const { rooms, members, memberCount, title, typing, older, moreMembers, jump, topic, directs } = this.ui;
+    this.menu.close(false);
     rooms.replaceChildren();
+    directs.replaceChildren();
     members.replaceChildren();
-    memberCount.textContent = typing.textContent = "";
+    memberCount.textContent = typing.textContent = topic.textContent = "";
+    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.mutedNote.hidden = true;
+    this.ui.directsSection.hidden = true;
+    this.actions.reset();
     title.textContent = "#";
     older.hidden = moreMembers.hidden = jump.hidden = true;
     this.composer.setRoom(undefined);
@@ -107,17 +165,33 @@ export class ChatApp {
       this.alert(result.reason, `join:${room}`);
       return false;
     }
-    if (!this.views.has(room)) {
-      const view = new RoomView(room, () => this.session.nickname);
-      view.onNewBelow = () => {
-        if (view.name === this.current) this.renderJump(view);
-      };
-      view.log.hidden = true;
-      this.views.set(room, view);
-      this.ui.logs.append(view.log);
-    }
+    this.leftDirects.delete(room);
+    this.ensureView(room);
     this.show(room);
     return true;
+  }
+
+  /** The view of a room being joined or created. */
+  private ensureView(room: string): RoomView {
+    let view = this.views.get(room);
+    if (view) return view;
+    const created = new RoomView(room, () => this.session.nickname, this.titleOf(room));
+    view = created;
+    created.onNewBelow = () => {
+      if (created.name === this.current) this.renderJump(created);
+    };
+    created.log.hidden = true;
+    this.views.set(room, created);
+    this.ui.logs.append(created.log);
+    return created;
+  }
+
+  /** How a room is called on screen: "#name", or "@user" for a direct-message room (never its dm.… name). */
+  private titleOf(room: string): string {
+    const other = this.session.directUser(room) ?? this.myRooms?.get(room)?.directUserId;
+    if (other) return `@${other}`;
+    // Only direct-message rooms have "dm." names (the server refuses to make any other): who it is with comes with the join.
+    return room.startsWith("dm.") ? "@…" : `#${room}`;
   }
 
   /** Show a room that is already joined (or being joined). */
@@ -138,6 +212,7 @@ export class ChatApp {
     on("connected", ({ reconnect }) => {
       this.setStatus("online", reconnect ? "Connected again" : "Connected");
       this.alerts.clear("connection"); // "Disconnected: …" no longer applies
+      void this.myRooms?.refresh();
     });
     on("reconnecting", ({ attempt, delayMs, reason }) =>
       this.setStatus("reconnecting", `Reconnecting (attempt ${attempt}: ${reason}; next try in ${Math.ceil(delayMs / 1000)} s). What you send goes out once connected.`),
@@ -159,14 +234,36 @@ export class ChatApp {
     });
     on("sendFailed", ({ id, room, reason }) => {
       this.views.get(room)?.removePending(id, reason);
-      this.alert(`Your message to #${room} was not sent: ${reason}`);
+      this.alert(`Your message to ${this.views.get(room)?.title ?? `#${room}`} was not sent: ${reason}`);
       this.onChange();
     });
     on("joinFailed", ({ room, message }) => {
-      this.refused(room, `Could not join #${room}: ${message}`);
+      this.refused(room, `Could not join ${this.views.get(room)?.title ?? `#${room}`}: ${message}`);
       this.drop(room);
     });
     on("roomLeft", (room) => this.drop(room));
+    on("roomState", ({ room, state }) => {
+      const view = this.views.get(room);
+      if (!view) return;
+      if (state.directUserId) view.setLabel(`@${state.directUserId}`);
+      if (room === this.current) this.renderRoom();
+      else this.renderRooms();
+    });
+    // Someone opened a conversation with us (if the server tells; otherwise "my rooms" finds it): joined at once, like one found there.
+    on("directOpened", ({ room, asked }) => {
+      if (asked || this.views.has(room) || this.leftDirects.has(room)) return;
+      if (!this.session.join(room).ok) return;
+      this.ensureView(room).recentIsUnread = true;
+      this.renderRooms();
+      this.onChange();
+    });
+    // Kicked, banned, or the room deleted: said at the top (it stays until dismissed), and the room goes (never rejoined).
+    on("removed", ({ room, reason, action }) => {
+      const title = this.views.get(room)?.title ?? `#${room}`;
+      const what = reason === LeaveReason.BANNED ? `You were banned from ${title}` : reason === LeaveReason.KICKED ? `You were removed from ${title}` : reason === LeaveReason.ROOM_DELETED ? `${title} was deleted` : `You were removed from ${title}`;
+      this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
+      this.myRooms?.forget(room);
+    });
     // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
     on("nicknameRefused", ({ room, message }) => {
       this.refused(room, `Could not join #${room}: ${message}`);
@@ -189,14 +286,19 @@ export class ChatApp {
         const view = this.views.get(e.value.room);
         if (!view) return;
         view.onJoined(e.value);
-        if (e.value.room === this.current) this.renderRoom();
+        if (e.value.room === this.current) {
+          view.unread = 0;
+          this.renderRoom();
+        } else this.renderRooms();
         return;
       }
       case "message": {
         const view = this.views.get(e.value.room);
         if (!view?.addMessage(e.value)) return;
+        if (e.value.action && e.value.room === this.current) this.renderMembers(view); // roles, who is muted
         if (e.value.room === this.current) this.ui.older.hidden = !view.hasOlder;
-        else {
+        else if (!e.value.action) {
+          // A change of the room's state is a line to read there, not news to count.
           view.unread++;
           this.renderRooms();
         }
@@ -240,20 +342,46 @@ export class ChatApp {
       "click",
       () => {
         if (!this.current) return;
+        if (this.titleOf(this.current).startsWith("@")) this.leftDirects.add(this.current);
         const result = this.session.leave(this.current);
         if (!result.ok) this.alert(result.reason);
       },
       { signal },
     );
     // One listener for the room list's buttons, which are redrawn on every change.
-    this.ui.rooms.addEventListener(
+    const pickRoom = (ev: Event) => {
+      const room = (ev.target as Element).closest<HTMLElement>("button[data-room]")?.dataset.room;
+      if (room === undefined) return;
+      if (this.views.has(room)) this.show(room);
+      else if (!this.join(room)) return; // one of "my rooms", not joined on this page yet
+      this.setSide(false);
+      this.composer.focus();
+    };
+    this.ui.rooms.addEventListener("click", pickRoom, { signal });
+    this.ui.directs.addEventListener("click", pickRoom, { signal });
+    // A member's button opens their menu (keyboard: Enter/Space click it; ArrowDown too).
+    const openMenu = (button: HTMLButtonElement, focusFirst: boolean) => {
+      const view = this.views.get(this.current ?? "");
+      const member = view?.members.get(button.dataset.member!);
+      if (!view || !member) return;
+      this.menu.toggle(button, menuItems(member, this.menuContext(view, member.nickname, member.userId)), focusFirst);
+    };
+    this.ui.members.addEventListener(
       "click",
       (ev) => {
-        const room = (ev.target as Element).closest<HTMLElement>("button[data-room]")?.dataset.room;
-        if (room === undefined || !this.views.has(room)) return;
-        this.show(room);
-        this.setSide(false);
-        this.composer.focus();
+        const button = (ev.target as Element).closest<HTMLButtonElement>("button[data-member]");
+        // A click from the keyboard (Enter, Space) has no pointer position: focus goes into the menu then.
+        if (button) openMenu(button, (ev as MouseEvent).detail === 0);
+      },
+      { signal },
+    );
+    this.ui.members.addEventListener(
+      "keydown",
+      (ev) => {
+        const button = (ev.target as Element).closest<HTMLButtonElement>("button[data-member]");
+        if (!button || ev.key !== "ArrowDown") return;
+        ev.preventDefault();
+        if (!this.menu.isOpen) openMenu(button, true);
       },
       { signal },
     );
@@ -265,7 +393,7 @@ export class ChatApp {
     document.addEventListener(
       "keydown",
       (ev) => {
-        if (ev.key !== "Escape" || !this.ui.side.classList.contains("open")) return;
+        if (ev.key !== "Escape" || !this.ui.side.classList.contains("open") || this.menu.isOpen || ev.defaultPrevented) return;
         this.setSide(false);
         this.ui.toggleSide.focus();
       },
@@ -332,8 +460,22 @@ export class ChatApp {
   private renderRoom(): void {
     const view = this.views.get(this.current ?? "");
     if (!view) return;
-    this.ui.title.textContent = `#${view.name}`;
-    this.composer.setRoom(view.name);
+    const state = this.session.roomState(view.name);
+    this.ui.title.replaceChildren(view.title);
+    // A private room says so where its name is (a direct conversation is private by nature).
+    if (state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@")) this.ui.title.append(el("span", { className: "role", text: "private" }));
+    const topic = state?.topic ?? "";
+    this.ui.topic.textContent = topic;
+    this.ui.topic.hidden = topic === "";
+    // Moderators and owners set the topic; in a direct conversation, either of the two.
+    const role = state?.yourRole ?? RoomRole.UNSPECIFIED;
+    this.ui.editTopic.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
+    // Invitations are what let people into a private room (a public one lets anyone in).
+    this.ui.invite.hidden = !(role >= RoomRole.MODERATOR && state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@"));
+    const muted = isMutedNow(state);
+    this.ui.mutedNote.hidden = !muted;
+    this.ui.mutedNote.textContent = muted ? `You are muted in ${view.title}${state?.mutedUntil ? ` until ${state.mutedUntil.toLocaleString()}` : ""}: you can read, not post.` : "";
+    this.composer.setRoom(view.title);
     this.ui.older.hidden = !view.hasOlder;
     this.renderJump(view);
     this.renderRooms();
@@ -342,12 +484,24 @@ export class ChatApp {
   }
 
   private renderRooms(): void {
-    const items = [...this.views.values()].map((view) => {
-      const button = el("button", { attrs: { type: "button", "data-room": view.name, "aria-current": String(view.name === this.current) } }, el("span", { text: `#${view.name}` }));
+    const item = (view: RoomView) => {
+      const button = el("button", { attrs: { type: "button", "data-room": view.name, "aria-current": String(view.name === this.current) } }, el("span", { text: view.title }));
       if (view.unread > 0) button.append(el("span", { className: "unread", text: String(view.unread), attrs: { "aria-label": `${view.unread} unread` } }));
       return el("li", {}, button);
-    });
-    this.ui.rooms.replaceChildren(...items);
+    };
+    // "My rooms" not joined on this page: a press joins them.
+    const notJoined = (this.myRooms?.all ?? []).filter((r) => !this.views.has(r.name));
+    const offer = (name: string, title: string) =>
+      el("li", {}, el("button", { className: "not-joined", attrs: { type: "button", "data-room": name, "aria-current": "false" } }, el("span", { text: title }), el("span", { className: "hint", text: "join" })));
+    const views = [...this.views.values()];
+    this.ui.rooms.replaceChildren(
+      ...views.filter((v) => !v.title.startsWith("@")).map(item),
+      ...notJoined.filter((r) => !r.directUserId).map((r) => offer(r.name, `#${r.name}`)),
+    );
+    this.ui.directs.replaceChildren(
+      ...views.filter((v) => v.title.startsWith("@")).map(item),
+      ...notJoined.filter((r) => r.directUserId).map((r) => offer(r.name, `@${r.directUserId}`)),
+    );
     // On a phone the room list is folded away behind this button: it carries the unread total, or
     // nothing would say that another room has news.
     const unread = [...this.views.values()].reduce((n, view) => n + view.unread, 0);
@@ -361,10 +515,47 @@ export class ChatApp {
   }
 
   private renderMembers(view: RoomView): void {
-    const names = [...view.members.keys()];
-    this.ui.members.replaceChildren(...names.map((n) => el("li", { text: n === this.session.nickname ? `${n} (you)` : n })));
+    const items = [...view.members.values()].map((m) => {
+      const self = m.nickname === this.session.nickname;
+      const role = ROLE_NAMES[m.role as RoomRole];
+      const parts = [el("span", { text: self ? `${m.nickname} (you)` : m.nickname })];
+      if (role) parts.push(el("span", { className: "role", text: role }));
+      if (view.muted.has(m.userId)) parts.push(el("span", { className: "role", text: "muted" }));
+      // A member we may do something to is a menu button; anyone else is plain text.
+      if (menuItems(m, this.menuContext(view, m.nickname, m.userId)).length === 0) return el("li", { className: "plain" }, ...parts);
+      const button = el("button", { className: "member", attrs: { type: "button", "data-member": m.nickname, "aria-haspopup": "menu", "aria-expanded": "false" } }, ...parts);
+      return el("li", {}, button);
+    });
+    this.ui.members.replaceChildren(...items);
+    this.menu.reattach();
     this.ui.memberCount.textContent = view.joined ? `${view.memberCount} ${view.memberCount === 1 ? "member" : "members"}` : "joining…";
     this.ui.moreMembers.hidden = view.membersPageToken === "";
+  }
+
+  private menuContext(view: RoomView, nickname: string, userId: string) {
+    const state = this.session.roomState(view.name);
+    return {
+      mine: state?.yourRole ?? RoomRole.UNSPECIFIED,
+      direct: view.title.startsWith("@"),
+      signedIn: this.signedIn,
+      self: nickname === this.session.nickname,
+      muted: view.muted.has(userId),
+    };
+  }
+
+  /** "My rooms" arrived: list them, and join the direct messages (not left here) so their news shows at once. */
+  private onMyRooms(): void {
+    const directs = (this.myRooms?.all ?? [])
+      .filter((r) => r.directUserId && !this.views.has(r.name) && !this.leftDirects.has(r.name))
+      .sort((a, b) => Number((b.lastMessage?.sentAt?.seconds ?? 0n) - (a.lastMessage?.sentAt?.seconds ?? 0n)))
+      .slice(0, DIRECTS_AUTO_JOINED);
+    const news = this.myRooms?.hadEarlierListing ?? false;
+    for (const r of directs) {
+      if (!this.session.join(r.name).ok) continue;
+      this.ensureView(r.name).recentIsUnread = news;
+    }
+    this.renderRooms();
+    if (directs.length > 0) this.onChange();
   }
 
   /** "3 new messages ↓" while the reader is scrolled up and messages came in below. */

@@ -51,8 +51,9 @@ export class Composer {
   }
 
   /** Label the box for the room on screen (none: the chat screen is being left). */
-  setRoom(room: string | undefined): void {
-    this.label.textContent = room === undefined ? "Message" : `Message #${room}`;
+  /** The room on screen, as it is called there ("#lobby", "@bob"). */
+  setRoom(title: string | undefined): void {
+    this.label.textContent = title === undefined ? "Message" : `Message ${title}`;
   }
 
   focus(): void {

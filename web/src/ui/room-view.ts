@@ -6,7 +6,7 @@
  * order without showing one twice.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { LeaveReason, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
+import { LeaveReason, RoomActionKind, RoomRole, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
 import { atBottom, el, timeElement } from "./dom.js";
 import { layoutLog } from "./log-layout.js";
 
@@ -29,12 +29,20 @@ export class RoomView {
   /** Where ListMembers continues; empty when `members` is the whole list. */
   membersPageToken = "";
   unread = 0;
+  /** A conversation that came to us while the page was open: what its join brings from others is unread. */
+  recentIsUnread = false;
   typing: string[] = [];
   joined = false;
   /** New messages that arrived below while the reader was scrolled up (the page offers a jump to them). */
   newBelow = 0;
   /** Called when `newBelow` changes. */
   onNewBelow: () => void = () => {};
+  /** User ids we saw muted (by an action entry since we joined): the members menu offers to unmute them. */
+  readonly muted = new Set<string>();
+  /** Per user, the entry that last muted or unmuted them (history pages come in any order). */
+  private readonly muteSeq = new Map<string, bigint>();
+  /** The members' roles are as of this entry (the join's last_seq): older role entries are already in them. */
+  private rolesSeq = 0n;
   /** Whether the reader is at the newest line (as of the last scroll): a resize keeps them there. */
   private pinned = true;
   /** "No messages yet": first in the log, shown while the joined room has no message. */
@@ -43,11 +51,14 @@ export class RoomView {
   constructor(
     readonly name: string,
     private readonly me: () => string,
+    /** How the room is called on screen: "#name", or "@user" for a direct-message room. */
+    private label = `#${name}`,
   ) {
     // A list (its items are list items to assistive technology, as axe-core checks) that is also a polite
     // live region: what is added is read out, as role="log" would, without taking the list semantics away.
-    this.log = el("ol", { className: "messages", attrs: { "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Messages in #${name}`, tabindex: "0", "data-room": name } });
-    this.empty = el("li", { className: "empty", attrs: { hidden: "" } }, el("p", { text: "No messages yet — say hello" }), el("p", { className: "muted", text: `Everyone in #${name} will see what you write here.` }));
+    this.log = el("ol", { className: "messages", attrs: { "aria-live": "polite", "aria-relevant": "additions", "aria-label": `Messages in ${label}`, tabindex: "0", "data-room": name } });
+    this.empty = el("li", { className: "empty", attrs: { hidden: "" } }, el("p", { text: "No messages yet — say hello" }), el("p", { className: "muted", text: "" }));
+    this.setLabel(label);
     this.log.append(this.empty);
     // Back at the bottom by scrolling: the new messages have been seen.
     this.log.addEventListener("scroll", () => {
@@ -61,6 +72,18 @@ export class RoomView {
     }).observe(this.log);
   }
 
+  /** The room's name on screen (a direct-message room is known as one once its state arrives). */
+  get title(): string {
+    return this.label;
+  }
+
+  setLabel(label: string): void {
+    this.label = label;
+    this.log.setAttribute("aria-label", `Messages in ${label}`);
+    const direct = label.startsWith("@");
+    this.empty.lastElementChild!.textContent = direct ? `Only you and ${label.slice(1)} see what you write here.` : `Everyone in ${label} will see what you write here.`;
+  }
+
   onJoined(j: JoinedEvent): void {
     this.joined = true;
     if (j.epoch !== this.epoch && this.epoch !== "") this.clear(); // another history: our sequence numbers mean nothing in it
@@ -69,7 +92,10 @@ export class RoomView {
     this.membersPageToken = j.membersPageToken;
     this.members.clear();
     for (const m of j.members) this.members.set(m.nickname, m);
+    this.rolesSeq = j.lastSeq;
     for (const m of j.recent) this.addMessage(m);
+    if (this.recentIsUnread) this.unread += j.recent.filter((m) => !m.action && m.sender !== this.me()).length;
+    this.recentIsUnread = false;
     if (this.oldestSeq === undefined) this.oldestSeq = j.lastSeq + 1n;
     this.hasOlder = j.firstSeq > 0n && this.oldestSeq > j.firstSeq;
     this.layout();
@@ -144,6 +170,8 @@ export class RoomView {
 
   memberLeft(nickname: string, reason: LeaveReason): void {
     if (this.members.delete(nickname) || this.memberCount > 0) this.memberCount = Math.max(0, this.memberCount - 1);
+    // A kick, a ban or a deleted room is said by the room's own entry for it (who did it, and why).
+    if (reason === LeaveReason.KICKED || reason === LeaveReason.BANNED || reason === LeaveReason.ROOM_DELETED) return;
     this.addLine("presence", `${nickname} ${reason === LeaveReason.LEFT ? "left" : "disconnected"}`);
   }
 
@@ -207,7 +235,8 @@ export class RoomView {
   /** Day lines, message groups and the empty state, after any change to the log. */
   private layout(): void {
     layoutLog(this.log);
-    this.empty.hidden = !this.joined || this.order.length > 0 || this.pendingItems.size > 0 || this.hasOlder;
+    // A room whose only entries are changes of its state (created, a topic) still has no message.
+    this.empty.hidden = !this.joined || this.log.querySelector(":scope > li.msg") !== null || this.hasOlder;
   }
 
   /** A long-open page in a busy room stays bounded: the oldest message leaves the log (and can be loaded again). */
@@ -227,8 +256,42 @@ export class RoomView {
     this.oldestSeq = undefined;
   }
 
+  /** What an action entry changes in the members list: roles (entries newer than the join's list), who is muted (the latest entry about each user). */
+  private applyAction(m: ChatMessage): void {
+    const a = m.action!;
+    if (a.kind === RoomActionKind.MUTE || a.kind === RoomActionKind.UNMUTE || a.kind === RoomActionKind.KICK || a.kind === RoomActionKind.BAN) {
+      if ((this.muteSeq.get(a.targetUser) ?? -1n) > m.seq) return;
+      this.muteSeq.set(a.targetUser, m.seq);
+    }
+    const member = m.seq > this.rolesSeq ? [...this.members.values()].find((x) => x.userId === a.targetUser) : undefined;
+    switch (a.kind) {
+      case RoomActionKind.SET_ROLE:
+        if (member) member.role = a.role;
+        break;
+      case RoomActionKind.INVITE:
+        if (member && member.role < (a.role || RoomRole.MEMBER)) member.role = a.role || RoomRole.MEMBER;
+        break;
+      case RoomActionKind.KICK:
+      case RoomActionKind.BAN:
+        if (member) member.role = RoomRole.UNSPECIFIED;
+        this.muted.delete(a.targetUser);
+        break;
+      case RoomActionKind.MUTE:
+        this.muted.add(a.targetUser);
+        break;
+      case RoomActionKind.UNMUTE:
+        this.muted.delete(a.targetUser);
+        break;
+    }
+  }
+
   private messageItem(m: ChatMessage): HTMLLIElement {
     const sent = m.sentAt ? timestampDate(m.sentAt) : new Date();
+    if (m.action) {
+      this.applyAction(m);
+      // A change of the room (a ban, a topic…): a quiet line like a join, in its numbered place; not a message.
+      return el("li", { className: "action", attrs: { "data-action-seq": String(m.seq), "data-time": String(sent.getTime()) } }, el("span", { text: m.text }), timeElement(sent));
+    }
     const mine = m.sender === this.me();
     return el(
       "li",
