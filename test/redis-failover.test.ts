@@ -236,7 +236,10 @@ describe("Redis Cluster failover (three masters, three replicas, started here)",
     const role = (p: RedisProcess) => spawnSync("redis-cli", ["-p", String(p.port), "info", "replication"], { encoding: "utf8" }).stdout;
     spawnSync("redis-cli", ["-p", String(replica.port), "cluster", "failover"], { encoding: "utf8" });
     await waitUntil(() => role(replica).includes("role:master") && role(master).includes("master_link_status:up"), "the replica promoted, the old master its replica", 20_000);
-    await sendUntilStored(ann, room, "after", "a1", 30_000);
+    await sendUntilStored(ann, room, "after", "a1", 30_000).catch((e: Error) => {
+      const lines = server.logs().filter((l) => Number(l.level ?? 0) >= 40).map((l) => String(l.msg));
+      throw new Error(`${e.message}; node warnings: ${JSON.stringify(lines.slice(-8))}`);
+    });
     expect(ann.messages(room).map((m) => m.text)).toEqual(["before", "after"]);
   }, 120_000);
 });

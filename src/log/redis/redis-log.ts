@@ -123,6 +123,8 @@ const UNCLAIMED_EPOCH_TTL_MS = 60_000;
 const SUBSCRIBE_RECHECK_MS = 1000;
 /** Members removed per eviction script call (bounds how long one call holds Redis). */
 const EVICT_BATCH = 500;
+/** How long an entry this node appended may take to come back through the room's channel before the feed reads it. */
+const DELIVERY_GRACE_MS = 500;
 /** Default of RedisLogOptions.replicaWaitMs. */
 const REPLICA_WAIT_MS = 1000;
 
@@ -637,7 +639,7 @@ export class RedisRoomLog implements RoomLog {
     // queued command has no timeout of its own: bound the whole append, so a send is refused (and
     // resent by its client under the same id) instead of hanging.
     const deadline = this.commandTimeoutMs + (this.minReplicas > 0 ? this.replicaWaitMs : 0);
-    if (this.minReplicas <= 0) return strings((await within(((name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as Promise<unknown[]>, deadline)) as unknown[]);
+    if (this.minReplicas <= 0) return this.watched(keys, strings((await within(((name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as Promise<unknown[]>, deadline)) as unknown[]));
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
@@ -664,6 +666,21 @@ export class RedisRoomLog implements RoomLog {
     if ((kind === "ok" || kind === "dup") && confirms) void this.scripts.confirm(keys[0], reply[1]).catch((err) => this.connectionTrouble(err));
     // Announced only now, so nobody (the sender included) sees an entry no replica has.
     if (kind === "ok" && Buffer.isBuffer(result[3])) void this.redis.publish(channel, result[3]).catch((err) => this.connectionTrouble(err));
+    return this.watched(keys, reply);
+  }
+
+  /**
+   * An entry this node appended (or found stored) must reach this node's
+   * subscribers, its sender's acknowledgement included, even when its
+   * announcement is lost (a failover moves the room's sharded channel) or
+   * the confirmation write after WAIT failed: if it has not arrived shortly,
+   * the room's feed reads it from the stream. One timer per room at a time.
+   */
+  private watched(keys: string[], reply: string[]): string[] {
+    if (reply[0] !== "ok" && reply[0] !== "dup") return reply;
+    // keys[0] is the room's meta key, `${prefix}:{room}:meta` (room names have no braces).
+    const room = keys[0].slice(this.prefix.length + 2, -"}:meta".length);
+    this.feeds.get(room)?.expect(Number(reply[1]), DELIVERY_GRACE_MS);
     return reply;
   }
 

@@ -4,6 +4,7 @@
  * reconnect, a foreign epoch. History here is an in-memory array.
  */
 import { describe, expect, it } from "vitest";
+import { waitUntil } from "../../../test/support/wait.js";
 import type { LogEntry, RoomListener, RoomPosition } from "../room-log.js";
 import { RoomFeed } from "./room-feed.js";
 
@@ -91,5 +92,17 @@ describe("RoomFeed", () => {
     feed.onEntry("e", 4, new Uint8Array()); // a number already delivered, in the same epoch
     expect(stale).toEqual([8]);
     expect(delivered).toEqual([6, 7, 8]);
+  });
+
+  it("reads an entry this node stored from history when its announcement never comes, and only then", async () => {
+    const { feed, delivered } = setup(3);
+    feed.start({ epoch: "e", firstSeq: 1, lastSeq: 1 });
+    feed.onEntry("e", 2, new Uint8Array()); // announced
+    feed.expect(2, 5);
+    feed.expect(3, 5); // stored and confirmed, but its announcement is lost (the channel moved in a failover)
+    await settle();
+    expect(delivered).toEqual([2]);
+    await waitUntil(() => delivered.length === 2, "the lost entry to be read back", 1000);
+    expect(delivered).toEqual([2, 3]);
   });
 });

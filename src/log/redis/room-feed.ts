@@ -24,6 +24,9 @@ export class RoomFeed {
   private known = 0;
   private repairing = false;
   private closed = false;
+  /** The highest number this node appended and is waiting to see delivered (see expect). */
+  private expected = 0;
+  private expectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly room: string,
@@ -89,6 +92,21 @@ export class RoomFeed {
     this.pump();
   }
 
+  /**
+   * This node stored entry `seq` (it is confirmed): if it has not been
+   * delivered within `graceMs` (its announcement lost), read it from history.
+   */
+  expect(seq: number, graceMs: number): void {
+    if (seq <= this.delivered) return;
+    this.expected = Math.max(this.expected, seq);
+    if (this.expectTimer) return;
+    this.expectTimer = setTimeout(() => {
+      this.expectTimer = undefined;
+      if (!this.closed && this.expected > this.delivered) this.catchUpTo(this.expected);
+    }, graceMs);
+    this.expectTimer.unref();
+  }
+
   /** The room's history was reset: start over at `position`. */
   reset(position: RoomPosition): void {
     this.held.clear();
@@ -100,6 +118,7 @@ export class RoomFeed {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.expectTimer);
     this.held.clear();
   }
 
