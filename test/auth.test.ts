@@ -1,7 +1,7 @@
 /**
  * Authentication: with a secret or public key configured, every call needs a
- * valid bearer token, and the token's subject is the only name its holder can
- * use.
+ * valid bearer token, and the token's subject is its holder's user id, which
+ * every message carries whatever display name it chose.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +19,8 @@ afterEach(stopTestServers);
 const secret = "a-development-secret-of-at-least-32-bytes!";
 const hmac = new TextEncoder().encode(secret);
 
-function token(sub: string, opts: { expiresIn?: string | number; key?: Uint8Array } = {}): Promise<string> {
-  return new SignJWT({})
+function token(sub: string, opts: { expiresIn?: string | number; key?: Uint8Array; claims?: Record<string, unknown> } = {}): Promise<string> {
+  return new SignJWT(opts.claims ?? {})
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(sub)
     .setIssuedAt()
@@ -29,17 +29,23 @@ function token(sub: string, opts: { expiresIn?: string | number; key?: Uint8Arra
 }
 
 describe("with an HMAC secret", () => {
-  it("a valid token speaks under its subject, and only under it", async () => {
+  it("a valid token speaks as its subject, under the display name it chose; nobody else can use its id", async () => {
     const server = await startTestServer({ authSecret: secret });
     const alice = ChatTester.connect(server.baseUrl, "alice", { token: await token("alice") });
     alice.join("lobby", "");
-    expect((await alice.joined("lobby")).nickname).toBe("alice");
-    alice.join("other", "mallory");
-    const err = await alice.error();
-    expect(err.code).toBe(ErrorCode.PERMISSION_DENIED);
-    expect(err.message).toMatch(/signed in as "alice"/);
-    const id = alice.send("lobby", "it is really me");
-    expect((await alice.waitFor("message", (m) => m.clientMsgId === id)).sender).toBe("alice");
+    expect(await alice.joined("lobby")).toMatchObject({ nickname: "alice", userId: "alice" });
+    alice.join("other", "Queen of Hearts");
+    expect(await alice.joined("other")).toMatchObject({ nickname: "Queen of Hearts", userId: "alice" });
+    const id = alice.send("other", "it is really me");
+    expect(await alice.waitFor("message", (m) => m.clientMsgId === id)).toMatchObject({ sender: "Queen of Hearts", senderId: "alice" });
+    // Mallory may call herself alice; she is still mallory, and where alice is, the name is hers.
+    const mallory = ChatTester.connect(server.baseUrl, "mallory", { token: await token("mallory") });
+    mallory.join("lobby", "alice");
+    expect((await mallory.error()).code).toBe(ErrorCode.ALREADY_EXISTS);
+    mallory.join("other", "alice");
+    expect(await mallory.joined("other")).toMatchObject({ nickname: "alice", userId: "mallory" });
+    const forged = mallory.send("other", "it is me, alice");
+    expect(await alice.waitFor("message", (m) => m.clientMsgId === forged)).toMatchObject({ sender: "alice", senderId: "mallory" });
   });
 
   it.each([
@@ -104,13 +110,28 @@ describe("with an HMAC secret", () => {
     expect(end.message).toMatch(/token expired/);
   });
 
-  it("refuses a subject that is not a usable nickname", async () => {
+  it("takes any subject up to 256 characters as the user id; the display name comes from the join, else the name claim", async () => {
     const server = await startTestServer({ authSecret: secret });
-    const c = ChatTester.connect(server.baseUrl, "c", { token: await token("x".repeat(40)) });
-    c.join("lobby");
-    const end = await c.done;
-    expect(end.code).toBe(Code.Unauthenticated);
-    expect(end.message).toMatch(/subject/);
+    const uuid = "5f0c6a4e-8a7b-4c1e-9d2f-1b3a5c7e9f00-device-independent";
+    const bare = ChatTester.connect(server.baseUrl, "bare", { token: await token(uuid) });
+    bare.join("lobby", "");
+    expect((await bare.error()).message).toMatch(/join with a nickname/);
+    bare.join("lobby", "Zed");
+    expect(await bare.joined("lobby")).toMatchObject({ nickname: "Zed", userId: uuid });
+    const named = ChatTester.connect(server.baseUrl, "named", { token: await token(`${uuid}-2`, { claims: { name: "Yolanda" } }) });
+    named.join("lobby", "");
+    expect(await named.joined("lobby")).toMatchObject({ nickname: "Yolanda", userId: `${uuid}-2` });
+    for (const [claims, message] of [
+      [{}, /at most 256 characters/],
+      [{ name: "\u0007bell" }, /name claim is not a usable nickname/],
+    ] as const) {
+      const sub = Object.keys(claims).length === 0 ? "x".repeat(257) : "ok-user";
+      const c = ChatTester.connect(server.baseUrl, "c", { token: await token(sub, { claims }) });
+      c.join("lobby");
+      const end = await c.done;
+      expect(end.code).toBe(Code.Unauthenticated);
+      expect(end.message).toMatch(message);
+    }
   });
 });
 

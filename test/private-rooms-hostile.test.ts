@@ -155,10 +155,13 @@ describe("forgery", () => {
     moderate(bob, "secret", RoomActionKind.INVITE, { targetUser: "carol", role: RoomRole.OWNER });
     await waitUntil(() => bob.of("error").length === 3 || undefined, "three refusals");
     expect(bob.of("error").map((e) => e.code)).toEqual([ErrorCode.PERMISSION_DENIED, ErrorCode.PERMISSION_DENIED, ErrorCode.PERMISSION_DENIED]);
-    bob.join("lobby", "alice");
-    expect((await bob.error((e) => e.room === "lobby")).code).toBe(ErrorCode.PERMISSION_DENIED);
+    // A display name is only a label: calling himself "alice" leaves bob bob.
+    bob.rename("secret", "alice");
+    expect((await bob.error((e) => e.code === ErrorCode.ALREADY_EXISTS)).message).toMatch(/"alice" is already taken/);
+    bob.rename("secret", "alice2");
+    await bob.waitFor("memberRenamed", (e) => e.newNickname === "alice2");
     const id = bob.send("secret", "it is me");
-    expect((await alice.waitFor("message", (m) => m.clientMsgId === id)).senderId).toBe("bob");
+    expect(await alice.waitFor("message", (m) => m.clientMsgId === id)).toMatchObject({ sender: "alice2", senderId: "bob" });
     expect(actions(alice, "secret")).toEqual([]); // the create entry came in the JoinedEvent, nothing since
   });
 
