@@ -249,7 +249,7 @@ export class ChatApp {
       if (room === this.current) this.renderRoom();
       else this.renderRooms();
     });
-    // Someone opened a conversation with us (if the server tells; otherwise "my rooms" finds it): joined at once, like one found there.
+    // Someone opened a conversation with us (the server tells at once; a page offline then finds it in "my rooms"): joined, like one found there.
     on("directOpened", ({ room, asked }) => {
       if (asked || this.views.has(room) || this.leftDirects.has(room)) return;
       if (!this.session.join(room).ok) return;
