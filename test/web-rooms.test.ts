@@ -78,6 +78,7 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await bob.locator("#room-topic", { hasText: "Everything about the town" }).waitFor();
     // The topic changes live on every page, from the room's entry for it; only a moderator or owner is offered it.
     expect(await bob.locator("#edit-topic").isHidden()).toBe(true);
+    expect(await bob.locator("#unban").isHidden()).toBe(true);
     await ann.getByRole("button", { name: "Set topic" }).click();
     await ann.getByLabel("Topic (empty clears it)").fill("Market day on Friday");
     await ann.getByRole("dialog").getByRole("button", { name: "Set topic" }).click();
@@ -152,6 +153,29 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     expect(await bob.locator("#alert").textContent()).toMatch(/banned/);
     expect(await bob.locator("#rooms button").allTextContents()).toEqual(["#lobby"]);
     expect(await messages(ann, "town")).toEqual(["bob: buy cheap watches"]);
+
+    // bob is no member now (no menu has him): ann lifts the ban from the room's Unban dialog, which offers him.
+    await ann.getByRole("button", { name: "Unban…" }).click();
+    const unban = ann.getByRole("dialog", { name: "Unban from #town" });
+    await unban.waitFor();
+    expect(await ann.getByLabel("User id").inputValue()).toBe("bob");
+    expect(await ann.locator("#action-suggestions option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["bob"]);
+    expect(await seriousViolations(ann)).toEqual([]);
+    await shot(ann, "unban-dialog-desktop");
+    await unban.getByRole("button", { name: "Unban", exact: true }).click();
+    await ann.locator('ol[data-room="town"] li.action', { hasText: "bob was unbanned by ann" }).waitFor();
+    // bob may join again.
+    await openSide(bob);
+    await bob.getByLabel("Join a room").fill("town");
+    await bob.getByLabel("Join a room").press("Enter");
+    await bob.locator("#room-title", { hasText: "#town" }).waitFor();
+    await joined(bob);
+    await ann.locator('#members button[data-member="bob"]').waitFor();
+    // Unbanned since: the dialog offers nobody now.
+    await ann.getByRole("button", { name: "Unban…" }).click();
+    expect(await ann.getByLabel("User id").inputValue()).toBe("");
+    await ann.keyboard.press("Escape");
+    await unban.waitFor({ state: "hidden" });
   }, 120_000);
 
   it("two users exchange direct messages page to page, and a page with the terminal client; DMs are named by user, never dm.…", async () => {

@@ -56,6 +56,7 @@ export class ChatApp {
     topic: byId("room-topic"),
     editTopic: byId<HTMLButtonElement>("edit-topic"),
     invite: byId<HTMLButtonElement>("invite"),
+    unban: byId<HTMLButtonElement>("unban"),
     mutedNote: byId("composer-muted"),
     directs: byId<HTMLUListElement>("directs"),
     directsSection: byId("directs-section"),
@@ -133,7 +134,7 @@ export class ChatApp {
     directs.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = topic.textContent = "";
-    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.mutedNote.hidden = true;
+    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.unban.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
     this.actions.reset();
     title.textContent = "#";
@@ -472,6 +473,8 @@ export class ChatApp {
     this.ui.editTopic.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
     // Invitations are what let people into a private room (a public one lets anyone in).
     this.ui.invite.hidden = !(role >= RoomRole.MODERATOR && state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@"));
+    // A banned user is no member (the members menu cannot have them): moderators lift a ban here.
+    this.ui.unban.hidden = !(role >= RoomRole.MODERATOR && !view.title.startsWith("@"));
     const muted = isMutedNow(state);
     this.ui.mutedNote.hidden = !muted;
     this.ui.mutedNote.textContent = muted ? `You are muted in ${view.title}${state?.mutedUntil ? ` until ${state.mutedUntil.toLocaleString()}` : ""}: you can read, not post.` : "";
