@@ -262,7 +262,9 @@ export class ChatApp {
     on("removed", ({ room, reason, action }) => {
       const title = this.views.get(room)?.title ?? `#${room}`;
       const what = reason === LeaveReason.BANNED ? `You were banned from ${title}` : reason === LeaveReason.KICKED ? `You were removed from ${title}` : reason === LeaveReason.ROOM_DELETED ? `${title} was deleted` : `You were removed from ${title}`;
-      this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
+      // A deletion's entry says only "the room was deleted" and the reason: the reason is what is new.
+      if (reason === LeaveReason.ROOM_DELETED) this.refused(room, action?.action?.reason ? `${what}: ${action.action.reason}.` : `${what}.`);
+      else this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
       this.myRooms?.forget(room);
     });
     // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
