@@ -41,8 +41,15 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
         onEvent: (level, message, fields) => logger[level](fields ?? {}, message),
       })
     : new LocalNodeBus(local);
-  // The DM push goes through the bus whether or not the admin API is on.
-  hub.directNotify = (notice) => bus.directOpened(notice);
+  // The DM push goes through the bus whether or not the admin API is on. Best effort: a failure
+  // to tell is logged, never the opener's problem (their answer is already queued).
+  hub.directNotify = (notice) => {
+    try {
+      bus.directOpened(notice);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell the other user of a direct conversation");
+    }
+  };
   return {
     calls: adminService({ log, bus, key, logger }),
     bus,
