@@ -9,8 +9,6 @@ import type { DirectNotice } from "../log/node-bus.js";
 import * as events from "../wire/events.js";
 import type { Session } from "./session.js";
 
-export type { DirectNotice };
-
 /** Where the hub sends a notice (set by the server; by default nowhere). */
 export type DirectNotify = (notice: DirectNotice) => void;
 
