@@ -1,7 +1,8 @@
 /**
  * Rooms with state in the interactive terminal client (issue 18, item 8), on
  * pseudo-terminals against a server that requires tokens: two users exchange
- * direct messages with /msg (the room shown as @user, never as dm.<hash>),
+ * direct messages with /msg (the room shown as @user, never as dm.<hash>;
+ * the other one told at once and joined to it),
  * and the owner of a public room bans the other, who is told who and why and
  * whose prompt leaves the room.
  */
@@ -40,6 +41,12 @@ describe("rooms with state in the terminal", () => {
     await alice.waitForLine("*** joined direct messages with @bob as alice");
     await alice.waitFor(() => alice.cursorLine().startsWith("[@bob] "), "the prompt in the conversation with bob");
     await alice.waitForLine(new RegExp(`^${CLOCK} @bob <alice> are you there\\?$`));
+
+    // Bob is told at once (the DM push): the conversation is joined, the line says how to answer.
+    await bob.waitForLine("*** alice opened a direct conversation with you: /switch @alice to answer");
+    await bob.waitForLine("*** joined direct messages with @alice as bob");
+    await bob.waitForLine(new RegExp(`^${CLOCK} @alice <alice> are you there\\?$`));
+    expect(bob.cursorLine()).toMatch(/^\[#lobby\] /);
 
     // Bob opens the same conversation from his side, and finds alice's message in it.
     bob.enter("/msg alice");

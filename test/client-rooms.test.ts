@@ -20,7 +20,6 @@ import {
   RoomActionKind,
   RoomRole,
   RoomVisibility,
-  ServerEventSchema,
   type ChatMessage,
   type ServerEvent,
 } from "../gen/chat/v1/chat_pb.js";
@@ -308,22 +307,24 @@ describe.each(kinds)("rooms with state over $name", (kind) => {
     await waitUntil(() => alice.session.roomState("den")?.topic === "set while away", "alice to see the topic");
   });
 
-  it("a direct room the other user opened, when the server tells, is reported as not asked for", async () => {
+  it("a direct room the other user created is told at once (the server pushes it), reported as not asked for", async () => {
     const server = await startTestServer({ authSecret: secret });
-    const alice = await user(server, kind, "alice");
-    const room = await alice.session.openDirect("bob");
-    // The server does not tell the other user (yet): stand in for it, on bob's next frame.
-    let tell = true;
-    const told = create(ServerEventSchema, { event: { case: "directOpened", value: { room, userId: "alice", created: true } } });
-    const bob = await user(server, kind, "bob", (_c, events) => (tell && events.length > 0 ? ((tell = false), [...events, told]) : events));
+    const bob = await user(server, kind, "bob");
     const opened: { room: string; userId: string; asked: boolean }[] = [];
     bob.session.on("directOpened", (d) => opened.push(d));
     bob.session.join("lobby");
+    await live(bob.session, "lobby");
+    const alice = await user(server, kind, "alice");
+    const room = await alice.session.openDirect("bob");
     await waitUntil(() => opened.length === 1, "bob to hear of the conversation");
     expect(opened[0]).toEqual({ room, userId: "alice", asked: false });
     expect(bob.session.directUser(room)).toBe("alice");
     bob.session.join(room);
     await live(bob.session, room);
+    // Opened again, by either: nobody is told anything new.
+    expect(await bob.session.openDirect("alice")).toBe(room);
+    expect(await alice.session.openDirect("bob")).toBe(room);
+    expect(opened).toEqual([{ room, userId: "alice", asked: false }, { room, userId: "alice", asked: true }]);
   });
 
   it("without authentication, an action resent after a reconnect goes out after the rejoin (it is taken under our nickname there)", async () => {

@@ -22,6 +22,14 @@ async function user(server: TestServer, sub: string, claims: Record<string, unkn
   return ChatTester.connect(server.baseUrl, sub, { token: await token(sub, claims) });
 }
 
+/** The tester's session is open on the server: a ping was answered. */
+async function open(t: ChatTester): Promise<ChatTester> {
+  const nonce = `ping-${t.name}-${t.events.length}`;
+  t.request({ command: { case: "ping", value: { nonce } } });
+  await t.waitFor("heartbeat", (h) => h.nonce === nonce);
+  return t;
+}
+
 async function joined(t: ChatTester, room: string) {
   t.join(room, "");
   return t.joined(room);
@@ -300,13 +308,15 @@ describe("direct messages", () => {
   it("either user opens the same room; both join, nobody else can; both list it in their rooms", async () => {
     const server = await startTestServer({ authSecret: AUTH_SECRET });
     const alice = await user(server, "alice");
-    const bob = await user(server, "bob");
+    const bob = await open(await user(server, "bob"));
     openDirect(alice, "bob");
     const opened = await alice.waitFor("directOpened");
     expect(opened).toMatchObject({ userId: "bob", created: true });
     expect(opened.room).toMatch(/^dm\.[0-9a-f]{40}$/);
+    // Bob was told when alice created it; his own open finds it.
+    expect(await bob.waitFor("directOpened")).toMatchObject({ room: opened.room, userId: "alice", created: true });
     openDirect(bob, "alice");
-    expect(await bob.waitFor("directOpened")).toMatchObject({ room: opened.room, userId: "alice", created: false });
+    expect(await bob.waitFor("directOpened", (d) => !d.created)).toMatchObject({ room: opened.room, userId: "alice", created: false });
     const a = await joined(alice, opened.room);
     expect(a.state).toMatchObject({ visibility: RoomVisibility.PRIVATE, directUserId: "bob", yourRole: RoomRole.MEMBER });
     await joined(bob, opened.room);
@@ -324,6 +334,36 @@ describe("direct messages", () => {
     const dm = mine.rooms.find((r) => r.name === opened.room);
     expect(dm).toMatchObject({ directUserId: "alice", visibility: RoomVisibility.PRIVATE });
     expect(dm?.lastMessage?.text).toBe("hi bob");
+  });
+
+  it("the other user's every open session is told at once when it is created (not when it is opened again); nobody else is", async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET });
+    const alice = await user(server, "alice");
+    const [phone, laptop, carol] = [await open(await user(server, "bob")), await user(server, "bob"), await open(await user(server, "carol"))];
+    // A session with no room joined (the phone) is told too: the notice is for the user, not for a room.
+    await joined(laptop, "lobby");
+    openDirect(alice, "bob");
+    const opened = await alice.waitFor("directOpened");
+    for (const bob of [phone, laptop]) {
+      const told = await bob.waitFor("directOpened");
+      expect(told).toMatchObject({ room: opened.room, userId: "alice", created: true });
+      expect(told.room).toMatch(/^dm\.[0-9a-f]{40}$/);
+    }
+    // Carol's answer comes after anything queued for her before it.
+    await joined(carol, "lobby");
+    expect(carol.of("directOpened")).toEqual([]);
+    // Told joins it like any member.
+    await joined(phone, opened.room);
+
+    // Opened again (by either): nobody else is told.
+    openDirect(alice, "bob");
+    await alice.waitFor("directOpened", (d) => !d.created);
+    openDirect(phone, "alice");
+    await phone.waitFor("directOpened", (d) => !d.created);
+    await joined(laptop, "other");
+    await joined(alice, "other");
+    expect(laptop.of("directOpened")).toHaveLength(1);
+    expect(alice.of("directOpened")).toHaveLength(2);
   });
 
   it("needs another user, and authentication", async () => {

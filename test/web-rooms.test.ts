@@ -3,12 +3,15 @@
  * requires sign-in tokens: a room created from the page (public or private,
  * with a topic shown under its title, set live from the page); a moderator bans a member from the
  * members menu (the banned page says so and loses the room for good, the
- * others see the room's line for it); direct messages between two pages and
- * between a page and the terminal client, listed by the other user's id; and
+ * others see the room's line for it) and lifts the ban with Unban…; a room
+ * deleted by the admin API (every page in it says so); direct messages between two pages and
+ * between a page and the terminal client, listed by the other user's id, the
+ * other page told at once (not by its poll of "my rooms"); and
  * "my rooms" bringing a private room and a direct message back on a new
  * device. Screenshots at desktop and phone sizes go to /tmp/web-rooms-*.png.
  */
-import { mkdtempSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
@@ -26,10 +29,27 @@ const secret = "a-development-secret-of-at-least-32-bytes!";
 const tokenFor = (sub: string) =>
   new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
 
+const ADMIN_KEY = randomBytes(32).toString("hex");
+
 async function startServer() {
-  const db = join(mkdtempSync(join(tmpdir(), "chat-web-rooms-")), "chat.db");
-  const server = await spawnServer(["--store", "sqlite", "--db", db, "--port", String(await freePort()), "--http-port", String(await freePort()), "--auth-secret", secret]);
+  const dir = mkdtempSync(join(tmpdir(), "chat-web-rooms-"));
+  // The admin API on too (DeleteRoom).
+  writeFileSync(join(dir, "admin.key"), `${ADMIN_KEY}\n`);
+  const server = await spawnServer([
+    ...["--store", "sqlite", "--db", join(dir, "chat.db"), "--port", String(await freePort()), "--http-port", String(await freePort())],
+    ...["--auth-secret", secret, "--admin-key-file", join(dir, "admin.key")],
+  ]);
   return { ...server, url: server.httpUrl! };
+}
+
+/** One admin API call over Connect JSON (as curl would), expecting success. */
+async function adminCall(url: string, method: string, body: object): Promise<void> {
+  const res = await fetch(`${url}/chat.v1.AdminService/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_KEY}` },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 200) throw new Error(`${method}: ${res.status} ${await res.text()}`);
 }
 
 /** A page signed in with a token for `user` (the nickname is the token's), in `room`. */
@@ -77,6 +97,7 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await bob.locator("#room-topic", { hasText: "Everything about the town" }).waitFor();
     // The topic changes live on every page, from the room's entry for it; only a moderator or owner is offered it.
     expect(await bob.locator("#edit-topic").isHidden()).toBe(true);
+    expect(await bob.locator("#unban").isHidden()).toBe(true);
     await ann.getByRole("button", { name: "Set topic" }).click();
     await ann.getByLabel("Topic (empty clears it)").fill("Market day on Friday");
     await ann.getByRole("dialog").getByRole("button", { name: "Set topic" }).click();
@@ -151,12 +172,39 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     expect(await bob.locator("#alert").textContent()).toMatch(/banned/);
     expect(await bob.locator("#rooms button").allTextContents()).toEqual(["#lobby"]);
     expect(await messages(ann, "town")).toEqual(["bob: buy cheap watches"]);
+
+    // bob is no member now (no menu has him): ann lifts the ban from the room's Unban dialog, which offers him.
+    await ann.getByRole("button", { name: "Unban…" }).click();
+    const unban = ann.getByRole("dialog", { name: "Unban from #town" });
+    await unban.waitFor();
+    expect(await ann.getByLabel("User id").inputValue()).toBe("bob");
+    expect(await ann.locator("#action-suggestions option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["bob"]);
+    expect(await seriousViolations(ann)).toEqual([]);
+    await shot(ann, "unban-dialog-desktop");
+    await unban.getByRole("button", { name: "Unban", exact: true }).click();
+    await ann.locator('ol[data-room="town"] li.action', { hasText: "bob was unbanned by ann" }).waitFor();
+    // bob may join again.
+    await openSide(bob);
+    await bob.getByLabel("Join a room").fill("town");
+    await bob.getByLabel("Join a room").press("Enter");
+    await bob.locator("#room-title", { hasText: "#town" }).waitFor();
+    await joined(bob);
+    await ann.locator('#members button[data-member="bob"]').waitFor();
+    // Unbanned since: the dialog offers nobody now.
+    await ann.getByRole("button", { name: "Unban…" }).click();
+    expect(await ann.getByLabel("User id").inputValue()).toBe("");
+    await ann.keyboard.press("Escape");
+    await unban.waitFor({ state: "hidden" });
   }, 120_000);
 
   it("two users exchange direct messages page to page, and a page with the terminal client; DMs are named by user, never dm.…", async () => {
     const server = await startServer();
     const ann = await signedIn(chromium.browser, server.url, "ann");
     const bob = await signedIn(chromium.browser, server.url, "bob", PHONE);
+    // bob's page asks for "my rooms" no more (each request from now on is held unanswered): what
+    // brings him the conversation below is the server telling his open page, not the 10 s poll.
+    let held = 0;
+    await bob.route("**/chat.v1.ChatService/ListRooms", () => void held++);
 
     // ann starts one from bob's entry in the members list.
     await ann.locator('#members button[data-member="bob"]').click();
@@ -167,10 +215,10 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     expect(await ann.locator("#directs button").allTextContents()).toEqual(["@bob"]);
     await say(ann, "hi bob, just between us");
 
-    // bob's page finds it in his rooms and joins it by itself: unread under Direct messages.
+    // bob's page is told at once and joins it by itself: unread under Direct messages, well within the poll's 10 s.
     await openSide(bob);
     const dm = bob.locator("#directs button", { hasText: "@ann" });
-    await dm.locator(".unread").waitFor({ timeout: 30_000 });
+    await dm.locator(".unread").waitFor({ timeout: 5_000 });
     await shot(bob, "dm-unread-phone");
     await dm.click();
     await bob.locator("#room-title", { hasText: "@ann" }).waitFor();
@@ -277,6 +325,40 @@ describeInBrowser(browserSuite("rooms with state in the web page"), () => {
     await laptop.locator("#room-topic", { hasText: "Plans for the surprise party" }).waitFor();
     await laptop.locator('ol[data-room="secret"] li[data-seq]', { hasText: "only for the invited" }).waitFor();
     await shot(laptop, "my-rooms-desktop");
+  }, 120_000);
+
+  it("the room a page is in is deleted (admin API): every page in it says so, and is back in another room", async () => {
+    const server = await startServer();
+    const ann = await signedIn(chromium.browser, server.url, "ann");
+    const bob = await signedIn(chromium.browser, server.url, "bob", PHONE);
+    await ann.getByText("Create a room").click();
+    await ann.getByLabel("Name", { exact: true }).fill("attic");
+    await ann.getByRole("button", { name: "Create", exact: true }).click();
+    await ann.locator("#room-title", { hasText: "#attic" }).waitFor();
+    await openSide(bob);
+    await bob.getByLabel("Join a room").fill("attic");
+    await bob.getByLabel("Join a room").press("Enter");
+    await bob.locator("#room-title", { hasText: "#attic" }).waitFor();
+    await say(bob, "dusty up here");
+    await ann.locator('ol[data-room="attic"] li[data-seq]', { hasText: "dusty up here" }).waitFor();
+    // ann is looking at the lobby: the deleted room is not on her screen, the notice is still hers.
+    await ann.locator("#rooms button", { hasText: "#lobby" }).click();
+    await ann.locator("#room-title", { hasText: "#lobby" }).waitFor();
+
+    await adminCall(server.url, "DeleteRoom", { room: "attic", reason: "spring cleaning" });
+    for (const page of [ann, bob]) {
+      await page.locator("#alert", { hasText: "#attic was deleted: spring cleaning." }).waitFor({ timeout: 5_000 });
+      await page.locator("#room-title", { hasText: "#lobby" }).waitFor();
+      await openSide(page);
+      expect(await page.locator("#rooms button").allTextContents()).toEqual(["#lobby"]);
+    }
+    await shot(bob, "deleted-phone");
+    expect(await seriousViolations(bob)).toEqual([]);
+    // The notice stays until dismissed; the page does not join the room again by itself.
+    await say(ann, "still here");
+    await bob.locator('ol[data-room="lobby"] li[data-seq]', { hasText: "still here" }).waitFor();
+    expect(await ann.locator("#alert").textContent()).toContain("#attic was deleted");
+    expect(await ann.locator("#rooms button").allTextContents()).toEqual(["#lobby"]);
   }, 120_000);
 
   it("roles and mutes from the members menu; an action the server refuses shows its words in the alert area", async () => {

@@ -131,8 +131,8 @@ export interface ChatSessionEvents {
   removed: [{ room: string; reason: LeaveReason; action?: ChatMessage }];
   /**
    * A direct-message room was opened: `asked`, the answer to our openDirect;
-   * otherwise the other user (`userId`) opened it with us, if the server tells
-   * (a front end may join it to show what they say).
+   * otherwise the other user (`userId`) created it with us (the server tells
+   * every open session of ours; a front end may join it to show what they say).
    */
   directOpened: [{ room: string; userId: string; asked: boolean }];
   closed: [SessionEnd];

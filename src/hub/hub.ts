@@ -51,6 +51,7 @@ import { LocalRoom } from "./room.js";
 import type { Caller, SessionIdentity } from "./caller.js";
 import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
 import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
+import { notifyNobody, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
@@ -82,6 +83,8 @@ export class Hub implements SessionHost {
   private closed = false;
   /** When each open session opened (ListUserSessions). */
   private readonly openedAtMs = new WeakMap<Session, number>();
+  /** Tells the other user of a direct conversation just created, on every node (the server sets it: direct-notices.ts). */
+  directNotify: DirectNotify = notifyNobody;
 
   constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };

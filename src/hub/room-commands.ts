@@ -14,6 +14,7 @@ import type { SessionIdentity } from "./caller.js";
 import { CommandError } from "./command-error.js";
 import { Disconnect, type DisconnectReason } from "./disconnect.js";
 import type { PreparedNickname } from "./nickname.js";
+import type { DirectNotify } from "./direct-notices.js";
 import { actorFor, createRequest, directRequest, moderateRequest, type ActAnswer } from "./room-actions.js";
 
 type CommandReply = (answer: EncodedEvent | undefined) => void;
@@ -32,6 +33,7 @@ export interface RoomCommandHub {
   readonly closing: boolean;
   act(request: ActRequest): Promise<CommandError | ActAnswer>;
   roomState(room: string): Promise<RoomStateData | undefined>;
+  readonly directNotify: DirectNotify;
 }
 
 /** What they need from their session. */
@@ -90,7 +92,10 @@ export class RoomCommands {
     });
   }
 
-  /** Open (create, or find) the direct-message room of this user and another. */
+  /**
+   * Open (create, or find) the direct-message room of this user and another.
+   * Created: the other user's sessions are told at once (the DM push).
+   */
   openDirect(command: OpenDirectCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
     const request = directRequest(command, this.session.identity, Date.now());
     const opened = (created: boolean) => this.session.answer(reply, events.directOpenedEvent(request.room, command.userId, created));
@@ -98,7 +103,10 @@ export class RoomCommands {
       request,
       ctx,
       reply,
-      () => opened(true),
+      () => {
+        opened(true);
+        this.hub.directNotify({ room: request.room, to: command.userId, from: request.actor.userId });
+      },
       async (refusal) => {
         if (refusal.code !== ErrorCode.ALREADY_EXISTS) return false;
         // Opened before (by either of the two): the same pair's room is the answer.

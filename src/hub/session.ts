@@ -27,6 +27,7 @@ import { Membership, type MemberOwner } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
 import type { ActAnswer } from "./room-actions.js";
 import { RoomCommands, type JoinRequest } from "./room-commands.js";
+import type { DirectNotify } from "./direct-notices.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
@@ -80,6 +81,8 @@ export interface SessionHost {
   /** Change a room's state through its log: the action's entry, or the refusal. */
   act(request: ActRequest): Promise<CommandError | ActAnswer>;
   roomState(room: string): Promise<RoomStateData | undefined>;
+  /** Tell the other user that a direct conversation with them was created (direct-notices.ts). */
+  readonly directNotify: DirectNotify;
   /** Called once the session has ended. */
   forget(session: Session): void;
 }

@@ -1,6 +1,7 @@
 /**
  * Questions for every node of a deployment at once: end a user's sessions,
- * list them. The admin API asks through this; each node answers for the
+ * list them; and notices for them (a direct conversation opened with the
+ * user), told without waiting for answers. The admin API asks through this; each node answers for the
  * sessions it holds. Embedded (one process): the node answers itself. Redis:
  * a request on a pub/sub channel under the deployment's prefix, answered by
  * every node on the same channel, gathered for a bounded time
@@ -16,10 +17,21 @@ export interface UserSessionInfo {
   openedAtMs: number;
 }
 
+/** Another user created the direct-message room `room` with user `to` (the DM push). */
+export interface DirectNotice {
+  room: string;
+  /** Whose sessions are told. */
+  to: string;
+  /** Who opened it. */
+  from: string;
+}
+
 /** What one node does for the bus: the sessions it holds. */
 export interface NodeSessions {
   disconnectUser(userId: string, reason: string): number;
   userSessions(userId: string): UserSessionInfo[];
+  /** Tell the user's sessions on this node; how many were told. */
+  directOpened(notice: DirectNotice): number;
 }
 
 export interface NodeBusAnswer<T> {
@@ -33,6 +45,12 @@ export interface NodeBus {
   disconnectUser(userId: string, reason: string): Promise<NodeBusAnswer<number>>;
   /** The user's sessions on every node. */
   userSessions(userId: string): Promise<NodeBusAnswer<UserSessionInfo[]>>;
+  /**
+   * Tell the user's sessions on every node (this one at once). Fire and
+   * forget: a notice that is lost costs only the wait for the client's next
+   * look at its rooms.
+   */
+  directOpened(notice: DirectNotice): void;
   close(): Promise<void>;
 }
 
@@ -46,6 +64,10 @@ export class LocalNodeBus implements NodeBus {
 
   async userSessions(userId: string): Promise<NodeBusAnswer<UserSessionInfo[]>> {
     return { value: this.local.userSessions(userId), silent: 0 };
+  }
+
+  directOpened(notice: DirectNotice): void {
+    this.local.directOpened(notice);
   }
 
   async close(): Promise<void> {}

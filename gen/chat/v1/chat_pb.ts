@@ -292,7 +292,8 @@ export const ModerateCommandSchema: GenMessage<ModerateCommand> = /*@__PURE__*/
  * OpenDirectCommand opens the direct-message room of this user and
  * `user_id`: a private room of the two with a canonical name ("dm." and 40
  * hex digits, the same whoever opens it), created on first use. Answered
- * with a DirectOpenedEvent; join the room to talk in it. Needs
+ * with a DirectOpenedEvent (on creation the other user's sessions get one
+ * too); join the room to talk in it. Needs
  * authentication on (without it: ERROR_CODE_FAILED_PRECONDITION).
  *
  * @generated from message chat.v1.OpenDirectCommand
@@ -665,7 +666,8 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
     case: "memberRenamed";
   } | {
     /**
-     * The answer to an OpenDirectCommand.
+     * The answer to an OpenDirectCommand, or (unasked) another user created
+     * a direct-message room with this client's user.
      *
      * @generated from field: chat.v1.DirectOpenedEvent direct_opened = 13;
      */
@@ -682,7 +684,12 @@ export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 12);
 
 /**
- * DirectOpenedEvent answers an OpenDirectCommand.
+ * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
+ * every open session of the other user, on every node,
+ * when another user's OpenDirectCommand creates the room (created true,
+ * user_id the opener): join the room to see it. A session that misses it
+ * (not connected, or the notice lost between nodes) finds the room in
+ * ListRooms(mine).
  *
  * @generated from message chat.v1.DirectOpenedEvent
  */
@@ -695,14 +702,14 @@ export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
   room: string;
 
   /**
-   * The other user's id.
+   * The other user's id (unasked: the user who opened it).
    *
    * @generated from field: string user_id = 2;
    */
   userId: string;
 
   /**
-   * True when this command created it.
+   * True when this command created it (always, unasked).
    *
    * @generated from field: bool created = 3;
    */

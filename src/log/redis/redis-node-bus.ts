@@ -5,10 +5,12 @@
  * sessions it holds, and the asking node answers itself in-process. PUBLISH
  * says how many subscribers got the request, so the asker knows how many
  * answers to wait for, and waits at most `waitMs` for the slow or dead.
+ * A notice (a direct conversation opened) goes the same way and is not
+ * answered: the node that sends it tells its own sessions in-process.
  */
 import { randomBytes } from "node:crypto";
 import { LogUnavailableError } from "../room-log.js";
-import type { NodeBus, NodeBusAnswer, NodeSessions, UserSessionInfo } from "../node-bus.js";
+import type { DirectNotice, NodeBus, NodeBusAnswer, NodeSessions, UserSessionInfo } from "../node-bus.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 
 export interface RedisNodeBusOptions extends RedisTarget {
@@ -32,6 +34,15 @@ interface Request {
   reason: string;
 }
 
+interface Notice {
+  t: "n";
+  from: string;
+  op: "direct";
+  room: string;
+  to: string;
+  by: string;
+}
+
 interface Answer {
   t: "a";
   id: string;
@@ -45,6 +56,10 @@ interface Answer {
 const MAX_PENDING = 64;
 /** Sessions one node lists at most in an answer. */
 const MAX_SESSIONS_PER_ANSWER = 1000;
+/** Notices of this node being published at once; more are dropped (bounded: Redis may hang). */
+const MAX_NOTICES_IN_FLIGHT = 256;
+/** A notice's fields are at most this long (a user id is at most 256 characters). */
+const MAX_NOTICE_FIELD_CHARS = 256;
 
 interface Pending {
   expected: number;
@@ -58,6 +73,7 @@ export class RedisNodeBus implements NodeBus {
   private readonly pending = new Map<string, Pending>();
   private subscribed = false;
   private readonly waitMs: number;
+  private noticesInFlight = 0;
 
   constructor(private readonly options: RedisNodeBusOptions) {
     this.channel = `${options.prefix}:nodebus`;
@@ -92,6 +108,21 @@ export class RedisNodeBus implements NodeBus {
     return { value: [...here, ...answers.flatMap((a) => a.sessions ?? [])], silent };
   }
 
+  directOpened(notice: DirectNotice): void {
+    this.options.local.directOpened(notice);
+    if (this.noticesInFlight >= MAX_NOTICES_IN_FLIGHT) {
+      this.options.onEvent?.("warn", "node bus: too many notices in flight; one dropped", { room: notice.room });
+      return;
+    }
+    const message: Notice = { t: "n", from: this.options.nodeId, op: "direct", room: notice.room, to: notice.to, by: notice.from };
+    this.noticesInFlight++;
+    // Bounded by the connection's command timeout.
+    this.redis
+      .publish(this.channel, Buffer.from(JSON.stringify(message)))
+      .catch((err: Error) => this.options.onEvent?.("warn", "node bus: cannot send a notice", { err: err.message, room: notice.room }))
+      .finally(() => this.noticesInFlight--);
+  }
+
   async close(): Promise<void> {
     for (const p of this.pending.values()) p.done();
     await this.redis.close();
@@ -124,10 +155,14 @@ export class RedisNodeBus implements NodeBus {
   }
 
   private received(message: string): void {
-    let parsed: Request | Answer;
+    let parsed: Request | Answer | Notice;
     try {
-      parsed = JSON.parse(message) as Request | Answer;
+      parsed = JSON.parse(message) as Request | Answer | Notice;
     } catch {
+      return;
+    }
+    if (parsed.t === "n") {
+      if (parsed.from !== this.options.nodeId) this.noticed(parsed);
       return;
     }
     if (parsed.t === "a") {
@@ -146,5 +181,11 @@ export class RedisNodeBus implements NodeBus {
     this.redis.publish(this.channel, Buffer.from(JSON.stringify(answer))).catch((err: Error) => {
       this.options.onEvent?.("warn", "node bus: cannot answer", { err: err.message, op: parsed.op });
     });
+  }
+
+  private noticed(notice: Notice): void {
+    const fields = [notice.room, notice.to, notice.by];
+    if (notice.op !== "direct" || !fields.every((f) => typeof f === "string" && f.length > 0 && f.length <= MAX_NOTICE_FIELD_CHARS)) return;
+    this.options.local.directOpened({ room: notice.room, to: notice.to, from: notice.by });
   }
 }

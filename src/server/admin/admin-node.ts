@@ -1,9 +1,11 @@
 /**
  * The admin API's parts on one node: the key, the node
  * bus that reaches every node's sessions (in-process for the embedded log,
- * Redis pub/sub with --redis), and the calls both ports serve.
+ * Redis pub/sub with --redis), and the calls both ports serve. The bus also
+ * carries the hub's DM push (hub/direct-notices.ts).
  */
 import type { Logger } from "pino";
+import { tellDirectOpened } from "../../hub/direct-notices.js";
 import type { Hub } from "../../hub/hub.js";
 import { LocalNodeBus, type NodeBus, type NodeSessions } from "../../log/node-bus.js";
 import { RedisNodeBus } from "../../log/redis/redis-node-bus.js";
@@ -26,6 +28,7 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
     disconnectUser: (userId, reason) => hub.disconnectUser(userId, reason),
     userSessions: (userId) =>
       hub.userSessions(userId).map((s) => ({ sessionId: `${nodeId}.${s.session.id}`, node: nodeId, rooms: s.rooms, openedAtMs: s.openedAtMs })),
+    directOpened: (notice) => tellDirectOpened(hub.userSessions(notice.to), notice),
   };
   const bus = config.redis
     ? new RedisNodeBus({
@@ -38,6 +41,15 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
         onEvent: (level, message, fields) => logger[level](fields ?? {}, message),
       })
     : new LocalNodeBus(local);
+  // The DM push goes through the bus whether or not the admin API is on. Best effort: a failure
+  // to tell is logged, never the opener's problem (their answer is already queued).
+  hub.directNotify = (notice) => {
+    try {
+      bus.directOpened(notice);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell the other user of a direct conversation");
+    }
+  };
   return {
     calls: adminService({ log, bus, key, logger }),
     bus,

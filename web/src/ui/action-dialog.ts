@@ -1,7 +1,7 @@
 /**
  * The dialog that asks what a kick, ban or mute needs before it is sent: a
- * reason (shown to the room) and, for a ban or a mute, for how long; and a
- * room's new topic. A modal
+ * reason (shown to the room) and, for a ban or a mute, for how long; a
+ * room's new topic; a user id to invite or unban (with suggestions). A modal
  * <dialog>: the browser keeps focus inside it, Escape cancels, and focus goes
  * back to where it was when it closes.
  */
@@ -22,6 +22,7 @@ export class ActionDialog {
   private readonly durationField = byId("action-duration-field");
   private readonly duration = byId<HTMLSelectElement>("action-duration");
   private readonly confirm = byId<HTMLButtonElement>("action-confirm");
+  private readonly suggestions = byId<HTMLDataListElement>("action-suggestions");
   private answer: ((details: ActionDetails | undefined) => void) | undefined;
 
   constructor(signal: AbortSignal) {
@@ -35,7 +36,7 @@ export class ActionDialog {
   ask(
     title: string,
     confirmLabel: string,
-    fields: { reason: boolean; duration: boolean; text?: { label: string; value: string } },
+    fields: { reason: boolean; duration: boolean; text?: { label: string; value: string; suggestions?: string[] } },
   ): Promise<ActionDetails | undefined> {
     this.settle(false);
     this.title.textContent = title;
@@ -45,6 +46,8 @@ export class ActionDialog {
     this.durationField.hidden = !fields.duration;
     this.reasonLabel.replaceChildren(...(fields.text ? [fields.text.label] : ["Reason ", el("span", { className: "muted", text: "(shown to the room)" })]));
     this.reason.value = fields.text?.value ?? "";
+    // Offered as the field's choices (a reason or a topic gets none).
+    this.suggestions.replaceChildren(...(fields.text?.suggestions ?? []).map((value) => el("option", { attrs: { value } })));
     this.duration.value = "0";
     this.dialog.returnValue = "";
     this.dialog.showModal();

@@ -56,6 +56,7 @@ export class ChatApp {
     topic: byId("room-topic"),
     editTopic: byId<HTMLButtonElement>("edit-topic"),
     invite: byId<HTMLButtonElement>("invite"),
+    unban: byId<HTMLButtonElement>("unban"),
     mutedNote: byId("composer-muted"),
     directs: byId<HTMLUListElement>("directs"),
     directsSection: byId("directs-section"),
@@ -133,7 +134,7 @@ export class ChatApp {
     directs.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = topic.textContent = "";
-    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.mutedNote.hidden = true;
+    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.unban.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
     this.actions.reset();
     title.textContent = "#";
@@ -249,7 +250,7 @@ export class ChatApp {
       if (room === this.current) this.renderRoom();
       else this.renderRooms();
     });
-    // Someone opened a conversation with us (if the server tells; otherwise "my rooms" finds it): joined at once, like one found there.
+    // Someone opened a conversation with us (the server tells at once; a page offline then finds it in "my rooms"): joined, like one found there.
     on("directOpened", ({ room, asked }) => {
       if (asked || this.views.has(room) || this.leftDirects.has(room)) return;
       if (!this.session.join(room).ok) return;
@@ -261,7 +262,9 @@ export class ChatApp {
     on("removed", ({ room, reason, action }) => {
       const title = this.views.get(room)?.title ?? `#${room}`;
       const what = reason === LeaveReason.BANNED ? `You were banned from ${title}` : reason === LeaveReason.KICKED ? `You were removed from ${title}` : reason === LeaveReason.ROOM_DELETED ? `${title} was deleted` : `You were removed from ${title}`;
-      this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
+      // A deletion's entry says only "the room was deleted" and the reason: the reason is what is new.
+      if (reason === LeaveReason.ROOM_DELETED) this.refused(room, action?.action?.reason ? `${what}: ${action.action.reason}.` : `${what}.`);
+      else this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
       this.myRooms?.forget(room);
     });
     // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
@@ -472,6 +475,8 @@ export class ChatApp {
     this.ui.editTopic.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
     // Invitations are what let people into a private room (a public one lets anyone in).
     this.ui.invite.hidden = !(role >= RoomRole.MODERATOR && state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@"));
+    // A banned user is no member (the members menu cannot have them): moderators lift a ban here.
+    this.ui.unban.hidden = !(role >= RoomRole.MODERATOR && !view.title.startsWith("@"));
     const muted = isMutedNow(state);
     this.ui.mutedNote.hidden = !muted;
     this.ui.mutedNote.textContent = muted ? `You are muted in ${view.title}${state?.mutedUntil ? ` until ${state.mutedUntil.toLocaleString()}` : ""}: you can read, not post.` : "";

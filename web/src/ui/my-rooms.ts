@@ -1,10 +1,11 @@
 /**
  * "My rooms" for a signed-in user (ListRooms mine, through the session's
  * myRooms): the private rooms and direct messages they are a member of, so
- * they come back on a new device. Nothing tells a user that someone opened a
- * direct-message room with them (the server answers only the opener), so the
- * list is asked for again now and then while the page is visible, and when it
- * becomes visible.
+ * they come back on a new device. The server tells an open page at once when
+ * someone opens a direct-message room with its user (chat-app.ts,
+ * "directOpened"), but not of an invitation to a private room, and a page
+ * offline then misses it: so the list is asked for again now and then while
+ * the page is visible, and when it becomes visible.
  */
 import type { RoomInfo } from "../../../gen/chat/v1/chat_pb.js";
 import type { ChatSession } from "../../../src/client/index.js";

@@ -1,7 +1,8 @@
 /**
  * What the page asks of a room with state, as the user does it: create a
  * room (name, visibility, topic), open a direct conversation (by user id, or
- * Message in the members menu), set the topic, invite to a private room, and
+ * Message in the members menu), set the topic, invite to a private room,
+ * unban (by user id: a banned user is no member, so no menu has them), and
  * the members menu's moderation (kick, ban, mute with a reason and a duration,
  * unmute, roles). Each goes through the session (the client core); what the
  * server refuses is said at the top in its words. The chat screen (ChatApp)
@@ -53,6 +54,7 @@ export class RoomActions {
     this.dialog = new ActionDialog(signal);
     byId("edit-topic").addEventListener("click", () => void this.setTopic(), { signal });
     byId("invite").addEventListener("click", () => void this.invite(), { signal });
+    byId("unban").addEventListener("click", () => void this.unban(), { signal });
     this.ui.createForm.addEventListener(
       "submit",
       (ev) => {
@@ -163,6 +165,24 @@ export class RoomActions {
       await this.session.moderate(view.name, { kind: RoomActionKind.INVITE, targetUser: details.reason });
     } catch (err) {
       this.host.alert(`Could not invite ${details.reason}: ${why(err)}`);
+    }
+  }
+
+  /** Ask for a user id (the latest ban seen is offered first) and lift their ban; the room's entry for it says it worked. */
+  async unban(): Promise<void> {
+    const view = this.host.currentView();
+    if (!view) return;
+    const seen = [...view.banned].reverse();
+    const details = await this.dialog.ask(`Unban from ${view.title}`, "Unban", {
+      reason: false,
+      duration: false,
+      text: { label: "User id", value: seen[0] ?? "", suggestions: seen },
+    });
+    if (!details || details.reason === "") return;
+    try {
+      await this.session.moderate(view.name, { kind: RoomActionKind.UNBAN, targetUser: details.reason });
+    } catch (err) {
+      this.host.alert(`Could not unban ${details.reason}: ${why(err)}`);
     }
   }
 

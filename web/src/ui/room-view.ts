@@ -41,6 +41,14 @@ export class RoomView {
   readonly muted = new Set<string>();
   /** Per user, the entry that last muted or unmuted them (history pages come in any order). */
   private readonly muteSeq = new Map<string, bigint>();
+  /**
+   * User ids we saw banned and not unbanned since (by action entries of the
+   * loaded history and since we joined), newest last: the Unban dialog
+   * offers them (a banned user is not a member, so no menu has them).
+   */
+  readonly banned = new Set<string>();
+  /** Per user, the entry that last banned or unbanned them. */
+  private readonly banSeq = new Map<string, bigint>();
   /** The members' roles are as of this entry (the join's last_seq): older role entries are already in them. */
   private rolesSeq = 0n;
   /** Whether the reader is at the newest line (as of the last scroll): a resize keeps them there. */
@@ -263,6 +271,7 @@ export class RoomView {
       if ((this.muteSeq.get(a.targetUser) ?? -1n) > m.seq) return;
       this.muteSeq.set(a.targetUser, m.seq);
     }
+    this.applyBan(m);
     const member = m.seq > this.rolesSeq ? [...this.members.values()].find((x) => x.userId === a.targetUser) : undefined;
     switch (a.kind) {
       case RoomActionKind.SET_ROLE:
@@ -283,6 +292,16 @@ export class RoomView {
         this.muted.delete(a.targetUser);
         break;
     }
+  }
+
+  /** Who is banned, as the latest ban or unban entry about each user says. */
+  private applyBan(m: ChatMessage): void {
+    const a = m.action!;
+    if (a.kind !== RoomActionKind.BAN && a.kind !== RoomActionKind.UNBAN) return;
+    if ((this.banSeq.get(a.targetUser) ?? -1n) > m.seq) return;
+    this.banSeq.set(a.targetUser, m.seq);
+    this.banned.delete(a.targetUser);
+    if (a.kind === RoomActionKind.BAN) this.banned.add(a.targetUser);
   }
 
   private messageItem(m: ChatMessage): HTMLLIElement {
