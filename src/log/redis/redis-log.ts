@@ -37,7 +37,7 @@
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
 import { fromBinary } from "@bufbuild/protobuf";
-import { LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
@@ -60,6 +60,7 @@ import {
   type RoomSummary,
   type ActOutcome,
   type ActRequest,
+  type ChangeOutcome,
   type JoinAccess,
   type UserRoom,
 } from "../room-log.js";
@@ -309,6 +310,7 @@ export class RedisRoomLog implements RoomLog {
   }
 
   publish(req: PublishRequest): Promise<PublishOutcome> {
+    if (req.replyToSeq) return Promise.resolve(notOnRedisYet("replies"));
     const outcome = this.publishNow(req);
     this.inFlight.add(outcome);
     void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
@@ -495,6 +497,11 @@ export class RedisRoomLog implements RoomLog {
 
   async drain(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Not yet on Redis (issue 19): refused with a clear error, nothing is stored. */
+  async change(): Promise<ChangeOutcome> {
+    return notOnRedisYet("editing and deleting messages");
   }
 
   act(req: ActRequest): Promise<ActOutcome> {
@@ -999,4 +1006,9 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 function newEpoch(): string {
   return randomUUID();
+}
+
+/** A feature of the embedded log that the Redis log does not have yet: refused, never half done. */
+function notOnRedisYet(what: string): { kind: "refused"; code: ErrorCode; message: string } {
+  return { kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: `${what}: not supported on the Redis log yet (this server runs with --redis)` };
 }
