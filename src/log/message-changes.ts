@@ -90,7 +90,8 @@ export function decideChange(req: ChangeRequest, target: StoredMessage | undefin
   const author = target.senderId !== undefined && target.senderId !== "" && target.senderId === req.senderId;
   if (edit) {
     if (!author) return { ok: false, code: ErrorCode.PERMISSION_DENIED, message: `only its author may edit message ${seq} of room ${room}` };
-    if (nowMs - target.sentAtMs > req.editWindowMs) {
+    // Within the window means younger than it: a window of 0 allows no edit at all.
+    if (nowMs - target.sentAtMs >= req.editWindowMs) {
       return { ok: false, code: ErrorCode.FAILED_PRECONDITION, message: `message ${seq} of room ${room} is older than the edit window (${describeWindow(req.editWindowMs)})` };
     }
     return { ok: true };

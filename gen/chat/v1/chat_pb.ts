@@ -482,7 +482,7 @@ export const SendCommandSchema: GenMessage<SendCommand> = /*@__PURE__*/
  * EditMessageCommand replaces the text of an earlier message of a joined
  * room. Only its author may (the user whose id is the message's sender_id;
  * anyone else: ERROR_CODE_PERMISSION_DENIED), within the server's edit window
- * (24 h after the message was sent by default; later:
+ * (24 h after the message was sent by default, --edit-window; later:
  * ERROR_CODE_FAILED_PRECONDITION), and only while the room lets them post
  * (a muted user cannot edit). The target must be a message of this room (not
  * a room action, not an edit or delete entry: ERROR_CODE_INVALID_ARGUMENT),
