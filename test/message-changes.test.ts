@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CommandKind, ErrorCode, MessageChangeKind, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { createChatClient } from "../src/client/transport.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
+import { closeSessionTesters, SessionTester, transportFor } from "./support/session-tester.js";
 import { AUTH_SECRET, createRoom, moderate, RoomActionKind, RoomRole, token } from "./support/rooms.js";
 import { killServers, spawnServer, type ServerProcess } from "./support/server-process.js";
 
@@ -25,7 +26,10 @@ beforeAll(async () => {
   server = await spawnServer(["--port", "0", "--store", "sqlite", "--db", dbPath, "--auth-secret", AUTH_SECRET, "--history-limit", "20"]);
 }, 30_000);
 
-afterEach(() => closeTesters());
+afterEach(() => {
+  closeTesters();
+  closeSessionTesters();
+});
 
 afterAll(() => {
   killServers();
@@ -181,6 +185,27 @@ describe("edits, deletes and replies between members", () => {
     expect(copies.map((x) => x.seq)).toEqual([original.seq, original.seq]);
     editMessage(bob, "resend", m.seq, "first?!", "same-key");
     expect(await bob.error((e) => e.clientMsgId === "same-key")).toMatchObject({ code: ErrorCode.ALREADY_EXISTS, command: CommandKind.EDIT_MESSAGE });
+  });
+});
+
+describe("over OpenSession and Command (the browser's session calls)", () => {
+  it("Command answers a reply, an edit and a delete with their entries, and a refusal with an error event carrying the id", async () => {
+    const t = new SessionTester("json", transportFor("grpc", server.baseUrl, { token: await token("json") }));
+    await t.join("json-room", "");
+    const sent = await t.send("json-room", "typo hree");
+    if (sent?.event.case !== "message") throw new Error(`send answered with ${sent?.event.case}`);
+    const seq = sent.event.value.seq;
+    const replied = await t.command({ command: { case: "send", value: { room: "json-room", text: "re", clientMsgId: "j-r", replyToSeq: seq } } });
+    expect(replied?.event).toMatchObject({ case: "message", value: { replyTo: { seq, quote: "typo hree" } } });
+    const edited = await t.command({ command: { case: "editMessage", value: { room: "json-room", seq, text: "typo here", clientMsgId: "j-e" } } });
+    expect(edited?.event).toMatchObject({ case: "message", value: { clientMsgId: "j-e", text: "typo here", change: { targetSeq: seq, kind: MessageChangeKind.EDIT } } });
+    const deleted = await t.command({ command: { case: "deleteMessage", value: { room: "json-room", seq, clientMsgId: "j-d" } } });
+    expect(deleted?.event).toMatchObject({ case: "message", value: { clientMsgId: "j-d", change: { targetSeq: seq, kind: MessageChangeKind.DELETE } } });
+    const again = await t.command({ command: { case: "editMessage", value: { room: "json-room", seq, text: "back", clientMsgId: "j-e2" } } });
+    expect(again?.event).toMatchObject({ case: "error", value: { code: ErrorCode.FAILED_PRECONDITION, command: CommandKind.EDIT_MESSAGE, clientMsgId: "j-e2", room: "json-room" } });
+    // The session's stream got the same entries, in order.
+    await t.waitFor("message", (m) => m.clientMsgId === "j-d");
+    expect(t.of("message").map((m) => m.change?.kind ?? 0)).toEqual([0, 0, MessageChangeKind.EDIT, MessageChangeKind.DELETE]);
   });
 });
 

@@ -264,7 +264,7 @@ export class Hub implements SessionHost {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
           // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
-          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq, replyTo: outcome.replyTo }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);

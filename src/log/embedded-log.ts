@@ -456,7 +456,7 @@ export class EmbeddedRoomLog implements RoomLog {
       if (deleted) this.restart(room, state);
       this.forgetIfIdle(room, state);
     }
-    for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq });
+    for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq, ...(p.message.replyTo ? { replyTo: p.message.replyTo } : {}) });
   }
 
   /**

@@ -15,7 +15,7 @@
 import type { ErrorCode, LeaveReason, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import type { ActionInput, Actor, RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
-import type { RoomPosition, StoredMessage } from "./message.js";
+import type { ReplyRef, RoomPosition, StoredMessage } from "./message.js";
 import type { ChangeRequest } from "./message-changes.js";
 
 export type { ChangeRequest, RoomPosition, StoredMessage };
@@ -66,8 +66,8 @@ export interface Refusal {
 }
 
 export type PublishOutcome =
-  /** Stored with this number; the entry is (or will be) delivered through the room's subscription. */
-  | { kind: "stored"; seq: number }
+  /** Stored with this number; the entry is (or will be) delivered through the room's subscription. `replyTo`: what a reply quotes, as stored. */
+  | { kind: "stored"; seq: number; replyTo?: ReplyRef }
   /** The key was used before for the same text: nothing stored; this is the original. */
   | { kind: "duplicate"; original: StoredMessage }
   /** The key was used before for another text: nothing stored. */
