@@ -1,8 +1,9 @@
 /**
  * The RoomLog contract for messages that change (issue 19): edits, deletes
  * and replies, decided by the log in the step that numbers them. Run against
- * the embedded log on the memory and the SQLite store; the Redis log refuses
- * them for now, with a clear error and nothing stored (last describe).
+ * the embedded log on the memory and the SQLite store; the Redis log stores
+ * replies, and refuses edits and deletes for now with a clear error, nothing
+ * stored (last describe).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -281,7 +282,35 @@ describe.each(backends)("message changes: $name", (backend) => {
 });
 
 describe("message changes: the Redis log", () => {
-  it("refuses edits, deletes and replies with a clear error, and stores nothing", async ({ skip }) => {
+  it("stores replies with their quote; refuses a reply to a room action or an unknown number", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    const prefix = uniquePrefix("replies");
+    const log = new RedisRoomLog({ url: REDIS_URL, cluster: false, prefix, retention: defaultRetention, leaseMs: 3000 });
+    try {
+      expect(await log.connect()).toBe(true);
+      const r = recorder();
+      await log.subscribe("lobby", r.l);
+      await log.act({ room: "lobby", actor: mod, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+      await post(log, "lobby", ann, "question? ".repeat(20));
+      const stored = await post(log, "lobby", bob, "answer", { replyToSeq: 2, clientMsgId: "r1" });
+      const quote = { seq: 2, sender: "ann", quote: "question? ".repeat(10), deleted: false };
+      expect(stored).toEqual({ kind: "stored", seq: 3, replyTo: quote });
+      await waitUntil(() => r.entries.length === 3, "three deliveries");
+      expect(decode(r.entries[2]).replyTo).toMatchObject({ seq: 2n, sender: "ann", quote: quote.quote, deleted: false });
+      expect((await log.history("lobby", { limit: 10 })).messages[2].replyTo).toEqual(quote);
+      // A resend names the same target: the original; another target under the key: a conflict.
+      expect(await post(log, "lobby", bob, "answer", { replyToSeq: 2, clientMsgId: "r1" })).toMatchObject({ kind: "duplicate", original: { seq: 3 } });
+      expect(await post(log, "lobby", bob, "answer", { replyToSeq: 3, clientMsgId: "r1" })).toEqual({ kind: "conflict" });
+      expect(await post(log, "lobby", bob, "re", { replyToSeq: 1 })).toMatchObject({ kind: "refused", code: ErrorCode.INVALID_ARGUMENT });
+      expect(await post(log, "lobby", bob, "re", { replyToSeq: 99 })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      expect((await log.position("lobby")).lastSeq).toBe(3);
+    } finally {
+      await log.close();
+      await deletePrefix(REDIS_URL, prefix).catch(() => {});
+    }
+  });
+
+  it("refuses edits and deletes with a clear error, and stores nothing", async ({ skip }) => {
     if (!(await redisAnswers())) return skip();
     const prefix = uniquePrefix("changes");
     const log = new RedisRoomLog({ url: REDIS_URL, cluster: false, prefix, retention: defaultRetention, leaseMs: 3000 });
@@ -291,7 +320,6 @@ describe("message changes: the Redis log", () => {
       const notYet = { kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("not supported on the Redis log yet") };
       expect(await edit(log, "lobby", ann, 1, "x")).toMatchObject(notYet);
       expect(await del(log, "lobby", ann, 1)).toMatchObject(notYet);
-      expect(await post(log, "lobby", bob, "re", { replyToSeq: 1 })).toMatchObject(notYet);
       expect((await log.position("lobby")).lastSeq).toBe(1);
     } finally {
       await log.close();
