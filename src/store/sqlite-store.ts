@@ -246,7 +246,16 @@ export class SqliteHistoryStore implements HistoryStore {
     this.appendTx(items);
     // A deleted text must leave the file too: the WAL still holds the pages it was written in
     // (secure_delete zeroes it in the database file), so copy them back and empty the WAL now.
-    if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.db.pragma("wal_checkpoint(TRUNCATE)");
+    if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.truncateWal();
+  }
+
+  /** Checkpoint and empty the WAL. Never fails the append (it is committed): a busy WAL is emptied at a later checkpoint. */
+  private truncateWal(): void {
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // A reader holds the WAL (exclusive: false): SQLite's own checkpoints overwrite it later.
+    }
   }
 
   get(room: string, seq: number): StoredMessage | undefined {
