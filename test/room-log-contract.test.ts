@@ -363,6 +363,45 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect((await log.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["bob", "cy", "ann"]);
   });
 
+  it("lets a signed-in user's sessions share one membership: one join, its name whatever they asked, one leave after the last", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    const phone = { ...member("ann"), userId: "u-ann", shared: true, tokenHash: "1".repeat(64) };
+    const laptop = { ...member("Annie", "annie"), userId: "u-ann", shared: true, tokenHash: "2".repeat(64) };
+    const access = { userId: "u-ann" };
+    expect(await log.claim("hall", phone, 10, undefined, access)).toEqual({ kind: "claimed", memberCount: 1 });
+    expect(await log.claim("hall", laptop, 10, undefined, access)).toEqual({
+      kind: "claimed",
+      memberCount: 1,
+      joinedAs: { nickname: "ann", skeleton: "ann", joinedAtMs: phone.joinedAtMs },
+    });
+    // Another user may not take the name, nor share by guessing it.
+    const other = { ...member("ANN", "ann"), userId: "u-other", shared: true, tokenHash: "3".repeat(64) };
+    expect(await log.claim("hall", other, 10, undefined, { userId: "u-other" })).toEqual({ kind: "taken", holder: "ann" });
+    expect((await log.members("hall", "", 10)).members).toMatchObject([{ nickname: "ann", userId: "u-ann" }]);
+    // The phone goes: the user stays.
+    await log.release("hall", phone, LeaveReason.LEFT);
+    await log.release("hall", phone, LeaveReason.LEFT);
+    expect((await log.members("hall", "", 10)).memberCount).toBe(1);
+    // The laptop renames the membership (as its session knows it since joining), then leaves under the new name.
+    const held = { ...laptop, nickname: "ann", skeleton: "ann", joinedAtMs: phone.joinedAtMs };
+    expect(await log.rename("hall", held, { nickname: "anna", skeleton: "anna" })).toEqual({ kind: "renamed", memberCount: 1 });
+    await log.release("hall", { ...held, tokenHash: "9".repeat(64) }, LeaveReason.LEFT);
+    expect((await log.members("hall", "", 10)).memberCount).toBe(1);
+    await log.release("hall", held, LeaveReason.LEFT);
+    await waitUntil(() => r.presences.length === 3, "joined, renamed, left");
+    expect(r.presences).toEqual([
+      { kind: "joined", member: expect.objectContaining({ nickname: "ann" }), memberCount: 1 },
+      { kind: "renamed", from: "ann", to: "anna", memberCount: 1 },
+      { kind: "left", nickname: "anna", reason: LeaveReason.LEFT, memberCount: 0 },
+    ]);
+    expect((await log.members("hall", "", 10)).memberCount).toBe(0);
+    // Gone: the next session is a new membership, announced again.
+    expect(await log.claim("hall", { ...laptop }, 10, undefined, access)).toEqual({ kind: "claimed", memberCount: 1 });
+  });
+
   it("passes ephemeral signals (typing) to subscribers", async ({ skip }) => {
     if (!(await backend.available())) return skip();
     const log = await open();
@@ -651,6 +690,35 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
       await b.release("hall", { ...next, joinedAtMs: old.joinedAtMs }, LeaveReason.LEFT);
       expect((await a.members("hall", "", 10)).memberCount).toBe(0);
       expect(rb.presences.map((c) => c.kind)).toEqual(["joined", "replaced", "left"]);
+    });
+
+    it("a user's sessions on two nodes share one membership; a dead node's session goes without the member leaving", async ({ skip }) => {
+      if (!backend.multiNode || !(await backend.available())) return skip();
+      const [a, b] = await Promise.all([open(), open()]);
+      const ra = recorder();
+      const rb = recorder();
+      await a.subscribe("hall", ra.l);
+      await b.subscribe("hall", rb.l);
+      const access = { userId: "u-ann" };
+      const onA = { ...member("ann"), userId: "u-ann", shared: true, tokenHash: "1".repeat(64) };
+      const onB = { ...member("ann"), userId: "u-ann", shared: true, tokenHash: "2".repeat(64) };
+      const onA2 = { ...member("ann"), userId: "u-ann", shared: true, tokenHash: "3".repeat(64) };
+      await a.claim("hall", onA, 10, undefined, access);
+      expect(await b.claim("hall", onB, 10, undefined, access)).toMatchObject({ kind: "claimed", memberCount: 1, joinedAs: { nickname: "ann" } });
+      expect(await a.claim("hall", onA2, 10, undefined, access)).toMatchObject({ kind: "claimed", memberCount: 1, joinedAs: { nickname: "ann" } });
+      await waitUntil(() => rb.presences.length === 1, "b told of one join");
+      // Renamed from node b: node a's sessions of it are found under the new name when node a dies.
+      expect(await b.claim("hall", { ...member("cy"), userId: "u-cy", shared: true, tokenHash: "4".repeat(64) }, 10, undefined, { userId: "u-cy" })).toMatchObject({ kind: "claimed" });
+      expect(await b.rename("hall", onB, { nickname: "anna", skeleton: "anna" })).toEqual({ kind: "renamed", memberCount: 2 });
+      await waitUntil(() => ra.presences.some((c) => c.kind === "renamed"), "a told of the rename");
+      // Node a dies: a survivor removes its sessions (as the lease check does); b's session keeps the member.
+      const evict = (b as unknown as { evictNode(room: string, node: string): Promise<void> }).evictNode.bind(b);
+      await evict("hall", (a as unknown as { nodeId: string }).nodeId);
+      expect((await b.members("hall", "", 10)).members.map((m) => m.nickname)).toEqual(["anna", "cy"]);
+      await b.release("hall", { ...onB, nickname: "anna", skeleton: "anna" }, LeaveReason.LEFT);
+      await waitUntil(() => rb.presences.some((c) => c.kind === "left"), "the member left with its last session");
+      expect(rb.presences.filter((c) => c.kind === "left")).toEqual([{ kind: "left", nickname: "anna", reason: LeaveReason.LEFT, memberCount: 1 }]);
+      expect(rb.presences.filter((c) => c.kind === "joined").length).toBe(2);
     });
 
     it("sees the same members and epoch from every node", async ({ skip }) => {

@@ -9,6 +9,8 @@ import type { RoomRole } from "../../gen/chat/v1/chat_pb.js";
 export interface SessionIdentity {
   /** The token's subject: the user id. */
   subject: string;
+  /** The token's display name (its "name" claim), if it has one. */
+  name?: string;
   /** The token's "rooms" claim: room name -> role, in that room only. */
   grants?: Readonly<Record<string, RoomRole>>;
 }

@@ -128,7 +128,7 @@ export class Hub implements SessionHost {
 
   /** This node's members of a room, in join order. */
   localMembers(room: string): Membership[] {
-    return [...(this.rooms.get(room)?.members.values() ?? [])];
+    return [...(this.rooms.get(room)?.members ?? [])];
   }
 
   /**
@@ -139,7 +139,7 @@ export class Hub implements SessionHost {
     const open = new Set([...this.sessions].filter((s) => !s.isEnded));
     const stray: string[] = [];
     for (const room of this.rooms.values()) {
-      for (const m of room.members.values()) {
+      for (const m of room.members) {
         const owner = m.owner as Session;
         if (m.state === "gone" || !open.has(owner)) stray.push(`${room.name}/${m.nickname} (${m.state})`);
       }
@@ -189,12 +189,16 @@ export class Hub implements SessionHost {
       if (outcome.kind === "full") return exhausted(`room ${m.room} is full (${outcome.limit} members)`);
       if (outcome.kind === "refused") return new CommandError(outcome.code, outcome.message);
       m.claimed = true;
+      if (outcome.joinedAs) {
+        // The user was in the room already (another session): this one shares that membership, under its name.
+        Object.assign(m.record, outcome.joinedAs);
+      }
       if (outcome.replaced) {
         // The membership keeps its join time; a stream of ours that still held it is gone
         // (the log's "replaced" change may come before or after this: either one drops it).
         m.record.joinedAtMs = outcome.replaced.joinedAtMs;
-        const stale = room.members.get(m.nickname);
-        if (stale && stale !== m) this.dropReplaced(room, stale);
+        const stale = [...room.members].find((x) => x.nickname === m.nickname && x !== m);
+        if (stale) this.dropReplaced(room, stale);
       }
       if (m.isGone) {
         // The session ended while the log was deciding: give the nickname straight back.
@@ -202,7 +206,7 @@ export class Hub implements SessionHost {
         return undefined;
       }
       m.state = "preparing";
-      room.members.set(m.nickname, m);
+      room.members.add(m);
       return await this.sendJoined(room, m, options, outcome.replaced !== undefined);
     } catch (err) {
       if (err instanceof LogUnavailableError) {
@@ -221,7 +225,7 @@ export class Hub implements SessionHost {
     m.state = "gone";
     m.goneReason = reason;
     const room = this.rooms.get(m.room);
-    if (room && room.members.get(m.nickname) === m) room.members.delete(m.nickname);
+    room?.members.delete(m);
     if (m.claimed) this.release(m, reason);
     if (room) this.dropIfUnused(room);
   }
@@ -230,11 +234,14 @@ export class Hub implements SessionHost {
     const from = m.nickname;
     const record = { ...m.record };
     let outcome;
+    m.renamingTo = next.nickname;
     try {
       outcome = await this.log.rename(m.room, record, next);
     } catch (err) {
       if (err instanceof LogUnavailableError) return new CommandError(ErrorCode.UNAVAILABLE, `cannot rename in room ${m.room} now (${err.message}); retry`);
       throw err;
+    } finally {
+      m.renamingTo = undefined;
     }
     if (outcome.kind === "taken") return takenError(m.room, next.nickname, outcome.holder);
     if (outcome.kind === "gone") return new CommandError(ErrorCode.FAILED_PRECONDITION, `you are no longer in room ${m.room}; join it again`);
@@ -246,11 +253,6 @@ export class Hub implements SessionHost {
     }
     m.record.nickname = next.nickname;
     m.record.skeleton = next.skeleton;
-    const room = this.rooms.get(m.room);
-    if (room && room.members.get(from) === m) {
-      room.members.delete(from);
-      room.members.set(next.nickname, m);
-    }
     return events.memberRenamedEvent(m.room, from, next.nickname);
   }
 
@@ -359,10 +361,23 @@ export class Hub implements SessionHost {
 
   private presence(room: LocalRoom, change: PresenceChange): void {
     if (change.kind === "replaced") {
-      const stale = room.members.get(change.nickname);
-      if (stale && stale.record.tokenHash === change.tokenHash) this.dropReplaced(room, stale);
+      const stale = [...room.members].find((m) => m.nickname === change.nickname && m.record.tokenHash === change.tokenHash);
+      if (stale) this.dropReplaced(room, stale);
     }
     room.presence(change);
+    if (change.kind === "renamed") this.renamedElsewhere(room, change.from, change.to);
+  }
+
+  /** A shared membership was renamed (by any session of its user): every local session of it carries the new name. */
+  private renamedElsewhere(room: LocalRoom, from: string, to: string): void {
+    const prepared = prepareNickname(to);
+    if (!prepared.ok) return; // the log only stores prepared names
+    for (const m of room.members) {
+      if (m.shared && m.nickname === from) {
+        m.record.nickname = prepared.nickname;
+        m.record.skeleton = prepared.skeleton;
+      }
+    }
   }
 
   /**
@@ -375,7 +390,7 @@ export class Hub implements SessionHost {
     if (m.claimed) this.release(m, LeaveReason.REPLACED);
     m.state = "gone";
     m.goneReason = LeaveReason.REPLACED;
-    if (room.members.get(m.nickname) === m) room.members.delete(m.nickname);
+    room.members.delete(m);
     m.owner.membershipReplaced(m);
     this.dropIfUnused(room);
   }
@@ -413,7 +428,7 @@ export class Hub implements SessionHost {
   }
 
   private evict(room: LocalRoom, eviction: Eviction): void {
-    for (const m of [...room.members.values()]) {
+    for (const m of [...room.members]) {
       if ("user" in eviction) {
         if (m.userId !== eviction.user) continue;
         if (eviction.unlessGranted && (m.grant ?? RoomRole.UNSPECIFIED) >= RoomRole.MEMBER) continue;
@@ -421,7 +436,7 @@ export class Hub implements SessionHost {
       if (m.isGone) continue;
       m.state = "gone";
       m.goneReason = eviction.reason;
-      room.members.delete(m.nickname);
+      room.members.delete(m);
       // The log tells every node (and so the other members) why it left.
       if (m.claimed) this.release(m, eviction.reason);
       m.owner.membershipEnded(m, eviction.reason);
@@ -558,7 +573,7 @@ export class Hub implements SessionHost {
    */
   private resetRoom(room: LocalRoom, position: RoomPosition): void {
     room.position = { ...position };
-    for (const m of [...room.members.values()]) m.owner.abort(Disconnect.historyReset(room.name));
+    for (const m of [...room.members]) m.owner.abort(Disconnect.historyReset(room.name));
   }
 
   private startHeartbeat(): void {
@@ -584,7 +599,7 @@ export class Hub implements SessionHost {
     const rooms = new Map<Session, string[]>();
     const users = new Map<Session, Set<string>>();
     for (const room of this.rooms.values()) {
-      for (const m of room.members.values()) {
+      for (const m of room.members) {
         if (m.isGone) continue;
         const owner = m.owner as Session;
         rooms.set(owner, [...(rooms.get(owner) ?? []), room.name]);

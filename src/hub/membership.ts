@@ -45,6 +45,8 @@ export class Membership {
   reading = false;
   /** Why it went, once gone (for a release that completes after the end). */
   goneReason: LeaveReason | undefined;
+  /** The nickname this session is renaming the membership to, while the log decides. */
+  renamingTo: string | undefined;
 
   constructor(
     readonly owner: MemberOwner,
@@ -66,6 +68,11 @@ export class Membership {
 
   get nickname(): string {
     return this.record.nickname;
+  }
+
+  /** Held with the user's other sessions (signed in): see MemberRecord.shared. */
+  get shared(): boolean {
+    return this.record.shared === true;
   }
 
   /** Whether presence events (joins, leaves) go to it: once its joined event is out. */

@@ -18,8 +18,11 @@ import { storedRole } from "./room-rights.js";
 export type Acknowledge = (event: EncodedEvent | undefined) => void;
 
 export class LocalRoom {
-  /** Local members by nickname (any state but gone). */
-  readonly members = new Map<string, Membership>();
+  /**
+   * Local members (any state but gone). A signed-in user's sessions share one
+   * membership in the log, so several of them may carry the same nickname.
+   */
+  readonly members = new Set<Membership>();
   /** Where history stands on this node: lastSeq is the last entry fanned out here. */
   position: RoomPosition = { epoch: "", firstSeq: 0, lastSeq: 0 };
   /** Members in the whole room (all nodes), as the log last said. */
@@ -55,7 +58,7 @@ export class LocalRoom {
     for (const entry of entries) {
       this.position.lastSeq = entry.seq;
       let receivers = 0;
-      for (const member of this.members.values()) {
+      for (const member of this.members) {
         if (member.state === "live") {
           member.owner.queue.push(entry.event);
           receivers++;
@@ -114,8 +117,11 @@ export class LocalRoom {
     if (this.silenced || change.kind === "replaced") return;
     if (change.kind === "renamed") {
       const event = events.memberRenamedEvent(this.name, change.from, change.to);
-      for (const member of this.members.values()) {
-        if (member.seesPresence && member.nickname !== change.from && member.nickname !== change.to) member.owner.queue.push(event);
+      for (const member of this.members) {
+        // The renaming session is answered by its command; the user's other sessions learn their new name here.
+        if (member.seesPresence && member.renamingTo !== change.to && (member.nickname !== change.from || member.shared) && member.nickname !== change.to) {
+          member.owner.queue.push(event);
+        }
       }
       return;
     }
@@ -130,13 +136,13 @@ export class LocalRoom {
 
   /** An ephemeral event (typing) for the live members except its author. */
   signal(event: EncodedEvent, from: string): void {
-    for (const member of this.members.values()) {
+    for (const member of this.members) {
       if (member.state === "live" && member.nickname !== from) member.owner.queue.push(event);
     }
   }
 
   private pushPresence(event: EncodedEvent, subject: string | undefined): void {
-    for (const member of this.members.values()) {
+    for (const member of this.members) {
       if (member.seesPresence && member.nickname !== subject) member.owner.queue.push(event);
     }
   }

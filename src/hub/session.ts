@@ -359,7 +359,9 @@ export class Session implements MemberOwner {
     // Every join gets a fresh token; the log keeps its hash as part of the membership's identity.
     const resumeToken = newResumeToken();
     const userId = this.identity?.subject ?? prepared.nickname;
-    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken), userId };
+    // Signed in, the membership is the user's: every session of theirs shares it (MemberRecord.shared).
+    const shared = this.identity !== undefined;
+    const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken), userId, shared };
     const membership = new Membership(this, room, record, grantIn(this.identity, room));
     this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
@@ -375,18 +377,19 @@ export class Session implements MemberOwner {
     });
   }
 
-  /** Signed-in clients are their token's subject; an empty nickname means "my identity". */
+  /**
+   * The display name to join (or rename) under. Without authentication the
+   * nickname is the client's identity. Signed in, the user id is the token's
+   * subject whatever the name, so a name is only a label: the one asked for,
+   * else the token's name claim, else the subject when it is a usable nickname.
+   */
   private nicknameFor(requested: string): string {
-    if (this.identity === undefined) return requested;
-    const subject = this.identity.subject;
-    if (requested !== "" && requested !== subject) {
-      const a = prepareNickname(requested);
-      const b = prepareNickname(subject);
-      if (!a.ok || !b.ok || a.nickname !== b.nickname) {
-        throw new CommandError(ErrorCode.PERMISSION_DENIED, `signed in as "${subject}": cannot join as "${requested}"`);
-      }
+    if (this.identity === undefined || requested !== "") return requested;
+    const fallback = this.identity.name ?? this.identity.subject;
+    if (!prepareNickname(fallback).ok) {
+      throw invalid(`signed in as a user id that is not a usable nickname and your token has no name claim: join with a nickname`);
     }
-    return subject;
+    return fallback;
   }
 
   /** Change nickname in one room; the log decides (uniqueness by look-alike key), atomically. */

@@ -299,7 +299,9 @@ export class EmbeddedRoomLog implements RoomLog {
     const { oldTokenHash, ...outcome } = this.directory.claim(room, member, maxMembers, resumeTokenHash);
     if (outcome.kind !== "claimed") return outcome;
     const listener = this.roomStates.get(room)?.listener;
-    if (outcome.replaced) {
+    if (outcome.joinedAs) {
+      // Another session of the same user: nobody is told.
+    } else if (outcome.replaced) {
       listener?.presence(room, { kind: "replaced", nickname: member.nickname, tokenHash: oldTokenHash ?? "", memberCount: outcome.memberCount });
     } else {
       listener?.presence(room, { kind: "joined", member: { ...member }, memberCount: outcome.memberCount });
@@ -308,17 +310,17 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 
   async rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): Promise<RenameOutcome> {
-    const outcome = this.directory.rename(room, member, next);
+    const { from, ...outcome } = this.directory.rename(room, member, next);
     if (outcome.kind === "renamed") {
-      this.roomStates.get(room)?.listener?.presence(room, { kind: "renamed", from: member.nickname, to: next.nickname, memberCount: outcome.memberCount });
+      this.roomStates.get(room)?.listener?.presence(room, { kind: "renamed", from: from!, to: next.nickname, memberCount: outcome.memberCount });
     }
     return outcome;
   }
 
   async release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void> {
-    const memberCount = this.directory.release(room, member);
-    if (memberCount === undefined) return;
-    this.roomStates.get(room)?.listener?.presence(room, { kind: "left", nickname: member.nickname, reason, memberCount });
+    const released = this.directory.release(room, member);
+    if (!released?.left) return;
+    this.roomStates.get(room)?.listener?.presence(room, { kind: "left", nickname: released.nickname, reason, memberCount: released.memberCount });
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {

@@ -3,6 +3,8 @@
  * Nicknames are unique per room by their confusable skeleton; members are
  * listed in join order. Pages continue after the join number of the last
  * member listed, so members leaving between pages never shift the listing.
+ * A shared membership (a signed-in user's) is held by several sessions, told
+ * apart by their token hashes, and found by its user id whatever its nickname.
  */
 import { InvalidPageTokenError, type ClaimOutcome, type MemberPage, type MemberRecord, type RenameOutcome } from "./room-log.js";
 
@@ -10,12 +12,19 @@ interface Entry {
   member: MemberRecord;
   /** Join number within the room: the page token's unit. */
   order: number;
+  /** A shared membership's sessions, by token hash. */
+  holders?: Set<string>;
 }
 
 interface RoomMembers {
   bySkeleton: Map<string, Entry>;
+  /** Shared memberships' skeletons by user id. */
+  byUser: Map<string, string>;
   nextOrder: number;
 }
+
+/** What a release did: the member left (the count after it), or only one of its sessions went. */
+export type ReleaseResult = { left: true; nickname: string; memberCount: number } | { left: false };
 
 export class MemberDirectory {
   private readonly byRoom = new Map<string, RoomMembers>();
@@ -28,6 +37,12 @@ export class MemberDirectory {
    */
   claim(room: string, member: MemberRecord, maxMembers: number, resumeTokenHash?: string): ClaimOutcome & { oldTokenHash?: string } {
     let members = this.byRoom.get(room);
+    const mine = members && this.sharedEntry(members, member);
+    if (mine) {
+      mine.holders!.add(member.tokenHash ?? "");
+      const { nickname, skeleton, joinedAtMs } = mine.member;
+      return { kind: "claimed", memberCount: members!.bySkeleton.size, joinedAs: { nickname, skeleton, joinedAtMs } };
+    }
     const holder = members?.bySkeleton.get(member.skeleton);
     if (members && holder) {
       const old = holder.member;
@@ -39,36 +54,67 @@ export class MemberDirectory {
       return { kind: "claimed", memberCount: members.bySkeleton.size, replaced: { joinedAtMs: old.joinedAtMs }, oldTokenHash: old.tokenHash };
     }
     if ((members?.bySkeleton.size ?? 0) >= maxMembers) return { kind: "full", limit: maxMembers };
-    if (!members) this.byRoom.set(room, (members = { bySkeleton: new Map(), nextOrder: 1 }));
-    members.bySkeleton.set(member.skeleton, { member: { ...member }, order: members.nextOrder++ });
+    if (!members) this.byRoom.set(room, (members = { bySkeleton: new Map(), byUser: new Map(), nextOrder: 1 }));
+    const entry: Entry = { member: { ...member }, order: members.nextOrder++ };
+    if (isShared(member)) {
+      entry.holders = new Set([member.tokenHash ?? ""]);
+      members.byUser.set(member.userId!, member.skeleton);
+    }
+    members.bySkeleton.set(member.skeleton, entry);
     return { kind: "claimed", memberCount: members.bySkeleton.size };
   }
 
-  /** Remove the member if it is the one holding its skeleton; returns the new count, or undefined if it was not there. */
-  release(room: string, member: MemberRecord): number | undefined {
+  /**
+   * Remove the member if it is the one holding its skeleton (a shared one:
+   * this session of it, and the member once no session holds it).
+   */
+  release(room: string, member: MemberRecord): ReleaseResult | undefined {
     const members = this.byRoom.get(room);
-    const entry = members?.bySkeleton.get(member.skeleton);
-    if (!members || !entry || !sameMembership(entry.member, member)) return undefined;
-    members.bySkeleton.delete(member.skeleton);
+    const entry = members && this.entryOf(members, member);
+    if (!members || !entry) return undefined;
+    if (entry.holders) {
+      entry.holders.delete(member.tokenHash ?? "");
+      if (entry.holders.size > 0) return { left: false };
+      members.byUser.delete(entry.member.userId!);
+    }
+    members.bySkeleton.delete(entry.member.skeleton);
     if (members.bySkeleton.size === 0) this.byRoom.delete(room);
-    return members.bySkeleton.size;
+    return { left: true, nickname: entry.member.nickname, memberCount: members.bySkeleton.size };
   }
 
   /** Give the member another nickname and skeleton in its place (join order kept). */
-  rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): RenameOutcome {
+  rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): RenameOutcome & { from?: string } {
     const members = this.byRoom.get(room);
-    const entry = members?.bySkeleton.get(member.skeleton);
-    if (!members || !entry || !sameMembership(entry.member, member)) return { kind: "gone" };
+    const entry = members && this.entryOf(members, member);
+    if (!members || !entry) return { kind: "gone" };
     const other = members.bySkeleton.get(next.skeleton);
     if (other && other !== entry) return { kind: "taken", holder: other.member.nickname };
+    const from = entry.member;
     entry.member = { ...entry.member, nickname: next.nickname, skeleton: next.skeleton };
-    if (next.skeleton !== member.skeleton) {
+    if (entry.holders) members.byUser.set(from.userId!, next.skeleton);
+    if (next.skeleton !== from.skeleton) {
       // Map order is the listing order: rebuild it so the renamed member keeps its place.
       const entries = [...members.bySkeleton.values()];
       members.bySkeleton.clear();
       for (const e of entries) members.bySkeleton.set(e.member.skeleton, e);
     }
-    return { kind: "renamed", memberCount: members.bySkeleton.size };
+    return { kind: "renamed", memberCount: members.bySkeleton.size, from: from.nickname };
+  }
+
+  /** The user's shared membership, if this claim may share it. */
+  private sharedEntry(members: RoomMembers, member: MemberRecord): Entry | undefined {
+    if (!isShared(member)) return undefined;
+    const skeleton = members.byUser.get(member.userId!);
+    return skeleton === undefined ? undefined : members.bySkeleton.get(skeleton);
+  }
+
+  /** The membership this record (as its session knows it) holds, if it still does. */
+  private entryOf(members: RoomMembers, member: MemberRecord): Entry | undefined {
+    // Shared: found by user (another session may have renamed it), held by this session's token.
+    const shared = this.sharedEntry(members, member);
+    if (shared) return shared.holders!.has(member.tokenHash ?? "") ? shared : undefined;
+    const entry = members.bySkeleton.get(member.skeleton);
+    return entry && !entry.holders && sameMembership(entry.member, member) ? entry : undefined;
   }
 
   /** Forget every member of the room at once (the room was deleted; the hub ends their sessions). */
@@ -111,6 +157,8 @@ export class MemberDirectory {
       .slice(0, limit);
   }
 }
+
+const isShared = (m: MemberRecord): boolean => m.shared === true && m.userId !== undefined;
 
 /** The same membership (not merely the same nickname): a takeover or a later join of the name is another one. */
 function sameMembership(held: MemberRecord, member: MemberRecord): boolean {

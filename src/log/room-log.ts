@@ -133,6 +133,15 @@ export interface MemberRecord {
    * absent: none.
    */
   tokenHash?: string;
+  /**
+   * The membership is the user's, not the session's (signed-in users): a
+   * later claim by the same userId, from any session on any node, shares it
+   * under the nickname it holds instead of being refused, and it leaves the
+   * room after its last session. Each session is told apart by its tokenHash
+   * (release, rename). Without it (development mode) one session holds a
+   * nickname, as before.
+   */
+  shared?: boolean;
 }
 
 export type ClaimOutcome =
@@ -141,12 +150,23 @@ export type ClaimOutcome =
    * token the claim presented, which it took over (the joinedAtMs it keeps;
    * subscribed nodes are told with a "replaced" change, not a join).
    */
-  | { kind: "claimed"; memberCount: number; replaced?: { joinedAtMs: number } }
+  | { kind: "claimed"; memberCount: number; replaced?: { joinedAtMs: number }; joinedAs?: SharedMembership }
   /** Someone holds this nickname or one that looks the same. */
   | { kind: "taken"; holder: string }
   | { kind: "full"; limit: number }
   /** The room's state does not let this user in (banned; a private room they are not a member of: NOT_FOUND). */
   | Refusal;
+
+/**
+ * A shared claim found the user already in the room (another session of
+ * theirs): this session joins that membership, under its nickname; nobody is
+ * told of a join.
+ */
+export interface SharedMembership {
+  nickname: string;
+  skeleton: string;
+  joinedAtMs: number;
+}
 
 export type PresenceChange =
   | { kind: "joined"; member: MemberRecord; memberCount: number }
@@ -269,7 +289,11 @@ export interface RoomLog {
    * token, in one atomic step; every subscribed node is told.
    */
   rename(room: string, member: MemberRecord, next: { nickname: string; skeleton: string }): Promise<RenameOutcome>;
-  /** Give a nickname back; every subscribed node is told why the member left. */
+  /**
+   * Give a nickname back; every subscribed node is told why the member left.
+   * A shared membership only loses this session (its tokenHash); it leaves
+   * once no session holds it.
+   */
   release(room: string, member: MemberRecord, reason: LeaveReason): Promise<void>;
   members(room: string, pageToken: string, pageSize: number): Promise<MemberPage>;
   /** Rooms that have members, by name, at most `limit`. */

@@ -1,8 +1,11 @@
 /**
  * Bearer-token authentication with jose. Off unless a secret or a public key
- * is configured. When on, a client's identity is the token's subject, which
- * becomes its nickname and its user id: nobody can speak under someone else's
- * name. A token may grant rooms with its "rooms" claim (room-grants.ts).
+ * is configured. When on, a client's identity is the token's subject: its
+ * user id (any string up to 256 characters, e.g. a UUID), which every message
+ * and member carries, so nobody can speak as someone else. It is shown under a
+ * display name: the one chosen at join, else the token's "name" claim, else
+ * the subject itself when it is a usable nickname. A token may grant rooms
+ * with its "rooms" claim (room-grants.ts).
  */
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -13,6 +16,8 @@ import { parseRoomGrants } from "./room-grants.js";
 
 export interface Identity {
   subject: string;
+  /** The token's "name" claim, prepared as a nickname: the display name joins use by default. */
+  name?: string;
   /** The token's "rooms" claim: a role in each room named, in that room only. */
   grants: Record<string, RoomRole>;
   /** Token expiry (ms since epoch), if the token has one. */
@@ -84,13 +89,42 @@ export function createAuthenticator(config: AuthConfig): Authenticator | undefin
     } catch (err) {
       throw new AuthError(describe(err, maxAge));
     }
-    const prepared = prepareNickname(payload.sub ?? "");
-    if (!prepared.ok) throw new AuthError(`token subject is not a usable nickname: ${prepared.reason}`);
+    const subject = subjectOf(payload.sub);
+    if (subject.problem) throw new AuthError(subject.problem);
+    const name = nameOf(payload.name);
+    if (name.problem) throw new AuthError(name.problem);
     const grants = parseRoomGrants(payload.rooms);
     if (typeof grants === "string") throw new AuthError(grants);
     const limits = [payload.exp, maxAge > 0 && payload.iat !== undefined ? payload.iat + maxAge : undefined].filter((t) => t !== undefined);
-    return { subject: prepared.nickname, grants, expiresAtMs: limits.length > 0 ? Math.min(...limits) * 1000 : undefined };
+    return { subject: subject.value!, name: name.value, grants, expiresAtMs: limits.length > 0 ? Math.min(...limits) * 1000 : undefined };
   };
+}
+
+/** Longest subject (user id) accepted, in characters. */
+export const SUBJECT_MAX_CHARS = 256;
+
+/**
+ * The user id: a subject that is a usable nickname is kept in its prepared
+ * form (so "alice" signs in as the nickname "alice", as before display
+ * names); any other is kept as it is, if it is short and printable.
+ */
+function subjectOf(sub: unknown): { value?: string; problem?: string } {
+  if (typeof sub !== "string" || sub === "") return { problem: "token has no subject (sub)" };
+  const prepared = prepareNickname(sub);
+  if (prepared.ok) return { value: prepared.nickname };
+  if ([...sub].length > SUBJECT_MAX_CHARS) return { problem: `token subject must be at most ${SUBJECT_MAX_CHARS} characters` };
+  // Control characters would let a subject forge lines in logs and terminals.
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(sub)) return { problem: "token subject must not contain control or format characters" };
+  return { value: sub };
+}
+
+/** The "name" claim as a display name; absent is fine, unusable is the issuer's mistake. */
+function nameOf(name: unknown): { value?: string; problem?: string } {
+  if (name === undefined) return {};
+  if (typeof name !== "string") return { problem: "token name claim must be a string" };
+  const prepared = prepareNickname(name);
+  if (!prepared.ok) return { problem: `token name claim is not a usable nickname: ${prepared.reason}` };
+  return { value: prepared.nickname };
 }
 
 function describe(err: unknown, maxAge: number): string {

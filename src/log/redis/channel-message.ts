@@ -8,10 +8,10 @@ import { LeaveReason } from "../../../gen/chat/v1/chat_pb.js";
 export type ChannelMessage =
   /** A stored entry; `action`: the encoded RoomAction of an action entry. */
   | { kind: "message"; epoch: string; seq: number; event: Uint8Array; action?: Uint8Array }
-  | { kind: "joined"; nickname: string; joinedAtMs: number; memberCount: number }
+  | { kind: "joined"; nickname: string; joinedAtMs: number; memberCount: number; userId?: string }
   | { kind: "left"; nickname: string; reason: LeaveReason; memberCount: number }
   | { kind: "replaced"; nickname: string; tokenHash: string; memberCount: number }
-  | { kind: "renamed"; from: string; to: string; memberCount: number }
+  | { kind: "renamed"; from: string; to: string; memberCount: number; skeleton?: string }
   | { kind: "typing"; from: string; event: Uint8Array };
 
 const M = 0x4d;
@@ -52,9 +52,9 @@ export function parseChannelMessage(payload: Buffer): ChannelMessage | undefined
     }
     case J:
     case L: {
-      const body = JSON.parse(payload.toString("utf8", 1)) as { n: string; j?: string; r?: number; c: number };
+      const body = JSON.parse(payload.toString("utf8", 1)) as { n: string; j?: string; r?: number; c: number; u?: string };
       return payload[0] === J
-        ? { kind: "joined", nickname: body.n, joinedAtMs: Number(body.j), memberCount: body.c }
+        ? { kind: "joined", nickname: body.n, joinedAtMs: Number(body.j), memberCount: body.c, ...(body.u !== undefined ? { userId: body.u } : {}) }
         : { kind: "left", nickname: body.n, reason: (body.r ?? LeaveReason.UNSPECIFIED) as LeaveReason, memberCount: body.c };
     }
     case R: {
@@ -62,8 +62,8 @@ export function parseChannelMessage(payload: Buffer): ChannelMessage | undefined
       return { kind: "replaced", nickname: body.n, tokenHash: body.t ?? "", memberCount: body.c };
     }
     case N: {
-      const body = JSON.parse(payload.toString("utf8", 1)) as { f: string; n: string; c: number };
-      return { kind: "renamed", from: body.f, to: body.n, memberCount: body.c };
+      const body = JSON.parse(payload.toString("utf8", 1)) as { f: string; n: string; c: number; s?: string };
+      return { kind: "renamed", from: body.f, to: body.n, memberCount: body.c, ...(body.s !== undefined ? { skeleton: body.s } : {}) };
     }
     case T: {
       const newline = payload.indexOf(NEWLINE, 1);

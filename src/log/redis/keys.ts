@@ -19,6 +19,8 @@ export interface RoomKeys {
   order: string;
   /** SET: ids of the nodes that have members in the room. */
   nodes: string;
+  /** HASH: user id -> skeleton of the user's shared membership (scripts.ts SHARED). */
+  users: string;
   /** The room's pub/sub channel (a shard channel in cluster mode). */
   channel: string;
   /** STRING: the room's state (rooms/room-state.ts RoomStateData as JSON); absent for a room without one. */
@@ -43,6 +45,7 @@ export function roomKeys(prefix: string, room: string): RoomKeys {
     members: `${base}:members`,
     order: `${base}:order`,
     nodes: `${base}:nodes`,
+    users: `${base}:users`,
     channel: `${base}:ch`,
     state: `${base}:state`,
     access: `${base}:access`,

@@ -190,12 +190,12 @@ export class RedisRoomLog implements RoomLog {
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
-      act: this.define("chatAct", 10, ACT_SCRIPT),
+      act: this.define("chatAct", 11, ACT_SCRIPT),
       read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
-      claim: this.define("chatClaim", 10, CLAIM_SCRIPT),
-      release: this.define("chatRelease", 9, RELEASE_SCRIPT),
-      rename: this.define("chatRename", 4, RENAME_SCRIPT),
-      evict: this.define("chatEvict", 9, EVICT_SCRIPT),
+      claim: this.define("chatClaim", 11, CLAIM_SCRIPT),
+      release: this.define("chatRelease", 10, RELEASE_SCRIPT),
+      rename: this.define("chatRename", 5, RENAME_SCRIPT),
+      evict: this.define("chatEvict", 10, EVICT_SCRIPT),
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
       rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
@@ -379,6 +379,7 @@ export class RedisRoomLog implements RoomLog {
       this.scripts.claim(
         ...this.presenceKeys(k, this.nodeId),
         k.access,
+        k.users,
         member.skeleton,
         member.nickname,
         String(member.joinedAtMs),
@@ -392,11 +393,16 @@ export class RedisRoomLog implements RoomLog {
         access?.userId ?? "",
         access?.grant ?? RoomRole.UNSPECIFIED,
         now,
+        sharedBy(member) === "" ? "0" : "1",
       ),
-    )) as [string, string | number, string?];
+    )) as [string, string | number, string?, string?, string?];
     if (result[0] === "refused") return refusalOf(room, result.map(String), access!.userId, access?.grant, now, false);
-    if (result[0] === "claimed" || result[0] === "replaced") this.hold(room, member);
+    if (result[0] === "claimed" || result[0] === "replaced" || result[0] === "shared") this.hold(room, member);
     if (result[0] === "claimed") return { kind: "claimed", memberCount: Number(result[1]) };
+    if (result[0] === "shared") {
+      const joinedAs = { nickname: String(result[2]), skeleton: String(result[3]), joinedAtMs: Number(result[4]) };
+      return { kind: "claimed", memberCount: Number(result[1]), joinedAs };
+    }
     if (result[0] === "replaced") return { kind: "claimed", memberCount: Number(result[1]), replaced: { joinedAtMs: Number(result[2]) } };
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
     return { kind: "full", limit: maxMembers };
@@ -425,6 +431,7 @@ export class RedisRoomLog implements RoomLog {
         k.order,
         k.nodeMembers(this.nodeId),
         k.channel,
+        k.users,
         member.skeleton,
         member.nickname,
         String(member.joinedAtMs),
@@ -433,6 +440,8 @@ export class RedisRoomLog implements RoomLog {
         next.skeleton,
         next.nickname,
         this.sharded,
+        sharedBy(member),
+        k.nodeMembers(""),
       ),
     )) as [string, string | number];
     if (result[0] === "renamed") {
@@ -468,8 +477,8 @@ export class RedisRoomLog implements RoomLog {
     const members: MemberRecord[] = [];
     records.forEach((raw, i) => {
       if (!raw) return; // left between the two reads
-      const m = JSON.parse(raw) as { n: string; j: string };
-      members.push({ nickname: m.n, skeleton: skeletons[i], joinedAtMs: Number(m.j) });
+      const m = JSON.parse(raw) as { n: string; j: string; u?: string };
+      members.push({ nickname: m.n, skeleton: skeletons[i], joinedAtMs: Number(m.j), ...(m.u !== undefined ? { userId: m.u } : {}) });
     });
     return { members, memberCount: count, nextPageToken: more ? String(orders[orders.length - 1]) : "" };
   }
@@ -736,13 +745,20 @@ export class RedisRoomLog implements RoomLog {
   private hold(room: string, member: MemberRecord): void {
     let members = this.held.get(room);
     if (!members) this.held.set(room, (members = new Map()));
-    members.set(member.skeleton, member);
+    members.set(heldKey(member), { ...member });
+  }
+
+  /** Another session (maybe on another node) renamed a shared membership: this node's sessions of it follow. */
+  private renamedShared(room: string, from: string, to: { nickname: string; skeleton: string }): void {
+    for (const member of this.held.get(room)?.values() ?? []) {
+      if (member.shared && member.nickname === from) Object.assign(member, to);
+    }
   }
 
   private unhold(room: string, member: MemberRecord): void {
     const members = this.held.get(room);
-    if (members?.get(member.skeleton)?.joinedAtMs !== member.joinedAtMs) return;
-    members.delete(member.skeleton);
+    if (members?.get(heldKey(member))?.joinedAtMs !== member.joinedAtMs) return;
+    members.delete(heldKey(member));
     if (members.size === 0) this.held.delete(room);
   }
 
@@ -750,6 +766,7 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(room);
     await this.scripts.release(
       ...this.presenceKeys(k, this.nodeId),
+      k.users,
       member.skeleton,
       member.nickname,
       String(member.joinedAtMs),
@@ -758,6 +775,7 @@ export class RedisRoomLog implements RoomLog {
       this.sharded,
       this.roomLifetimeMs(),
       member.tokenHash ?? "",
+      sharedBy(member),
     );
   }
 
@@ -796,7 +814,7 @@ export class RedisRoomLog implements RoomLog {
       case "joined":
         return feed.listener.presence(room, {
           kind: "joined",
-          member: { nickname: m.nickname, skeleton: "", joinedAtMs: m.joinedAtMs },
+          member: { nickname: m.nickname, skeleton: "", joinedAtMs: m.joinedAtMs, ...(m.userId !== undefined ? { userId: m.userId } : {}) },
           memberCount: m.memberCount,
         });
       case "left":
@@ -804,6 +822,7 @@ export class RedisRoomLog implements RoomLog {
       case "replaced":
         return feed.listener.presence(room, { kind: "replaced", nickname: m.nickname, tokenHash: m.tokenHash, memberCount: m.memberCount });
       case "renamed":
+        if (m.skeleton !== undefined) this.renamedShared(room, m.from, { nickname: m.to, skeleton: m.skeleton });
         return feed.listener.presence(room, { kind: "renamed", from: m.from, to: m.to, memberCount: m.memberCount });
       case "typing":
         return feed.listener.signal(room, m.event, m.from);
@@ -947,7 +966,7 @@ export class RedisRoomLog implements RoomLog {
     for (const [room, members] of [...this.held]) {
       try {
         await this.register(room);
-        const skeletons = [...members.keys()];
+        const skeletons = [...new Set([...members.values()].map((m) => m.skeleton))];
         const present = (await this.redis.commands.smismember(this.keys(room).nodeMembers(this.nodeId), ...skeletons)) as number[];
         if (present.every((p) => p === 1)) continue;
         this.held.delete(room); // the members rejoin: their claims are new
@@ -965,7 +984,7 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(room);
     for (;;) {
       const removed = Number(
-        await this.scripts.evict(...this.presenceKeys(k, deadNode), deadNode, LeaveReason.DISCONNECTED, this.sharded, this.roomLifetimeMs(), EVICT_BATCH),
+        await this.scripts.evict(...this.presenceKeys(k, deadNode), k.users, deadNode, LeaveReason.DISCONNECTED, this.sharded, this.roomLifetimeMs(), EVICT_BATCH),
       );
       if (removed < EVICT_BATCH) return;
     }
@@ -996,6 +1015,16 @@ export class RedisRoomLog implements RoomLog {
       void this.reconcile();
     }
   }
+}
+
+/** The user id of a shared membership (MemberRecord.shared), "" for one held by one session. */
+function sharedBy(member: MemberRecord): string {
+  return member.shared && member.userId !== undefined ? member.userId : "";
+}
+
+/** This node's sessions of one shared membership are held apart (by token); others by skeleton, as the log keys them. */
+function heldKey(member: MemberRecord): string {
+  return member.shared ? `t:${member.tokenHash ?? ""}` : member.skeleton;
 }
 
 /** Another connection to the same deployment (no sharded subscribers: it only runs commands). */

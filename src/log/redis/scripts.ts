@@ -223,8 +223,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
-local meta, log, ids, idt, channel, state, access, members, order, nodes =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local meta, log, ids, idt, channel, state, access, members, order, nodes, users =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -235,7 +235,7 @@ if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
-  redis.call('DEL', state, access, members, order, nodes, log, meta)
+  redis.call('DEL', state, access, members, order, nodes, users, log, meta)
   -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
   redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
   redis.call('PEXPIRE', meta, ARGV[24])
@@ -287,20 +287,54 @@ return {redis.call('GET', state) or '', exists, used, seq, sentAt}
 
 /**
  * A member is stored as json {n: nickname, j: joined at ms, node, o: join
- * order, t: token hash}; a release or rename acts only on the same n, j,
- * node and t, so a membership that was taken over is not touched by its old
- * node.
- * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, access
- * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0'),
- *       tokenHash, resumeTokenHash ('' for none), userId ('' for no access check), grant (RoomRole), nowMs
- * Returns {'claimed', count} | {'replaced', count, joinedAtMs} | {'taken', holder} | {'full'}
- *       | {'refused', p, ban, '', role} (see ACCESS)
+ * order, t: token hash, u: user id}; a release or rename acts only on the
+ * same n, j, node and t, so a membership that was taken over is not touched
+ * by its old node. A shared membership (a signed-in user's, found through the
+ * users hash whatever its nickname) also has h: {token hash: node} for each
+ * session holding it, on any node; it acts by u and the session's t, and it
+ * leaves when h empties.
  */
-export const CLAIM_SCRIPT = `${PUBLISH}${ACCESS}
-local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+const SHARED = `
+local function sharedOf(users, members, userId)
+  local skeleton = redis.call('HGET', users, userId)
+  local held = skeleton and redis.call('HGET', members, skeleton)
+  if not held then return nil end
+  local m = cjson.decode(held)
+  if m.u ~= userId or type(m.h) ~= 'table' then return nil end
+  return m, skeleton
+end
+
+-- Whether a session on this node still holds the shared membership.
+local function heldOn(m, node)
+  for _, n in pairs(m.h) do if n == node then return true end end
+  return false
+end
+`;
+
+/**
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, access, users
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0'),
+ *       tokenHash, resumeTokenHash ('' for none), userId ('' for no access check), grant (RoomRole), nowMs,
+ *       shared ('1': the user's membership, see SHARED)
+ * Returns {'claimed', count} | {'replaced', count, joinedAtMs} | {'taken', holder} | {'full'}
+ *       | {'shared', count, nickname, skeleton, joinedAtMs} | {'refused', p, ban, '', role} (see ACCESS)
+ */
+export const CLAIM_SCRIPT = `${PUBLISH}${ACCESS}${SHARED}
+local meta, members, order, mine, nodes, channel, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[11]
 if ARGV[11] ~= '' then
   local refused = refusal(KEYS[10], ARGV[11], ARGV[12], tonumber(ARGV[13]), false)
   if refused then return refused end
+end
+if ARGV[14] == '1' then
+  local m, skeleton = sharedOf(users, members, ARGV[11])
+  if m then
+    -- The user is here already (another session, any node): this session holds it too.
+    m.h[ARGV[9]] = ARGV[4]
+    redis.call('HSET', members, skeleton, cjson.encode(m))
+    redis.call('SADD', mine, skeleton)
+    redis.call('SADD', nodes, ARGV[4])
+    return {'shared', redis.call('HLEN', members), m.n, skeleton, m.j}
+  end
 end
 local held = redis.call('HGET', members, ARGV[1])
 if held then
@@ -322,7 +356,13 @@ local count = redis.call('HLEN', members)
 if count >= tonumber(ARGV[5]) then return {'full'} end
 if redis.call('HSETNX', meta, 'epoch', ARGV[6]) == 1 then redis.call('HSET', meta, 'seq', 0) end
 local o = redis.call('HINCRBY', meta, 'morder', 1)
-redis.call('HSET', members, ARGV[1], cjson.encode({n = ARGV[2], j = ARGV[3], node = ARGV[4], o = o, t = ARGV[9]}))
+local record = {n = ARGV[2], j = ARGV[3], node = ARGV[4], o = o, t = ARGV[9]}
+if ARGV[11] ~= '' then record.u = ARGV[11] end
+if ARGV[14] == '1' then
+  record.h = {[ARGV[9]] = ARGV[4]}
+  redis.call('HSET', users, ARGV[11], ARGV[1])
+end
+redis.call('HSET', members, ARGV[1], cjson.encode(record))
 redis.call('ZADD', order, o, ARGV[1])
 redis.call('SADD', mine, ARGV[1])
 redis.call('SADD', nodes, ARGV[4])
@@ -330,14 +370,15 @@ redis.call('SADD', nodes, ARGV[4])
 for i = 7, 9 do redis.call('PERSIST', KEYS[i]) end
 redis.call('PERSIST', meta)
 count = count + 1
-if ARGV[8] == '1' then announce(channel, ARGV[7], 'J' .. cjson.encode({n = ARGV[2], j = ARGV[3], c = count})) end
+if ARGV[8] == '1' then announce(channel, ARGV[7], 'J' .. cjson.encode({n = ARGV[2], j = ARGV[3], c = count, u = record.u})) end
 return {'claimed', count}
 `;
 
 /** Lua: remove one member (already known to be there) and announce it. */
 const REMOVE_MEMBER = `
-local function remove(members, order, mine, skeleton, nickname, reason, channel, sharded)
+local function remove(members, order, mine, skeleton, nickname, reason, channel, sharded, users, userId)
   redis.call('HDEL', members, skeleton)
+  if userId then redis.call('HDEL', users, userId) end
   redis.call('ZREM', order, skeleton)
   redis.call('SREM', mine, skeleton)
   local count = redis.call('HLEN', members)
@@ -358,12 +399,30 @@ end
 `;
 
 /**
- * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes
- * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs, tokenHash
- * Returns the member count, or -1 when that member was not there.
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, users
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs, tokenHash,
+ *       userId of a shared membership ('' for none)
+ * Returns the member count, or -1 when that member (session) was not there.
  */
-export const RELEASE_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}
-local meta, members, order, mine, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+export const RELEASE_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}${SHARED}
+local meta, members, order, mine, nodes, channel, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[10]
+if ARGV[9] ~= '' then
+  local m, skeleton = sharedOf(users, members, ARGV[9])
+  if not m or m.h[ARGV[8]] == nil then return -1 end
+  m.h[ARGV[8]] = nil
+  local count
+  if next(m.h) == nil then
+    count = remove(members, order, mine, skeleton, m.n, tonumber(ARGV[5]), channel, ARGV[6], users, m.u)
+    if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7])) end
+  else
+    -- Its other sessions keep it: nobody is told.
+    redis.call('HSET', members, skeleton, cjson.encode(m))
+    if not heldOn(m, ARGV[4]) then redis.call('SREM', mine, skeleton) end
+    count = redis.call('HLEN', members)
+  end
+  if redis.call('SCARD', mine) == 0 then redis.call('SREM', nodes, ARGV[4]) end
+  return count
+end
 local held = redis.call('HGET', members, ARGV[1])
 local m = held and cjson.decode(held)
 if not m or m.node ~= ARGV[4] then
@@ -380,42 +439,63 @@ return count
 `;
 
 /**
- * Rename a member in place (order, join time, node and token kept).
- * KEYS: members, order, nodeMembers, channel
- * ARGV: skeleton, nickname, joinedAtMs, nodeId, tokenHash, newSkeleton, newNickname, sharded
+ * Rename a member in place (order, join time, node and token kept). A shared
+ * membership is found by its user and renamed for all its sessions: each
+ * holding node's set follows.
+ * KEYS: members, order, nodeMembers, channel, users
+ * ARGV: skeleton, nickname, joinedAtMs, nodeId, tokenHash, newSkeleton, newNickname, sharded,
+ *       userId of a shared membership ('' for none), nodeMembers key prefix (the node id follows)
  * Returns {'renamed', count} | {'taken', holder} | {'gone'}
  */
-export const RENAME_SCRIPT = `${PUBLISH}
-local members, order, mine, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local held = redis.call('HGET', members, ARGV[1])
-if not held then return {'gone'} end
-local m = cjson.decode(held)
-if m.n ~= ARGV[2] or m.j ~= ARGV[3] or m.node ~= ARGV[4] or (m.t or '') ~= ARGV[5] then return {'gone'} end
-if ARGV[6] ~= ARGV[1] then
+export const RENAME_SCRIPT = `${PUBLISH}${SHARED}
+local members, order, mine, channel, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m, skeleton
+if ARGV[9] ~= '' then
+  m, skeleton = sharedOf(users, members, ARGV[9])
+  if not m or m.h[ARGV[5]] == nil then return {'gone'} end
+else
+  skeleton = ARGV[1]
+  local held = redis.call('HGET', members, skeleton)
+  if not held then return {'gone'} end
+  m = cjson.decode(held)
+  if m.n ~= ARGV[2] or m.j ~= ARGV[3] or m.node ~= ARGV[4] or (m.t or '') ~= ARGV[5] then return {'gone'} end
+end
+local holders = {}
+if m.h then
+  for _, n in pairs(m.h) do holders[#holders + 1] = ARGV[10] .. n end
+else
+  holders[1] = mine
+end
+if ARGV[6] ~= skeleton then
   local other = redis.call('HGET', members, ARGV[6])
   if other then return {'taken', cjson.decode(other).n} end
-  redis.call('HDEL', members, ARGV[1])
-  redis.call('ZREM', order, ARGV[1])
-  redis.call('SREM', mine, ARGV[1])
+  redis.call('HDEL', members, skeleton)
+  redis.call('ZREM', order, skeleton)
   redis.call('ZADD', order, m.o, ARGV[6])
-  redis.call('SADD', mine, ARGV[6])
+  for _, set in ipairs(holders) do
+    redis.call('SREM', set, skeleton)
+    redis.call('SADD', set, ARGV[6])
+  end
+  if m.h then redis.call('HSET', users, m.u, ARGV[6]) end
 end
+local from = m.n
 m.n = ARGV[7]
 redis.call('HSET', members, ARGV[6], cjson.encode(m))
 local count = redis.call('HLEN', members)
-announce(channel, ARGV[8], 'N' .. cjson.encode({f = ARGV[2], n = ARGV[7], c = count}))
+announce(channel, ARGV[8], 'N' .. cjson.encode({f = from, n = ARGV[7], c = count, s = ARGV[6]}))
 return {'renamed', count}
 `;
 
 /**
  * A dead node's members leave, up to a batch per call (the caller repeats
- * until it returns 0).
- * KEYS: meta, members, order, nodeMembers(dead), nodes, channel, log, ids, idTimes
+ * until it returns 0). A shared membership only loses the dead node's
+ * sessions, and leaves if no other holds it.
+ * KEYS: meta, members, order, nodeMembers(dead), nodes, channel, log, ids, idTimes, users
  * ARGV: deadNodeId, reason, sharded, lifetimeMs, batch
- * Returns how many members were removed.
+ * Returns how many members were removed (or kept by other nodes' sessions).
  */
 export const EVICT_SCRIPT = `${PUBLISH}${REMOVE_MEMBER}
-local meta, members, order, theirs, nodes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, members, order, theirs, nodes, channel, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[10]
 local batch = redis.call('SPOP', theirs, tonumber(ARGV[5]))
 local removed = 0
 local count = -1
@@ -423,7 +503,15 @@ for _, skeleton in ipairs(batch) do
   local held = redis.call('HGET', members, skeleton)
   if held then
     local m = cjson.decode(held)
-    if m.node == ARGV[1] then
+    if type(m.h) == 'table' then
+      for t, n in pairs(m.h) do if n == ARGV[1] then m.h[t] = nil end end
+      if next(m.h) == nil then
+        count = remove(members, order, theirs, skeleton, m.n, tonumber(ARGV[2]), channel, ARGV[3], users, m.u)
+      else
+        redis.call('HSET', members, skeleton, cjson.encode(m))
+      end
+      removed = removed + 1
+    elseif m.node == ARGV[1] then
       count = remove(members, order, theirs, skeleton, m.n, tonumber(ARGV[2]), channel, ARGV[3])
       removed = removed + 1
     end
