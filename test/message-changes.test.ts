@@ -188,6 +188,26 @@ describe("edits, deletes and replies between members", () => {
   });
 });
 
+describe("a user on two devices", () => {
+  it("an edit or delete made on one device reaches the other, acknowledged on the first", async () => {
+    const phone = await user("multi");
+    phone.join("devices", "");
+    await phone.joined("devices");
+    const laptop = await user("multi");
+    laptop.join("devices", "");
+    await laptop.joined("devices");
+    const m = await acked(phone, phone.send("devices", "sent from my phone"));
+    await laptop.waitFor("message", (x) => x.seq === m.seq);
+    const id = editMessage(laptop, "devices", m.seq, "fixed on my laptop");
+    const edit = await acked(laptop, id);
+    expect(await phone.waitFor("message", (x) => x.clientMsgId === id)).toMatchObject({ seq: edit.seq, text: "fixed on my laptop", change: { targetSeq: m.seq } });
+    const del = deleteMessage(phone, "devices", m.seq);
+    const gone = await acked(laptop, del);
+    expect(gone.change?.kind).toBe(MessageChangeKind.DELETE);
+    expect(laptop.messages("devices").filter((x) => x.clientMsgId === id)).toHaveLength(1); // each entry once per device
+  });
+});
+
 describe("over OpenSession and Command (the browser's session calls)", () => {
   it("Command answers a reply, an edit and a delete with their entries, and a refusal with an error event carrying the id", async () => {
     const t = new SessionTester("json", transportFor("grpc", server.baseUrl, { token: await token("json") }));
@@ -225,6 +245,12 @@ describe("hostile", () => {
     expect(await mallory.error((e) => e.clientMsgId === r)).toMatchObject({ code: ErrorCode.NOT_FOUND, command: CommandKind.SEND });
     const d = deleteMessage(mallory, "here", far);
     expect(await mallory.error((e) => e.clientMsgId === d)).toMatchObject({ code: ErrorCode.NOT_FOUND });
+    // The largest numbers the wire allows name nothing either.
+    const huge = 2n ** 64n - 1n;
+    const hr = reply(mallory, "here", "far away", huge);
+    expect(await mallory.error((x) => x.clientMsgId === hr)).toMatchObject({ code: ErrorCode.NOT_FOUND });
+    const he = editMessage(mallory, "here", huge, "far away");
+    expect(await mallory.error((x) => x.clientMsgId === he)).toMatchObject({ code: ErrorCode.NOT_FOUND });
     // Not joined there: refused before the log is asked.
     const e = editMessage(mallory, "there", 1n, "defaced");
     expect(await mallory.error((x) => x.clientMsgId === e)).toMatchObject({ code: ErrorCode.NOT_FOUND, message: expect.stringContaining("not a member") });
