@@ -1106,7 +1106,9 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * The most recent messages (oldest first), when the join did not resume:
    * at most 50, and fewer when they are long (bounded in bytes so that the
    * event fits the client's queue). They end at last_seq; older ones are
-   * available through GetHistory.
+   * available through GetHistory. Each is in its current state (edited text
+   * and edited_at, or a deleted tombstone); edit and delete entries
+   * (ChatMessage.change) are among them, in order.
    *
    * @generated from field: repeated chat.v1.ChatMessage recent = 4;
    */
@@ -1982,7 +1984,9 @@ export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE_
  */
 export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
   /**
-   * The messages, in sequence order.
+   * The messages, in sequence order, each in its current state (edited text
+   * and edited_at, or a deleted tombstone), edit and delete entries
+   * (ChatMessage.change) included.
    *
    * @generated from field: repeated chat.v1.ChatMessage messages = 1;
    */
