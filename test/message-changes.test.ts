@@ -14,6 +14,7 @@ import { createChatClient } from "../src/client/transport.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { closeSessionTesters, SessionTester, transportFor } from "./support/session-tester.js";
 import { AUTH_SECRET, createRoom, moderate, RoomActionKind, RoomRole, token } from "./support/rooms.js";
+import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
 import { killServers, spawnServer, type ServerProcess } from "./support/server-process.js";
 
 let dir: string;
@@ -318,5 +319,30 @@ describe("the edit window", () => {
     expect(refused).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("edit window") });
     const d = await acked(ann, deleteMessage(ann, "lobby", m.seq));
     expect(d.change?.kind).toBe(MessageChangeKind.DELETE);
+  }, 30_000);
+});
+
+describe("on the Redis log", () => {
+  it("a reply works; an edit or delete is refused with FAILED_PRECONDITION and the command's id, and the stream stays usable", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    const prefix = uniquePrefix("changes-e2e");
+    const node = await spawnServer(["--port", "0", "--redis", REDIS_URL, "--redis-prefix", prefix, "--auth-secret", AUTH_SECRET]);
+    try {
+      const ann = await user("ann", node.baseUrl);
+      ann.join("lobby", "");
+      await ann.joined("lobby");
+      const m = await acked(ann, ann.send("lobby", "on redis"));
+      const r = await acked(ann, reply(ann, "lobby", "me too", m.seq));
+      expect(r.replyTo).toMatchObject({ seq: m.seq, quote: "on redis", deleted: false });
+      const e = editMessage(ann, "lobby", m.seq, "edited");
+      expect(await ann.error((x) => x.clientMsgId === e)).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, command: CommandKind.EDIT_MESSAGE, message: expect.stringContaining("not supported on the Redis log yet") });
+      const d = deleteMessage(ann, "lobby", m.seq);
+      expect(await ann.error((x) => x.clientMsgId === d)).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, command: CommandKind.DELETE_MESSAGE });
+      await acked(ann, ann.send("lobby", "still here"));
+    } finally {
+      node.child.kill("SIGKILL");
+      await node.exited;
+      await deletePrefix(REDIS_URL, prefix).catch(() => {});
+    }
   }, 30_000);
 });
