@@ -63,6 +63,7 @@ function sharedStore(): HistoryStore {
   return {
     peek: (room) => store.peek(room),
     append: (items) => store.append(items),
+    get: (room, seq) => store.get(room, seq),
     recent: (room, limit) => store.recent(room, limit),
     after: (room, afterSeq, limit) => store.after(room, afterSeq, limit),
     before: (room, beforeSeq, limit) => store.before(room, beforeSeq, limit),

@@ -174,6 +174,42 @@ describe("SqliteHistoryStore persistence", () => {
     raw.close();
   });
 
+  it("upgrades a version 3 file (before messages could change): its messages are plain, and can then be edited, replied to and deleted", () => {
+    const db = new Database(dbPath);
+    db.pragma("journal_mode = WAL");
+    db.exec(`
+      CREATE TABLE rooms (name TEXT PRIMARY KEY NOT NULL, epoch TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, kept INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL, id_count INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, client_msg_id TEXT NOT NULL DEFAULT '', sender_id TEXT NOT NULL DEFAULT '', action BLOB, PRIMARY KEY (room, seq));
+      CREATE TABLE sent_ids (room TEXT NOT NULL, sender TEXT NOT NULL, client_msg_id TEXT NOT NULL, seq INTEGER NOT NULL, sent_at_ms INTEGER NOT NULL, text_hash TEXT NOT NULL, PRIMARY KEY (room, sender, client_msg_id)) WITHOUT ROWID;
+      CREATE INDEX sent_ids_by_age ON sent_ids (room, sent_at_ms);
+      CREATE TABLE room_states (name TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE room_roles (user_id TEXT NOT NULL, room TEXT NOT NULL, role INTEGER NOT NULL, PRIMARY KEY (user_id, room)) WITHOUT ROWID;
+      CREATE INDEX room_roles_by_room ON room_roles (room);
+      INSERT INTO rooms VALUES ('lobby', 'old-epoch', 2, 2, 1, 0);
+      INSERT INTO messages VALUES ('lobby', 1, 'ann', 'a secret from v3', 1000, '', 'u-ann', NULL), ('lobby', 2, 'bob', 'hi', 2000, '', 'u-bob', NULL);
+      PRAGMA user_version = 3;
+    `);
+    db.close();
+    const store = open();
+    expect(store.recent("lobby", 10)).toEqual([
+      { room: "lobby", seq: 1, sender: "ann", text: "a secret from v3", sentAtMs: 1000, clientMsgId: "", senderId: "u-ann" },
+      { room: "lobby", seq: 2, sender: "bob", text: "hi", sentAtMs: 2000, clientMsgId: "", senderId: "u-bob" },
+    ]);
+    store.append([{ message: msg("lobby", 3, { sender: "bob", text: "re", replyTo: { seq: 1, sender: "ann", quote: "a secret from v3", deleted: false } }), epoch: "x", textHash: "h" }]);
+    store.append([{ message: msg("lobby", 4, { text: "edited in v4", sentAtMs: 5000, change: { targetSeq: 2, kind: 1 } }), epoch: "x", textHash: "h" }]);
+    store.append([{ message: msg("lobby", 5, { text: "", change: { targetSeq: 1, kind: 2 } }), epoch: "x", textHash: "h" }]);
+    expect(store.get("lobby", 1)).toEqual({ room: "lobby", seq: 1, sender: "ann", text: "", sentAtMs: 1000, clientMsgId: "", senderId: "u-ann", deleted: true });
+    expect(store.get("lobby", 2)).toMatchObject({ text: "edited in v4", editedAtMs: 5000 });
+    expect(store.get("lobby", 3)?.replyTo).toEqual({ seq: 1, sender: "ann", quote: "", deleted: true });
+    expect(store.get("lobby", 5)?.change).toEqual({ targetSeq: 1, kind: 2 });
+    expect(readFileSync(dbPath).includes(Buffer.from("secret from v3"))).toBe(false);
+    close(store);
+    const raw = new Database(dbPath, { readonly: true });
+    expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(4);
+    raw.close();
+  });
+
   it("a room log on the file keeps room state, bans and action entries across a restart", async () => {
     const first = new EmbeddedRoomLog({ store: open(), turn: immediateTurn() });
     const ann = { userId: "u-ann", name: "ann" };

@@ -53,6 +53,8 @@ import { RoomQueries, type MemberListing, type RoomListing } from "./room-querie
 import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
 import { notifyNobody, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
+import { recordChange, type ChangeAnswer } from "./message-changes.js";
+import type { ChangeRequest } from "../log/message-changes.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
 
@@ -257,17 +259,17 @@ export class Hub implements SessionHost {
     return events.memberRenamedEvent(m.room, from, next.nickname);
   }
 
-  publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome> {
+  publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, replyToSeq?: number): Promise<PublishOutcome> {
     const sentAtMs = Date.now();
     // The log refuses a sender the room's state does not let post (banned, muted), in the step that stores.
-    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant };
+    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant, ...(replyToSeq ? { replyToSeq } : {}) };
     return this.log.publish(request).then((outcome) => {
       if (outcome.kind === "stored") {
         const acknowledge = (delivered?: EncodedEvent) => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
           // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
-          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq }));
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq, replyTo: outcome.replyTo }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -283,6 +285,11 @@ export class Hub implements SessionHost {
    */
   act(request: ActRequest): Promise<CommandError | ActAnswer> {
     return recordAction(this.log, request, () => this.rooms.get(request.room));
+  }
+
+  /** Edit or delete a message through its room's log: the change's entry as every member receives it, or the refusal. */
+  change(request: ChangeRequest): Promise<CommandError | ChangeAnswer> {
+    return recordChange(this.log, request, () => this.rooms.get(request.room));
   }
 
   /** The room's state (undefined: none, a public room without roles). */

@@ -1,4 +1,5 @@
 /** Every bound the hub enforces. Nothing in the hub grows past one of these. */
+import { DEFAULT_EDIT_WINDOW_MS } from "../log/message-changes.js";
 import type { PresenceLimits } from "./presence-digest.js";
 
 export interface HubLimits extends PresenceLimits {
@@ -34,6 +35,8 @@ export interface HubLimits extends PresenceLimits {
   maxMalformedRequests: number;
   /** Commands of one session waiting behind an unfinished one (a join); more are refused. */
   maxWaitingCommands: number;
+  /** How long after sending it its author may still edit a message (EditMessageCommand); deletes have no window. */
+  editWindowMs: number;
 }
 
 export const defaultHubLimits: HubLimits = {
@@ -53,6 +56,7 @@ export const defaultHubLimits: HubLimits = {
   maxRateViolations: 200,
   maxMalformedRequests: 100,
   maxWaitingCommands: 256,
+  editWindowMs: DEFAULT_EDIT_WINDOW_MS,
   presenceThreshold: 200,
   presenceIntervalMs: 1000,
   presenceMaxNames: 20,

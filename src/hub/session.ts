@@ -26,6 +26,8 @@ import type { HubLimits } from "./limits.js";
 import { Membership, type MemberOwner } from "./membership.js";
 import { prepareNickname, type PreparedNickname } from "./nickname.js";
 import type { ActAnswer } from "./room-actions.js";
+import type { ChangeRequest } from "../log/message-changes.js";
+import { MessageChanges, safeSeq, type ChangeAnswer } from "./message-changes.js";
 import { RoomCommands, type JoinRequest } from "./room-commands.js";
 import type { DirectNotify } from "./direct-notices.js";
 import type { HubObserver } from "./observer.js";
@@ -76,7 +78,9 @@ export interface SessionHost {
   /** Change a member's nickname; resolves with the refusal or the renamed event once it is queued for the others. */
   rename(membership: Membership, next: PreparedNickname): Promise<CommandError | EncodedEvent>;
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
-  publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void): Promise<PublishOutcome>;
+  publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, replyToSeq?: number): Promise<PublishOutcome>;
+  /** Edit or delete a message through its room's log: the change's entry, or the refusal. */
+  change(request: ChangeRequest): Promise<CommandError | ChangeAnswer>;
   typing(membership: Membership): void;
   /** Change a room's state through its log: the action's entry, or the refusal. */
   act(request: ActRequest): Promise<CommandError | ActAnswer>;
@@ -116,6 +120,7 @@ export class Session implements MemberOwner {
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
   private readonly roomCommands: RoomCommands;
+  private readonly messageChanges: MessageChanges;
   private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
@@ -143,6 +148,11 @@ export class Session implements MemberOwner {
       },
       checkJoin: (join) => this.checkJoin(join),
       startJoin: (join, prepared, ctx, reply) => this.startJoin(join, prepared, ctx, reply),
+      abort: (reason) => this.abort(reason),
+    });
+    this.messageChanges = new MessageChanges(hub, {
+      membership: (room) => this.membership(room),
+      answer: (reply, event) => this.answer(reply, event),
       abort: (reason) => this.abort(reason),
     });
   }
@@ -277,7 +287,15 @@ export class Session implements MemberOwner {
         case "send":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
-          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx, reply);
+          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx, reply, command.value.replyToSeq);
+        case "editMessage":
+          ctx.room = command.value.room;
+          ctx.clientMsgId = command.value.clientMsgId;
+          return this.messageChanges.edit(command.value, ctx, reply);
+        case "deleteMessage":
+          ctx.room = command.value.room;
+          ctx.clientMsgId = command.value.clientMsgId;
+          return this.messageChanges.delete(command.value, ctx, reply);
         case "ping":
           return this.ping(command.value.nonce, reply);
         case "typing":
@@ -295,7 +313,7 @@ export class Session implements MemberOwner {
         case "openDirect":
           return this.roomCommands.openDirect(command.value, ctx, reply);
         default:
-          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct)");
+          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct, edit_message, delete_message)");
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
@@ -416,14 +434,14 @@ export class Session implements MemberOwner {
     return undefined;
   }
 
-  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext, reply: CommandReply | undefined): undefined {
+  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext, reply: CommandReply | undefined, replyToSeq = 0n): undefined {
     const member = this.membership(room);
     const problem = checkText(text) ?? checkId("client_msg_id", clientMsgId);
     if (problem) throw invalid(problem);
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; the message was not stored, send it again after reconnecting");
     this.unacked++;
     this.hub.observer.messageAccepted();
-    this.hub.publish(member, text, clientMsgId, reply).then(
+    this.hub.publish(member, text, clientMsgId, reply, replyToSeq > 0n ? safeSeq(replyToSeq) : undefined).then(
       (outcome) => {
         if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
         if (outcome.kind === "duplicate") this.answer(reply, events.messageEvent(outcome.original));
@@ -516,6 +534,10 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.MODERATE;
     case "openDirect":
       return CommandKind.OPEN_DIRECT;
+    case "editMessage":
+      return CommandKind.EDIT_MESSAGE;
+    case "deleteMessage":
+      return CommandKind.DELETE_MESSAGE;
     default:
       return CommandKind.UNSPECIFIED;
   }

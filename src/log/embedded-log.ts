@@ -16,6 +16,12 @@
  * checked against the state it made. Publishes and claims check the state
  * (rooms/room-state.ts) synchronously, in the step that numbers or admits
  * them: a send that comes after a ban's entry is refused, none is stored.
+ *
+ * An edit or delete (change()) stores what is pending first, then decides
+ * against the target as stored and commits at once, like an action: so a
+ * delete racing an edit is decided one after the other (the later of the two
+ * sees the earlier's result). A reply is checked against its target (stored,
+ * or pending in this turn) when it is numbered.
  */
 import { randomUUID } from "node:crypto";
 import type { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
@@ -44,8 +50,9 @@ import type {
   ActRequest,
   UserRoom,
 } from "./room-log.js";
+import { changeEntry, changeFingerprint, decideChange, decideReply, replyRef, sendFingerprint, type ChangeRequest } from "./message-changes.js";
+import type { ChangeOutcome } from "./room-log.js";
 import { actionEntry, actionFingerprint, frozenState } from "./room-states.js";
-import { textHash } from "./text-hash.js";
 
 /** What the log needs from the process's turn scheduler. */
 export interface TurnHooks {
@@ -105,7 +112,7 @@ export class EmbeddedRoomLog implements RoomLog {
   private readonly directory = new MemberDirectory();
   private pending: Pending[] = [];
   /** Sends of this turn by key: a resend within the turn waits for the original. */
-  private readonly inFlight = new Map<string, { text: string; outcome: Promise<PublishOutcome> }>();
+  private readonly inFlight = new Map<string, { hash: string; outcome: Promise<PublishOutcome> }>();
   private readonly onCommit: (messages: number, storeMs: number) => void;
   private readonly onStoreError: (err: unknown) => void;
   private readonly recentCache: number;
@@ -145,12 +152,12 @@ export class EmbeddedRoomLog implements RoomLog {
       ...(req.senderId ? { senderId: req.senderId } : {}),
     };
     // Only a message with a key needs its text's fingerprint (to tell a resend from a reuse).
-    const hash = req.clientMsgId ? textHash(req.text) : "";
+    const hash = req.clientMsgId ? sendFingerprint(req.text, req.replyToSeq) : "";
     const key = req.clientMsgId ? `${req.room}\u0000${req.sender}\u0000${req.clientMsgId}` : "";
     if (key) {
       const inFlight = this.inFlight.get(key);
       if (inFlight) {
-        if (inFlight.text !== req.text) return Promise.resolve({ kind: "conflict" });
+        if (inFlight.hash !== hash) return Promise.resolve({ kind: "conflict" });
         return inFlight.outcome.then((o) => (o.kind === "stored" ? { kind: "duplicate", original: { ...message, seq: o.seq } } : o));
       }
       const sent = this.store.findSent(req.room, req.sender, req.clientMsgId);
@@ -164,9 +171,53 @@ export class EmbeddedRoomLog implements RoomLog {
       const access = mayPost(req.room, this.stateOf(req.room), req.senderId, req.grant, Date.now());
       if (!access.ok) return Promise.resolve({ kind: "refused", code: access.code, message: access.message });
     }
-    const outcome = this.enqueue(message, this.roomOf(req.room), hash);
-    if (key) this.inFlight.set(key, { text: req.text, outcome });
+    const state = this.roomOf(req.room);
+    if (req.replyToSeq) {
+      const target = this.entryOf(req.room, req.replyToSeq, state);
+      const reply = decideReply(req.room, req.replyToSeq, target, this.positionOf(req.room, state));
+      if (!reply.ok) {
+        this.forgetIfIdle(req.room, state);
+        return Promise.resolve({ kind: "refused", code: reply.code, message: reply.message });
+      }
+      message.replyTo = replyRef(target!);
+    }
+    const outcome = this.enqueue(message, state, hash);
+    if (key) this.inFlight.set(key, { hash, outcome });
     return outcome;
+  }
+
+  async change(req: ChangeRequest): Promise<ChangeOutcome> {
+    // Everything numbered before this change is stored first: it is decided against the room as it stands.
+    this.commit();
+    const fingerprint = changeFingerprint(req);
+    if (req.clientMsgId) {
+      const sent = this.store.findSent(req.room, req.sender, req.clientMsgId);
+      if (sent) {
+        if (sent.textHash !== fingerprint) return { kind: "conflict" };
+        const original = this.store.get(req.room, sent.seq);
+        return { kind: "duplicate", original: original ?? { ...changeEntry(req), seq: sent.seq, sentAtMs: sent.sentAtMs } };
+      }
+    }
+    const state = this.roomOf(req.room);
+    const target = this.store.get(req.room, req.targetSeq);
+    const decision = decideChange(req, target, this.positionOf(req.room, state), this.stateOf(req.room), Date.now());
+    if (!decision.ok) {
+      this.forgetIfIdle(req.room, state);
+      return { kind: "refused", code: decision.code, message: decision.message };
+    }
+    const outcome = this.enqueue(changeEntry(req), state, fingerprint);
+    this.commit();
+    // The cached tail holds entries as they were encoded before the change (the target, its replies): read it again.
+    state.recent = undefined;
+    const stored = await outcome;
+    if (stored.kind !== "stored") throw new Error(`message change not stored: ${stored.kind}`);
+    return { kind: "stored", seq: stored.seq };
+  }
+
+  /** The entry `seq` of the room: stored, or numbered and pending in this turn. */
+  private entryOf(room: string, seq: number, state: RoomState): StoredMessage | undefined {
+    if (seq > state.lastCommitted) return this.pending.find((p) => p.state === state && p.message.seq === seq)?.message;
+    return this.store.get(room, seq);
   }
 
   signal(room: string, event: EncodedEvent, from: string): void {
@@ -407,7 +458,7 @@ export class EmbeddedRoomLog implements RoomLog {
       if (deleted) this.restart(room, state);
       this.forgetIfIdle(room, state);
     }
-    for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq });
+    for (const p of batch) p.resolve({ kind: "stored", seq: p.message.seq, ...(p.message.replyTo ? { replyTo: p.message.replyTo } : {}) });
   }
 
   /**

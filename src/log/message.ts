@@ -16,6 +16,29 @@ export interface StoredMessage {
    * bytes. Absent for a plain message.
    */
   action?: Uint8Array;
+  /** For an entry that edits or deletes an earlier message (ChatMessage.change). */
+  change?: MessageChangeRef;
+  /** When the message was last edited (ChatMessage.edited_at); absent: never. */
+  editedAtMs?: number;
+  /** A tombstone: the message was deleted and its text is gone (ChatMessage.deleted). */
+  deleted?: boolean;
+  /** For a reply: the message it answers, as it stands now (ChatMessage.reply_to). */
+  replyTo?: ReplyRef;
+}
+
+/** What a change entry changes: chat.v1.MessageChange (kind: MessageChangeKind EDIT = 1, DELETE = 2). */
+export interface MessageChangeRef {
+  targetSeq: number;
+  kind: 1 | 2;
+}
+
+/** chat.v1.ReplyTo as stored with the reply. */
+export interface ReplyRef {
+  seq: number;
+  sender: string;
+  /** The start of the target's current text; "" once it is deleted. */
+  quote: string;
+  deleted: boolean;
 }
 
 /** Where a room's history stands: centrifuge's stream position. */

@@ -15,9 +15,10 @@
 import type { ErrorCode, LeaveReason, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import type { ActionInput, Actor, RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
-import type { RoomPosition, StoredMessage } from "./message.js";
+import type { ReplyRef, RoomPosition, StoredMessage } from "./message.js";
+import type { ChangeRequest } from "./message-changes.js";
 
-export type { RoomPosition, StoredMessage };
+export type { ChangeRequest, RoomPosition, StoredMessage };
 
 /** One stored message as the log delivers it: its number and its encoded ServerEvent. */
 export interface LogEntry {
@@ -49,6 +50,12 @@ export interface PublishRequest {
   senderId?: string;
   /** The role the sender's token grants in this room (counts for a private room's membership). */
   grant?: RoomRole;
+  /**
+   * The message this one replies to (0 or absent: none): the log checks it,
+   * in the step that numbers the message, and stores its quote with it
+   * (log/message-changes.ts decideReply()).
+   */
+  replyToSeq?: number;
 }
 
 /** Refused by the room's state (rooms/room-state.ts says why). */
@@ -59,8 +66,8 @@ export interface Refusal {
 }
 
 export type PublishOutcome =
-  /** Stored with this number; the entry is (or will be) delivered through the room's subscription. */
-  | { kind: "stored"; seq: number }
+  /** Stored with this number; the entry is (or will be) delivered through the room's subscription. `replyTo`: what a reply quotes, as stored. */
+  | { kind: "stored"; seq: number; replyTo?: ReplyRef }
   /** The key was used before for the same text: nothing stored; this is the original. */
   | { kind: "duplicate"; original: StoredMessage }
   /** The key was used before for another text: nothing stored. */
@@ -82,6 +89,15 @@ export type ActOutcome =
   /** Recorded as the room's entry `seq` (delivered like a message); `state` is the room's state after it (undefined: deleted). */
   | { kind: "stored"; seq: number; state: RoomStateData | undefined }
   /** The key was used before for the same action: nothing changed; this is the original entry. */
+  | { kind: "duplicate"; original: StoredMessage }
+  | { kind: "conflict" }
+  | Refusal;
+
+/** What an edit or delete (ChangeRequest) came to; as ActOutcome, without a state. */
+export type ChangeOutcome =
+  /** Recorded as the room's entry `seq` (delivered like a message) and applied to its target. */
+  | { kind: "stored"; seq: number }
+  /** The key was used before for the same change: nothing changed; this is the original entry. */
   | { kind: "duplicate"; original: StoredMessage }
   | { kind: "conflict" }
   | Refusal;
@@ -255,6 +271,13 @@ export interface RoomLog {
    * the entry, with LogEntry.action set.
    */
   act(req: ActRequest): Promise<ActOutcome>;
+  /**
+   * Decide an edit or delete of an earlier message (log/message-changes.ts
+   * decideChange()) and record it as the room's next entry, applied to its
+   * target, in one atomic step; every subscribed node gets the entry. From
+   * then on reads give the target in its new state.
+   */
+  change(req: ChangeRequest): Promise<ChangeOutcome>;
   /** The room's state; undefined for a room without one (public, no roles) or no room at all. */
   state(room: string): Promise<RoomStateData | undefined>;
   /** Whether the room exists in any form (state, members or history): what a create must find free. */

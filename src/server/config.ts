@@ -24,6 +24,7 @@ export interface ServerConfig {
   historyLimit: number;
   historyMaxAgeSec: number;
   idempotencyWindowSec: number;
+  editWindowSec: number;
   redis: string;
   redisCluster: boolean;
   redisPrefix: string;
@@ -100,6 +101,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("redisCommandTimeoutMs", "redis-command-timeout", "REDIS_COMMAND_TIMEOUT", "int", 3000, "with --redis: milliseconds a Redis command may take; a Redis that does not answer within it (frozen, overloaded) makes sends, joins and queries fail as UNAVAILABLE and health NOT_SERVING until it answers", { min: 100 }),
   opt("redisMinReplicas", "redis-min-replicas", "REDIS_MIN_REPLICAS", "int", 0, "with --redis: acknowledge a message only once this many replicas of its Redis master have it (WAIT, 1 s; else UNAVAILABLE and the client resends); 0 does not wait. Set 1 when masters have replicas", { min: 0 }),
   opt("idempotencyWindowSec", "idempotency-window", "IDEMPOTENCY_WINDOW", "int", defaultRetention.idWindowMs / 1000, "seconds a client_msg_id is remembered after its send, however long history is kept", { min: 1 }),
+  opt("editWindowSec", "edit-window", "EDIT_WINDOW", "int", defaultHubLimits.editWindowMs / 1000, "seconds after sending it that its author may still edit a message (0: no edits; deletes have no window)", { min: 0 }),
   opt("memoryStoreMaxBytes", "memory-store-max-bytes", "MEMORY_STORE_MAX_BYTES", "int", 256 * 1024 * 1024, "with --store memory: bytes of history kept in all (idle rooms are forgotten first)", { min: 1024 * 1024 }),
   opt("maxConnections", "max-connections", "MAX_CONNECTIONS", "int", 5_000, "TCP connections accepted at once; more are refused", { min: 1 }),
   opt("maxStreams", "max-streams", "MAX_STREAMS", "int", defaultHubLimits.maxSessions, "concurrent Chat streams accepted in total", { min: 1 }),

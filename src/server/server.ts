@@ -175,6 +175,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       heartbeatIntervalMs: config.heartbeatMs,
       rateLimitPerSec: config.rateLimit,
       rateBurst: config.rateBurst,
+      editWindowMs: config.editWindowSec * 1000,
       ...options.hubLimits,
     },
   });

@@ -8,6 +8,13 @@
  * idempotency keys of recent sends (those younger than idWindowMs, at most
  * maxIdsPerRoom), which outlive the messages so that a late resend is still
  * recognised. A room with neither is forgotten, epoch included.
+ *
+ * An entry that edits or deletes an earlier message (StoredMessage.change) is
+ * applied to its target in the same atomic append: an edit replaces the
+ * target's text and sets its edit time; a delete empties it and marks it a
+ * tombstone, and also empties the texts of the edits made to it and the
+ * quotes of replies to it (gone from storage, not hidden). A target retention
+ * has dropped is left alone (the entry is stored all the same).
  */
 import type { RoomPosition, SentRecord, StoredMessage } from "../log/message.js";
 import type { RoomStateData } from "../rooms/room-state.js";
@@ -44,6 +51,8 @@ export interface HistoryStore {
    * idempotency keys. Each message's seq must follow the room's last one.
    */
   append(items: readonly AppendItem[]): void;
+  /** The kept message numbered `seq`, in its current state. */
+  get(room: string, seq: number): StoredMessage | undefined;
   /** Up to `limit` newest messages, oldest first. */
   recent(room: string, limit: number): StoredMessage[];
   /** Up to `limit` messages with seq > afterSeq, oldest first. */

@@ -8,6 +8,7 @@
  * numbers stay, so resuming members are told history_truncated, never a
  * silent reset). A new store is a new history: every room gets a fresh epoch.
  */
+import { MessageChangeKind, quoteOf } from "../log/message-changes.js";
 import type { RoomStateData } from "../rooms/room-state.js";
 import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { defaultRetention, type Retention } from "./retention.js";
@@ -33,7 +34,9 @@ interface RoomHistory {
 }
 
 const messageBytes = (m: StoredMessage) =>
-  MESSAGE_OVERHEAD + 2 * (m.text.length + m.sender.length + m.clientMsgId.length + (m.senderId?.length ?? 0)) + (m.action?.length ?? 0);
+  MESSAGE_OVERHEAD +
+  2 * (m.text.length + m.sender.length + m.clientMsgId.length + (m.senderId?.length ?? 0) + (m.replyTo ? m.replyTo.sender.length + m.replyTo.quote.length : 0)) +
+  (m.action?.length ?? 0);
 const keyBytes = (key: string) => KEY_OVERHEAD + 2 * key.length;
 const clientKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`;
 
@@ -91,10 +94,18 @@ export class MemoryHistoryStore implements HistoryStore {
       h.messages.push(m);
       h.lastSeq = m.seq;
       this.grow(h, messageBytes(m));
+      if (m.change) this.applyChange(h, m);
       if (m.clientMsgId) this.remember(h, clientKey(m.sender, m.clientMsgId), { seq: m.seq, sentAtMs: m.sentAtMs, textHash });
       this.trim(h, now);
     }
     this.evict();
+  }
+
+  get(room: string, seq: number): StoredMessage | undefined {
+    const h = this.rooms.get(room);
+    if (!h) return undefined;
+    const found = h.messages[indexAfter(h, seq - 1)];
+    return found?.seq === seq ? found : undefined;
   }
 
   recent(room: string, limit: number): StoredMessage[] {
@@ -163,6 +174,39 @@ export class MemoryHistoryStore implements HistoryStore {
     const h = this.rooms.get(room);
     if (h) this.forget(room, h);
     this.states.delete(room);
+  }
+
+  /** Apply an edit or delete entry to its target (and, for a delete, to the edits of it and the replies to it). */
+  private applyChange(h: RoomHistory, entry: StoredMessage): void {
+    const { targetSeq, kind } = entry.change!;
+    const at = indexAfter(h, targetSeq - 1);
+    const target = h.messages[at];
+    if (target?.seq !== targetSeq || target.deleted) return;
+    if (kind === MessageChangeKind.EDIT) {
+      this.replace(h, at, { ...target, text: entry.text, editedAtMs: entry.sentAtMs });
+      this.rewriteReplies(h, targetSeq, { quote: quoteOf(entry.text), deleted: false }, at);
+      return;
+    }
+    // New objects, never changed in place: whoever holds the old ones (a duplicate's answer) keeps them.
+    this.replace(h, at, { ...target, text: "", deleted: true });
+    for (let i = at + 1; i < h.messages.length; i++) {
+      const m = h.messages[i];
+      if (m.change?.targetSeq === targetSeq && m.change.kind === MessageChangeKind.EDIT && m.text !== "") this.replace(h, i, { ...m, text: "" });
+    }
+    this.rewriteReplies(h, targetSeq, { quote: "", deleted: true }, at);
+  }
+
+  /** The replies to `targetSeq` (all after it) quote it as it is now. */
+  private rewriteReplies(h: RoomHistory, targetSeq: number, quote: { quote: string; deleted: boolean }, from: number): void {
+    for (let i = from + 1; i < h.messages.length; i++) {
+      const m = h.messages[i];
+      if (m.replyTo?.seq === targetSeq) this.replace(h, i, { ...m, replyTo: { ...m.replyTo, ...quote } });
+    }
+  }
+
+  private replace(h: RoomHistory, index: number, next: StoredMessage): void {
+    this.grow(h, messageBytes(next) - messageBytes(h.messages[index]));
+    h.messages[index] = next;
   }
 
   private grow(h: RoomHistory, bytes: number): void {

@@ -35,6 +35,13 @@
  * room whose messages and keys have all expired loses its row too: the store's
  * size is bounded by the retention settings alone.
  *
+ * Deleted messages. A deleted message's text is emptied in its row (with the
+ * texts of the edits made to it and the quotes of replies to it) in the
+ * append that stores the delete; secure_delete overwrites the old bytes with
+ * zeros in the database file, and a TRUNCATE checkpoint right after that
+ * append empties the WAL, which still held the pages the text was written in.
+ * The text is then in neither file (a test reads both byte by byte).
+ *
  * Retention. Count bounds are enforced inside the append transaction, for the
  * rooms the batch touched only, at a cost of O(rows dropped). Age bounds are
  * applied to the touched rooms in the same way and, for rooms nobody writes
@@ -46,11 +53,12 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type { RoomStateData } from "../rooms/room-state.js";
 import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
+import { MessageChangeKind, quoteOf } from "../log/message-changes.js";
 import { textHash } from "../log/text-hash.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** The history database could not be opened: the message names the file and says why, in one line. */
 export class StoreOpenError extends Error {
@@ -93,6 +101,14 @@ interface MessageRow {
   client_msg_id: string;
   sender_id: string;
   action: Buffer | null;
+  change_kind: number;
+  change_target: number;
+  edited_at_ms: number | null;
+  deleted: number;
+  reply_to_seq: number;
+  reply_sender: string;
+  reply_quote: string;
+  reply_deleted: number;
 }
 
 /** Rooms handled per slice of a background prune pass. */
@@ -166,7 +182,28 @@ ALTER TABLE messages ADD COLUMN sender_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN action BLOB;
 `;
 
-const MESSAGE_COLUMNS = "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action";
+/**
+ * Version 4 (issue 19): messages that change. An edit or delete entry names
+ * its target (change_kind, change_target); the target records its edit time
+ * or that it was deleted (its text emptied); a reply records the message it
+ * answers and a quote of it. The indexes find the edits of and the replies to
+ * a message when it is deleted (their texts and quotes go with it).
+ */
+const SCHEMA_V4 = `
+ALTER TABLE messages ADD COLUMN change_kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN change_target INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_at_ms INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_sender TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN reply_quote TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN reply_deleted INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_change_target ON messages (room, change_target) WHERE change_target != 0;
+CREATE INDEX messages_by_reply_to ON messages (room, reply_to_seq) WHERE reply_to_seq != 0;
+`;
+
+const MESSAGE_COLUMNS =
+  "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted";
 
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
@@ -207,6 +244,23 @@ export class SqliteHistoryStore implements HistoryStore {
   append(items: readonly AppendItem[]): void {
     if (items.length === 0) return;
     this.appendTx(items);
+    // A deleted text must leave the file too: the WAL still holds the pages it was written in
+    // (secure_delete zeroes it in the database file), so copy them back and empty the WAL now.
+    if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.truncateWal();
+  }
+
+  /** Checkpoint and empty the WAL. Never fails the append (it is committed): a busy WAL is emptied at a later checkpoint. */
+  private truncateWal(): void {
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // A reader holds the WAL (exclusive: false): SQLite's own checkpoints overwrite it later.
+    }
+  }
+
+  get(room: string, seq: number): StoredMessage | undefined {
+    const row = this.stmts.get.get(room, seq) as MessageRow | undefined;
+    return row && toMessage(row);
   }
 
   recent(room: string, limit: number): StoredMessage[] {
@@ -321,7 +375,13 @@ export class SqliteHistoryStore implements HistoryStore {
         // Thrown inside the transaction: everything this batch wrote is rolled back.
         throw new Error(`sequence ${m.seq} in room ${m.room} is not after ${room.lastSeq}`);
       }
-      this.stmts.insertMessage.run(m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId, m.senderId ?? "", m.action ?? null);
+      const r = m.replyTo;
+      this.stmts.insertMessage.run(
+        m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId, m.senderId ?? "", m.action ?? null,
+        m.change?.kind ?? 0, m.change?.targetSeq ?? 0, m.editedAtMs ?? null, m.deleted ? 1 : 0,
+        r?.seq ?? 0, r?.sender ?? "", r?.quote ?? "", r?.deleted ? 1 : 0,
+      );
+      if (m.change) this.applyChange(m);
       if (state) this.putState(m.room, state);
       room.lastSeq = m.seq;
       room.kept++;
@@ -343,6 +403,19 @@ export class SqliteHistoryStore implements HistoryStore {
       // Expired messages of a room being written to go now; expired keys wait for the periodic prune.
       if (maxAgeMs > 0) this.trimMessagesByAge(name, now);
     }
+  }
+
+  /** Apply an edit or delete entry to its target (and, for a delete, to the edits of it and the replies to it). */
+  private applyChange(entry: StoredMessage): void {
+    const { room, sentAtMs, text } = entry;
+    const { targetSeq, kind } = entry.change!;
+    if (kind === MessageChangeKind.EDIT) {
+      if (this.stmts.editTarget.run(text, sentAtMs, room, targetSeq).changes === 1) this.stmts.setReplyQuotes.run(quoteOf(text), 0, room, targetSeq);
+      return;
+    }
+    if (this.stmts.deleteTarget.run(room, targetSeq).changes === 0) return;
+    this.stmts.emptyEdits.run(room, targetSeq, MessageChangeKind.EDIT);
+    this.stmts.setReplyQuotes.run("", 1, room, targetSeq);
   }
 
   private putState(room: string, state: RoomStateData): void {
@@ -390,7 +463,12 @@ function prepareStatements(db: Database.Database) {
     setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ?, id_count = ? WHERE name = ?"),
     reduceCounters: db.prepare("UPDATE rooms SET kept = kept - ?, id_count = id_count - ? WHERE name = ?"),
     deleteIfEmpty: db.prepare("DELETE FROM rooms WHERE name = ? AND kept = 0 AND id_count = 0"),
-    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    get: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq = ?`),
+    editTarget: db.prepare("UPDATE messages SET text = ?, edited_at_ms = ? WHERE room = ? AND seq = ? AND deleted = 0"),
+    deleteTarget: db.prepare("UPDATE messages SET text = '', deleted = 1 WHERE room = ? AND seq = ? AND deleted = 0"),
+    emptyEdits: db.prepare("UPDATE messages SET text = '' WHERE room = ? AND change_target = ? AND change_kind = ? AND text != ''"),
+    setReplyQuotes: db.prepare("UPDATE messages SET reply_quote = ?, reply_deleted = ? WHERE room = ? AND reply_to_seq = ?"),
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`),
     before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
@@ -432,6 +510,10 @@ function toMessage(row: MessageRow): StoredMessage {
     clientMsgId: row.client_msg_id,
     ...(row.sender_id ? { senderId: row.sender_id } : {}),
     ...(row.action ? { action: new Uint8Array(row.action.buffer, row.action.byteOffset, row.action.byteLength) } : {}),
+    ...(row.change_kind ? { change: { targetSeq: row.change_target, kind: row.change_kind as 1 | 2 } } : {}),
+    ...(row.edited_at_ms !== null ? { editedAtMs: row.edited_at_ms } : {}),
+    ...(row.deleted ? { deleted: true } : {}),
+    ...(row.reply_to_seq ? { replyTo: { seq: row.reply_to_seq, sender: row.reply_sender, quote: row.reply_quote, deleted: row.reply_deleted === 1 } } : {}),
   };
 }
 
@@ -457,6 +539,8 @@ function openDatabase(path: string, options: SqliteStoreOptions): Database.Datab
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") fail(`could not switch to WAL journal mode (journal_mode is ${String(mode)})`);
     db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
+    // Deleted content (a deleted message's text, messages dropped by retention) is overwritten with zeros, not left in free space.
+    db.pragma("secure_delete = ON");
     migrate(db, fail);
     if (options.quickCheck) {
       const result = db.pragma("quick_check(1)", { simple: true });
@@ -502,6 +586,7 @@ function migrate(db: Database.Database, fail: (reason: string) => never): void {
     });
   }
   if (version < 3) step(db, 3, () => db.exec(SCHEMA_V3));
+  if (version < 4) step(db, 4, () => db.exec(SCHEMA_V4));
 }
 
 function step(db: Database.Database, version: number, migrate: () => void): void {

@@ -36,6 +36,10 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     clientMsgId: m.clientMsgId,
     senderId: m.senderId ?? "",
     action: m.action ? fromBinary(RoomActionSchema, m.action) : undefined,
+    change: m.change ? { targetSeq: BigInt(m.change.targetSeq), kind: m.change.kind } : undefined,
+    editedAt: m.editedAtMs !== undefined ? timestampFromMs(m.editedAtMs) : undefined,
+    deleted: m.deleted ?? false,
+    replyTo: m.replyTo ? { seq: BigInt(m.replyTo.seq), sender: m.replyTo.sender, quote: m.replyTo.quote, deleted: m.replyTo.deleted } : undefined,
   });
 }
 

@@ -27,6 +27,14 @@ describe("the hand-written message encoder", () => {
     ["an action with every field default but its kind", { action: encodeAction({ kind: RoomActionKind.LEAVE_MEMBERSHIP }) }],
     ["an empty action (present, all defaults)", { action: new Uint8Array(0) }],
     ["a create action", { action: encodeAction({ kind: RoomActionKind.CREATE, visibility: RoomVisibility.PRIVATE, topic: "t".repeat(200) }) }],
+    ["an edit entry", { senderId: "u-ann", change: { targetSeq: 300, kind: 1 } }],
+    ["a delete entry (no text)", { text: "", change: { targetSeq: 2 ** 33, kind: 2 } }],
+    ["an edited message", { editedAtMs: 1_795_000_360_250 }],
+    ["an edit time at a whole second", { editedAtMs: 1_795_000_360_000 }],
+    ["a tombstone", { text: "", deleted: true }],
+    ["a reply", { replyTo: { seq: 7, sender: "bob", quote: "the quoted start 😀", deleted: false } }],
+    ["a reply to a tombstone", { replyTo: { seq: 200, sender: "bob", quote: "", deleted: true } }],
+    ["everything at once", { senderId: "u", editedAtMs: 5, deleted: true, text: "", replyTo: { seq: 1, sender: "", quote: "", deleted: false }, change: { targetSeq: 1, kind: 1 } }],
     ["a set-role action, empty client id", { clientMsgId: "", action: encodeAction({ kind: RoomActionKind.SET_ROLE, targetUser: "u-b", role: RoomRole.MODERATOR }) }],
   ])("writes the same bytes as protobuf-es for %s", (_name, patch) => {
     const m = { ...base, ...patch };

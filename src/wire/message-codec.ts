@@ -47,14 +47,28 @@ interface Sizes {
   seconds: number;
   nanos: number;
   ts: number;
-  /** Bytes of fields 3 to 8 (everything after the sequence number). */
+  /** Body sizes of the change (9), edited_at (10) and reply_to (12) fields, -1 when absent. */
+  change: number;
+  edited: number;
+  reply: number;
+  replySender: number;
+  replyQuote: number;
+  /** Bytes of fields 3 to 12 (everything after the sequence number). */
   tail: number;
 }
 
+/** A Timestamp's body: its seconds and nanos fields. */
+function timestampParts(ms: number): { seconds: number; nanos: number; size: number } {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  return { seconds, nanos, size: varintField(seconds) + varintField(nanos) };
+}
+
+/** A message field that is present (even when its body is empty): tag, length, body. */
+const presentField = (len: number) => (len < 0 ? 0 : 1 + varintSize(len) + len);
+
 function sizes(m: Unsequenced): Sizes {
-  const seconds = Math.floor(m.sentAtMs / 1000);
-  const nanos = (m.sentAtMs - seconds * 1000) * 1_000_000;
-  const ts = varintField(seconds) + varintField(nanos);
+  const { seconds, nanos, size: ts } = timestampParts(m.sentAtMs);
   const sender = Buffer.byteLength(m.sender);
   const text = Buffer.byteLength(m.text);
   const id = Buffer.byteLength(m.clientMsgId);
@@ -62,8 +76,15 @@ function sizes(m: Unsequenced): Sizes {
   const senderId = m.senderId ? Buffer.byteLength(m.senderId) : 0;
   // sent_at is a message field: present (even if empty) whenever set, and we always set it.
   // action (7) is a message field too: present whenever the entry is an action, even if all its fields are defaults.
-  const tail = lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id) + (m.action ? 1 + varintSize(action) + action : 0) + lenField(senderId);
-  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, tail };
+  const change = m.change ? varintField(m.change.targetSeq) + varintField(m.change.kind) : -1;
+  const edited = m.editedAtMs !== undefined ? timestampParts(m.editedAtMs).size : -1;
+  const replySender = m.replyTo ? Buffer.byteLength(m.replyTo.sender) : 0;
+  const replyQuote = m.replyTo ? Buffer.byteLength(m.replyTo.quote) : 0;
+  const reply = m.replyTo ? varintField(m.replyTo.seq) + lenField(replySender) + lenField(replyQuote) + (m.replyTo.deleted ? 2 : 0) : -1;
+  const tail =
+    lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id) + (m.action ? 1 + varintSize(action) + action : 0) + lenField(senderId) +
+    presentField(change) + presentField(edited) + (m.deleted ? 2 : 0) + presentField(reply);
+  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, change, edited, reply, replySender, replyQuote, tail };
 }
 
 function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
@@ -79,7 +100,30 @@ function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
     pos = writeVarint(buf, pos, s.action);
     pos += Buffer.from(m.action.buffer, m.action.byteOffset, m.action.byteLength).copy(buf, pos);
   }
-  return m.senderId ? writeString(buf, pos, 8, m.senderId, s.senderId) : pos;
+  if (m.senderId) pos = writeString(buf, pos, 8, m.senderId, s.senderId);
+  if (m.change) {
+    buf[pos++] = tag(9, LEN);
+    pos = writeVarint(buf, pos, s.change);
+    pos = writeUint(buf, pos, 1, m.change.targetSeq);
+    pos = writeUint(buf, pos, 2, m.change.kind);
+  }
+  if (m.editedAtMs !== undefined) {
+    const t = timestampParts(m.editedAtMs);
+    buf[pos++] = tag(10, LEN);
+    pos = writeVarint(buf, pos, s.edited);
+    pos = writeUint(buf, pos, 1, t.seconds);
+    pos = writeUint(buf, pos, 2, t.nanos);
+  }
+  if (m.deleted) pos = writeUint(buf, pos, 11, 1);
+  if (m.replyTo) {
+    buf[pos++] = tag(12, LEN);
+    pos = writeVarint(buf, pos, s.reply);
+    pos = writeUint(buf, pos, 1, m.replyTo.seq);
+    pos = writeString(buf, pos, 2, m.replyTo.sender, s.replySender);
+    pos = writeString(buf, pos, 3, m.replyTo.quote, s.replyQuote);
+    if (m.replyTo.deleted) pos = writeUint(buf, pos, 4, 1);
+  }
+  return pos;
 }
 
 export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
@@ -101,11 +145,11 @@ export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
   return buf;
 }
 
-/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 8. */
+/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 12. */
 export interface MessageHalves {
   /** ChatMessage field 1 (room). */
   head: Buffer;
-  /** ChatMessage fields 3 to 8 (sender, text, sent_at, client_msg_id, action, sender_id). */
+  /** ChatMessage fields 3 to 12 (sender, text, sent_at, client_msg_id, action, sender_id, change, edited_at, deleted, reply_to). */
   tail: Buffer;
 }
 

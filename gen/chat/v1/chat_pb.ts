@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEirgMKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIAEIJCgdjb21tYW5kIvUBCgpSb29tQWN0aW9uEiUKBGtpbmQYASABKA4yFy5jaGF0LnYxLlJvb21BY3Rpb25LaW5kEhMKC3RhcmdldF91c2VyGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdG9waWMYBSABKAkSHwoEcm9sZRgGIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSKwoKdmlzaWJpbGl0eRgHIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSEwoLdGFyZ2V0X25hbWUYCCABKAkifwoRQ3JlYXRlUm9vbUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIrCgp2aXNpYmlsaXR5GAIgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgDIAEoCRIQCghuaWNrbmFtZRgEIAEoCRIOCgZpbnZpdGUYBSADKAkiXgoPTW9kZXJhdGVDb21tYW5kEgwKBHJvb20YASABKAkSIwoGYWN0aW9uGAIgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhgKEGNsaWVudF9hY3Rpb25faWQYAyABKAkiJAoRT3BlbkRpcmVjdENvbW1hbmQSDwoHdXNlcl9pZBgBIAEoCSJ4CgtKb2luQ29tbWFuZBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEhYKCWFmdGVyX3NlcRgDIAEoBEgAiAEBEg0KBWVwb2NoGAQgASgJEhQKDHJlc3VtZV90b2tlbhgFIAEoCUIMCgpfYWZ0ZXJfc2VxIhwKDExlYXZlQ29tbWFuZBIMCgRyb29tGAEgASgJIkAKC1NlbmRDb21tYW5kEgwKBHJvb20YASABKAkSDAoEdGV4dBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJIi8KDVJlbmFtZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSIcCgtQaW5nQ29tbWFuZBINCgVub25jZRgBIAEoCSIdCg1UeXBpbmdDb21tYW5kEgwKBHJvb20YASABKAkiNAoMQ2hhdFJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQi2wQKC1NlcnZlckV2ZW50EiYKBmpvaW5lZBgBIAEoCzIULmNoYXQudjEuSm9pbmVkRXZlbnRIABInCgdtZXNzYWdlGAIgASgLMhQuY2hhdC52MS5DaGF0TWVzc2FnZUgAEjMKDW1lbWJlcl9qb2luZWQYAyABKAsyGi5jaGF0LnYxLk1lbWJlckpvaW5lZEV2ZW50SAASLwoLbWVtYmVyX2xlZnQYBCABKAsyGC5jaGF0LnYxLk1lbWJlckxlZnRFdmVudEgAEiQKBWVycm9yGAUgASgLMhMuY2hhdC52MS5FcnJvckV2ZW50SAASLAoJaGVhcnRiZWF0GAYgASgLMhcuY2hhdC52MS5IZWFydGJlYXRFdmVudEgAEiIKBGxlZnQYByABKAsyEi5jaGF0LnYxLkxlZnRFdmVudEgAEiYKBnR5cGluZxgIIAEoCzIULmNoYXQudjEuVHlwaW5nRXZlbnRIABIqCghzaHV0ZG93bhgJIAEoCzIWLmNoYXQudjEuU2h1dGRvd25FdmVudEgAEioKCHByZXNlbmNlGAogASgLMhYuY2hhdC52MS5QcmVzZW5jZUV2ZW50SAASKAoHc2Vzc2lvbhgLIAEoCzIVLmNoYXQudjEuU2Vzc2lvbkV2ZW50SAASNQoObWVtYmVyX3JlbmFtZWQYDCABKAsyGy5jaGF0LnYxLk1lbWJlclJlbmFtZWRFdmVudEgAEjMKDWRpcmVjdF9vcGVuZWQYDSABKAsyGi5jaGF0LnYxLkRpcmVjdE9wZW5lZEV2ZW50SABCBwoFZXZlbnQiQwoRRGlyZWN0T3BlbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgiwgEKC0NoYXRNZXNzYWdlEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSIwoGYWN0aW9uGAcgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhEKCXNlbmRlcl9pZBgIIAEoCSJ7CgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJEh8KBHJvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlIrMDCgtKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiAKB21lbWJlcnMYAyADKAsyDy5jaGF0LnYxLk1lbWJlchIkCgZyZWNlbnQYBCADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAUgASgJEhAKCGxhc3Rfc2VxGAYgASgEEhEKCWZpcnN0X3NlcRgHIAEoBBIPCgdyZXN1bWVkGAggASgIEhkKEWhpc3RvcnlfdHJ1bmNhdGVkGAkgASgIEhUKDWVwb2NoX2NoYW5nZWQYCiABKAgSFAoMbWVtYmVyX2NvdW50GAsgASgNEhoKEm1lbWJlcnNfcGFnZV90b2tlbhgMIAEoCRIUCgxyZXN1bWVfdG9rZW4YDSABKAkSEAoIcmVwbGFjZWQYDiABKAgSHQoVcmF0ZV9saW1pdF9wZXJfc2Vjb25kGA8gASgNEhgKEHJhdGVfbGltaXRfYnVyc3QYECABKA0SIQoFc3RhdGUYESABKAsyEi5jaGF0LnYxLlJvb21TdGF0ZRIPCgd1c2VyX2lkGBIgASgJItYBCglSb29tU3RhdGUSKwoKdmlzaWJpbGl0eRgBIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAiABKAkSDwoHY3JlYXRvchgDIAEoCRIkCgl5b3VyX3JvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlEi8KC211dGVkX3VudGlsGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVtdXRlZBgGIAEoCBIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCSI/CglMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIkCgZyZWFzb24YAiABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIk4KEk1lbWJlclJlbmFtZWRFdmVudBIMCgRyb29tGAEgASgJEhQKDG9sZF9uaWNrbmFtZRgCIAEoCRIUCgxuZXdfbmlja25hbWUYAyABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiIgoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkiFAoST3BlblNlc3Npb25SZXF1ZXN0IjsKE09wZW5TZXNzaW9uUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCJLCg5Db21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKB3JlcXVlc3QYAiABKAsyFC5jaGF0LnYxLkNoYXRSZXF1ZXN0IjYKD0NvbW1hbmRSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiIAoQTGlzdFJvb21zUmVxdWVzdBIMCgRtaW5lGAEgASgIIuYBCghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBBIrCgp2aXNpYmlsaXR5GAQgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgFIAEoCRIkCgl5b3VyX3JvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJEioKDGxhc3RfbWVzc2FnZRgIIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2UiNQoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvIkkKEkxpc3RNZW1iZXJzUmVxdWVzdBIMCgRyb29tGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImYKE0xpc3RNZW1iZXJzUmVzcG9uc2USIAoHbWVtYmVycxgBIAMoCzIPLmNoYXQudjEuTWVtYmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIUCgxtZW1iZXJfY291bnQYAyABKA0ifgoRR2V0SGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIXCgpiZWZvcmVfc2VxGAIgASgESACIAQESFgoJYWZ0ZXJfc2VxGAMgASgESAGIAQESDQoFbGltaXQYBCABKA1CDQoLX2JlZm9yZV9zZXFCDAoKX2FmdGVyX3NlcSKCAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgCIAEoCRIRCglmaXJzdF9zZXEYAyABKAQSEAoIbGFzdF9zZXEYBCABKAQSEAoIaGFzX21vcmUYBSABKAgqagoOUm9vbVZpc2liaWxpdHkSHwobUk9PTV9WSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASGgoWUk9PTV9WSVNJQklMSVRZX1BVQkxJQxABEhsKF1JPT01fVklTSUJJTElUWV9QUklWQVRFEAIqaQoIUm9vbVJvbGUSGQoVUk9PTV9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9ST0xFX01FTUJFUhABEhcKE1JPT01fUk9MRV9NT0RFUkFUT1IQAhITCg9ST09NX1JPTEVfT1dORVIQAyr4AgoOUm9vbUFjdGlvbktpbmQSIAocUk9PTV9BQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhsKF1JPT01fQUNUSU9OX0tJTkRfQ1JFQVRFEAESGwoXUk9PTV9BQ1RJT05fS0lORF9JTlZJVEUQAhIZChVST09NX0FDVElPTl9LSU5EX0tJQ0sQAxIYChRST09NX0FDVElPTl9LSU5EX0JBThAEEhoKFlJPT01fQUNUSU9OX0tJTkRfVU5CQU4QBRIZChVST09NX0FDVElPTl9LSU5EX01VVEUQBhIbChdST09NX0FDVElPTl9LSU5EX1VOTVVURRAHEh4KGlJPT01fQUNUSU9OX0tJTkRfU0VUX1RPUElDEAgSHQoZUk9PTV9BQ1RJT05fS0lORF9TRVRfUk9MRRAJEiUKIVJPT01fQUNUSU9OX0tJTkRfTEVBVkVfTUVNQkVSU0hJUBAKEhsKF1JPT01fQUNUSU9OX0tJTkRfREVMRVRFEAsqqwIKC0xlYXZlUmVhc29uEhwKGExFQVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhUKEUxFQVZFX1JFQVNPTl9MRUZUEAESHQoZTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUxFQVZFX1JFQVNPTl9UT09fU0xPVxADEhkKFUxFQVZFX1JFQVNPTl9TSFVURE9XThAEEhkKFUxFQVZFX1JFQVNPTl9SRVBMQUNFRBAFEhcKE0xFQVZFX1JFQVNPTl9LSUNLRUQQBhIXChNMRUFWRV9SRUFTT05fQkFOTkVEEAcSHQoZTEVBVkVfUkVBU09OX1JPT01fREVMRVRFRBAIEiYKIkxFQVZFX1JFQVNPTl9ESVNDT05ORUNURURfQllfQURNSU4QCSqGAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIdChlFUlJPUl9DT0RFX0FMUkVBRFlfRVhJU1RTEAISGAoURVJST1JfQ09ERV9OT1RfRk9VTkQQAxIhCh1FUlJPUl9DT0RFX1JFU09VUkNFX0VYSEFVU1RFRBAEEiIKHkVSUk9SX0NPREVfRkFJTEVEX1BSRUNPTkRJVElPThAFEiAKHEVSUk9SX0NPREVfUEVSTUlTU0lPTl9ERU5JRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcqkQIKC0NvbW1hbmRLaW5kEhwKGENPTU1BTkRfS0lORF9VTlNQRUNJRklFRBAAEhUKEUNPTU1BTkRfS0lORF9KT0lOEAESFgoSQ09NTUFORF9LSU5EX0xFQVZFEAISFQoRQ09NTUFORF9LSU5EX1NFTkQQAxIVChFDT01NQU5EX0tJTkRfUElORxAEEhcKE0NPTU1BTkRfS0lORF9UWVBJTkcQBRIXChNDT01NQU5EX0tJTkRfUkVOQU1FEAYSHAoYQ09NTUFORF9LSU5EX0NSRUFURV9ST09NEAcSGQoVQ09NTUFORF9LSU5EX01PREVSQVRFEAgSHAoYQ09NTUFORF9LSU5EX09QRU5fRElSRUNUEAkypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEinAQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAQgkKB2NvbW1hbmQi9QEKClJvb21BY3Rpb24SJQoEa2luZBgBIAEoDjIXLmNoYXQudjEuUm9vbUFjdGlvbktpbmQSEwoLdGFyZ2V0X3VzZXIYAiABKAkSDgoGcmVhc29uGAMgASgJEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0b3BpYxgFIAEoCRIfCgRyb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIrCgp2aXNpYmlsaXR5GAcgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRITCgt0YXJnZXRfbmFtZRgIIAEoCSJ/ChFDcmVhdGVSb29tQ29tbWFuZBIMCgRyb29tGAEgASgJEisKCnZpc2liaWxpdHkYAiABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJEg4KBmludml0ZRgFIAMoCSJeCg9Nb2RlcmF0ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIjCgZhY3Rpb24YAiABKAsyEy5jaGF0LnYxLlJvb21BY3Rpb24SGAoQY2xpZW50X2FjdGlvbl9pZBgDIAEoCSIkChFPcGVuRGlyZWN0Q29tbWFuZBIPCgd1c2VyX2lkGAEgASgJIngKC0pvaW5Db21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSFgoJYWZ0ZXJfc2VxGAMgASgESACIAQESDQoFZXBvY2gYBCABKAkSFAoMcmVzdW1lX3Rva2VuGAUgASgJQgwKCl9hZnRlcl9zZXEiHAoMTGVhdmVDb21tYW5kEgwKBHJvb20YASABKAkiVgoLU2VuZENvbW1hbmQSDAoEcm9vbRgBIAEoCRIMCgR0ZXh0GAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSFAoMcmVwbHlfdG9fc2VxGAQgASgEIlQKEkVkaXRNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIMCgR0ZXh0GAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAkiSAoURGVsZXRlTWVzc2FnZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJNCg1NZXNzYWdlQ2hhbmdlEhIKCnRhcmdldF9zZXEYASABKAQSKAoEa2luZBgCIAEoDjIaLmNoYXQudjEuTWVzc2FnZUNoYW5nZUtpbmQiRgoHUmVwbHlUbxILCgNzZXEYASABKAQSDgoGc2VuZGVyGAIgASgJEg0KBXF1b3RlGAMgASgJEg8KB2RlbGV0ZWQYBCABKAgiLwoNUmVuYW1lQ29tbWFuZBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLbBAoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIABIoCgdzZXNzaW9uGAsgASgLMhUuY2hhdC52MS5TZXNzaW9uRXZlbnRIABI1Cg5tZW1iZXJfcmVuYW1lZBgMIAEoCzIbLmNoYXQudjEuTWVtYmVyUmVuYW1lZEV2ZW50SAASMwoNZGlyZWN0X29wZW5lZBgNIAEoCzIaLmNoYXQudjEuRGlyZWN0T3BlbmVkRXZlbnRIAEIHCgVldmVudCJDChFEaXJlY3RPcGVuZWRFdmVudBIMCgRyb29tGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHY3JlYXRlZBgDIAEoCCLOAgoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCRIjCgZhY3Rpb24YByABKAsyEy5jaGF0LnYxLlJvb21BY3Rpb24SEQoJc2VuZGVyX2lkGAggASgJEiYKBmNoYW5nZRgJIAEoCzIWLmNoYXQudjEuTWVzc2FnZUNoYW5nZRItCgllZGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYCyABKAgSIgoIcmVwbHlfdG8YDCABKAsyEC5jaGF0LnYxLlJlcGx5VG8iewoGTWVtYmVyEhAKCG5pY2tuYW1lGAEgASgJEi0KCWpvaW5lZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdXNlcl9pZBgDIAEoCRIfCgRyb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZSKzAwoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkSFAoMcmVzdW1lX3Rva2VuGA0gASgJEhAKCHJlcGxhY2VkGA4gASgIEh0KFXJhdGVfbGltaXRfcGVyX3NlY29uZBgPIAEoDRIYChByYXRlX2xpbWl0X2J1cnN0GBAgASgNEiEKBXN0YXRlGBEgASgLMhIuY2hhdC52MS5Sb29tU3RhdGUSDwoHdXNlcl9pZBgSIAEoCSLWAQoJUm9vbVN0YXRlEisKCnZpc2liaWxpdHkYASABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAIgASgJEg8KB2NyZWF0b3IYAyABKAkSJAoJeW91cl9yb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIvCgttdXRlZF91bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbXV0ZWQYBiABKAgSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkiPwoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkSJAoGcmVhc29uGAIgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiJOChJNZW1iZXJSZW5hbWVkRXZlbnQSDAoEcm9vbRgBIAEoCRIUCgxvbGRfbmlja25hbWUYAiABKAkSFAoMbmV3X25pY2tuYW1lGAMgASgJIkIKEU1lbWJlckpvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSHwoGbWVtYmVyGAIgASgLMg8uY2hhdC52MS5NZW1iZXIiVwoPTWVtYmVyTGVmdEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSJAoGcmVhc29uGAMgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiKMAQoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEh8KBmpvaW5lZBgCIAMoCzIPLmNoYXQudjEuTWVtYmVyEgwKBGxlZnQYAyADKAkSFAoMam9pbmVkX2NvdW50GAQgASgNEhIKCmxlZnRfY291bnQYBSABKA0SFAoMbWVtYmVyX2NvdW50GAYgASgNIi0KC1R5cGluZ0V2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkinwEKCkVycm9yRXZlbnQSIAoEY29kZRgBIAEoDjISLmNoYXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSJQoHY29tbWFuZBgDIAEoDjIULmNoYXQudjEuQ29tbWFuZEtpbmQSEgoKcmVxdWVzdF9pZBgEIAEoCRIMCgRyb29tGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkiUAoOSGVhcnRiZWF0RXZlbnQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAIgASgJIh8KDVNodXRkb3duRXZlbnQSDgoGcmVhc29uGAEgASgJIiIKDFNlc3Npb25FdmVudBISCgpzZXNzaW9uX2lkGAEgASgJIhQKEk9wZW5TZXNzaW9uUmVxdWVzdCI7ChNPcGVuU2Vzc2lvblJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiSwoOQ29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIlCgdyZXF1ZXN0GAIgASgLMhQuY2hhdC52MS5DaGF0UmVxdWVzdCI2Cg9Db21tYW5kUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IiAKEExpc3RSb29tc1JlcXVlc3QSDAoEbWluZRgBIAEoCCLmAQoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIUCgxtZW1iZXJfY291bnQYAiABKA0SEAoIbGFzdF9zZXEYAyABKAQSKwoKdmlzaWJpbGl0eRgEIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYBSABKAkSJAoJeW91cl9yb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCRIqCgxsYXN0X21lc3NhZ2UYCCABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlIjUKEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbyJJChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJmChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMbWVtYmVyX2NvdW50GAMgASgNIn4KEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFwoKYmVmb3JlX3NlcRgCIAEoBEgAiAEBEhYKCWFmdGVyX3NlcRgDIAEoBEgBiAEBEg0KBWxpbWl0GAQgASgNQg0KC19iZWZvcmVfc2VxQgwKCl9hZnRlcl9zZXEiggEKEkdldEhpc3RvcnlSZXNwb25zZRImCghtZXNzYWdlcxgBIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYAiABKAkSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhAKCGhhc19tb3JlGAUgASgIKmoKDlJvb21WaXNpYmlsaXR5Eh8KG1JPT01fVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhoKFlJPT01fVklTSUJJTElUWV9QVUJMSUMQARIbChdST09NX1ZJU0lCSUxJVFlfUFJJVkFURRACKmkKCFJvb21Sb2xlEhkKFVJPT01fUk9MRV9VTlNQRUNJRklFRBAAEhQKEFJPT01fUk9MRV9NRU1CRVIQARIXChNST09NX1JPTEVfTU9ERVJBVE9SEAISEwoPUk9PTV9ST0xFX09XTkVSEAMq+AIKDlJvb21BY3Rpb25LaW5kEiAKHFJPT01fQUNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIbChdST09NX0FDVElPTl9LSU5EX0NSRUFURRABEhsKF1JPT01fQUNUSU9OX0tJTkRfSU5WSVRFEAISGQoVUk9PTV9BQ1RJT05fS0lORF9LSUNLEAMSGAoUUk9PTV9BQ1RJT05fS0lORF9CQU4QBBIaChZST09NX0FDVElPTl9LSU5EX1VOQkFOEAUSGQoVUk9PTV9BQ1RJT05fS0lORF9NVVRFEAYSGwoXUk9PTV9BQ1RJT05fS0lORF9VTk1VVEUQBxIeChpST09NX0FDVElPTl9LSU5EX1NFVF9UT1BJQxAIEh0KGVJPT01fQUNUSU9OX0tJTkRfU0VUX1JPTEUQCRIlCiFST09NX0FDVElPTl9LSU5EX0xFQVZFX01FTUJFUlNISVAQChIbChdST09NX0FDVElPTl9LSU5EX0RFTEVURRALKnYKEU1lc3NhZ2VDaGFuZ2VLaW5kEiMKH01FU1NBR0VfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhNRVNTQUdFX0NIQU5HRV9LSU5EX0VESVQQARIeChpNRVNTQUdFX0NIQU5HRV9LSU5EX0RFTEVURRACKqsCCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVMRUFWRV9SRUFTT05fVE9PX1NMT1cQAxIZChVMRUFWRV9SRUFTT05fU0hVVERPV04QBBIZChVMRUFWRV9SRUFTT05fUkVQTEFDRUQQBRIXChNMRUFWRV9SRUFTT05fS0lDS0VEEAYSFwoTTEVBVkVfUkVBU09OX0JBTk5FRBAHEh0KGUxFQVZFX1JFQVNPTl9ST09NX0RFTEVURUQQCBImCiJMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEX0JZX0FETUlOEAkqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKtECCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUSFwoTQ09NTUFORF9LSU5EX1JFTkFNRRAGEhwKGENPTU1BTkRfS0lORF9DUkVBVEVfUk9PTRAHEhkKFUNPTU1BTkRfS0lORF9NT0RFUkFURRAIEhwKGENPTU1BTkRfS0lORF9PUEVOX0RJUkVDVBAJEh0KGUNPTU1BTkRfS0lORF9FRElUX01FU1NBR0UQChIfChtDT01NQU5EX0tJTkRfREVMRVRFX01FU1NBR0UQCzKlAwoLQ2hhdFNlcnZpY2USNwoEQ2hhdBIULmNoYXQudjEuQ2hhdFJlcXVlc3QaFS5jaGF0LnYxLkNoYXRSZXNwb25zZSgBMAESQgoJTGlzdFJvb21zEhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0GhouY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlEkUKCkdldEhpc3RvcnkSGi5jaGF0LnYxLkdldEhpc3RvcnlSZXF1ZXN0GhsuY2hhdC52MS5HZXRIaXN0b3J5UmVzcG9uc2USSgoLT3BlblNlc3Npb24SGy5jaGF0LnYxLk9wZW5TZXNzaW9uUmVxdWVzdBocLmNoYXQudjEuT3BlblNlc3Npb25SZXNwb25zZTABEjwKB0NvbW1hbmQSFy5jaGF0LnYxLkNvbW1hbmRSZXF1ZXN0GhguY2hhdC52MS5Db21tYW5kUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -111,6 +111,22 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
      */
     value: OpenDirectCommand;
     case: "openDirect";
+  } | {
+    /**
+     * Change the text of one's own earlier message.
+     *
+     * @generated from field: chat.v1.EditMessageCommand edit_message = 11;
+     */
+    value: EditMessageCommand;
+    case: "editMessage";
+  } | {
+    /**
+     * Delete an earlier message (one's own, or any as a moderator).
+     *
+     * @generated from field: chat.v1.DeleteMessageCommand delete_message = 12;
+     */
+    value: DeleteMessageCommand;
+    case: "deleteMessage";
   } | { case: undefined; value?: undefined };
 };
 
@@ -441,6 +457,19 @@ export type SendCommand = Message<"chat.v1.SendCommand"> & {
    * @generated from field: string client_msg_id = 3;
    */
   clientMsgId: string;
+
+  /**
+   * The sequence number of the message this one replies to (0: not a
+   * reply). It must be a message of the same room that is still kept, not a
+   * room action nor an edit or delete entry: otherwise the send is refused
+   * (ERROR_CODE_NOT_FOUND for a number the room never had or a message
+   * retention dropped, ERROR_CODE_INVALID_ARGUMENT for an entry that is not a
+   * message). A deleted message may be replied to: the reply quotes its
+   * tombstone. The stored message carries ChatMessage.reply_to.
+   *
+   * @generated from field: uint64 reply_to_seq = 4;
+   */
+  replyToSeq: bigint;
 };
 
 /**
@@ -449,6 +478,178 @@ export type SendCommand = Message<"chat.v1.SendCommand"> & {
  */
 export const SendCommandSchema: GenMessage<SendCommand> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 7);
+
+/**
+ * EditMessageCommand replaces the text of an earlier message of a joined
+ * room. Only its author may (the user whose id is the message's sender_id;
+ * anyone else: ERROR_CODE_PERMISSION_DENIED), within the server's edit window
+ * (24 h after the message was sent by default, --edit-window; later:
+ * ERROR_CODE_FAILED_PRECONDITION), and only while the room lets them post
+ * (a muted user cannot edit). The target must be a message of this room (not
+ * a room action, not an edit or delete entry: ERROR_CODE_INVALID_ARGUMENT),
+ * not deleted (ERROR_CODE_FAILED_PRECONDITION), and still kept: a number the
+ * room never had is ERROR_CODE_NOT_FOUND, a message retention has dropped is
+ * ERROR_CODE_FAILED_PRECONDITION ("beyond retention"). The edit is decided
+ * and numbered in the room's log: every member (the editor included: it is
+ * the acknowledgement) receives a new ChatMessage whose `change` names the
+ * target, with the new text. History then gives the target with the new text
+ * and `edited_at` set.
+ *
+ * @generated from message chat.v1.EditMessageCommand
+ */
+export type EditMessageCommand = Message<"chat.v1.EditMessageCommand"> & {
+  /**
+   * A room joined on this stream.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The sequence number of the message to edit.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The new text (SendCommand.text rules).
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+
+  /**
+   * Idempotency key, as SendCommand.client_msg_id (same key space): the
+   * same key with the same target and text is the same edit (answered with
+   * the original entry), with anything else ERROR_CODE_ALREADY_EXISTS.
+   *
+   * @generated from field: string client_msg_id = 4;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.EditMessageCommand.
+ * Use `create(EditMessageCommandSchema)` to create a new message.
+ */
+export const EditMessageCommandSchema: GenMessage<EditMessageCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 8);
+
+/**
+ * DeleteMessageCommand deletes an earlier message of a joined room. Its
+ * author may, and so may a moderator or owner of the room (anyone else:
+ * ERROR_CODE_PERMISSION_DENIED); there is no time window. The target rules
+ * and errors are those of EditMessageCommand (deleting a deleted message:
+ * ERROR_CODE_FAILED_PRECONDITION). The delete is numbered in the room's log
+ * like an edit (a new ChatMessage whose `change` names the target, with no
+ * text). The deleted message's text is removed from storage, not hidden:
+ * history then gives it as a tombstone (`deleted` set, no text); the texts of
+ * the edits made to it and the quotes of replies to it go too.
+ *
+ * @generated from message chat.v1.DeleteMessageCommand
+ */
+export type DeleteMessageCommand = Message<"chat.v1.DeleteMessageCommand"> & {
+  /**
+   * A room joined on this stream.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The sequence number of the message to delete.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * Idempotency key, as EditMessageCommand.client_msg_id.
+   *
+   * @generated from field: string client_msg_id = 3;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.DeleteMessageCommand.
+ * Use `create(DeleteMessageCommandSchema)` to create a new message.
+ */
+export const DeleteMessageCommandSchema: GenMessage<DeleteMessageCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 9);
+
+/**
+ * MessageChange is what an edit or delete entry changes.
+ *
+ * @generated from message chat.v1.MessageChange
+ */
+export type MessageChange = Message<"chat.v1.MessageChange"> & {
+  /**
+   * The sequence number of the changed message (in the same room).
+   *
+   * @generated from field: uint64 target_seq = 1;
+   */
+  targetSeq: bigint;
+
+  /**
+   * Edit or delete.
+   *
+   * @generated from field: chat.v1.MessageChangeKind kind = 2;
+   */
+  kind: MessageChangeKind;
+};
+
+/**
+ * Describes the message chat.v1.MessageChange.
+ * Use `create(MessageChangeSchema)` to create a new message.
+ */
+export const MessageChangeSchema: GenMessage<MessageChange> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 10);
+
+/**
+ * ReplyTo is the message a reply answers, as the reply carries it.
+ *
+ * @generated from message chat.v1.ReplyTo
+ */
+export type ReplyTo = Message<"chat.v1.ReplyTo"> & {
+  /**
+   * Its sequence number.
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Its sender's nickname.
+   *
+   * @generated from field: string sender = 2;
+   */
+  sender: string;
+
+  /**
+   * The start of its current text (at most 100 characters; empty when
+   * deleted). Kept up to date by edits in history; live clients apply the
+   * change entries themselves.
+   *
+   * @generated from field: string quote = 3;
+   */
+  quote: string;
+
+  /**
+   * True when it was deleted: show a tombstone, not a quote.
+   *
+   * @generated from field: bool deleted = 4;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message chat.v1.ReplyTo.
+ * Use `create(ReplyToSchema)` to create a new message.
+ */
+export const ReplyToSchema: GenMessage<ReplyTo> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 11);
 
 /**
  * RenameCommand changes this client's nickname in one joined room, keeping
@@ -486,7 +687,7 @@ export type RenameCommand = Message<"chat.v1.RenameCommand"> & {
  * Use `create(RenameCommandSchema)` to create a new message.
  */
 export const RenameCommandSchema: GenMessage<RenameCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 8);
+  messageDesc(file_chat_v1_chat, 12);
 
 /**
  * PingCommand asks the server for an immediate HeartbeatEvent.
@@ -507,7 +708,7 @@ export type PingCommand = Message<"chat.v1.PingCommand"> & {
  * Use `create(PingCommandSchema)` to create a new message.
  */
 export const PingCommandSchema: GenMessage<PingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 9);
+  messageDesc(file_chat_v1_chat, 13);
 
 /**
  * TypingCommand signals that the user is typing in a room.
@@ -528,7 +729,7 @@ export type TypingCommand = Message<"chat.v1.TypingCommand"> & {
  * Use `create(TypingCommandSchema)` to create a new message.
  */
 export const TypingCommandSchema: GenMessage<TypingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 14);
 
 /**
  * ChatResponse is one frame from the server. Under load the server batches
@@ -551,7 +752,7 @@ export type ChatResponse = Message<"chat.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * ServerEvent is one event delivered to a client.
@@ -681,7 +882,7 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
  * Use `create(ServerEventSchema)` to create a new message.
  */
 export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 16);
 
 /**
  * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
@@ -721,7 +922,7 @@ export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
  * Use `create(DirectOpenedEventSchema)` to create a new message.
  */
 export const DirectOpenedEventSchema: GenMessage<DirectOpenedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -791,6 +992,41 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
    * @generated from field: string sender_id = 8;
    */
   senderId: string;
+
+  /**
+   * Set when this entry edits or deletes an earlier message (see
+   * EditMessageCommand, DeleteMessageCommand): `sender` and `sender_id` are
+   * who changed it, `text` the new text of an edit (empty for a delete, and
+   * emptied in storage when the target is deleted later), client_msg_id the
+   * command's. Clients apply it to the target; history and replays give
+   * both the target in its current state and this entry, in order.
+   *
+   * @generated from field: chat.v1.MessageChange change = 9;
+   */
+  change?: MessageChange | undefined;
+
+  /**
+   * When the message was last edited (unset: never). Set on a message as
+   * history, a join's recent messages and a resume's replay give it; a live
+   * message is never edited yet.
+   *
+   * @generated from field: google.protobuf.Timestamp edited_at = 10;
+   */
+  editedAt?: Timestamp | undefined;
+
+  /**
+   * True when the message was deleted: a tombstone, its text gone (empty).
+   *
+   * @generated from field: bool deleted = 11;
+   */
+  deleted: boolean;
+
+  /**
+   * For a reply (SendCommand.reply_to_seq): the message it answers.
+   *
+   * @generated from field: chat.v1.ReplyTo reply_to = 12;
+   */
+  replyTo?: ReplyTo | undefined;
 };
 
 /**
@@ -798,7 +1034,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * Member is one member of a room.
@@ -841,7 +1077,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -877,7 +1113,9 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * The most recent messages (oldest first), when the join did not resume:
    * at most 50, and fewer when they are long (bounded in bytes so that the
    * event fits the client's queue). They end at last_seq; older ones are
-   * available through GetHistory.
+   * available through GetHistory. Each is in its current state (edited text
+   * and edited_at, or a deleted tombstone); edit and delete entries
+   * (ChatMessage.change) are among them, in order.
    *
    * @generated from field: repeated chat.v1.ChatMessage recent = 4;
    */
@@ -1005,7 +1243,7 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * RoomState is a room's state as decided in its log.
@@ -1070,7 +1308,7 @@ export type RoomState = Message<"chat.v1.RoomState"> & {
  * Use `create(RoomStateSchema)` to create a new message.
  */
 export const RoomStateSchema: GenMessage<RoomState> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
@@ -1102,7 +1340,7 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * MemberRenamedEvent tells the members of a room that someone changed
@@ -1138,7 +1376,7 @@ export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
  * Use `create(MemberRenamedEventSchema)` to create a new message.
  */
 export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -1166,7 +1404,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -1201,7 +1439,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -1264,7 +1502,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -1292,7 +1530,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -1336,8 +1574,8 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
   room: string;
 
   /**
-   * The client_msg_id of a failed SendCommand, if any (also when the send was
-   * refused by the rate limit).
+   * The client_msg_id of a failed SendCommand, EditMessageCommand or
+   * DeleteMessageCommand, if any (also when it was refused by the rate limit).
    *
    * @generated from field: string client_msg_id = 6;
    */
@@ -1349,7 +1587,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -1377,7 +1615,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -1398,7 +1636,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -1421,7 +1659,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -1436,7 +1674,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -1458,7 +1696,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -1486,15 +1724,16 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
  * command (the same event also arrives on the session's stream):
  * JoinedEvent for join, LeftEvent for leave, MemberRenamedEvent for rename,
  * the ChatMessage that acknowledges a send (with its sequence number),
- * HeartbeatEvent for ping, nothing for typing, and an ErrorEvent for a
- * refused command.
+ * HeartbeatEvent for ping, nothing for typing, the edit's or delete's
+ * ChatMessage entry for edit_message and delete_message, and an ErrorEvent
+ * for a refused command.
  *
  * @generated from message chat.v1.CommandResponse
  */
@@ -1512,7 +1751,7 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * ListRoomsRequest asks for the rooms that have members, or the caller's
@@ -1538,7 +1777,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * RoomInfo describes one room.
@@ -1608,7 +1847,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -1629,7 +1868,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -1665,7 +1904,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -1700,7 +1939,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -1743,7 +1982,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -1752,7 +1991,9 @@ export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE_
  */
 export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
   /**
-   * The messages, in sequence order.
+   * The messages, in sequence order, each in its current state (edited text
+   * and edited_at, or a deleted tombstone), edit and delete entries
+   * (ChatMessage.change) included.
    *
    * @generated from field: repeated chat.v1.ChatMessage messages = 1;
    */
@@ -1792,7 +2033,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * RoomVisibility says who may join a room.
@@ -1986,6 +2227,40 @@ export const RoomActionKindSchema: GenEnum<RoomActionKind> = /*@__PURE__*/
   enumDesc(file_chat_v1_chat, 2);
 
 /**
+ * MessageChangeKind says how an entry changes an earlier message.
+ *
+ * @generated from enum chat.v1.MessageChangeKind
+ */
+export enum MessageChangeKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: MESSAGE_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The target's text was replaced by this entry's text.
+   *
+   * @generated from enum value: MESSAGE_CHANGE_KIND_EDIT = 1;
+   */
+  EDIT = 1,
+
+  /**
+   * The target was deleted (this entry has no text).
+   *
+   * @generated from enum value: MESSAGE_CHANGE_KIND_DELETE = 2;
+   */
+  DELETE = 2,
+}
+
+/**
+ * Describes the enum chat.v1.MessageChangeKind.
+ */
+export const MessageChangeKindSchema: GenEnum<MessageChangeKind> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 3);
+
+/**
  * LeaveReason says why a member left a room.
  *
  * @generated from enum chat.v1.LeaveReason
@@ -2070,7 +2345,7 @@ export enum LeaveReason {
  * Describes the enum chat.v1.LeaveReason.
  */
 export const LeaveReasonSchema: GenEnum<LeaveReason> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 3);
+  enumDesc(file_chat_v1_chat, 4);
 
 /**
  * ErrorCode classifies a recoverable error; values follow gRPC status codes.
@@ -2146,7 +2421,7 @@ export enum ErrorCode {
  * Describes the enum chat.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 4);
+  enumDesc(file_chat_v1_chat, 5);
 
 /**
  * CommandKind names the command an ErrorEvent answers.
@@ -2223,13 +2498,27 @@ export enum CommandKind {
    * @generated from enum value: COMMAND_KIND_OPEN_DIRECT = 9;
    */
   OPEN_DIRECT = 9,
+
+  /**
+   * EditMessageCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_EDIT_MESSAGE = 10;
+   */
+  EDIT_MESSAGE = 10,
+
+  /**
+   * DeleteMessageCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_DELETE_MESSAGE = 11;
+   */
+  DELETE_MESSAGE = 11,
 }
 
 /**
  * Describes the enum chat.v1.CommandKind.
  */
 export const CommandKindSchema: GenEnum<CommandKind> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 5);
+  enumDesc(file_chat_v1_chat, 6);
 
 /**
  * ChatService is a multi-room chat. One Chat stream can be a member of several

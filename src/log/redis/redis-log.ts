@@ -37,11 +37,12 @@
 import { randomUUID } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
 import { fromBinary } from "@bufbuild/protobuf";
-import { LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, RoomActionKind, RoomActionSchema, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import type { Retention } from "../../store/retention.js";
 import type { EncodedEvent } from "../../wire/encoded-event.js";
 import { encodeMessageHalves } from "../../wire/message-codec.js";
-import type { RoomPosition } from "../message.js";
+import type { ReplyRef, RoomPosition } from "../message.js";
+import { decideReply, replyRef, sendFingerprint } from "../message-changes.js";
 import {
   InvalidPageTokenError,
   LogUnavailableError,
@@ -60,11 +61,11 @@ import {
   type RoomSummary,
   type ActOutcome,
   type ActRequest,
+  type ChangeOutcome,
   type JoinAccess,
   type UserRoom,
 } from "../room-log.js";
 import type { RoomStateData } from "../../rooms/room-state.js";
-import { textHash } from "../text-hash.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, type RoomKeys } from "./keys.js";
@@ -506,6 +507,11 @@ export class RedisRoomLog implements RoomLog {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Not yet on Redis (issue 19; replies are): refused with a clear error, nothing is stored. */
+  async change(): Promise<ChangeOutcome> {
+    return notOnRedisYet("editing and deleting messages");
+  }
+
   act(req: ActRequest): Promise<ActOutcome> {
     const outcome = (async () => {
       this.requireAvailable();
@@ -582,20 +588,32 @@ export class RedisRoomLog implements RoomLog {
   private async publishNow(req: PublishRequest): Promise<PublishOutcome> {
     this.requireAvailable();
     const k = this.keys(req.room);
-    const halves = encodeMessageHalves(req);
+    // A reply quotes its target as read here: on this log messages never change (edits and deletes are refused), so it cannot go stale.
+    const reply = req.replyToSeq ? await this.replyTo(req.room, req.replyToSeq) : undefined;
+    if (reply?.kind === "refused") return reply;
+    const halves = encodeMessageHalves(reply ? { ...req, replyTo: reply.ref } : req);
     const now = Date.now();
     const result = await this.command(() =>
       this.appendScript(
         "chatPublish",
         [k.meta, k.log, k.ids, k.idTimes, k.channel, k.access],
-        this.appendArgs(req.room, req.sender, req.clientMsgId, textHash(req.text), halves, req.sentAtMs, now),
+        this.appendArgs(req.room, req.sender, req.clientMsgId, sendFingerprint(req.text, req.replyToSeq), halves, req.sentAtMs, now),
         [req.senderId ?? "", req.grant ?? RoomRole.UNSPECIFIED],
       ),
     );
-    if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]) };
+    if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]), ...(reply ? { replyTo: reply.ref } : {}) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
     if (result[0] === "refused") return refusalOf(req.room, result, req.senderId!, req.grant, now, true);
     return { kind: "conflict" };
+  }
+
+  /** What a reply to `seq` quotes, or why it may not be made (log/message-changes.ts decideReply()). */
+  private async replyTo(room: string, seq: number): Promise<{ kind: "ok"; ref: ReplyRef } | { kind: "refused"; code: ErrorCode; message: string }> {
+    const [raw] = await this.command(() => this.redis.commands.xrangeBuffer(this.keys(room).log, `${seq}-0`, `${seq}-0`));
+    const target = raw ? toStoredMessage(toEntry(raw)) : undefined;
+    // Not kept and never numbered are both NOT_FOUND for a reply ("room R has no message N"): no position to read.
+    const decision = decideReply(room, seq, target, { epoch: "", firstSeq: 0, lastSeq: 0 });
+    return decision.ok ? { kind: "ok", ref: replyRef(target!) } : { kind: "refused", code: decision.code, message: decision.message };
   }
 
   /** The common ARGV of the publish and act scripts (scripts.ts APPEND), in order. */
@@ -1028,4 +1046,9 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 function newEpoch(): string {
   return randomUUID();
+}
+
+/** A feature of the embedded log that the Redis log does not have yet: refused, never half done. */
+function notOnRedisYet(what: string): { kind: "refused"; code: ErrorCode; message: string } {
+  return { kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: `${what}: not supported on the Redis log yet (this server runs with --redis)` };
 }

@@ -71,5 +71,9 @@ export function toStoredMessage(entry: LogEntry): StoredMessage {
   if (m.senderId) stored.senderId = m.senderId;
   // The bytes as stored (the same as ChatMessage.action), not re-encoded.
   if (entry.action) stored.action = entry.action;
+  if (m.replyTo) stored.replyTo = { seq: Number(m.replyTo.seq), sender: m.replyTo.sender, quote: m.replyTo.quote, deleted: m.replyTo.deleted };
+  if (m.change) stored.change = { targetSeq: Number(m.change.targetSeq), kind: m.change.kind as 1 | 2 };
+  if (m.editedAt) stored.editedAtMs = Number(m.editedAt.seconds) * 1000 + Math.floor(m.editedAt.nanos / 1e6);
+  if (m.deleted) stored.deleted = true;
   return stored;
 }

@@ -1,0 +1,329 @@
+/**
+ * The RoomLog contract for messages that change (issue 19): edits, deletes
+ * and replies, decided by the log in the step that numbers them. Run against
+ * the embedded log on the memory and the SQLite store; the Redis log stores
+ * replies, and refuses edits and deletes for now with a clear error, nothing
+ * stored (last describe).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ChatResponseSchema, ErrorCode, MessageChangeKind, RoomActionKind, RoomRole, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
+import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
+import { DEFAULT_EDIT_WINDOW_MS, type ChangeRequest } from "../src/log/message-changes.js";
+import { RedisRoomLog } from "../src/log/redis/redis-log.js";
+import type { LogEntry, RoomListener, RoomLog } from "../src/log/room-log.js";
+import type { Actor } from "../src/rooms/room-state.js";
+import { MemoryHistoryStore } from "../src/store/memory-store.js";
+import { defaultRetention, type Retention } from "../src/store/retention.js";
+import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
+import { encodeMessageEvent } from "../src/wire/message-codec.js";
+import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
+import { waitUntil } from "./support/wait.js";
+
+function turnHooks() {
+  const hooks: (() => void)[] = [];
+  let scheduled = false;
+  return {
+    addHook: (hook: () => void) => hooks.push(hook),
+    schedule: () => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        for (const h of hooks) h();
+      });
+    },
+  };
+}
+
+const decode = (e: LogEntry | Uint8Array): ChatMessage => {
+  const event = fromBinary(ChatResponseSchema, e instanceof Uint8Array ? e : e.event).events[0].event;
+  if (event.case !== "message") throw new Error("not a message");
+  return event.value;
+};
+
+function recorder() {
+  const entries: LogEntry[] = [];
+  const l: RoomListener = { entries: (_r, e) => entries.push(...e), presence: () => {}, signal: () => {}, reset: () => {} };
+  return { l, entries };
+}
+
+interface Backend {
+  name: string;
+  open(retention?: Retention): RoomLog;
+  /** The files the backend writes (to look for a deleted text in them). */
+  files?: string[];
+}
+
+const dirs: string[] = [];
+const opened: RoomLog[] = [];
+const backends: Backend[] = [
+  { name: "embedded, memory store", open: (retention = defaultRetention) => new EmbeddedRoomLog({ store: new MemoryHistoryStore(retention, undefined, 0), turn: turnHooks() }) },
+  {
+    name: "embedded, SQLite store",
+    files: [],
+    open(retention = defaultRetention) {
+      const dir = mkdtempSync(join(tmpdir(), "changes-contract-"));
+      dirs.push(dir);
+      const path = join(dir, "chat.db");
+      this.files = [path, `${path}-wal`];
+      return new EmbeddedRoomLog({ store: new SqliteHistoryStore(path, { retention, pruneIntervalMs: 0 }), turn: turnHooks() });
+    },
+  },
+];
+
+afterEach(async () => {
+  for (const log of opened.splice(0)) await log.close();
+});
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const ann: Actor = { userId: "u-ann", name: "ann" };
+const bob: Actor = { userId: "u-bob", name: "bob" };
+const mod: Actor = { userId: "u-mod", name: "mod" };
+
+const post = (log: RoomLog, room: string, user: Actor, text: string, extra: { clientMsgId?: string; replyToSeq?: number; sentAtMs?: number } = {}) =>
+  log.publish({ room, sender: user.name, senderId: user.userId, text, clientMsgId: extra.clientMsgId ?? "", sentAtMs: extra.sentAtMs ?? Date.now(), ...(extra.replyToSeq ? { replyToSeq: extra.replyToSeq } : {}) });
+
+function change(kind: MessageChangeKind.EDIT | MessageChangeKind.DELETE, room: string, user: Actor, targetSeq: number, text = "", extra: Partial<ChangeRequest> = {}): ChangeRequest {
+  return { room, kind, targetSeq, text, sender: user.name, senderId: user.userId, clientMsgId: "", sentAtMs: Date.now(), editWindowMs: DEFAULT_EDIT_WINDOW_MS, ...extra };
+}
+const edit = (log: RoomLog, room: string, user: Actor, seq: number, text: string, extra: Partial<ChangeRequest> = {}) =>
+  log.change(change(MessageChangeKind.EDIT, room, user, seq, text, extra));
+const del = (log: RoomLog, room: string, user: Actor, seq: number, extra: Partial<ChangeRequest> = {}) => log.change(change(MessageChangeKind.DELETE, room, user, seq, "", extra));
+const seqOf = (o: { kind: string; seq?: number }) => (o.kind === "stored" ? o.seq! : -1);
+
+/** GetHistory's page, as the client decodes it. */
+async function historyOf(log: RoomLog, room: string): Promise<ChatMessage[]> {
+  const page = await log.history(room, { limit: 100 });
+  return page.messages.map((m) => decode(encodeMessageEvent(m)));
+}
+
+describe.each(backends)("message changes: $name", (backend) => {
+  function open(retention?: Retention): RoomLog {
+    const log = backend.open(retention);
+    opened.push(log);
+    return log;
+  }
+
+  it("an edit is a new numbered entry naming its target; history, recent and a replay give the target edited, then the edit", async () => {
+    const log = open();
+    const r = recorder();
+    await log.subscribe("lobby", r.l);
+    await post(log, "lobby", ann, "helo");
+    await post(log, "lobby", bob, "hi");
+    const before = await log.recent("lobby", 2, { maxMessages: 10, maxBytes: 1e9 }); // fills the cached tail
+    expect(before).toHaveLength(2);
+    const outcome = await edit(log, "lobby", ann, 1, "hello", { clientMsgId: "e1" });
+    expect(outcome).toEqual({ kind: "stored", seq: 3 });
+    await waitUntil(() => r.entries.length === 3, "three deliveries");
+    const live = decode(r.entries[2]);
+    expect(live).toMatchObject({ seq: 3n, sender: "ann", senderId: "u-ann", text: "hello", clientMsgId: "e1", change: { targetSeq: 1n, kind: MessageChangeKind.EDIT } });
+    for (const entries of [await log.recent("lobby", 3, { maxMessages: 10, maxBytes: 1e9 }), await log.read("lobby", 0, { maxMessages: 10, maxBytes: 1e9 })]) {
+      const msgs = entries.map(decode);
+      expect(msgs.map((m) => [Number(m.seq), m.text, m.editedAt !== undefined])).toEqual([
+        [1, "hello", true],
+        [2, "hi", false],
+        [3, "hello", false],
+      ]);
+    }
+    const history = await historyOf(log, "lobby");
+    expect(history[0].text).toBe("hello");
+    expect(history[0].editedAt).toBeDefined();
+  });
+
+  it("a delete leaves a tombstone without text; the edits of it and the quotes of replies to it lose their text too", async () => {
+    const log = open();
+    await post(log, "lobby", ann, "my secret plan");
+    await edit(log, "lobby", ann, 1, "my edited secret plan");
+    await post(log, "lobby", bob, "what plan?", { replyToSeq: 1 });
+    const reply = (await log.history("lobby", { limit: 10 })).messages[2];
+    expect(reply.replyTo).toEqual({ seq: 1, sender: "ann", quote: "my edited secret plan", deleted: false });
+    expect(seqOf(await del(log, "lobby", ann, 1))).toBe(4);
+    const history = await historyOf(log, "lobby");
+    expect(history.map((m) => [Number(m.seq), m.text, m.deleted, m.change?.kind ?? 0])).toEqual([
+      [1, "", true, 0],
+      [2, "", false, MessageChangeKind.EDIT],
+      [3, "what plan?", false, 0],
+      [4, "", false, MessageChangeKind.DELETE],
+    ]);
+    expect(history[2].replyTo).toMatchObject({ seq: 1n, quote: "", deleted: true });
+    for (const file of backend.files ?? []) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch {
+        continue; // no WAL file: nothing in it
+      }
+      expect(bytes.includes(Buffer.from("secret plan")), `"secret plan" in ${file}`).toBe(false);
+    }
+  });
+
+  it("a reply to a deleted message carries the tombstone; a reply to a room action or an unknown number is refused", async () => {
+    const log = open();
+    await post(log, "lobby", ann, "gone soon");
+    await del(log, "lobby", ann, 1);
+    const stored = await post(log, "lobby", bob, "re", { replyToSeq: 1 });
+    expect(stored.kind).toBe("stored");
+    expect((await historyOf(log, "lobby"))[2].replyTo).toMatchObject({ seq: 1n, sender: "ann", quote: "", deleted: true });
+    expect(await post(log, "lobby", bob, "re", { replyToSeq: 2 })).toMatchObject({ kind: "refused", code: ErrorCode.INVALID_ARGUMENT });
+    expect(await post(log, "lobby", bob, "re", { replyToSeq: 99 })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+  });
+
+  it("a reply to a message of another room is refused (numbers are per room)", async () => {
+    const log = open();
+    await post(log, "other", ann, "over there");
+    await post(log, "lobby", ann, "here");
+    expect(await post(log, "lobby", bob, "re", { replyToSeq: 2 })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+    expect(await edit(log, "lobby", ann, 2, "x")).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+  });
+
+  it("a reply may name a message sent in the same turn (numbered, not yet stored)", async () => {
+    const log = open();
+    const [first, second] = await Promise.all([post(log, "lobby", ann, "question"), post(log, "lobby", bob, "answer", { replyToSeq: 1 })]);
+    expect([seqOf(first), seqOf(second)]).toEqual([1, 2]);
+    expect((await log.history("lobby", { limit: 10 })).messages[1].replyTo).toEqual({ seq: 1, sender: "ann", quote: "question", deleted: false });
+  });
+
+  it("only the author edits; the author, a moderator or an owner deletes; anyone else is refused", async () => {
+    const log = open();
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.CREATE, roles: { "u-mod": RoomRole.OWNER } }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "ann's");
+    await post(log, "club", bob, "bob's");
+    expect(await edit(log, "club", bob, 2, "mine now")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+    expect(await edit(log, "club", mod, 2, "moderated")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+    expect(await del(log, "club", bob, 2)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+    expect(await del(log, "club", ann, 3)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+    expect(seqOf(await edit(log, "club", ann, 2, "ann's, edited"))).toBe(4);
+  });
+
+  it("the owner deletes someone's message; a member may not delete another's", async () => {
+    const log = open();
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.CREATE, roles: { "u-mod": RoomRole.OWNER } }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "ann's");
+    await post(log, "club", bob, "bob's");
+    expect(await del(log, "club", ann, 3)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+    expect(seqOf(await del(log, "club", mod, 3))).toBe(4);
+    expect(seqOf(await del(log, "club", ann, 2))).toBe(5);
+    expect(seqOf(await edit(log, "club", bob, 3, "too late"))).toBe(-1);
+  });
+
+  it("refuses a change of a room action, of a change entry, of a deleted message, and an edit past the window", async () => {
+    const log = open();
+    await log.act({ room: "club", actor: ann, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "old", { sentAtMs: Date.now() - 2 * 60 * 60 * 1000 });
+    await post(log, "club", ann, "new");
+    expect(await edit(log, "club", ann, 1, "x")).toMatchObject({ kind: "refused", code: ErrorCode.INVALID_ARGUMENT });
+    expect(await edit(log, "club", ann, 2, "x", { editWindowMs: 60 * 60 * 1000 })).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("edit window (1 h)") });
+    expect(seqOf(await edit(log, "club", ann, 3, "newer"))).toBe(4);
+    expect(await del(log, "club", ann, 4)).toMatchObject({ kind: "refused", code: ErrorCode.INVALID_ARGUMENT });
+    expect(seqOf(await del(log, "club", ann, 3))).toBe(5);
+    expect(await del(log, "club", ann, 3)).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("was deleted") });
+    expect(await edit(log, "club", ann, 3, "back")).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION });
+    expect(await edit(log, "club", ann, 0, "x")).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+  });
+
+  it("a message beyond retention cannot be edited or deleted (FAILED_PRECONDITION); a number never given is NOT_FOUND", async () => {
+    const log = open({ ...defaultRetention, maxMessagesPerRoom: 2 });
+    for (const text of ["a", "b", "c"]) await post(log, "lobby", ann, text);
+    expect(await edit(log, "lobby", ann, 1, "x")).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("beyond retention") });
+    expect(await del(log, "lobby", ann, 1)).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION });
+    expect(await del(log, "lobby", ann, 4)).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+    expect(await post(log, "lobby", ann, "re", { replyToSeq: 1 })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+  });
+
+  it("is idempotent by client_msg_id: the same change again is the original entry; another change under the key is a conflict", async () => {
+    const log = open();
+    await post(log, "lobby", ann, "one");
+    await post(log, "lobby", ann, "two");
+    expect(seqOf(await edit(log, "lobby", ann, 1, "uno", { clientMsgId: "k" }))).toBe(3);
+    expect(await edit(log, "lobby", ann, 1, "uno", { clientMsgId: "k" })).toMatchObject({ kind: "duplicate", original: { seq: 3, text: "uno", change: { targetSeq: 1 } } });
+    expect(await edit(log, "lobby", ann, 1, "eins", { clientMsgId: "k" })).toEqual({ kind: "conflict" });
+    expect(await edit(log, "lobby", ann, 2, "uno", { clientMsgId: "k" })).toEqual({ kind: "conflict" });
+    expect(await del(log, "lobby", ann, 1, { clientMsgId: "k" })).toEqual({ kind: "conflict" });
+    expect(await post(log, "lobby", ann, "uno", { clientMsgId: "k" })).toEqual({ kind: "conflict" });
+    expect(seqOf(await del(log, "lobby", ann, 2, { clientMsgId: "d" }))).toBe(4);
+    expect(await del(log, "lobby", ann, 2, { clientMsgId: "d" })).toMatchObject({ kind: "duplicate", original: { seq: 4 } });
+    expect((await log.position("lobby")).lastSeq).toBe(4);
+  });
+
+  it("an edit racing a delete: decided one after the other, the message ends deleted with no text left anywhere", async () => {
+    const log = open();
+    await post(log, "lobby", ann, "racy text");
+    const [edited, deleted] = await Promise.all([edit(log, "lobby", ann, 1, "racier text"), del(log, "lobby", ann, 1)]);
+    expect(deleted.kind).toBe("stored");
+    const history = await historyOf(log, "lobby");
+    expect(history[0]).toMatchObject({ text: "", deleted: true });
+    expect(history.map((m) => m.text).join("")).not.toContain("rac");
+    // The other order: a delete first, the edit after it is refused.
+    await post(log, "lobby", ann, "second");
+    const last = (await log.position("lobby")).lastSeq;
+    const [d2, e2] = await Promise.all([del(log, "lobby", ann, last), edit(log, "lobby", ann, last, "resurrected")]);
+    expect(d2.kind).toBe("stored");
+    expect(e2).toMatchObject({ kind: "refused", code: ErrorCode.FAILED_PRECONDITION });
+    expect(edited.kind === "stored" || edited.kind === "refused").toBe(true);
+  });
+
+  it("a banned or muted user may not edit; a banned one may not delete", async () => {
+    const log = open();
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "a");
+    await post(log, "club", bob, "b");
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.MUTE, targetUser: "u-ann" }, clientActionId: "", sentAtMs: Date.now() });
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.BAN, targetUser: "u-bob" }, clientActionId: "", sentAtMs: Date.now() });
+    expect(await edit(log, "club", ann, 2, "x")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("muted") });
+    expect(await del(log, "club", bob, 3)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("banned") });
+    expect(seqOf(await del(log, "club", ann, 2))).toBe(6);
+  });
+});
+
+describe("message changes: the Redis log", () => {
+  it("stores replies with their quote; refuses a reply to a room action or an unknown number", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    const prefix = uniquePrefix("replies");
+    const log = new RedisRoomLog({ url: REDIS_URL, cluster: false, prefix, retention: defaultRetention, leaseMs: 3000 });
+    try {
+      expect(await log.connect()).toBe(true);
+      const r = recorder();
+      await log.subscribe("lobby", r.l);
+      await log.act({ room: "lobby", actor: mod, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+      await post(log, "lobby", ann, "question? ".repeat(20));
+      const stored = await post(log, "lobby", bob, "answer", { replyToSeq: 2, clientMsgId: "r1" });
+      const quote = { seq: 2, sender: "ann", quote: "question? ".repeat(10), deleted: false };
+      expect(stored).toEqual({ kind: "stored", seq: 3, replyTo: quote });
+      await waitUntil(() => r.entries.length === 3, "three deliveries");
+      expect(decode(r.entries[2]).replyTo).toMatchObject({ seq: 2n, sender: "ann", quote: quote.quote, deleted: false });
+      expect((await log.history("lobby", { limit: 10 })).messages[2].replyTo).toEqual(quote);
+      // A resend names the same target: the original; another target under the key: a conflict.
+      expect(await post(log, "lobby", bob, "answer", { replyToSeq: 2, clientMsgId: "r1" })).toMatchObject({ kind: "duplicate", original: { seq: 3 } });
+      expect(await post(log, "lobby", bob, "answer", { replyToSeq: 3, clientMsgId: "r1" })).toEqual({ kind: "conflict" });
+      expect(await post(log, "lobby", bob, "re", { replyToSeq: 1 })).toMatchObject({ kind: "refused", code: ErrorCode.INVALID_ARGUMENT });
+      expect(await post(log, "lobby", bob, "re", { replyToSeq: 99 })).toMatchObject({ kind: "refused", code: ErrorCode.NOT_FOUND });
+      expect((await log.position("lobby")).lastSeq).toBe(3);
+    } finally {
+      await log.close();
+      await deletePrefix(REDIS_URL, prefix).catch(() => {});
+    }
+  });
+
+  it("refuses edits and deletes with a clear error, and stores nothing", async ({ skip }) => {
+    if (!(await redisAnswers())) return skip();
+    const prefix = uniquePrefix("changes");
+    const log = new RedisRoomLog({ url: REDIS_URL, cluster: false, prefix, retention: defaultRetention, leaseMs: 3000 });
+    try {
+      expect(await log.connect()).toBe(true);
+      await post(log, "lobby", ann, "hello");
+      const notYet = { kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: expect.stringContaining("not supported on the Redis log yet") };
+      expect(await edit(log, "lobby", ann, 1, "x")).toMatchObject(notYet);
+      expect(await del(log, "lobby", ann, 1)).toMatchObject(notYet);
+      expect((await log.position("lobby")).lastSeq).toBe(1);
+    } finally {
+      await log.close();
+      await deletePrefix(REDIS_URL, prefix).catch(() => {});
+    }
+  });
+});
