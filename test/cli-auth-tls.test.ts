@@ -14,8 +14,8 @@ afterEach(async () => {
 const root = fileURLToPath(new URL("..", import.meta.url));
 const secret = "cli-test-secret-that-is-at-least-32-bytes";
 
-function mint(sub: string): string {
-  return execFileSync(process.execPath, ["--import", "tsx", "src/cli/mint-token.ts", "--sub", sub, "--secret", secret], { cwd: root })
+function mint(sub: string, extra: string[] = []): string {
+  return execFileSync(process.execPath, ["--import", "tsx", "src/cli/mint-token.ts", "--sub", sub, "--secret", secret, ...extra], { cwd: root })
     .toString()
     .trim();
 }
@@ -31,6 +31,18 @@ describe("CLI with authentication", () => {
     alice.end();
     expect(await alice.exitCode()).toBe(0);
     expect(alice.stdout).toMatch(/<alice> signed message/);
+  });
+
+  it("a user id that is not a nickname chats under a display name; others see its id on every message", async () => {
+    const server = await startTestServer({ authSecret: secret });
+    const id = "0d9e4b7c-5a41-4f63-9c1e-7a2b3c4d5e6f";
+    const ann = spawnCli(["--server", server.baseUrl, "--name", "Ann", "--token", mint(id, ["--name", "Ann"]), "--json"]);
+    await ann.waitForStdout('"joined"');
+    ann.write("hello from a uuid");
+    ann.end();
+    expect(await ann.exitCode()).toBe(0);
+    const stored = await server.hub.history("lobby", { limit: 10 });
+    expect(stored.messages.map((m) => [m.sender, m.senderId, m.text])).toContainEqual(["Ann", id, "hello from a uuid"]);
   });
 
   it("without a token: one line saying so, non-zero exit", async () => {

@@ -8,10 +8,11 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 
-const USAGE = `Usage: npm run --silent token -- --sub <nickname> (--secret <hmac secret> | --private-key <pem> --alg <alg>)
+const USAGE = `Usage: npm run --silent token -- --sub <user id> [--name <display name>] (--secret <hmac secret> | --private-key <pem> --alg <alg>)
        [--expires 1h] [--issuer <iss>] [--audience <aud>]
 
-  --sub          the identity (becomes the nickname)
+  --sub          the user id (any string up to 256 characters)
+  --name         the display name used when a join asks for none (the token's name claim)
   --secret       HMAC secret, as given to the server's --auth-secret (or $AUTH_SECRET)
   --private-key  PEM private key matching the server's --auth-public-key
   --alg          signing algorithm for --private-key: RS256, ES256, EdDSA, ... (default: from the key)
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       sub: { type: "string" },
+      name: { type: "string" },
       secret: { type: "string" },
       "private-key": { type: "string" },
       alg: { type: "string" },
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   if (values.help) return void process.stdout.write(USAGE);
   if (!values.sub) throw new Error("--sub is required");
   const { key, alg } = keyAndAlg({ secret: values.secret, "private-key": values["private-key"], alg: values.alg });
-  let jwt = new SignJWT({}).setProtectedHeader({ alg }).setSubject(values.sub).setIssuedAt().setExpirationTime(values.expires!);
+  let jwt = new SignJWT(values.name ? { name: values.name } : {}).setProtectedHeader({ alg }).setSubject(values.sub).setIssuedAt().setExpirationTime(values.expires!);
   if (values.issuer) jwt = jwt.setIssuer(values.issuer);
   if (values.audience) jwt = jwt.setAudience(values.audience);
   process.stdout.write(`${await jwt.sign(key)}\n`);
