@@ -16,6 +16,7 @@ import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import * as grpc from "@grpc/grpc-js";
+import { fromBinary, fromJson, toBinary, toJson, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { AdminService } from "../gen/chat/v1/admin_pb.js";
 import { LeaveReason, RoomActionKind, RoomRole } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
@@ -221,6 +222,56 @@ describe("admin API over native gRPC", () => {
         "DisconnectUser",
         "ListUserSessions",
       ]);
+    } finally {
+      reflection.close();
+      raw.close();
+    }
+  });
+});
+
+/**
+ * A unary call the way grpcurl makes it: the method and its messages found by
+ * server reflection alone (no generated code), JSON in, JSON out.
+ */
+async function grpcurlLike(raw: grpc.Client, reflection: ReflectionClient, path: string, json: JsonValue, authorization: string): Promise<JsonValue> {
+  const [service, name] = path.split("/");
+  const registry = await reflection.registryFor([service]);
+  const method = registry.getService(service)!.methods.find((m) => m.name === name)!;
+  const request = fromJson(method.input, json, { registry });
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", authorization);
+  const reply = await new Promise<Message>((resolve, reject) =>
+    raw.makeUnaryRequest(
+      `/${service}/${name}`,
+      (m: Message) => Buffer.from(toBinary(method.input, m)),
+      (b: Buffer) => fromBinary(method.output, b),
+      request,
+      metadata,
+      (err, res) => (err ? reject(err) : resolve(res!)),
+    ),
+  );
+  return toJson(method.output, reply, { registry });
+}
+
+describe("admin API from reflection alone (what grpcurl does)", () => {
+  it("the README's app-backend steps: create a room with members, add one, publish, list sessions", async () => {
+    const server = await adminServer();
+    const raw = rawClient(server.address);
+    const reflection = new ReflectionClient(raw, "v1");
+    const call = (path: string, json: JsonValue) => grpcurlLike(raw, reflection, path, json, `Bearer ${KEY}`);
+    try {
+      expect(await call("chat.v1.AdminService/CreateRoom", { room: "team", owners: ["alice"], members: ["bob"] })).toMatchObject({ state: { visibility: "ROOM_VISIBILITY_PUBLIC" } });
+      expect(await call("chat.v1.AdminService/AddMember", { room: "team", user_id: "carol" })).toBeDefined();
+      const published = (await call("chat.v1.AdminService/Publish", { room: "team", sender: "Deploy Bot", text: "v2 is out", idempotency_key: "release-2" })) as {
+        message: { text: string; senderId: string };
+      };
+      expect(published.message).toMatchObject({ text: "v2 is out", senderId: "system:Deploy Bot" });
+      await user(server, "alice", "team");
+      expect(await call("chat.v1.AdminService/ListUserSessions", { user_id: "alice" })).toMatchObject({ sessions: [{ rooms: ["team"] }] });
+      // A user's token is not the admin credential, by this route either.
+      await expect(grpcurlLike(raw, reflection, "chat.v1.AdminService/CreateRoom", { room: "x" }, `Bearer ${await token("alice")}`)).rejects.toMatchObject({
+        code: grpc.status.UNAUTHENTICATED,
+      });
     } finally {
       reflection.close();
       raw.close();
