@@ -70,6 +70,8 @@ function sharedStore(): HistoryStore {
     findSent: (room, sender, id) => store.findSent(room, sender, id),
     state: (room) => store.state(room),
     roomsOf: (userId, limit) => store.roomsOf(userId, limit),
+    readPosition: (room, userId) => store.readPosition(room, userId),
+    markRead: (room, userId, seq) => store.markRead(room, userId, seq),
     setInUse: (room, inUse) => store.setInUse(room, inUse),
     prune: (now) => store.prune(now),
     close: () => {}, // the servers come and go; the history stays

@@ -402,6 +402,28 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect(await log.claim("hall", { ...laptop }, 10, undefined, access)).toEqual({ kind: "claimed", memberCount: 1 });
   });
 
+  it("keeps each user's read position, forward only, and counts the messages from others after it", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    await create(log, "hall", ann); // an action: never unread
+    await post(log, "hall", ann, "mine");
+    for (const text of ["one", "two", "three"]) await post(log, "hall", bob, text);
+    await waitUntil(() => r.entries.length === 5, "5 entries");
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 0, unread: 3 });
+    expect(await log.markRead("hall", "u-ann", 3)).toBe(3);
+    expect(await log.markRead("hall", "u-ann", 2)).toBe(3);
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 3, unread: 2 });
+    // Bob's own messages are not news to him; another user starts unread.
+    expect(await log.readState("hall", "u-bob")).toEqual({ readSeq: 0, unread: 1 });
+    expect(await log.markRead("hall", "u-ann", 5)).toBe(5);
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: 0 });
+    // A deleted room takes its read positions with it.
+    expect(await act(log, "hall", admin, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "stored" });
+    expect((await log.readState("hall", "u-ann")).readSeq).toBe(0);
+  });
+
   it("passes ephemeral signals (typing) to subscribers", async ({ skip }) => {
     if (!(await backend.available())) return skip();
     const log = await open();

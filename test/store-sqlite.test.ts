@@ -174,7 +174,7 @@ describe("SqliteHistoryStore persistence", () => {
     raw.close();
   });
 
-  it("upgrades a version 3 file (before messages could change): its messages are plain, and can then be edited, replied to and deleted", () => {
+  it("upgrades a version 3 file (before messages could change): its messages are plain, and can then be edited, replied to, deleted and read", () => {
     const db = new Database(dbPath);
     db.pragma("journal_mode = WAL");
     db.exec(`
@@ -203,10 +203,18 @@ describe("SqliteHistoryStore persistence", () => {
     expect(store.get("lobby", 3)?.replyTo).toEqual({ seq: 1, sender: "ann", quote: "", deleted: true });
     expect(store.get("lobby", 5)?.change).toEqual({ targetSeq: 1, kind: 2 });
     expect(readFileSync(dbPath).includes(Buffer.from("secret from v3"))).toBe(false);
+    // Version 5: read positions, forward only, kept across a restart.
+    expect(store.readPosition("lobby", "u-ann")).toBe(0);
+    expect(store.markRead("lobby", "u-ann", 3)).toBe(3);
+    expect(store.markRead("lobby", "u-ann", 2)).toBe(3);
     close(store);
+    const reopened = open();
+    expect(reopened.readPosition("lobby", "u-ann")).toBe(3);
+    expect(reopened.readPosition("lobby", "u-bob")).toBe(0);
+    close(reopened);
     const raw = new Database(dbPath, { readonly: true });
     expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(4);
+    expect(SCHEMA_VERSION).toBe(5);
     raw.close();
   });
 

@@ -53,6 +53,7 @@ import { RoomQueries, type MemberListing, type RoomListing } from "./room-querie
 import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
 import { notifyNobody, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
+import { markRead, readNotifyNobody, SignedInSessions, type ReadNotice, type ReadNotify } from "./read-marks.js";
 import { recordChange, type ChangeAnswer } from "./message-changes.js";
 import type { ChangeRequest } from "../log/message-changes.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
@@ -87,6 +88,9 @@ export class Hub implements SessionHost {
   private readonly openedAtMs = new WeakMap<Session, number>();
   /** Tells the other user of a direct conversation just created, on every node (the server sets it: direct-notices.ts). */
   directNotify: DirectNotify = notifyNobody;
+  /** Tells the user's sessions on the other nodes that a read position moved (the server sets it: read-marks.ts). */
+  readNotify: ReadNotify = readNotifyNobody;
+  private readonly signedIn = new SignedInSessions<Session>();
 
   constructor(options: HubOptions) {
     this.limits = { ...defaultHubLimits, ...options.limits };
@@ -161,6 +165,7 @@ export class Hub implements SessionHost {
     const who = typeof identity === "string" ? { subject: identity } : identity;
     const session = new Session(this, this.nextSessionId++, transport, who);
     this.sessions.add(session);
+    if (who) this.signedIn.add(who.subject, session);
     this.openedAtMs.set(session, Date.now());
     this.startHeartbeat();
     return session;
@@ -168,6 +173,7 @@ export class Hub implements SessionHost {
 
   forget(session: Session): void {
     this.sessions.delete(session);
+    if (session.identity) this.signedIn.delete(session.identity.subject, session);
     if (this.sessions.size === 0) this.stopHeartbeat();
   }
 
@@ -290,6 +296,23 @@ export class Hub implements SessionHost {
   /** Edit or delete a message through its room's log: the change's entry as every member receives it, or the refusal. */
   change(request: ChangeRequest): Promise<CommandError | ChangeAnswer> {
     return recordChange(this.log, request, () => this.rooms.get(request.room));
+  }
+
+  /**
+   * Move the member's read position forward; the answer goes to its session,
+   * the same event to the user's other sessions on every node.
+   */
+  async markRead(m: Membership, seq: bigint): Promise<CommandError | EncodedEvent> {
+    const outcome = await markRead(this.log, m, seq, this.rooms.get(m.room)?.position.lastSeq ?? 0);
+    if (outcome instanceof CommandError) return outcome;
+    this.signedIn.tell(outcome, m.owner as Session);
+    this.readNotify(outcome);
+    return events.readPositionEvent(outcome.room, outcome.readSeq, outcome.unread);
+  }
+
+  /** Another node's session of a user moved a read position: this node's sessions of the user hear of it. */
+  tellReadPosition(notice: ReadNotice): number {
+    return this.signedIn.tell(notice);
   }
 
   /** The room's state (undefined: none, a public room without roles). */
@@ -465,7 +488,13 @@ export class Hub implements SessionHost {
   private async sendJoined(room: LocalRoom, m: Membership, options: JoinOptions, replaced: boolean): Promise<CommandError | EncodedEvent | undefined> {
     const queue = m.owner.queue;
     const pageSize = Math.max(1, Math.min(this.limits.membersOnJoin, Math.floor(this.limits.maxQueuedBytes / 4 / MEMBER_ENTRY_MAX_BYTES)));
-    const [page, stored, state] = await Promise.all([this.log.members(room.name, "", pageSize), this.log.position(room.name), this.log.state(room.name)]);
+    const [page, stored, state, read] = await Promise.all([
+      this.log.members(room.name, "", pageSize),
+      this.log.position(room.name),
+      this.log.state(room.name),
+      // Read positions are a signed-in user's (a shared membership's).
+      m.shared ? this.log.readState(room.name, m.userId) : undefined,
+    ]);
     if (m.isGone) return undefined;
     this.keepState(room, state);
     // A ban (or a removal) decided after the claim and delivered before it was known here.
@@ -513,6 +542,8 @@ export class Hub implements SessionHost {
         rateLimitBurst: this.limits.rateBurst,
         userId: m.userId,
         state: roomStateFor(state, m.userId, m.grant, Date.now()),
+        readSeq: BigInt(read?.readSeq ?? 0),
+        unreadCount: read?.unread ?? 0,
       },
       page.members,
       recent,

@@ -6,6 +6,7 @@
 import { RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
 import type { HistoryPage, HistoryQuery, MemberPage, RoomLog } from "../log/room-log.js";
 import type { StoredMessage } from "../log/message.js";
+import type { ReadState } from "../log/read-positions.js";
 import { maySee, roleOf, type RoomStateData } from "../rooms/room-state.js";
 import { grantIn, type Caller } from "./caller.js";
 import { otherOf, storedRole } from "./room-rights.js";
@@ -20,6 +21,8 @@ export interface RoomListing {
   directUserId: string;
   /** In "my rooms": the newest entry. */
   last?: StoredMessage;
+  /** In "my rooms": where the caller has read it up to. */
+  read?: ReadState;
 }
 
 /** A page of members, each with its stored role. */
@@ -73,7 +76,8 @@ export class RoomQueries {
   /** "My rooms": where the caller holds a role, with the newest entry of each. */
   async mine(caller: NonNullable<Caller>): Promise<RoomListing[]> {
     const rooms = await this.log.userRooms(caller.subject, this.maxRooms);
-    return rooms.map((r) => ({
+    const reads = await Promise.all(rooms.map((r) => this.log.readState(r.name, caller.subject)));
+    return rooms.map((r, i) => ({
       name: r.name,
       memberCount: r.memberCount,
       lastSeq: r.lastSeq,
@@ -81,6 +85,7 @@ export class RoomQueries {
       yourRole: roleOf(r.state, caller.subject, grantIn(caller, r.name)),
       directUserId: otherOf(r.state, caller.subject),
       last: r.last,
+      read: reads[i],
     }));
   }
 }

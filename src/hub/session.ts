@@ -79,6 +79,8 @@ export interface SessionHost {
   rename(membership: Membership, next: PreparedNickname): Promise<CommandError | EncodedEvent>;
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
   publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, replyToSeq?: number): Promise<PublishOutcome>;
+  /** Move the member's read position (read-marks.ts); resolves with the answer's event or a refusal. */
+  markRead(membership: Membership, seq: bigint): Promise<CommandError | EncodedEvent>;
   /** Edit or delete a message through its room's log: the change's entry, or the refusal. */
   change(request: ChangeRequest): Promise<CommandError | ChangeAnswer>;
   typing(membership: Membership): void;
@@ -312,14 +314,32 @@ export class Session implements MemberOwner {
           return this.roomCommands.createRoom(command.value, ctx, reply);
         case "openDirect":
           return this.roomCommands.openDirect(command.value, ctx, reply);
+        case "markRead":
+          ctx.room = command.value.room;
+          return this.markRead(command.value.room, command.value.seq, ctx, reply);
         default:
-          throw invalid("request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct, edit_message, delete_message)");
+          throw invalid(
+            "request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct, edit_message, delete_message, mark_read)",
+          );
       }
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
       this.answer(reply, events.errorEvent(err.code, err.message, ctx));
       return undefined;
     }
+  }
+
+  /** Move this user's read position (signed in only); answered once the log has it, without holding later commands. */
+  private markRead(room: string, seq: bigint, ctx: events.ErrorContext, reply: CommandReply | undefined): undefined {
+    const member = this.membership(room);
+    if (this.identity === undefined) {
+      throw new CommandError(ErrorCode.FAILED_PRECONDITION, "read positions are kept for signed-in users, and this server runs without authentication");
+    }
+    this.hub.markRead(member, seq).then(
+      (outcome) => this.answer(reply, outcome instanceof CommandError ? events.errorEvent(outcome.code, outcome.message, ctx) : outcome),
+      () => this.abort(Disconnect.internal()),
+    );
+    return undefined;
   }
 
   /** Take a token; a client that keeps hammering past the limit is disconnected. */
@@ -538,6 +558,8 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.EDIT_MESSAGE;
     case "deleteMessage":
       return CommandKind.DELETE_MESSAGE;
+    case "markRead":
+      return CommandKind.MARK_READ;
     default:
       return CommandKind.UNSPECIFIED;
   }

@@ -31,6 +31,7 @@ import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeMessageEvent } from "../wire/message-codec.js";
 import type { RoomPosition, StoredMessage } from "./message.js";
 import { MemberDirectory } from "./member-directory.js";
+import { countUnread, UNREAD_CAP, type ReadState } from "./read-positions.js";
 import type {
   ClaimOutcome,
   HistoryPage,
@@ -321,6 +322,16 @@ export class EmbeddedRoomLog implements RoomLog {
     const released = this.directory.release(room, member);
     if (!released?.left) return;
     this.roomStates.get(room)?.listener?.presence(room, { kind: "left", nickname: released.nickname, reason, memberCount: released.memberCount });
+  }
+
+  async markRead(room: string, userId: string, seq: number): Promise<number> {
+    this.commit(); // a position may name an entry of this turn: store it first
+    return this.store.markRead(room, userId, seq);
+  }
+
+  async readState(room: string, userId: string): Promise<ReadState> {
+    const readSeq = this.store.readPosition(room, userId);
+    return { readSeq, unread: countUnread(this.store.after(room, readSeq, UNREAD_CAP), userId) };
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {

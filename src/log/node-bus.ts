@@ -26,12 +26,22 @@ export interface DirectNotice {
   from: string;
 }
 
+/** A user's read position in a room moved (hub/read-marks.ts): their sessions hear of it. */
+export interface ReadNotice {
+  room: string;
+  userId: string;
+  readSeq: number;
+  unread: number;
+}
+
 /** What one node does for the bus: the sessions it holds. */
 export interface NodeSessions {
   disconnectUser(userId: string, reason: string): number;
   userSessions(userId: string): UserSessionInfo[];
   /** Tell the user's sessions on this node; how many were told. */
   directOpened(notice: DirectNotice): number;
+  /** Tell the user's sessions on this node where they have read a room up to; how many were told. */
+  readMoved(notice: ReadNotice): number;
 }
 
 export interface NodeBusAnswer<T> {
@@ -51,6 +61,8 @@ export interface NodeBus {
    * look at its rooms.
    */
   directOpened(notice: DirectNotice): void;
+  /** Tell the user's sessions on the other nodes (this node's hub tells its own); fire and forget like directOpened. */
+  readMoved(notice: ReadNotice): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +80,10 @@ export class LocalNodeBus implements NodeBus {
 
   directOpened(notice: DirectNotice): void {
     this.local.directOpened(notice);
+  }
+
+  readMoved(): void {
+    // No other node.
   }
 
   async close(): Promise<void> {}

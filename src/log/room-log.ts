@@ -17,6 +17,7 @@ import type { ActionInput, Actor, RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import type { ReplyRef, RoomPosition, StoredMessage } from "./message.js";
 import type { ChangeRequest } from "./message-changes.js";
+import type { ReadState } from "./read-positions.js";
 
 export type { ChangeRequest, RoomPosition, StoredMessage };
 
@@ -298,6 +299,10 @@ export interface RoomLog {
   members(room: string, pageToken: string, pageSize: number): Promise<MemberPage>;
   /** Rooms that have members, by name, at most `limit`. */
   rooms(limit: number): Promise<RoomSummary[]>;
+  /** Move the user's read position in the room forward to `seq` (never back); returns the position now stored. */
+  markRead(room: string, userId: string, seq: number): Promise<number>;
+  /** Where the user has read the room up to, and the messages from others after it (at most UNREAD_CAP). */
+  readState(room: string, userId: string): Promise<ReadState>;
   /** Whether the backend answers now (health and metrics). */
   readonly available: boolean;
   /** Told whenever availability changes. */

@@ -92,6 +92,8 @@ function toRoomInfo(r: RoomListing) {
     yourRole: r.yourRole,
     directUserId: r.directUserId,
     lastMessage: r.last ? toChatMessage(r.last) : undefined,
+    readSeq: BigInt(r.read?.readSeq ?? 0),
+    unreadCount: r.read?.unread ?? 0,
   };
 }
 

@@ -65,6 +65,10 @@ export interface HistoryStore {
   state(room: string): RoomStateData | undefined;
   /** The rooms whose state gives the user a role, by name, at most `limit`. */
   roomsOf(userId: string, limit: number): RoomOfUser[];
+  /** Where the user has read the room up to (0: nothing marked). */
+  readPosition(room: string, userId: string): number;
+  /** Move the user's read position forward to `seq` (never back); returns the position now stored. */
+  markRead(room: string, userId: string, seq: number): number;
   /** A room in use (it has members) is never evicted to make room for others. */
   setInUse(room: string, inUse: boolean): void;
   /**

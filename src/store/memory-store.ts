@@ -46,6 +46,8 @@ export class MemoryHistoryStore implements HistoryStore {
   private readonly inUse = new Set<string>();
   /** Room states: not history, so neither retention nor maxBytes ever drops them (only a room's deletion). */
   private readonly states = new Map<string, RoomStateData>();
+  /** Read positions by room, then user: they go with the room's history (a room forgotten starts unread). */
+  private readonly reads = new Map<string, Map<string, number>>();
   private totalBytes = 0;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -170,8 +172,23 @@ export class MemoryHistoryStore implements HistoryStore {
     return h;
   }
 
+  readPosition(room: string, userId: string): number {
+    return this.reads.get(room)?.get(userId) ?? 0;
+  }
+
+  markRead(room: string, userId: string, seq: number): number {
+    // Only for a room with history: what bounds the rooms held bounds the positions too.
+    if (!this.rooms.has(room)) return 0;
+    let users = this.reads.get(room);
+    if (!users) this.reads.set(room, (users = new Map()));
+    const now = Math.max(users.get(userId) ?? 0, seq);
+    users.set(userId, now);
+    return now;
+  }
+
   private deleteRoom(room: string): void {
     const h = this.rooms.get(room);
+    this.reads.delete(room);
     if (h) this.forget(room, h);
     this.states.delete(room);
   }
@@ -257,6 +274,7 @@ export class MemoryHistoryStore implements HistoryStore {
 
   private forget(name: string, h: RoomHistory): void {
     this.rooms.delete(name);
+    this.reads.delete(name);
     this.totalBytes -= h.bytes;
   }
 

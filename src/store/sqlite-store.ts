@@ -58,7 +58,7 @@ import { textHash } from "../log/text-hash.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** The history database could not be opened: the message names the file and says why, in one line. */
 export class StoreOpenError extends Error {
@@ -202,6 +202,19 @@ CREATE INDEX messages_by_change_target ON messages (room, change_target) WHERE c
 CREATE INDEX messages_by_reply_to ON messages (room, reply_to_seq) WHERE reply_to_seq != 0;
 `;
 
+/**
+ * Version 5 (issue 19): read positions, per room and user; they go with the
+ * room's deletion.
+ */
+const SCHEMA_V5 = `
+CREATE TABLE read_positions (
+  room TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (room, user_id)
+) WITHOUT ROWID;
+`;
+
 const MESSAGE_COLUMNS =
   "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted";
 
@@ -298,6 +311,14 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   /** Rooms in use are protected by the room log's own position cache; nothing to do here. */
+  readPosition(room: string, userId: string): number {
+    return (this.stmts.readPosition.get(room, userId) as number | undefined) ?? 0;
+  }
+
+  markRead(room: string, userId: string, seq: number): number {
+    return this.stmts.markRead.get(room, userId, seq) as number;
+  }
+
   setInUse(): void {}
 
   /** Rooms with a row (for tests and tools). */
@@ -431,6 +452,7 @@ export class SqliteHistoryStore implements HistoryStore {
     this.stmts.deleteRoom.run(room);
     this.stmts.deleteState.run(room);
     this.stmts.deleteRoles.run(room);
+    this.stmts.deleteReads.run(room);
   }
 
   /**
@@ -491,6 +513,11 @@ function prepareStatements(db: Database.Database) {
     getState: db.prepare("SELECT state FROM room_states WHERE name = ?").pluck(),
     putState: db.prepare("INSERT INTO room_states (name, state, version) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state, version = excluded.version"),
     deleteState: db.prepare("DELETE FROM room_states WHERE name = ?"),
+    deleteReads: db.prepare("DELETE FROM read_positions WHERE room = ?"),
+    readPosition: db.prepare("SELECT seq FROM read_positions WHERE room = ? AND user_id = ?").pluck(),
+    markRead: db.prepare(
+      "INSERT INTO read_positions (room, user_id, seq) VALUES (?, ?, ?) ON CONFLICT (room, user_id) DO UPDATE SET seq = max(seq, excluded.seq) RETURNING seq",
+    ).pluck(),
     deleteRoles: db.prepare("DELETE FROM room_roles WHERE room = ?"),
     insertRole: db.prepare("INSERT INTO room_roles (user_id, room, role) VALUES (?, ?, ?)"),
     roomsOf: db.prepare(
@@ -587,6 +614,7 @@ function migrate(db: Database.Database, fail: (reason: string) => never): void {
   }
   if (version < 3) step(db, 3, () => db.exec(SCHEMA_V3));
   if (version < 4) step(db, 4, () => db.exec(SCHEMA_V4));
+  if (version < 5) step(db, 5, () => db.exec(SCHEMA_V5));
 }
 
 function step(db: Database.Database, version: number, migrate: () => void): void {

@@ -62,6 +62,9 @@ export const memberRenamedEvent = (room: string, oldNickname: string, newNicknam
 export const memberJoinedEvent = (room: string, m: MemberInfo, role?: RoomRole): EncodedEvent =>
   encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m, role) } });
 
+export const readPositionEvent = (room: string, readSeq: number, unreadCount: number): EncodedEvent =>
+  encodeEvent({ case: "readPosition", value: { $typeName: "chat.v1.ReadPositionEvent", room, readSeq: BigInt(readSeq), unreadCount } });
+
 export const directOpenedEvent = (room: string, userId: string, created: boolean): EncodedEvent =>
   encodeEvent({ case: "directOpened", value: { $typeName: "chat.v1.DirectOpenedEvent", room, userId, created } });
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEinAQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAQgkKB2NvbW1hbmQi9QEKClJvb21BY3Rpb24SJQoEa2luZBgBIAEoDjIXLmNoYXQudjEuUm9vbUFjdGlvbktpbmQSEwoLdGFyZ2V0X3VzZXIYAiABKAkSDgoGcmVhc29uGAMgASgJEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0b3BpYxgFIAEoCRIfCgRyb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIrCgp2aXNpYmlsaXR5GAcgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRITCgt0YXJnZXRfbmFtZRgIIAEoCSJ/ChFDcmVhdGVSb29tQ29tbWFuZBIMCgRyb29tGAEgASgJEisKCnZpc2liaWxpdHkYAiABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAMgASgJEhAKCG5pY2tuYW1lGAQgASgJEg4KBmludml0ZRgFIAMoCSJeCg9Nb2RlcmF0ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRIjCgZhY3Rpb24YAiABKAsyEy5jaGF0LnYxLlJvb21BY3Rpb24SGAoQY2xpZW50X2FjdGlvbl9pZBgDIAEoCSIkChFPcGVuRGlyZWN0Q29tbWFuZBIPCgd1c2VyX2lkGAEgASgJIngKC0pvaW5Db21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSFgoJYWZ0ZXJfc2VxGAMgASgESACIAQESDQoFZXBvY2gYBCABKAkSFAoMcmVzdW1lX3Rva2VuGAUgASgJQgwKCl9hZnRlcl9zZXEiHAoMTGVhdmVDb21tYW5kEgwKBHJvb20YASABKAkiVgoLU2VuZENvbW1hbmQSDAoEcm9vbRgBIAEoCRIMCgR0ZXh0GAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSFAoMcmVwbHlfdG9fc2VxGAQgASgEIlQKEkVkaXRNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIMCgR0ZXh0GAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAkiSAoURGVsZXRlTWVzc2FnZUNvbW1hbmQSDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSFQoNY2xpZW50X21zZ19pZBgDIAEoCSJNCg1NZXNzYWdlQ2hhbmdlEhIKCnRhcmdldF9zZXEYASABKAQSKAoEa2luZBgCIAEoDjIaLmNoYXQudjEuTWVzc2FnZUNoYW5nZUtpbmQiRgoHUmVwbHlUbxILCgNzZXEYASABKAQSDgoGc2VuZGVyGAIgASgJEg0KBXF1b3RlGAMgASgJEg8KB2RlbGV0ZWQYBCABKAgiLwoNUmVuYW1lQ29tbWFuZBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIhwKC1BpbmdDb21tYW5kEg0KBW5vbmNlGAEgASgJIh0KDVR5cGluZ0NvbW1hbmQSDAoEcm9vbRgBIAEoCSI0CgxDaGF0UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCLbBAoLU2VydmVyRXZlbnQSJgoGam9pbmVkGAEgASgLMhQuY2hhdC52MS5Kb2luZWRFdmVudEgAEicKB21lc3NhZ2UYAiABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlSAASMwoNbWVtYmVyX2pvaW5lZBgDIAEoCzIaLmNoYXQudjEuTWVtYmVySm9pbmVkRXZlbnRIABIvCgttZW1iZXJfbGVmdBgEIAEoCzIYLmNoYXQudjEuTWVtYmVyTGVmdEV2ZW50SAASJAoFZXJyb3IYBSABKAsyEy5jaGF0LnYxLkVycm9yRXZlbnRIABIsCgloZWFydGJlYXQYBiABKAsyFy5jaGF0LnYxLkhlYXJ0YmVhdEV2ZW50SAASIgoEbGVmdBgHIAEoCzISLmNoYXQudjEuTGVmdEV2ZW50SAASJgoGdHlwaW5nGAggASgLMhQuY2hhdC52MS5UeXBpbmdFdmVudEgAEioKCHNodXRkb3duGAkgASgLMhYuY2hhdC52MS5TaHV0ZG93bkV2ZW50SAASKgoIcHJlc2VuY2UYCiABKAsyFi5jaGF0LnYxLlByZXNlbmNlRXZlbnRIABIoCgdzZXNzaW9uGAsgASgLMhUuY2hhdC52MS5TZXNzaW9uRXZlbnRIABI1Cg5tZW1iZXJfcmVuYW1lZBgMIAEoCzIbLmNoYXQudjEuTWVtYmVyUmVuYW1lZEV2ZW50SAASMwoNZGlyZWN0X29wZW5lZBgNIAEoCzIaLmNoYXQudjEuRGlyZWN0T3BlbmVkRXZlbnRIAEIHCgVldmVudCJDChFEaXJlY3RPcGVuZWRFdmVudBIMCgRyb29tGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHY3JlYXRlZBgDIAEoCCLOAgoLQ2hhdE1lc3NhZ2USDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQSDgoGc2VuZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoHc2VudF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNY2xpZW50X21zZ19pZBgGIAEoCRIjCgZhY3Rpb24YByABKAsyEy5jaGF0LnYxLlJvb21BY3Rpb24SEQoJc2VuZGVyX2lkGAggASgJEiYKBmNoYW5nZRgJIAEoCzIWLmNoYXQudjEuTWVzc2FnZUNoYW5nZRItCgllZGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RlbGV0ZWQYCyABKAgSIgoIcmVwbHlfdG8YDCABKAsyEC5jaGF0LnYxLlJlcGx5VG8iewoGTWVtYmVyEhAKCG5pY2tuYW1lGAEgASgJEi0KCWpvaW5lZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdXNlcl9pZBgDIAEoCRIfCgRyb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZSKzAwoLSm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIgCgdtZW1iZXJzGAMgAygLMg8uY2hhdC52MS5NZW1iZXISJAoGcmVjZW50GAQgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgFIAEoCRIQCghsYXN0X3NlcRgGIAEoBBIRCglmaXJzdF9zZXEYByABKAQSDwoHcmVzdW1lZBgIIAEoCBIZChFoaXN0b3J5X3RydW5jYXRlZBgJIAEoCBIVCg1lcG9jaF9jaGFuZ2VkGAogASgIEhQKDG1lbWJlcl9jb3VudBgLIAEoDRIaChJtZW1iZXJzX3BhZ2VfdG9rZW4YDCABKAkSFAoMcmVzdW1lX3Rva2VuGA0gASgJEhAKCHJlcGxhY2VkGA4gASgIEh0KFXJhdGVfbGltaXRfcGVyX3NlY29uZBgPIAEoDRIYChByYXRlX2xpbWl0X2J1cnN0GBAgASgNEiEKBXN0YXRlGBEgASgLMhIuY2hhdC52MS5Sb29tU3RhdGUSDwoHdXNlcl9pZBgSIAEoCSLWAQoJUm9vbVN0YXRlEisKCnZpc2liaWxpdHkYASABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAIgASgJEg8KB2NyZWF0b3IYAyABKAkSJAoJeW91cl9yb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIvCgttdXRlZF91bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbXV0ZWQYBiABKAgSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkiPwoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkSJAoGcmVhc29uGAIgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiJOChJNZW1iZXJSZW5hbWVkRXZlbnQSDAoEcm9vbRgBIAEoCRIUCgxvbGRfbmlja25hbWUYAiABKAkSFAoMbmV3X25pY2tuYW1lGAMgASgJIkIKEU1lbWJlckpvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSHwoGbWVtYmVyGAIgASgLMg8uY2hhdC52MS5NZW1iZXIiVwoPTWVtYmVyTGVmdEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSJAoGcmVhc29uGAMgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiKMAQoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEh8KBmpvaW5lZBgCIAMoCzIPLmNoYXQudjEuTWVtYmVyEgwKBGxlZnQYAyADKAkSFAoMam9pbmVkX2NvdW50GAQgASgNEhIKCmxlZnRfY291bnQYBSABKA0SFAoMbWVtYmVyX2NvdW50GAYgASgNIi0KC1R5cGluZ0V2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkinwEKCkVycm9yRXZlbnQSIAoEY29kZRgBIAEoDjISLmNoYXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSJQoHY29tbWFuZBgDIAEoDjIULmNoYXQudjEuQ29tbWFuZEtpbmQSEgoKcmVxdWVzdF9pZBgEIAEoCRIMCgRyb29tGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkiUAoOSGVhcnRiZWF0RXZlbnQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAIgASgJIh8KDVNodXRkb3duRXZlbnQSDgoGcmVhc29uGAEgASgJIiIKDFNlc3Npb25FdmVudBISCgpzZXNzaW9uX2lkGAEgASgJIhQKEk9wZW5TZXNzaW9uUmVxdWVzdCI7ChNPcGVuU2Vzc2lvblJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiSwoOQ29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIlCgdyZXF1ZXN0GAIgASgLMhQuY2hhdC52MS5DaGF0UmVxdWVzdCI2Cg9Db21tYW5kUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IiAKEExpc3RSb29tc1JlcXVlc3QSDAoEbWluZRgBIAEoCCLmAQoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIUCgxtZW1iZXJfY291bnQYAiABKA0SEAoIbGFzdF9zZXEYAyABKAQSKwoKdmlzaWJpbGl0eRgEIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYBSABKAkSJAoJeW91cl9yb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCRIqCgxsYXN0X21lc3NhZ2UYCCABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlIjUKEUxpc3RSb29tc1Jlc3BvbnNlEiAKBXJvb21zGAEgAygLMhEuY2hhdC52MS5Sb29tSW5mbyJJChJMaXN0TWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJmChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiAKB21lbWJlcnMYASADKAsyDy5jaGF0LnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSFAoMbWVtYmVyX2NvdW50GAMgASgNIn4KEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFwoKYmVmb3JlX3NlcRgCIAEoBEgAiAEBEhYKCWFmdGVyX3NlcRgDIAEoBEgBiAEBEg0KBWxpbWl0GAQgASgNQg0KC19iZWZvcmVfc2VxQgwKCl9hZnRlcl9zZXEiggEKEkdldEhpc3RvcnlSZXNwb25zZRImCghtZXNzYWdlcxgBIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYAiABKAkSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhAKCGhhc19tb3JlGAUgASgIKmoKDlJvb21WaXNpYmlsaXR5Eh8KG1JPT01fVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhoKFlJPT01fVklTSUJJTElUWV9QVUJMSUMQARIbChdST09NX1ZJU0lCSUxJVFlfUFJJVkFURRACKmkKCFJvb21Sb2xlEhkKFVJPT01fUk9MRV9VTlNQRUNJRklFRBAAEhQKEFJPT01fUk9MRV9NRU1CRVIQARIXChNST09NX1JPTEVfTU9ERVJBVE9SEAISEwoPUk9PTV9ST0xFX09XTkVSEAMq+AIKDlJvb21BY3Rpb25LaW5kEiAKHFJPT01fQUNUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIbChdST09NX0FDVElPTl9LSU5EX0NSRUFURRABEhsKF1JPT01fQUNUSU9OX0tJTkRfSU5WSVRFEAISGQoVUk9PTV9BQ1RJT05fS0lORF9LSUNLEAMSGAoUUk9PTV9BQ1RJT05fS0lORF9CQU4QBBIaChZST09NX0FDVElPTl9LSU5EX1VOQkFOEAUSGQoVUk9PTV9BQ1RJT05fS0lORF9NVVRFEAYSGwoXUk9PTV9BQ1RJT05fS0lORF9VTk1VVEUQBxIeChpST09NX0FDVElPTl9LSU5EX1NFVF9UT1BJQxAIEh0KGVJPT01fQUNUSU9OX0tJTkRfU0VUX1JPTEUQCRIlCiFST09NX0FDVElPTl9LSU5EX0xFQVZFX01FTUJFUlNISVAQChIbChdST09NX0FDVElPTl9LSU5EX0RFTEVURRALKnYKEU1lc3NhZ2VDaGFuZ2VLaW5kEiMKH01FU1NBR0VfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhNRVNTQUdFX0NIQU5HRV9LSU5EX0VESVQQARIeChpNRVNTQUdFX0NIQU5HRV9LSU5EX0RFTEVURRACKqsCCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVMRUFWRV9SRUFTT05fVE9PX1NMT1cQAxIZChVMRUFWRV9SRUFTT05fU0hVVERPV04QBBIZChVMRUFWRV9SRUFTT05fUkVQTEFDRUQQBRIXChNMRUFWRV9SRUFTT05fS0lDS0VEEAYSFwoTTEVBVkVfUkVBU09OX0JBTk5FRBAHEh0KGUxFQVZFX1JFQVNPTl9ST09NX0RFTEVURUQQCBImCiJMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEX0JZX0FETUlOEAkqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKtECCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUSFwoTQ09NTUFORF9LSU5EX1JFTkFNRRAGEhwKGENPTU1BTkRfS0lORF9DUkVBVEVfUk9PTRAHEhkKFUNPTU1BTkRfS0lORF9NT0RFUkFURRAIEhwKGENPTU1BTkRfS0lORF9PUEVOX0RJUkVDVBAJEh0KGUNPTU1BTkRfS0lORF9FRElUX01FU1NBR0UQChIfChtDT01NQU5EX0tJTkRfREVMRVRFX01FU1NBR0UQCzKlAwoLQ2hhdFNlcnZpY2USNwoEQ2hhdBIULmNoYXQudjEuQ2hhdFJlcXVlc3QaFS5jaGF0LnYxLkNoYXRSZXNwb25zZSgBMAESQgoJTGlzdFJvb21zEhkuY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0GhouY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRJICgtMaXN0TWVtYmVycxIbLmNoYXQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GhwuY2hhdC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlEkUKCkdldEhpc3RvcnkSGi5jaGF0LnYxLkdldEhpc3RvcnlSZXF1ZXN0GhsuY2hhdC52MS5HZXRIaXN0b3J5UmVzcG9uc2USSgoLT3BlblNlc3Npb24SGy5jaGF0LnYxLk9wZW5TZXNzaW9uUmVxdWVzdBocLmNoYXQudjEuT3BlblNlc3Npb25SZXNwb25zZTABEjwKB0NvbW1hbmQSFy5jaGF0LnYxLkNvbW1hbmRSZXF1ZXN0GhguY2hhdC52MS5Db21tYW5kUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiywQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAEi0KCW1hcmtfcmVhZBgNIAEoCzIYLmNoYXQudjEuTWFya1JlYWRDb21tYW5kSABCCQoHY29tbWFuZCL1AQoKUm9vbUFjdGlvbhIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQWN0aW9uS2luZBITCgt0YXJnZXRfdXNlchgCIAEoCRIOCgZyZWFzb24YAyABKAkSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRvcGljGAUgASgJEh8KBHJvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEisKCnZpc2liaWxpdHkYByABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5EhMKC3RhcmdldF9uYW1lGAggASgJIn8KEUNyZWF0ZVJvb21Db21tYW5kEgwKBHJvb20YASABKAkSKwoKdmlzaWJpbGl0eRgCIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAyABKAkSEAoIbmlja25hbWUYBCABKAkSDgoGaW52aXRlGAUgAygJIl4KD01vZGVyYXRlQ29tbWFuZBIMCgRyb29tGAEgASgJEiMKBmFjdGlvbhgCIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIYChBjbGllbnRfYWN0aW9uX2lkGAMgASgJIiQKEU9wZW5EaXJlY3RDb21tYW5kEg8KB3VzZXJfaWQYASABKAkieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJWCgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKAQiVAoSRWRpdE1lc3NhZ2VDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCSJIChREZWxldGVNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIk0KDU1lc3NhZ2VDaGFuZ2USEgoKdGFyZ2V0X3NlcRgBIAEoBBIoCgRraW5kGAIgASgOMhouY2hhdC52MS5NZXNzYWdlQ2hhbmdlS2luZCJGCgdSZXBseVRvEgsKA3NlcRgBIAEoBBIOCgZzZW5kZXIYAiABKAkSDQoFcXVvdGUYAyABKAkSDwoHZGVsZXRlZBgEIAEoCCIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IpAFCgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIABIzCg1kaXJlY3Rfb3BlbmVkGA0gASgLMhouY2hhdC52MS5EaXJlY3RPcGVuZWRFdmVudEgAEjMKDXJlYWRfcG9zaXRpb24YDiABKAsyGi5jaGF0LnYxLlJlYWRQb3NpdGlvbkV2ZW50SABCBwoFZXZlbnQiLAoPTWFya1JlYWRDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEIkkKEVJlYWRQb3NpdGlvbkV2ZW50EgwKBHJvb20YASABKAkSEAoIcmVhZF9zZXEYAiABKAQSFAoMdW5yZWFkX2NvdW50GAMgASgNIkMKEURpcmVjdE9wZW5lZEV2ZW50EgwKBHJvb20YASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIIs4CCgtDaGF0TWVzc2FnZRIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIOCgZzZW5kZXIYAyABKAkSDAoEdGV4dBgEIAEoCRIrCgdzZW50X2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAYgASgJEiMKBmFjdGlvbhgHIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIRCglzZW5kZXJfaWQYCCABKAkSJgoGY2hhbmdlGAkgASgLMhYuY2hhdC52MS5NZXNzYWdlQ2hhbmdlEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGVsZXRlZBgLIAEoCBIiCghyZXBseV90bxgMIAEoCzIQLmNoYXQudjEuUmVwbHlUbyJ7CgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJEh8KBHJvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlItsDCgtKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiAKB21lbWJlcnMYAyADKAsyDy5jaGF0LnYxLk1lbWJlchIkCgZyZWNlbnQYBCADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAUgASgJEhAKCGxhc3Rfc2VxGAYgASgEEhEKCWZpcnN0X3NlcRgHIAEoBBIPCgdyZXN1bWVkGAggASgIEhkKEWhpc3RvcnlfdHJ1bmNhdGVkGAkgASgIEhUKDWVwb2NoX2NoYW5nZWQYCiABKAgSFAoMbWVtYmVyX2NvdW50GAsgASgNEhoKEm1lbWJlcnNfcGFnZV90b2tlbhgMIAEoCRIUCgxyZXN1bWVfdG9rZW4YDSABKAkSEAoIcmVwbGFjZWQYDiABKAgSHQoVcmF0ZV9saW1pdF9wZXJfc2Vjb25kGA8gASgNEhgKEHJhdGVfbGltaXRfYnVyc3QYECABKA0SIQoFc3RhdGUYESABKAsyEi5jaGF0LnYxLlJvb21TdGF0ZRIPCgd1c2VyX2lkGBIgASgJEhAKCHJlYWRfc2VxGBMgASgEEhQKDHVucmVhZF9jb3VudBgUIAEoDSLWAQoJUm9vbVN0YXRlEisKCnZpc2liaWxpdHkYASABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAIgASgJEg8KB2NyZWF0b3IYAyABKAkSJAoJeW91cl9yb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIvCgttdXRlZF91bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbXV0ZWQYBiABKAgSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkiPwoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkSJAoGcmVhc29uGAIgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiJOChJNZW1iZXJSZW5hbWVkRXZlbnQSDAoEcm9vbRgBIAEoCRIUCgxvbGRfbmlja25hbWUYAiABKAkSFAoMbmV3X25pY2tuYW1lGAMgASgJIkIKEU1lbWJlckpvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSHwoGbWVtYmVyGAIgASgLMg8uY2hhdC52MS5NZW1iZXIiVwoPTWVtYmVyTGVmdEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSJAoGcmVhc29uGAMgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiKMAQoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEh8KBmpvaW5lZBgCIAMoCzIPLmNoYXQudjEuTWVtYmVyEgwKBGxlZnQYAyADKAkSFAoMam9pbmVkX2NvdW50GAQgASgNEhIKCmxlZnRfY291bnQYBSABKA0SFAoMbWVtYmVyX2NvdW50GAYgASgNIi0KC1R5cGluZ0V2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkinwEKCkVycm9yRXZlbnQSIAoEY29kZRgBIAEoDjISLmNoYXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSJQoHY29tbWFuZBgDIAEoDjIULmNoYXQudjEuQ29tbWFuZEtpbmQSEgoKcmVxdWVzdF9pZBgEIAEoCRIMCgRyb29tGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkiUAoOSGVhcnRiZWF0RXZlbnQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAIgASgJIh8KDVNodXRkb3duRXZlbnQSDgoGcmVhc29uGAEgASgJIiIKDFNlc3Npb25FdmVudBISCgpzZXNzaW9uX2lkGAEgASgJIhQKEk9wZW5TZXNzaW9uUmVxdWVzdCI7ChNPcGVuU2Vzc2lvblJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiSwoOQ29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIlCgdyZXF1ZXN0GAIgASgLMhQuY2hhdC52MS5DaGF0UmVxdWVzdCI2Cg9Db21tYW5kUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IiAKEExpc3RSb29tc1JlcXVlc3QSDAoEbWluZRgBIAEoCCKOAgoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIUCgxtZW1iZXJfY291bnQYAiABKA0SEAoIbGFzdF9zZXEYAyABKAQSKwoKdmlzaWJpbGl0eRgEIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYBSABKAkSJAoJeW91cl9yb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCRIqCgxsYXN0X21lc3NhZ2UYCCABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEhAKCHJlYWRfc2VxGAkgASgEEhQKDHVucmVhZF9jb3VudBgKIAEoDSI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCpqCg5Sb29tVmlzaWJpbGl0eRIfChtST09NX1ZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIaChZST09NX1ZJU0lCSUxJVFlfUFVCTElDEAESGwoXUk9PTV9WSVNJQklMSVRZX1BSSVZBVEUQAippCghSb29tUm9sZRIZChVST09NX1JPTEVfVU5TUEVDSUZJRUQQABIUChBST09NX1JPTEVfTUVNQkVSEAESFwoTUk9PTV9ST0xFX01PREVSQVRPUhACEhMKD1JPT01fUk9MRV9PV05FUhADKvgCCg5Sb29tQWN0aW9uS2luZBIgChxST09NX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXUk9PTV9BQ1RJT05fS0lORF9DUkVBVEUQARIbChdST09NX0FDVElPTl9LSU5EX0lOVklURRACEhkKFVJPT01fQUNUSU9OX0tJTkRfS0lDSxADEhgKFFJPT01fQUNUSU9OX0tJTkRfQkFOEAQSGgoWUk9PTV9BQ1RJT05fS0lORF9VTkJBThAFEhkKFVJPT01fQUNUSU9OX0tJTkRfTVVURRAGEhsKF1JPT01fQUNUSU9OX0tJTkRfVU5NVVRFEAcSHgoaUk9PTV9BQ1RJT05fS0lORF9TRVRfVE9QSUMQCBIdChlST09NX0FDVElPTl9LSU5EX1NFVF9ST0xFEAkSJQohUk9PTV9BQ1RJT05fS0lORF9MRUFWRV9NRU1CRVJTSElQEAoSGwoXUk9PTV9BQ1RJT05fS0lORF9ERUxFVEUQCyp2ChFNZXNzYWdlQ2hhbmdlS2luZBIjCh9NRVNTQUdFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9DSEFOR0VfS0lORF9FRElUEAESHgoaTUVTU0FHRV9DSEFOR0VfS0lORF9ERUxFVEUQAiqrAgoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQSGQoVTEVBVkVfUkVBU09OX1JFUExBQ0VEEAUSFwoTTEVBVkVfUkVBU09OX0tJQ0tFRBAGEhcKE0xFQVZFX1JFQVNPTl9CQU5ORUQQBxIdChlMRUFWRV9SRUFTT05fUk9PTV9ERUxFVEVEEAgSJgoiTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRF9CWV9BRE1JThAJKoYCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAQSIgoeRVJST1JfQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAUSIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQByrtAgoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUFORF9LSU5EX0pPSU4QARIWChJDT01NQU5EX0tJTkRfTEVBVkUQAhIVChFDT01NQU5EX0tJTkRfU0VORBADEhUKEUNPTU1BTkRfS0lORF9QSU5HEAQSFwoTQ09NTUFORF9LSU5EX1RZUElORxAFEhcKE0NPTU1BTkRfS0lORF9SRU5BTUUQBhIcChhDT01NQU5EX0tJTkRfQ1JFQVRFX1JPT00QBxIZChVDT01NQU5EX0tJTkRfTU9ERVJBVEUQCBIcChhDT01NQU5EX0tJTkRfT1BFTl9ESVJFQ1QQCRIdChlDT01NQU5EX0tJTkRfRURJVF9NRVNTQUdFEAoSHwobQ09NTUFORF9LSU5EX0RFTEVURV9NRVNTQUdFEAsSGgoWQ09NTUFORF9LSU5EX01BUktfUkVBRBAMMqUDCgtDaGF0U2VydmljZRI3CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoVLmNoYXQudjEuQ2hhdFJlc3BvbnNlKAEwARJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USRQoKR2V0SGlzdG9yeRIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3QaGy5jaGF0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJKCgtPcGVuU2Vzc2lvbhIbLmNoYXQudjEuT3BlblNlc3Npb25SZXF1ZXN0GhwuY2hhdC52MS5PcGVuU2Vzc2lvblJlc3BvbnNlMAESPAoHQ29tbWFuZBIXLmNoYXQudjEuQ29tbWFuZFJlcXVlc3QaGC5jaGF0LnYxLkNvbW1hbmRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -127,6 +127,14 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
      */
     value: DeleteMessageCommand;
     case: "deleteMessage";
+  } | {
+    /**
+     * Move this user's read position in a room forward.
+     *
+     * @generated from field: chat.v1.MarkReadCommand mark_read = 13;
+     */
+    value: MarkReadCommand;
+    case: "markRead";
   } | { case: undefined; value?: undefined };
 };
 
@@ -874,6 +882,15 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: DirectOpenedEvent;
     case: "directOpened";
+  } | {
+    /**
+     * Where this user has read a room up to: the answer to a MarkReadCommand,
+     * or (unasked) another session of the same user moved it.
+     *
+     * @generated from field: chat.v1.ReadPositionEvent read_position = 14;
+     */
+    value: ReadPositionEvent;
+    case: "readPosition";
   } | { case: undefined; value?: undefined };
 };
 
@@ -883,6 +900,77 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
  */
 export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 16);
+
+/**
+ * MarkReadCommand moves the signed-in user's read position in a room joined
+ * on this stream forward to `seq` (never back: an older seq leaves it where
+ * it is). It is stored per user and room (on every node, and kept across
+ * restarts with a durable store), answered with a ReadPositionEvent, and
+ * every other open session of the user, on every node, gets the same event
+ * unasked. Errors: ERROR_CODE_FAILED_PRECONDITION without authentication or
+ * for a room not joined on this stream; ERROR_CODE_INVALID_ARGUMENT for a
+ * seq beyond the last number this client can have seen.
+ *
+ * @generated from message chat.v1.MarkReadCommand
+ */
+export type MarkReadCommand = Message<"chat.v1.MarkReadCommand"> & {
+  /**
+   * A room joined on this stream.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The sequence number read up to (inclusive).
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.MarkReadCommand.
+ * Use `create(MarkReadCommandSchema)` to create a new message.
+ */
+export const MarkReadCommandSchema: GenMessage<MarkReadCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 17);
+
+/**
+ * ReadPositionEvent says where the user has read a room up to.
+ *
+ * @generated from message chat.v1.ReadPositionEvent
+ */
+export type ReadPositionEvent = Message<"chat.v1.ReadPositionEvent"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The read position: everything up to this number is read (0: nothing).
+   *
+   * @generated from field: uint64 read_seq = 2;
+   */
+  readSeq: bigint;
+
+  /**
+   * Messages from other users after read_seq (room actions, edits and
+   * deletions not counted), at most 1000: show "999+" beyond 999.
+   *
+   * @generated from field: uint32 unread_count = 3;
+   */
+  unreadCount: number;
+};
+
+/**
+ * Describes the message chat.v1.ReadPositionEvent.
+ * Use `create(ReadPositionEventSchema)` to create a new message.
+ */
+export const ReadPositionEventSchema: GenMessage<ReadPositionEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
@@ -922,7 +1010,7 @@ export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
  * Use `create(DirectOpenedEventSchema)` to create a new message.
  */
 export const DirectOpenedEventSchema: GenMessage<DirectOpenedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -1034,7 +1122,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * Member is one member of a room.
@@ -1077,7 +1165,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -1236,6 +1324,20 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * @generated from field: string user_id = 18;
    */
   userId: string;
+
+  /**
+   * Signed in: where this user has read the room up to (ReadPositionEvent).
+   *
+   * @generated from field: uint64 read_seq = 19;
+   */
+  readSeq: bigint;
+
+  /**
+   * Signed in: messages from others after read_seq (ReadPositionEvent).
+   *
+   * @generated from field: uint32 unread_count = 20;
+   */
+  unreadCount: number;
 };
 
 /**
@@ -1243,7 +1345,7 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * RoomState is a room's state as decided in its log.
@@ -1308,7 +1410,7 @@ export type RoomState = Message<"chat.v1.RoomState"> & {
  * Use `create(RoomStateSchema)` to create a new message.
  */
 export const RoomStateSchema: GenMessage<RoomState> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
@@ -1340,7 +1442,7 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * MemberRenamedEvent tells the members of a room that someone changed
@@ -1376,7 +1478,7 @@ export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
  * Use `create(MemberRenamedEventSchema)` to create a new message.
  */
 export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -1404,7 +1506,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -1439,7 +1541,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -1502,7 +1604,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -1530,7 +1632,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -1587,7 +1689,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -1615,7 +1717,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -1636,7 +1738,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -1659,7 +1761,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -1674,7 +1776,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -1696,7 +1798,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -1724,7 +1826,7 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
@@ -1751,7 +1853,7 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * ListRoomsRequest asks for the rooms that have members, or the caller's
@@ -1777,7 +1879,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * RoomInfo describes one room.
@@ -1840,6 +1942,20 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
    * @generated from field: chat.v1.ChatMessage last_message = 8;
    */
   lastMessage?: ChatMessage | undefined;
+
+  /**
+   * In "my rooms": where the caller has read the room up to (ReadPositionEvent).
+   *
+   * @generated from field: uint64 read_seq = 9;
+   */
+  readSeq: bigint;
+
+  /**
+   * In "my rooms": messages from others after read_seq (ReadPositionEvent).
+   *
+   * @generated from field: uint32 unread_count = 10;
+   */
+  unreadCount: number;
 };
 
 /**
@@ -1847,7 +1963,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -1868,7 +1984,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -1904,7 +2020,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 39);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -1939,7 +2055,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 40);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -1982,7 +2098,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 41);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -2033,7 +2149,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 42);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * RoomVisibility says who may join a room.
@@ -2512,6 +2628,13 @@ export enum CommandKind {
    * @generated from enum value: COMMAND_KIND_DELETE_MESSAGE = 11;
    */
   DELETE_MESSAGE = 11,
+
+  /**
+   * MarkReadCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_MARK_READ = 12;
+   */
+  MARK_READ = 12,
 }
 
 /**

@@ -21,6 +21,8 @@ export interface RoomKeys {
   nodes: string;
   /** HASH: user id -> skeleton of the user's shared membership (scripts.ts SHARED). */
   users: string;
+  /** HASH: user id -> the seq the user has read the room up to. */
+  reads: string;
   /** The room's pub/sub channel (a shard channel in cluster mode). */
   channel: string;
   /** STRING: the room's state (rooms/room-state.ts RoomStateData as JSON); absent for a room without one. */
@@ -46,6 +48,7 @@ export function roomKeys(prefix: string, room: string): RoomKeys {
     order: `${base}:order`,
     nodes: `${base}:nodes`,
     users: `${base}:users`,
+    reads: `${base}:reads`,
     channel: `${base}:ch`,
     state: `${base}:state`,
     access: `${base}:access`,

@@ -65,6 +65,7 @@ import {
   type JoinAccess,
   type UserRoom,
 } from "../room-log.js";
+import { countUnread, UNREAD_CAP, type ReadState } from "../read-positions.js";
 import type { RoomStateData } from "../../rooms/room-state.js";
 import { parseChannelMessage, typingPayload } from "./channel-message.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
@@ -77,6 +78,7 @@ import { RoomFeed } from "./room-feed.js";
 import {
   ACT_SCRIPT,
   CLAIM_SCRIPT,
+  MARK_READ_SCRIPT,
   CONFIRM_SCRIPT,
   ENSURE_SCRIPT,
   EVICT_SCRIPT,
@@ -147,7 +149,7 @@ export class RedisRoomLog implements RoomLog {
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
   private readonly scripts: Record<
-    "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune",
+    "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune" | "markRead",
     Script
   >;
   /** Room state: act, state, exists, userRooms (room-actions.ts). */
@@ -190,7 +192,8 @@ export class RedisRoomLog implements RoomLog {
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
-      act: this.define("chatAct", 11, ACT_SCRIPT),
+      act: this.define("chatAct", 12, ACT_SCRIPT),
+      markRead: this.define("chatMarkRead", 1, MARK_READ_SCRIPT),
       read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
       claim: this.define("chatClaim", 11, CLAIM_SCRIPT),
       release: this.define("chatRelease", 10, RELEASE_SCRIPT),
@@ -452,6 +455,19 @@ export class RedisRoomLog implements RoomLog {
     }
     if (result[0] === "taken") return { kind: "taken", holder: String(result[1]) };
     return { kind: "gone" };
+  }
+
+  async markRead(room: string, userId: string, seq: number): Promise<number> {
+    this.requireAvailable();
+    return Number(await this.command(() => this.scripts.markRead(this.keys(room).reads, userId, seq)));
+  }
+
+  async readState(room: string, userId: string): Promise<ReadState> {
+    this.requireAvailable();
+    const k = this.keys(room);
+    const readSeq = Number((await this.command(() => this.redis.commands.hget(k.reads, userId))) ?? 0);
+    const raw = await this.command(() => this.redis.commands.xrangeBuffer(k.log, `${readSeq + 1}-0`, "+", "COUNT", UNREAD_CAP));
+    return { readSeq, unread: countUnread(raw.map((r) => toStoredMessage(toEntry(r))), userId) };
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {

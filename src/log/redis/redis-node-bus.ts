@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { LogUnavailableError } from "../room-log.js";
-import type { DirectNotice, NodeBus, NodeBusAnswer, NodeSessions, UserSessionInfo } from "../node-bus.js";
+import type { DirectNotice, NodeBus, NodeBusAnswer, NodeSessions, ReadNotice, UserSessionInfo } from "../node-bus.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 
 export interface RedisNodeBusOptions extends RedisTarget {
@@ -34,14 +34,9 @@ interface Request {
   reason: string;
 }
 
-interface Notice {
-  t: "n";
-  from: string;
-  op: "direct";
-  room: string;
-  to: string;
-  by: string;
-}
+type Notice =
+  | { t: "n"; from: string; op: "direct"; room: string; to: string; by: string }
+  | { t: "n"; from: string; op: "read"; room: string; to: string; seq: number; unread: number };
 
 interface Answer {
   t: "a";
@@ -110,16 +105,23 @@ export class RedisNodeBus implements NodeBus {
 
   directOpened(notice: DirectNotice): void {
     this.options.local.directOpened(notice);
+    this.publishNotice({ t: "n", from: this.options.nodeId, op: "direct", room: notice.room, to: notice.to, by: notice.from });
+  }
+
+  readMoved(notice: ReadNotice): void {
+    this.publishNotice({ t: "n", from: this.options.nodeId, op: "read", room: notice.room, to: notice.userId, seq: notice.readSeq, unread: notice.unread });
+  }
+
+  private publishNotice(message: Notice): void {
     if (this.noticesInFlight >= MAX_NOTICES_IN_FLIGHT) {
-      this.options.onEvent?.("warn", "node bus: too many notices in flight; one dropped", { room: notice.room });
+      this.options.onEvent?.("warn", "node bus: too many notices in flight; one dropped", { room: message.room });
       return;
     }
-    const message: Notice = { t: "n", from: this.options.nodeId, op: "direct", room: notice.room, to: notice.to, by: notice.from };
     this.noticesInFlight++;
     // Bounded by the connection's command timeout.
     this.redis
       .publish(this.channel, Buffer.from(JSON.stringify(message)))
-      .catch((err: Error) => this.options.onEvent?.("warn", "node bus: cannot send a notice", { err: err.message, room: notice.room }))
+      .catch((err: Error) => this.options.onEvent?.("warn", "node bus: cannot send a notice", { err: err.message, room: message.room }))
       .finally(() => this.noticesInFlight--);
   }
 
@@ -184,8 +186,12 @@ export class RedisNodeBus implements NodeBus {
   }
 
   private noticed(notice: Notice): void {
-    const fields = [notice.room, notice.to, notice.by];
-    if (notice.op !== "direct" || !fields.every((f) => typeof f === "string" && f.length > 0 && f.length <= MAX_NOTICE_FIELD_CHARS)) return;
-    this.options.local.directOpened({ room: notice.room, to: notice.to, from: notice.by });
+    const text = (f: unknown) => typeof f === "string" && f.length > 0 && f.length <= MAX_NOTICE_FIELD_CHARS;
+    const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (!text(notice.room) || !text(notice.to)) return;
+    if (notice.op === "direct" && text(notice.by)) this.options.local.directOpened({ room: notice.room, to: notice.to, from: notice.by });
+    else if (notice.op === "read" && count(notice.seq) && count(notice.unread)) {
+      this.options.local.readMoved({ room: notice.room, userId: notice.to, readSeq: notice.seq, unread: notice.unread });
+    }
   }
 }

@@ -223,8 +223,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
-local meta, log, ids, idt, channel, state, access, members, order, nodes, users =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -235,7 +235,7 @@ if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
-  redis.call('DEL', state, access, members, order, nodes, users, log, meta)
+  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta)
   -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
   redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
   redis.call('PEXPIRE', meta, ARGV[24])
@@ -520,6 +520,22 @@ end
 if redis.call('SCARD', theirs) == 0 then redis.call('SREM', nodes, ARGV[1]) end
 if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[4])) end
 return removed
+`;
+
+/**
+ * Move a user's read position forward, never back.
+ * KEYS: reads
+ * ARGV: userId, seq
+ * Returns the position now stored.
+ */
+export const MARK_READ_SCRIPT = `
+local now = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local seq = tonumber(ARGV[2])
+if seq > now then
+  redis.call('HSET', KEYS[1], ARGV[1], seq)
+  now = seq
+end
+return now
 `;
 
 /**

@@ -29,6 +29,7 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
     userSessions: (userId) =>
       hub.userSessions(userId).map((s) => ({ sessionId: `${nodeId}.${s.session.id}`, node: nodeId, rooms: s.rooms, openedAtMs: s.openedAtMs })),
     directOpened: (notice) => tellDirectOpened(hub.userSessions(notice.to), notice),
+    readMoved: (notice) => hub.tellReadPosition(notice),
   };
   const bus = config.redis
     ? new RedisNodeBus({
@@ -48,6 +49,13 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
       bus.directOpened(notice);
     } catch (err) {
       logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell the other user of a direct conversation");
+    }
+  };
+  hub.readNotify = (notice) => {
+    try {
+      bus.readMoved(notice);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell the user's other nodes of a read position");
     }
   };
   return {

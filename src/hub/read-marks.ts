@@ -1,0 +1,69 @@
+/**
+ * Read positions as the hub handles them: a MarkReadCommand moves the
+ * user's position in the room log, its answer goes to the marking session,
+ * and the same event to every other session of the user, here and (through
+ * the node bus the server wires to ReadNotify) on every other node, so a
+ * room read on the phone shows read on the laptop.
+ */
+import { ErrorCode } from "../../gen/chat/v1/chat_pb.js";
+import type { ReadNotice } from "../log/node-bus.js";
+import { LogUnavailableError, type RoomLog } from "../log/room-log.js";
+import type { EncodedEvent } from "../wire/encoded-event.js";
+import * as events from "../wire/events.js";
+import { CommandError } from "./command-error.js";
+import type { Membership } from "./membership.js";
+
+export type { ReadNotice };
+
+/** Where the hub sends a notice for the other nodes (set by the server; by default nowhere). */
+export type ReadNotify = (notice: ReadNotice) => void;
+
+export const readNotifyNobody: ReadNotify = () => {};
+
+/** The signed-in sessions of each user on this node: who hears of a read position. */
+export class SignedInSessions<S extends { readonly queue: { push(event: EncodedEvent): void } }> {
+  private readonly byUser = new Map<string, Set<S>>();
+
+  add(userId: string, session: S): void {
+    let sessions = this.byUser.get(userId);
+    if (!sessions) this.byUser.set(userId, (sessions = new Set()));
+    sessions.add(session);
+  }
+
+  delete(userId: string, session: S): void {
+    const sessions = this.byUser.get(userId);
+    if (!sessions?.delete(session)) return;
+    if (sessions.size === 0) this.byUser.delete(userId);
+  }
+
+  /** Queue the notice's event for the user's sessions here, except `except`; how many were told. */
+  tell(notice: ReadNotice, except?: S): number {
+    const event = events.readPositionEvent(notice.room, notice.readSeq, notice.unread);
+    let told = 0;
+    for (const session of this.byUser.get(notice.userId) ?? []) {
+      if (session === except) continue;
+      session.queue.push(event);
+      told++;
+    }
+    return told;
+  }
+}
+
+/**
+ * Move the member's read position to `seq` (never beyond what this node has
+ * delivered of the room: the client cannot have read further). Resolves with
+ * the notice of where it stands now, or a refusal.
+ */
+export async function markRead(log: RoomLog, m: Membership, seq: bigint, lastDelivered: number): Promise<CommandError | ReadNotice> {
+  if (seq > BigInt(lastDelivered)) {
+    return new CommandError(ErrorCode.INVALID_ARGUMENT, `seq ${seq} is beyond the last message of room ${m.room} (${lastDelivered})`);
+  }
+  try {
+    await log.markRead(m.room, m.userId, Number(seq));
+    const state = await log.readState(m.room, m.userId);
+    return { room: m.room, userId: m.userId, readSeq: state.readSeq, unread: state.unread };
+  } catch (err) {
+    if (err instanceof LogUnavailableError) return new CommandError(ErrorCode.UNAVAILABLE, `cannot mark room ${m.room} read now (${err.message}); retry`);
+    throw err;
+  }
+}

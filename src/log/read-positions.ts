@@ -1,0 +1,25 @@
+/**
+ * Read positions: where each user has read each room up to, and how many
+ * messages from others follow. Every room log stores the positions; this is
+ * the counting they share, so "unread" means the same on every backend.
+ */
+import type { StoredMessage } from "./message.js";
+
+/** Unread counts stop here: a client shows "999+" (ReadPositionEvent.unread_count). */
+export const UNREAD_CAP = 1000;
+
+export interface ReadState {
+  /** Everything up to this number is read (0: nothing marked). */
+  readSeq: number;
+  /** Messages from other users after readSeq, at most UNREAD_CAP. */
+  unread: number;
+}
+
+/** Messages from someone else: room actions, edits, deletions and tombstones are not news to read. */
+export function countUnread(after: readonly StoredMessage[], userId: string): number {
+  let unread = 0;
+  for (const m of after) {
+    if (!m.action && !m.change && !m.deleted && m.senderId !== userId) unread++;
+  }
+  return unread;
+}
