@@ -25,6 +25,7 @@ import {
   type RoomAction,
 } from "../gen/chat/v1/chat_pb.js";
 import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
+import { UNREAD_CAP } from "../src/log/read-positions.js";
 import { RedisRoomLog } from "../src/log/redis/redis-log.js";
 import type { ActOutcome, LogEntry, MemberRecord, PresenceChange, RoomListener, RoomLog, RoomPosition } from "../src/log/room-log.js";
 import type { ActionInput, Actor } from "../src/rooms/room-state.js";
@@ -419,6 +420,9 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     expect(await log.readState("hall", "u-bob")).toEqual({ readSeq: 0, unread: 1 });
     expect(await log.markRead("hall", "u-ann", 5)).toBe(5);
     expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: 0 });
+    // Counted up to a cap, so a join never reads a long backlog to count it.
+    for (let i = 0; i < UNREAD_CAP + 1; i++) await post(log, "hall", bob, `more ${i}`);
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: UNREAD_CAP });
     // A deleted room takes its read positions with it.
     expect(await act(log, "hall", admin, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "stored" });
     expect((await log.readState("hall", "u-ann")).readSeq).toBe(0);

@@ -5,8 +5,12 @@
  */
 import type { StoredMessage } from "./message.js";
 
-/** Unread counts stop here: a client shows "999+" (ReadPositionEvent.unread_count). */
-export const UNREAD_CAP = 1000;
+/**
+ * Unread counts stop here: a client shows "99+" (ReadPositionEvent.unread_count).
+ * Counting reads the entries after the position, on every join of a signed-in
+ * user: the cap bounds that read.
+ */
+export const UNREAD_CAP = 100;
 
 export interface ReadState {
   /** Everything up to this number is read (0: nothing marked). */

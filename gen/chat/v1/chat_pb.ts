@@ -958,7 +958,7 @@ export type ReadPositionEvent = Message<"chat.v1.ReadPositionEvent"> & {
 
   /**
    * Messages from other users after read_seq (room actions, edits and
-   * deletions not counted), at most 1000: show "999+" beyond 999.
+   * deletions not counted), at most 100: show "99+" beyond 99.
    *
    * @generated from field: uint32 unread_count = 3;
    */
