@@ -15,20 +15,21 @@ import type { Browser, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
-import { browserSuite, DESKTOP, haveBrowser, joined, newPage, PHONE, say, seriousViolations, sharedBrowser } from "./support/browser.js";
+import { browserSuite, DESKTOP, haveBrowser, joined, newPage, openSignedIn, PHONE, say, seriousViolations, sharedBrowser } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 const secret = "a-development-secret-of-at-least-32-bytes!";
 const tokenFor = (sub: string) =>
   new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
 
-async function startServer() {
-  const dir = mkdtempSync(join(tmpdir(), "chat-web-changes-"));
+async function startServer(options: { auth?: boolean; db?: string; ports?: { grpc: number; http: number } } = {}) {
+  const db = options.db ?? join(mkdtempSync(join(tmpdir(), "chat-web-changes-")), "chat.db");
+  const ports = options.ports ?? { grpc: await freePort(), http: await freePort() };
   const server = await spawnServer([
-    ...["--store", "sqlite", "--db", join(dir, "chat.db"), "--port", String(await freePort()), "--http-port", String(await freePort())],
-    ...["--auth-secret", secret],
+    ...["--store", "sqlite", "--db", db, "--port", String(ports.grpc), "--http-port", String(ports.http)],
+    ...(options.auth === false ? [] : ["--auth-secret", secret]),
   ]);
-  return { ...server, url: server.httpUrl! };
+  return { ...server, url: server.httpUrl!, db, ports };
 }
 
 async function signedIn(browser: Browser, url: string, user: string, viewport = DESKTOP): Promise<Page> {
@@ -46,11 +47,12 @@ async function openSide(page: Page): Promise<void> {
 }
 
 /** A message of #town by its text (a tombstone has none: by number then). */
-const item = (page: Page, text: string) => page.locator('ol[data-room="town"] li.msg[data-seq]', { has: page.locator(":scope > .body > .text", { hasText: text }) });
+const item = (page: Page, text: string, room = "town") =>
+  page.locator(`ol[data-room="${room}"] li.msg[data-seq]`, { has: page.locator(":scope > .body > .text", { hasText: text }) });
 const bySeq = (page: Page, seq: string) => page.locator(`ol[data-room="town"] li[data-seq="${seq}"]`);
 /** The messages #town shows: "sender: quote | text", a change entry never among them. */
-const shownTown = (page: Page) =>
-  page.$$eval('ol[data-room="town"] li[data-seq]', (items) =>
+const shownTown = (page: Page, room = "town") =>
+  page.$$eval(`ol[data-room="${room}"] li[data-seq]`, (items) =>
     items.map((li) => {
       const quote = li.querySelector(".reply-quote")?.textContent?.replace("In reply to ", "");
       return `${li.querySelector(".sender")!.textContent}: ${quote ? `[${quote}] ` : ""}${li.querySelector(".text")!.textContent}`;
@@ -151,4 +153,29 @@ describeInBrowser(browserSuite("messages that change in the web page"), () => {
     await item(carol, "welcome!").waitFor();
     expect(await shownTown(carol)).toEqual(expected);
   });
+
+  it("a reply typed while the server is down shows its quote at once, survives a reload, and is delivered once as a reply", async () => {
+    let server = await startServer({ auth: false });
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
+    const { page: bob } = await openSignedIn(chromium.browser, server.url, "bob", PHONE);
+    await say(bob, "anyone here?");
+    await item(ann, "anyone here?", "lobby").waitFor();
+
+    server.child.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+    await ann.locator('#status[data-state="reconnecting"]').waitFor();
+    await item(ann, "anyone here?", "lobby").hover();
+    await item(ann, "anyone here?", "lobby").getByRole("button", { name: "Reply" }).click();
+    await say(ann, "I am");
+    await ann.locator("li.pending", { hasText: "I am" }).locator(".reply-quote", { hasText: "↳ bob: anyone here?" }).waitFor();
+    await ann.reload().catch(() => {}); // the page's server is down: a browser error page
+    server = await startServer({ auth: false, db: server.db, ports: server.ports });
+    await ann.reload();
+    for (const page of [ann, bob]) await page.locator('#status[data-state="online"]').waitFor({ timeout: 40_000 });
+    for (const page of [ann, bob]) await item(page, "I am", "lobby").locator(".reply-quote", { hasText: "↳ bob: anyone here?" }).waitFor();
+    const expected = ["bob: anyone here?", "ann: [↳ bob: anyone here?] I am"];
+    expect(await shownTown(ann, "lobby")).toEqual(expected);
+    expect(await shownTown(bob, "lobby")).toEqual(expected);
+    expect(await ann.locator("li.pending").count()).toBe(0);
+  }, 120_000);
 });

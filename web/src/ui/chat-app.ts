@@ -208,9 +208,9 @@ export class ChatApp {
 
   /** Queue again a message typed before the page was reloaded, under its own id (stored at most once). */
   restorePending(message: SavedMessage): void {
-    const result = this.session.send(message.room, message.text, { id: message.id });
+    const result = this.session.send(message.room, message.text, { id: message.id, replyTo: message.replyTo === undefined ? undefined : BigInt(message.replyTo) });
     if (!result.ok) return this.alert(`Your message to #${message.room} was not sent: ${result.reason}`);
-    this.views.get(message.room)?.addPending(result.id, message.text);
+    this.views.get(message.room)?.addPending(result.id, message.text, message.replyTo === undefined ? undefined : BigInt(message.replyTo));
   }
 
   private wireSession(): void {
@@ -449,7 +449,7 @@ export class ChatApp {
       this.composing = undefined;
       this.composer.setContext(undefined);
     }
-    this.views.get(room)?.addPending(result.id, text);
+    this.views.get(room)?.addPending(result.id, text, doing?.seq);
     this.onChange();
     return true;
   }

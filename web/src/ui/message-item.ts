@@ -34,7 +34,7 @@ function editedMark(at: Timestamp): HTMLElement {
 }
 
 /** "↳ bob: what was said…", or the tombstone of a deleted one: above a reply's text. */
-export function replyQuote(to: ReplyTo): HTMLElement {
+export function replyQuote(to: Pick<ReplyTo, "seq" | "sender" | "quote" | "deleted">): HTMLElement {
   const quote = el("div", { className: "reply-quote", attrs: { "data-reply-to": String(to.seq) } });
   fillQuote(quote, to.sender, to.deleted, to.quote);
   return quote;

@@ -215,12 +215,18 @@ export class RoomView {
     this.log.scrollTop = this.log.scrollHeight - fromBottom;
   }
 
-  addPending(id: string, text: string): void {
+  /** Our message on its way; `replyTo`: the message it answers, quoted as shown now. */
+  addPending(id: string, text: string, replyTo?: bigint): void {
     const item = el(
       "li",
       { className: "msg pending mine", attrs: { "data-pending": id, "data-sender": this.me(), "data-time": String(Date.now()) } },
       ...messageParts(this.me(), true, el("span", { className: "state", text: "sending…" }), el("p", { className: "text", text })),
     );
+    const target = replyTo === undefined ? undefined : this.bySeq.get(replyTo);
+    if (replyTo !== undefined && target) {
+      const quote = replyQuote({ seq: replyTo, sender: target.dataset.sender ?? "", quote: quoteOf(this.textOf(replyTo) ?? ""), deleted: target.classList.contains("deleted") });
+      item.querySelector(".body > .meta")!.after(quote);
+    }
     this.pendingItems.set(id, item);
     this.log.append(item);
     this.layout();
