@@ -147,3 +147,20 @@ describe("refusals by the session itself", () => {
     expect(alice.failed[0].change).toEqual({ kind: "delete", seq: 99n });
   });
 });
+
+describe("what a front end keeps across a restart", () => {
+  it("pending() keeps a queued reply with its number, and leaves edits and deletes out (sent again as messages they would say something else)", () => {
+    const [first] = transports;
+    const session = new ChatSession({ server: "test", transport: first.make("http://127.0.0.1:9"), nickname: "alice" });
+    session.join("lobby");
+    const reply = ok(session.send("lobby", "me too", { replyTo: 4 }));
+    const plain = ok(session.send("lobby", "hello"));
+    ok(session.edit("lobby", 4, "fixed"));
+    ok(session.deleteMessage("lobby", 5));
+    expect(session.unacknowledged).toBe(4);
+    expect(session.pending()).toEqual([
+      { id: reply, room: "lobby", text: "me too", replyTo: 4n },
+      { id: plain, room: "lobby", text: "hello" },
+    ]);
+  });
+});

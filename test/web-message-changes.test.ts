@@ -99,8 +99,10 @@ describeInBrowser(browserSuite("messages that change in the web page"), () => {
     await ann.locator('ol[data-room="town"]').focus();
     await ann.keyboard.press("ArrowUp");
     expect(await ann.evaluate(() => (document.activeElement as HTMLElement).querySelector(".text")?.textContent)).toBe("my frist message");
+    await shot(ann, "keyboard-desktop");
     await ann.keyboard.press("e");
     await ann.locator("#composer-context", { hasText: "Editing your message" }).waitFor();
+    await shot(ann, "editing-desktop");
     expect(await ann.locator("#composer-input").inputValue()).toBe("my frist message");
     expect(await ann.locator("#send").textContent()).toBe("Save");
     await ann.locator("#composer-input").fill("my first message");

@@ -118,7 +118,7 @@ export class ChatApp {
     this.composer = new Composer(this.controls.signal, (text) => this.sendTyped(text), () => {
       if (this.current && this.composing?.kind !== "edit") this.session.typing(this.current);
     });
-    this.composer.onCancelContext = () => (this.composing = undefined);
+    this.composer.onCancelContext = () => this.setComposing(undefined);
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
@@ -249,7 +249,7 @@ export class ChatApp {
       this.views.get(c.room)?.applyChange(c);
       // The message being edited or replied to is gone: nothing left to do to it.
       if (c.kind === "delete" && this.composing?.room === c.room && this.composing.seq === c.seq) {
-        this.composing = undefined;
+        this.setComposing(undefined);
         this.composer.setContext(undefined);
       }
     });
@@ -436,7 +436,7 @@ export class ChatApp {
         this.alert(`Could not edit the message: ${result.reason}`);
         return false;
       }
-      this.composing = undefined;
+      this.setComposing(undefined);
       this.composer.setContext(undefined);
       return true;
     }
@@ -446,7 +446,7 @@ export class ChatApp {
       return false;
     }
     if (doing) {
-      this.composing = undefined;
+      this.setComposing(undefined);
       this.composer.setContext(undefined);
     }
     this.views.get(room)?.addPending(result.id, text, doing?.seq);
@@ -457,7 +457,7 @@ export class ChatApp {
   private show(room: string): void {
     if (this.composing && this.composing.room !== room) {
       // A reply or edit belongs to its room.
-      this.composing = undefined;
+      this.setComposing(undefined);
       this.composer.setContext(undefined);
     }
     this.current = room;
@@ -480,6 +480,12 @@ export class ChatApp {
     return actions;
   }
 
+  private setComposing(doing: ChatApp["composing"]): void {
+    if (this.composing) this.views.get(this.composing.room)?.markComposing(undefined);
+    this.composing = doing;
+    if (doing) this.views.get(doing.room)?.markComposing(doing.seq);
+  }
+
   /** Reply, Edit or Delete was picked on a message. */
   private messageAction(view: RoomView, seq: bigint, action: MessageAction): void {
     const item = view.log.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
@@ -489,7 +495,7 @@ export class ChatApp {
       void this.actions.deleteMessage(view.name, seq, whose);
       return;
     }
-    this.composing = { kind: action, room: view.name, seq };
+    this.setComposing({ kind: action, room: view.name, seq });
     if (action === "edit") this.composer.setContext("Editing your message (Escape cancels)", { text: view.textOf(seq) ?? "" });
     else {
       const text = view.textOf(seq) ?? "";

@@ -140,6 +140,12 @@ export class RoomView {
     });
   }
 
+  /** Mark the message being replied to or edited in the message box (none: nothing). */
+  markComposing(seq: bigint | undefined): void {
+    for (const item of this.log.querySelectorAll(":scope > li.composing")) item.classList.remove("composing");
+    if (seq !== undefined) this.bySeq.get(seq)?.classList.add("composing");
+  }
+
   /** The text of a shown message, for Edit to start from. */
   textOf(seq: bigint): string | undefined {
     const item = this.bySeq.get(seq);
