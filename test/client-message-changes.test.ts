@@ -130,6 +130,34 @@ describe.each(transports)("messages that change, in the client core over $name",
   });
 });
 
+describe.each(transports)("a member who missed a change, over $name", (entry) => {
+  it("gets it in the replay after reconnecting: the kept message and the reply's quote follow, in order", async () => {
+    const server = await startTestServer();
+    const alice = record(entry.make(server.baseUrl), "alice");
+    // Bob's first connection dies as the edit arrives: he never saw it live.
+    const t = tamper(entry.make(server.baseUrl), (c, events) =>
+      c === 0 && events.some((e) => e.event.case === "message" && e.event.value.change !== undefined) ? "drop" : events,
+    );
+    const bob = record(t.transport, "bob");
+    await waitUntil(() => alice.session.isLive("lobby") && bob.session.isLive("lobby"), "both live");
+    ok(alice.session.send("lobby", "v1"));
+    const target = await waitUntil(() => bob.messages.find((m) => m.text === "v1"), "v1 at bob's");
+    ok(alice.session.send("lobby", "about v1", { replyTo: target.seq }));
+    const reply = await waitUntil(() => bob.messages.find((m) => m.text === "about v1"), "the reply at bob's");
+    ok(alice.session.edit("lobby", target.seq, "v2"));
+    ok(alice.session.deleteMessage("lobby", target.seq));
+    await waitUntil(() => bob.changes.length === 2, "both changes at bob's, after his reconnect", 10_000);
+    expect(t.sent.length).toBeGreaterThan(1);
+    expect(bob.changes.map((c) => [c.kind, c.seq])).toEqual([
+      ["edit", target.seq],
+      ["delete", target.seq],
+    ]);
+    expect(bob.session.message("lobby", target.seq)).toMatchObject({ text: "", deleted: true });
+    expect(bob.session.message("lobby", reply.seq)?.replyTo).toMatchObject({ deleted: true, quote: "" });
+    expect(bob.messages.map((m) => m.text)).toEqual(["v1", "about v1"]);
+  });
+});
+
 describe("refusals by the session itself", () => {
   it("a reply or change without a message number, an empty edit, or a room not joined are refused before anything is sent", async () => {
     const server = await startTestServer();
