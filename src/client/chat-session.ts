@@ -14,7 +14,10 @@
  * then goes live), and once a room has caught up its outbox goes out again
  * with the same ids. Replayed messages already seen are dropped by
  * (room, seq). Front ends call join/leave/send/typing/changeNickname/finish
- * and render the events this class emits. Rooms with state (create, moderate,
+ * and render the events this class emits. Edits and deletes (edit,
+ * deleteMessage) go through the outbox like messages; the change entries
+ * that come back are applied to the room's kept messages (message-changes.ts)
+ * and announced with messageChanged. Rooms with state (create, moderate,
  * direct messages, a joined room's topic and our role) are room-admin.ts's,
  * wired in here.
  *

@@ -15,7 +15,7 @@ export type MessageAction = "reply" | "edit" | "delete";
 const ACTION_LABELS: Record<MessageAction, { label: string; key: string }> = {
   reply: { label: "Reply", key: "R" },
   edit: { label: "Edit", key: "E" },
-  delete: { label: "Delete", key: "Delete" },
+  delete: { label: "Delete", key: "Delete Backspace" },
 };
 
 const editedFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -87,7 +87,7 @@ export function actionBar(actions: MessageAction[]): HTMLElement | undefined {
       el("button", {
         className: `msg-action ${a}`,
         text: ACTION_LABELS[a].label,
-        attrs: { type: "button", "data-msg-action": a, "aria-keyshortcuts": ACTION_LABELS[a].key, title: `${ACTION_LABELS[a].label} (${ACTION_LABELS[a].key})` },
+        attrs: { type: "button", "data-msg-action": a, "aria-keyshortcuts": ACTION_LABELS[a].key, title: `${ACTION_LABELS[a].label} (${ACTION_LABELS[a].key.split(" ")[0]})` },
       }),
     ),
   );

@@ -126,7 +126,7 @@ export class RoomView {
         return;
       }
       if (!item || ev.target !== item) return;
-      const action: MessageAction | undefined = ev.key === "r" || ev.key === "R" ? "reply" : ev.key === "e" || ev.key === "E" ? "edit" : ev.key === "Delete" ? "delete" : undefined;
+      const action: MessageAction | undefined = ev.key === "r" || ev.key === "R" ? "reply" : ev.key === "e" || ev.key === "E" ? "edit" : ev.key === "Delete" || ev.key === "Backspace" ? "delete" : undefined;
       if (ev.key === "Escape") {
         ev.preventDefault();
         this.log.focus();
