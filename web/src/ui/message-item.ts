@@ -82,7 +82,7 @@ export function actionBar(actions: MessageAction[]): HTMLElement | undefined {
   if (actions.length === 0) return undefined;
   return el(
     "div",
-    { className: "msg-actions", attrs: { role: "toolbar", "aria-label": "Message actions" } },
+    { className: "msg-actions", attrs: { role: "group", "aria-label": "Message actions" } },
     ...actions.map((a) =>
       el("button", {
         className: `msg-action ${a}`,
