@@ -7,6 +7,7 @@
  */
 import { prepareNickname } from "../hub/nickname.js";
 import { checkRoom } from "../hub/validate.js";
+import { CHANGE_COMMAND_HELP, parseChangeCommand, type ChangeCommand } from "./change-commands.js";
 import { parseRoomCommand, ROOM_COMMAND_HELP, type RoomCommand } from "./room-commands.js";
 
 export const HISTORY_DEFAULT = 20;
@@ -25,6 +26,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "quit" }
   | RoomCommand
+  | ChangeCommand
   | { kind: "invalid"; message: string }
   /** A nickname the server's rules refuse: the front-end says why, and who we still are (parsing does not know). */
   | { kind: "badNick"; nickname: string; reason: string };
@@ -38,6 +40,7 @@ export const COMMAND_HELP = [
   "/who [room] more  the next page of members",
   "/nick <name>      change your nickname in every room you are in (refused if taken in any: you keep yours)",
   `/history [n]      show the last n messages of the current room (default ${HISTORY_DEFAULT})`,
+  ...CHANGE_COMMAND_HELP,
   ...ROOM_COMMAND_HELP,
   "/quit             leave (waits briefly for unsent messages); also Ctrl+D, or Ctrl+C on an empty line",
   "/help             this list",
@@ -110,7 +113,7 @@ export function parseLine(line: string): Command {
     case "q":
       return { kind: "quit" };
     default:
-      return parseRoomCommand(name.toLowerCase(), args, rest) ?? { kind: "invalid", message: `unknown command /${name} (try /help)` };
+      return parseChangeCommand(name.toLowerCase(), args, rest) ?? parseRoomCommand(name.toLowerCase(), args, rest) ?? { kind: "invalid", message: `unknown command /${name} (try /help)` };
   }
 }
 

@@ -8,6 +8,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ErrorCode,
   LeaveReason,
+  MessageChangeKind,
   type ChatMessage,
   type ErrorEvent,
   type JoinedEvent,
@@ -19,6 +20,7 @@ import {
   type ServerEvent,
 } from "../../gen/chat/v1/chat_pb.js";
 import type { NoticeLevel } from "../client/chat-session.js";
+import { isChange } from "../client/message-changes.js";
 import { truncate } from "./prompt-screen.js";
 
 export interface FormatOptions {
@@ -32,6 +34,10 @@ export interface FormatOptions {
   now?: Date;
   /** How a room is named on screen (default "#room"; a direct-message room as "@user"). */
   roomLabel?: (room: string) => string;
+  /** Show each message's number (`#12`, for /edit, /delete, /reply): the /seq toggle. */
+  showSeq?: boolean;
+  /** A room's message as it is now, if the client keeps it: lets a change line say whose message it was. */
+  lookup?: (room: string, seq: bigint) => ChatMessage | undefined;
 }
 
 /** A room's name on screen: "#lobby", or what the front end calls it (a direct-message room: "@bob"). */
@@ -83,12 +89,50 @@ export function clock(ts: Timestamp | undefined, now: Date = new Date()): string
   return today ? time : `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${time}`;
 }
 
+/** Characters of a replied-to message quoted above the reply. */
+export const QUOTE_WIDTH = 40;
+
+/**
+ * A message as one line (two for a reply: the quote of what it answers, then
+ * the message): "(edited)" after an edited text, "(message deleted)" for a
+ * tombstone. An edit or delete entry is a quiet line saying what changed
+ * (formatChange): a terminal cannot rewrite the line printed before.
+ */
 export function formatMessage(m: ChatMessage, opts: FormatOptions): string {
+  return formatMessageLines(m, opts).join("\n");
+}
+
+export function formatMessageLines(m: ChatMessage, opts: FormatOptions): string[] {
   const p = painter(opts.color);
   const room = m.room === opts.currentRoom ? "" : `${p("cyan", roomLabel(m.room, opts))} `;
+  const head = `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}`;
   // A change of the room's state (a ban, the topic…) is a quiet line, not someone speaking.
-  if (m.action) return `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}${p("dim", `* ${sanitize(m.text)}`)}`;
-  return `${p("dim", `[${clock(m.sentAt, opts.now)}]`)} ${room}${p("bold", `<${sanitize(m.sender)}>`)} ${sanitize(m.text)}`;
+  if (m.action) return [`${head}${p("dim", `* ${sanitize(m.text)}`)}`];
+  if (isChange(m)) return [`${head}${p("dim", `* ${formatChange(m, opts.lookup?.(m.room, m.change!.targetSeq))}`)}`];
+  const seq = opts.showSeq ? `${p("dim", `#${m.seq}`)} ` : "";
+  const text = m.deleted ? p("dim", "(message deleted)") : `${sanitize(m.text)}${m.editedAt ? ` ${p("dim", "(edited)")}` : ""}`;
+  const line = `${head}${seq}${p("bold", `<${sanitize(m.sender)}>`)} ${text}`;
+  return m.replyTo ? [p("dim", `    ${formatQuote(m.replyTo, opts)}`), line] : [line];
+}
+
+/** "↳ bob: what was said…" (or "↳ bob: message deleted"): what a reply answers, as it is now. */
+export function formatQuote(to: { seq: bigint; sender: string; quote: string; deleted: boolean }, opts: Pick<FormatOptions, "showSeq">): string {
+  const seq = opts.showSeq ? ` #${to.seq}` : "";
+  return `↳ ${sanitize(to.sender)}${seq}: ${to.deleted ? "message deleted" : truncate(sanitize(to.quote), QUOTE_WIDTH)}`;
+}
+
+/**
+ * What an edit or delete entry changed, in words: "bob edited #12: new text",
+ * "bob deleted #12", "alice deleted bob's message #12" (a moderator; `target`,
+ * the message as the client keeps it, says whose it was).
+ */
+export function formatChange(entry: ChatMessage, target?: ChatMessage): string {
+  const seq = entry.change!.targetSeq;
+  const by = sanitize(entry.sender);
+  if (entry.change!.kind === MessageChangeKind.DELETE) {
+    return target && target.sender !== entry.sender ? `${by} deleted ${sanitize(target.sender)}'s message #${seq}` : `${by} deleted #${seq}`;
+  }
+  return `${by} edited #${seq}: ${sanitize(entry.text)}`;
 }
 
 const leaveReasons: Record<LeaveReason, string> = {
@@ -135,8 +179,10 @@ function formatJoined(j: JoinedEvent, opts: FormatOptions): string[] {
   // The topic on a first join (a rejoin after a drop says nothing new).
   if (j.state?.topic && !j.resumed) lines.push(p("green", `*** topic: ${sanitize(j.state.topic)}`));
   if (j.state?.muted) lines.push(p("yellow", `*** you are muted in ${roomLabel(j.room, opts)}${j.state.mutedUntil ? ` until ${clock(j.state.mutedUntil, opts.now)}` : ""}: you may read, not post`));
-  const recent = opts.history === undefined ? j.recent : opts.history <= 0 ? [] : j.recent.slice(-opts.history);
-  return [...lines, ...recent.map((m) => formatMessage(m, opts))];
+  // The recent messages come as they are now: their edit and delete entries would only repeat it.
+  const messages = j.recent.filter((m) => !isChange(m));
+  const recent = opts.history === undefined ? messages : opts.history <= 0 ? [] : messages.slice(-opts.history);
+  return [...lines, ...recent.flatMap((m) => formatMessageLines(m, opts))];
 }
 
 /** A large room's coalesced joins and leaves, as one line. */
@@ -164,7 +210,7 @@ export function formatEvent(event: ServerEvent, opts: FormatOptions): string[] {
   const e = event.event;
   switch (e.case) {
     case "message":
-      return [formatMessage(e.value, opts)];
+      return formatMessageLines(e.value, opts);
     case "joined":
       return formatJoined(e.value, opts);
     case "memberJoined":
@@ -234,7 +280,9 @@ function lastMessage(room: RoomInfo, last: LastMessage | undefined, now?: Date):
 
 /** `[14:02] <bob> see you…`, or `[14:02] * bob was banned…` for a change of the room's state. */
 function preview(last: ChatMessage, now?: Date): string {
-  return `[${clock(last.sentAt, now)}] ${last.action ? "* " : `<${sanitize(last.sender)}> `}${truncate(sanitize(last.text), PREVIEW_WIDTH)}`;
+  if (isChange(last)) return `[${clock(last.sentAt, now)}] * ${truncate(formatChange(last), PREVIEW_WIDTH)}`;
+  const text = last.deleted ? "(message deleted)" : sanitize(last.text);
+  return `[${clock(last.sentAt, now)}] ${last.action ? "* " : `<${sanitize(last.sender)}> `}${truncate(text, PREVIEW_WIDTH)}`;
 }
 
 /** "bob is typing…", "bob and carol are typing…", "4 people are typing…". */

@@ -37,7 +37,9 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   const color = useColor(io.stdout, io.env);
   const transport = createGrpcSessionTransport(opts.server, { token: opts.token, ca: opts.ca });
   const session = new ChatSession({ transport, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
-  const look = new LookAround(transport.client, color);
+  // /seq: message numbers on message lines (off by default: they are for /edit, /delete, /reply).
+  let showSeq = false;
+  const look = new LookAround(transport.client, color, () => showSeq);
   let current: string | undefined = opts.room;
   // A direct-message room is shown by the other user's id, not by its dm.<hash> name.
   const labelOf = (room: string) => {
@@ -60,7 +62,12 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     screen.setPrompt(promptFor());
     status.setTyping(room ? session.typingIn(room) : []);
   };
-  const format = { color, history: opts.history, roomLabel: labelOf };
+  const format = {
+    color,
+    history: opts.history,
+    roomLabel: labelOf,
+    lookup: (room: string, seq: bigint) => session.message(room, seq),
+  };
 
   session.on("event", (event) => {
     const e = event.event;
@@ -77,11 +84,14 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // its room: the current room changes with /switch, and lines already on screen must still say
     // where they were said.
     const rooms = session.roomNames;
-    screen.print(...formatEvent(event, { ...format, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
+    screen.print(...formatEvent(event, { ...format, showSeq, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
-  session.on("sendFailed", (f) => say("error", `not delivered to #${f.room} (${f.reason}): ${sanitize(f.text)}`));
+  session.on("sendFailed", (f) => {
+    if (!f.change) return say("error", `not delivered to #${f.room} (${f.reason}): ${sanitize(f.text)}`);
+    say("error", `could not ${f.change.kind} #${f.change.seq} in ${labelOf(f.room)}: ${sanitize(f.reason)}`);
+  });
   session.on("joinFailed", (f) => {
     say("error", `could not join #${f.room}: ${f.message}`);
     if (current === f.room) setCurrent(session.roomNames[0]);
@@ -152,20 +162,20 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   };
 
   /** Sends a typed message; returns whether it went into the outbox, and what to say. */
-  const sendLine = (text: string): { sent: boolean; notice?: string; level?: "info" | "error" } => {
+  const sendLine = (text: string, replyTo?: bigint): { sent: boolean; notice?: string; level?: "info" | "error" } => {
     // An unsent line stays on screen (and in ↑ history), so nothing typed is lost.
     if (!current) return { sent: false, level: "error", notice: "not sent: you are not in a room; /join one first (↑ brings the line back)" };
     if (session.roomPhase(current) === "parked") {
       return { sent: false, level: "error", notice: `not sent: you are not in #${current} yet; /nick NAME picks another nickname (↑ brings the line back)` };
     }
-    const sent = session.send(current, text);
+    const sent = session.send(current, text, { replyTo });
     if (!sent.ok) return { sent: false, level: "error", notice: `not sent: ${sent.reason}` };
     if (session.isLive(current)) return { sent: true };
     const preview = text.length > 40 ? `${text.slice(0, 40)}…` : text;
     return { sent: true, level: "info", notice: `queued until #${current} is ${session.connected ? "joined" : "reconnected"}: ${sanitize(preview)}` };
   };
 
-  const execute = (command: Exclude<Command, { kind: "say" }>): void => {
+  const execute = (command: Exclude<Command, { kind: "say" | "reply" }>): void => {
     const later = (work: Promise<string[]>, what: string) =>
       void work.then(
         (lines) => screen.print(...lines),
@@ -264,6 +274,17 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         if (!current) say("error", "you are not in a room; /join one first");
         else later(look.history(current, command.count), "/history");
         return;
+      case "edit":
+      case "delete": {
+        if (!current) return say("error", "you are not in a room; /join one first");
+        const done = command.kind === "edit" ? session.edit(current, command.seq, command.text) : session.deleteMessage(current, command.seq);
+        if (!done.ok) say("error", `could not ${command.kind} #${command.seq}: ${done.reason}`);
+        return;
+      }
+      case "seq":
+        showSeq = command.on ?? !showSeq;
+        say("info", showSeq ? "message numbers shown (#12): /edit, /delete and /reply take them; /seq off hides them" : "message numbers hidden (/seq shows them)");
+        return;
       case "help":
         screen.print(...COMMAND_HELP.map((l) => `    ${l}`));
         return;
@@ -308,9 +329,9 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     const prompt = rl.getPrompt();
     const command = parseLine(line);
     // The submitted line is dealt with first, so that what the command prints comes below it.
-    if (command.kind === "say") {
+    if (command.kind === "say" || command.kind === "reply") {
       // A sent message leaves the screen: its server copy comes back in its ordered place.
-      const outcome = sendLine(command.text);
+      const outcome = command.kind === "say" ? sendLine(command.text) : sendLine(command.text, command.seq);
       screen.submitted(prompt, line, !outcome.sent);
       if (outcome.notice) say(outcome.level ?? "info", outcome.notice);
     } else {

@@ -7,7 +7,8 @@
  */
 import { RoomRole, type RoomInfo } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatClient } from "../client/transport.js";
-import { count, formatMessage, formatMyRooms, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
+import { isChange } from "../client/message-changes.js";
+import { count, formatMessageLines, formatMyRooms, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
 
 /** Deadline of the unary calls. */
 const UNARY_TIMEOUT_MS = 5000;
@@ -23,6 +24,8 @@ export class LookAround {
   constructor(
     private readonly client: ChatClient,
     private readonly color: boolean,
+    /** Whether message numbers are shown (/seq). */
+    private readonly showSeq: () => boolean = () => false,
   ) {}
 
   /**
@@ -108,7 +111,8 @@ export class LookAround {
     if (page.messages.length === 0) return [formatNotice("info", `#${room} has no history`, this.color)];
     return [
       formatNotice("info", `last ${page.messages.length} message(s) of #${room}${page.hasMore ? " (older ones exist)" : ""}:`, this.color),
-      ...page.messages.map((m) => formatMessage(m, { color: this.color, currentRoom: room })),
+      // History gives each message as it is now: its edit and delete entries would only repeat that.
+      ...page.messages.filter((m) => !isChange(m)).flatMap((m) => formatMessageLines(m, { color: this.color, currentRoom: room, showSeq: this.showSeq() })),
       formatNotice("info", "end of history", this.color),
     ];
   }

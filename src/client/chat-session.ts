@@ -14,7 +14,10 @@
  * then goes live), and once a room has caught up its outbox goes out again
  * with the same ids. Replayed messages already seen are dropped by
  * (room, seq). Front ends call join/leave/send/typing/changeNickname/finish
- * and render the events this class emits. Rooms with state (create, moderate,
+ * and render the events this class emits. Edits and deletes (edit,
+ * deleteMessage) go through the outbox like messages; the change entries
+ * that come back are applied to the room's kept messages (message-changes.ts)
+ * and announced with messageChanged. Rooms with state (create, moderate,
  * direct messages, a joined room's topic and our role) are room-admin.ts's,
  * wired in here.
  *
@@ -45,7 +48,8 @@ import {
   type SessionEnd,
 } from "./connection-loop.js";
 import { Emitter } from "./emitter.js";
-import { Outbox, type OutgoingMessage } from "./outbox.js";
+import { MessageBook, type MessageChanged } from "./message-changes.js";
+import { Outbox, type OutgoingMessage, type QueuedChange } from "./outbox.js";
 import { Pacer } from "./pacer.js";
 import {
   RoomAdmin,
@@ -59,7 +63,7 @@ import {
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
-export type { Disconnected, Reconnecting, RoomPhase, SessionEnd };
+export type { Disconnected, MessageChanged, QueuedChange, Reconnecting, RoomPhase, SessionEnd };
 
 export interface ChatSessionOptions extends LoopOptions {
   /** As typed; the server stores it prepared (RFC 8266), and the session adopts that form. */
@@ -115,8 +119,15 @@ export interface ChatSessionEvents {
   nicknameChangeRefused: [{ nickname: string; room: string; message: string }];
   /** One of our messages was acknowledged (its broadcast copy arrived). */
   ack: [ChatMessage];
-  /** One of our messages was given up on. */
-  sendFailed: [{ id: string; room: string; text: string; reason: string }];
+  /** One of our messages (or edits, deletes: `change`) was given up on. */
+  sendFailed: [{ id: string; room: string; text: string; reason: string; change?: QueuedChange }];
+  /**
+   * An edit or delete entry changed a message (see message-changes.ts): `message`
+   * is it in its new state when it is one of the messages kept (the join's recent
+   * ones and what came since), `replies` the kept replies whose quote followed.
+   * The entry also comes as an "event", never to be shown as a message of its own.
+   */
+  messageChanged: [MessageChanged];
   /** The outbox went from full to having room again, or a message left it. */
   outboxSpace: [];
   /** Who is typing in a room changed. */
@@ -169,6 +180,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private storedNickname: string | undefined;
   private readonly rooms = new Map<string, RoomTracker>();
   private readonly outbox: Outbox;
+  /** Each room's recent messages as they are now (edits and deletes applied). */
+  private readonly book = new MessageBook();
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
   private readonly admin: RoomAdmin;
@@ -260,8 +273,17 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   }
 
   /** The messages not yet acknowledged, oldest first: what a front end keeps to send again after a restart. */
-  pending(): { id: string; room: string; text: string }[] {
-    return this.outbox.all().map(({ id, room, text }) => ({ id, room, text }));
+  pending(): { id: string; room: string; text: string; replyTo?: bigint }[] {
+    // Edits and deletes are not carried over: queued again as messages, they would say something else.
+    return this.outbox
+      .all()
+      .filter((e) => !e.change)
+      .map(({ id, room, text, replyTo }) => (replyTo === undefined ? { id, room, text } : { id, room, text, replyTo }));
+  }
+
+  /** A message of a room as it is now (edited, or a tombstone), if it is one of the recent ones kept. */
+  message(room: string, seq: bigint): ChatMessage | undefined {
+    return this.book.get(room, seq);
   }
 
   get outboxFull(): boolean {
@@ -322,16 +344,47 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
    * `id`: a message carried over from an earlier run of the client (see pending()) keeps
    * its client_msg_id, so the server stores it at most once under the same nickname.
    */
-  send(room: string, text: string, options: { id?: string } = {}): Result<{ id: string }> {
+  send(room: string, text: string, options: { id?: string; replyTo?: bigint | number } = {}): Result<{ id: string }> {
+    const replyTo = options.replyTo === undefined ? undefined : BigInt(options.replyTo);
+    if (replyTo !== undefined && replyTo <= 0n) return { ok: false, reason: "a reply names a message by its number (1 or more)" };
+    return this.queue(room, text, options.id, replyTo === undefined ? {} : { replyTo });
+  }
+
+  /**
+   * Replace the text of one of our earlier messages (by sequence number). Queued
+   * like a message (same outbox, order, resends after a reconnect with the same
+   * id): the room's edit entry is the acknowledgement ("ack", then
+   * "messageChanged"); a refusal (not ours, too old, deleted) is a "sendFailed"
+   * with `change` set.
+   */
+  edit(room: string, seq: bigint | number, text: string, options: { id?: string } = {}): Result<{ id: string }> {
+    return this.queueChange(room, { kind: "edit", seq: BigInt(seq) }, text, options.id);
+  }
+
+  /** Delete an earlier message (ours, or any as a moderator of the room); queued and answered as edit() is. */
+  deleteMessage(room: string, seq: bigint | number, options: { id?: string } = {}): Result<{ id: string }> {
+    return this.queueChange(room, { kind: "delete", seq: BigInt(seq) }, "", options.id);
+  }
+
+  private queueChange(room: string, change: QueuedChange, text: string, id: string | undefined): Result<{ id: string }> {
+    if (change.seq <= 0n) return { ok: false, reason: "a message is named by its number (1 or more)" };
+    const target = this.book.get(room, change.seq);
+    if (target?.deleted) return { ok: false, reason: `message #${change.seq} was deleted` };
+    return this.queue(room, text, id, { change });
+  }
+
+  private queue(room: string, text: string, id: string | undefined, extra: { replyTo?: bigint; change?: QueuedChange }): Result<{ id: string }> {
     const tracker = this.rooms.get(room);
     if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
     if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
-    // The server would refuse it: say so now, and keep it out of the outbox.
-    if (isMutedNow(this.admin.state(room))) return { ok: false, reason: `you are muted in #${room}` };
-    const invalid = checkText(text) ?? (options.id === undefined ? undefined : options.id === "" ? "client_msg_id must not be empty" : checkId("client_msg_id", options.id));
+    // The server would refuse it: say so now, and keep it out of the outbox (a muted user may still delete).
+    if (extra.change?.kind !== "delete" && isMutedNow(this.admin.state(room))) return { ok: false, reason: `you are muted in #${room}` };
+    const invalid =
+      (extra.change?.kind === "delete" ? undefined : checkText(text)) ??
+      (id === undefined ? undefined : id === "" ? "client_msg_id must not be empty" : checkId("client_msg_id", id));
     if (invalid) return { ok: false, reason: invalid };
-    if (options.id !== undefined && this.outbox.get(options.id)) return { ok: true, id: options.id };
-    const entry = this.outbox.add(options.id ?? this.nextId(), room, text);
+    if (id !== undefined && this.outbox.get(id)) return { ok: true, id };
+    const entry = this.outbox.add(id ?? this.nextId(), room, text, extra);
     if (!entry) {
       return {
         ok: false,
@@ -618,6 +671,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     room.joinedAs = room.requestedNickname;
     // Before the event goes out: a front end rendering it may read the room's state.
     this.admin.onJoined(j);
+    // The recent messages come as they are now; their change entries, applied again in order, end the same.
+    if (outcome.epochReset || !j.resumed) this.book.forget(j.room);
+    for (const m of j.recent) this.book.add(m);
     if (j.nickname !== this.storedNickname && room.requestedNickname === this.wantedNickname) {
       this.storedNickname = j.nickname;
       this.emit("nickname", j.nickname);
@@ -649,10 +705,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const wasCatchingUp = room?.phase === "catching-up";
     const fresh = room ? room.accept(m) : true;
     this.admin.onMessage(m, fresh);
+    const changed = fresh ? this.book.add(m) : undefined;
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
       this.emit("event", event);
     }
+    if (changed) this.emit("messageChanged", changed);
     if (acked) {
       if (this.held.delete(m.room)) this.notice("info", `messages to #${m.room} are going through again`);
       this.emit("ack", m);
@@ -676,6 +734,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (room.wanted === "leaving") {
       this.rooms.delete(name);
       this.typists.clearRoom(name);
+      this.book.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
@@ -709,6 +768,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (!room) return;
     this.rooms.delete(name);
     this.typists.clearRoom(name);
+    this.book.forget(name);
     const action = this.admin.removalOf(name);
     this.admin.forget(name);
     const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
@@ -730,6 +790,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (!room) return;
     this.rooms.delete(name);
     this.typists.clearRoom(name);
+    this.book.forget(name);
     this.failQueued(name, `#${name} was joined again from another connection`);
     this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
     this.emit("roomLeft", name);
@@ -796,7 +857,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   /** ErrorEvents name the command, room and client_msg_id they answer. Returns whether it was handled. */
   private onError(conn: Connection, e: ErrorEvent): boolean {
-    if (e.command === CommandKind.SEND) {
+    if (e.command === CommandKind.SEND || e.command === CommandKind.EDIT_MESSAGE || e.command === CommandKind.DELETE_MESSAGE) {
       // A refusal that does not name its message (a rate limit, on older servers) is about
       // the one message of that room on the wire: only a room's oldest is ever sent.
       const entry = e.clientMsgId ? this.outbox.get(e.clientMsgId) : this.outbox.inFlight(conn.generation, e.room);
@@ -848,7 +909,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return;
     }
     this.outbox.remove(entry.id);
-    this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message });
+    this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message, change: entry.change });
     this.emit("outboxSpace");
     const room = this.rooms.get(entry.room);
     if (room) {
@@ -899,7 +960,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private failQueued(room: string, reason: string): void {
     for (const entry of this.outbox.forRoom(room)) {
       this.outbox.remove(entry.id);
-      this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason });
+      this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason, change: entry.change });
     }
   }
 
@@ -999,9 +1060,16 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       }
       this.pacer.sent(now);
       entry.sentOn = conn.generation;
-      conn.send({ case: "send", value: { room: entry.room, text: entry.text, clientMsgId: entry.id } });
+      this.write(conn, entry);
     }
     if (wakeAt !== Infinity) this.pumpAt(wakeAt);
+  }
+
+  private write(conn: Connection, entry: OutgoingMessage): void {
+    const { room, text, id: clientMsgId, change } = entry;
+    if (change?.kind === "edit") conn.send({ case: "editMessage", value: { room, seq: change.seq, text, clientMsgId } });
+    else if (change?.kind === "delete") conn.send({ case: "deleteMessage", value: { room, seq: change.seq, clientMsgId } });
+    else conn.send({ case: "send", value: { room, text, clientMsgId, replyToSeq: entry.replyTo ?? 0n } });
   }
 
   private pumpAt(at: number): void {

@@ -24,6 +24,12 @@
  * room's entry for it, rejects with a RoomCommandError), openDirect(userId) (the room's
  * name), myRooms() (pass ChatSessionOptions.client in a browser), roomState(room) and the
  * roomState and removed events (kicked, banned, deleted: not rejoined).
+ *
+ * Messages that change (message-changes.ts): edit(room, seq, text), deleteMessage(room, seq)
+ * and send(room, text, { replyTo: seq }) are queued like messages; the messageChanged event
+ * gives each edited or deleted message in its new state (and the replies whose quote followed),
+ * message(room, seq) a kept message as it is now. Change entries also come as "event"s: never
+ * show one as a message (isChange).
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {
@@ -50,6 +56,7 @@ export {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
+export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";

@@ -18,12 +18,22 @@ export interface OutgoingMessage {
   readonly id: string;
   readonly room: string;
   readonly text: string;
+  /** A reply: the sequence number of the message it answers. */
+  readonly replyTo?: bigint;
+  /** Not a message but an edit (text: the new text) or a delete (text: "") of an earlier one. */
+  readonly change?: QueuedChange;
   /** Connection generation it was last written to; undefined: not written on the current one. */
   sentOn: number | undefined;
   /** Transient refusals in a row (unavailable, rate-limited); reset by nothing: the entry leaves when stored. */
   refusals: number;
   /** Not to be written again before this time (ms since the epoch), after a refusal. */
   retryAt: number;
+}
+
+/** An edit or delete queued like a message (same idempotency key space, same head-of-line order). */
+export interface QueuedChange {
+  kind: "edit" | "delete";
+  seq: bigint;
 }
 
 export class Outbox {
@@ -40,9 +50,9 @@ export class Outbox {
   }
 
   /** Queue a message; undefined when the outbox is full. */
-  add(id: string, room: string, text: string): OutgoingMessage | undefined {
+  add(id: string, room: string, text: string, extra: { replyTo?: bigint; change?: QueuedChange } = {}): OutgoingMessage | undefined {
     if (this.isFull) return undefined;
-    const entry: OutgoingMessage = { id, room, text, sentOn: undefined, refusals: 0, retryAt: 0 };
+    const entry: OutgoingMessage = { id, room, text, ...extra, sentOn: undefined, refusals: 0, retryAt: 0 };
     this.entries.set(id, entry);
     return entry;
   }

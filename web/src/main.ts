@@ -70,7 +70,7 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
   session = s;
   const save = () => {
     if (leaving || session !== s) return;
-    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending(), tokens: s.resumeTokens() });
+    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending().map(({ replyTo, ...m }) => (replyTo === undefined ? m : { ...m, replyTo: String(replyTo) })), tokens: s.resumeTokens() });
   };
   const app: ChatApp = new ChatApp(
     s,

@@ -10,6 +10,8 @@ export interface SavedMessage {
   id: string;
   room: string;
   text: string;
+  /** A reply: the number of the message it answers, in decimal (JSON has no bigint). */
+  replyTo?: string;
 }
 
 export interface SavedSession {
@@ -38,7 +40,8 @@ export function loadSession(): SavedSession | undefined {
     const v = JSON.parse(raw) as Partial<SavedSession>;
     const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
     const messages = (a: unknown): a is SavedMessage[] =>
-      Array.isArray(a) && a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string");
+      Array.isArray(a) &&
+      a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string" && (m.replyTo === undefined || (typeof m.replyTo === "string" && /^\d{1,19}$/.test(m.replyTo))));
     if (typeof v.nickname !== "string" || typeof v.signedIn !== "boolean" || !strings(v.rooms) || !messages(v.pending)) return undefined;
     const tokens: Record<string, string> = {};
     if (v.tokens && typeof v.tokens === "object") for (const [room, t] of Object.entries(v.tokens)) if (typeof t === "string") tokens[room] = t;

@@ -19,6 +19,7 @@ import { byId, el } from "./dom.js";
 import { MemberMenu, menuItems } from "./member-menu.js";
 import { MyRooms } from "./my-rooms.js";
 import { RoomActions } from "./room-actions.js";
+import type { MessageAction } from "./message-item.js";
 import { RoomView } from "./room-view.js";
 
 const HISTORY_PAGE = 50;
@@ -67,6 +68,8 @@ export class ChatApp {
   private readonly myRooms: MyRooms | undefined;
   /** Direct-message rooms left on this page: not joined again by themselves. */
   private readonly leftDirects = new Set<string>();
+  /** A reply or an edit under way in the message box (Reply, Edit on a message). */
+  private composing: { kind: "reply" | "edit"; room: string; seq: bigint } | undefined;
 
   constructor(
     private readonly session: ChatSession,
@@ -113,8 +116,9 @@ export class ChatApp {
     }
     this.ui.directsSection.hidden = !signedIn;
     this.composer = new Composer(this.controls.signal, (text) => this.sendTyped(text), () => {
-      if (this.current) this.session.typing(this.current);
+      if (this.current && this.composing?.kind !== "edit") this.session.typing(this.current);
     });
+    this.composer.onCancelContext = () => this.setComposing(undefined);
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
@@ -181,6 +185,8 @@ export class ChatApp {
     created.onNewBelow = () => {
       if (created.name === this.current) this.renderJump(created);
     };
+    created.rightsOf = (item) => this.rightsOf(room, item);
+    created.onMessageAction = (seq, action) => this.messageAction(created, seq, action);
     created.log.hidden = true;
     this.views.set(room, created);
     this.ui.logs.append(created.log);
@@ -202,9 +208,9 @@ export class ChatApp {
 
   /** Queue again a message typed before the page was reloaded, under its own id (stored at most once). */
   restorePending(message: SavedMessage): void {
-    const result = this.session.send(message.room, message.text, { id: message.id });
+    const result = this.session.send(message.room, message.text, { id: message.id, replyTo: message.replyTo === undefined ? undefined : BigInt(message.replyTo) });
     if (!result.ok) return this.alert(`Your message to #${message.room} was not sent: ${result.reason}`);
-    this.views.get(message.room)?.addPending(result.id, message.text);
+    this.views.get(message.room)?.addPending(result.id, message.text, message.replyTo === undefined ? undefined : BigInt(message.replyTo));
   }
 
   private wireSession(): void {
@@ -233,10 +239,19 @@ export class ChatApp {
       view?.addMessage(m);
       this.onChange();
     });
-    on("sendFailed", ({ id, room, reason }) => {
+    on("sendFailed", ({ id, room, reason, change }) => {
+      if (change) return this.alert(`Could not ${change.kind} the message: ${reason}`);
       this.views.get(room)?.removePending(id, reason);
       this.alert(`Your message to ${this.views.get(room)?.title ?? `#${room}`} was not sent: ${reason}`);
       this.onChange();
+    });
+    on("messageChanged", (c) => {
+      this.views.get(c.room)?.applyChange(c);
+      // The message being edited or replied to is gone: nothing left to do to it.
+      if (c.kind === "delete" && this.composing?.room === c.room && this.composing.seq === c.seq) {
+        this.setComposing(undefined);
+        this.composer.setContext(undefined);
+      }
     });
     on("joinFailed", ({ room, message }) => {
       this.refused(room, `Could not join ${this.views.get(room)?.title ?? `#${room}`}: ${message}`);
@@ -414,17 +429,37 @@ export class ChatApp {
   private sendTyped(text: string): boolean {
     const room = this.current;
     if (!room) return false;
-    const result = this.session.send(room, text);
+    const doing = this.composing?.room === room ? this.composing : undefined;
+    if (doing?.kind === "edit") {
+      const result = this.session.edit(room, doing.seq, text);
+      if (!result.ok) {
+        this.alert(`Could not edit the message: ${result.reason}`);
+        return false;
+      }
+      this.setComposing(undefined);
+      this.composer.setContext(undefined);
+      return true;
+    }
+    const result = this.session.send(room, text, { replyTo: doing?.seq });
     if (!result.ok) {
       this.alert(result.reason);
       return false;
     }
-    this.views.get(room)?.addPending(result.id, text);
+    if (doing) {
+      this.setComposing(undefined);
+      this.composer.setContext(undefined);
+    }
+    this.views.get(room)?.addPending(result.id, text, doing?.seq);
     this.onChange();
     return true;
   }
 
   private show(room: string): void {
+    if (this.composing && this.composing.room !== room) {
+      // A reply or edit belongs to its room.
+      this.setComposing(undefined);
+      this.composer.setContext(undefined);
+    }
     this.current = room;
     for (const view of this.views.values()) view.log.hidden = view.name !== room;
     const view = this.views.get(room)!;
@@ -432,6 +467,40 @@ export class ChatApp {
     this.renderRoom();
     view.scrollToEnd();
     this.onChange();
+  }
+
+  /** What we may do to a message now: reply to any; edit our own (unless muted); delete our own, or any as a moderator. */
+  private rightsOf(room: string, item: { sender: string; senderId: string }): MessageAction[] {
+    const state = this.session.roomState(room);
+    const me = this.session.userId;
+    const mine = me !== undefined && item.senderId !== "" ? item.senderId === me : item.sender === this.session.nickname;
+    const actions: MessageAction[] = ["reply"];
+    if (mine && !isMutedNow(state)) actions.push("edit");
+    if (mine || (state?.yourRole ?? RoomRole.UNSPECIFIED) >= RoomRole.MODERATOR) actions.push("delete");
+    return actions;
+  }
+
+  private setComposing(doing: ChatApp["composing"]): void {
+    if (this.composing) this.views.get(this.composing.room)?.markComposing(undefined);
+    this.composing = doing;
+    if (doing) this.views.get(doing.room)?.markComposing(doing.seq);
+  }
+
+  /** Reply, Edit or Delete was picked on a message. */
+  private messageAction(view: RoomView, seq: bigint, action: MessageAction): void {
+    const item = view.log.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
+    const sender = item?.dataset.sender ?? "";
+    if (action === "delete") {
+      const whose = sender === this.session.nickname ? "your" : `${sender}'s`;
+      void this.actions.deleteMessage(view.name, seq, whose);
+      return;
+    }
+    this.setComposing({ kind: action, room: view.name, seq });
+    if (action === "edit") this.composer.setContext("Editing your message (Escape cancels)", { text: view.textOf(seq) ?? "" });
+    else {
+      const text = view.textOf(seq) ?? "";
+      this.composer.setContext(`Replying to ${sender}: ${text.length > 60 ? `${text.slice(0, 60)}…` : text}`);
+    }
   }
 
   /** A room's join was refused: say so, and remember why in case it was the last room. */

@@ -13,6 +13,10 @@ export class Composer {
   private readonly label = byId("composer-label");
   private readonly send = byId<HTMLButtonElement>("send");
   private readonly count = byId("composer-count");
+  private readonly context = byId("composer-context");
+  private readonly contextText = byId("composer-context-text");
+  /** Called when the reply or edit under way is cancelled (Escape, Cancel). */
+  onCancelContext: () => void = () => {};
 
   constructor(
     signal: AbortSignal,
@@ -35,6 +39,9 @@ export class Composer {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
           ev.preventDefault();
           this.sendTyped();
+        } else if (ev.key === "Escape" && !this.context.hidden) {
+          ev.preventDefault();
+          this.cancelContext();
         }
       },
       { signal },
@@ -47,7 +54,28 @@ export class Composer {
       },
       { signal },
     );
+    byId("composer-context-cancel").addEventListener("click", () => this.cancelContext(), { signal });
     this.updateCount();
+  }
+
+  /**
+   * Say what the box does now: reply to a message, or edit one (`text`: the box
+   * starts with it; Save instead of Send). undefined: back to a new message.
+   */
+  setContext(what: string | undefined, edit?: { text: string }): void {
+    const wasEditing = this.send.textContent === "Save";
+    this.context.hidden = what === undefined;
+    this.contextText.textContent = what ?? "";
+    this.send.textContent = edit ? "Save" : "Send";
+    if (edit) this.input.value = edit.text;
+    else if (wasEditing) this.input.value = ""; // an abandoned edit is not a draft
+    this.updateCount();
+    if (what !== undefined) this.focus();
+  }
+
+  private cancelContext(): void {
+    this.setContext(undefined);
+    this.onCancelContext();
   }
 
   /** Label the box for the room on screen (none: the chat screen is being left). */
@@ -63,6 +91,8 @@ export class Composer {
   /** Empty the box (a new sign-in starts with nothing typed). */
   reset(): void {
     this.input.value = "";
+    this.context.hidden = true;
+    this.send.textContent = "Send";
     this.updateCount();
   }
 

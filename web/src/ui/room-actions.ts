@@ -138,6 +138,16 @@ export class RoomActions {
     }
   }
 
+  /** Ask before deleting a message (it cannot be undone); the room's delete entry then turns it into a tombstone on every page. */
+  async deleteMessage(room: string, seq: bigint, whose: string): Promise<void> {
+    const view = this.host.currentView();
+    if (!view || view.name !== room) return;
+    const details = await this.dialog.ask(`Delete ${whose} message in ${view.title}? This cannot be undone.`, "Delete", { reason: false, duration: false });
+    if (!details) return;
+    const done = this.session.deleteMessage(room, seq);
+    if (!done.ok) this.host.alert(`Could not delete the message: ${done.reason}`);
+  }
+
   /** Ask for a new topic and set it; the room's entry for it updates every page (ours too). */
   async setTopic(): Promise<void> {
     const view = this.host.currentView();

@@ -7,8 +7,10 @@
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { LeaveReason, RoomActionKind, RoomRole, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
+import { isChange, quoteOf, type MessageChanged } from "../../../src/client/index.js";
 import { atBottom, el, timeElement } from "./dom.js";
 import { layoutLog } from "./log-layout.js";
+import { actionBar, applyChange, applyChangeToQuote, replyQuote, shownText, textParagraph, type MessageAction } from "./message-item.js";
 
 /** Messages kept in a room's log at most: older ones leave the page and can be paged back (GetHistory). */
 const MAX_SHOWN = 1000;
@@ -55,6 +57,10 @@ export class RoomView {
   private pinned = true;
   /** "No messages yet": first in the log, shown while the joined room has no message. */
   private readonly empty: HTMLLIElement;
+  /** What we may do to a message now (our role may change): the actions its toolbar offers. */
+  rightsOf: (item: { sender: string; senderId: string }) => MessageAction[] = () => [];
+  /** The user picked an action on a shown message. */
+  onMessageAction: (seq: bigint, action: MessageAction) => void = () => {};
 
   constructor(
     readonly name: string,
@@ -78,6 +84,80 @@ export class RoomView {
     new ResizeObserver(() => {
       if (this.pinned && this.log.clientHeight > 0) this.log.scrollTop = this.log.scrollHeight;
     }).observe(this.log);
+    this.wireMessageActions();
+  }
+
+  /**
+   * Actions on a message: its toolbar (Reply, Edit, Delete, as our rights are
+   * now) is made when the pointer comes over it or it takes the focus, and
+   * shows while it is hovered or focused. From the keyboard: ↑ and ↓ in the log
+   * move between messages; R replies, E edits, Delete deletes; Tab reaches the
+   * focused message's buttons; Escape goes back to the log.
+   */
+  private wireMessageActions(): void {
+    const itemOf = (target: EventTarget | null) => (target instanceof Element ? target.closest<HTMLLIElement>("li.msg[data-seq]") : null);
+    const refresh = (item: HTMLLIElement | null) => {
+      if (!item || item.classList.contains("deleted")) return;
+      const bar = actionBar(this.rightsOf({ sender: item.dataset.sender ?? "", senderId: item.dataset.senderId ?? "" }));
+      const old = item.querySelector(":scope > .msg-actions");
+      if (old && bar && old.textContent === bar.textContent) return;
+      old?.remove();
+      if (bar) item.append(bar);
+    };
+    this.log.addEventListener("pointerover", (ev) => refresh(itemOf(ev.target)));
+    this.log.addEventListener("focusin", (ev) => {
+      if (ev.target instanceof HTMLLIElement) refresh(itemOf(ev.target));
+    });
+    this.log.addEventListener("click", (ev) => {
+      const button = ev.target instanceof Element ? ev.target.closest<HTMLButtonElement>("button[data-msg-action]") : null;
+      const item = itemOf(button);
+      if (button && item) this.onMessageAction(BigInt(item.dataset.seq!), button.dataset.msgAction as MessageAction);
+    });
+    this.log.addEventListener("keydown", (ev) => {
+      if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const items = [...this.log.querySelectorAll<HTMLLIElement>(":scope > li.msg[data-seq]")];
+      const item = itemOf(ev.target);
+      if (ev.key === "ArrowUp" || ev.key === "ArrowDown") {
+        const at = item ? items.indexOf(item) : items.length;
+        const next = items[Math.max(0, Math.min(items.length - 1, at + (ev.key === "ArrowUp" ? -1 : 1)))];
+        if (!next) return;
+        ev.preventDefault();
+        next.focus();
+        return;
+      }
+      if (!item || ev.target !== item) return;
+      const action: MessageAction | undefined = ev.key === "r" || ev.key === "R" ? "reply" : ev.key === "e" || ev.key === "E" ? "edit" : ev.key === "Delete" || ev.key === "Backspace" ? "delete" : undefined;
+      if (ev.key === "Escape") {
+        ev.preventDefault();
+        this.log.focus();
+        return;
+      }
+      if (!action) return;
+      refresh(item);
+      if (!item.querySelector(`button[data-msg-action="${action}"]`)) return;
+      ev.preventDefault();
+      this.onMessageAction(BigInt(item.dataset.seq!), action);
+    });
+  }
+
+  /** Mark the message being replied to or edited in the message box (none: nothing). */
+  markComposing(seq: bigint | undefined): void {
+    for (const item of this.log.querySelectorAll(":scope > li.composing")) item.classList.remove("composing");
+    if (seq !== undefined) this.bySeq.get(seq)?.classList.add("composing");
+  }
+
+  /** The text of a shown message, for Edit to start from. */
+  textOf(seq: bigint): string | undefined {
+    const item = this.bySeq.get(seq);
+    return item && !item.classList.contains("deleted") ? shownText(item) : undefined;
+  }
+
+  /** An edit or delete arrived: the message (if shown) and the replies quoting it follow, in place. */
+  applyChange(c: MessageChanged): void {
+    const item = this.bySeq.get(c.seq);
+    if (item) applyChange(item, c.kind, c.entry);
+    const quoted = quoteOf(c.entry.text);
+    for (const quote of this.log.querySelectorAll<HTMLElement>(`.reply-quote[data-reply-to="${c.seq}"]`)) applyChangeToQuote(quote, c.kind, quoted);
   }
 
   /** The room's name on screen (a direct-message room is known as one once its state arrives). */
@@ -102,7 +182,7 @@ export class RoomView {
     for (const m of j.members) this.members.set(m.nickname, m);
     this.rolesSeq = j.lastSeq;
     for (const m of j.recent) this.addMessage(m);
-    if (this.recentIsUnread) this.unread += j.recent.filter((m) => !m.action && m.sender !== this.me()).length;
+    if (this.recentIsUnread) this.unread += j.recent.filter((m) => !m.action && !isChange(m) && m.sender !== this.me()).length;
     this.recentIsUnread = false;
     if (this.oldestSeq === undefined) this.oldestSeq = j.lastSeq + 1n;
     this.hasOlder = j.firstSeq > 0n && this.oldestSeq > j.firstSeq;
@@ -112,7 +192,8 @@ export class RoomView {
 
   /** Insert a message in sequence order; false if it is already shown. */
   addMessage(m: ChatMessage): boolean {
-    if (this.bySeq.has(m.seq)) return false;
+    // An edit or delete is applied to its message (applyChange), never shown as one of its own.
+    if (this.bySeq.has(m.seq) || isChange(m)) return false;
     const item = this.messageItem(m);
     const follow = atBottom(this.log);
     // Live messages are the newest (no step back); history pages step back over what is shown.
@@ -140,12 +221,18 @@ export class RoomView {
     this.log.scrollTop = this.log.scrollHeight - fromBottom;
   }
 
-  addPending(id: string, text: string): void {
+  /** Our message on its way; `replyTo`: the message it answers, quoted as shown now. */
+  addPending(id: string, text: string, replyTo?: bigint): void {
     const item = el(
       "li",
       { className: "msg pending mine", attrs: { "data-pending": id, "data-sender": this.me(), "data-time": String(Date.now()) } },
-      ...messageParts(this.me(), true, el("span", { className: "state", text: "sending…" }), text),
+      ...messageParts(this.me(), true, el("span", { className: "state", text: "sending…" }), el("p", { className: "text", text })),
     );
+    const target = replyTo === undefined ? undefined : this.bySeq.get(replyTo);
+    if (replyTo !== undefined && target) {
+      const quote = replyQuote({ seq: replyTo, sender: target.dataset.sender ?? "", quote: quoteOf(this.textOf(replyTo) ?? ""), deleted: target.classList.contains("deleted") });
+      item.querySelector(".body > .meta")!.after(quote);
+    }
     this.pendingItems.set(id, item);
     this.log.append(item);
     this.layout();
@@ -312,11 +399,17 @@ export class RoomView {
       return el("li", { className: "action", attrs: { "data-action-seq": String(m.seq), "data-time": String(sent.getTime()) } }, el("span", { text: m.text }), timeElement(sent));
     }
     const mine = m.sender === this.me();
-    return el(
+    const item = el(
       "li",
-      { className: mine ? "msg mine" : "msg", attrs: { "data-seq": String(m.seq), "data-sender": m.sender, "data-time": String(sent.getTime()) } },
-      ...messageParts(m.sender, mine, timeElement(sent), m.text),
+      {
+        className: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}`,
+        // Focusable (by a click, a tap, or ↑/↓ in the log): a focused message shows its actions.
+        attrs: { "data-seq": String(m.seq), "data-sender": m.sender, "data-sender-id": m.senderId, "data-time": String(sent.getTime()), tabindex: "-1" },
+      },
+      ...messageParts(m.sender, mine, timeElement(sent), textParagraph(m)),
     );
+    if (m.replyTo && !m.deleted) item.querySelector(".body > .meta")!.after(replyQuote(m.replyTo));
+    return item;
   }
 }
 
@@ -326,7 +419,7 @@ export class RoomView {
  * (log-layout.ts) later messages hide avatar, name and time from sight but keep
  * them for screen readers.
  */
-function messageParts(sender: string, mine: boolean, when: HTMLElement, text: string): Node[] {
+function messageParts(sender: string, mine: boolean, when: HTMLElement, text: HTMLElement): Node[] {
   let hash = 0;
   for (const ch of sender) hash = (hash * 31 + ch.codePointAt(0)!) >>> 0;
   const initial = [...sender][0]?.toUpperCase() ?? "?";
@@ -334,8 +427,7 @@ function messageParts(sender: string, mine: boolean, when: HTMLElement, text: st
   const meta = el("div", { className: "meta" }, el("span", { className: "sender", text: sender }));
   if (mine) meta.append(el("span", { className: "you", text: "you" }));
   meta.append(when);
-  // Always as text: a message is never markup, whatever it contains.
-  return [avatar, el("div", { className: "body" }, meta, el("p", { className: "text", text }))];
+  return [avatar, el("div", { className: "body" }, meta, text)];
 }
 
 /** "ann and bob joined", "ann, bob and 3 others left": names as far as the digest lists them. */
