@@ -412,20 +412,37 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
     await post(log, "hall", ann, "mine");
     for (const text of ["one", "two", "three"]) await post(log, "hall", bob, text);
     await waitUntil(() => r.entries.length === 5, "5 entries");
-    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 0, unread: 3 });
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 0, unread: 3, mentions: 0 });
     expect(await log.markRead("hall", "u-ann", 3)).toBe(3);
     expect(await log.markRead("hall", "u-ann", 2)).toBe(3);
-    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 3, unread: 2 });
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 3, unread: 2, mentions: 0 });
     // Bob's own messages are not news to him; another user starts unread.
-    expect(await log.readState("hall", "u-bob")).toEqual({ readSeq: 0, unread: 1 });
+    expect(await log.readState("hall", "u-bob")).toEqual({ readSeq: 0, unread: 1, mentions: 0 });
     expect(await log.markRead("hall", "u-ann", 5)).toBe(5);
-    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: 0 });
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: 0, mentions: 0 });
     // Counted up to a cap, so a join never reads a long backlog to count it.
     for (let i = 0; i < UNREAD_CAP + 1; i++) await post(log, "hall", bob, `more ${i}`);
-    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: UNREAD_CAP });
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 5, unread: UNREAD_CAP, mentions: 0 });
     // A deleted room takes its read positions with it.
     expect(await act(log, "hall", admin, { kind: RoomActionKind.DELETE })).toMatchObject({ kind: "stored" });
     expect((await log.readState("hall", "u-ann")).readSeq).toBe(0);
+  });
+
+  it("stores the users a message mentions, and counts the unread messages naming a user", async ({ skip }) => {
+    if (!(await backend.available())) return skip();
+    const log = await open();
+    const r = recorder();
+    await log.subscribe("hall", r.l);
+    await log.publish({ ...req("hall", "hi @ann and @cy", "", "bob"), senderId: "u-bob", mentions: ["u-ann", "u-cy"] });
+    await log.publish({ ...req("hall", "plain", "", "bob"), senderId: "u-bob" });
+    await log.publish({ ...req("hall", "@ann again", "", "bob"), senderId: "u-bob", mentions: ["u-ann"] });
+    await waitUntil(() => r.entries.length === 3, "3 entries");
+    expect(r.entries.map((e) => decode(e).mentions)).toEqual([["u-ann", "u-cy"], [], ["u-ann"]]);
+    expect((await log.history("hall", { limit: 10 })).messages.map((m) => m.mentions ?? [])).toEqual([["u-ann", "u-cy"], [], ["u-ann"]]);
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 0, unread: 3, mentions: 2 });
+    await log.markRead("hall", "u-ann", 1);
+    expect(await log.readState("hall", "u-ann")).toEqual({ readSeq: 1, unread: 2, mentions: 1 });
+    expect(await log.readState("hall", "u-cy")).toEqual({ readSeq: 0, unread: 3, mentions: 1 });
   });
 
   it("passes ephemeral signals (typing) to subscribers", async ({ skip }) => {

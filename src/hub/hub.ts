@@ -54,10 +54,11 @@ import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
 import { notifyNobody, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
 import { markRead, readNotifyNobody, SignedInSessions, type ReadNotice, type ReadNotify } from "./read-marks.js";
+import { mentionEventOf, mentionNotice, mentionNotifyNobody, type MentionNotice, type MentionNotify } from "./mentions.js";
 import { recordChange, type ChangeAnswer } from "./message-changes.js";
 import type { ChangeRequest } from "../log/message-changes.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
-import { Session, type JoinOptions, type SessionHost, type SessionTransport } from "./session.js";
+import { Session, type JoinOptions, type SendExtras, type SessionHost, type SessionTransport } from "./session.js";
 
 export interface HubOptions {
   log: RoomLog;
@@ -90,6 +91,8 @@ export class Hub implements SessionHost {
   directNotify: DirectNotify = notifyNobody;
   /** Tells the user's sessions on the other nodes that a read position moved (the server sets it: read-marks.ts). */
   readNotify: ReadNotify = readNotifyNobody;
+  /** Tells mentioned users' sessions on the other nodes (the server sets it: mentions.ts). */
+  mentionNotify: MentionNotify = mentionNotifyNobody;
   private readonly signedIn = new SignedInSessions<Session>();
 
   constructor(options: HubOptions) {
@@ -265,17 +268,29 @@ export class Hub implements SessionHost {
     return events.memberRenamedEvent(m.room, from, next.nickname);
   }
 
-  publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, replyToSeq?: number): Promise<PublishOutcome> {
+  publish(m: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, extras: SendExtras = {}): Promise<PublishOutcome> {
     const sentAtMs = Date.now();
+    const { replyToSeq, mentions } = extras;
     // The log refuses a sender the room's state does not let post (banned, muted), in the step that stores.
-    const request = { room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, grant: m.grant, ...(replyToSeq ? { replyToSeq } : {}) };
+    const request = {
+      room: m.room,
+      sender: m.nickname,
+      text,
+      clientMsgId,
+      sentAtMs,
+      senderId: m.userId,
+      grant: m.grant,
+      ...(replyToSeq ? { replyToSeq } : {}),
+      ...(mentions?.length ? { mentions } : {}),
+    };
     return this.log.publish(request).then((outcome) => {
+      if (outcome.kind === "stored" && mentions?.length) this.mention({ ...request, seq: outcome.seq, mentions });
       if (outcome.kind === "stored") {
         const acknowledge = (delivered?: EncodedEvent) => {
           this.observer.acknowledged(Date.now() - sentAtMs);
           m.owner.acknowledged();
           // Only a caller that asked gets the event: the bytes every member got (encoded again if not fanned out here).
-          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq, replyTo: outcome.replyTo }));
+          if (onDelivered) onDelivered(delivered ?? events.messageEvent({ room: m.room, sender: m.nickname, text, clientMsgId, sentAtMs, senderId: m.userId, seq: outcome.seq, replyTo: outcome.replyTo, ...(mentions?.length ? { mentions } : {}) }));
         };
         const room = this.rooms.get(m.room);
         if (room) room.expectAck(outcome.seq, acknowledge);
@@ -307,7 +322,23 @@ export class Hub implements SessionHost {
     if (outcome instanceof CommandError) return outcome;
     this.signedIn.tell(outcome, m.owner as Session);
     this.readNotify(outcome);
-    return events.readPositionEvent(outcome.room, outcome.readSeq, outcome.unread);
+    return events.readPositionEvent(outcome.room, outcome);
+  }
+
+  /** Tell the users a stored message mentions, here and on the other nodes. */
+  private mention(message: Parameters<typeof mentionNotice>[0]): void {
+    const notice = mentionNotice(message, this.rooms.get(message.room)?.state, Date.now());
+    if (!notice) return;
+    this.tellMention(notice);
+    this.mentionNotify(notice);
+  }
+
+  /** A message mentions users: their sessions on this node hear of it. */
+  tellMention(notice: MentionNotice): number {
+    const event = mentionEventOf(notice);
+    let told = 0;
+    for (const user of notice.users) told += this.signedIn.push(user, event);
+    return told;
   }
 
   /** Another node's session of a user moved a read position: this node's sessions of the user hear of it. */
@@ -544,6 +575,7 @@ export class Hub implements SessionHost {
         state: roomStateFor(state, m.userId, m.grant, Date.now()),
         readSeq: BigInt(read?.readSeq ?? 0),
         unreadCount: read?.unread ?? 0,
+        mentionCount: read?.mentions ?? 0,
       },
       page.members,
       recent,

@@ -38,9 +38,13 @@ export class SignedInSessions<S extends { readonly queue: { push(event: EncodedE
 
   /** Queue the notice's event for the user's sessions here, except `except`; how many were told. */
   tell(notice: ReadNotice, except?: S): number {
-    const event = events.readPositionEvent(notice.room, notice.readSeq, notice.unread);
+    return this.push(notice.userId, events.readPositionEvent(notice.room, notice), except);
+  }
+
+  /** Queue the event for the user's sessions here, except `except`; how many were told. */
+  push(userId: string, event: EncodedEvent, except?: S): number {
     let told = 0;
-    for (const session of this.byUser.get(notice.userId) ?? []) {
+    for (const session of this.byUser.get(userId) ?? []) {
       if (session === except) continue;
       session.queue.push(event);
       told++;
@@ -61,7 +65,7 @@ export async function markRead(log: RoomLog, m: Membership, seq: bigint, lastDel
   try {
     await log.markRead(m.room, m.userId, Number(seq));
     const state = await log.readState(m.room, m.userId);
-    return { room: m.room, userId: m.userId, readSeq: state.readSeq, unread: state.unread };
+    return { room: m.room, userId: m.userId, ...state };
   } catch (err) {
     if (err instanceof LogUnavailableError) return new CommandError(ErrorCode.UNAVAILABLE, `cannot mark room ${m.room} read now (${err.message}); retry`);
     throw err;

@@ -14,6 +14,7 @@ import {
   ErrorCode,
   LeaveReason,
   type ChatRequest,
+  type SendCommand,
 } from "../../gen/chat/v1/chat_pb.js";
 import { LogUnavailableError, type ActRequest, type PublishOutcome } from "../log/room-log.js";
 import type { RoomStateData } from "../rooms/room-state.js";
@@ -35,6 +36,7 @@ import { hashResumeToken, newResumeToken } from "./resume-token.js";
 import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
 import { TokenBucket } from "./token-bucket.js";
 import { checkId, checkRoom, checkText } from "./validate.js";
+import { checkMentions } from "./mentions.js";
 
 /**
  * Told how one command was answered: with the event that answered it (it is
@@ -66,6 +68,14 @@ export interface JoinOptions {
 }
 
 /** What a session needs from the hub (the hub implements it). */
+/** What a send may carry besides its text. */
+export interface SendExtras {
+  /** The message it replies to. */
+  replyToSeq?: number;
+  /** User ids it mentions (checked: mentions.ts checkMentions). */
+  mentions?: readonly string[];
+}
+
 export interface SessionHost {
   readonly limits: HubLimits;
   readonly observer: HubObserver;
@@ -78,7 +88,7 @@ export interface SessionHost {
   /** Change a member's nickname; resolves with the refusal or the renamed event once it is queued for the others. */
   rename(membership: Membership, next: PreparedNickname): Promise<CommandError | EncodedEvent>;
   /** Publish; `onDelivered` is called with the message's event once it has been fanned out here. */
-  publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, replyToSeq?: number): Promise<PublishOutcome>;
+  publish(membership: Membership, text: string, clientMsgId: string, onDelivered?: (event: EncodedEvent) => void, extras?: SendExtras): Promise<PublishOutcome>;
   /** Move the member's read position (read-marks.ts); resolves with the answer's event or a refusal. */
   markRead(membership: Membership, seq: bigint): Promise<CommandError | EncodedEvent>;
   /** Edit or delete a message through its room's log: the change's entry, or the refusal. */
@@ -289,7 +299,7 @@ export class Session implements MemberOwner {
         case "send":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
-          return this.send(command.value.room, command.value.text, command.value.clientMsgId, ctx, reply, command.value.replyToSeq);
+          return this.send(command.value, ctx, reply);
         case "editMessage":
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
@@ -454,14 +464,17 @@ export class Session implements MemberOwner {
     return undefined;
   }
 
-  private send(room: string, text: string, clientMsgId: string, ctx: events.ErrorContext, reply: CommandReply | undefined, replyToSeq = 0n): undefined {
+  private send(command: SendCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): undefined {
+    const { room, text, clientMsgId, replyToSeq } = command;
     const member = this.membership(room);
     const problem = checkText(text) ?? checkId("client_msg_id", clientMsgId);
     if (problem) throw invalid(problem);
+    const mentions = checkMentions(command.mentions);
     if (this.hub.closing) throw new CommandError(ErrorCode.UNAVAILABLE, "server is shutting down; the message was not stored, send it again after reconnecting");
     this.unacked++;
     this.hub.observer.messageAccepted();
-    this.hub.publish(member, text, clientMsgId, reply, replyToSeq > 0n ? safeSeq(replyToSeq) : undefined).then(
+    const extras = { ...(replyToSeq > 0n ? { replyToSeq: safeSeq(replyToSeq) } : {}), ...(mentions.length > 0 ? { mentions } : {}) };
+    this.hub.publish(member, text, clientMsgId, reply, extras).then(
       (outcome) => {
         if (outcome.kind === "stored") return; // acknowledged when its copy is fanned out (the hub tells us)
         if (outcome.kind === "duplicate") this.answer(reply, events.messageEvent(outcome.original));

@@ -151,6 +151,7 @@ export class EmbeddedRoomLog implements RoomLog {
       sentAtMs: req.sentAtMs,
       clientMsgId: req.clientMsgId,
       ...(req.senderId ? { senderId: req.senderId } : {}),
+      ...(req.mentions?.length ? { mentions: req.mentions } : {}),
     };
     // Only a message with a key needs its text's fingerprint (to tell a resend from a reuse).
     const hash = req.clientMsgId ? sendFingerprint(req.text, req.replyToSeq) : "";
@@ -331,7 +332,7 @@ export class EmbeddedRoomLog implements RoomLog {
 
   async readState(room: string, userId: string): Promise<ReadState> {
     const readSeq = this.store.readPosition(room, userId);
-    return { readSeq, unread: countUnread(this.store.after(room, readSeq, UNREAD_CAP), userId) };
+    return { readSeq, ...countUnread(this.store.after(room, readSeq, UNREAD_CAP), userId) };
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {

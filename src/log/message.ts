@@ -24,6 +24,8 @@ export interface StoredMessage {
   deleted?: boolean;
   /** For a reply: the message it answers, as it stands now (ChatMessage.reply_to). */
   replyTo?: ReplyRef;
+  /** The user ids the message mentions (ChatMessage.mentions); absent: none. */
+  mentions?: readonly string[];
 }
 
 /** What a change entry changes: chat.v1.MessageChange (kind: MessageChangeKind EDIT = 1, DELETE = 2). */

@@ -32,6 +32,19 @@ export interface ReadNotice {
   userId: string;
   readSeq: number;
   unread: number;
+  mentions: number;
+}
+
+/** A stored message mentions users (hub/mentions.ts): their sessions are told. */
+export interface MentionNotice {
+  room: string;
+  seq: number;
+  sender: string;
+  senderId: string;
+  /** The start of the message's text. */
+  quote: string;
+  /** Whose sessions are told. */
+  users: string[];
 }
 
 /** What one node does for the bus: the sessions it holds. */
@@ -42,6 +55,8 @@ export interface NodeSessions {
   directOpened(notice: DirectNotice): number;
   /** Tell the user's sessions on this node where they have read a room up to; how many were told. */
   readMoved(notice: ReadNotice): number;
+  /** Tell the mentioned users' sessions on this node; how many were told. */
+  mentioned(notice: MentionNotice): number;
 }
 
 export interface NodeBusAnswer<T> {
@@ -63,6 +78,8 @@ export interface NodeBus {
   directOpened(notice: DirectNotice): void;
   /** Tell the user's sessions on the other nodes (this node's hub tells its own); fire and forget like directOpened. */
   readMoved(notice: ReadNotice): void;
+  /** Tell the mentioned users' sessions on the other nodes (this node's hub tells its own). */
+  mentioned(notice: MentionNotice): void;
   close(): Promise<void>;
 }
 
@@ -83,6 +100,10 @@ export class LocalNodeBus implements NodeBus {
   }
 
   readMoved(): void {
+    // No other node.
+  }
+
+  mentioned(): void {
     // No other node.
   }
 

@@ -17,13 +17,18 @@ export interface ReadState {
   readSeq: number;
   /** Messages from other users after readSeq, at most UNREAD_CAP. */
   unread: number;
+  /** Of those, the ones that mention the user. */
+  mentions: number;
 }
 
-/** Messages from someone else: room actions, edits, deletions and tombstones are not news to read. */
-export function countUnread(after: readonly StoredMessage[], userId: string): number {
+/** Messages from someone else (room actions, edits, deletions and tombstones are not news to read), and those naming the user. */
+export function countUnread(after: readonly StoredMessage[], userId: string): { unread: number; mentions: number } {
   let unread = 0;
+  let mentions = 0;
   for (const m of after) {
-    if (!m.action && !m.change && !m.deleted && m.senderId !== userId) unread++;
+    if (m.action || m.change || m.deleted || m.senderId === userId) continue;
+    unread++;
+    if (m.mentions?.includes(userId)) mentions++;
   }
-  return unread;
+  return { unread, mentions };
 }

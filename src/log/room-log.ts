@@ -57,6 +57,8 @@ export interface PublishRequest {
    * (log/message-changes.ts decideReply()).
    */
   replyToSeq?: number;
+  /** User ids the message mentions (checked by the session: at most 20, no repeats). */
+  mentions?: readonly string[];
 }
 
 /** Refused by the room's state (rooms/room-state.ts says why). */

@@ -94,6 +94,7 @@ function toRoomInfo(r: RoomListing) {
     lastMessage: r.last ? toChatMessage(r.last) : undefined,
     readSeq: BigInt(r.read?.readSeq ?? 0),
     unreadCount: r.read?.unread ?? 0,
+    mentionCount: r.read?.mentions ?? 0,
   };
 }
 

@@ -109,6 +109,7 @@ interface MessageRow {
   reply_sender: string;
   reply_quote: string;
   reply_deleted: number;
+  mentions: string;
 }
 
 /** Rooms handled per slice of a background prune pass. */
@@ -203,10 +204,12 @@ CREATE INDEX messages_by_reply_to ON messages (room, reply_to_seq) WHERE reply_t
 `;
 
 /**
- * Version 5 (issue 19): read positions, per room and user; they go with the
- * room's deletion.
+ * Version 5 (issue 19): read positions, per room and user (they go with the
+ * room's deletion), and the user ids a message mentions (newline-separated:
+ * a user id has no control characters).
  */
 const SCHEMA_V5 = `
+ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';
 CREATE TABLE read_positions (
   room TEXT NOT NULL,
   user_id TEXT NOT NULL,
@@ -216,7 +219,7 @@ CREATE TABLE read_positions (
 `;
 
 const MESSAGE_COLUMNS =
-  "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted";
+  "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted, mentions";
 
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
@@ -400,7 +403,7 @@ export class SqliteHistoryStore implements HistoryStore {
       this.stmts.insertMessage.run(
         m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId, m.senderId ?? "", m.action ?? null,
         m.change?.kind ?? 0, m.change?.targetSeq ?? 0, m.editedAtMs ?? null, m.deleted ? 1 : 0,
-        r?.seq ?? 0, r?.sender ?? "", r?.quote ?? "", r?.deleted ? 1 : 0,
+        r?.seq ?? 0, r?.sender ?? "", r?.quote ?? "", r?.deleted ? 1 : 0, m.mentions?.join("\n") ?? "",
       );
       if (m.change) this.applyChange(m);
       if (state) this.putState(m.room, state);
@@ -485,7 +488,7 @@ function prepareStatements(db: Database.Database) {
     setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ?, id_count = ? WHERE name = ?"),
     reduceCounters: db.prepare("UPDATE rooms SET kept = kept - ?, id_count = id_count - ? WHERE name = ?"),
     deleteIfEmpty: db.prepare("DELETE FROM rooms WHERE name = ? AND kept = 0 AND id_count = 0"),
-    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     get: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq = ?`),
     editTarget: db.prepare("UPDATE messages SET text = ?, edited_at_ms = ? WHERE room = ? AND seq = ? AND deleted = 0"),
     deleteTarget: db.prepare("UPDATE messages SET text = '', deleted = 1 WHERE room = ? AND seq = ? AND deleted = 0"),
@@ -541,6 +544,7 @@ function toMessage(row: MessageRow): StoredMessage {
     ...(row.edited_at_ms !== null ? { editedAtMs: row.edited_at_ms } : {}),
     ...(row.deleted ? { deleted: true } : {}),
     ...(row.reply_to_seq ? { replyTo: { seq: row.reply_to_seq, sender: row.reply_sender, quote: row.reply_quote, deleted: row.reply_deleted === 1 } } : {}),
+    ...(row.mentions ? { mentions: row.mentions.split("\n") } : {}),
   };
 }
 

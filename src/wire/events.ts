@@ -16,6 +16,7 @@ import {
   type RoomRole,
 } from "../../gen/chat/v1/chat_pb.js";
 import type { StoredMessage } from "../log/message.js";
+import type { ReadState } from "../log/read-positions.js";
 import { encodeEvent, type EncodedEvent } from "./encoded-event.js";
 import { encodeMessageEvent } from "./message-codec.js";
 
@@ -40,6 +41,7 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     editedAt: m.editedAtMs !== undefined ? timestampFromMs(m.editedAtMs) : undefined,
     deleted: m.deleted ?? false,
     replyTo: m.replyTo ? { seq: BigInt(m.replyTo.seq), sender: m.replyTo.sender, quote: m.replyTo.quote, deleted: m.replyTo.deleted } : undefined,
+    mentions: [...(m.mentions ?? [])],
   });
 }
 
@@ -62,8 +64,14 @@ export const memberRenamedEvent = (room: string, oldNickname: string, newNicknam
 export const memberJoinedEvent = (room: string, m: MemberInfo, role?: RoomRole): EncodedEvent =>
   encodeEvent({ case: "memberJoined", value: { $typeName: "chat.v1.MemberJoinedEvent", room, member: toMember(m, role) } });
 
-export const readPositionEvent = (room: string, readSeq: number, unreadCount: number): EncodedEvent =>
-  encodeEvent({ case: "readPosition", value: { $typeName: "chat.v1.ReadPositionEvent", room, readSeq: BigInt(readSeq), unreadCount } });
+export const readPositionEvent = (room: string, read: ReadState): EncodedEvent =>
+  encodeEvent({
+    case: "readPosition",
+    value: { $typeName: "chat.v1.ReadPositionEvent", room, readSeq: BigInt(read.readSeq), unreadCount: read.unread, mentionCount: read.mentions },
+  });
+
+export const mentionEvent = (room: string, seq: number, sender: string, senderId: string, quote: string): EncodedEvent =>
+  encodeEvent({ case: "mention", value: { $typeName: "chat.v1.MentionEvent", room, seq: BigInt(seq), sender, senderId, quote } });
 
 export const directOpenedEvent = (room: string, userId: string, created: boolean): EncodedEvent =>
   encodeEvent({ case: "directOpened", value: { $typeName: "chat.v1.DirectOpenedEvent", room, userId, created } });

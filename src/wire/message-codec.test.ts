@@ -35,6 +35,8 @@ describe("the hand-written message encoder", () => {
     ["a reply", { replyTo: { seq: 7, sender: "bob", quote: "the quoted start 😀", deleted: false } }],
     ["a reply to a tombstone", { replyTo: { seq: 200, sender: "bob", quote: "", deleted: true } }],
     ["everything at once", { senderId: "u", editedAtMs: 5, deleted: true, text: "", replyTo: { seq: 1, sender: "", quote: "", deleted: false }, change: { targetSeq: 1, kind: 1 } }],
+    ["mentions", { mentions: ["u-ann", "zoë-😀", "x".repeat(200)] }],
+    ["a reply with mentions", { mentions: ["u"], replyTo: { seq: 7, sender: "bob", quote: "q", deleted: false } }],
     ["a set-role action, empty client id", { clientMsgId: "", action: encodeAction({ kind: RoomActionKind.SET_ROLE, targetUser: "u-b", role: RoomRole.MODERATOR }) }],
   ])("writes the same bytes as protobuf-es for %s", (_name, patch) => {
     const m = { ...base, ...patch };
@@ -42,7 +44,7 @@ describe("the hand-written message encoder", () => {
   });
 
   it("the halves around the sequence number assemble into the same bytes, action and sender id included", () => {
-    const m = { ...base, seq: 300, senderId: "u-ann", action: encodeAction({ kind: RoomActionKind.KICK, targetUser: "u-b", reason: "bye" }) };
+    const m = { ...base, seq: 300, senderId: "u-ann", mentions: ["u-b"], action: encodeAction({ kind: RoomActionKind.KICK, targetUser: "u-b", reason: "bye" }) };
     expect(Buffer.from(assembleMessageEvent(encodeMessageHalves(m), m.seq))).toEqual(Buffer.from(reference(m)));
   });
 

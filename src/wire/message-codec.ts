@@ -53,7 +53,9 @@ interface Sizes {
   reply: number;
   replySender: number;
   replyQuote: number;
-  /** Bytes of fields 3 to 12 (everything after the sequence number). */
+  /** Byte lengths of the mentions (13). */
+  mentions: number[];
+  /** Bytes of fields 3 to 13 (everything after the sequence number). */
   tail: number;
 }
 
@@ -81,10 +83,14 @@ function sizes(m: Unsequenced): Sizes {
   const replySender = m.replyTo ? Buffer.byteLength(m.replyTo.sender) : 0;
   const replyQuote = m.replyTo ? Buffer.byteLength(m.replyTo.quote) : 0;
   const reply = m.replyTo ? varintField(m.replyTo.seq) + lenField(replySender) + lenField(replyQuote) + (m.replyTo.deleted ? 2 : 0) : -1;
+  const mentions = m.mentions?.map((u) => Buffer.byteLength(u)) ?? [];
+  let mentionBytes = 0;
+  // Repeated: every element is written, empty or not.
+  for (const n of mentions) mentionBytes += 1 + varintSize(n) + n;
   const tail =
     lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id) + (m.action ? 1 + varintSize(action) + action : 0) + lenField(senderId) +
-    presentField(change) + presentField(edited) + (m.deleted ? 2 : 0) + presentField(reply);
-  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, change, edited, reply, replySender, replyQuote, tail };
+    presentField(change) + presentField(edited) + (m.deleted ? 2 : 0) + presentField(reply) + mentionBytes;
+  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, change, edited, reply, replySender, replyQuote, mentions, tail };
 }
 
 function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
@@ -123,6 +129,11 @@ function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
     pos = writeString(buf, pos, 3, m.replyTo.quote, s.replyQuote);
     if (m.replyTo.deleted) pos = writeUint(buf, pos, 4, 1);
   }
+  m.mentions?.forEach((user, i) => {
+    buf[pos++] = tag(13, LEN);
+    pos = writeVarint(buf, pos, s.mentions[i]);
+    pos += buf.write(user, pos, "utf8");
+  });
   return pos;
 }
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiywQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAEi0KCW1hcmtfcmVhZBgNIAEoCzIYLmNoYXQudjEuTWFya1JlYWRDb21tYW5kSABCCQoHY29tbWFuZCL1AQoKUm9vbUFjdGlvbhIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQWN0aW9uS2luZBITCgt0YXJnZXRfdXNlchgCIAEoCRIOCgZyZWFzb24YAyABKAkSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRvcGljGAUgASgJEh8KBHJvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEisKCnZpc2liaWxpdHkYByABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5EhMKC3RhcmdldF9uYW1lGAggASgJIn8KEUNyZWF0ZVJvb21Db21tYW5kEgwKBHJvb20YASABKAkSKwoKdmlzaWJpbGl0eRgCIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAyABKAkSEAoIbmlja25hbWUYBCABKAkSDgoGaW52aXRlGAUgAygJIl4KD01vZGVyYXRlQ29tbWFuZBIMCgRyb29tGAEgASgJEiMKBmFjdGlvbhgCIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIYChBjbGllbnRfYWN0aW9uX2lkGAMgASgJIiQKEU9wZW5EaXJlY3RDb21tYW5kEg8KB3VzZXJfaWQYASABKAkieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJWCgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKAQiVAoSRWRpdE1lc3NhZ2VDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCSJIChREZWxldGVNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIk0KDU1lc3NhZ2VDaGFuZ2USEgoKdGFyZ2V0X3NlcRgBIAEoBBIoCgRraW5kGAIgASgOMhouY2hhdC52MS5NZXNzYWdlQ2hhbmdlS2luZCJGCgdSZXBseVRvEgsKA3NlcRgBIAEoBBIOCgZzZW5kZXIYAiABKAkSDQoFcXVvdGUYAyABKAkSDwoHZGVsZXRlZBgEIAEoCCIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IpAFCgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIABIzCg1kaXJlY3Rfb3BlbmVkGA0gASgLMhouY2hhdC52MS5EaXJlY3RPcGVuZWRFdmVudEgAEjMKDXJlYWRfcG9zaXRpb24YDiABKAsyGi5jaGF0LnYxLlJlYWRQb3NpdGlvbkV2ZW50SABCBwoFZXZlbnQiLAoPTWFya1JlYWRDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEIkkKEVJlYWRQb3NpdGlvbkV2ZW50EgwKBHJvb20YASABKAkSEAoIcmVhZF9zZXEYAiABKAQSFAoMdW5yZWFkX2NvdW50GAMgASgNIkMKEURpcmVjdE9wZW5lZEV2ZW50EgwKBHJvb20YASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIIs4CCgtDaGF0TWVzc2FnZRIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIOCgZzZW5kZXIYAyABKAkSDAoEdGV4dBgEIAEoCRIrCgdzZW50X2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAYgASgJEiMKBmFjdGlvbhgHIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIRCglzZW5kZXJfaWQYCCABKAkSJgoGY2hhbmdlGAkgASgLMhYuY2hhdC52MS5NZXNzYWdlQ2hhbmdlEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGVsZXRlZBgLIAEoCBIiCghyZXBseV90bxgMIAEoCzIQLmNoYXQudjEuUmVwbHlUbyJ7CgZNZW1iZXISEAoIbmlja25hbWUYASABKAkSLQoJam9pbmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJEh8KBHJvbGUYBCABKA4yES5jaGF0LnYxLlJvb21Sb2xlItsDCgtKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiAKB21lbWJlcnMYAyADKAsyDy5jaGF0LnYxLk1lbWJlchIkCgZyZWNlbnQYBCADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAUgASgJEhAKCGxhc3Rfc2VxGAYgASgEEhEKCWZpcnN0X3NlcRgHIAEoBBIPCgdyZXN1bWVkGAggASgIEhkKEWhpc3RvcnlfdHJ1bmNhdGVkGAkgASgIEhUKDWVwb2NoX2NoYW5nZWQYCiABKAgSFAoMbWVtYmVyX2NvdW50GAsgASgNEhoKEm1lbWJlcnNfcGFnZV90b2tlbhgMIAEoCRIUCgxyZXN1bWVfdG9rZW4YDSABKAkSEAoIcmVwbGFjZWQYDiABKAgSHQoVcmF0ZV9saW1pdF9wZXJfc2Vjb25kGA8gASgNEhgKEHJhdGVfbGltaXRfYnVyc3QYECABKA0SIQoFc3RhdGUYESABKAsyEi5jaGF0LnYxLlJvb21TdGF0ZRIPCgd1c2VyX2lkGBIgASgJEhAKCHJlYWRfc2VxGBMgASgEEhQKDHVucmVhZF9jb3VudBgUIAEoDSLWAQoJUm9vbVN0YXRlEisKCnZpc2liaWxpdHkYASABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAIgASgJEg8KB2NyZWF0b3IYAyABKAkSJAoJeW91cl9yb2xlGAQgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIvCgttdXRlZF91bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbXV0ZWQYBiABKAgSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkiPwoJTGVmdEV2ZW50EgwKBHJvb20YASABKAkSJAoGcmVhc29uGAIgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiJOChJNZW1iZXJSZW5hbWVkRXZlbnQSDAoEcm9vbRgBIAEoCRIUCgxvbGRfbmlja25hbWUYAiABKAkSFAoMbmV3X25pY2tuYW1lGAMgASgJIkIKEU1lbWJlckpvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSHwoGbWVtYmVyGAIgASgLMg8uY2hhdC52MS5NZW1iZXIiVwoPTWVtYmVyTGVmdEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSJAoGcmVhc29uGAMgASgOMhQuY2hhdC52MS5MZWF2ZVJlYXNvbiKMAQoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEh8KBmpvaW5lZBgCIAMoCzIPLmNoYXQudjEuTWVtYmVyEgwKBGxlZnQYAyADKAkSFAoMam9pbmVkX2NvdW50GAQgASgNEhIKCmxlZnRfY291bnQYBSABKA0SFAoMbWVtYmVyX2NvdW50GAYgASgNIi0KC1R5cGluZ0V2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkinwEKCkVycm9yRXZlbnQSIAoEY29kZRgBIAEoDjISLmNoYXQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSJQoHY29tbWFuZBgDIAEoDjIULmNoYXQudjEuQ29tbWFuZEtpbmQSEgoKcmVxdWVzdF9pZBgEIAEoCRIMCgRyb29tGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkiUAoOSGVhcnRiZWF0RXZlbnQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAIgASgJIh8KDVNodXRkb3duRXZlbnQSDgoGcmVhc29uGAEgASgJIiIKDFNlc3Npb25FdmVudBISCgpzZXNzaW9uX2lkGAEgASgJIhQKEk9wZW5TZXNzaW9uUmVxdWVzdCI7ChNPcGVuU2Vzc2lvblJlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiSwoOQ29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIlCgdyZXF1ZXN0GAIgASgLMhQuY2hhdC52MS5DaGF0UmVxdWVzdCI2Cg9Db21tYW5kUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IiAKEExpc3RSb29tc1JlcXVlc3QSDAoEbWluZRgBIAEoCCKOAgoIUm9vbUluZm8SDAoEbmFtZRgBIAEoCRIUCgxtZW1iZXJfY291bnQYAiABKA0SEAoIbGFzdF9zZXEYAyABKAQSKwoKdmlzaWJpbGl0eRgEIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYBSABKAkSJAoJeW91cl9yb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIWCg5kaXJlY3RfdXNlcl9pZBgHIAEoCRIqCgxsYXN0X21lc3NhZ2UYCCABKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEhAKCHJlYWRfc2VxGAkgASgEEhQKDHVucmVhZF9jb3VudBgKIAEoDSI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCpqCg5Sb29tVmlzaWJpbGl0eRIfChtST09NX1ZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIaChZST09NX1ZJU0lCSUxJVFlfUFVCTElDEAESGwoXUk9PTV9WSVNJQklMSVRZX1BSSVZBVEUQAippCghSb29tUm9sZRIZChVST09NX1JPTEVfVU5TUEVDSUZJRUQQABIUChBST09NX1JPTEVfTUVNQkVSEAESFwoTUk9PTV9ST0xFX01PREVSQVRPUhACEhMKD1JPT01fUk9MRV9PV05FUhADKvgCCg5Sb29tQWN0aW9uS2luZBIgChxST09NX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXUk9PTV9BQ1RJT05fS0lORF9DUkVBVEUQARIbChdST09NX0FDVElPTl9LSU5EX0lOVklURRACEhkKFVJPT01fQUNUSU9OX0tJTkRfS0lDSxADEhgKFFJPT01fQUNUSU9OX0tJTkRfQkFOEAQSGgoWUk9PTV9BQ1RJT05fS0lORF9VTkJBThAFEhkKFVJPT01fQUNUSU9OX0tJTkRfTVVURRAGEhsKF1JPT01fQUNUSU9OX0tJTkRfVU5NVVRFEAcSHgoaUk9PTV9BQ1RJT05fS0lORF9TRVRfVE9QSUMQCBIdChlST09NX0FDVElPTl9LSU5EX1NFVF9ST0xFEAkSJQohUk9PTV9BQ1RJT05fS0lORF9MRUFWRV9NRU1CRVJTSElQEAoSGwoXUk9PTV9BQ1RJT05fS0lORF9ERUxFVEUQCyp2ChFNZXNzYWdlQ2hhbmdlS2luZBIjCh9NRVNTQUdFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9DSEFOR0VfS0lORF9FRElUEAESHgoaTUVTU0FHRV9DSEFOR0VfS0lORF9ERUxFVEUQAiqrAgoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQSGQoVTEVBVkVfUkVBU09OX1JFUExBQ0VEEAUSFwoTTEVBVkVfUkVBU09OX0tJQ0tFRBAGEhcKE0xFQVZFX1JFQVNPTl9CQU5ORUQQBxIdChlMRUFWRV9SRUFTT05fUk9PTV9ERUxFVEVEEAgSJgoiTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRF9CWV9BRE1JThAJKoYCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAQSIgoeRVJST1JfQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAUSIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQByrtAgoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUFORF9LSU5EX0pPSU4QARIWChJDT01NQU5EX0tJTkRfTEVBVkUQAhIVChFDT01NQU5EX0tJTkRfU0VORBADEhUKEUNPTU1BTkRfS0lORF9QSU5HEAQSFwoTQ09NTUFORF9LSU5EX1RZUElORxAFEhcKE0NPTU1BTkRfS0lORF9SRU5BTUUQBhIcChhDT01NQU5EX0tJTkRfQ1JFQVRFX1JPT00QBxIZChVDT01NQU5EX0tJTkRfTU9ERVJBVEUQCBIcChhDT01NQU5EX0tJTkRfT1BFTl9ESVJFQ1QQCRIdChlDT01NQU5EX0tJTkRfRURJVF9NRVNTQUdFEAoSHwobQ09NTUFORF9LSU5EX0RFTEVURV9NRVNTQUdFEAsSGgoWQ09NTUFORF9LSU5EX01BUktfUkVBRBAMMqUDCgtDaGF0U2VydmljZRI3CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoVLmNoYXQudjEuQ2hhdFJlc3BvbnNlKAEwARJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USRQoKR2V0SGlzdG9yeRIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3QaGy5jaGF0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJKCgtPcGVuU2Vzc2lvbhIbLmNoYXQudjEuT3BlblNlc3Npb25SZXF1ZXN0GhwuY2hhdC52MS5PcGVuU2Vzc2lvblJlc3BvbnNlMAESPAoHQ29tbWFuZBIXLmNoYXQudjEuQ29tbWFuZFJlcXVlc3QaGC5jaGF0LnYxLkNvbW1hbmRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiywQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAEi0KCW1hcmtfcmVhZBgNIAEoCzIYLmNoYXQudjEuTWFya1JlYWRDb21tYW5kSABCCQoHY29tbWFuZCL1AQoKUm9vbUFjdGlvbhIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQWN0aW9uS2luZBITCgt0YXJnZXRfdXNlchgCIAEoCRIOCgZyZWFzb24YAyABKAkSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRvcGljGAUgASgJEh8KBHJvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEisKCnZpc2liaWxpdHkYByABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5EhMKC3RhcmdldF9uYW1lGAggASgJIn8KEUNyZWF0ZVJvb21Db21tYW5kEgwKBHJvb20YASABKAkSKwoKdmlzaWJpbGl0eRgCIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAyABKAkSEAoIbmlja25hbWUYBCABKAkSDgoGaW52aXRlGAUgAygJIl4KD01vZGVyYXRlQ29tbWFuZBIMCgRyb29tGAEgASgJEiMKBmFjdGlvbhgCIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIYChBjbGllbnRfYWN0aW9uX2lkGAMgASgJIiQKEU9wZW5EaXJlY3RDb21tYW5kEg8KB3VzZXJfaWQYASABKAkieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJoCgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKAQSEAoIbWVudGlvbnMYBSADKAkiVAoSRWRpdE1lc3NhZ2VDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCSJIChREZWxldGVNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIk0KDU1lc3NhZ2VDaGFuZ2USEgoKdGFyZ2V0X3NlcRgBIAEoBBIoCgRraW5kGAIgASgOMhouY2hhdC52MS5NZXNzYWdlQ2hhbmdlS2luZCJGCgdSZXBseVRvEgsKA3NlcRgBIAEoBBIOCgZzZW5kZXIYAiABKAkSDQoFcXVvdGUYAyABKAkSDwoHZGVsZXRlZBgEIAEoCCIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IroFCgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIABIzCg1kaXJlY3Rfb3BlbmVkGA0gASgLMhouY2hhdC52MS5EaXJlY3RPcGVuZWRFdmVudEgAEjMKDXJlYWRfcG9zaXRpb24YDiABKAsyGi5jaGF0LnYxLlJlYWRQb3NpdGlvbkV2ZW50SAASKAoHbWVudGlvbhgPIAEoCzIVLmNoYXQudjEuTWVudGlvbkV2ZW50SABCBwoFZXZlbnQiLAoPTWFya1JlYWRDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEImAKEVJlYWRQb3NpdGlvbkV2ZW50EgwKBHJvb20YASABKAkSEAoIcmVhZF9zZXEYAiABKAQSFAoMdW5yZWFkX2NvdW50GAMgASgNEhUKDW1lbnRpb25fY291bnQYBCABKA0iWwoMTWVudGlvbkV2ZW50EgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIRCglzZW5kZXJfaWQYBCABKAkSDQoFcXVvdGUYBSABKAkiQwoRRGlyZWN0T3BlbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgi4AIKC0NoYXRNZXNzYWdlEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSIwoGYWN0aW9uGAcgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhEKCXNlbmRlcl9pZBgIIAEoCRImCgZjaGFuZ2UYCSABKAsyFi5jaGF0LnYxLk1lc3NhZ2VDaGFuZ2USLQoJZWRpdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAsgASgIEiIKCHJlcGx5X3RvGAwgASgLMhAuY2hhdC52MS5SZXBseVRvEhAKCG1lbnRpb25zGA0gAygJInsKBk1lbWJlchIQCghuaWNrbmFtZRgBIAEoCRItCglqb2luZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYAyABKAkSHwoEcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUi8gMKC0pvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSIAoHbWVtYmVycxgDIAMoCzIPLmNoYXQudjEuTWVtYmVyEiQKBnJlY2VudBgEIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYBSABKAkSEAoIbGFzdF9zZXEYBiABKAQSEQoJZmlyc3Rfc2VxGAcgASgEEg8KB3Jlc3VtZWQYCCABKAgSGQoRaGlzdG9yeV90cnVuY2F0ZWQYCSABKAgSFQoNZXBvY2hfY2hhbmdlZBgKIAEoCBIUCgxtZW1iZXJfY291bnQYCyABKA0SGgoSbWVtYmVyc19wYWdlX3Rva2VuGAwgASgJEhQKDHJlc3VtZV90b2tlbhgNIAEoCRIQCghyZXBsYWNlZBgOIAEoCBIdChVyYXRlX2xpbWl0X3Blcl9zZWNvbmQYDyABKA0SGAoQcmF0ZV9saW1pdF9idXJzdBgQIAEoDRIhCgVzdGF0ZRgRIAEoCzISLmNoYXQudjEuUm9vbVN0YXRlEg8KB3VzZXJfaWQYEiABKAkSEAoIcmVhZF9zZXEYEyABKAQSFAoMdW5yZWFkX2NvdW50GBQgASgNEhUKDW1lbnRpb25fY291bnQYFSABKA0i1gEKCVJvb21TdGF0ZRIrCgp2aXNpYmlsaXR5GAEgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgCIAEoCRIPCgdjcmVhdG9yGAMgASgJEiQKCXlvdXJfcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSLwoLbXV0ZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW11dGVkGAYgASgIEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJIj8KCUxlZnRFdmVudBIMCgRyb29tGAEgASgJEiQKBnJlYXNvbhgCIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24iTgoSTWVtYmVyUmVuYW1lZEV2ZW50EgwKBHJvb20YASABKAkSFAoMb2xkX25pY2tuYW1lGAIgASgJEhQKDG5ld19uaWNrbmFtZRgDIAEoCSJCChFNZW1iZXJKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEh8KBm1lbWJlchgCIAEoCzIPLmNoYXQudjEuTWVtYmVyIlcKD01lbWJlckxlZnRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiQKBnJlYXNvbhgDIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24ijAEKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZqb2luZWQYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIMCgRsZWZ0GAMgAygJEhQKDGpvaW5lZF9jb3VudBgEIAEoDRISCgpsZWZ0X2NvdW50GAUgASgNEhQKDG1lbWJlcl9jb3VudBgGIAEoDSItCgtUeXBpbmdFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIp8BCgpFcnJvckV2ZW50EiAKBGNvZGUYASABKA4yEi5jaGF0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEiUKB2NvbW1hbmQYAyABKA4yFC5jaGF0LnYxLkNvbW1hbmRLaW5kEhIKCnJlcXVlc3RfaWQYBCABKAkSDAoEcm9vbRgFIAEoCRIVCg1jbGllbnRfbXNnX2lkGAYgASgJIlAKDkhlYXJ0YmVhdEV2ZW50Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVub25jZRgCIAEoCSIfCg1TaHV0ZG93bkV2ZW50Eg4KBnJlYXNvbhgBIAEoCSIiCgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCSIUChJPcGVuU2Vzc2lvblJlcXVlc3QiOwoTT3BlblNlc3Npb25SZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IksKDkNvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoHcmVxdWVzdBgCIAEoCzIULmNoYXQudjEuQ2hhdFJlcXVlc3QiNgoPQ29tbWFuZFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCIgChBMaXN0Um9vbXNSZXF1ZXN0EgwKBG1pbmUYASABKAgipQIKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSFAoMbWVtYmVyX2NvdW50GAIgASgNEhAKCGxhc3Rfc2VxGAMgASgEEisKCnZpc2liaWxpdHkYBCABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAUgASgJEiQKCXlvdXJfcm9sZRgGIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkSKgoMbGFzdF9tZXNzYWdlGAggASgLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRIQCghyZWFkX3NlcRgJIAEoBBIUCgx1bnJlYWRfY291bnQYCiABKA0SFQoNbWVudGlvbl9jb3VudBgLIAEoDSI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCpqCg5Sb29tVmlzaWJpbGl0eRIfChtST09NX1ZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIaChZST09NX1ZJU0lCSUxJVFlfUFVCTElDEAESGwoXUk9PTV9WSVNJQklMSVRZX1BSSVZBVEUQAippCghSb29tUm9sZRIZChVST09NX1JPTEVfVU5TUEVDSUZJRUQQABIUChBST09NX1JPTEVfTUVNQkVSEAESFwoTUk9PTV9ST0xFX01PREVSQVRPUhACEhMKD1JPT01fUk9MRV9PV05FUhADKvgCCg5Sb29tQWN0aW9uS2luZBIgChxST09NX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXUk9PTV9BQ1RJT05fS0lORF9DUkVBVEUQARIbChdST09NX0FDVElPTl9LSU5EX0lOVklURRACEhkKFVJPT01fQUNUSU9OX0tJTkRfS0lDSxADEhgKFFJPT01fQUNUSU9OX0tJTkRfQkFOEAQSGgoWUk9PTV9BQ1RJT05fS0lORF9VTkJBThAFEhkKFVJPT01fQUNUSU9OX0tJTkRfTVVURRAGEhsKF1JPT01fQUNUSU9OX0tJTkRfVU5NVVRFEAcSHgoaUk9PTV9BQ1RJT05fS0lORF9TRVRfVE9QSUMQCBIdChlST09NX0FDVElPTl9LSU5EX1NFVF9ST0xFEAkSJQohUk9PTV9BQ1RJT05fS0lORF9MRUFWRV9NRU1CRVJTSElQEAoSGwoXUk9PTV9BQ1RJT05fS0lORF9ERUxFVEUQCyp2ChFNZXNzYWdlQ2hhbmdlS2luZBIjCh9NRVNTQUdFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9DSEFOR0VfS0lORF9FRElUEAESHgoaTUVTU0FHRV9DSEFOR0VfS0lORF9ERUxFVEUQAiqrAgoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQSGQoVTEVBVkVfUkVBU09OX1JFUExBQ0VEEAUSFwoTTEVBVkVfUkVBU09OX0tJQ0tFRBAGEhcKE0xFQVZFX1JFQVNPTl9CQU5ORUQQBxIdChlMRUFWRV9SRUFTT05fUk9PTV9ERUxFVEVEEAgSJgoiTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRF9CWV9BRE1JThAJKoYCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAQSIgoeRVJST1JfQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAUSIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQByrtAgoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUFORF9LSU5EX0pPSU4QARIWChJDT01NQU5EX0tJTkRfTEVBVkUQAhIVChFDT01NQU5EX0tJTkRfU0VORBADEhUKEUNPTU1BTkRfS0lORF9QSU5HEAQSFwoTQ09NTUFORF9LSU5EX1RZUElORxAFEhcKE0NPTU1BTkRfS0lORF9SRU5BTUUQBhIcChhDT01NQU5EX0tJTkRfQ1JFQVRFX1JPT00QBxIZChVDT01NQU5EX0tJTkRfTU9ERVJBVEUQCBIcChhDT01NQU5EX0tJTkRfT1BFTl9ESVJFQ1QQCRIdChlDT01NQU5EX0tJTkRfRURJVF9NRVNTQUdFEAoSHwobQ09NTUFORF9LSU5EX0RFTEVURV9NRVNTQUdFEAsSGgoWQ09NTUFORF9LSU5EX01BUktfUkVBRBAMMqUDCgtDaGF0U2VydmljZRI3CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoVLmNoYXQudjEuQ2hhdFJlc3BvbnNlKAEwARJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USRQoKR2V0SGlzdG9yeRIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3QaGy5jaGF0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJKCgtPcGVuU2Vzc2lvbhIbLmNoYXQudjEuT3BlblNlc3Npb25SZXF1ZXN0GhwuY2hhdC52MS5PcGVuU2Vzc2lvblJlc3BvbnNlMAESPAoHQ29tbWFuZBIXLmNoYXQudjEuQ29tbWFuZFJlcXVlc3QaGC5jaGF0LnYxLkNvbW1hbmRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -478,6 +478,17 @@ export type SendCommand = Message<"chat.v1.SendCommand"> & {
    * @generated from field: uint64 reply_to_seq = 4;
    */
   replyToSeq: bigint;
+
+  /**
+   * User ids this message mentions (at most 20, each 1 to 256 characters,
+   * no repeats; otherwise ERROR_CODE_INVALID_ARGUMENT). The text shows them
+   * by name as the client likes; the server stores the ids with the message
+   * (ChatMessage.mentions) and sends each mentioned user who may see the
+   * room, except the sender, a MentionEvent on every open session.
+   *
+   * @generated from field: repeated string mentions = 5;
+   */
+  mentions: string[];
 };
 
 /**
@@ -891,6 +902,16 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: ReadPositionEvent;
     case: "readPosition";
+  } | {
+    /**
+     * (Unasked) a message that mentions this client's user was stored, in
+     * a room it may see: sent to every open session of the user, on every
+     * node, whether or not it is in the room.
+     *
+     * @generated from field: chat.v1.MentionEvent mention = 15;
+     */
+    value: MentionEvent;
+    case: "mention";
   } | { case: undefined; value?: undefined };
 };
 
@@ -963,6 +984,13 @@ export type ReadPositionEvent = Message<"chat.v1.ReadPositionEvent"> & {
    * @generated from field: uint32 unread_count = 3;
    */
   unreadCount: number;
+
+  /**
+   * Of those, the messages that mention this user (ChatMessage.mentions).
+   *
+   * @generated from field: uint32 mention_count = 4;
+   */
+  mentionCount: number;
 };
 
 /**
@@ -971,6 +999,55 @@ export type ReadPositionEvent = Message<"chat.v1.ReadPositionEvent"> & {
  */
 export const ReadPositionEventSchema: GenMessage<ReadPositionEvent> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 18);
+
+/**
+ * MentionEvent tells a user they were mentioned (ChatMessage.mentions).
+ *
+ * @generated from message chat.v1.MentionEvent
+ */
+export type MentionEvent = Message<"chat.v1.MentionEvent"> & {
+  /**
+   * The room of the message.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The message's sequence number.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * Its sender's nickname.
+   *
+   * @generated from field: string sender = 3;
+   */
+  sender: string;
+
+  /**
+   * Its sender's user id.
+   *
+   * @generated from field: string sender_id = 4;
+   */
+  senderId: string;
+
+  /**
+   * The start of its text (at most 100 characters).
+   *
+   * @generated from field: string quote = 5;
+   */
+  quote: string;
+};
+
+/**
+ * Describes the message chat.v1.MentionEvent.
+ * Use `create(MentionEventSchema)` to create a new message.
+ */
+export const MentionEventSchema: GenMessage<MentionEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
@@ -1010,7 +1087,7 @@ export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
  * Use `create(DirectOpenedEventSchema)` to create a new message.
  */
 export const DirectOpenedEventSchema: GenMessage<DirectOpenedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -1115,6 +1192,13 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
    * @generated from field: chat.v1.ReplyTo reply_to = 12;
    */
   replyTo?: ReplyTo | undefined;
+
+  /**
+   * The user ids the sender mentioned (SendCommand.mentions), in order.
+   *
+   * @generated from field: repeated string mentions = 13;
+   */
+  mentions: string[];
 };
 
 /**
@@ -1122,7 +1206,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 21);
 
 /**
  * Member is one member of a room.
@@ -1165,7 +1249,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 22);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -1338,6 +1422,13 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * @generated from field: uint32 unread_count = 20;
    */
   unreadCount: number;
+
+  /**
+   * Signed in: of those, the ones that mention this user.
+   *
+   * @generated from field: uint32 mention_count = 21;
+   */
+  mentionCount: number;
 };
 
 /**
@@ -1345,7 +1436,7 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * RoomState is a room's state as decided in its log.
@@ -1410,7 +1501,7 @@ export type RoomState = Message<"chat.v1.RoomState"> & {
  * Use `create(RoomStateSchema)` to create a new message.
  */
 export const RoomStateSchema: GenMessage<RoomState> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
@@ -1442,7 +1533,7 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * MemberRenamedEvent tells the members of a room that someone changed
@@ -1478,7 +1569,7 @@ export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
  * Use `create(MemberRenamedEventSchema)` to create a new message.
  */
 export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -1506,7 +1597,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -1541,7 +1632,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -1604,7 +1695,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -1632,7 +1723,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -1689,7 +1780,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -1717,7 +1808,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -1738,7 +1829,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -1761,7 +1852,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -1776,7 +1867,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -1798,7 +1889,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -1826,7 +1917,7 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
@@ -1853,7 +1944,7 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * ListRoomsRequest asks for the rooms that have members, or the caller's
@@ -1879,7 +1970,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * RoomInfo describes one room.
@@ -1956,6 +2047,13 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
    * @generated from field: uint32 unread_count = 10;
    */
   unreadCount: number;
+
+  /**
+   * In "my rooms": of those, the ones that mention the caller.
+   *
+   * @generated from field: uint32 mention_count = 11;
+   */
+  mentionCount: number;
 };
 
 /**
@@ -1963,7 +2061,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 39);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -1984,7 +2082,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 40);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -2020,7 +2118,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 41);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -2055,7 +2153,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 42);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -2098,7 +2196,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 43);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -2149,7 +2247,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 44);
+  messageDesc(file_chat_v1_chat, 45);
 
 /**
  * RoomVisibility says who may join a room.

@@ -467,7 +467,7 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(room);
     const readSeq = Number((await this.command(() => this.redis.commands.hget(k.reads, userId))) ?? 0);
     const raw = await this.command(() => this.redis.commands.xrangeBuffer(k.log, `${readSeq + 1}-0`, "+", "COUNT", UNREAD_CAP));
-    return { readSeq, unread: countUnread(raw.map((r) => toStoredMessage(toEntry(r))), userId) };
+    return { readSeq, ...countUnread(raw.map((r) => toStoredMessage(toEntry(r))), userId) };
   }
 
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {

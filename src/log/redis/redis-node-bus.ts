@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { LogUnavailableError } from "../room-log.js";
-import type { DirectNotice, NodeBus, NodeBusAnswer, NodeSessions, ReadNotice, UserSessionInfo } from "../node-bus.js";
+import type { DirectNotice, MentionNotice, NodeBus, NodeBusAnswer, NodeSessions, ReadNotice, UserSessionInfo } from "../node-bus.js";
 import { connectRedis, type RedisConnections, type RedisTarget } from "./connection.js";
 
 export interface RedisNodeBusOptions extends RedisTarget {
@@ -36,7 +36,8 @@ interface Request {
 
 type Notice =
   | { t: "n"; from: string; op: "direct"; room: string; to: string; by: string }
-  | { t: "n"; from: string; op: "read"; room: string; to: string; seq: number; unread: number };
+  | { t: "n"; from: string; op: "read"; room: string; to: string; seq: number; unread: number; mentions: number }
+  | { t: "n"; from: string; op: "mention"; room: string; to: string[]; seq: number; by: string; byId: string; quote: string };
 
 interface Answer {
   t: "a";
@@ -55,6 +56,8 @@ const MAX_SESSIONS_PER_ANSWER = 1000;
 const MAX_NOTICES_IN_FLIGHT = 256;
 /** A notice's fields are at most this long (a user id is at most 256 characters). */
 const MAX_NOTICE_FIELD_CHARS = 256;
+/** Users one mention notice names at most (hub/mentions.ts MAX_MENTIONS). */
+const MAX_MENTIONED = 20;
 
 interface Pending {
   expected: number;
@@ -109,7 +112,12 @@ export class RedisNodeBus implements NodeBus {
   }
 
   readMoved(notice: ReadNotice): void {
-    this.publishNotice({ t: "n", from: this.options.nodeId, op: "read", room: notice.room, to: notice.userId, seq: notice.readSeq, unread: notice.unread });
+    this.publishNotice({ t: "n", from: this.options.nodeId, op: "read", room: notice.room, to: notice.userId, seq: notice.readSeq, unread: notice.unread, mentions: notice.mentions });
+  }
+
+  mentioned(notice: MentionNotice): void {
+    const { room, seq, sender, senderId, quote, users } = notice;
+    this.publishNotice({ t: "n", from: this.options.nodeId, op: "mention", room, to: users, seq, by: sender, byId: senderId, quote });
   }
 
   private publishNotice(message: Notice): void {
@@ -188,10 +196,18 @@ export class RedisNodeBus implements NodeBus {
   private noticed(notice: Notice): void {
     const text = (f: unknown) => typeof f === "string" && f.length > 0 && f.length <= MAX_NOTICE_FIELD_CHARS;
     const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (!text(notice.room) || !text(notice.to)) return;
+    if (!text(notice.room)) return;
+    if (notice.op === "mention") {
+      const users = notice.to;
+      if (!Array.isArray(users) || users.length > MAX_MENTIONED || !users.every(text) || !count(notice.seq) || !text(notice.by) || !text(notice.byId)) return;
+      if (typeof notice.quote !== "string" || notice.quote.length > MAX_NOTICE_FIELD_CHARS) return;
+      this.options.local.mentioned({ room: notice.room, seq: notice.seq, sender: notice.by, senderId: notice.byId, quote: notice.quote, users });
+      return;
+    }
+    if (!text(notice.to)) return;
     if (notice.op === "direct" && text(notice.by)) this.options.local.directOpened({ room: notice.room, to: notice.to, from: notice.by });
-    else if (notice.op === "read" && count(notice.seq) && count(notice.unread)) {
-      this.options.local.readMoved({ room: notice.room, userId: notice.to, readSeq: notice.seq, unread: notice.unread });
+    else if (notice.op === "read" && count(notice.seq) && count(notice.unread) && count(notice.mentions)) {
+      this.options.local.readMoved({ room: notice.room, userId: notice.to, readSeq: notice.seq, unread: notice.unread, mentions: notice.mentions });
     }
   }
 }

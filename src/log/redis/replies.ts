@@ -75,5 +75,6 @@ export function toStoredMessage(entry: LogEntry): StoredMessage {
   if (m.change) stored.change = { targetSeq: Number(m.change.targetSeq), kind: m.change.kind as 1 | 2 };
   if (m.editedAt) stored.editedAtMs = Number(m.editedAt.seconds) * 1000 + Math.floor(m.editedAt.nanos / 1e6);
   if (m.deleted) stored.deleted = true;
+  if (m.mentions.length > 0) stored.mentions = m.mentions;
   return stored;
 }

@@ -30,6 +30,7 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
       hub.userSessions(userId).map((s) => ({ sessionId: `${nodeId}.${s.session.id}`, node: nodeId, rooms: s.rooms, openedAtMs: s.openedAtMs })),
     directOpened: (notice) => tellDirectOpened(hub.userSessions(notice.to), notice),
     readMoved: (notice) => hub.tellReadPosition(notice),
+    mentioned: (notice) => hub.tellMention(notice),
   };
   const bus = config.redis
     ? new RedisNodeBus({
@@ -56,6 +57,13 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
       bus.readMoved(notice);
     } catch (err) {
       logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell the user's other nodes of a read position");
+    }
+  };
+  hub.mentionNotify = (notice) => {
+    try {
+      bus.mentioned(notice);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, room: notice.room }, "cannot tell mentioned users on other nodes");
     }
   };
   return {
