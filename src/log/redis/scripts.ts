@@ -190,12 +190,28 @@ local function refusal(access, userId, grant, now, posting)
 end
 `;
 
+/** Lua: the encoded event (field e) of the stream entry numbered seq, or '' when the stream does not hold it. */
+const EVENT_AT = `
+local function eventAt(log, seq)
+  local id = seq .. '-0'
+  local found = redis.call('XRANGE', log, id, id)
+  if #found == 0 then return '' end
+  local f = found[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then return f[i + 1] end
+  end
+  return ''
+end
+`;
+
 /**
  * KEYS: meta, log, ids, idTimes, channel, access
- * ARGV: APPEND's 1-16, then 17 senderId ('' for a trusted sender: not checked), 18 the token's grant (RoomRole)
- * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'} | {'refused', p, ban, mute, role}
+ * ARGV: APPEND's 1-16, then 17 senderId ('' for a trusted sender: not checked), 18 the token's grant (RoomRole),
+ *       19 the number of the message it replies to ('0': none), 20 that message's encoded event as the node
+ *       read it to quote it (an edit or delete since makes the quote stale: {'stale'}, the node reads it again)
+ * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'} | {'refused', p, ban, mute, role} | {'stale'}
  */
-export const PUBLISH_SCRIPT = `${APPEND}${ACCESS}
+export const PUBLISH_SCRIPT = `${APPEND}${ACCESS}${EVENT_AT}
 local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
@@ -205,7 +221,64 @@ if ARGV[17] ~= '' then
   local refused = refusal(KEYS[6], ARGV[17], ARGV[18], tonumber(ARGV[13]), true)
   if refused then return refused end
 end
+if (ARGV[19] or '0') ~= '0' and eventAt(log, ARGV[19]) ~= ARGV[20] then return {'stale'} end
 return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+`;
+
+/**
+ * Record an edit or delete, decided by the node (log/message-changes.ts
+ * decideChange()) against the room as it read it, as the room's next entry,
+ * and rewrite the history with the entries it changes (its target, and for a
+ * delete the edits of it; the replies quoting it) in their new state: only if
+ * the room is still as read (same epoch, no entry appended since; every
+ * change of a message or of the room's state appends one), else {'stale'}
+ * and the node decides again.
+ *
+ * The whole stream is copied to a new key with those entries replaced, and
+ * renamed over the old one. XDEL would not do: it only flags an entry in its
+ * node (a listpack of up to stream-node-max-entries), whose bytes stay in
+ * memory, DUMP and RDB files until every entry of the node is gone. The copy
+ * holds nothing else, so a deleted text is gone from Redis (an append-only
+ * file keeps it until its next rewrite). It costs one pass over the kept
+ * history (bounded by --history-limit) per change.
+ * KEYS: meta, log, ids, idTimes, channel, rewrite
+ * ARGV: APPEND's 1-16, then 17 the epoch and 18 the last number the node read, 19 the target's number,
+ *       20 n, then n pairs: number, encoded event (the entry in its new state)
+ * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
+ */
+export const CHANGE_SCRIPT = `${APPEND}${EVENT_AT}
+local meta, log, ids, idt, channel, rewrite = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local epoch = openEpoch(meta, ARGV)
+local idKey, answer = checkKey(meta, ids, epoch, ARGV)
+if answer then return answer end
+if epoch ~= ARGV[17] or tonumber(redis.call('HGET', meta, 'seq') or '0') ~= tonumber(ARGV[18]) then return {'stale'} end
+-- Dropped by retention meanwhile: decided again, it is refused as beyond retention.
+if eventAt(log, ARGV[19]) == '' then return {'stale'} end
+local changed = {}
+for i = 21, 20 + 2 * tonumber(ARGV[20]), 2 do changed[ARGV[i]] = ARGV[i + 1] end
+local reply = append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+local ttl = redis.call('PTTL', log)
+redis.call('DEL', rewrite)
+local from = '-'
+while true do
+  local page = redis.call('XRANGE', log, from, '+', 'COUNT', 512)
+  for _, e in ipairs(page) do
+    local f = e[2]
+    local newer = changed[string.match(e[1], '^(%d+)')]
+    if newer then
+      for i = 1, #f, 2 do
+        if f[i] == 'e' then f[i + 1] = newer end
+      end
+    end
+    redis.call('XADD', rewrite, e[1], unpack(f))
+  end
+  if #page < 512 then break end
+  from = (tonumber(string.match(page[#page][1], '^(%d+)')) + 1) .. '-0'
+end
+redis.call('RENAME', rewrite, log)
+-- RENAME gives the log the copy's (absent) expiry: an empty room's history keeps its own.
+if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+return reply
 `;
 
 /**
