@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ChatResponseSchema, ErrorCode, MessageChangeKind, RoomActionKind, RoomRole, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
+import { ChatResponseSchema, ErrorCode, LeaveReason, MessageChangeKind, RoomActionKind, RoomRole, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
 import { DEFAULT_EDIT_WINDOW_MS, type ChangeRequest } from "../src/log/message-changes.js";
 import { RedisRoomLog } from "../src/log/redis/redis-log.js";
@@ -68,6 +68,8 @@ interface Backend {
   files?: string[];
   /** Whether the text is anywhere in the deployment's storage (Redis: every key under the prefix). */
   holds?(text: string): Promise<boolean>;
+  /** Redis: every key under the prefix with its PTTL (-1: no expiry), masters and replicas alike. */
+  keys?(): Promise<Map<string, number>>;
   /** A fresh key prefix: each test starts from an empty deployment. */
   cleanup?(): Promise<void>;
 }
@@ -115,6 +117,25 @@ async function redisHolds(urls: string[], prefix: string, text: string): Promise
   return false;
 }
 
+async function redisKeys(urls: string[], prefix: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const url of urls) {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    client.on("error", () => {});
+    try {
+      let cursor = "0";
+      do {
+        const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        cursor = next;
+        for (const key of keys) out.set(key, Math.max(out.get(key) ?? -2, await client.pttl(key)));
+      } while (cursor !== "0");
+    } finally {
+      client.disconnect();
+    }
+  }
+  return out;
+}
+
 function redisBackend(name: string, target: () => { url: string; cluster: boolean; servers: string[] } | undefined, minReplicas = 0): Backend {
   let prefix = uniquePrefix("changes");
   return {
@@ -129,6 +150,7 @@ function redisBackend(name: string, target: () => { url: string; cluster: boolea
       return log;
     },
     holds: (text) => redisHolds(target()!.servers, prefix, text),
+    keys: () => redisKeys(target()!.servers, prefix),
     async cleanup() {
       prefix = uniquePrefix("changes");
     },
@@ -438,6 +460,28 @@ describe.each(backends)("message changes: $name", (backend) => {
     expect(shown((await b.read("lobby", 0, { maxMessages: 10, maxBytes: 1e9 })).map(decode))).toEqual(now);
     expect(shown((await b.recent("lobby", 5, { maxMessages: 10, maxBytes: 1e9 })).map(decode))).toEqual(now);
     expect(shown(await historyOf(b, "lobby"))).toEqual(now);
+  });
+
+  it("Redis: a change keeps an empty room's history expiring, leaves no working key behind, and a deleted room leaves no key", async ({ skip }) => {
+    if (!backend.keys) return skip();
+    const log = await open({ ...defaultRetention, maxAgeMs: 60 * 60 * 1000 });
+    const member = { nickname: "ann", skeleton: "ann", joinedAtMs: Date.now(), userId: ann.userId };
+    await log.claim("lobby", member, 10);
+    await post(log, "lobby", ann, "left behind");
+    await log.release("lobby", member, LeaveReason.LEFT);
+    const logKey = (keys: Map<string, number>) => [...keys].find(([k]) => k.endsWith("{lobby}:log"));
+    expect(logKey(await backend.keys())?.[1]).toBeGreaterThan(0); // the empty room's history expires
+    expect(seqOf(await edit(log, "lobby", ann, 1, "left behind, edited"))).toBe(2);
+    expect(seqOf(await del(log, "lobby", ann, 1))).toBe(3);
+    const after = await backend.keys();
+    expect(logKey(after)?.[1]).toBeGreaterThan(0);
+    expect([...after.keys()].filter((k) => k.includes("rewrite"))).toEqual([]);
+    // A room with state, changed, then deleted: nothing of it is left but its new epoch and the idempotency keys' window.
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "club talk");
+    expect(seqOf(await del(log, "club", mod, 2))).toBe(3);
+    expect(await log.act({ room: "club", actor: { userId: "", name: "the app", admin: true }, action: { kind: RoomActionKind.DELETE }, clientActionId: "", sentAtMs: Date.now() })).toMatchObject({ kind: "stored" });
+    expect([...(await backend.keys()).keys()].filter((k) => k.includes("{club}")).map((k) => k.slice(k.indexOf("}") + 2)).sort()).toEqual(["meta"]);
   });
 
   it("across nodes: a reply racing a delete of its target never keeps the deleted text", async ({ skip }) => {

@@ -202,7 +202,7 @@ export class RedisRoomLog implements RoomLog {
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
-      act: this.define("chatAct", 12, ACT_SCRIPT),
+      act: this.define("chatAct", 13, ACT_SCRIPT),
       change: this.define("chatChange", 6, CHANGE_SCRIPT),
       markRead: this.define("chatMarkRead", 1, MARK_READ_SCRIPT),
       read: this.define("chatRead", 5, ROOM_READ_SCRIPT),

@@ -256,7 +256,8 @@ if epoch ~= ARGV[17] or tonumber(redis.call('HGET', meta, 'seq') or '0') ~= tonu
 if eventAt(log, ARGV[19]) == '' then return {'stale'} end
 local changed = {}
 for i = 21, 20 + 2 * tonumber(ARGV[20]), 2 do changed[ARGV[i]] = ARGV[i + 1] end
-local reply = append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+-- The rewrite first: a script that fails half-way (out of memory) leaves the history as it was
+-- and records nothing (a half-written copy is dropped by the next change or the room's delete).
 local ttl = redis.call('PTTL', log)
 redis.call('DEL', rewrite)
 local from = '-'
@@ -278,7 +279,7 @@ end
 redis.call('RENAME', rewrite, log)
 -- RENAME gives the log the copy's (absent) expiry: an empty room's history keeps its own.
 if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
-return reply
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
 `;
 
 /**
@@ -286,7 +287,7 @@ return reply
  * read) as the room's next entry, and write the state it leads to, only if
  * the state is still that version (compare-and-set; else {'stale'}: the node
  * decides again).
- * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes
+ * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes, users, reads, rewrite (see CHANGE_SCRIPT)
  * ARGV: APPEND's 1-16, then 17 action (encoded RoomAction), 18 expected version ('' for no state),
  *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
  *       is stale if that changed), 20 next state JSON ('' deletes the room),
@@ -296,8 +297,8 @@ return reply
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
-local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads, rewrite =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -308,7 +309,7 @@ if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
-  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta)
+  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta, rewrite)
   -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
   redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
   redis.call('PEXPIRE', meta, ARGV[24])
