@@ -484,6 +484,22 @@ describe.each(backends)("message changes: $name", (backend) => {
     expect([...(await backend.keys()).keys()].filter((k) => k.includes("{club}")).map((k) => k.slice(k.indexOf("}") + 2)).sort()).toEqual(["meta"]);
   });
 
+  it("across nodes: edits are decided while another node keeps sending (messages in between do not make them start over for ever)", async ({ skip }) => {
+    if (!backend.multiNode) return skip();
+    const a = await open();
+    const b = await open();
+    const targets: number[] = [];
+    for (let i = 0; i < 5; i++) targets.push(seqOf(await post(a, "lobby", ann, `draft ${i}`)));
+    const sends = Array.from({ length: 200 }, (_, i) => post(b, "lobby", bob, `chatter ${i}`));
+    const edits = targets.map((seq, i) => edit(a, "lobby", ann, seq, `final ${i}`));
+    const outcomes = await Promise.all(edits);
+    await Promise.all(sends);
+    expect(outcomes.map((o) => o.kind)).toEqual(["stored", "stored", "stored", "stored", "stored"]);
+    const history = (await a.history("lobby", { limit: 300 })).messages;
+    expect(targets.map((seq) => history.find((m) => m.seq === seq)?.text)).toEqual(["final 0", "final 1", "final 2", "final 3", "final 4"]);
+    expect(history.filter((m) => m.text.startsWith("chatter"))).toHaveLength(200);
+  });
+
   it("across nodes: a reply racing a delete of its target never keeps the deleted text", async ({ skip }) => {
     if (!backend.multiNode) return skip();
     const a = await open();

@@ -9,7 +9,8 @@ export interface RoomKeys {
   meta: string;
   /**
    * STREAM: the history; entry ids are `<seq>-0`, fields e (encoded event), t
-   * (sent at, ms) and, for a room action, a (its RoomAction). Each entry holds
+   * (sent at, ms) and, for a room action, a (its RoomAction); for a reply r,
+   * for an edit or delete c (its target's number). Each entry holds
    * its message's current state: an edit or delete rewrites it (scripts.ts
    * CHANGE_SCRIPT).
    */

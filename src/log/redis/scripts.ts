@@ -111,18 +111,22 @@ end
 -- Number, store and announce the entry whose halves are A[4], A[5]; action:
 -- the encoded RoomAction of an action entry ('' for a message), kept beside
 -- the event (stream field a, channel payload A) so nodes need not decode.
+-- mark: for a message, nil or one more stream field and its value (r: a reply's
+-- target, c: an edit's or delete's target; see CHANGE_SCRIPT).
 -- Returns {'ok', seq, epoch[, payload]}.
-local function append(meta, log, ids, idt, channel, epoch, idKey, A, action)
+local function append(meta, log, ids, idt, channel, epoch, idKey, A, action, mark)
   local now = tonumber(A[13])
   local window = tonumber(A[9])
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   local chat = A[4] .. string.char(16) .. varint(seq) .. A[5]
   local inner = string.char(18) .. varint(#chat) .. chat
   local event = string.char(10) .. varint(#inner) .. inner
-  if action == '' then
-    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6])
-  else
+  if action ~= '' then
     redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6], 'a', action)
+  elseif mark then
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6], mark[1], mark[2])
+  else
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6])
   end
   if idKey then
     redis.call('HSET', ids, idKey, seq .. ':' .. A[6] .. ':' .. A[3])
@@ -221,8 +225,12 @@ if ARGV[17] ~= '' then
   local refused = refusal(KEYS[6], ARGV[17], ARGV[18], tonumber(ARGV[13]), true)
   if refused then return refused end
 end
-if (ARGV[19] or '0') ~= '0' and eventAt(log, ARGV[19]) ~= ARGV[20] then return {'stale'} end
-return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+local mark = nil
+if (ARGV[19] or '0') ~= '0' then
+  if eventAt(log, ARGV[19]) ~= ARGV[20] then return {'stale'} end
+  mark = {'r', ARGV[19]}
+end
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', mark)
 `;
 
 /**
@@ -230,9 +238,12 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * decideChange()) against the room as it read it, as the room's next entry,
  * and rewrite the history with the entries it changes (its target, and for a
  * delete the edits of it; the replies quoting it) in their new state: only if
- * the room is still as read (same epoch, no entry appended since; every
- * change of a message or of the room's state appends one), else {'stale'}
- * and the node decides again.
+ * the room is still as read, else {'stale'} and the node decides again. Still
+ * as read: the same epoch, and whatever was appended since is plain messages
+ * (no room action, which may change who may do what; no edit or delete, which
+ * may have rewritten the same entries; no reply to the target, which the
+ * rewrite would miss). Stream fields say so without decoding: a (action),
+ * c (edit or delete), r (reply, with its target's number).
  *
  * The whole stream is copied to a new key with those entries replaced, and
  * renamed over the old one. XDEL would not do: it only flags an entry in its
@@ -251,7 +262,17 @@ local meta, log, ids, idt, channel, rewrite = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
-if epoch ~= ARGV[17] or tonumber(redis.call('HGET', meta, 'seq') or '0') ~= tonumber(ARGV[18]) then return {'stale'} end
+if epoch ~= ARGV[17] then return {'stale'} end
+local counter, known = tonumber(redis.call('HGET', meta, 'seq') or '0'), tonumber(ARGV[18])
+if counter < known or counter - known > 256 then return {'stale'} end
+if counter > known then
+  for _, e in ipairs(redis.call('XRANGE', log, (known + 1) .. '-0', '+')) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'a' or f[i] == 'c' or (f[i] == 'r' and f[i + 1] == ARGV[19]) then return {'stale'} end
+    end
+  end
+end
 -- Dropped by retention meanwhile: decided again, it is refused as beyond retention.
 if eventAt(log, ARGV[19]) == '' then return {'stale'} end
 local changed = {}
@@ -279,7 +300,7 @@ end
 redis.call('RENAME', rewrite, log)
 -- RENAME gives the log the copy's (absent) expiry: an empty room's history keeps its own.
 if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
-return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', {'c', ARGV[19]})
 `;
 
 /**
