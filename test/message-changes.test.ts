@@ -3,18 +3,21 @@
  * real server process on an SQLite file, authentication on, clients on the
  * Chat stream. Each member applies the change entries it receives; a live
  * member, one that resumed after a reconnect and GetHistory must show the
- * same room. A deleted text must be gone from the database files.
+ * same room. A deleted text must be gone from the database files. The last
+ * describe runs two server processes on one Redis: a change made on one node
+ * reaches members of the other, and a deleted text is gone from Redis.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CommandKind, ErrorCode, MessageChangeKind, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { createChatClient } from "../src/client/transport.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { closeSessionTesters, SessionTester, transportFor } from "./support/session-tester.js";
 import { AUTH_SECRET, createRoom, moderate, RoomActionKind, RoomRole, token } from "./support/rooms.js";
-import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
+import { redisAnswers, startRedisServer, uniquePrefix } from "./support/redis.js";
 import { killServers, spawnServer, type ServerProcess } from "./support/server-process.js";
 
 let dir: string;
@@ -322,27 +325,97 @@ describe("the edit window", () => {
   }, 30_000);
 });
 
-describe("on the Redis log", () => {
-  it("a reply works; an edit or delete is refused with FAILED_PRECONDITION and the command's id, and the stream stays usable", async ({ skip }) => {
+describe("on the Redis log, two nodes", () => {
+  it("an edit and a delete made on one node reach members on the other live and after a resume; the deleted text is gone from Redis", async ({ skip }) => {
     if (!(await redisAnswers())) return skip();
+    // A Redis of the test's own, DUMP uncompressed: a deleted text's bytes left in a stream node would show.
+    const redis = await startRedisServer(undefined, ["--rdbcompression", "no"]);
     const prefix = uniquePrefix("changes-e2e");
-    const node = await spawnServer(["--port", "0", "--redis", REDIS_URL, "--redis-prefix", prefix, "--auth-secret", AUTH_SECRET]);
+    const args = ["--port", "0", "--redis", redis.url, "--redis-prefix", prefix, "--auth-secret", AUTH_SECRET];
+    const [one, two] = await Promise.all([spawnServer(args), spawnServer(args)]);
     try {
-      const ann = await user("ann", node.baseUrl);
+      const ann = await user("ann", one.baseUrl);
       ann.join("lobby", "");
       await ann.joined("lobby");
+      const carol = await user("carol", two.baseUrl);
+      carol.join("lobby", "");
+      const carolJoined = await carol.joined("lobby");
+      const bob = await user("bob", two.baseUrl);
+      bob.join("lobby", "");
+      const bobJoined = await bob.joined("lobby");
+
       const m = await acked(ann, ann.send("lobby", "on redis"));
-      const r = await acked(ann, reply(ann, "lobby", "me too", m.seq));
+      const r = await acked(bob, reply(bob, "lobby", "me too", m.seq));
       expect(r.replyTo).toMatchObject({ seq: m.seq, quote: "on redis", deleted: false });
-      const e = editMessage(ann, "lobby", m.seq, "edited");
-      expect(await ann.error((x) => x.clientMsgId === e)).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, command: CommandKind.EDIT_MESSAGE, message: expect.stringContaining("not supported on the Redis log yet") });
-      const d = deleteMessage(ann, "lobby", m.seq);
-      expect(await ann.error((x) => x.clientMsgId === d)).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, command: CommandKind.DELETE_MESSAGE });
+      const secret = await acked(ann, ann.send("lobby", "redis-secret-5e7b"));
+      await bob.waitFor("message", (x) => x.seq === secret.seq);
+      bob.cancel(); // bob's connection drops; he resumes below
+
+      // Someone else's message: refused with the command's id, on the Redis log too.
+      const foreign = editMessage(carol, "lobby", m.seq, "carol was here");
+      expect(await carol.error((e) => e.clientMsgId === foreign)).toMatchObject({ code: ErrorCode.PERMISSION_DENIED, command: CommandKind.EDIT_MESSAGE });
+
+      const edit = await acked(ann, editMessage(ann, "lobby", m.seq, "on redis, edited"));
+      expect(edit.change).toMatchObject({ targetSeq: m.seq, kind: MessageChangeKind.EDIT });
+      expect(await redisHolds(redis.url, prefix, "redis-secret-5e7b")).toBe(true); // the check sees a text that is there
+      const deleted = await acked(ann, deleteMessage(ann, "lobby", secret.seq));
+      expect(deleted.change).toMatchObject({ targetSeq: secret.seq, kind: MessageChangeKind.DELETE });
+      expect(await redisHolds(redis.url, prefix, "redis-secret-5e7b")).toBe(false);
+
+      // Live on node two, in order.
+      await carol.waitFor("message", (x) => x.seq === deleted.seq);
+      expect(carol.messages("lobby").map((x) => x.seq)).toEqual([m.seq, r.seq, secret.seq, edit.seq, deleted.seq]);
+      const live = view([...carolJoined.recent, ...carol.messages("lobby")]);
+      expect(live.get(m.seq)).toEqual({ text: "on redis, edited", deleted: false, edited: true });
+      expect(live.get(secret.seq)).toEqual({ text: "", deleted: true, edited: false });
+
+      // bob resumes on node two: his replay carries the changes; he ends up where carol is.
+      const back = await user("bob", two.baseUrl);
+      back.join("lobby", "", { afterSeq: secret.seq, epoch: bobJoined.epoch, resumeToken: bobJoined.resumeToken });
+      expect((await back.joined("lobby")).resumed).toBe(true);
+      await back.waitFor("message", (x) => x.seq === deleted.seq);
+      expect(view([...bobJoined.recent, ...bob.messages("lobby"), ...back.messages("lobby")])).toEqual(live);
+
+      // GetHistory (node one) gives each message as it is now.
+      const page = await createChatClient(one.baseUrl, { token: await token("ann") }).getHistory({ room: "lobby", limit: 100 });
+      const bySeq = new Map(page.messages.map((x) => [x.seq, x]));
+      expect(bySeq.get(m.seq)).toMatchObject({ text: "on redis, edited", editedAt: expect.anything() });
+      expect(bySeq.get(secret.seq)).toMatchObject({ text: "", deleted: true });
+      expect(bySeq.get(r.seq)?.replyTo).toMatchObject({ quote: "on redis, edited", deleted: false });
       await acked(ann, ann.send("lobby", "still here"));
     } finally {
-      node.child.kill("SIGKILL");
-      await node.exited;
-      await deletePrefix(REDIS_URL, prefix).catch(() => {});
+      for (const node of [one, two]) {
+        node.child.kill("SIGKILL");
+        await node.exited;
+      }
+      await redis.stop();
     }
-  }, 30_000);
+  }, 60_000);
 });
+
+/** Whether the text is in any key under the prefix: read value by value, and as DUMP gives it. */
+async function redisHolds(url: string, prefix: string, text: string): Promise<boolean> {
+  const needle = Buffer.from(text);
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  client.on("error", () => {});
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      for (const key of keys) {
+        const type = await client.type(key);
+        const values: Buffer[] = [];
+        if (type === "string") values.push((await client.getBuffer(key)) ?? Buffer.alloc(0));
+        else if (type === "hash") for (const [field, value] of Object.entries(await client.hgetallBuffer(key))) values.push(Buffer.from(field), value);
+        else if (type === "stream") for (const [, fields] of await client.xrangeBuffer(key, "-", "+")) values.push(...fields);
+        const dump = await client.dumpBuffer(key);
+        if (dump) values.push(dump);
+        if (values.some((v) => v.includes(needle))) return true;
+      }
+    } while (cursor !== "0");
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}

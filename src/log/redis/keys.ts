@@ -7,8 +7,16 @@
 export interface RoomKeys {
   /** HASH: epoch, seq (last number handed out), morder (last join order number). */
   meta: string;
-  /** STREAM: the history; entry ids are `<seq>-0`, fields e (encoded event) and t (sent at, ms). */
+  /**
+   * STREAM: the history; entry ids are `<seq>-0`, fields e (encoded event), t
+   * (sent at, ms) and, for a room action, a (its RoomAction); for a reply r,
+   * for an edit or delete c (its target's number). Each entry holds
+   * its message's current state: an edit or delete rewrites it (scripts.ts
+   * CHANGE_SCRIPT).
+   */
   log: string;
+  /** STREAM, only inside CHANGE_SCRIPT: the history being rewritten, renamed over `log` before the script ends. */
+  rewrite: string;
   /** HASH: idempotency key (sender NUL client_msg_id) -> "seq:sentAtMs:textHash". */
   ids: string;
   /** ZSET: idempotency key by sent-at time, to forget keys past their window. */
@@ -42,6 +50,7 @@ export function roomKeys(prefix: string, room: string): RoomKeys {
   return {
     meta: `${base}:meta`,
     log: `${base}:log`,
+    rewrite: `${base}:log-rewrite`,
     ids: `${base}:ids`,
     idTimes: `${base}:idt`,
     members: `${base}:members`,

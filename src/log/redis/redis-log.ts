@@ -14,7 +14,10 @@
  * publish and claim scripts check it (one HMGET of the derived access hash)
  * in the step that stores or admits, so a ban holds on every node at once;
  * actions are decided and recorded by room-actions.ts through the same append
- * path as messages.
+ * path as messages. So are edits and deletes (issue 19, message-changes.ts),
+ * whose script also rewrites the stream so that every entry holds its
+ * message's current state; a reply's script checks that the target it quotes
+ * is still as the node read it.
  *
  * Redis trouble is not fatal: while it is unreachable, publishes and joins are
  * refused with LogUnavailableError (the client keeps its message and retries),
@@ -62,6 +65,7 @@ import {
   type ActOutcome,
   type ActRequest,
   type ChangeOutcome,
+  type ChangeRequest,
   type JoinAccess,
   type UserRoom,
 } from "../room-log.js";
@@ -73,10 +77,12 @@ import { nodeRegistryKey, nodeRoomsKey, roomIndexKey, roomKeys, roomOfChannel, t
 import { NodeLease } from "./node-lease.js";
 import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
 import { refusalOf } from "./room-access.js";
+import { MessageChangesOnRedis } from "./message-changes.js";
 import { RoomActions } from "./room-actions.js";
 import { RoomFeed } from "./room-feed.js";
 import {
   ACT_SCRIPT,
+  CHANGE_SCRIPT,
   CLAIM_SCRIPT,
   MARK_READ_SCRIPT,
   CONFIRM_SCRIPT,
@@ -130,6 +136,8 @@ const EVICT_BATCH = 500;
 const DELIVERY_GRACE_MS = 500;
 /** Default of RedisLogOptions.replicaWaitMs. */
 const REPLICA_WAIT_MS = 1000;
+/** A reply whose target changed under it this many times in a row is refused as unavailable. */
+const REPLY_ATTEMPTS = 8;
 
 export class RedisRoomLog implements RoomLog {
   readonly nodeId: string;
@@ -149,11 +157,13 @@ export class RedisRoomLog implements RoomLog {
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
   private readonly scripts: Record<
-    "publish" | "act" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune" | "markRead",
+    "publish" | "act" | "change" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune" | "markRead",
     Script
   >;
   /** Room state: act, state, exists, userRooms (room-actions.ts). */
   private readonly actions: RoomActions;
+  /** Edits and deletes (message-changes.ts). */
+  private readonly changes: MessageChangesOnRedis;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -192,7 +202,8 @@ export class RedisRoomLog implements RoomLog {
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
-      act: this.define("chatAct", 12, ACT_SCRIPT),
+      act: this.define("chatAct", 13, ACT_SCRIPT),
+      change: this.define("chatChange", 6, CHANGE_SCRIPT),
       markRead: this.define("chatMarkRead", 1, MARK_READ_SCRIPT),
       read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
       claim: this.define("chatClaim", 11, CLAIM_SCRIPT),
@@ -219,6 +230,13 @@ export class RedisRoomLog implements RoomLog {
       userIndex: new UserIndex(this.redis.commands, this.prefix, this.scripts.userIndex, this.scripts.userPrune),
       forget: (room) => void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {}),
       onTrouble: (err) => this.connectionTrouble(err),
+    });
+    this.changes = new MessageChangesOnRedis({
+      commands: this.redis.commands,
+      keys: (room) => this.keys(room),
+      appendArgs: (...a) => this.appendArgs(...a),
+      append: (keys, common, extra) => this.appendScript("chatChange", keys, common, extra),
+      idWindowMs: () => this.retention.idWindowMs,
     });
     this.lease = new NodeLease({
       commands: this.redis.commands,
@@ -523,9 +541,14 @@ export class RedisRoomLog implements RoomLog {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Not yet on Redis (issue 19; replies are): refused with a clear error, nothing is stored. */
-  async change(): Promise<ChangeOutcome> {
-    return notOnRedisYet("editing and deleting messages");
+  change(req: ChangeRequest): Promise<ChangeOutcome> {
+    const outcome = (async () => {
+      this.requireAvailable();
+      return this.command(() => this.changes.change(req));
+    })();
+    this.inFlight.add(outcome);
+    void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
+    return outcome;
   }
 
   act(req: ActRequest): Promise<ActOutcome> {
@@ -603,8 +626,17 @@ export class RedisRoomLog implements RoomLog {
 
   private async publishNow(req: PublishRequest): Promise<PublishOutcome> {
     this.requireAvailable();
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.publishOnce(req);
+      if (outcome !== "stale") return outcome;
+      // The target was edited or deleted after it was read for its quote: quote it again.
+      if (attempt >= REPLY_ATTEMPTS) throw new LogUnavailableError(`message ${req.replyToSeq} of room ${req.room} kept changing while a reply to it was sent; try again`);
+    }
+  }
+
+  private async publishOnce(req: PublishRequest): Promise<PublishOutcome | "stale"> {
     const k = this.keys(req.room);
-    // A reply quotes its target as read here: on this log messages never change (edits and deletes are refused), so it cannot go stale.
+    // A reply quotes its target as read here; the script stores it only if the target is still that (else "stale").
     const reply = req.replyToSeq ? await this.replyTo(req.room, req.replyToSeq) : undefined;
     if (reply?.kind === "refused") return reply;
     const halves = encodeMessageHalves(reply ? { ...req, replyTo: reply.ref } : req);
@@ -614,9 +646,10 @@ export class RedisRoomLog implements RoomLog {
         "chatPublish",
         [k.meta, k.log, k.ids, k.idTimes, k.channel, k.access],
         this.appendArgs(req.room, req.sender, req.clientMsgId, sendFingerprint(req.text, req.replyToSeq), halves, req.sentAtMs, now),
-        [req.senderId ?? "", req.grant ?? RoomRole.UNSPECIFIED],
+        [req.senderId ?? "", req.grant ?? RoomRole.UNSPECIFIED, reply ? req.replyToSeq! : 0, reply ? reply.event : ""],
       ),
     );
+    if (result[0] === "stale") return "stale";
     if (result[0] === "ok") return { kind: "stored", seq: Number(result[1]), ...(reply ? { replyTo: reply.ref } : {}) };
     if (result[0] === "dup") return { kind: "duplicate", original: { ...req, seq: Number(result[1]), sentAtMs: Number(result[2]) } };
     if (result[0] === "refused") return refusalOf(req.room, result, req.senderId!, req.grant, now, true);
@@ -624,12 +657,13 @@ export class RedisRoomLog implements RoomLog {
   }
 
   /** What a reply to `seq` quotes, or why it may not be made (log/message-changes.ts decideReply()). */
-  private async replyTo(room: string, seq: number): Promise<{ kind: "ok"; ref: ReplyRef } | { kind: "refused"; code: ErrorCode; message: string }> {
+  private async replyTo(room: string, seq: number): Promise<{ kind: "ok"; ref: ReplyRef; event: Buffer } | { kind: "refused"; code: ErrorCode; message: string }> {
     const [raw] = await this.command(() => this.redis.commands.xrangeBuffer(this.keys(room).log, `${seq}-0`, `${seq}-0`));
-    const target = raw ? toStoredMessage(toEntry(raw)) : undefined;
+    const entry = raw ? toEntry(raw) : undefined;
+    const target = entry ? toStoredMessage(entry) : undefined;
     // Not kept and never numbered are both NOT_FOUND for a reply ("room R has no message N"): no position to read.
     const decision = decideReply(room, seq, target, { epoch: "", firstSeq: 0, lastSeq: 0 });
-    return decision.ok ? { kind: "ok", ref: replyRef(target!) } : { kind: "refused", code: decision.code, message: decision.message };
+    return decision.ok ? { kind: "ok", ref: replyRef(target!), event: Buffer.from(entry!.event) } : { kind: "refused", code: decision.code, message: decision.message };
   }
 
   /** The common ARGV of the publish and act scripts (scripts.ts APPEND), in order. */
@@ -674,7 +708,7 @@ export class RedisRoomLog implements RoomLog {
    * strings, without the channel payload. `confirms`: false when the entry
    * ends the room (a delete: no meta left to record the confirmation in).
    */
-  private async appendScript(name: "chatPublish" | "chatAct", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
+  private async appendScript(name: "chatPublish" | "chatAct" | "chatChange", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
     const channel = keys[4];
     const args = [...keys, ...common, ...extra];
     const strings = (raw: unknown[]) => raw.map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
@@ -682,7 +716,8 @@ export class RedisRoomLog implements RoomLog {
     // queued command has no timeout of its own: bound the whole append, so a send is refused (and
     // resent by its client under the same id) instead of hanging.
     const deadline = this.commandTimeoutMs + (this.minReplicas > 0 ? this.replicaWaitMs : 0);
-    if (this.minReplicas <= 0) return this.watched(keys, strings((await within(((name === "chatPublish" ? this.scripts.publish : this.scripts.act)(...args)) as Promise<unknown[]>, deadline)) as unknown[]));
+    const script = { chatPublish: this.scripts.publish, chatAct: this.scripts.act, chatChange: this.scripts.change }[name];
+    if (this.minReplicas <= 0) return this.watched(keys, strings((await within(script(...args) as Promise<unknown[]>, deadline)) as unknown[]));
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
       exec(): Promise<[Error | null, unknown][] | null>;
@@ -1062,9 +1097,4 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 function newEpoch(): string {
   return randomUUID();
-}
-
-/** A feature of the embedded log that the Redis log does not have yet: refused, never half done. */
-function notOnRedisYet(what: string): { kind: "refused"; code: ErrorCode; message: string } {
-  return { kind: "refused", code: ErrorCode.FAILED_PRECONDITION, message: `${what}: not supported on the Redis log yet (this server runs with --redis)` };
 }

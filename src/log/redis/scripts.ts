@@ -111,18 +111,22 @@ end
 -- Number, store and announce the entry whose halves are A[4], A[5]; action:
 -- the encoded RoomAction of an action entry ('' for a message), kept beside
 -- the event (stream field a, channel payload A) so nodes need not decode.
+-- mark: for a message, nil or one more stream field and its value (r: a reply's
+-- target, c: an edit's or delete's target; see CHANGE_SCRIPT).
 -- Returns {'ok', seq, epoch[, payload]}.
-local function append(meta, log, ids, idt, channel, epoch, idKey, A, action)
+local function append(meta, log, ids, idt, channel, epoch, idKey, A, action, mark)
   local now = tonumber(A[13])
   local window = tonumber(A[9])
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   local chat = A[4] .. string.char(16) .. varint(seq) .. A[5]
   local inner = string.char(18) .. varint(#chat) .. chat
   local event = string.char(10) .. varint(#inner) .. inner
-  if action == '' then
-    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6])
-  else
+  if action ~= '' then
     redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6], 'a', action)
+  elseif mark then
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6], mark[1], mark[2])
+  else
+    redis.call('XADD', log, 'MAXLEN', A[7], seq .. '-0', 'e', event, 't', A[6])
   end
   if idKey then
     redis.call('HSET', ids, idKey, seq .. ':' .. A[6] .. ':' .. A[3])
@@ -190,12 +194,28 @@ local function refusal(access, userId, grant, now, posting)
 end
 `;
 
+/** Lua: the encoded event (field e) of the stream entry numbered seq, or '' when the stream does not hold it. */
+const EVENT_AT = `
+local function eventAt(log, seq)
+  local id = seq .. '-0'
+  local found = redis.call('XRANGE', log, id, id)
+  if #found == 0 then return '' end
+  local f = found[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then return f[i + 1] end
+  end
+  return ''
+end
+`;
+
 /**
  * KEYS: meta, log, ids, idTimes, channel, access
- * ARGV: APPEND's 1-16, then 17 senderId ('' for a trusted sender: not checked), 18 the token's grant (RoomRole)
- * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'} | {'refused', p, ban, mute, role}
+ * ARGV: APPEND's 1-16, then 17 senderId ('' for a trusted sender: not checked), 18 the token's grant (RoomRole),
+ *       19 the number of the message it replies to ('0': none), 20 that message's encoded event as the node
+ *       read it to quote it (an edit or delete since makes the quote stale: {'stale'}, the node reads it again)
+ * Returns {'ok', seq, epoch[, payload]} | {'dup', seq, sentAtMs, epoch} | {'conflict'} | {'refused', p, ban, mute, role} | {'stale'}
  */
-export const PUBLISH_SCRIPT = `${APPEND}${ACCESS}
+export const PUBLISH_SCRIPT = `${APPEND}${ACCESS}${EVENT_AT}
 local meta, log, ids, idt, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
@@ -205,7 +225,82 @@ if ARGV[17] ~= '' then
   local refused = refusal(KEYS[6], ARGV[17], ARGV[18], tonumber(ARGV[13]), true)
   if refused then return refused end
 end
-return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
+local mark = nil
+if (ARGV[19] or '0') ~= '0' then
+  if eventAt(log, ARGV[19]) ~= ARGV[20] then return {'stale'} end
+  mark = {'r', ARGV[19]}
+end
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', mark)
+`;
+
+/**
+ * Record an edit or delete, decided by the node (log/message-changes.ts
+ * decideChange()) against the room as it read it, as the room's next entry,
+ * and rewrite the history with the entries it changes (its target, and for a
+ * delete the edits of it; the replies quoting it) in their new state: only if
+ * the room is still as read, else {'stale'} and the node decides again. Still
+ * as read: the same epoch, and whatever was appended since is plain messages
+ * (no room action, which may change who may do what; no edit or delete, which
+ * may have rewritten the same entries; no reply to the target, which the
+ * rewrite would miss). Stream fields say so without decoding: a (action),
+ * c (edit or delete), r (reply, with its target's number).
+ *
+ * The whole stream is copied to a new key with those entries replaced, and
+ * renamed over the old one. XDEL would not do: it only flags an entry in its
+ * node (a listpack of up to stream-node-max-entries), whose bytes stay in
+ * memory, DUMP and RDB files until every entry of the node is gone. The copy
+ * holds nothing else, so a deleted text is gone from Redis (an append-only
+ * file keeps it until its next rewrite). It costs one pass over the kept
+ * history (bounded by --history-limit) per change.
+ * KEYS: meta, log, ids, idTimes, channel, rewrite
+ * ARGV: APPEND's 1-16, then 17 the epoch and 18 the last number the node read, 19 the target's number,
+ *       20 n, then n pairs: number, encoded event (the entry in its new state)
+ * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
+ */
+export const CHANGE_SCRIPT = `${APPEND}${EVENT_AT}
+local meta, log, ids, idt, channel, rewrite = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local epoch = openEpoch(meta, ARGV)
+local idKey, answer = checkKey(meta, ids, epoch, ARGV)
+if answer then return answer end
+if epoch ~= ARGV[17] then return {'stale'} end
+local counter, known = tonumber(redis.call('HGET', meta, 'seq') or '0'), tonumber(ARGV[18])
+if counter < known or counter - known > 256 then return {'stale'} end
+if counter > known then
+  for _, e in ipairs(redis.call('XRANGE', log, (known + 1) .. '-0', '+')) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'a' or f[i] == 'c' or (f[i] == 'r' and f[i + 1] == ARGV[19]) then return {'stale'} end
+    end
+  end
+end
+-- Dropped by retention meanwhile: decided again, it is refused as beyond retention.
+if eventAt(log, ARGV[19]) == '' then return {'stale'} end
+local changed = {}
+for i = 21, 20 + 2 * tonumber(ARGV[20]), 2 do changed[ARGV[i]] = ARGV[i + 1] end
+-- The rewrite first: a script that fails half-way (out of memory) leaves the history as it was
+-- and records nothing (a half-written copy is dropped by the next change or the room's delete).
+local ttl = redis.call('PTTL', log)
+redis.call('DEL', rewrite)
+local from = '-'
+while true do
+  local page = redis.call('XRANGE', log, from, '+', 'COUNT', 512)
+  for _, e in ipairs(page) do
+    local f = e[2]
+    local newer = changed[string.match(e[1], '^(%d+)')]
+    if newer then
+      for i = 1, #f, 2 do
+        if f[i] == 'e' then f[i + 1] = newer end
+      end
+    end
+    redis.call('XADD', rewrite, e[1], unpack(f))
+  end
+  if #page < 512 then break end
+  from = (tonumber(string.match(page[#page][1], '^(%d+)')) + 1) .. '-0'
+end
+redis.call('RENAME', rewrite, log)
+-- RENAME gives the log the copy's (absent) expiry: an empty room's history keeps its own.
+if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', {'c', ARGV[19]})
 `;
 
 /**
@@ -213,7 +308,7 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * read) as the room's next entry, and write the state it leads to, only if
  * the state is still that version (compare-and-set; else {'stale'}: the node
  * decides again).
- * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes
+ * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes, users, reads, rewrite (see CHANGE_SCRIPT)
  * ARGV: APPEND's 1-16, then 17 action (encoded RoomAction), 18 expected version ('' for no state),
  *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
  *       is stale if that changed), 20 next state JSON ('' deletes the room),
@@ -223,8 +318,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '')
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
-local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads, rewrite =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -235,7 +330,7 @@ if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
-  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta)
+  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta, rewrite)
   -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
   redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
   redis.call('PEXPIRE', meta, ARGV[24])
