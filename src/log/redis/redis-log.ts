@@ -758,7 +758,9 @@ export class RedisRoomLog implements RoomLog {
     if (reply[0] !== "ok" && reply[0] !== "dup") return reply;
     // keys[0] is the room's meta key, `${prefix}:{room}:meta` (room names have no braces).
     const room = keys[0].slice(this.prefix.length + 2, -"}:meta".length);
-    this.feeds.get(room)?.expect(Number(reply[1]), DELIVERY_GRACE_MS);
+    // {'ok', seq, epoch} | {'dup', seq, sentAtMs, epoch}
+    const epoch = reply[0] === "ok" ? reply[2] : reply[3];
+    this.feeds.get(room)?.expect(Number(reply[1]), epoch ?? "", DELIVERY_GRACE_MS);
     return reply;
   }
 

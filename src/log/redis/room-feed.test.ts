@@ -98,11 +98,34 @@ describe("RoomFeed", () => {
     const { feed, delivered } = setup(3);
     feed.start({ epoch: "e", firstSeq: 1, lastSeq: 1 });
     feed.onEntry("e", 2, new Uint8Array()); // announced
-    feed.expect(2, 5);
-    feed.expect(3, 5); // stored and confirmed, but its announcement is lost (the channel moved in a failover)
+    feed.expect(2, "e", 5);
+    feed.expect(3, "e", 5); // stored and confirmed, but its announcement is lost (the channel moved in a failover)
     await settle();
     expect(delivered).toEqual([2]);
     await waitUntil(() => delivered.length === 2, "the lost entry to be read back", 1000);
     expect(delivered).toEqual([2, 3]);
+  });
+
+  it("a number expected in an old epoch is void after a reset: the new epoch's entries are not skipped", async () => {
+    const { feed, history, delivered } = setup(0);
+    feed.start({ epoch: "old", firstSeq: 1, lastSeq: 8 });
+    feed.expect(12, "old", 5); // appended before the counter went back, never announced
+    // The room resets to a new epoch whose numbers continue after 8; nothing is stored past 9 yet.
+    feed.reset({ epoch: "new", firstSeq: 0, lastSeq: 8 });
+    await new Promise((r) => setTimeout(r, 20)); // the old timer has fired
+    history.push({ seq: 9, event: new Uint8Array([9]) });
+    feed.onEntry("new", 9, new Uint8Array([9]));
+    await settle();
+    expect(delivered).toEqual([9]);
+  });
+
+  it("an entry this node appended in the new epoch before the reset reached it is still read back", async () => {
+    const { feed, history, delivered } = setup(0);
+    feed.start({ epoch: "old", firstSeq: 1, lastSeq: 8 });
+    history.push({ seq: 9, event: new Uint8Array([9]) });
+    feed.expect(9, "new", 5); // stored in the new epoch; its announcement lost
+    feed.reset({ epoch: "new", firstSeq: 0, lastSeq: 8 });
+    await waitUntil(() => delivered.length === 1, "the entry read back after the reset", 2000);
+    expect(delivered).toEqual([9]);
   });
 });

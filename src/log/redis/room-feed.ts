@@ -12,6 +12,9 @@ import type { LogEntry, RoomListener, RoomPosition } from "../room-log.js";
 /** Reads stored entries with afterSeq < seq <= upToSeq, oldest first. */
 export type RangeReader = (room: string, afterSeq: number, upToSeq: number) => Promise<LogEntry[]>;
 
+/** After a reset, how long an entry this node appended in the new epoch may take to arrive before it is read. */
+const RESET_GRACE_MS = 500;
+
 /** Held out-of-order entries at most; past it they are dropped and read back from history. */
 const MAX_HELD = 10_000;
 
@@ -24,8 +27,9 @@ export class RoomFeed {
   private known = 0;
   private repairing = false;
   private closed = false;
-  /** The highest number this node appended and is waiting to see delivered (see expect). */
+  /** The highest number this node appended and is waiting to see delivered (see expect), and its epoch. */
   private expected = 0;
+  private expectedEpoch = "";
   private expectTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -96,13 +100,23 @@ export class RoomFeed {
    * This node stored entry `seq` (it is confirmed): if it has not been
    * delivered within `graceMs` (its announcement lost), read it from history.
    */
-  expect(seq: number, graceMs: number): void {
-    if (seq <= this.delivered) return;
+  expect(seq: number, epoch: string, graceMs: number): void {
+    if (epoch === this.epoch && seq <= this.delivered) return;
+    if (epoch !== this.expectedEpoch) this.expected = 0;
+    this.expectedEpoch = epoch;
     this.expected = Math.max(this.expected, seq);
+    this.armExpectTimer(graceMs);
+  }
+
+  private armExpectTimer(graceMs: number): void {
     if (this.expectTimer) return;
     this.expectTimer = setTimeout(() => {
       this.expectTimer = undefined;
-      if (!this.closed && this.expected > this.delivered) this.catchUpTo(this.expected);
+      if (this.closed || this.expected <= this.delivered) return;
+      // A number of another epoch means nothing here: catching up to it would skip this epoch's
+      // entries. The room's reset to that epoch (under way) re-arms it.
+      if (this.expectedEpoch !== this.epoch) return;
+      this.catchUpTo(this.expected);
     }, graceMs);
     this.expectTimer.unref();
   }
@@ -113,6 +127,9 @@ export class RoomFeed {
     this.epoch = position.epoch;
     this.delivered = position.lastSeq;
     this.known = position.lastSeq;
+    // What this node appended in the new epoch is still owed to its sender; anything else is void.
+    if (this.expectedEpoch !== position.epoch) this.expected = 0;
+    else if (this.expected > this.delivered) this.armExpectTimer(RESET_GRACE_MS);
     this.listener.reset(this.room, position);
   }
 
