@@ -51,9 +51,10 @@ import { LocalRoom } from "./room.js";
 import type { Caller, SessionIdentity } from "./caller.js";
 import { RoomQueries, type MemberListing, type RoomListing } from "./room-queries.js";
 import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
-import { notifyNobody, type DirectNotify } from "./direct-notices.js";
+import { directOpenedNotice, notifyNobody, type DirectNotice, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
-import { markRead, readNotifyNobody, SignedInSessions, type ReadNotice, type ReadNotify } from "./read-marks.js";
+import { markRead, readNotifyNobody, type ReadNotice, type ReadNotify } from "./read-marks.js";
+import { SignedInSessions } from "./signed-in-sessions.js";
 import { mentionEventOf, mentionNotice, mentionNotifyNobody, type MentionNotice, type MentionNotify } from "./mentions.js";
 import { recordChange, type ChangeAnswer } from "./message-changes.js";
 import type { ChangeRequest } from "../log/message-changes.js";
@@ -320,7 +321,7 @@ export class Hub implements SessionHost {
   async markRead(m: Membership, seq: bigint): Promise<CommandError | EncodedEvent> {
     const outcome = await markRead(this.log, m, seq, this.rooms.get(m.room)?.position.lastSeq ?? 0);
     if (outcome instanceof CommandError) return outcome;
-    this.signedIn.tell(outcome, m.owner as Session);
+    this.signedIn.push(outcome.userId, events.readPositionEvent(outcome.room, outcome), m.owner as Session);
     this.readNotify(outcome);
     return events.readPositionEvent(outcome.room, outcome);
   }
@@ -333,6 +334,11 @@ export class Hub implements SessionHost {
     this.mentionNotify(notice);
   }
 
+  /** A direct conversation was opened with a user: their sessions on this node hear of it. */
+  tellDirectOpened(notice: DirectNotice): number {
+    return this.signedIn.push(notice.to, directOpenedNotice(notice));
+  }
+
   /** A message mentions users: their sessions on this node hear of it. */
   tellMention(notice: MentionNotice): number {
     const event = mentionEventOf(notice);
@@ -343,7 +349,7 @@ export class Hub implements SessionHost {
 
   /** Another node's session of a user moved a read position: this node's sessions of the user hear of it. */
   tellReadPosition(notice: ReadNotice): number {
-    return this.signedIn.tell(notice);
+    return this.signedIn.push(notice.userId, events.readPositionEvent(notice.room, notice));
   }
 
   /** The room's state (undefined: none, a public room without roles). */

@@ -8,8 +8,6 @@
 import { ErrorCode } from "../../gen/chat/v1/chat_pb.js";
 import type { ReadNotice } from "../log/node-bus.js";
 import { LogUnavailableError, type RoomLog } from "../log/room-log.js";
-import type { EncodedEvent } from "../wire/encoded-event.js";
-import * as events from "../wire/events.js";
 import { CommandError } from "./command-error.js";
 import type { Membership } from "./membership.js";
 
@@ -19,39 +17,6 @@ export type { ReadNotice };
 export type ReadNotify = (notice: ReadNotice) => void;
 
 export const readNotifyNobody: ReadNotify = () => {};
-
-/** The signed-in sessions of each user on this node: who hears of a read position. */
-export class SignedInSessions<S extends { readonly queue: { push(event: EncodedEvent): void } }> {
-  private readonly byUser = new Map<string, Set<S>>();
-
-  add(userId: string, session: S): void {
-    let sessions = this.byUser.get(userId);
-    if (!sessions) this.byUser.set(userId, (sessions = new Set()));
-    sessions.add(session);
-  }
-
-  delete(userId: string, session: S): void {
-    const sessions = this.byUser.get(userId);
-    if (!sessions?.delete(session)) return;
-    if (sessions.size === 0) this.byUser.delete(userId);
-  }
-
-  /** Queue the notice's event for the user's sessions here, except `except`; how many were told. */
-  tell(notice: ReadNotice, except?: S): number {
-    return this.push(notice.userId, events.readPositionEvent(notice.room, notice), except);
-  }
-
-  /** Queue the event for the user's sessions here, except `except`; how many were told. */
-  push(userId: string, event: EncodedEvent, except?: S): number {
-    let told = 0;
-    for (const session of this.byUser.get(userId) ?? []) {
-      if (session === except) continue;
-      session.queue.push(event);
-      told++;
-    }
-    return told;
-  }
-}
 
 /**
  * Move the member's read position to `seq` (never beyond what this node has

@@ -5,7 +5,6 @@
  * carries the hub's DM push (hub/direct-notices.ts).
  */
 import type { Logger } from "pino";
-import { tellDirectOpened } from "../../hub/direct-notices.js";
 import type { Hub } from "../../hub/hub.js";
 import { LocalNodeBus, type NodeBus, type NodeSessions } from "../../log/node-bus.js";
 import { RedisNodeBus } from "../../log/redis/redis-node-bus.js";
@@ -28,7 +27,7 @@ export function createAdminNode(config: ServerConfig, key: AdminKey | undefined,
     disconnectUser: (userId, reason) => hub.disconnectUser(userId, reason),
     userSessions: (userId) =>
       hub.userSessions(userId).map((s) => ({ sessionId: `${nodeId}.${s.session.id}`, node: nodeId, rooms: s.rooms, openedAtMs: s.openedAtMs })),
-    directOpened: (notice) => tellDirectOpened(hub.userSessions(notice.to), notice),
+    directOpened: (notice) => hub.tellDirectOpened(notice),
     readMoved: (notice) => hub.tellReadPosition(notice),
     mentioned: (notice) => hub.tellMention(notice),
   };
