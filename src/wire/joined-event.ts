@@ -96,8 +96,8 @@ export function chatMessageBytes(event: EncodedEvent): Uint8Array {
 }
 
 export function encodeJoinedEvent(
-  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members" | "userId" | "state" | "readSeq" | "unreadCount" | "mentionCount"> &
-    Partial<Pick<JoinedEvent, "userId" | "state" | "readSeq" | "unreadCount" | "mentionCount">>,
+  fields: Omit<JoinedEvent, "$typeName" | "recent" | "members" | "userId" | "state" | "readSeq" | "unreadCount" | "mentionCount" | "readReceipts"> &
+    Partial<Pick<JoinedEvent, "userId" | "state" | "readSeq" | "unreadCount" | "mentionCount" | "readReceipts">>,
   members: readonly JoinedMember[],
   recent: readonly EncodedEvent[],
   /** Each member's role (Member.role); none: every role unspecified. */

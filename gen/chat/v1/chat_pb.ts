@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/chat.proto.
  */
 export const file_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEiywQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAEi0KCW1hcmtfcmVhZBgNIAEoCzIYLmNoYXQudjEuTWFya1JlYWRDb21tYW5kSABCCQoHY29tbWFuZCL1AQoKUm9vbUFjdGlvbhIlCgRraW5kGAEgASgOMhcuY2hhdC52MS5Sb29tQWN0aW9uS2luZBITCgt0YXJnZXRfdXNlchgCIAEoCRIOCgZyZWFzb24YAyABKAkSKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRvcGljGAUgASgJEh8KBHJvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEisKCnZpc2liaWxpdHkYByABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5EhMKC3RhcmdldF9uYW1lGAggASgJIn8KEUNyZWF0ZVJvb21Db21tYW5kEgwKBHJvb20YASABKAkSKwoKdmlzaWJpbGl0eRgCIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAyABKAkSEAoIbmlja25hbWUYBCABKAkSDgoGaW52aXRlGAUgAygJIl4KD01vZGVyYXRlQ29tbWFuZBIMCgRyb29tGAEgASgJEiMKBmFjdGlvbhgCIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIYChBjbGllbnRfYWN0aW9uX2lkGAMgASgJIiQKEU9wZW5EaXJlY3RDb21tYW5kEg8KB3VzZXJfaWQYASABKAkieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJoCgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKAQSEAoIbWVudGlvbnMYBSADKAkiVAoSRWRpdE1lc3NhZ2VDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCSJIChREZWxldGVNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIk0KDU1lc3NhZ2VDaGFuZ2USEgoKdGFyZ2V0X3NlcRgBIAEoBBIoCgRraW5kGAIgASgOMhouY2hhdC52MS5NZXNzYWdlQ2hhbmdlS2luZCJGCgdSZXBseVRvEgsKA3NlcRgBIAEoBBIOCgZzZW5kZXIYAiABKAkSDQoFcXVvdGUYAyABKAkSDwoHZGVsZXRlZBgEIAEoCCIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IroFCgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIABIzCg1kaXJlY3Rfb3BlbmVkGA0gASgLMhouY2hhdC52MS5EaXJlY3RPcGVuZWRFdmVudEgAEjMKDXJlYWRfcG9zaXRpb24YDiABKAsyGi5jaGF0LnYxLlJlYWRQb3NpdGlvbkV2ZW50SAASKAoHbWVudGlvbhgPIAEoCzIVLmNoYXQudjEuTWVudGlvbkV2ZW50SABCBwoFZXZlbnQiLAoPTWFya1JlYWRDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEImAKEVJlYWRQb3NpdGlvbkV2ZW50EgwKBHJvb20YASABKAkSEAoIcmVhZF9zZXEYAiABKAQSFAoMdW5yZWFkX2NvdW50GAMgASgNEhUKDW1lbnRpb25fY291bnQYBCABKA0iWwoMTWVudGlvbkV2ZW50EgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIRCglzZW5kZXJfaWQYBCABKAkSDQoFcXVvdGUYBSABKAkiQwoRRGlyZWN0T3BlbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgi4AIKC0NoYXRNZXNzYWdlEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEg4KBnNlbmRlchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSIwoGYWN0aW9uGAcgASgLMhMuY2hhdC52MS5Sb29tQWN0aW9uEhEKCXNlbmRlcl9pZBgIIAEoCRImCgZjaGFuZ2UYCSABKAsyFi5jaGF0LnYxLk1lc3NhZ2VDaGFuZ2USLQoJZWRpdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZWxldGVkGAsgASgIEiIKCHJlcGx5X3RvGAwgASgLMhAuY2hhdC52MS5SZXBseVRvEhAKCG1lbnRpb25zGA0gAygJInsKBk1lbWJlchIQCghuaWNrbmFtZRgBIAEoCRItCglqb2luZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYAyABKAkSHwoEcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUi8gMKC0pvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSIAoHbWVtYmVycxgDIAMoCzIPLmNoYXQudjEuTWVtYmVyEiQKBnJlY2VudBgEIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYBSABKAkSEAoIbGFzdF9zZXEYBiABKAQSEQoJZmlyc3Rfc2VxGAcgASgEEg8KB3Jlc3VtZWQYCCABKAgSGQoRaGlzdG9yeV90cnVuY2F0ZWQYCSABKAgSFQoNZXBvY2hfY2hhbmdlZBgKIAEoCBIUCgxtZW1iZXJfY291bnQYCyABKA0SGgoSbWVtYmVyc19wYWdlX3Rva2VuGAwgASgJEhQKDHJlc3VtZV90b2tlbhgNIAEoCRIQCghyZXBsYWNlZBgOIAEoCBIdChVyYXRlX2xpbWl0X3Blcl9zZWNvbmQYDyABKA0SGAoQcmF0ZV9saW1pdF9idXJzdBgQIAEoDRIhCgVzdGF0ZRgRIAEoCzISLmNoYXQudjEuUm9vbVN0YXRlEg8KB3VzZXJfaWQYEiABKAkSEAoIcmVhZF9zZXEYEyABKAQSFAoMdW5yZWFkX2NvdW50GBQgASgNEhUKDW1lbnRpb25fY291bnQYFSABKA0i1gEKCVJvb21TdGF0ZRIrCgp2aXNpYmlsaXR5GAEgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgCIAEoCRIPCgdjcmVhdG9yGAMgASgJEiQKCXlvdXJfcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSLwoLbXV0ZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW11dGVkGAYgASgIEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJIj8KCUxlZnRFdmVudBIMCgRyb29tGAEgASgJEiQKBnJlYXNvbhgCIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24iTgoSTWVtYmVyUmVuYW1lZEV2ZW50EgwKBHJvb20YASABKAkSFAoMb2xkX25pY2tuYW1lGAIgASgJEhQKDG5ld19uaWNrbmFtZRgDIAEoCSJCChFNZW1iZXJKb2luZWRFdmVudBIMCgRyb29tGAEgASgJEh8KBm1lbWJlchgCIAEoCzIPLmNoYXQudjEuTWVtYmVyIlcKD01lbWJlckxlZnRFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEiQKBnJlYXNvbhgDIAEoDjIULmNoYXQudjEuTGVhdmVSZWFzb24ijAEKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZqb2luZWQYAiADKAsyDy5jaGF0LnYxLk1lbWJlchIMCgRsZWZ0GAMgAygJEhQKDGpvaW5lZF9jb3VudBgEIAEoDRISCgpsZWZ0X2NvdW50GAUgASgNEhQKDG1lbWJlcl9jb3VudBgGIAEoDSItCgtUeXBpbmdFdmVudBIMCgRyb29tGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJIp8BCgpFcnJvckV2ZW50EiAKBGNvZGUYASABKA4yEi5jaGF0LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEiUKB2NvbW1hbmQYAyABKA4yFC5jaGF0LnYxLkNvbW1hbmRLaW5kEhIKCnJlcXVlc3RfaWQYBCABKAkSDAoEcm9vbRgFIAEoCRIVCg1jbGllbnRfbXNnX2lkGAYgASgJIlAKDkhlYXJ0YmVhdEV2ZW50Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVub25jZRgCIAEoCSIfCg1TaHV0ZG93bkV2ZW50Eg4KBnJlYXNvbhgBIAEoCSIiCgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCSIUChJPcGVuU2Vzc2lvblJlcXVlc3QiOwoTT3BlblNlc3Npb25SZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50IksKDkNvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoHcmVxdWVzdBgCIAEoCzIULmNoYXQudjEuQ2hhdFJlcXVlc3QiNgoPQ29tbWFuZFJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCIgChBMaXN0Um9vbXNSZXF1ZXN0EgwKBG1pbmUYASABKAgipQIKCFJvb21JbmZvEgwKBG5hbWUYASABKAkSFAoMbWVtYmVyX2NvdW50GAIgASgNEhAKCGxhc3Rfc2VxGAMgASgEEisKCnZpc2liaWxpdHkYBCABKA4yFy5jaGF0LnYxLlJvb21WaXNpYmlsaXR5Eg0KBXRvcGljGAUgASgJEiQKCXlvdXJfcm9sZRgGIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSFgoOZGlyZWN0X3VzZXJfaWQYByABKAkSKgoMbGFzdF9tZXNzYWdlGAggASgLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRIQCghyZWFkX3NlcRgJIAEoBBIUCgx1bnJlYWRfY291bnQYCiABKA0SFQoNbWVudGlvbl9jb3VudBgLIAEoDSI1ChFMaXN0Um9vbXNSZXNwb25zZRIgCgVyb29tcxgBIAMoCzIRLmNoYXQudjEuUm9vbUluZm8iSQoSTGlzdE1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZgoTTGlzdE1lbWJlcnNSZXNwb25zZRIgCgdtZW1iZXJzGAEgAygLMg8uY2hhdC52MS5NZW1iZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDG1lbWJlcl9jb3VudBgDIAEoDSJ+ChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhcKCmJlZm9yZV9zZXEYAiABKARIAIgBARIWCglhZnRlcl9zZXEYAyABKARIAYgBARINCgVsaW1pdBgEIAEoDUINCgtfYmVmb3JlX3NlcUIMCgpfYWZ0ZXJfc2VxIoIBChJHZXRIaXN0b3J5UmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5jaGF0LnYxLkNoYXRNZXNzYWdlEg0KBWVwb2NoGAIgASgJEhEKCWZpcnN0X3NlcRgDIAEoBBIQCghsYXN0X3NlcRgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCCpqCg5Sb29tVmlzaWJpbGl0eRIfChtST09NX1ZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIaChZST09NX1ZJU0lCSUxJVFlfUFVCTElDEAESGwoXUk9PTV9WSVNJQklMSVRZX1BSSVZBVEUQAippCghSb29tUm9sZRIZChVST09NX1JPTEVfVU5TUEVDSUZJRUQQABIUChBST09NX1JPTEVfTUVNQkVSEAESFwoTUk9PTV9ST0xFX01PREVSQVRPUhACEhMKD1JPT01fUk9MRV9PV05FUhADKvgCCg5Sb29tQWN0aW9uS2luZBIgChxST09NX0FDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXUk9PTV9BQ1RJT05fS0lORF9DUkVBVEUQARIbChdST09NX0FDVElPTl9LSU5EX0lOVklURRACEhkKFVJPT01fQUNUSU9OX0tJTkRfS0lDSxADEhgKFFJPT01fQUNUSU9OX0tJTkRfQkFOEAQSGgoWUk9PTV9BQ1RJT05fS0lORF9VTkJBThAFEhkKFVJPT01fQUNUSU9OX0tJTkRfTVVURRAGEhsKF1JPT01fQUNUSU9OX0tJTkRfVU5NVVRFEAcSHgoaUk9PTV9BQ1RJT05fS0lORF9TRVRfVE9QSUMQCBIdChlST09NX0FDVElPTl9LSU5EX1NFVF9ST0xFEAkSJQohUk9PTV9BQ1RJT05fS0lORF9MRUFWRV9NRU1CRVJTSElQEAoSGwoXUk9PTV9BQ1RJT05fS0lORF9ERUxFVEUQCyp2ChFNZXNzYWdlQ2hhbmdlS2luZBIjCh9NRVNTQUdFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9DSEFOR0VfS0lORF9FRElUEAESHgoaTUVTU0FHRV9DSEFOR0VfS0lORF9ERUxFVEUQAiqrAgoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRTEVBVkVfUkVBU09OX0xFRlQQARIdChlMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEEAISGQoVTEVBVkVfUkVBU09OX1RPT19TTE9XEAMSGQoVTEVBVkVfUkVBU09OX1NIVVRET1dOEAQSGQoVTEVBVkVfUkVBU09OX1JFUExBQ0VEEAUSFwoTTEVBVkVfUkVBU09OX0tJQ0tFRBAGEhcKE0xFQVZFX1JFQVNPTl9CQU5ORUQQBxIdChlMRUFWRV9SRUFTT05fUk9PTV9ERUxFVEVEEAgSJgoiTEVBVkVfUkVBU09OX0RJU0NPTk5FQ1RFRF9CWV9BRE1JThAJKoYCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQAhIYChRFUlJPUl9DT0RFX05PVF9GT1VORBADEiEKHUVSUk9SX0NPREVfUkVTT1VSQ0VfRVhIQVVTVEVEEAQSIgoeRVJST1JfQ09ERV9GQUlMRURfUFJFQ09ORElUSU9OEAUSIAocRVJST1JfQ09ERV9QRVJNSVNTSU9OX0RFTklFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQByrtAgoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUFORF9LSU5EX0pPSU4QARIWChJDT01NQU5EX0tJTkRfTEVBVkUQAhIVChFDT01NQU5EX0tJTkRfU0VORBADEhUKEUNPTU1BTkRfS0lORF9QSU5HEAQSFwoTQ09NTUFORF9LSU5EX1RZUElORxAFEhcKE0NPTU1BTkRfS0lORF9SRU5BTUUQBhIcChhDT01NQU5EX0tJTkRfQ1JFQVRFX1JPT00QBxIZChVDT01NQU5EX0tJTkRfTU9ERVJBVEUQCBIcChhDT01NQU5EX0tJTkRfT1BFTl9ESVJFQ1QQCRIdChlDT01NQU5EX0tJTkRfRURJVF9NRVNTQUdFEAoSHwobQ09NTUFORF9LSU5EX0RFTEVURV9NRVNTQUdFEAsSGgoWQ09NTUFORF9LSU5EX01BUktfUkVBRBAMMqUDCgtDaGF0U2VydmljZRI3CgRDaGF0EhQuY2hhdC52MS5DaGF0UmVxdWVzdBoVLmNoYXQudjEuQ2hhdFJlc3BvbnNlKAEwARJCCglMaXN0Um9vbXMSGS5jaGF0LnYxLkxpc3RSb29tc1JlcXVlc3QaGi5jaGF0LnYxLkxpc3RSb29tc1Jlc3BvbnNlEkgKC0xpc3RNZW1iZXJzEhsuY2hhdC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaHC5jaGF0LnYxLkxpc3RNZW1iZXJzUmVzcG9uc2USRQoKR2V0SGlzdG9yeRIaLmNoYXQudjEuR2V0SGlzdG9yeVJlcXVlc3QaGy5jaGF0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJKCgtPcGVuU2Vzc2lvbhIbLmNoYXQudjEuT3BlblNlc3Npb25SZXF1ZXN0GhwuY2hhdC52MS5PcGVuU2Vzc2lvblJlc3BvbnNlMAESPAoHQ29tbWFuZBIXLmNoYXQudjEuQ29tbWFuZFJlcXVlc3QaGC5jaGF0LnYxLkNvbW1hbmRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJjaGF0L3YxL2NoYXQucHJvdG8SB2NoYXQudjEi8wQKC0NoYXRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSJAoEam9pbhgCIAEoCzIULmNoYXQudjEuSm9pbkNvbW1hbmRIABImCgVsZWF2ZRgDIAEoCzIVLmNoYXQudjEuTGVhdmVDb21tYW5kSAASJAoEc2VuZBgEIAEoCzIULmNoYXQudjEuU2VuZENvbW1hbmRIABIkCgRwaW5nGAUgASgLMhQuY2hhdC52MS5QaW5nQ29tbWFuZEgAEigKBnR5cGluZxgGIAEoCzIWLmNoYXQudjEuVHlwaW5nQ29tbWFuZEgAEigKBnJlbmFtZRgHIAEoCzIWLmNoYXQudjEuUmVuYW1lQ29tbWFuZEgAEjEKC2NyZWF0ZV9yb29tGAggASgLMhouY2hhdC52MS5DcmVhdGVSb29tQ29tbWFuZEgAEiwKCG1vZGVyYXRlGAkgASgLMhguY2hhdC52MS5Nb2RlcmF0ZUNvbW1hbmRIABIxCgtvcGVuX2RpcmVjdBgKIAEoCzIaLmNoYXQudjEuT3BlbkRpcmVjdENvbW1hbmRIABIzCgxlZGl0X21lc3NhZ2UYCyABKAsyGy5jaGF0LnYxLkVkaXRNZXNzYWdlQ29tbWFuZEgAEjcKDmRlbGV0ZV9tZXNzYWdlGAwgASgLMh0uY2hhdC52MS5EZWxldGVNZXNzYWdlQ29tbWFuZEgAEi0KCW1hcmtfcmVhZBgNIAEoCzIYLmNoYXQudjEuTWFya1JlYWRDb21tYW5kSAASJgoFcmVhY3QYDiABKAsyFS5jaGF0LnYxLlJlYWN0Q29tbWFuZEgAQgkKB2NvbW1hbmQiqgIKClJvb21BY3Rpb24SJQoEa2luZBgBIAEoDjIXLmNoYXQudjEuUm9vbUFjdGlvbktpbmQSEwoLdGFyZ2V0X3VzZXIYAiABKAkSDgoGcmVhc29uGAMgASgJEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0b3BpYxgFIAEoCRIfCgRyb2xlGAYgASgOMhEuY2hhdC52MS5Sb29tUm9sZRIrCgp2aXNpYmlsaXR5GAcgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRITCgt0YXJnZXRfbmFtZRgIIAEoCRIzCg1yZWFkX3JlY2VpcHRzGAkgASgOMhwuY2hhdC52MS5SZWFkUmVjZWlwdHNTZXR0aW5nIn8KEUNyZWF0ZVJvb21Db21tYW5kEgwKBHJvb20YASABKAkSKwoKdmlzaWJpbGl0eRgCIAEoDjIXLmNoYXQudjEuUm9vbVZpc2liaWxpdHkSDQoFdG9waWMYAyABKAkSEAoIbmlja25hbWUYBCABKAkSDgoGaW52aXRlGAUgAygJIl4KD01vZGVyYXRlQ29tbWFuZBIMCgRyb29tGAEgASgJEiMKBmFjdGlvbhgCIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIYChBjbGllbnRfYWN0aW9uX2lkGAMgASgJIiQKEU9wZW5EaXJlY3RDb21tYW5kEg8KB3VzZXJfaWQYASABKAkieAoLSm9pbkNvbW1hbmQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIWCglhZnRlcl9zZXEYAyABKARIAIgBARINCgVlcG9jaBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAlCDAoKX2FmdGVyX3NlcSIcCgxMZWF2ZUNvbW1hbmQSDAoEcm9vbRgBIAEoCSJoCgtTZW5kQ29tbWFuZBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIUCgxyZXBseV90b19zZXEYBCABKAQSEAoIbWVudGlvbnMYBSADKAkiVAoSRWRpdE1lc3NhZ2VDb21tYW5kEgwKBHJvb20YASABKAkSCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSFQoNY2xpZW50X21zZ19pZBgEIAEoCSJIChREZWxldGVNZXNzYWdlQ29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIVCg1jbGllbnRfbXNnX2lkGAMgASgJIl8KDFJlYWN0Q29tbWFuZBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBINCgVlbW9qaRgDIAEoCRIOCgZyZW1vdmUYBCABKAgSFQoNY2xpZW50X21zZ19pZBgFIAEoCSI+CghSZWFjdGlvbhISCgp0YXJnZXRfc2VxGAEgASgEEg0KBWVtb2ppGAIgASgJEg8KB3JlbW92ZWQYAyABKAgiTQoNUmVhY3Rpb25Db3VudBINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoDRIMCgRtaW5lGAMgASgIEhAKCHVzZXJfaWRzGAQgAygJIk0KDU1lc3NhZ2VDaGFuZ2USEgoKdGFyZ2V0X3NlcRgBIAEoBBIoCgRraW5kGAIgASgOMhouY2hhdC52MS5NZXNzYWdlQ2hhbmdlS2luZCJGCgdSZXBseVRvEgsKA3NlcRgBIAEoBBIOCgZzZW5kZXIYAiABKAkSDQoFcXVvdGUYAyABKAkSDwoHZGVsZXRlZBgEIAEoCCIvCg1SZW5hbWVDb21tYW5kEgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkiHAoLUGluZ0NvbW1hbmQSDQoFbm9uY2UYASABKAkiHQoNVHlwaW5nQ29tbWFuZBIMCgRyb29tGAEgASgJIjQKDENoYXRSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5jaGF0LnYxLlNlcnZlckV2ZW50Iu8FCgtTZXJ2ZXJFdmVudBImCgZqb2luZWQYASABKAsyFC5jaGF0LnYxLkpvaW5lZEV2ZW50SAASJwoHbWVzc2FnZRgCIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIzCg1tZW1iZXJfam9pbmVkGAMgASgLMhouY2hhdC52MS5NZW1iZXJKb2luZWRFdmVudEgAEi8KC21lbWJlcl9sZWZ0GAQgASgLMhguY2hhdC52MS5NZW1iZXJMZWZ0RXZlbnRIABIkCgVlcnJvchgFIAEoCzITLmNoYXQudjEuRXJyb3JFdmVudEgAEiwKCWhlYXJ0YmVhdBgGIAEoCzIXLmNoYXQudjEuSGVhcnRiZWF0RXZlbnRIABIiCgRsZWZ0GAcgASgLMhIuY2hhdC52MS5MZWZ0RXZlbnRIABImCgZ0eXBpbmcYCCABKAsyFC5jaGF0LnYxLlR5cGluZ0V2ZW50SAASKgoIc2h1dGRvd24YCSABKAsyFi5jaGF0LnYxLlNodXRkb3duRXZlbnRIABIqCghwcmVzZW5jZRgKIAEoCzIWLmNoYXQudjEuUHJlc2VuY2VFdmVudEgAEigKB3Nlc3Npb24YCyABKAsyFS5jaGF0LnYxLlNlc3Npb25FdmVudEgAEjUKDm1lbWJlcl9yZW5hbWVkGAwgASgLMhsuY2hhdC52MS5NZW1iZXJSZW5hbWVkRXZlbnRIABIzCg1kaXJlY3Rfb3BlbmVkGA0gASgLMhouY2hhdC52MS5EaXJlY3RPcGVuZWRFdmVudEgAEjMKDXJlYWRfcG9zaXRpb24YDiABKAsyGi5jaGF0LnYxLlJlYWRQb3NpdGlvbkV2ZW50SAASKAoHbWVudGlvbhgPIAEoCzIVLmNoYXQudjEuTWVudGlvbkV2ZW50SAASMwoNcmVhZF9yZWNlaXB0cxgQIAEoCzIaLmNoYXQudjEuUmVhZFJlY2VpcHRzRXZlbnRIAEIHCgVldmVudCIsCg9NYXJrUmVhZENvbW1hbmQSDAoEcm9vbRgBIAEoCRILCgNzZXEYAiABKAQiYAoRUmVhZFBvc2l0aW9uRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghyZWFkX3NlcRgCIAEoBBIUCgx1bnJlYWRfY291bnQYAyABKA0SFQoNbWVudGlvbl9jb3VudBgEIAEoDSJJChFSZWFkUmVjZWlwdHNFdmVudBIMCgRyb29tGAEgASgJEiYKCHJlY2VpcHRzGAIgAygLMhQuY2hhdC52MS5SZWFkUmVjZWlwdCJCCgtSZWFkUmVjZWlwdBIPCgd1c2VyX2lkGAEgASgJEhAKCG5pY2tuYW1lGAIgASgJEhAKCHJlYWRfc2VxGAMgASgEIlsKDE1lbnRpb25FdmVudBIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIOCgZzZW5kZXIYAyABKAkSEQoJc2VuZGVyX2lkGAQgASgJEg0KBXF1b3RlGAUgASgJIkMKEURpcmVjdE9wZW5lZEV2ZW50EgwKBHJvb20YASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIIrADCgtDaGF0TWVzc2FnZRIMCgRyb29tGAEgASgJEgsKA3NlcRgCIAEoBBIOCgZzZW5kZXIYAyABKAkSDAoEdGV4dBgEIAEoCRIrCgdzZW50X2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jbGllbnRfbXNnX2lkGAYgASgJEiMKBmFjdGlvbhgHIAEoCzITLmNoYXQudjEuUm9vbUFjdGlvbhIRCglzZW5kZXJfaWQYCCABKAkSJgoGY2hhbmdlGAkgASgLMhYuY2hhdC52MS5NZXNzYWdlQ2hhbmdlEi0KCWVkaXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGVsZXRlZBgLIAEoCBIiCghyZXBseV90bxgMIAEoCzIQLmNoYXQudjEuUmVwbHlUbxIQCghtZW50aW9ucxgNIAMoCRIjCghyZWFjdGlvbhgOIAEoCzIRLmNoYXQudjEuUmVhY3Rpb24SKQoJcmVhY3Rpb25zGA8gAygLMhYuY2hhdC52MS5SZWFjdGlvbkNvdW50InsKBk1lbWJlchIQCghuaWNrbmFtZRgBIAEoCRItCglqb2luZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYAyABKAkSHwoEcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUinwQKC0pvaW5lZEV2ZW50EgwKBHJvb20YASABKAkSEAoIbmlja25hbWUYAiABKAkSIAoHbWVtYmVycxgDIAMoCzIPLmNoYXQudjEuTWVtYmVyEiQKBnJlY2VudBgEIAMoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USDQoFZXBvY2gYBSABKAkSEAoIbGFzdF9zZXEYBiABKAQSEQoJZmlyc3Rfc2VxGAcgASgEEg8KB3Jlc3VtZWQYCCABKAgSGQoRaGlzdG9yeV90cnVuY2F0ZWQYCSABKAgSFQoNZXBvY2hfY2hhbmdlZBgKIAEoCBIUCgxtZW1iZXJfY291bnQYCyABKA0SGgoSbWVtYmVyc19wYWdlX3Rva2VuGAwgASgJEhQKDHJlc3VtZV90b2tlbhgNIAEoCRIQCghyZXBsYWNlZBgOIAEoCBIdChVyYXRlX2xpbWl0X3Blcl9zZWNvbmQYDyABKA0SGAoQcmF0ZV9saW1pdF9idXJzdBgQIAEoDRIhCgVzdGF0ZRgRIAEoCzISLmNoYXQudjEuUm9vbVN0YXRlEg8KB3VzZXJfaWQYEiABKAkSEAoIcmVhZF9zZXEYEyABKAQSFAoMdW5yZWFkX2NvdW50GBQgASgNEhUKDW1lbnRpb25fY291bnQYFSABKA0SKwoNcmVhZF9yZWNlaXB0cxgWIAMoCzIULmNoYXQudjEuUmVhZFJlY2VpcHQipQIKCVJvb21TdGF0ZRIrCgp2aXNpYmlsaXR5GAEgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgCIAEoCRIPCgdjcmVhdG9yGAMgASgJEiQKCXlvdXJfcm9sZRgEIAEoDjIRLmNoYXQudjEuUm9vbVJvbGUSLwoLbXV0ZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW11dGVkGAYgASgIEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJEjMKDXJlYWRfcmVjZWlwdHMYCCABKA4yHC5jaGF0LnYxLlJlYWRSZWNlaXB0c1NldHRpbmcSGAoQcmVhZF9yZWNlaXB0c19vbhgJIAEoCCI/CglMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIkCgZyZWFzb24YAiABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIk4KEk1lbWJlclJlbmFtZWRFdmVudBIMCgRyb29tGAEgASgJEhQKDG9sZF9uaWNrbmFtZRgCIAEoCRIUCgxuZXdfbmlja25hbWUYAyABKAkiQgoRTWVtYmVySm9pbmVkRXZlbnQSDAoEcm9vbRgBIAEoCRIfCgZtZW1iZXIYAiABKAsyDy5jaGF0LnYxLk1lbWJlciJXCg9NZW1iZXJMZWZ0RXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCRIkCgZyZWFzb24YAyABKA4yFC5jaGF0LnYxLkxlYXZlUmVhc29uIowBCg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSHwoGam9pbmVkGAIgAygLMg8uY2hhdC52MS5NZW1iZXISDAoEbGVmdBgDIAMoCRIUCgxqb2luZWRfY291bnQYBCABKA0SEgoKbGVmdF9jb3VudBgFIAEoDRIUCgxtZW1iZXJfY291bnQYBiABKA0iLQoLVHlwaW5nRXZlbnQSDAoEcm9vbRgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSKfAQoKRXJyb3JFdmVudBIgCgRjb2RlGAEgASgOMhIuY2hhdC52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIlCgdjb21tYW5kGAMgASgOMhQuY2hhdC52MS5Db21tYW5kS2luZBISCgpyZXF1ZXN0X2lkGAQgASgJEgwKBHJvb20YBSABKAkSFQoNY2xpZW50X21zZ19pZBgGIAEoCSJQCg5IZWFydGJlYXRFdmVudBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFbm9uY2UYAiABKAkiHwoNU2h1dGRvd25FdmVudBIOCgZyZWFzb24YASABKAkiIgoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkiFAoST3BlblNlc3Npb25SZXF1ZXN0IjsKE09wZW5TZXNzaW9uUmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuY2hhdC52MS5TZXJ2ZXJFdmVudCJLCg5Db21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKB3JlcXVlc3QYAiABKAsyFC5jaGF0LnYxLkNoYXRSZXF1ZXN0IjYKD0NvbW1hbmRSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmNoYXQudjEuU2VydmVyRXZlbnQiIAoQTGlzdFJvb21zUmVxdWVzdBIMCgRtaW5lGAEgASgIIqUCCghSb29tSW5mbxIMCgRuYW1lGAEgASgJEhQKDG1lbWJlcl9jb3VudBgCIAEoDRIQCghsYXN0X3NlcRgDIAEoBBIrCgp2aXNpYmlsaXR5GAQgASgOMhcuY2hhdC52MS5Sb29tVmlzaWJpbGl0eRINCgV0b3BpYxgFIAEoCRIkCgl5b3VyX3JvbGUYBiABKA4yES5jaGF0LnYxLlJvb21Sb2xlEhYKDmRpcmVjdF91c2VyX2lkGAcgASgJEioKDGxhc3RfbWVzc2FnZRgIIAEoCzIULmNoYXQudjEuQ2hhdE1lc3NhZ2USEAoIcmVhZF9zZXEYCSABKAQSFAoMdW5yZWFkX2NvdW50GAogASgNEhUKDW1lbnRpb25fY291bnQYCyABKA0iNQoRTGlzdFJvb21zUmVzcG9uc2USIAoFcm9vbXMYASADKAsyES5jaGF0LnYxLlJvb21JbmZvIkkKEkxpc3RNZW1iZXJzUmVxdWVzdBIMCgRyb29tGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImYKE0xpc3RNZW1iZXJzUmVzcG9uc2USIAoHbWVtYmVycxgBIAMoCzIPLmNoYXQudjEuTWVtYmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIUCgxtZW1iZXJfY291bnQYAyABKA0ifgoRR2V0SGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIXCgpiZWZvcmVfc2VxGAIgASgESACIAQESFgoJYWZ0ZXJfc2VxGAMgASgESAGIAQESDQoFbGltaXQYBCABKA1CDQoLX2JlZm9yZV9zZXFCDAoKX2FmdGVyX3NlcSKCAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQuY2hhdC52MS5DaGF0TWVzc2FnZRINCgVlcG9jaBgCIAEoCRIRCglmaXJzdF9zZXEYAyABKAQSEAoIbGFzdF9zZXEYBCABKAQSEAoIaGFzX21vcmUYBSABKAgqagoOUm9vbVZpc2liaWxpdHkSHwobUk9PTV9WSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASGgoWUk9PTV9WSVNJQklMSVRZX1BVQkxJQxABEhsKF1JPT01fVklTSUJJTElUWV9QUklWQVRFEAIqaQoIUm9vbVJvbGUSGQoVUk9PTV9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQUk9PTV9ST0xFX01FTUJFUhABEhcKE1JPT01fUk9MRV9NT0RFUkFUT1IQAhITCg9ST09NX1JPTEVfT1dORVIQAyqgAwoOUm9vbUFjdGlvbktpbmQSIAocUk9PTV9BQ1RJT05fS0lORF9VTlNQRUNJRklFRBAAEhsKF1JPT01fQUNUSU9OX0tJTkRfQ1JFQVRFEAESGwoXUk9PTV9BQ1RJT05fS0lORF9JTlZJVEUQAhIZChVST09NX0FDVElPTl9LSU5EX0tJQ0sQAxIYChRST09NX0FDVElPTl9LSU5EX0JBThAEEhoKFlJPT01fQUNUSU9OX0tJTkRfVU5CQU4QBRIZChVST09NX0FDVElPTl9LSU5EX01VVEUQBhIbChdST09NX0FDVElPTl9LSU5EX1VOTVVURRAHEh4KGlJPT01fQUNUSU9OX0tJTkRfU0VUX1RPUElDEAgSHQoZUk9PTV9BQ1RJT05fS0lORF9TRVRfUk9MRRAJEiUKIVJPT01fQUNUSU9OX0tJTkRfTEVBVkVfTUVNQkVSU0hJUBAKEhsKF1JPT01fQUNUSU9OX0tJTkRfREVMRVRFEAsSJgoiUk9PTV9BQ1RJT05fS0lORF9TRVRfUkVBRF9SRUNFSVBUUxAMKnkKE1JlYWRSZWNlaXB0c1NldHRpbmcSJQohUkVBRF9SRUNFSVBUU19TRVRUSU5HX1VOU1BFQ0lGSUVEEAASHAoYUkVBRF9SRUNFSVBUU19TRVRUSU5HX09OEAESHQoZUkVBRF9SRUNFSVBUU19TRVRUSU5HX09GRhACKnYKEU1lc3NhZ2VDaGFuZ2VLaW5kEiMKH01FU1NBR0VfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhNRVNTQUdFX0NIQU5HRV9LSU5EX0VESVQQARIeChpNRVNTQUdFX0NIQU5HRV9LSU5EX0RFTEVURRACKqsCCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVMRUFWRV9SRUFTT05fVE9PX1NMT1cQAxIZChVMRUFWRV9SRUFTT05fU0hVVERPV04QBBIZChVMRUFWRV9SRUFTT05fUkVQTEFDRUQQBRIXChNMRUFWRV9SRUFTT05fS0lDS0VEEAYSFwoTTEVBVkVfUkVBU09OX0JBTk5FRBAHEh0KGUxFQVZFX1JFQVNPTl9ST09NX0RFTEVURUQQCBImCiJMRUFWRV9SRUFTT05fRElTQ09OTkVDVEVEX0JZX0FETUlOEAkqhgIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHQoZRVJST1JfQ09ERV9BTFJFQURZX0VYSVNUUxACEhgKFEVSUk9SX0NPREVfTk9UX0ZPVU5EEAMSIQodRVJST1JfQ09ERV9SRVNPVVJDRV9FWEhBVVNURUQQBBIiCh5FUlJPUl9DT0RFX0ZBSUxFRF9QUkVDT05ESVRJT04QBRIgChxFUlJPUl9DT0RFX1BFUk1JU1NJT05fREVOSUVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHKoUDCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDT01NQU5EX0tJTkRfSk9JThABEhYKEkNPTU1BTkRfS0lORF9MRUFWRRACEhUKEUNPTU1BTkRfS0lORF9TRU5EEAMSFQoRQ09NTUFORF9LSU5EX1BJTkcQBBIXChNDT01NQU5EX0tJTkRfVFlQSU5HEAUSFwoTQ09NTUFORF9LSU5EX1JFTkFNRRAGEhwKGENPTU1BTkRfS0lORF9DUkVBVEVfUk9PTRAHEhkKFUNPTU1BTkRfS0lORF9NT0RFUkFURRAIEhwKGENPTU1BTkRfS0lORF9PUEVOX0RJUkVDVBAJEh0KGUNPTU1BTkRfS0lORF9FRElUX01FU1NBR0UQChIfChtDT01NQU5EX0tJTkRfREVMRVRFX01FU1NBR0UQCxIaChZDT01NQU5EX0tJTkRfTUFSS19SRUFEEAwSFgoSQ09NTUFORF9LSU5EX1JFQUNUEA0ypQMKC0NoYXRTZXJ2aWNlEjcKBENoYXQSFC5jaGF0LnYxLkNoYXRSZXF1ZXN0GhUuY2hhdC52MS5DaGF0UmVzcG9uc2UoATABEkIKCUxpc3RSb29tcxIZLmNoYXQudjEuTGlzdFJvb21zUmVxdWVzdBoaLmNoYXQudjEuTGlzdFJvb21zUmVzcG9uc2USSAoLTGlzdE1lbWJlcnMSGy5jaGF0LnYxLkxpc3RNZW1iZXJzUmVxdWVzdBocLmNoYXQudjEuTGlzdE1lbWJlcnNSZXNwb25zZRJFCgpHZXRIaXN0b3J5EhouY2hhdC52MS5HZXRIaXN0b3J5UmVxdWVzdBobLmNoYXQudjEuR2V0SGlzdG9yeVJlc3BvbnNlEkoKC09wZW5TZXNzaW9uEhsuY2hhdC52MS5PcGVuU2Vzc2lvblJlcXVlc3QaHC5jaGF0LnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UwARI8CgdDb21tYW5kEhcuY2hhdC52MS5Db21tYW5kUmVxdWVzdBoYLmNoYXQudjEuQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatRequest is one command from the client on the Chat stream.
@@ -135,6 +135,14 @@ export type ChatRequest = Message<"chat.v1.ChatRequest"> & {
      */
     value: MarkReadCommand;
     case: "markRead";
+  } | {
+    /**
+     * Add or remove this user's reaction to an earlier message.
+     *
+     * @generated from field: chat.v1.ReactCommand react = 14;
+     */
+    value: ReactCommand;
+    case: "react";
   } | { case: undefined; value?: undefined };
 };
 
@@ -210,6 +218,13 @@ export type RoomAction = Message<"chat.v1.RoomAction"> & {
    * @generated from field: string target_name = 8;
    */
   targetName: string;
+
+  /**
+   * For set_read_receipts: the new setting.
+   *
+   * @generated from field: chat.v1.ReadReceiptsSetting read_receipts = 9;
+   */
+  readReceipts: ReadReceiptsSetting;
 };
 
 /**
@@ -599,6 +614,151 @@ export const DeleteMessageCommandSchema: GenMessage<DeleteMessageCommand> = /*@_
   messageDesc(file_chat_v1_chat, 9);
 
 /**
+ * ReactCommand adds (or, with `remove`, removes) the sender's reaction to an
+ * earlier message of a room joined on this stream. The target rules and
+ * errors are those of EditMessageCommand, except that anyone who may post
+ * may react to anyone's message, and a deleted message cannot be reacted to
+ * (ERROR_CODE_FAILED_PRECONDITION). `emoji` must be one emoji (one grapheme
+ * cluster of emoji, at most 32 bytes: ERROR_CODE_INVALID_ARGUMENT). Limits
+ * (ERROR_CODE_RESOURCE_EXHAUSTED): at most 20 different emoji on a message,
+ * and at most 10 reactions of one user on a message; reactions spend the
+ * same rate-limit tokens as sends. Adding a reaction the user already has,
+ * or removing one they do not have, changes nothing and is answered with
+ * the target message in its current state (its reactions included). Else
+ * the reaction is numbered in the room's log like an edit: every member
+ * (the sender included: it is the acknowledgement) receives a ChatMessage
+ * whose `reaction` is set, and history and a join's recent messages give
+ * the target with its `reactions` counted.
+ *
+ * @generated from message chat.v1.ReactCommand
+ */
+export type ReactCommand = Message<"chat.v1.ReactCommand"> & {
+  /**
+   * A room joined on this stream.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The sequence number of the message reacted to.
+   *
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * One emoji, e.g. "👍".
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * True: remove this user's reaction `emoji` instead of adding it.
+   *
+   * @generated from field: bool remove = 4;
+   */
+  remove: boolean;
+
+  /**
+   * Idempotency key, as EditMessageCommand.client_msg_id.
+   *
+   * @generated from field: string client_msg_id = 5;
+   */
+  clientMsgId: string;
+};
+
+/**
+ * Describes the message chat.v1.ReactCommand.
+ * Use `create(ReactCommandSchema)` to create a new message.
+ */
+export const ReactCommandSchema: GenMessage<ReactCommand> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 10);
+
+/**
+ * Reaction is what a reaction entry (ChatMessage.reaction) changes. Clients
+ * that do not know reactions should skip entries that carry one (their text
+ * is empty).
+ *
+ * @generated from message chat.v1.Reaction
+ */
+export type Reaction = Message<"chat.v1.Reaction"> & {
+  /**
+   * The sequence number of the message reacted to (in the same room).
+   *
+   * @generated from field: uint64 target_seq = 1;
+   */
+  targetSeq: bigint;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 2;
+   */
+  emoji: string;
+
+  /**
+   * True: the sender removed this reaction; false: added it.
+   *
+   * @generated from field: bool removed = 3;
+   */
+  removed: boolean;
+};
+
+/**
+ * Describes the message chat.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 11);
+
+/**
+ * ReactionCount is one emoji's reactions on a message, as history, a join's
+ * recent messages and a resume's replay give it.
+ *
+ * @generated from message chat.v1.ReactionCount
+ */
+export type ReactionCount = Message<"chat.v1.ReactionCount"> & {
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * How many users reacted with it.
+   *
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+
+  /**
+   * True when the user asking (the history's caller, the joining user)
+   * reacted with it.
+   *
+   * @generated from field: bool mine = 3;
+   */
+  mine: boolean;
+
+  /**
+   * Some of the users who reacted with it (the first 10 by time), for
+   * "alice, bob and 3 others".
+   *
+   * @generated from field: repeated string user_ids = 4;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message chat.v1.ReactionCount.
+ * Use `create(ReactionCountSchema)` to create a new message.
+ */
+export const ReactionCountSchema: GenMessage<ReactionCount> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 12);
+
+/**
  * MessageChange is what an edit or delete entry changes.
  *
  * @generated from message chat.v1.MessageChange
@@ -624,7 +784,7 @@ export type MessageChange = Message<"chat.v1.MessageChange"> & {
  * Use `create(MessageChangeSchema)` to create a new message.
  */
 export const MessageChangeSchema: GenMessage<MessageChange> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 10);
+  messageDesc(file_chat_v1_chat, 13);
 
 /**
  * ReplyTo is the message a reply answers, as the reply carries it.
@@ -668,7 +828,7 @@ export type ReplyTo = Message<"chat.v1.ReplyTo"> & {
  * Use `create(ReplyToSchema)` to create a new message.
  */
 export const ReplyToSchema: GenMessage<ReplyTo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 11);
+  messageDesc(file_chat_v1_chat, 14);
 
 /**
  * RenameCommand changes this client's nickname in one joined room, keeping
@@ -706,7 +866,7 @@ export type RenameCommand = Message<"chat.v1.RenameCommand"> & {
  * Use `create(RenameCommandSchema)` to create a new message.
  */
 export const RenameCommandSchema: GenMessage<RenameCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 12);
+  messageDesc(file_chat_v1_chat, 15);
 
 /**
  * PingCommand asks the server for an immediate HeartbeatEvent.
@@ -727,7 +887,7 @@ export type PingCommand = Message<"chat.v1.PingCommand"> & {
  * Use `create(PingCommandSchema)` to create a new message.
  */
 export const PingCommandSchema: GenMessage<PingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 13);
+  messageDesc(file_chat_v1_chat, 16);
 
 /**
  * TypingCommand signals that the user is typing in a room.
@@ -748,7 +908,7 @@ export type TypingCommand = Message<"chat.v1.TypingCommand"> & {
  * Use `create(TypingCommandSchema)` to create a new message.
  */
 export const TypingCommandSchema: GenMessage<TypingCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 14);
+  messageDesc(file_chat_v1_chat, 17);
 
 /**
  * ChatResponse is one frame from the server. Under load the server batches
@@ -771,7 +931,7 @@ export type ChatResponse = Message<"chat.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 15);
+  messageDesc(file_chat_v1_chat, 18);
 
 /**
  * ServerEvent is one event delivered to a client.
@@ -912,6 +1072,16 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
      */
     value: MentionEvent;
     case: "mention";
+  } | {
+    /**
+     * Read positions of other members of a joined room that has read
+     * receipts on, coalesced: at most one event per room per presence
+     * interval (1 s by default).
+     *
+     * @generated from field: chat.v1.ReadReceiptsEvent read_receipts = 16;
+     */
+    value: ReadReceiptsEvent;
+    case: "readReceipts";
   } | { case: undefined; value?: undefined };
 };
 
@@ -920,7 +1090,7 @@ export type ServerEvent = Message<"chat.v1.ServerEvent"> & {
  * Use `create(ServerEventSchema)` to create a new message.
  */
 export const ServerEventSchema: GenMessage<ServerEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 16);
+  messageDesc(file_chat_v1_chat, 19);
 
 /**
  * MarkReadCommand moves the signed-in user's read position in a room joined
@@ -955,7 +1125,7 @@ export type MarkReadCommand = Message<"chat.v1.MarkReadCommand"> & {
  * Use `create(MarkReadCommandSchema)` to create a new message.
  */
 export const MarkReadCommandSchema: GenMessage<MarkReadCommand> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 17);
+  messageDesc(file_chat_v1_chat, 20);
 
 /**
  * ReadPositionEvent says where the user has read a room up to.
@@ -998,7 +1168,74 @@ export type ReadPositionEvent = Message<"chat.v1.ReadPositionEvent"> & {
  * Use `create(ReadPositionEventSchema)` to create a new message.
  */
 export const ReadPositionEventSchema: GenMessage<ReadPositionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 18);
+  messageDesc(file_chat_v1_chat, 21);
+
+/**
+ * ReadReceiptsEvent tells the members of a room where other members have
+ * read it up to (MarkReadCommand), when the room has read receipts on
+ * (RoomState.read_receipts). It lists each user whose position moved during
+ * the interval once, with their latest position; a user's own moves are not
+ * sent back to them (they get ReadPositionEvent).
+ *
+ * @generated from message chat.v1.ReadReceiptsEvent
+ */
+export type ReadReceiptsEvent = Message<"chat.v1.ReadReceiptsEvent"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The positions that moved.
+   *
+   * @generated from field: repeated chat.v1.ReadReceipt receipts = 2;
+   */
+  receipts: ReadReceipt[];
+};
+
+/**
+ * Describes the message chat.v1.ReadReceiptsEvent.
+ * Use `create(ReadReceiptsEventSchema)` to create a new message.
+ */
+export const ReadReceiptsEventSchema: GenMessage<ReadReceiptsEvent> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 22);
+
+/**
+ * ReadReceipt is where one user has read a room up to.
+ *
+ * @generated from message chat.v1.ReadReceipt
+ */
+export type ReadReceipt = Message<"chat.v1.ReadReceipt"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Their nickname in the room.
+   *
+   * @generated from field: string nickname = 2;
+   */
+  nickname: string;
+
+  /**
+   * Everything up to this number is read.
+   *
+   * @generated from field: uint64 read_seq = 3;
+   */
+  readSeq: bigint;
+};
+
+/**
+ * Describes the message chat.v1.ReadReceipt.
+ * Use `create(ReadReceiptSchema)` to create a new message.
+ */
+export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
+  messageDesc(file_chat_v1_chat, 23);
 
 /**
  * MentionEvent tells a user they were mentioned (ChatMessage.mentions).
@@ -1047,7 +1284,7 @@ export type MentionEvent = Message<"chat.v1.MentionEvent"> & {
  * Use `create(MentionEventSchema)` to create a new message.
  */
 export const MentionEventSchema: GenMessage<MentionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 19);
+  messageDesc(file_chat_v1_chat, 24);
 
 /**
  * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
@@ -1087,7 +1324,7 @@ export type DirectOpenedEvent = Message<"chat.v1.DirectOpenedEvent"> & {
  * Use `create(DirectOpenedEventSchema)` to create a new message.
  */
 export const DirectOpenedEventSchema: GenMessage<DirectOpenedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 20);
+  messageDesc(file_chat_v1_chat, 25);
 
 /**
  * ChatMessage is a message as stored and delivered.
@@ -1199,6 +1436,24 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
    * @generated from field: repeated string mentions = 13;
    */
   mentions: string[];
+
+  /**
+   * Set when this entry adds or removes a reaction (ReactCommand): `sender`
+   * and `sender_id` are who reacted, `text` is empty. Clients apply it to the
+   * target's counts.
+   *
+   * @generated from field: chat.v1.Reaction reaction = 14;
+   */
+  reaction?: Reaction | undefined;
+
+  /**
+   * The message's reactions, by emoji in the order first used (on a message
+   * as history, a join's recent messages and a resume's replay give it; a
+   * live message has none yet).
+   *
+   * @generated from field: repeated chat.v1.ReactionCount reactions = 15;
+   */
+  reactions: ReactionCount[];
 };
 
 /**
@@ -1206,7 +1461,7 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 21);
+  messageDesc(file_chat_v1_chat, 26);
 
 /**
  * Member is one member of a room.
@@ -1249,7 +1504,7 @@ export type Member = Message<"chat.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 22);
+  messageDesc(file_chat_v1_chat, 27);
 
 /**
  * JoinedEvent confirms a JoinCommand.
@@ -1429,6 +1684,15 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
    * @generated from field: uint32 mention_count = 21;
    */
   mentionCount: number;
+
+  /**
+   * When the room has read receipts on: where the members joined now have
+   * read it up to (signed-in members who have marked it read; the joining
+   * user not included).
+   *
+   * @generated from field: repeated chat.v1.ReadReceipt read_receipts = 22;
+   */
+  readReceipts: ReadReceipt[];
 };
 
 /**
@@ -1436,7 +1700,7 @@ export type JoinedEvent = Message<"chat.v1.JoinedEvent"> & {
  * Use `create(JoinedEventSchema)` to create a new message.
  */
 export const JoinedEventSchema: GenMessage<JoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 23);
+  messageDesc(file_chat_v1_chat, 28);
 
 /**
  * RoomState is a room's state as decided in its log.
@@ -1494,6 +1758,21 @@ export type RoomState = Message<"chat.v1.RoomState"> & {
    * @generated from field: string direct_user_id = 7;
    */
   directUserId: string;
+
+  /**
+   * The room's read receipts setting (as set; see ReadReceiptsSetting).
+   *
+   * @generated from field: chat.v1.ReadReceiptsSetting read_receipts = 8;
+   */
+  readReceipts: ReadReceiptsSetting;
+
+  /**
+   * Whether members see read receipts now (the setting applied to the
+   * room's size).
+   *
+   * @generated from field: bool read_receipts_on = 9;
+   */
+  readReceiptsOn: boolean;
 };
 
 /**
@@ -1501,7 +1780,7 @@ export type RoomState = Message<"chat.v1.RoomState"> & {
  * Use `create(RoomStateSchema)` to create a new message.
  */
 export const RoomStateSchema: GenMessage<RoomState> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 24);
+  messageDesc(file_chat_v1_chat, 29);
 
 /**
  * LeftEvent confirms a LeaveCommand, or tells the client it is no longer in a
@@ -1533,7 +1812,7 @@ export type LeftEvent = Message<"chat.v1.LeftEvent"> & {
  * Use `create(LeftEventSchema)` to create a new message.
  */
 export const LeftEventSchema: GenMessage<LeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 25);
+  messageDesc(file_chat_v1_chat, 30);
 
 /**
  * MemberRenamedEvent tells the members of a room that someone changed
@@ -1569,7 +1848,7 @@ export type MemberRenamedEvent = Message<"chat.v1.MemberRenamedEvent"> & {
  * Use `create(MemberRenamedEventSchema)` to create a new message.
  */
 export const MemberRenamedEventSchema: GenMessage<MemberRenamedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 26);
+  messageDesc(file_chat_v1_chat, 31);
 
 /**
  * MemberJoinedEvent tells the members of a room that someone joined.
@@ -1597,7 +1876,7 @@ export type MemberJoinedEvent = Message<"chat.v1.MemberJoinedEvent"> & {
  * Use `create(MemberJoinedEventSchema)` to create a new message.
  */
 export const MemberJoinedEventSchema: GenMessage<MemberJoinedEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 27);
+  messageDesc(file_chat_v1_chat, 32);
 
 /**
  * MemberLeftEvent tells the members of a room that someone left.
@@ -1632,7 +1911,7 @@ export type MemberLeftEvent = Message<"chat.v1.MemberLeftEvent"> & {
  * Use `create(MemberLeftEventSchema)` to create a new message.
  */
 export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 28);
+  messageDesc(file_chat_v1_chat, 33);
 
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
@@ -1695,7 +1974,7 @@ export type PresenceEvent = Message<"chat.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 29);
+  messageDesc(file_chat_v1_chat, 34);
 
 /**
  * TypingEvent tells the other members that someone is typing.
@@ -1723,7 +2002,7 @@ export type TypingEvent = Message<"chat.v1.TypingEvent"> & {
  * Use `create(TypingEventSchema)` to create a new message.
  */
 export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 30);
+  messageDesc(file_chat_v1_chat, 35);
 
 /**
  * ErrorEvent reports a failed command; the stream stays usable.
@@ -1780,7 +2059,7 @@ export type ErrorEvent = Message<"chat.v1.ErrorEvent"> & {
  * Use `create(ErrorEventSchema)` to create a new message.
  */
 export const ErrorEventSchema: GenMessage<ErrorEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 31);
+  messageDesc(file_chat_v1_chat, 36);
 
 /**
  * HeartbeatEvent is a liveness signal.
@@ -1808,7 +2087,7 @@ export type HeartbeatEvent = Message<"chat.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 32);
+  messageDesc(file_chat_v1_chat, 37);
 
 /**
  * ShutdownEvent announces that the server is going away.
@@ -1829,7 +2108,7 @@ export type ShutdownEvent = Message<"chat.v1.ShutdownEvent"> & {
  * Use `create(ShutdownEventSchema)` to create a new message.
  */
 export const ShutdownEventSchema: GenMessage<ShutdownEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 33);
+  messageDesc(file_chat_v1_chat, 38);
 
 /**
  * SessionEvent starts an OpenSession stream.
@@ -1852,7 +2131,7 @@ export type SessionEvent = Message<"chat.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 34);
+  messageDesc(file_chat_v1_chat, 39);
 
 /**
  * OpenSessionRequest opens a session for the Command calls that follow.
@@ -1867,7 +2146,7 @@ export type OpenSessionRequest = Message<"chat.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 35);
+  messageDesc(file_chat_v1_chat, 40);
 
 /**
  * OpenSessionResponse is one frame of an OpenSession stream: the same
@@ -1889,7 +2168,7 @@ export type OpenSessionResponse = Message<"chat.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 36);
+  messageDesc(file_chat_v1_chat, 41);
 
 /**
  * CommandRequest carries one command for a session opened with OpenSession.
@@ -1917,7 +2196,7 @@ export type CommandRequest = Message<"chat.v1.CommandRequest"> & {
  * Use `create(CommandRequestSchema)` to create a new message.
  */
 export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 37);
+  messageDesc(file_chat_v1_chat, 42);
 
 /**
  * CommandResponse answers a CommandRequest with the event that answered the
@@ -1925,7 +2204,8 @@ export const CommandRequestSchema: GenMessage<CommandRequest> = /*@__PURE__*/
  * JoinedEvent for join, LeftEvent for leave, MemberRenamedEvent for rename,
  * the ChatMessage that acknowledges a send (with its sequence number),
  * HeartbeatEvent for ping, nothing for typing, the edit's or delete's
- * ChatMessage entry for edit_message and delete_message, and an ErrorEvent
+ * ChatMessage entry for edit_message, delete_message and react (or, for a
+ * reaction that changes nothing, the target message), and an ErrorEvent
  * for a refused command.
  *
  * @generated from message chat.v1.CommandResponse
@@ -1944,7 +2224,7 @@ export type CommandResponse = Message<"chat.v1.CommandResponse"> & {
  * Use `create(CommandResponseSchema)` to create a new message.
  */
 export const CommandResponseSchema: GenMessage<CommandResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 38);
+  messageDesc(file_chat_v1_chat, 43);
 
 /**
  * ListRoomsRequest asks for the rooms that have members, or the caller's
@@ -1970,7 +2250,7 @@ export type ListRoomsRequest = Message<"chat.v1.ListRoomsRequest"> & {
  * Use `create(ListRoomsRequestSchema)` to create a new message.
  */
 export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 39);
+  messageDesc(file_chat_v1_chat, 44);
 
 /**
  * RoomInfo describes one room.
@@ -2061,7 +2341,7 @@ export type RoomInfo = Message<"chat.v1.RoomInfo"> & {
  * Use `create(RoomInfoSchema)` to create a new message.
  */
 export const RoomInfoSchema: GenMessage<RoomInfo> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 40);
+  messageDesc(file_chat_v1_chat, 45);
 
 /**
  * ListRoomsResponse lists rooms by name.
@@ -2082,7 +2362,7 @@ export type ListRoomsResponse = Message<"chat.v1.ListRoomsResponse"> & {
  * Use `create(ListRoomsResponseSchema)` to create a new message.
  */
 export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 41);
+  messageDesc(file_chat_v1_chat, 46);
 
 /**
  * ListMembersRequest asks for a page of a room's members.
@@ -2118,7 +2398,7 @@ export type ListMembersRequest = Message<"chat.v1.ListMembersRequest"> & {
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 42);
+  messageDesc(file_chat_v1_chat, 47);
 
 /**
  * ListMembersResponse lists a page of a room's members.
@@ -2153,7 +2433,7 @@ export type ListMembersResponse = Message<"chat.v1.ListMembersResponse"> & {
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 43);
+  messageDesc(file_chat_v1_chat, 48);
 
 /**
  * GetHistoryRequest asks for a page of a room's history. With neither bound
@@ -2196,7 +2476,7 @@ export type GetHistoryRequest = Message<"chat.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 44);
+  messageDesc(file_chat_v1_chat, 49);
 
 /**
  * GetHistoryResponse is one page of history.
@@ -2247,7 +2527,7 @@ export type GetHistoryResponse = Message<"chat.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_chat_v1_chat, 45);
+  messageDesc(file_chat_v1_chat, 50);
 
 /**
  * RoomVisibility says who may join a room.
@@ -2432,6 +2712,14 @@ export enum RoomActionKind {
    * @generated from enum value: ROOM_ACTION_KIND_DELETE = 11;
    */
   DELETE = 11,
+
+  /**
+   * The room's read receipts setting becomes `read_receipts` (owners and
+   * moderators; see ReadReceiptsEvent).
+   *
+   * @generated from enum value: ROOM_ACTION_KIND_SET_READ_RECEIPTS = 12;
+   */
+  SET_READ_RECEIPTS = 12,
 }
 
 /**
@@ -2439,6 +2727,43 @@ export enum RoomActionKind {
  */
 export const RoomActionKindSchema: GenEnum<RoomActionKind> = /*@__PURE__*/
   enumDesc(file_chat_v1_chat, 2);
+
+/**
+ * ReadReceiptsSetting says whether a room's members see each other's read
+ * positions (ReadReceiptsEvent).
+ *
+ * @generated from enum chat.v1.ReadReceiptsSetting
+ */
+export enum ReadReceiptsSetting {
+  /**
+   * The server's default: on while the room has at most
+   * --read-receipts-max-members members joined (50 by default), off above
+   * (so a big room does not pay for them).
+   *
+   * @generated from enum value: READ_RECEIPTS_SETTING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * On whatever the room's size.
+   *
+   * @generated from enum value: READ_RECEIPTS_SETTING_ON = 1;
+   */
+  ON = 1,
+
+  /**
+   * Off.
+   *
+   * @generated from enum value: READ_RECEIPTS_SETTING_OFF = 2;
+   */
+  OFF = 2,
+}
+
+/**
+ * Describes the enum chat.v1.ReadReceiptsSetting.
+ */
+export const ReadReceiptsSettingSchema: GenEnum<ReadReceiptsSetting> = /*@__PURE__*/
+  enumDesc(file_chat_v1_chat, 3);
 
 /**
  * MessageChangeKind says how an entry changes an earlier message.
@@ -2472,7 +2797,7 @@ export enum MessageChangeKind {
  * Describes the enum chat.v1.MessageChangeKind.
  */
 export const MessageChangeKindSchema: GenEnum<MessageChangeKind> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 3);
+  enumDesc(file_chat_v1_chat, 4);
 
 /**
  * LeaveReason says why a member left a room.
@@ -2559,7 +2884,7 @@ export enum LeaveReason {
  * Describes the enum chat.v1.LeaveReason.
  */
 export const LeaveReasonSchema: GenEnum<LeaveReason> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 4);
+  enumDesc(file_chat_v1_chat, 5);
 
 /**
  * ErrorCode classifies a recoverable error; values follow gRPC status codes.
@@ -2635,7 +2960,7 @@ export enum ErrorCode {
  * Describes the enum chat.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 5);
+  enumDesc(file_chat_v1_chat, 6);
 
 /**
  * CommandKind names the command an ErrorEvent answers.
@@ -2733,13 +3058,20 @@ export enum CommandKind {
    * @generated from enum value: COMMAND_KIND_MARK_READ = 12;
    */
   MARK_READ = 12,
+
+  /**
+   * ReactCommand.
+   *
+   * @generated from enum value: COMMAND_KIND_REACT = 13;
+   */
+  REACT = 13,
 }
 
 /**
  * Describes the enum chat.v1.CommandKind.
  */
 export const CommandKindSchema: GenEnum<CommandKind> = /*@__PURE__*/
-  enumDesc(file_chat_v1_chat, 6);
+  enumDesc(file_chat_v1_chat, 7);
 
 /**
  * ChatService is a multi-room chat. One Chat stream can be a member of several
