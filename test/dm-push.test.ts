@@ -76,6 +76,18 @@ describe("DM push on two nodes on Redis", () => {
     expect(carol.of("directOpened")).toEqual([]);
   });
 
+  it("alice's own other device on node 2 is told of the DM she opened on node 1; the opening session gets only its answer", async ({ skip }) => {
+    if (!redisUp) skip();
+    const [n1, n2] = await twoNodes();
+    const alicePhone = await user(n1, "alice");
+    const aliceLaptop = await user(n2, "alice");
+    openDirect(alicePhone, "bob");
+    const opened = await alicePhone.waitFor("directOpened");
+    expect(await aliceLaptop.waitFor("directOpened")).toMatchObject({ room: opened.room, userId: "bob", created: true });
+    await ping(alicePhone);
+    expect(alicePhone.of("directOpened")).toHaveLength(1);
+  });
+
   it("a malformed or foreign notice on the bus is ignored; the nodes keep pushing", async ({ skip }) => {
     if (!redisUp) skip();
     const nodes = await twoNodes();

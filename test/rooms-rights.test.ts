@@ -366,6 +366,19 @@ describe("direct messages", () => {
     expect(alice.of("directOpened")).toHaveLength(2);
   });
 
+  it("the opener's other devices are told too (with the other user's id); the opening session only gets its answer", async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET });
+    const [alicePhone, aliceLaptop] = [await user(server, "alice"), await user(server, "alice")];
+    await joined(aliceLaptop, "lobby");
+    openDirect(alicePhone, "bob");
+    const opened = await alicePhone.waitFor("directOpened");
+    expect(opened).toMatchObject({ userId: "bob", created: true });
+    expect(await aliceLaptop.waitFor("directOpened")).toMatchObject({ room: opened.room, userId: "bob", created: true });
+    // Anything queued for the phone before this join's answer is in: the answer was its only notice.
+    await joined(alicePhone, "other");
+    expect(alicePhone.of("directOpened")).toHaveLength(1);
+  });
+
   it("needs another user, and authentication", async () => {
     const server = await startTestServer({ authSecret: AUTH_SECRET });
     const alice = await user(server, "alice");

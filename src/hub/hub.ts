@@ -336,7 +336,7 @@ export class Hub implements SessionHost {
 
   /** A direct conversation was opened with a user: their sessions on this node hear of it. */
   tellDirectOpened(notice: DirectNotice): number {
-    return this.signedIn.push(notice.to, directOpenedNotice(notice));
+    return this.signedIn.push(notice.to, directOpenedNotice(notice), notice.skip as Session | undefined);
   }
 
   /** A message mentions users: their sessions on this node hear of it. */

@@ -38,6 +38,8 @@ export interface RoomCommandHub {
 
 /** What they need from their session. */
 export interface RoomCommandSession {
+  /** The session itself (its other devices are told of a DM it opens; it is not). */
+  readonly self: object;
   readonly identity: SessionIdentity | undefined;
   ended(): boolean;
   /** Queue the event for the client and give it to the command's reply. */
@@ -94,7 +96,8 @@ export class RoomCommands {
 
   /**
    * Open (create, or find) the direct-message room of this user and another.
-   * Created: the other user's sessions are told at once (the DM push).
+   * Created: the other user's sessions are told at once (the DM push), and so are
+   * the opener's other sessions (their other devices), on every node.
    */
   openDirect(command: OpenDirectCommand, ctx: events.ErrorContext, reply: CommandReply | undefined): Promise<void> {
     const request = directRequest(command, this.session.identity, Date.now());
@@ -105,7 +108,9 @@ export class RoomCommands {
       reply,
       () => {
         opened(true);
-        this.hub.directNotify({ room: request.room, to: command.userId, from: request.actor.userId });
+        const opener = request.actor.userId;
+        this.hub.directNotify({ room: request.room, to: command.userId, from: opener });
+        this.hub.directNotify({ room: request.room, to: opener, from: command.userId, skip: this.session.self });
       },
       async (refusal) => {
         if (refusal.code !== ErrorCode.ALREADY_EXISTS) return false;

@@ -151,6 +151,7 @@ export class Session implements MemberOwner {
     this.queue.onIdle = () => this.finishIfDone();
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
     this.roomCommands = new RoomCommands(hub, {
+      self: this,
       identity,
       ended: () => this.ended,
       answer: (reply, event) => this.answer(reply, event),

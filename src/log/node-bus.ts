@@ -22,8 +22,10 @@ export interface DirectNotice {
   room: string;
   /** Whose sessions are told. */
   to: string;
-  /** Who opened it. */
+  /** The other user of the room: for the other user, who opened it; for the opener's other devices, whom it is with. */
   from: string;
+  /** A session on this node not to tell (the opening one: it has its answer). Never sent to other nodes. */
+  skip?: object;
 }
 
 /** A user's read position in a room moved (hub/read-marks.ts): their sessions hear of it. */

@@ -1290,7 +1290,9 @@ export const MentionEventSchema: GenMessage<MentionEvent> = /*@__PURE__*/
  * DirectOpenedEvent answers an OpenDirectCommand. It also comes unasked to
  * every open session of the other user, on every node,
  * when another user's OpenDirectCommand creates the room (created true,
- * user_id the opener): join the room to see it. A session that misses it
+ * user_id the opener), and to the opener's other sessions (their other
+ * devices; created true, user_id the other user): join the room to see it.
+ * A session that misses it
  * (not connected, or the notice lost between nodes) finds the room in
  * ListRooms(mine).
  *
