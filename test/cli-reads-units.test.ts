@@ -32,7 +32,7 @@ describe("mentions typed as @name", () => {
   });
 
   it("at most 20 per message (the server's bound)", () => {
-    const many = new Map(Array.from({ length: 30 }, (_, i) => [`u${i}`, `id${i}`] as const));
+    const many = new Map<string, string>(Array.from({ length: 30 }, (_, i) => [`u${i}`, `id${i}`]));
     const text = [...many.keys()].map((n) => `@${n}`).join(" ");
     expect(mentionsIn(text, (n) => many.get(n))).toHaveLength(20);
   });

@@ -6,32 +6,15 @@
  * core (markRead, the mention and readPosition events).
  */
 import type { Mention } from "../client/read-state.js";
-import { MENTIONS_MAX } from "../client/read-state.js";
 import { truncate } from "./prompt-screen.js";
+
+export { mentionsIn } from "../client/read-state.js";
 
 /** Drawn after the last read message of a join's recent messages, when unread ones follow. */
 export const NEW_MESSAGES_LINE = "--- new messages ---";
 
 /** Characters of a mention's quote on its line. */
 const QUOTE_SHOWN = 60;
-
-/**
- * The user ids `@name`s in a typed text stand for: `lookup` gives a member's
- * user id by nickname (members heard of in the room); an unknown name stays
- * plain text. A name ends at white space or trailing punctuation ("@bob,").
- * Distinct, in order, at most MENTIONS_MAX (the server's bound).
- */
-export function mentionsIn(text: string, lookup: (nickname: string) => string | undefined): string[] {
-  const ids: string[] = [];
-  // After the start or a space, so an e-mail address is not a mention.
-  for (const match of text.matchAll(/(?:^|\s)@([^\s@]+)/g)) {
-    const word = match[1];
-    // "@bob," or "@bob:" names bob; a nickname that ends in punctuation itself is tried whole first.
-    const id = lookup(word) ?? lookup(word.replace(/[.,:;!?)'"]+$/u, ""));
-    if (id !== undefined && !ids.includes(id) && ids.length < MENTIONS_MAX) ids.push(id);
-  }
-  return ids;
-}
 
 /** "bob mentioned you in #room: quote", for a mention outside the room on screen. */
 export function formatMentionText(m: Mention, roomLabel: string, sanitize: (s: string) => string): string {

@@ -159,3 +159,21 @@ export function checkMentions(mentions: readonly string[]): string | undefined {
   if (new Set(mentions).size !== mentions.length) return "a user is mentioned twice";
   return undefined;
 }
+
+/**
+ * The user ids `@name`s in a typed text stand for: `lookup` gives a member's
+ * user id by nickname (members heard of in the room); an unknown name stays
+ * plain text. A name ends at white space or trailing punctuation ("@bob,").
+ * Distinct, in order, at most MENTIONS_MAX (the server's bound).
+ */
+export function mentionsIn(text: string, lookup: (nickname: string) => string | undefined): string[] {
+  const ids: string[] = [];
+  // After the start or a space, so an e-mail address is not a mention.
+  for (const match of text.matchAll(/(?:^|\s)@([^\s@]+)/g)) {
+    const word = match[1];
+    // "@bob," or "@bob:" names bob; a nickname that ends in punctuation itself is tried whole first.
+    const id = lookup(word) ?? lookup(word.replace(/[.,:;!?)'"]+$/u, ""));
+    if (id !== undefined && !ids.includes(id) && ids.length < MENTIONS_MAX) ids.push(id);
+  }
+  return ids;
+}
