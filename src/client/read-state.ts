@@ -90,10 +90,10 @@ export class ReadState {
   /** A fresh message of a joined room: one more unread, unless it is ours or already counted. */
   onMessage(m: ChatMessage, me: string | undefined): void {
     const r = this.rooms.get(m.room);
-    if (!r || m.seq <= r.countedTo) return;
+    // Room actions, edits and deletes are not counted, as on the server (nor do they stand in the way of markRead's "all read").
+    if (!r || m.action || m.change || m.seq <= r.countedTo) return;
     r.countedTo = m.seq;
-    // Room actions, edits and deletes are not counted, as on the server.
-    if (m.action || m.change || m.seq <= r.readSeq || (me !== undefined && m.senderId === me)) return;
+    if (m.seq <= r.readSeq || (me !== undefined && m.senderId === me)) return;
     if (r.unreadCount >= UNREAD_CAP) return;
     r.unreadCount++;
     if (me !== undefined && m.mentions.includes(me)) r.mentionCount++;
