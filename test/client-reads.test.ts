@@ -16,7 +16,7 @@ import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
 import type { SessionTransport } from "../src/client/session-transport.js";
 import { AUTH_SECRET, token } from "./support/rooms.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
-import { tamper } from "./support/session-transports.js";
+import { tamper, type FrameFilter } from "./support/session-transports.js";
 import { waitUntil } from "./support/wait.js";
 
 const sessions: ChatSession[] = [];
@@ -43,11 +43,11 @@ const kinds: TransportKind[] = [
 ];
 
 /** A session of user `sub` (signed in unless `signedIn` is false), recording what it reports and sends. */
-async function user(server: TestServer, kind: TransportKind, sub: string, rooms: string[], signedIn = true) {
-  const tampered = tamper(kind.make(server, signedIn ? await token(sub) : ""));
+async function user(server: TestServer, kind: TransportKind, sub: string, rooms: string[], signedIn = true, filter?: FrameFilter) {
+  const tampered = tamper(kind.make(server, signedIn ? await token(sub) : ""), filter);
   const session = new ChatSession({ transport: tampered.transport, server: "test", nickname: sub, backoff: { baseMs: 20, maxMs: 200 }, signedIn });
   sessions.push(session);
-  const log = { session, sent: tampered.sent, positions: [] as ReadPosition[], mentions: [] as Mention[] };
+  const log = { session, sent: tampered.sent, tamper: tampered.state, positions: [] as ReadPosition[], mentions: [] as Mention[] };
   session.on("readPosition", (p) => log.positions.push(p));
   session.on("mention", (m) => log.mentions.push(m));
   for (const room of rooms) session.join(room);
@@ -117,6 +117,27 @@ describe.each(kinds)("read positions and mentions in the client core over $name"
     expect(ann.mentions[0]).toEqual({ room: "den", seq, sender: "bob", senderId: "bob", quote: "@ann look at this" });
     const sent = bob.sent.flat().find((r) => r.command.case === "send");
     expect(sent?.command.value).toMatchObject({ mentions: ["ann"] });
+  });
+
+  it("a position marked while the connection is down goes out once the room is joined again", async () => {
+    const server = await startTestServer({ authSecret: AUTH_SECRET });
+    const bob = await user(server, kind, "bob", ["den"]);
+    let cut = false;
+    const phone = await user(server, kind, "ann", ["den"], true, (_c, events) => (cut ? ((cut = false), "drop") : events));
+    const laptop = await user(server, kind, "ann", ["den"]);
+    const [first, second] = await say(bob.session, "den", ["one", "two"]);
+    await waitUntil(() => phone.session.readPosition("den")?.unreadCount === 2 || undefined, "the phone has both");
+    phone.tamper.offline = true;
+    cut = true;
+    await say(bob.session, "den", ["three"]); // its frame takes the phone's connection down
+    await waitUntil(() => !phone.session.isLive("den") || undefined, "the phone offline");
+    expect(phone.session.markRead("den", first)).toBe(true);
+    expect(phone.session.markRead("den", second)).toBe(true);
+    phone.tamper.offline = false;
+    await waitUntil(() => laptop.session.readPosition("den")?.readSeq === second || undefined, "the laptop told of the phone's position", 10_000);
+    expect(laptop.session.readPosition("den")).toMatchObject({ unreadCount: 1 });
+    // One command on the new connection: the latest position, not each mark.
+    expect(phone.sent.at(-1)!.filter((r) => r.command.case === "markRead").map((r) => (r.command.value as { seq: bigint }).seq)).toEqual([second]);
   });
 
   it("without a sign-in markRead moves the position here and sends nothing", async () => {
