@@ -69,7 +69,13 @@ describeInBrowser(browserSuite("read positions and mentions in the web page"), (
     }
     await joinRoom(bob, "town");
     await say(bob, "hello town");
-    await say(bob, "@ann look at this");
+    // Tab completes a member's name after "@"; the message then mentions her.
+    const box = bob.locator("#composer-input");
+    await box.fill("@an");
+    await box.press("Tab");
+    expect(await box.inputValue()).toBe("@ann ");
+    await box.pressSequentially("look at this");
+    await box.press("Enter");
     await bob.locator('ol[data-room="town"] li.msg:not(.pending)', { hasText: "@ann look at this" }).waitFor();
 
     // Both of ann's pages: two unread in #town, one of them a mention.

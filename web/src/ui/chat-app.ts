@@ -120,6 +120,7 @@ export class ChatApp {
       if (this.current && this.composing?.kind !== "edit") this.session.typing(this.current);
     });
     this.composer.onCancelContext = () => this.setComposing(undefined);
+    this.composer.mentionNames = () => [...(this.views.get(this.current ?? "")?.members.keys() ?? [])].filter((n) => n !== this.session.nickname);
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
