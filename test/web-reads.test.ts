@@ -11,8 +11,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { describe, expect, it } from "vitest";
-import { AUTH_SECRET, token } from "./support/rooms.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatTester, closeTesters } from "./support/chat-tester.js";
+import { AUTH_SECRET, createRoom, RoomVisibility, token } from "./support/rooms.js";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
 import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, newPage, PHONE, say, sharedBrowser } from "./support/browser.js";
@@ -57,6 +58,7 @@ const badge = (page: Page, room: string) => page.locator("#rooms button", { hasT
 
 describeInBrowser(browserSuite("read positions and mentions in the web page"), () => {
   const chromium = sharedBrowser();
+  afterEach(() => closeTesters());
 
   it("badges count what is unread and say a mention; reading on one page clears the badge on the other; the new-messages line; @mentions", async () => {
     const server = await startServer();
@@ -102,6 +104,20 @@ describeInBrowser(browserSuite("read positions and mentions in the web page"), (
     await badge(phone, "town").waitFor({ state: "detached" });
     // And the folded panel's button on the phone has nothing left to count.
     await expect.poll(() => phone.locator("#toggle-side .unread").count()).toBe(0);
-
   }, 120_000);
+
+  it("a mention in a room of ann's not joined on the page: said in the room on screen, and a mention badge on the room's entry", async () => {
+    const server = await startServer();
+    const ann = await signedIn(chromium.browser, server.url, "ann");
+    // bob, from a program: a private room with ann invited, and a message that mentions her.
+    const bob = ChatTester.connect(server.baseUrl, "bob", { token: await token("bob") });
+    createRoom(bob, "den", { visibility: RoomVisibility.PRIVATE, invite: ["ann"] });
+    await bob.joined("den");
+    bob.request({ command: { case: "send", value: { room: "den", text: "@ann are you coming?", clientMsgId: "m-1", mentions: ["ann"] } } });
+    await ann.locator('ol[data-room="lobby"] li.notice', { hasText: "bob mentioned you in #den: @ann are you coming?" }).waitFor();
+    const offer = ann.locator("#rooms button.not-joined", { hasText: "#den" });
+    await offer.locator(".unread.mention").filter({ hasText: "@1" }).waitFor();
+    expect(await offer.locator(".unread").getAttribute("aria-label")).toBe("1 unread, 1 mention");
+    await ann.locator("#side").screenshot({ path: join(artifacts, "web-reads-not-joined.png") });
+  }, 60_000);
 });

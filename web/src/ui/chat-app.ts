@@ -296,7 +296,7 @@ export class ChatApp {
     on("commandError", (e) => this.alert(e.message));
     on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
     // The server's counts (or, without a sign-in, this session's): the badges follow.
-    on("readPosition", () => this.renderRooms());
+    on("readPosition", (p) => p.room !== this.current && this.renderRooms());
     // A mention in a room not on screen: said in the room on screen; one not joined here gets its badge from "my rooms".
     on("mention", (m) => {
       if (m.room === this.current) return;
