@@ -140,6 +140,28 @@ describe.each(kinds)("read positions and mentions in the client core over $name"
     expect(phone.sent.at(-1)!.filter((r) => r.command.case === "markRead").map((r) => (r.command.value as { seq: bigint }).seq)).toEqual([second]);
   });
 
+  it("told it is signed in by mistake, one refusal stops it asking; the refusal is not the user's problem", async () => {
+    const server = await startTestServer();
+    const bob = await user(server, kind, "bob", ["den"], false);
+    const tampered = tamper(kind.make(server, ""));
+    const ann = new ChatSession({ transport: tampered.transport, server: "test", nickname: "ann", backoff: { baseMs: 20, maxMs: 200 }, signedIn: true });
+    sessions.push(ann);
+    const errors: unknown[] = [];
+    ann.on("commandError", (e) => errors.push(e));
+    ann.join("den");
+    void ann.start();
+    await waitUntil(() => ann.isLive("den"), "ann live");
+    const [first, second] = await say(bob.session, "den", ["one", "two"]);
+    await waitUntil(() => ann.readPosition("den")?.unreadCount === 2 || undefined, "ann has both");
+    ann.markRead("den", first);
+    await say(ann, "den", ["hello"]); // answered after the refusal: the server runs a stream's commands in order
+    ann.markRead("den", second);
+    await say(ann, "den", ["again"]);
+    expect(marksSent(tampered.sent)).toEqual([first]);
+    expect(errors).toEqual([]);
+    expect(ann.readPosition("den")).toMatchObject({ readSeq: second, unreadCount: 0 });
+  });
+
   it("without a sign-in markRead moves the position here and sends nothing", async () => {
     const server = await startTestServer();
     const bob = await user(server, kind, "bob", ["den"], false);

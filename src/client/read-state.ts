@@ -41,8 +41,14 @@ export const UNREAD_CAP = 100;
 /** Mentions per message, at most (the server refuses more). */
 export const MENTIONS_MAX = 20;
 
-interface RoomRead extends ReadPosition {
-  /** The last number the counts take into account (a message at or below it is already counted). */
+interface RoomRead {
+  room: string;
+  readSeq: bigint;
+  /** The server's counts, as of `basisSeq` (the join's last message, or the newest we had when its event came). */
+  base: { unread: number; mentions: number; basisSeq: bigint };
+  /** Messages from others counted here since (bounded by UNREAD_CAP): a mark short of the newest keeps the ones after it. */
+  local: { seq: bigint; mention: boolean }[];
+  /** The newest message number taken into account (a replayed one at or below it is not counted again). */
   countedTo: bigint;
   /** The position the user asked for and the server has not confirmed. */
   wanted?: bigint;
@@ -61,15 +67,21 @@ export class ReadState {
 
   position(room: string): ReadPosition | undefined {
     const r = this.rooms.get(room);
-    return r && { room: r.room, readSeq: r.readSeq, unreadCount: r.unreadCount, mentionCount: r.mentionCount };
+    return r && view(r);
   }
 
   /** A join tells where we stand as of its last message. */
   onJoined(j: JoinedEvent): void {
     const old = this.rooms.get(j.room);
-    const r: RoomRead = { room: j.room, readSeq: j.readSeq, unreadCount: j.unreadCount, mentionCount: j.mentionCount, countedTo: j.lastSeq };
+    const r: RoomRead = {
+      room: j.room,
+      readSeq: j.readSeq,
+      base: { unread: j.unreadCount, mentions: j.mentionCount, basisSeq: j.lastSeq },
+      local: [],
+      countedTo: j.lastSeq,
+    };
     // Without a sign-in the server keeps nothing: what this session marked is all there is.
-    if (!this.signedIn && old) Object.assign(r, { readSeq: old.readSeq > j.readSeq ? old.readSeq : j.readSeq });
+    if (!this.signedIn && old && old.readSeq > r.readSeq) r.readSeq = old.readSeq;
     if (old?.wanted !== undefined && old.wanted > r.readSeq) r.wanted = old.wanted;
     this.rooms.set(j.room, r);
     this.emit(r);
@@ -83,20 +95,21 @@ export class ReadState {
     if (r.wanted !== undefined && r.wanted <= e.readSeq) r.wanted = undefined;
     // Positions only move forward: an older answer overtaken by a newer one says nothing new.
     if (e.readSeq < r.readSeq) return;
-    Object.assign(r, { readSeq: e.readSeq, unreadCount: e.unreadCount, mentionCount: e.mentionCount });
+    r.readSeq = e.readSeq;
+    r.base = { unread: e.unreadCount, mentions: e.mentionCount, basisSeq: r.countedTo };
+    r.local = [];
     this.emit(r);
   }
 
   /** A fresh message of a joined room: one more unread, unless it is ours or already counted. */
   onMessage(m: ChatMessage, me: string | undefined): void {
     const r = this.rooms.get(m.room);
-    // Room actions, edits and deletes are not counted, as on the server (nor do they stand in the way of markRead's "all read").
+    // Room actions, edits and deletes are not counted, as on the server.
     if (!r || m.action || m.change || m.seq <= r.countedTo) return;
     r.countedTo = m.seq;
     if (m.seq <= r.readSeq || (me !== undefined && m.senderId === me)) return;
-    if (r.unreadCount >= UNREAD_CAP) return;
-    r.unreadCount++;
-    if (me !== undefined && m.mentions.includes(me)) r.mentionCount++;
+    if (r.base.unread + r.local.length >= UNREAD_CAP) return;
+    r.local.push({ seq: m.seq, mention: me !== undefined && m.mentions.includes(me) });
     this.emit(r);
   }
 
@@ -108,8 +121,9 @@ export class ReadState {
   markRead(room: string, seq: bigint): boolean {
     const r = this.rooms.get(room);
     if (!r || seq <= r.readSeq || (r.wanted !== undefined && seq <= r.wanted)) return false;
-    // Marking the last message we have reads everything; short of it, the server's count follows.
-    if (seq >= r.countedTo) Object.assign(r, { unreadCount: 0, mentionCount: 0 });
+    // The server's counts are of messages up to its basis; those counted here are known one by one.
+    if (seq >= r.base.basisSeq) r.base = { ...r.base, unread: 0, mentions: 0 };
+    r.local = r.local.filter((l) => l.seq > seq);
     r.readSeq = seq;
     if (this.signedIn) r.wanted = seq;
     this.emit(r);
@@ -145,9 +159,16 @@ export class ReadState {
   }
 
   private emit(r: RoomRead): void {
-    this.changed({ room: r.room, readSeq: r.readSeq, unreadCount: r.unreadCount, mentionCount: r.mentionCount });
+    this.changed(view(r));
   }
 }
+
+const view = (r: RoomRead): ReadPosition => ({
+  room: r.room,
+  readSeq: r.readSeq,
+  unreadCount: Math.min(UNREAD_CAP, r.base.unread + r.local.length),
+  mentionCount: r.base.mentions + r.local.filter((l) => l.mention).length,
+});
 
 /** The MentionEvent as a front end gets it. */
 export const mentionOf = (e: MentionEvent): Mention => ({ room: e.room, seq: e.seq, sender: e.sender, senderId: e.senderId, quote: e.quote });
