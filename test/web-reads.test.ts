@@ -16,7 +16,7 @@ import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { AUTH_SECRET, createRoom, RoomVisibility, token } from "./support/rooms.js";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
-import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, newPage, PHONE, say, sharedBrowser } from "./support/browser.js";
+import { artifacts, browserSuite, DESKTOP, haveBrowser, joined, newPage, PHONE, say, seriousViolations, sharedBrowser } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 
@@ -89,6 +89,7 @@ describeInBrowser(browserSuite("read positions and mentions in the web page"), (
     }
     await laptop.screenshot({ path: join(artifacts, "web-reads-badges-desktop.png") });
     await phone.screenshot({ path: join(artifacts, "web-reads-badges-phone.png") });
+    expect(await seriousViolations(phone)).toEqual([]);
 
     // The laptop opens #town: the line stands where ann had stopped, the mention stands out, the room is read.
     await pick(laptop, "town");
@@ -99,6 +100,8 @@ describeInBrowser(browserSuite("read positions and mentions in the web page"), (
     expect(await log.locator("li.msg", { hasText: "@ann look at this" }).getAttribute("class")).toContain("mentions-me");
     expect(await log.locator("li.msg", { hasText: "hello town" }).getAttribute("class")).not.toContain("mentions-me");
     await laptop.screenshot({ path: join(artifacts, "web-reads-line-desktop.png") });
+    // The line, the badge and the highlight pass axe-core (contrast, names) like the rest of the page.
+    expect(await seriousViolations(laptop)).toEqual([]);
 
     // Read on the laptop: the phone's badge goes (the server tells every session of ann's).
     await badge(phone, "town").waitFor({ state: "detached" });
