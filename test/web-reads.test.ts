@@ -107,6 +107,22 @@ describeInBrowser(browserSuite("read positions and mentions in the web page"), (
     await badge(phone, "town").waitFor({ state: "detached" });
     // And the folded panel's button on the phone has nothing left to count.
     await expect.poll(() => phone.locator("#toggle-side .unread").count()).toBe(0);
+
+    // The laptop's window hidden (another tab in front): what comes is not read there.
+    const setVisible = (page: Page, visible: boolean) =>
+      page.evaluate((v) => {
+        Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (v ? "visible" : "hidden") });
+        document.dispatchEvent(new Event("visibilitychange"));
+      }, visible);
+    await setVisible(laptop, false);
+    await say(bob, "while you were away");
+    await log.locator("li.msg", { hasText: "while you were away" }).waitFor();
+    await badge(phone, "town").filter({ hasText: /^1$/ }).waitFor();
+    // Back in front: the line stands above what came meanwhile, and it is read (the phone's badge goes).
+    await setVisible(laptop, true);
+    await badge(phone, "town").waitFor({ state: "detached" });
+    const after = await log.locator(":scope > li.msg, :scope > li.unread-line").evaluateAll((items) => items.map((li) => (li.classList.contains("unread-line") ? "---" : li.querySelector(".text")!.textContent)));
+    expect(after.slice(-2)).toEqual(["---", "while you were away"]);
   }, 120_000);
 
   it("a mention in a room of ann's not joined on the page: said in the room on screen, and a mention badge on the room's entry", async () => {
