@@ -788,7 +788,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.rooms.delete(name);
       this.typists.clearRoom(name);
       this.book.forget(name);
-    this.reads.forget(name);
+      this.reads.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
