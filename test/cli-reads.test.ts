@@ -68,7 +68,17 @@ describe("read positions and mentions in the terminal", () => {
     expect(lines[at - 1]).toMatch(/<bob> hello @alice and @nobody$/);
     expect(lines[at + 1]).toMatch(/» <bob> @alice: over here$/);
     await waitUntilAsync(async () => (await den())?.unreadCount === 0 || undefined, "the laptop marked #den read");
+
     alice.enter("/rooms");
     await alice.waitFor(() => alice.count(new RegExp(`^    \\* #den +public, owner +${CLOCK} <bob> and more$`)) === 1, "#den listed as read");
+
+    // Back on alice's first terminal, a message in #den while she is in the lobby stays unread until /switch shows her #den.
+    laptop.enter("/quit");
+    expect(await laptop.exitCode()).toBe(0);
+    bob.enter("later");
+    await alice.waitForLine(new RegExp(`^${CLOCK} #den <bob> later$`));
+    await waitUntilAsync(async () => (await den())?.unreadCount === 1 || undefined, "#den unread again");
+    alice.enter("/switch den");
+    await waitUntilAsync(async () => (await den())?.unreadCount === 0 || undefined, "/switch marked #den read");
   });
 });
