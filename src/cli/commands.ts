@@ -45,6 +45,7 @@ export const COMMAND_HELP = [
   "/quit             leave (waits briefly for unsent messages); also Ctrl+D, or Ctrl+C on an empty line",
   "/help             this list",
   "//text            send a message that starts with /",
+  "@name in a message  mentions that member of the room: they are told, and their client highlights it",
 ];
 
 export function parseLine(line: string): Command {

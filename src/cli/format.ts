@@ -22,6 +22,7 @@ import {
 import type { NoticeLevel } from "../client/chat-session.js";
 import { isChange } from "../client/message-changes.js";
 import { truncate } from "./prompt-screen.js";
+import { NEW_MESSAGES_LINE, newMessagesAt, unreadLabel } from "./read-marks.js";
 
 export interface FormatOptions {
   /** ANSI colours (only when writing to a terminal, and NO_COLOR unset). */
@@ -38,6 +39,10 @@ export interface FormatOptions {
   showSeq?: boolean;
   /** A room's message as it is now, if the client keeps it: lets a change line say whose message it was. */
   lookup?: (room: string, seq: bigint) => ChatMessage | undefined;
+  /** Our user id: a message that mentions it is highlighted. */
+  me?: string;
+  /** A join draws NEW_MESSAGES_LINE after the last read of its recent messages (the interactive client). */
+  newMessagesLine?: boolean;
 }
 
 /** A room's name on screen: "#lobby", or what the front end calls it (a direct-message room: "@bob"). */
@@ -111,7 +116,9 @@ export function formatMessageLines(m: ChatMessage, opts: FormatOptions): string[
   if (isChange(m)) return [`${head}${p("dim", `* ${formatChange(m, opts.lookup?.(m.room, m.change!.targetSeq))}`)}`];
   const seq = opts.showSeq ? `${p("dim", `#${m.seq}`)} ` : "";
   const text = m.deleted ? p("dim", "(message deleted)") : `${sanitize(m.text)}${m.editedAt ? ` ${p("dim", "(edited)")}` : ""}`;
-  const line = `${head}${seq}${p("bold", `<${sanitize(m.sender)}>`)} ${text}`;
+  // A message that names us stands out: a marker (seen without colours too) and the text in yellow.
+  const mentionsMe = opts.me !== undefined && !m.deleted && m.mentions.includes(opts.me);
+  const line = mentionsMe ? `${head}${seq}${p("yellow", "»")} ${p("bold", `<${sanitize(m.sender)}>`)} ${p("yellow", text)}` : `${head}${seq}${p("bold", `<${sanitize(m.sender)}>`)} ${text}`;
   return m.replyTo ? [p("dim", `    ${formatQuote(m.replyTo, opts)}`), line] : [line];
 }
 
@@ -182,7 +189,11 @@ function formatJoined(j: JoinedEvent, opts: FormatOptions): string[] {
   // The recent messages come as they are now: their edit and delete entries would only repeat it.
   const messages = j.recent.filter((m) => !isChange(m));
   const recent = opts.history === undefined ? messages : opts.history <= 0 ? [] : messages.slice(-opts.history);
-  return [...lines, ...recent.flatMap((m) => formatMessageLines(m, opts))];
+  const shown = recent.map((m) => formatMessageLines(m, opts));
+  // Where we stopped reading (signed in: the server keeps the position), when unread messages are among these.
+  const at = opts.newMessagesLine && !j.resumed ? newMessagesAt(recent, j.readSeq, j.unreadCount) : -1;
+  if (at >= 0) shown.splice(at, 0, [p("yellow", NEW_MESSAGES_LINE)]);
+  return [...lines, ...shown.flat()];
 }
 
 /** A large room's coalesced joins and leaves, as one line. */
@@ -329,11 +340,15 @@ export function formatRemoval(room: string, reason: LeaveReason, action: ChatMes
 export function formatMyRooms(rooms: RoomInfo[], joined: Set<string>, opts: Pick<FormatOptions, "roomLabel"> & { now?: Date } = {}): string[] {
   const names = rooms.map((r) => (r.directUserId ? `@${r.directUserId}` : roomLabel(r.name, opts)));
   const roles = rooms.map((r) => (r.directUserId ? "direct" : `${r.visibility === RoomVisibility.PRIVATE ? "private" : "public"}, ${ROLE_WORDS[r.yourRole] ?? "visitor"}`));
+  // Signed in, the server counts what is unread in each of our rooms: a column when any has some.
+  const unread = rooms.map((r) => unreadLabel(r.unreadCount, r.mentionCount));
+  const unreadWidth = Math.max(...unread.map((u) => u.length));
   const nameWidth = Math.max(...names.map((n) => n.length));
   const roleWidth = Math.max(...roles.map((n) => n.length));
   return rooms.map((r, i) => {
     const last = r.lastMessage ? preview(r.lastMessage, opts.now) : r.lastSeq > 0n ? "no stored messages" : "no messages yet";
-    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${roles[i].padEnd(roleWidth)}  ${last}`;
+    const column = unreadWidth > 0 ? `${unread[i].padEnd(unreadWidth)}  ` : "";
+    return `    ${joined.has(r.name) ? "*" : " "} ${names[i].padEnd(nameWidth)}  ${roles[i].padEnd(roleWidth)}  ${column}${last}`;
   });
 }
 

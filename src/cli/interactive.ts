@@ -18,6 +18,7 @@ import { COMMAND_HELP, parseLine, type Command } from "./commands.js";
 import { formatError, formatEvent, formatNotice, formatRemoval, sanitize, useColor } from "./format.js";
 import { LookAround } from "./look-around.js";
 import { PromptScreen } from "./prompt-screen.js";
+import { formatMentionText, mentionsIn } from "./read-marks.js";
 import { actionVerb, type ActionSpec } from "./room-commands.js";
 import { StatusLine } from "./status.js";
 
@@ -36,7 +37,8 @@ const HISTORY_SIZE = 500;
 export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promise<number> {
   const color = useColor(io.stdout, io.env);
   const transport = createGrpcSessionTransport(opts.server, { token: opts.token, ca: opts.ca });
-  const session = new ChatSession({ transport, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity });
+  // Signed in, the server keeps where we have read each room (and tells our other sessions).
+  const session = new ChatSession({ transport, server: opts.server, nickname: opts.name, maxRetries: opts.maxRetries ?? Infinity, signedIn: opts.token !== undefined });
   // /seq: message numbers on message lines (off by default: they are for /edit, /delete, /reply).
   let showSeq = false;
   const look = new LookAround(transport.client, color, () => showSeq);
@@ -57,8 +59,13 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   const screen = new PromptScreen(rl, io.stdout);
   const status = new StatusLine((text) => screen.setStatus(text));
   const say = (level: "info" | "warn" | "error", text: string) => screen.print(formatNotice(level, text, color));
+  /** Per room, the last message number printed: what the room is read up to once it is on screen. */
+  const lastShown = new Map<string, bigint>();
   const setCurrent = (room: string | undefined) => {
     current = room;
+    // Its lines were printed while it was in the background: now it is the room the user looks at.
+    const seen = room === undefined ? undefined : lastShown.get(room);
+    if (room !== undefined && seen !== undefined) session.markRead(room, seen);
     screen.setPrompt(promptFor());
     status.setTyping(room ? session.typingIn(room) : []);
   };
@@ -67,6 +74,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     history: opts.history,
     roomLabel: labelOf,
     lookup: (room: string, seq: bigint) => session.message(room, seq),
+    newMessagesLine: true,
   };
 
   session.on("event", (event) => {
@@ -84,7 +92,17 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // its room: the current room changes with /switch, and lines already on screen must still say
     // where they were said.
     const rooms = session.roomNames;
-    screen.print(...formatEvent(event, { ...format, showSeq, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
+    screen.print(...formatEvent(event, { ...format, showSeq, me: session.userId, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
+    // What is printed in the room on screen is read (signed in, the server keeps it).
+    const shown = e.case === "message" ? { room: e.value.room, seq: e.value.seq } : e.case === "joined" ? { room: e.value.room, seq: e.value.lastSeq } : undefined;
+    if (shown && shown.seq > 0n) {
+      lastShown.set(shown.room, shown.seq);
+      if (shown.room === current) session.markRead(shown.room, shown.seq);
+    }
+  });
+  // A mention in the room on screen is its highlighted message line; elsewhere (another room, or one not joined) a line says so.
+  session.on("mention", (m) => {
+    if (m.room !== current) screen.print(formatNotice("warn", formatMentionText(m, labelOf(m.room), sanitize), color));
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
@@ -168,7 +186,10 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     if (session.roomPhase(current) === "parked") {
       return { sent: false, level: "error", notice: `not sent: you are not in #${current} yet; /nick NAME picks another nickname (↑ brings the line back)` };
     }
-    const sent = session.send(current, text, { replyTo });
+    // "@bob" names a member we know of in the room: they are told (a mention); an unknown name is just text.
+    const room = current;
+    const mentions = mentionsIn(text, (name) => session.userIdOf(room, name));
+    const sent = session.send(current, text, { replyTo, mentions });
     if (!sent.ok) return { sent: false, level: "error", notice: `not sent: ${sent.reason}` };
     if (session.isLive(current)) return { sent: true };
     const preview = text.length > 40 ? `${text.slice(0, 40)}…` : text;

@@ -60,10 +60,11 @@ import {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
+import { ReadState, checkMentions, mentionOf, type Mention, type ReadPosition } from "./read-state.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
-export type { Disconnected, MessageChanged, QueuedChange, Reconnecting, RoomPhase, SessionEnd };
+export type { Disconnected, Mention, MessageChanged, QueuedChange, ReadPosition, Reconnecting, RoomPhase, SessionEnd };
 
 export interface ChatSessionOptions extends LoopOptions {
   /** As typed; the server stores it prepared (RFC 8266), and the session adopts that form. */
@@ -75,6 +76,12 @@ export interface ChatSessionOptions extends LoopOptions {
   typing?: TypingOptions;
   /** For myRooms(): a client with ListRooms (default: the transport's own client, if it has one). */
   client?: RoomLister;
+  /**
+   * The transport carries a sign-in token: the server keeps read positions, so
+   * markRead() tells it (without one the server refuses MarkReadCommand, and
+   * the position is only kept in this session). Default false.
+   */
+  signedIn?: boolean;
 }
 
 export type NoticeLevel = "info" | "warn" | "error";
@@ -146,6 +153,15 @@ export interface ChatSessionEvents {
    * every open session of ours; a front end may join it to show what they say).
    */
   directOpened: [{ room: string; userId: string; asked: boolean }];
+  /**
+   * Where we stand in a joined room changed: the join's position and counts,
+   * the server's ReadPositionEvent (our markRead's answer, or another session
+   * of ours moving it), markRead() itself, or a message from someone else
+   * (one more unread, an estimate until the server's next count).
+   */
+  readPosition: [ReadPosition];
+  /** A message mentions us (MentionEvent), in any room we may see, joined or not. */
+  mention: [Mention];
   closed: [SessionEnd];
 }
 
@@ -185,6 +201,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
   private readonly admin: RoomAdmin;
+  /** Read positions, unread and mention counts per joined room (read-state.ts). */
+  private readonly reads: ReadState;
   private readonly lister: RoomLister | undefined;
   private readonly loop: ConnectionLoop;
   private readonly halfClose: boolean;
@@ -216,6 +234,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.nextId = clientIdGenerator(options.nickname);
     this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
     this.admin = new RoomAdmin(this.nextId, (room, state) => this.emit("roomState", { room, state }));
+    this.reads = new ReadState(options.signedIn ?? false, (p) => this.emit("readPosition", p));
     this.lister = options.client ?? (options.transport as { client?: RoomLister }).client;
     const self = this;
     this.loop = new ConnectionLoop(options, {
@@ -273,12 +292,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   }
 
   /** The messages not yet acknowledged, oldest first: what a front end keeps to send again after a restart. */
-  pending(): { id: string; room: string; text: string; replyTo?: bigint }[] {
+  pending(): { id: string; room: string; text: string; replyTo?: bigint; mentions?: string[] }[] {
     // Edits and deletes are not carried over: queued again as messages, they would say something else.
     return this.outbox
       .all()
       .filter((e) => !e.change)
-      .map(({ id, room, text, replyTo }) => (replyTo === undefined ? { id, room, text } : { id, room, text, replyTo }));
+      .map(({ id, room, text, replyTo, mentions }) => ({ id, room, text, ...(replyTo === undefined ? {} : { replyTo }), ...(mentions ? { mentions: [...mentions] } : {}) }));
   }
 
   /** A message of a room as it is now (edited, or a tombstone), if it is one of the recent ones kept. */
@@ -344,10 +363,30 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
    * `id`: a message carried over from an earlier run of the client (see pending()) keeps
    * its client_msg_id, so the server stores it at most once under the same nickname.
    */
-  send(room: string, text: string, options: { id?: string; replyTo?: bigint | number } = {}): Result<{ id: string }> {
+  send(room: string, text: string, options: { id?: string; replyTo?: bigint | number; mentions?: readonly string[] } = {}): Result<{ id: string }> {
     const replyTo = options.replyTo === undefined ? undefined : BigInt(options.replyTo);
     if (replyTo !== undefined && replyTo <= 0n) return { ok: false, reason: "a reply names a message by its number (1 or more)" };
-    return this.queue(room, text, options.id, replyTo === undefined ? {} : { replyTo });
+    const mentions = options.mentions?.length ? [...options.mentions] : undefined;
+    const badMentions = mentions && checkMentions(mentions);
+    if (badMentions) return { ok: false, reason: badMentions };
+    return this.queue(room, text, options.id, { ...(replyTo === undefined ? {} : { replyTo }), ...(mentions ? { mentions } : {}) });
+  }
+
+  /**
+   * The user has seen a joined room up to message `seq`: moves the read
+   * position forward (never back) and, signed in, tells the server, coalesced:
+   * at most one MarkReadCommand per room on the wire, the latest position
+   * winning. "readPosition" follows. Returns whether the position moved.
+   */
+  markRead(room: string, seq: bigint | number): boolean {
+    const moved = this.reads.markRead(room, BigInt(seq));
+    if (moved) this.flushReads();
+    return moved;
+  }
+
+  /** Where we stand in a joined room (undefined before its first join). */
+  readPosition(room: string): ReadPosition | undefined {
+    return this.reads.position(room);
   }
 
   /**
@@ -373,7 +412,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.queue(room, text, id, { change });
   }
 
-  private queue(room: string, text: string, id: string | undefined, extra: { replyTo?: bigint; change?: QueuedChange }): Result<{ id: string }> {
+  private queue(room: string, text: string, id: string | undefined, extra: { replyTo?: bigint; change?: QueuedChange; mentions?: string[] }): Result<{ id: string }> {
     const tracker = this.rooms.get(room);
     if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
     if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
@@ -650,7 +689,17 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       }
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
+        // Nickname → user id, for mentions typed by name in a big room.
+        for (const member of e.value.joined) this.admin.memberJoined(e.value.room, member);
         break;
+      case "readPosition":
+        this.reads.onReadPosition(e.value);
+        this.flushReads();
+        break;
+      case "mention":
+        this.emit("event", event);
+        this.emit("mention", mentionOf(e.value));
+        return;
       case "shutdown":
         conn.shutdown = true;
         break;
@@ -674,6 +723,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     // The recent messages come as they are now; their change entries, applied again in order, end the same.
     if (outcome.epochReset || !j.resumed) this.book.forget(j.room);
     for (const m of j.recent) this.book.add(m);
+    this.reads.onJoined(j);
     if (j.nickname !== this.storedNickname && room.requestedNickname === this.wantedNickname) {
       this.storedNickname = j.nickname;
       this.emit("nickname", j.nickname);
@@ -708,7 +758,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const changed = fresh ? this.book.add(m) : undefined;
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
+      // Whoever speaks can be mentioned by the name they spoke under.
+      if (m.senderId && !m.action) this.admin.memberJoined(m.room, { nickname: m.sender, userId: m.senderId });
       this.emit("event", event);
+      this.reads.onMessage(m, this.admin.userId);
     }
     if (changed) this.emit("messageChanged", changed);
     if (acked) {
@@ -735,6 +788,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.rooms.delete(name);
       this.typists.clearRoom(name);
       this.book.forget(name);
+      this.reads.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
@@ -769,6 +823,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.rooms.delete(name);
     this.typists.clearRoom(name);
     this.book.forget(name);
+    this.reads.forget(name);
     const action = this.admin.removalOf(name);
     this.admin.forget(name);
     const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
@@ -791,6 +846,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.rooms.delete(name);
     this.typists.clearRoom(name);
     this.book.forget(name);
+    this.reads.forget(name);
     this.failQueued(name, `#${name} was joined again from another connection`);
     this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
     this.emit("roomLeft", name);
@@ -871,6 +927,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return true;
     }
     if (e.command === CommandKind.RENAME && e.room) return this.renameRefused(conn, e.room, e);
+    if (e.command === CommandKind.MARK_READ) {
+      // Read positions are a convenience: a refusal is not worth a word to the user.
+      this.reads.onRefused(e.room, e.code === ErrorCode.FAILED_PRECONDITION && /authentication|signed-in/.test(e.message));
+      return true;
+    }
     if (e.command === CommandKind.LEAVE && e.room && e.code === ErrorCode.NOT_FOUND) {
       // Not in the room after all: that is what we wanted.
       this.onLeft(conn, e.room);
@@ -973,6 +1034,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.catchUpTimers.delete(room.name);
     this.emit("roomLive", room.name);
     this.pump();
+    this.flushReads();
     this.leaveIfDone(room);
     this.maybeFinish();
   }
@@ -1069,7 +1131,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const { room, text, id: clientMsgId, change } = entry;
     if (change?.kind === "edit") conn.send({ case: "editMessage", value: { room, seq: change.seq, text, clientMsgId } });
     else if (change?.kind === "delete") conn.send({ case: "deleteMessage", value: { room, seq: change.seq, clientMsgId } });
-    else conn.send({ case: "send", value: { room, text, clientMsgId, replyToSeq: entry.replyTo ?? 0n } });
+    else conn.send({ case: "send", value: { room, text, clientMsgId, replyToSeq: entry.replyTo ?? 0n, mentions: entry.mentions ? [...entry.mentions] : [] } });
+  }
+
+  /** Send the read positions marked since (signed in only; see read-state.ts). */
+  private flushReads(): void {
+    this.reads.flush(this.loop.current, (room) => this.isLive(room));
   }
 
   private pumpAt(at: number): void {

@@ -30,6 +30,12 @@
  * gives each edited or deleted message in its new state (and the replies whose quote followed),
  * message(room, seq) a kept message as it is now. Change entries also come as "event"s: never
  * show one as a message (isChange).
+ *
+ * Read positions and mentions (read-state.ts): pass { signedIn: true } with a token and call
+ * markRead(room, seq) as messages are shown (coalesced; the server tells the user's other
+ * sessions); readPosition(room) and the readPosition event give the position with its unread
+ * and mention counts; the mention event says a message named us, in any room;
+ * send(room, text, { mentions: [userId] }) names users.
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {
@@ -37,8 +43,10 @@ export {
   type ChatSessionEvents,
   type ChatSessionOptions,
   type Disconnected,
+  type Mention,
   type Notice,
   type NoticeLevel,
+  type ReadPosition,
   type Reconnecting,
   type Result,
   type RoomPhase,
@@ -56,6 +64,7 @@ export {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
+export { UNREAD_CAP, MENTIONS_MAX, mentionsIn } from "./read-state.js";
 export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";

@@ -20,6 +20,8 @@ export interface OutgoingMessage {
   readonly text: string;
   /** A reply: the sequence number of the message it answers. */
   readonly replyTo?: bigint;
+  /** User ids the message mentions (SendCommand.mentions). */
+  readonly mentions?: readonly string[];
   /** Not a message but an edit (text: the new text) or a delete (text: "") of an earlier one. */
   readonly change?: QueuedChange;
   /** Connection generation it was last written to; undefined: not written on the current one. */
@@ -50,7 +52,7 @@ export class Outbox {
   }
 
   /** Queue a message; undefined when the outbox is full. */
-  add(id: string, room: string, text: string, extra: { replyTo?: bigint; change?: QueuedChange } = {}): OutgoingMessage | undefined {
+  add(id: string, room: string, text: string, extra: { replyTo?: bigint; change?: QueuedChange; mentions?: readonly string[] } = {}): OutgoingMessage | undefined {
     if (this.isFull) return undefined;
     const entry: OutgoingMessage = { id, room, text, ...extra, sentOn: undefined, refusals: 0, retryAt: 0 };
     this.entries.set(id, entry);

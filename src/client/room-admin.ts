@@ -268,7 +268,7 @@ export class RoomAdmin {
     created?.resolve(j);
   }
 
-  memberJoined(room: string, m: Member | undefined): void {
+  memberJoined(room: string, m: Pick<Member, "nickname" | "userId"> | undefined): void {
     if (m) this.remember(room, m);
   }
 

@@ -66,7 +66,8 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
   const transport = transportFor(token);
   const api = createClient(ChatService, transport);
   // The API client also lists "my rooms" (ListRooms mine) for the session.
-  const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname, client: api });
+  // Signed in, the server keeps where we have read each room (and tells our other tabs and devices).
+  const s = new ChatSession({ transport: commandTransport(transport), server: location.origin, nickname, client: api, signedIn: token !== "" });
   session = s;
   const save = () => {
     if (leaving || session !== s) return;

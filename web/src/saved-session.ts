@@ -12,6 +12,8 @@ export interface SavedMessage {
   text: string;
   /** A reply: the number of the message it answers, in decimal (JSON has no bigint). */
   replyTo?: string;
+  /** User ids it mentions (restored with it, so they are still told). */
+  mentions?: string[];
 }
 
 export interface SavedSession {
@@ -41,7 +43,7 @@ export function loadSession(): SavedSession | undefined {
     const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
     const messages = (a: unknown): a is SavedMessage[] =>
       Array.isArray(a) &&
-      a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string" && (m.replyTo === undefined || (typeof m.replyTo === "string" && /^\d{1,19}$/.test(m.replyTo))));
+      a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string" && (m.replyTo === undefined || (typeof m.replyTo === "string" && /^\d{1,19}$/.test(m.replyTo))) && (m.mentions === undefined || strings(m.mentions)));
     if (typeof v.nickname !== "string" || typeof v.signedIn !== "boolean" || !strings(v.rooms) || !messages(v.pending)) return undefined;
     const tokens: Record<string, string> = {};
     if (v.tokens && typeof v.tokens === "object") for (const [room, t] of Object.entries(v.tokens)) if (typeof t === "string") tokens[room] = t;

@@ -11,7 +11,7 @@
  */
 import type { Client } from "@connectrpc/connect";
 import { LeaveReason, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, isMutedNow, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
+import { checkRoom, describeError, isMutedNow, mentionsIn, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import type { Alerts } from "./alerts.js";
 import { Composer } from "./composer.js";
@@ -19,6 +19,7 @@ import { byId, el } from "./dom.js";
 import { MemberMenu, menuItems } from "./member-menu.js";
 import { MyRooms } from "./my-rooms.js";
 import { RoomActions } from "./room-actions.js";
+import { badgeElement, badgeOf, newestInSight } from "./read-marks.js";
 import type { MessageAction } from "./message-item.js";
 import { RoomView } from "./room-view.js";
 
@@ -119,6 +120,7 @@ export class ChatApp {
       if (this.current && this.composing?.kind !== "edit") this.session.typing(this.current);
     });
     this.composer.onCancelContext = () => this.setComposing(undefined);
+    this.composer.mentionNames = () => [...(this.views.get(this.current ?? "")?.members.keys() ?? [])].filter((n) => n !== this.session.nickname);
     this.wireSession();
     this.wireControls();
     this.setStatus("connecting", "Connecting…");
@@ -187,6 +189,8 @@ export class ChatApp {
     };
     created.rightsOf = (item) => this.rightsOf(room, item);
     created.onMessageAction = (seq, action) => this.messageAction(created, seq, action);
+    created.myId = () => this.session.userId;
+    created.onSeen = () => this.markSeen(created);
     created.log.hidden = true;
     this.views.set(room, created);
     this.ui.logs.append(created.log);
@@ -208,7 +212,7 @@ export class ChatApp {
 
   /** Queue again a message typed before the page was reloaded, under its own id (stored at most once). */
   restorePending(message: SavedMessage): void {
-    const result = this.session.send(message.room, message.text, { id: message.id, replyTo: message.replyTo === undefined ? undefined : BigInt(message.replyTo) });
+    const result = this.session.send(message.room, message.text, { id: message.id, replyTo: message.replyTo === undefined ? undefined : BigInt(message.replyTo), mentions: message.mentions });
     if (!result.ok) return this.alert(`Your message to #${message.room} was not sent: ${result.reason}`);
     this.views.get(message.room)?.addPending(result.id, message.text, message.replyTo === undefined ? undefined : BigInt(message.replyTo));
   }
@@ -237,6 +241,7 @@ export class ChatApp {
       view?.removePending(m.clientMsgId);
       // The copy may have come as the Command's answer first: show it now, the stream's copy is then a duplicate.
       view?.addMessage(m);
+      if (view) this.markSeen(view);
       this.onChange();
     });
     on("sendFailed", ({ id, room, reason, change }) => {
@@ -269,7 +274,8 @@ export class ChatApp {
     on("directOpened", ({ room, asked }) => {
       if (asked || this.views.has(room) || this.leftDirects.has(room)) return;
       if (!this.session.join(room).ok) return;
-      this.ensureView(room).recentIsUnread = true;
+      // What they said comes with the join, counted unread by the server.
+      this.ensureView(room);
       this.renderRooms();
       this.onChange();
     });
@@ -289,6 +295,15 @@ export class ChatApp {
     });
     on("commandError", (e) => this.alert(e.message));
     on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
+    // The server's counts (or, without a sign-in, this session's): the badges follow.
+    on("readPosition", (p) => p.room !== this.current && this.renderRooms());
+    // A mention in a room not on screen: said in the room on screen; one not joined here gets its badge from "my rooms".
+    on("mention", (m) => {
+      if (m.room === this.current) return;
+      const title = this.views.get(m.room)?.title ?? this.titleOfInfo(m.room);
+      this.views.get(this.current ?? "")?.notice(`${m.sender} mentioned you in ${title}: ${m.quote}`);
+      if (!this.views.has(m.room)) void this.myRooms?.refresh();
+    });
     on("typing", ({ room, nicknames }) => {
       const view = this.views.get(room);
       if (!view) return;
@@ -305,8 +320,10 @@ export class ChatApp {
         if (!view) return;
         view.onJoined(e.value);
         if (e.value.room === this.current) {
-          view.unread = 0;
+          // Where the reader had stopped, before the room on screen is marked read.
+          view.showUnreadLine(e.value.unreadCount > 0 ? e.value.readSeq : undefined);
           this.renderRoom();
+          this.markSeen(view);
         } else this.renderRooms();
         return;
       }
@@ -314,11 +331,9 @@ export class ChatApp {
         const view = this.views.get(e.value.room);
         if (!view?.addMessage(e.value)) return;
         if (e.value.action && e.value.room === this.current) this.renderMembers(view); // roles, who is muted
-        if (e.value.room === this.current) this.ui.older.hidden = !view.hasOlder;
-        else if (!e.value.action) {
-          // A change of the room's state is a line to read there, not news to count.
-          view.unread++;
-          this.renderRooms();
+        if (e.value.room === this.current) {
+          this.ui.older.hidden = !view.hasOlder;
+          this.markSeen(view);
         }
         return;
       }
@@ -403,6 +418,18 @@ export class ChatApp {
       },
       { signal },
     );
+    // Back to a page that was hidden (another tab, a locked phone): what came meanwhile is below the line, and now read.
+    document.addEventListener(
+      "visibilitychange",
+      () => {
+        const view = this.views.get(this.current ?? "");
+        if (!view || document.visibilityState !== "visible") return;
+        const position = this.session.readPosition(view.name);
+        if (position && position.unreadCount > 0) view.showUnreadLine(position.readSeq);
+        this.markSeen(view);
+      },
+      { signal },
+    );
     this.ui.older.addEventListener("click", () => void this.loadOlder(), { signal });
     this.ui.jump.addEventListener("click", () => this.views.get(this.current ?? "")?.scrollToEnd(), { signal });
     this.ui.moreMembers.addEventListener("click", () => void this.loadMembers(), { signal });
@@ -440,7 +467,10 @@ export class ChatApp {
       this.composer.setContext(undefined);
       return true;
     }
-    const result = this.session.send(room, text, { replyTo: doing?.seq });
+    // "@ann" names a member: she is told (a mention). A name nobody here has is just text.
+    const view = this.views.get(room);
+    const mentions = mentionsIn(text, (name) => view?.members.get(name)?.userId || this.session.userIdOf(room, name));
+    const result = this.session.send(room, text, { replyTo: doing?.seq, mentions });
     if (!result.ok) {
       this.alert(result.reason);
       return false;
@@ -463,10 +493,26 @@ export class ChatApp {
     this.current = room;
     for (const view of this.views.values()) view.log.hidden = view.name !== room;
     const view = this.views.get(room)!;
-    view.unread = 0;
+    // Where the reader had stopped in this room, as the server keeps it (another tab or device may have moved it).
+    const position = this.session.readPosition(room);
+    view.showUnreadLine(position && position.unreadCount > 0 ? position.readSeq : undefined);
     this.renderRoom();
     view.scrollToEnd();
+    this.markSeen(view);
     this.onChange();
+  }
+
+  /** The room on screen, its newest message in sight, the page visible: read up to there (the session coalesces). */
+  private markSeen(view: RoomView): void {
+    if (view.name !== this.current || !newestInSight(view.log)) return;
+    const seq = view.lastSeq;
+    if (seq !== undefined) this.session.markRead(view.name, seq);
+  }
+
+  /** A room not joined here, by its "my rooms" entry. */
+  private titleOfInfo(room: string): string {
+    const info = this.myRooms?.get(room);
+    return info?.directUserId ? `@${info.directUserId}` : `#${room}`;
   }
 
   /** What we may do to a message now: reply to any; edit our own (unless muted); delete our own, or any as a moderator. */
@@ -560,13 +606,25 @@ export class ChatApp {
   private renderRooms(): void {
     const item = (view: RoomView) => {
       const button = el("button", { attrs: { type: "button", "data-room": view.name, "aria-current": String(view.name === this.current) } }, el("span", { text: view.title }));
-      if (view.unread > 0) button.append(el("span", { className: "unread", text: String(view.unread), attrs: { "aria-label": `${view.unread} unread` } }));
+      // The room on screen is being read: no badge for it.
+      const badge = view.name === this.current ? undefined : badgeElement(badgeOf(this.session, view.name));
+      if (badge) button.append(badge);
       return el("li", {}, button);
     };
     // "My rooms" not joined on this page: a press joins them.
     const notJoined = (this.myRooms?.all ?? []).filter((r) => !this.views.has(r.name));
     const offer = (name: string, title: string) =>
-      el("li", {}, el("button", { className: "not-joined", attrs: { type: "button", "data-room": name, "aria-current": "false" } }, el("span", { text: title }), el("span", { className: "hint", text: "join" })));
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          { className: "not-joined", attrs: { type: "button", "data-room": name, "aria-current": "false" } },
+          el("span", { text: title }),
+          // What is unread there, as "my rooms" counts it; otherwise a hint that a press joins it.
+          badgeElement(badgeOf(this.session, name, this.myRooms?.get(name))) ?? el("span", { className: "hint", text: "join" }),
+        ),
+      );
     const views = [...this.views.values()];
     this.ui.rooms.replaceChildren(
       ...views.filter((v) => !v.title.startsWith("@")).map(item),
@@ -578,9 +636,15 @@ export class ChatApp {
     );
     // On a phone the room list is folded away behind this button: it carries the unread total, or
     // nothing would say that another room has news.
-    const unread = [...this.views.values()].reduce((n, view) => n + view.unread, 0);
-    const badge = unread > 0 ? [el("span", { className: "unread", text: String(unread), attrs: { "aria-label": `${unread} unread` } })] : [];
-    this.ui.toggleSide.replaceChildren(el("span", { text: "Rooms and members" }), ...badge);
+    const total = { unread: 0, mentions: 0 };
+    for (const view of this.views.values()) {
+      if (view.name === this.current) continue;
+      const b = badgeOf(this.session, view.name);
+      total.unread += b.unread;
+      total.mentions += b.mentions;
+    }
+    const badge = badgeElement(total);
+    this.ui.toggleSide.replaceChildren(el("span", { text: "Rooms and members" }), ...(badge ? [badge] : []));
   }
 
   private refreshMembers(room: string): void {
@@ -623,11 +687,8 @@ export class ChatApp {
       .filter((r) => r.directUserId && !this.views.has(r.name) && !this.leftDirects.has(r.name))
       .sort((a, b) => Number((b.lastMessage?.sentAt?.seconds ?? 0n) - (a.lastMessage?.sentAt?.seconds ?? 0n)))
       .slice(0, DIRECTS_AUTO_JOINED);
-    const news = this.myRooms?.hadEarlierListing ?? false;
-    for (const r of directs) {
-      if (!this.session.join(r.name).ok) continue;
-      this.ensureView(r.name).recentIsUnread = news;
-    }
+    // Their unread messages are counted by the server (the join says how many).
+    for (const r of directs) if (this.session.join(r.name).ok) this.ensureView(r.name);
     this.renderRooms();
     if (directs.length > 0) this.onChange();
   }

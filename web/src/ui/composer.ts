@@ -6,6 +6,7 @@
  */
 import { textBudget, type TextBudget } from "./composer-limit.js";
 import { byId } from "./dom.js";
+import { completeMention } from "./mention-complete.js";
 
 export class Composer {
   private readonly form = byId<HTMLFormElement>("composer");
@@ -17,6 +18,8 @@ export class Composer {
   private readonly contextText = byId("composer-context-text");
   /** Called when the reply or edit under way is cancelled (Escape, Cancel). */
   onCancelContext: () => void = () => {};
+  /** The nicknames "@" completes to with Tab (the room on screen's members, not us). */
+  mentionNames: () => string[] = () => [];
 
   constructor(
     signal: AbortSignal,
@@ -39,6 +42,8 @@ export class Composer {
         if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
           ev.preventDefault();
           this.sendTyped();
+        } else if (ev.key === "Tab" && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && this.completeMention()) {
+          ev.preventDefault();
         } else if (ev.key === "Escape" && !this.context.hidden) {
           ev.preventDefault();
           this.cancelContext();
@@ -71,6 +76,18 @@ export class Composer {
     else if (wasEditing) this.input.value = ""; // an abandoned edit is not a draft
     this.updateCount();
     if (what !== undefined) this.focus();
+  }
+
+  /** Tab after "@an": the member's name, and whether there was one to complete. */
+  private completeMention(): boolean {
+    const caret = this.input.selectionStart;
+    if (caret === null || caret !== this.input.selectionEnd) return false;
+    const done = completeMention(this.input.value, caret, this.mentionNames());
+    if (!done) return false;
+    this.input.value = done.value;
+    this.input.setSelectionRange(done.caret, done.caret);
+    this.updateCount();
+    return true;
   }
 
   private cancelContext(): void {

@@ -30,9 +30,6 @@ export class RoomView {
   memberCount = 0;
   /** Where ListMembers continues; empty when `members` is the whole list. */
   membersPageToken = "";
-  unread = 0;
-  /** A conversation that came to us while the page was open: what its join brings from others is unread. */
-  recentIsUnread = false;
   typing: string[] = [];
   joined = false;
   /** New messages that arrived below while the reader was scrolled up (the page offers a jump to them). */
@@ -61,6 +58,12 @@ export class RoomView {
   rightsOf: (item: { sender: string; senderId: string }) => MessageAction[] = () => [];
   /** The user picked an action on a shown message. */
   onMessageAction: (seq: bigint, action: MessageAction) => void = () => {};
+  /** Our user id: a message that mentions it stands out. */
+  myId: () => string | undefined = () => undefined;
+  /** The reader scrolled to the newest message (what is above it has been seen). */
+  onSeen: () => void = () => {};
+  /** "New messages": where the reader had stopped, while the room is on screen. */
+  private unreadLine: HTMLLIElement | undefined;
 
   constructor(
     readonly name: string,
@@ -78,6 +81,7 @@ export class RoomView {
     this.log.addEventListener("scroll", () => {
       if (this.log.clientHeight > 0) this.pinned = atBottom(this.log);
       if (this.newBelow > 0 && atBottom(this.log)) this.setNewBelow(0);
+      if (atBottom(this.log)) this.onSeen();
     });
     // The log gets shorter without scrolling when the byte count or an error line appears under the
     // message box, or the phone's panel or keyboard opens: the newest line would slip out of sight.
@@ -182,8 +186,6 @@ export class RoomView {
     for (const m of j.members) this.members.set(m.nickname, m);
     this.rolesSeq = j.lastSeq;
     for (const m of j.recent) this.addMessage(m);
-    if (this.recentIsUnread) this.unread += j.recent.filter((m) => !m.action && !isChange(m) && m.sender !== this.me()).length;
-    this.recentIsUnread = false;
     if (this.oldestSeq === undefined) this.oldestSeq = j.lastSeq + 1n;
     this.hasOlder = j.firstSeq > 0n && this.oldestSeq > j.firstSeq;
     this.layout();
@@ -211,6 +213,29 @@ export class RoomView {
     if (follow) this.scrollToEnd();
     else if (i === this.order.length - 1 && this.joined) this.setNewBelow(this.newBelow + 1); // not yanked down: offered
     return true;
+  }
+
+  /** The newest entry shown (a message or a room action): what the room is read up to once seen. */
+  get lastSeq(): bigint | undefined {
+    return this.order.at(-1);
+  }
+
+  /**
+   * Draw the "New messages" line before the first message from someone else
+   * after `readSeq` (none shown: no line); undefined takes the line away.
+   */
+  showUnreadLine(readSeq: bigint | undefined): void {
+    this.unreadLine?.remove();
+    this.unreadLine = undefined;
+    const first = readSeq === undefined ? undefined : this.order.map((seq) => this.bySeq.get(seq)!).find((item) => item.classList.contains("msg") && !item.classList.contains("mine") && BigInt(item.dataset.seq!) > readSeq);
+    if (first) {
+      // Timed like the message under it: the day lines and message groups go around it (log-layout.ts).
+      this.unreadLine = el("li", { className: "unread-line", attrs: { "data-time": first.dataset.time! } }, el("span", { text: "New messages" }));
+      let before: Element = first;
+      while (before.previousElementSibling?.classList.contains("day")) before = before.previousElementSibling;
+      this.log.insertBefore(this.unreadLine, before);
+    }
+    this.layout();
   }
 
   /** Older messages from GetHistory, above what is shown; keeps the reader's place. */
@@ -399,10 +424,12 @@ export class RoomView {
       return el("li", { className: "action", attrs: { "data-action-seq": String(m.seq), "data-time": String(sent.getTime()) } }, el("span", { text: m.text }), timeElement(sent));
     }
     const mine = m.sender === this.me();
+    const me = this.myId();
+    const mentionsMe = me !== undefined && !mine && m.mentions.includes(me);
     const item = el(
       "li",
       {
-        className: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}`,
+        className: `msg${mine ? " mine" : ""}${m.deleted ? " deleted" : ""}${mentionsMe ? " mentions-me" : ""}`,
         // Focusable (by a click, a tap, or ↑/↓ in the log): a focused message shows its actions.
         attrs: { "data-seq": String(m.seq), "data-sender": m.sender, "data-sender-id": m.senderId, "data-time": String(sent.getTime()), tabindex: "-1" },
       },
