@@ -60,6 +60,7 @@ import {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
+import { ReceiptBook, type ReceiptView } from "./read-receipts.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
@@ -132,6 +133,12 @@ export interface ChatSessionEvents {
   outboxSpace: [];
   /** Who is typing in a room changed. */
   typing: [{ room: string; nicknames: string[] }];
+  /**
+   * Where the other members of a room have read it up to changed (read
+   * receipts: the join's snapshot, a ReadReceiptsEvent, the setting changed);
+   * empty when the room has them off. seenBy() answers per message.
+   */
+  receipts: [{ room: string; receipts: ReceiptView[] }];
   /** What we know of a joined room's state changed (joined, topic, our role, muted). */
   roomState: [{ room: string; state: RoomStateView }];
   /**
@@ -184,6 +191,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly book = new MessageBook();
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
+  private readonly receiptBook: ReceiptBook;
   private readonly admin: RoomAdmin;
   private readonly lister: RoomLister | undefined;
   private readonly loop: ConnectionLoop;
@@ -215,6 +223,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.outbox = new Outbox(options.outboxCapacity ?? 1000);
     this.nextId = clientIdGenerator(options.nickname);
     this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
+    this.receiptBook = new ReceiptBook((room, receipts) => this.emit("receipts", { room, receipts }));
     this.admin = new RoomAdmin(this.nextId, (room, state) => this.emit("roomState", { room, state }));
     this.lister = options.client ?? (options.transport as { client?: RoomLister }).client;
     const self = this;
@@ -400,6 +409,28 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const conn = this.loop.current;
     if (!conn || !this.rooms.get(room)?.isLive) return;
     if (this.typists.shouldSend(room)) conn.send({ case: "typing", value: { room } });
+  }
+
+  /**
+   * We have read the room up to `seq` (signed in only: the server keeps it
+   * per user, tells our other sessions, and, with read receipts on, the
+   * room's other members). Not queued: a mark lost with a connection is
+   * made again by the next one.
+   */
+  markRead(room: string, seq: bigint): void {
+    const conn = this.loop.current;
+    if (!conn || !this.rooms.get(room)?.isLive || seq <= 0n) return;
+    conn.send({ case: "markRead", value: { room, seq } });
+  }
+
+  /** Nicknames of the other members who have read the room up to `seq` (read receipts; empty when off). */
+  seenBy(room: string, seq: bigint): string[] {
+    return this.receiptBook.seenBy(room, seq);
+  }
+
+  /** Where the other members have read the room up to, furthest first (empty when receipts are off). */
+  receipts(room: string): ReceiptView[] {
+    return this.receiptBook.receipts(room);
   }
 
   /** Per room, the secret that lets a later run of the client take its membership over (see RoomTracker.resumeToken). */
@@ -648,6 +679,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         this.maybeFinish();
         break;
       }
+      case "readReceipts":
+        this.receiptBook.onReceipts(e.value);
+        break;
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
         break;
@@ -671,6 +705,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     room.joinedAs = room.requestedNickname;
     // Before the event goes out: a front end rendering it may read the room's state.
     this.admin.onJoined(j);
+    this.receiptBook.onJoined(j);
     // The recent messages come as they are now; their change entries, applied again in order, end the same.
     if (outcome.epochReset || !j.resumed) this.book.forget(j.room);
     for (const m of j.recent) this.book.add(m);
@@ -705,6 +740,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const wasCatchingUp = room?.phase === "catching-up";
     const fresh = room ? room.accept(m) : true;
     this.admin.onMessage(m, fresh);
+    if (fresh) this.receiptBook.onMessage(m);
     const changed = fresh ? this.book.add(m) : undefined;
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
@@ -735,6 +771,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.rooms.delete(name);
       this.typists.clearRoom(name);
       this.book.forget(name);
+      this.receiptBook.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
@@ -769,6 +806,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.rooms.delete(name);
     this.typists.clearRoom(name);
     this.book.forget(name);
+    this.receiptBook.forget(name);
     const action = this.admin.removalOf(name);
     this.admin.forget(name);
     const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
@@ -791,6 +829,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.rooms.delete(name);
     this.typists.clearRoom(name);
     this.book.forget(name);
+    this.receiptBook.forget(name);
     this.failQueued(name, `#${name} was joined again from another connection`);
     this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
     this.emit("roomLeft", name);

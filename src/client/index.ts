@@ -56,6 +56,7 @@ export {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
+export { ReceiptBook, seenByLine, type ReceiptView } from "./read-receipts.js";
 export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
