@@ -414,12 +414,14 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   /**
    * We have read the room up to `seq` (signed in only: the server keeps it
    * per user, tells our other sessions, and, with read receipts on, the
-   * room's other members). Not queued: a mark lost with a connection is
-   * made again by the next one.
+   * room's other members). Only a move forward goes out; not queued: a
+   * front end marks again with the next message it shows.
    */
   markRead(room: string, seq: bigint): void {
     const conn = this.loop.current;
-    if (!conn || !this.rooms.get(room)?.isLive || seq <= 0n) return;
+    const tracker = this.rooms.get(room);
+    if (!conn || !tracker?.isLive || seq <= tracker.markedSeq) return;
+    tracker.markedSeq = seq;
     conn.send({ case: "markRead", value: { room, seq } });
   }
 

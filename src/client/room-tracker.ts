@@ -40,6 +40,8 @@ export class RoomTracker {
   lastSeq = 0n;
   /** While catching up: the room's last sequence number when we rejoined. */
   private catchUpTarget = 0n;
+  /** The furthest position we marked read (ChatSession.markRead sends only moves forward). */
+  markedSeq = 0n;
   /** Consecutive refused rejoins (e.g. our old session still holds the nickname). */
   joinRefusals = 0;
   /** Our nickname in the room as the server stored it (RFC 8266 prepared); undefined until joined. */

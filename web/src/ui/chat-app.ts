@@ -11,7 +11,7 @@
  */
 import type { Client } from "@connectrpc/connect";
 import { LeaveReason, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, isMutedNow, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
+import { checkRoom, describeError, isMutedNow, seenByLine, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import type { Alerts } from "./alerts.js";
 import { Composer } from "./composer.js";
@@ -49,6 +49,7 @@ export class ChatApp {
     older: byId<HTMLButtonElement>("older"),
     jump: byId<HTMLButtonElement>("jump-newest"),
     typing: byId("typing"),
+    seen: byId("seen"),
     joinForm: byId<HTMLFormElement>("join-form"),
     joinRoom: byId<HTMLInputElement>("join-room"),
     leave: byId<HTMLButtonElement>("leave-room"),
@@ -289,6 +290,10 @@ export class ChatApp {
     });
     on("commandError", (e) => this.alert(e.message));
     on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
+    on("receipts", ({ room }) => {
+      const view = this.views.get(room);
+      if (view && room === this.current) this.renderSeen(view);
+    });
     on("typing", ({ room, nicknames }) => {
       const view = this.views.get(room);
       if (!view) return;
@@ -314,8 +319,11 @@ export class ChatApp {
         const view = this.views.get(e.value.room);
         if (!view?.addMessage(e.value)) return;
         if (e.value.action && e.value.room === this.current) this.renderMembers(view); // roles, who is muted
-        if (e.value.room === this.current) this.ui.older.hidden = !view.hasOlder;
-        else if (!e.value.action) {
+        if (e.value.room === this.current) {
+          this.ui.older.hidden = !view.hasOlder;
+          this.markRead(view);
+          this.renderSeen(view);
+        } else if (!e.value.action) {
           // A change of the room's state is a line to read there, not news to count.
           view.unread++;
           this.renderRooms();
@@ -375,6 +383,15 @@ export class ChatApp {
       this.setSide(false);
       this.composer.focus();
     };
+    // Back in sight: the shown room is read (a receipt for the others).
+    document.addEventListener(
+      "visibilitychange",
+      () => {
+        const view = this.views.get(this.current ?? "");
+        if (view) this.markRead(view);
+      },
+      { signal },
+    );
     this.ui.rooms.addEventListener("click", pickRoom, { signal });
     this.ui.directs.addEventListener("click", pickRoom, { signal });
     // A member's button opens their menu (keyboard: Enter/Space click it; ArrowDown too).
@@ -555,6 +572,8 @@ export class ChatApp {
     this.renderRooms();
     this.renderMembers(view);
     this.renderTyping(view);
+    this.renderSeen(view);
+    this.markRead(view);
   }
 
   private renderRooms(): void {
@@ -637,6 +656,21 @@ export class ChatApp {
     const n = view.newBelow;
     this.ui.jump.hidden = n === 0;
     this.ui.jump.textContent = `${n} new ${n === 1 ? "message" : "messages"} ↓`;
+  }
+
+  /** "seen by alice and bob" under the last message, when the room has read receipts on and someone has read it. */
+  private renderSeen(view: RoomView): void {
+    const last = view.lastSeq;
+    const line = last === undefined ? "" : seenByLine(this.session.seenBy(view.name, last));
+    this.ui.seen.textContent = line;
+    this.ui.seen.hidden = line === "";
+  }
+
+  /** The shown room is read up to its newest message while the page is in sight (signed in: others may see it as a receipt). */
+  private markRead(view: RoomView): void {
+    const last = view.lastSeq;
+    if (last === undefined || !this.session.userId || document.visibilityState !== "visible") return;
+    this.session.markRead(view.name, last);
   }
 
   private renderTyping(view: RoomView): void {

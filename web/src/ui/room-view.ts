@@ -161,6 +161,11 @@ export class RoomView {
   }
 
   /** The room's name on screen (a direct-message room is known as one once its state arrives). */
+  /** The newest message shown (undefined: none yet). */
+  get lastSeq(): bigint | undefined {
+    return this.order[this.order.length - 1];
+  }
+
   get title(): string {
     return this.label;
   }
