@@ -87,6 +87,36 @@ describe.each(kinds)("read receipts in the client core over $name", (kind) => {
   });
 });
 
+describe("read positions without authentication", () => {
+  it("markRead is refused quietly (no command error), and not sent again", async () => {
+    const server = await startTestServer({ presenceIntervalMs: 100 });
+    const session = new ChatSession({ transport: createGrpcSessionTransport(server.baseUrl, {}), server: "test", nickname: "ann", backoff: { baseMs: 20, maxMs: 200 } });
+    sessions.push(session);
+    const errors: string[] = [];
+    const refusals: string[] = [];
+    session.on("commandError", (e) => errors.push(e.message));
+    session.on("event", (e) => {
+      if (e.event.case === "error") refusals.push(e.event.value.message);
+    });
+    void session.start();
+    session.join("lobby");
+    await live(session, "lobby");
+    const acked: bigint[] = [];
+    session.on("ack", (m) => acked.push(m.seq));
+    session.send("lobby", "one");
+    session.send("lobby", "two");
+    await waitUntil(() => acked.length === 2, "both acknowledged");
+    session.markRead("lobby", acked[0]);
+    await waitUntil(() => refusals.length === 1, "the refusal");
+    session.markRead("lobby", acked[1]);
+    // A later command goes through; the second mark was not sent, and no error was said for the first.
+    session.send("lobby", "three");
+    await waitUntil(() => acked.length === 3, "the third acknowledged");
+    expect(refusals).toEqual([expect.stringMatching(/signed-in users/)]);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe("seenByLine", () => {
   it("names up to three, then counts the others", () => {
     expect(seenByLine([])).toBe("");

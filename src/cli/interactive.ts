@@ -10,6 +10,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession, REMOVALS } from "../client/chat-session.js";
 import { RoomCommandError } from "../client/room-admin.js";
+import { seenByLine } from "../client/read-receipts.js";
 import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
@@ -61,7 +62,19 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     current = room;
     screen.setPrompt(promptFor());
     status.setTyping(room ? session.typingIn(room) : []);
+    showSeen();
   };
+  /** The current room is read up to its last entry (it is on screen): a receipt for the others; who has read it goes in the status line. */
+  const showSeen = () => {
+    if (!current) return status.setSeen("");
+    const last = session.lastSeq(current);
+    // Read positions are a signed-in user's.
+    if (opts.token) session.markRead(current, last);
+    status.setSeen(seenByLine(session.seenBy(current, last)));
+  };
+  session.on("receipts", ({ room }) => {
+    if (room === current) showSeen();
+  });
   const format = {
     color,
     history: opts.history,
@@ -85,6 +98,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     // where they were said.
     const rooms = session.roomNames;
     screen.print(...formatEvent(event, { ...format, showSeq, currentRoom: rooms.length === 1 ? rooms[0] : undefined }));
+    if ((e.case === "message" || e.case === "joined") && e.value.room === current) showSeen();
   });
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
@@ -242,6 +256,13 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         if (!current) return say("error", "you are not in a room; /join one first");
         act(current, command.action);
         return;
+      case "showReceipts": {
+        if (!current) return say("error", "you are not in a room");
+        const receipts = session.receipts(current);
+        if (receipts.length === 0) return say("info", `no read receipts in ${labelOf(current)} (off, or nobody has read it yet; /receipts on|off|default sets them)`);
+        say("info", `read in ${labelOf(current)}: ${receipts.map((r) => `${sanitize(r.nickname)} up to #${r.readSeq}`).join(", ")}`);
+        return;
+      }
       case "showTopic": {
         const topic = current ? session.roomState(current)?.topic : undefined;
         if (!current) say("error", "you are not in a room");
@@ -317,6 +338,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
       reason: spec.reason,
       topic: spec.topic,
       role: spec.role,
+      readReceipts: spec.readReceipts,
       until: spec.durationMs === undefined ? undefined : timestampFromMs(Date.now() + spec.durationMs),
     };
     session.moderate(room, action).catch((err: unknown) => {

@@ -209,6 +209,8 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private pumpTimer: { at: number; timer: Timer } | undefined;
   /** Rooms whose oldest message the server is refusing for now: told once, until it goes through. */
   private readonly held = new Set<string>();
+  /** The server refused read positions (we are not signed in): markRead sends nothing. */
+  private marksRefused = false;
   private finishing = false;
   private stopped = false;
   private running: Promise<SessionEnd> | undefined;
@@ -274,6 +276,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   isLive(room: string): boolean {
     return this.rooms.get(room)?.isLive ?? false;
+  }
+
+  /** The newest entry number seen in a room (0 before any). */
+  lastSeq(room: string): bigint {
+    return this.rooms.get(room)?.lastSeq ?? 0n;
   }
 
   /** Messages not yet acknowledged (sent or waiting to be). */
@@ -420,7 +427,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   markRead(room: string, seq: bigint): void {
     const conn = this.loop.current;
     const tracker = this.rooms.get(room);
-    if (!conn || !tracker?.isLive || seq <= tracker.markedSeq) return;
+    if (!conn || this.marksRefused || !tracker?.isLive || seq <= tracker.markedSeq) return;
     tracker.markedSeq = seq;
     conn.send({ case: "markRead", value: { room, seq } });
   }
@@ -659,7 +666,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         this.onRenamed(conn, e.value.room, e.value.oldNickname, e.value.newNickname);
         break;
       case "error": {
-        const handled = this.onCreateRefused(e.value) || this.admin.onError(e.value) || this.onError(conn, e.value);
+        const handled = this.onMarkRefused(e.value) || this.onCreateRefused(e.value) || this.admin.onError(e.value) || this.onError(conn, e.value);
         this.emit("event", event);
         if (!handled) this.emit("commandError", e.value);
         // A refused action may have been the last thing finish() waited for.
@@ -780,6 +787,17 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       // The user asked to join again while the leave was on its way.
       this.writeJoin(conn, room);
     }
+  }
+
+  /**
+   * A MarkReadCommand was refused: marks are best effort, nothing for the
+   * user to see. Refused as FAILED_PRECONDITION, we are not signed in (read
+   * positions are a user's): no more are sent.
+   */
+  private onMarkRefused(e: ErrorEvent): boolean {
+    if (e.command !== CommandKind.MARK_READ) return false;
+    if (e.code === ErrorCode.FAILED_PRECONDITION) this.marksRefused = true;
+    return true;
   }
 
   /** A CreateRoomCommand was refused: the room is not ours (createRoom's promise says why). */

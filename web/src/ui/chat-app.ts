@@ -666,10 +666,10 @@ export class ChatApp {
     this.ui.seen.hidden = line === "";
   }
 
-  /** The shown room is read up to its newest message while the page is in sight (signed in: others may see it as a receipt). */
+  /** The shown room is read up to its newest message while the page is in sight (signed in with a token: others may see it as a receipt). */
   private markRead(view: RoomView): void {
     const last = view.lastSeq;
-    if (last === undefined || !this.session.userId || document.visibilityState !== "visible") return;
+    if (last === undefined || !this.myRooms || document.visibilityState !== "visible") return;
     this.session.markRead(view.name, last);
   }
 
