@@ -8,12 +8,12 @@
  */
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SignJWT } from "jose";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ReadReceiptsSetting, RoomActionKind } from "../gen/chat/v1/chat_pb.js";
 import { ChatSession } from "../src/client/chat-session.js";
 import { commandTransport } from "../src/client/command-transport.js";
 import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
-import { seenByLine, type ReceiptView } from "../src/client/read-receipts.js";
+import { MarkPacer, seenByLine, type ReceiptView } from "../src/client/read-receipts.js";
 import type { SessionTransport } from "../src/client/session-transport.js";
 import { startTestServer, stopTestServers, type TestServer } from "./support/server.js";
 import { waitUntil } from "./support/wait.js";
@@ -114,6 +114,31 @@ describe("read positions without authentication", () => {
     await waitUntil(() => acked.length === 3, "the third acknowledged");
     expect(refusals).toEqual([expect.stringMatching(/signed-in users/)]);
     expect(errors).toEqual([]);
+  });
+});
+
+describe("MarkPacer", () => {
+  it("lets one mark per room per interval out at once, and the latest of the rest at the end of it", () => {
+    vi.useFakeTimers();
+    try {
+      const sent: string[] = [];
+      const pacer = new MarkPacer((room, seq) => sent.push(`${room}@${seq}`), 1000);
+      pacer.mark("a", 1n);
+      pacer.mark("a", 2n);
+      pacer.mark("a", 4n);
+      pacer.mark("a", 3n);
+      pacer.mark("b", 7n);
+      expect(sent).toEqual(["a@1", "b@7"]);
+      vi.advanceTimersByTime(1000);
+      expect(sent).toEqual(["a@1", "b@7", "a@4"]);
+      pacer.mark("b", 8n); // b's interval is over: at once
+      pacer.mark("a", 5n); // a was just sent: waits, and goes with the room
+      pacer.forget("a");
+      vi.advanceTimersByTime(5000);
+      expect(sent).toEqual(["a@1", "b@7", "a@4", "b@8"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

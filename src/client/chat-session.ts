@@ -60,7 +60,7 @@ import {
   type RoomLister,
   type RoomStateView,
 } from "./room-admin.js";
-import { ReceiptBook, type ReceiptView } from "./read-receipts.js";
+import { MarkPacer, ReceiptBook, type ReceiptView } from "./read-receipts.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
@@ -192,6 +192,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
   private readonly receiptBook: ReceiptBook;
+  private readonly marks: MarkPacer;
   private readonly admin: RoomAdmin;
   private readonly lister: RoomLister | undefined;
   private readonly loop: ConnectionLoop;
@@ -226,6 +227,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.nextId = clientIdGenerator(options.nickname);
     this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
     this.receiptBook = new ReceiptBook((room, receipts) => this.emit("receipts", { room, receipts }));
+    this.marks = new MarkPacer((room, seq) => this.sendMark(room, seq));
     this.admin = new RoomAdmin(this.nextId, (room, state) => this.emit("roomState", { room, state }));
     this.lister = options.client ?? (options.transport as { client?: RoomLister }).client;
     const self = this;
@@ -421,10 +423,18 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   /**
    * We have read the room up to `seq` (signed in only: the server keeps it
    * per user, tells our other sessions, and, with read receipts on, the
-   * room's other members). Only a move forward goes out; not queued: a
-   * front end marks again with the next message it shows.
+   * room's other members). Only a move forward goes out, at most one per
+   * room per second (the latest at the end of it); not queued across a lost
+   * connection: a front end marks again with the next message it shows.
    */
   markRead(room: string, seq: bigint): void {
+    const tracker = this.rooms.get(room);
+    if (this.marksRefused || !tracker?.isLive || seq <= tracker.markedSeq) return;
+    this.marks.mark(room, seq);
+  }
+
+  /** A mark the pacer lets out now (at most one per room per second). */
+  private sendMark(room: string, seq: bigint): void {
     const conn = this.loop.current;
     const tracker = this.rooms.get(room);
     if (!conn || this.marksRefused || !tracker?.isLive || seq <= tracker.markedSeq) return;
@@ -626,6 +636,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.catchUpTimers.clear();
     for (const room of this.rooms.values()) room.connectionLost();
     this.typists.clear();
+    this.marks.clear();
   }
 
   private closed(end: SessionEnd): SessionEnd {
@@ -634,6 +645,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.timers.clear();
     this.pumpTimer = undefined;
     this.typists.clear();
+    this.marks.clear();
     this.emit("closed", end);
     return end;
   }
@@ -781,6 +793,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.typists.clearRoom(name);
       this.book.forget(name);
       this.receiptBook.forget(name);
+      this.marks.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
@@ -827,6 +840,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.typists.clearRoom(name);
     this.book.forget(name);
     this.receiptBook.forget(name);
+    this.marks.forget(name);
     const action = this.admin.removalOf(name);
     this.admin.forget(name);
     const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
@@ -850,6 +864,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.typists.clearRoom(name);
     this.book.forget(name);
     this.receiptBook.forget(name);
+    this.marks.forget(name);
     this.failQueued(name, `#${name} was joined again from another connection`);
     this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
     this.emit("roomLeft", name);

@@ -100,3 +100,55 @@ export function seenByLine(nicknames: readonly string[], maxNames = 3): string {
 function joinNames(names: readonly string[]): string {
   return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 }
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * Spaces a front end's marks: at most one MarkReadCommand per room per
+ * interval (1 s), the latest position going out at the end of it. A page
+ * marking every message of a busy room would otherwise spend the rate limit
+ * its sends need.
+ */
+export class MarkPacer {
+  private readonly lastSent = new Map<string, number>();
+  private readonly waiting = new Map<string, { seq: bigint; timer: Timer }>();
+
+  constructor(
+    private readonly send: (room: string, seq: bigint) => void,
+    private readonly intervalMs = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  mark(room: string, seq: bigint): void {
+    const pending = this.waiting.get(room);
+    if (pending) {
+      if (seq > pending.seq) pending.seq = seq;
+      return;
+    }
+    const wait = (this.lastSent.get(room) ?? -Infinity) + this.intervalMs - this.now();
+    if (wait <= 0) return this.sendNow(room, seq);
+    const timer = setTimeout(() => {
+      const latest = this.waiting.get(room);
+      this.waiting.delete(room);
+      if (latest) this.sendNow(room, latest.seq);
+    }, wait);
+    (timer as { unref?: () => void }).unref?.();
+    this.waiting.set(room, { seq, timer });
+  }
+
+  forget(room: string): void {
+    clearTimeout(this.waiting.get(room)?.timer);
+    this.waiting.delete(room);
+    this.lastSent.delete(room);
+  }
+
+  clear(): void {
+    for (const room of [...this.waiting.keys()]) this.forget(room);
+    this.lastSent.clear();
+  }
+
+  private sendNow(room: string, seq: bigint): void {
+    this.lastSent.set(room, this.now());
+    this.send(room, seq);
+  }
+}
