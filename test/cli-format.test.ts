@@ -76,7 +76,7 @@ describe("/rooms", () => {
 });
 
 describe("status line", () => {
-  it("counts down to the next reconnect attempt in place, and says who is typing", () => {
+  it("counts down to the next reconnect attempt in place, and says who is typing and who has read the last message", () => {
     let now = 1_000_000;
     const shown: (string | undefined)[] = [];
     const status = new StatusLine((t) => shown.push(t), () => now);
@@ -88,6 +88,10 @@ describe("status line", () => {
     expect(shown.at(-1)).toBeUndefined();
     status.setTyping(["bob"]);
     expect(shown.at(-1)).toBe("bob is typing…");
+    status.setSeen("seen by alice and carol");
+    expect(shown.at(-1)).toBe("bob is typing… · seen by alice and carol");
+    status.setTyping([]);
+    expect(shown.at(-1)).toBe("seen by alice and carol");
     status.close();
     expect(formatTyping(["bob", "carol"])).toBe("bob and carol are typing…");
     expect(formatTyping(["a", "b", "c", "d"])).toBe("4 people are typing…");

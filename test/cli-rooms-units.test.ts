@@ -11,6 +11,7 @@ import {
   ChatMessageSchema,
   JoinedEventSchema,
   LeaveReason,
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomActionSchema,
   RoomInfoSchema,
@@ -85,8 +86,16 @@ describe("room commands", () => {
     expect(parseLine("/msg")).toMatchObject({ kind: "invalid", message: "usage: /msg <user> [text]" });
   });
 
+  it("/receipts: on, off or default sets the current room's read receipts; alone, shows them", () => {
+    expect(parseLine("/receipts off")).toEqual({ kind: "act", action: { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF } });
+    expect(parseLine("/receipts ON")).toEqual({ kind: "act", action: { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.ON } });
+    expect(parseLine("/receipts default")).toEqual({ kind: "act", action: { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.UNSPECIFIED } });
+    expect(parseLine("/receipts")).toEqual({ kind: "showReceipts" });
+    expect(parseLine("/receipts maybe")).toMatchObject({ kind: "invalid", message: "usage: /receipts [on|off|default]" });
+  });
+
   it("/help lists every room command", () => {
-    for (const c of ["/create", "/invite", "/kick", "/ban", "/unban", "/mute", "/unmute", "/topic", "/op", "/msg"]) {
+    for (const c of ["/create", "/invite", "/kick", "/ban", "/unban", "/mute", "/unmute", "/topic", "/op", "/msg", "/receipts"]) {
       expect(COMMAND_HELP.some((l) => l.startsWith(`${c} `))).toBe(true);
     }
   });

@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ChatMessageSchema, JoinedEventSchema, ReadPositionEventSchema } from "../gen/chat/v1/chat_pb.js";
 import type { Connection } from "../src/client/connection-loop.js";
-import { ReadState, type ReadPosition } from "../src/client/read-state.js";
+import { MARK_INTERVAL_MS, ReadState, type ReadPosition } from "../src/client/read-state.js";
 
 const msg = (seq: number, senderId: string, extra: object = {}) => create(ChatMessageSchema, { room: "den", seq: BigInt(seq), senderId, sender: senderId, text: "x", ...extra });
 const joined = (lastSeq: number, readSeq: number, unreadCount: number, mentionCount = 0) =>
@@ -38,22 +38,25 @@ describe("read state", () => {
     expect(reads.markRead("den", 8n)).toBe(false); // never back
     // Not signed in: nothing is sent.
     const { c, sent } = conn();
-    reads.flush(c, () => true);
+    reads.flush(c, () => true, 0);
     expect(sent).toEqual([]);
     expect(seen.length).toBeGreaterThan(3);
   });
 
-  it("signed in: one mark on the wire per room, the latest next; the server's answer replaces the estimate", () => {
+  it("signed in: one mark on the wire per room and per second, the latest next; the server's answer replaces the estimate", () => {
     const reads = new ReadState(true, () => {});
     reads.onJoined(joined(10, 0, 10));
     const { c, sent } = conn();
     reads.markRead("den", 4n);
-    reads.flush(c, () => true);
+    expect(reads.flush(c, () => true, 0)).toBeUndefined();
     reads.markRead("den", 6n);
-    reads.flush(c, () => true);
+    reads.flush(c, () => true, 10);
     expect(sent).toEqual([{ room: "den", seq: 4n }]);
     reads.onReadPosition(create(ReadPositionEventSchema, { room: "den", readSeq: 4n, unreadCount: 6 }));
-    reads.flush(c, () => true);
+    // Answered, but the last went out less than a second ago: held until then.
+    expect(reads.flush(c, () => true, 20)).toBe(MARK_INTERVAL_MS);
+    expect(sent).toHaveLength(1);
+    reads.flush(c, () => true, MARK_INTERVAL_MS);
     expect(sent.map((s) => s.seq)).toEqual([4n, 6n]);
     // The answer to 4 came after the user moved on to 6: the position stays at 6 until the server says 6.
     expect(reads.position("den")).toMatchObject({ readSeq: 6n });
@@ -61,11 +64,11 @@ describe("read state", () => {
     expect(reads.position("den")).toEqual({ room: "den", readSeq: 6n, unreadCount: 4, mentionCount: 0 });
     // A room not live now waits; a refusal for want of a sign-in stops all marks.
     reads.markRead("den", 8n);
-    reads.flush(c, () => false);
+    reads.flush(c, () => false, 5 * MARK_INTERVAL_MS);
     expect(sent).toHaveLength(2);
     reads.onRefused("den", true);
     reads.markRead("den", 9n);
-    reads.flush(c, () => true);
+    reads.flush(c, () => true, 9 * MARK_INTERVAL_MS);
     expect(sent).toHaveLength(2);
   });
 });

@@ -17,6 +17,7 @@ import {
   ChatResponseSchema,
   ErrorCode,
   LeaveReason,
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomActionSchema,
   RoomRole,
@@ -586,6 +587,47 @@ describe.each(backends)("RoomLog contract: $name", (backend) => {
       expect(await act(log, "hall", ann, { ...ban, targetUser: "u-eve" }, "a-1")).toEqual({ kind: "conflict" });
       expect((await log.position("hall")).lastSeq).toBe(2);
       expect(await act(log, "hall", ann, { ...ban, targetUser: "u-eve" }, "a-2")).toMatchObject({ kind: "stored", seq: 3 });
+    });
+
+    it("read receipts are set by an entry with its setting (a moderator may, a member may not), kept in the state, retried by key", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      const mod: Actor = { userId: "u-mod", name: "mod" };
+      await log.subscribe("hall", r.l);
+      await create(log, "hall", ann, { roles: { "u-mod": RoomRole.MODERATOR, "u-bob": RoomRole.MEMBER } });
+      expect((await log.state("hall"))?.readReceipts).toBeUndefined();
+      const off = { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF };
+      expect(await act(log, "hall", bob, off)).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED });
+      expect(await act(log, "hall", mod, off, "rr-1")).toMatchObject({ kind: "stored", seq: 2, state: { readReceipts: ReadReceiptsSetting.OFF } });
+      expect(await act(log, "hall", mod, off, "rr-1")).toMatchObject({ kind: "duplicate", original: { seq: 2 } });
+      expect(await act(log, "hall", mod, { ...off, readReceipts: ReadReceiptsSetting.ON }, "rr-1")).toEqual({ kind: "conflict" });
+      expect((await log.state("hall"))?.readReceipts).toBe(ReadReceiptsSetting.OFF);
+      await waitUntil(() => r.entries.length === 2, "the setting's entry delivered");
+      expect(actionOf(r.entries[1])).toMatchObject({ kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF });
+      expect(decode(r.entries[1])).toMatchObject({ text: "mod turned read receipts off", senderId: "u-mod" });
+      // Back to the server's default: the setting leaves the state.
+      expect(await act(log, "hall", ann, { kind: RoomActionKind.SET_READ_RECEIPTS })).toMatchObject({ kind: "stored", seq: 3 });
+      expect((await log.state("hall"))?.readReceipts).toBeUndefined();
+      expect((await log.history("hall", { limit: 10 })).messages.map((m) => m.text)).toEqual([
+        "ann created the room",
+        "mod turned read receipts off",
+        "ann set read receipts to the server's default",
+      ]);
+    });
+
+    it("gives the read positions of several users at once, leaving out those who marked nothing", async ({ skip }) => {
+      if (!(await backend.available())) return skip();
+      const log = await open();
+      const r = recorder();
+      await log.subscribe("hall", r.l);
+      for (const text of ["one", "two", "three"]) await post(log, "hall", bob, text);
+      await waitUntil(() => r.entries.length === 3, "3 entries");
+      await log.markRead("hall", "u-ann", 2);
+      await log.markRead("hall", "u-bob", 3);
+      expect(await log.readPositions("hall", ["u-ann", "u-bob", "u-cy"])).toEqual(new Map([["u-ann", 2], ["u-bob", 3]]));
+      expect(await log.readPositions("hall", [])).toEqual(new Map());
+      expect(await log.readPositions("elsewhere", ["u-ann"])).toEqual(new Map());
     });
 
     it("lists a user's rooms (where they hold a role) with their state, last entry and member count", async ({ skip }) => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
-import { RoomActionKind, RoomActionSchema, RoomRole, RoomVisibility } from "../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionKind, RoomActionSchema, RoomRole, RoomVisibility } from "../gen/chat/v1/chat_pb.js";
 import { EmbeddedRoomLog } from "../src/log/embedded-log.js";
 import { textHash } from "../src/log/text-hash.js";
 import { defaultState } from "../src/rooms/room-state.js";
@@ -241,6 +241,30 @@ describe("SqliteHistoryStore persistence", () => {
     // The ban's key is remembered too: a retry is a duplicate, not a second ban.
     expect(await second.act({ room: "pub", actor: ann, action: { kind: RoomActionKind.BAN, targetUser: "u-mal", targetName: "mallory", reason: "spam" }, clientActionId: "b1", sentAtMs: Date.now() })).toMatchObject({ kind: "duplicate", original: { seq: 2 } });
     expect((await second.userRooms("u-bob", 10)).map((r) => r.name)).toEqual(["pub"]);
+    await second.close();
+    stores.splice(0);
+  });
+
+  it("a room state stored before read receipts reads as the server's default; a setting is kept across a restart (no schema change: states are JSON)", async () => {
+    const store = open();
+    // As version 5 stored a state before the setting existed: no readReceipts key (written as it wrote it).
+    const old = { ...defaultState(1000), creator: "u-ann", roles: { "u-ann": RoomRole.OWNER }, version: 1 };
+    expect(old).not.toHaveProperty("readReceipts");
+    close(store);
+    const raw = new Database(dbPath);
+    raw.prepare("INSERT INTO room_states (name, state, version) VALUES (?, ?, ?)").run("den", JSON.stringify(old), 1);
+    raw.close();
+    const first = new EmbeddedRoomLog({ store: open(), turn: immediateTurn() });
+    expect(await first.state("den")).toEqual(old);
+    const ann = { userId: "u-ann", name: "ann" };
+    const off = await first.act({ room: "den", actor: ann, action: { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF }, clientActionId: "", sentAtMs: Date.now() });
+    expect(off).toMatchObject({ kind: "stored", state: { readReceipts: ReadReceiptsSetting.OFF, version: 2 } });
+    await first.close();
+    stores.splice(0);
+    const second = new EmbeddedRoomLog({ store: open(), turn: immediateTurn() });
+    expect(await second.state("den")).toMatchObject({ readReceipts: ReadReceiptsSetting.OFF, roles: { "u-ann": RoomRole.OWNER } });
+    const page = await second.history("den", { limit: 10 });
+    expect(page.messages.map((m) => [m.text, fromBinary(RoomActionSchema, m.action!).readReceipts])).toEqual([["ann turned read receipts off", ReadReceiptsSetting.OFF]]);
     await second.close();
     stores.splice(0);
   });

@@ -10,6 +10,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession, REMOVALS } from "../client/chat-session.js";
 import { RoomCommandError } from "../client/room-admin.js";
+import { seenByLine } from "../client/read-receipts.js";
 import { prepareNickname } from "../hub/nickname.js";
 import { describeError } from "../client/errors.js";
 import { createGrpcSessionTransport } from "../client/grpc-transport.js";
@@ -68,7 +69,17 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
     if (room !== undefined && seen !== undefined) session.markRead(room, seen);
     screen.setPrompt(promptFor());
     status.setTyping(room ? session.typingIn(room) : []);
+    showSeen();
   };
+  /** Who else has read the current room up to its last entry goes in the status line (read receipts). */
+  const showSeen = () => {
+    if (!current) return status.setSeen("");
+    const last = session.lastSeq(current);
+    status.setSeen(seenByLine(session.seenBy(current, last)));
+  };
+  session.on("receipts", ({ room }) => {
+    if (room === current) showSeen();
+  });
   const format = {
     color,
     history: opts.history,
@@ -99,6 +110,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
       lastShown.set(shown.room, shown.seq);
       if (shown.room === current) session.markRead(shown.room, shown.seq);
     }
+    if ((e.case === "message" || e.case === "joined") && e.value.room === current) showSeen();
   });
   // A mention in the room on screen is its highlighted message line; elsewhere (another room, or one not joined) a line says so.
   session.on("mention", (m) => {
@@ -263,6 +275,13 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         if (!current) return say("error", "you are not in a room; /join one first");
         act(current, command.action);
         return;
+      case "showReceipts": {
+        if (!current) return say("error", "you are not in a room");
+        const receipts = session.receipts(current);
+        if (receipts.length === 0) return say("info", `no read receipts in ${labelOf(current)} (off, or nobody has read it yet; /receipts on|off|default sets them)`);
+        say("info", `read in ${labelOf(current)}: ${receipts.map((r) => `${sanitize(r.nickname)} up to #${r.readSeq}`).join(", ")}`);
+        return;
+      }
       case "showTopic": {
         const topic = current ? session.roomState(current)?.topic : undefined;
         if (!current) say("error", "you are not in a room");
@@ -338,6 +357,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
       reason: spec.reason,
       topic: spec.topic,
       role: spec.role,
+      readReceipts: spec.readReceipts,
       until: spec.durationMs === undefined ? undefined : timestampFromMs(Date.now() + spec.durationMs),
     };
     session.moderate(room, action).catch((err: unknown) => {

@@ -1,11 +1,11 @@
 /**
  * The slash commands about rooms with state: /create, moderation (/invite,
- * /kick, /ban, /unban, /mute, /unmute, /topic, /op) and /msg. Parsing is
+ * /kick, /ban, /unban, /mute, /unmute, /topic, /op, /receipts) and /msg. Parsing is
  * pure (durations, roles, visibility), so it is tested without a terminal;
  * interactive.ts resolves the user (a nickname seen in the room, or a user id
  * as typed) and sends the action through the client core.
  */
-import { RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import { checkRoom } from "../hub/validate.js";
 
 /** A moderation command as typed: acts on the current room. `durationMs` becomes `until` when sent. */
@@ -17,6 +17,7 @@ export interface ActionSpec {
   durationMs?: number;
   topic?: string;
   role?: RoomRole;
+  readReceipts?: ReadReceiptsSetting;
 }
 
 export type RoomCommand =
@@ -24,6 +25,8 @@ export type RoomCommand =
   | { kind: "act"; action: ActionSpec }
   /** /topic without text: show the current room's topic. */
   | { kind: "showTopic" }
+  /** /receipts without a setting: show where the others have read the current room up to. */
+  | { kind: "showReceipts" }
   | { kind: "msg"; user: string; text?: string };
 
 export const ROOM_COMMAND_HELP = [
@@ -36,6 +39,7 @@ export const ROOM_COMMAND_HELP = [
   "/unmute <user>    let them post again",
   "/topic [text]     show or set the current room's topic (/topic - clears it)",
   "/op <user> [owner|moderator|member|none]  set someone's role (default moderator; owners only)",
+  "/receipts [on|off|default]  show who has read how far in the current room, or set its read receipts",
   "/msg <user> [text]  open the direct conversation with a user, and say text there if given",
 ];
 
@@ -103,6 +107,12 @@ export function parseRoomCommand(name: string, args: string[], rest: string): Ro
     case "topic":
       if (rest === "") return { kind: "showTopic" };
       return { kind: "act", action: { kind: RoomActionKind.SET_TOPIC, topic: rest === "-" ? "" : rest } };
+    case "receipts": {
+      if (!user) return { kind: "showReceipts" };
+      const setting = RECEIPT_SETTINGS[user.toLowerCase()];
+      if (setting === undefined || args.length > 1) return invalid("usage: /receipts [on|off|default]");
+      return { kind: "act", action: { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: setting } };
+    }
     case "op":
     case "role": {
       if (!user || args.length > 2) return invalid("usage: /op <user> [owner|moderator|member|none]");
@@ -120,6 +130,12 @@ export function parseRoomCommand(name: string, args: string[], rest: string): Ro
       return undefined;
   }
 }
+
+const RECEIPT_SETTINGS: Record<string, ReadReceiptsSetting> = {
+  on: ReadReceiptsSetting.ON,
+  off: ReadReceiptsSetting.OFF,
+  default: ReadReceiptsSetting.UNSPECIFIED,
+};
 
 const SIMPLE: Record<string, RoomActionKind> = {
   invite: RoomActionKind.INVITE,
@@ -146,6 +162,8 @@ export function actionVerb(kind: RoomActionKind): string {
       return "set the topic";
     case RoomActionKind.SET_ROLE:
       return "set the role";
+    case RoomActionKind.SET_READ_RECEIPTS:
+      return "set read receipts";
     default:
       return "act";
   }

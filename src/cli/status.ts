@@ -2,7 +2,8 @@
  * The interactive client's status line: one row above the prompt, rewritten
  * in place, for the states that change too often to be printed as lines:
  * reconnecting (attempt, a countdown to the next try, why the last one
- * failed) and who is typing in the current room. Empty when there is
+ * failed), who is typing in the current room, and who has read its last
+ * message (read receipts: "seen by alice and bob"). Empty when there is
  * nothing to say.
  */
 import { formatTyping } from "./format.js";
@@ -18,6 +19,7 @@ export interface Retry {
 export class StatusLine {
   private retry: Retry | undefined;
   private typing: string[] = [];
+  private seen = "";
   private ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -44,6 +46,13 @@ export class StatusLine {
     this.render();
   }
 
+  /** "seen by …" for the current room's last message ("" for nothing). */
+  setSeen(line: string): void {
+    if (line === this.seen) return;
+    this.seen = line;
+    this.render();
+  }
+
   close(): void {
     clearInterval(this.ticker);
     this.ticker = undefined;
@@ -58,6 +67,7 @@ export class StatusLine {
     }
     const typing = formatTyping(this.typing);
     if (typing) parts.push(typing);
+    if (this.seen) parts.push(this.seen);
     return parts.length > 0 ? parts.join(" · ") : undefined;
   }
 

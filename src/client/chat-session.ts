@@ -61,6 +61,7 @@ import {
   type RoomStateView,
 } from "./room-admin.js";
 import { ReadState, checkMentions, mentionOf, type Mention, type ReadPosition } from "./read-state.js";
+import { ReceiptBook, type ReceiptView } from "./read-receipts.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
@@ -139,6 +140,12 @@ export interface ChatSessionEvents {
   outboxSpace: [];
   /** Who is typing in a room changed. */
   typing: [{ room: string; nicknames: string[] }];
+  /**
+   * Where the other members of a room have read it up to changed (read
+   * receipts: the join's snapshot, a ReadReceiptsEvent, the setting changed);
+   * empty when the room has them off. seenBy() answers per message.
+   */
+  receipts: [{ room: string; receipts: ReceiptView[] }];
   /** What we know of a joined room's state changed (joined, topic, our role, muted). */
   roomState: [{ room: string; state: RoomStateView }];
   /**
@@ -200,6 +207,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private readonly book = new MessageBook();
   private readonly nextId: () => string;
   private readonly typists: TypingTracker;
+  private readonly receiptBook: ReceiptBook;
+  /** When held read marks go out (read-state.ts: at most one per room per MARK_INTERVAL_MS). */
+  private readsTimer: Timer | undefined;
   private readonly admin: RoomAdmin;
   /** Read positions, unread and mention counts per joined room (read-state.ts). */
   private readonly reads: ReadState;
@@ -233,6 +243,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.outbox = new Outbox(options.outboxCapacity ?? 1000);
     this.nextId = clientIdGenerator(options.nickname);
     this.typists = new TypingTracker(options.typing ?? {}, (room, nicknames) => this.emit("typing", { room, nicknames }));
+    this.receiptBook = new ReceiptBook((room, receipts) => this.emit("receipts", { room, receipts }));
     this.admin = new RoomAdmin(this.nextId, (room, state) => this.emit("roomState", { room, state }));
     this.reads = new ReadState(options.signedIn ?? false, (p) => this.emit("readPosition", p));
     this.lister = options.client ?? (options.transport as { client?: RoomLister }).client;
@@ -284,6 +295,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   isLive(room: string): boolean {
     return this.rooms.get(room)?.isLive ?? false;
+  }
+
+  /** The newest entry number seen in a room (0 before any). */
+  lastSeq(room: string): bigint {
+    return this.rooms.get(room)?.lastSeq ?? 0n;
   }
 
   /** Messages not yet acknowledged (sent or waiting to be). */
@@ -439,6 +455,16 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const conn = this.loop.current;
     if (!conn || !this.rooms.get(room)?.isLive) return;
     if (this.typists.shouldSend(room)) conn.send({ case: "typing", value: { room } });
+  }
+
+  /** Nicknames of the other members who have read the room up to `seq` (read receipts; empty when off). */
+  seenBy(room: string, seq: bigint): string[] {
+    return this.receiptBook.seenBy(room, seq);
+  }
+
+  /** Where the other members have read the room up to, furthest first (empty when receipts are off). */
+  receipts(room: string): ReceiptView[] {
+    return this.receiptBook.receipts(room);
   }
 
   /** Per room, the secret that lets a later run of the client take its membership over (see RoomTracker.resumeToken). */
@@ -632,6 +658,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.pumpTimer = undefined;
+    this.readsTimer = undefined;
     this.typists.clear();
     this.emit("closed", end);
     return end;
@@ -687,6 +714,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
         this.maybeFinish();
         break;
       }
+      case "readReceipts":
+        this.receiptBook.onReceipts(e.value);
+        break;
       case "presence":
         for (const nickname of e.value.left) this.typists.stopped(e.value.room, nickname);
         // Nickname → user id, for mentions typed by name in a big room.
@@ -720,6 +750,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     room.joinedAs = room.requestedNickname;
     // Before the event goes out: a front end rendering it may read the room's state.
     this.admin.onJoined(j);
+    this.receiptBook.onJoined(j);
     // The recent messages come as they are now; their change entries, applied again in order, end the same.
     if (outcome.epochReset || !j.resumed) this.book.forget(j.room);
     for (const m of j.recent) this.book.add(m);
@@ -755,6 +786,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     const wasCatchingUp = room?.phase === "catching-up";
     const fresh = room ? room.accept(m) : true;
     this.admin.onMessage(m, fresh);
+    if (fresh) this.receiptBook.onMessage(m);
     const changed = fresh ? this.book.add(m) : undefined;
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
@@ -789,6 +821,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.typists.clearRoom(name);
       this.book.forget(name);
       this.reads.forget(name);
+      this.receiptBook.forget(name);
       this.emit("roomLeft", name);
       this.maybeFinish();
     } else {
@@ -824,6 +857,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.typists.clearRoom(name);
     this.book.forget(name);
     this.reads.forget(name);
+    this.receiptBook.forget(name);
     const action = this.admin.removalOf(name);
     this.admin.forget(name);
     const why = reason === LeaveReason.BANNED ? "banned from" : reason === LeaveReason.KICKED ? "kicked from" : "removed from";
@@ -847,6 +881,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     this.typists.clearRoom(name);
     this.book.forget(name);
     this.reads.forget(name);
+    this.receiptBook.forget(name);
     this.failQueued(name, `#${name} was joined again from another connection`);
     this.notice("warn", `#${name} was joined again from another connection with this identity; this one left it`);
     this.emit("roomLeft", name);
@@ -1136,7 +1171,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   /** Send the read positions marked since (signed in only; see read-state.ts). */
   private flushReads(): void {
-    this.reads.flush(this.loop.current, (room) => this.isLive(room));
+    const next = this.reads.flush(this.loop.current, (room) => this.isLive(room), Date.now());
+    if (next === undefined || this.readsTimer) return;
+    this.readsTimer = this.later(Math.max(0, next - Date.now()), () => {
+      this.readsTimer = undefined;
+      this.flushReads();
+    });
   }
 
   private pumpAt(at: number): void {

@@ -65,6 +65,7 @@ export {
   type RoomStateView,
 } from "./room-admin.js";
 export { UNREAD_CAP, MENTIONS_MAX, mentionsIn } from "./read-state.js";
+export { ReceiptBook, seenByLine, type ReceiptView } from "./read-receipts.js";
 export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";

@@ -7,8 +7,9 @@
  * that arrive live (an estimate the next server count replaces).
  *
  * markRead(room, seq) is coalesced: at most one MarkReadCommand per room on
- * the wire, never backwards, the latest wins (a front end may call it for every
- * message it shows). Only when signed in: the server keeps positions for
+ * the wire and one per MARK_INTERVAL_MS, never backwards, the latest wins (a
+ * front end may call it for every message it shows: a busy room read as it
+ * scrolls costs the server one write a second, not one per message). Only when signed in: the server keeps positions for
  * signed-in users and refuses the command otherwise, so without a token the
  * position is only moved here.
  */
@@ -38,6 +39,8 @@ export interface Mention {
 
 /** The server's cap on unread counts; a local estimate stops there too. */
 export const UNREAD_CAP = 100;
+/** A room's read position goes to the server at most this often (the latest position at the end). */
+export const MARK_INTERVAL_MS = 1000;
 /** Mentions per message, at most (the server refuses more). */
 export const MENTIONS_MAX = 20;
 
@@ -54,6 +57,8 @@ interface RoomRead {
   wanted?: bigint;
   /** The MarkReadCommand on the wire: its seq and connection. */
   sent?: { seq: bigint; generation: number };
+  /** When the last MarkReadCommand for the room went out. */
+  sentAt?: number;
 }
 
 export class ReadState {
@@ -130,15 +135,26 @@ export class ReadState {
     return true;
   }
 
-  /** Send each live room's wanted position, unless one is already on the wire on this connection. */
-  flush(conn: Connection | undefined, isLive: (room: string) => boolean): void {
-    if (!conn || conn.finished || !this.signedIn) return;
+  /**
+   * Send each live room's wanted position, unless one is already on the wire
+   * on this connection or the room's last went out less than MARK_INTERVAL_MS
+   * ago. Returns when a position held back that way may go (undefined: none).
+   */
+  flush(conn: Connection | undefined, isLive: (room: string) => boolean, now: number): number | undefined {
+    if (!conn || conn.finished || !this.signedIn) return undefined;
+    let next: number | undefined;
     for (const r of this.rooms.values()) {
       if (r.wanted === undefined || !isLive(r.room)) continue;
       if (r.sent && r.sent.generation === conn.generation) continue;
+      if (r.sentAt !== undefined && now - r.sentAt < MARK_INTERVAL_MS) {
+        next = Math.min(next ?? Infinity, r.sentAt + MARK_INTERVAL_MS);
+        continue;
+      }
       r.sent = { seq: r.wanted, generation: conn.generation };
+      r.sentAt = now;
       conn.send({ case: "markRead", value: { room: r.room, seq: r.wanted } });
     }
+    return next;
   }
 
   /**

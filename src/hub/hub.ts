@@ -25,7 +25,7 @@
  * the room in its queue, until it has caught up with what this node has fanned
  * out, and becomes live in the same synchronous step.
  */
-import { ErrorCode, LeaveReason, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, LeaveReason, ReadReceiptsSetting, RoomActionKind, RoomRole } from "../../gen/chat/v1/chat_pb.js";
 import {
   LogUnavailableError,
   type ActRequest,
@@ -36,7 +36,7 @@ import {
   type RoomLog,
   type RoomPosition,
 } from "../log/room-log.js";
-import { hiddenRoom, mayJoin, type Access, type RoomStateData } from "../rooms/room-state.js";
+import { hiddenRoom, mayJoin, receiptsOn, type Access, type RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import { encodeJoinedEvent } from "../wire/joined-event.js";
 import * as events from "../wire/events.js";
@@ -53,7 +53,7 @@ import { RoomQueries, type MemberListing, type RoomListing } from "./room-querie
 import { DIRECT_PREFIX, type ActAnswer } from "./room-actions.js";
 import { directOpenedNotice, notifyNobody, type DirectNotice, type DirectNotify } from "./direct-notices.js";
 import { recordAction } from "./record-action.js";
-import { markRead, readNotifyNobody, type ReadNotice, type ReadNotify } from "./read-marks.js";
+import { markRead, readNotifyNobody, receiptSnapshot, type ReadNotice, type ReadNotify } from "./read-marks.js";
 import { SignedInSessions } from "./signed-in-sessions.js";
 import { mentionEventOf, mentionNotice, mentionNotifyNobody, type MentionNotice, type MentionNotify } from "./mentions.js";
 import { recordChange, type ChangeAnswer } from "./message-changes.js";
@@ -322,7 +322,9 @@ export class Hub implements SessionHost {
     const outcome = await markRead(this.log, m, seq, this.rooms.get(m.room)?.position.lastSeq ?? 0);
     if (outcome instanceof CommandError) return outcome;
     this.signedIn.push(outcome.userId, events.readPositionEvent(outcome.room, outcome), m.owner as Session);
-    this.readNotify(outcome);
+    const notice = { ...outcome, nickname: m.nickname };
+    this.rooms.get(m.room)?.readMoved({ userId: notice.userId, nickname: notice.nickname, readSeq: notice.readSeq });
+    this.readNotify(notice);
     return events.readPositionEvent(outcome.room, outcome);
   }
 
@@ -347,8 +349,9 @@ export class Hub implements SessionHost {
     return told;
   }
 
-  /** Another node's session of a user moved a read position: this node's sessions of the user hear of it. */
+  /** Another node's session of a user moved a read position: this node's sessions of the user hear of it, and the room's members here its receipt. */
   tellReadPosition(notice: ReadNotice): number {
+    if (notice.nickname) this.rooms.get(notice.room)?.readMoved({ userId: notice.userId, nickname: notice.nickname, readSeq: notice.readSeq });
     return this.signedIn.push(notice.userId, events.readPositionEvent(notice.room, notice));
   }
 
@@ -473,6 +476,7 @@ export class Hub implements SessionHost {
     const now = immediateEviction(action);
     if (now) this.evict(room, now);
     if (action.kind === RoomActionKind.DELETE) room.state = undefined;
+    if (action.kind === RoomActionKind.SET_READ_RECEIPTS) room.receiptsSet(action.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED);
     this.log.state(room.name).then(
       (state) => {
         if (this.rooms.get(room.name) !== room) return;
@@ -540,6 +544,9 @@ export class Hub implements SessionHost {
       this.leave(m, LeaveReason.DISCONNECTED);
       return refusal(access);
     }
+    const receipts = receiptsOn(state, page.memberCount, this.limits.readReceiptsMaxMembers);
+    const snapshot = receipts ? await receiptSnapshot(this.log, room.name, m.userId, page.members) : [];
+    if (m.isGone) return undefined;
     const resumed = options.afterSeq !== undefined;
     let recent: Uint8Array[] = [];
     let epochChanged = false;
@@ -578,7 +585,8 @@ export class Hub implements SessionHost {
         rateLimitPerSecond: this.limits.rateLimitPerSec,
         rateLimitBurst: this.limits.rateBurst,
         userId: m.userId,
-        state: roomStateFor(state, m.userId, m.grant, Date.now()),
+        state: roomStateFor(state, m.userId, m.grant, Date.now(), receipts),
+        readReceipts: snapshot,
         readSeq: BigInt(read?.readSeq ?? 0),
         unreadCount: read?.unread ?? 0,
         mentionCount: read?.mentions ?? 0,

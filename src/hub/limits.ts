@@ -37,6 +37,8 @@ export interface HubLimits extends PresenceLimits {
   maxWaitingCommands: number;
   /** How long after sending it its author may still edit a message (EditMessageCommand); deletes have no window. */
   editWindowMs: number;
+  /** Rooms with read receipts at the default setting show them while at most this many members are joined (ReadReceiptsSetting). */
+  readReceiptsMaxMembers: number;
 }
 
 export const defaultHubLimits: HubLimits = {
@@ -60,4 +62,5 @@ export const defaultHubLimits: HubLimits = {
   presenceThreshold: 200,
   presenceIntervalMs: 1000,
   presenceMaxNames: 20,
+  readReceiptsMaxMembers: 50,
 };

@@ -5,11 +5,12 @@
  * the node bus the server wires to ReadNotify) on every other node, so a
  * room read on the phone shows read on the laptop.
  */
-import { ErrorCode } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, type ReadReceipt } from "../../gen/chat/v1/chat_pb.js";
 import type { ReadNotice } from "../log/node-bus.js";
-import { LogUnavailableError, type RoomLog } from "../log/room-log.js";
+import { LogUnavailableError, type MemberRecord, type RoomLog } from "../log/room-log.js";
 import { CommandError } from "./command-error.js";
 import type { Membership } from "./membership.js";
+import { toReceipt } from "./read-receipts.js";
 
 export type { ReadNotice };
 
@@ -35,4 +36,22 @@ export async function markRead(log: RoomLog, m: Membership, seq: bigint, lastDel
     if (err instanceof LogUnavailableError) return new CommandError(ErrorCode.UNAVAILABLE, `cannot mark room ${m.room} read now (${err.message}); retry`);
     throw err;
   }
+}
+
+/**
+ * JoinedEvent.read_receipts: where the signed-in members the joined event
+ * lists (a bounded page) have read the room up to, the joining user left out.
+ */
+export async function receiptSnapshot(log: RoomLog, room: string, joiningUser: string, members: readonly MemberRecord[]): Promise<ReadReceipt[]> {
+  const others = members.filter((r) => r.shared && r.userId !== undefined && r.userId !== joiningUser);
+  const positions = await log.readPositions(room, [...new Set(others.map((r) => r.userId!))]);
+  const listed = new Set<string>();
+  const receipts: ReadReceipt[] = [];
+  for (const r of others) {
+    const readSeq = positions.get(r.userId!);
+    if (readSeq === undefined || listed.has(r.userId!)) continue;
+    listed.add(r.userId!);
+    receipts.push(toReceipt({ userId: r.userId!, nickname: r.nickname, readSeq }));
+  }
+  return receipts;
 }

@@ -7,6 +7,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   ErrorCode,
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomRole,
   RoomVisibility,
@@ -33,6 +34,7 @@ const MODERATION = [
   RoomActionKind.SET_TOPIC,
   RoomActionKind.SET_ROLE,
   RoomActionKind.LEAVE_MEMBERSHIP,
+  RoomActionKind.SET_READ_RECEIPTS,
 ];
 const MODERATION_NAMES = MODERATION.map((k) => RoomActionKind[k].toLowerCase()).join(", ");
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -89,6 +91,7 @@ export function moderateRequest(cmd: ModerateCommand, actorOf: (room: string) =>
   checkLine("action.topic", a.topic, MAX_TOPIC_BYTES);
   if (RoomRole[a.role] === undefined) throw invalid("action.role must be one of chat.v1.RoomRole");
   checkVisibility(a.visibility);
+  if (ReadReceiptsSetting[a.readReceipts] === undefined) throw invalid("action.read_receipts must be one of chat.v1.ReadReceiptsSetting (unspecified, on, off)");
   let untilMs = 0;
   if (a.until) {
     untilMs = timestampMs(a.until);
@@ -99,7 +102,7 @@ export function moderateRequest(cmd: ModerateCommand, actorOf: (room: string) =>
     room: cmd.room,
     actor: actorOf(cmd.room),
     // target_name is the server's to fill in; a command's is ignored.
-    action: { kind: a.kind, targetUser: a.targetUser || undefined, reason: a.reason, untilMs, topic: a.topic, role: a.role },
+    action: { kind: a.kind, targetUser: a.targetUser || undefined, reason: a.reason, untilMs, topic: a.topic, role: a.role, readReceipts: a.readReceipts },
     clientActionId: cmd.clientActionId,
     sentAtMs: nowMs,
   };

@@ -8,6 +8,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { LeaveReason, RoomActionSchema, RoomStateSchema, type RoomState } from "../../gen/chat/v1/chat_pb.js";
 import {
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomRole,
   RoomVisibility,
@@ -30,6 +31,7 @@ export function actionOf(bytes: Uint8Array): ActionInput {
     topic: a.topic,
     role: a.role,
     visibility: a.visibility,
+    readReceipts: a.readReceipts,
   };
 }
 
@@ -57,8 +59,8 @@ export function evictionAfter(action: ActionInput, next: RoomStateData | undefin
   return { user: out.user, reason, unlessGranted: true };
 }
 
-/** JoinedEvent.state: the room's state as this user sees it. */
-export function roomStateFor(state: RoomStateData | undefined, userId: string, grant: RoomRole | undefined, nowMs: number): RoomState {
+/** JoinedEvent.state: the room's state as this user sees it (`receiptsOn`: read receipts on at the room's size now). */
+export function roomStateFor(state: RoomStateData | undefined, userId: string, grant: RoomRole | undefined, nowMs: number, receiptsOn = false): RoomState {
   const mute = state?.mutes[userId];
   const muted = isMuted(state, userId, nowMs);
   return create(RoomStateSchema, {
@@ -69,6 +71,8 @@ export function roomStateFor(state: RoomStateData | undefined, userId: string, g
     muted,
     mutedUntil: muted && mute && mute.untilMs > 0 ? timestampFromMs(mute.untilMs) : undefined,
     directUserId: otherOf(state, userId),
+    readReceipts: state?.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED,
+    readReceiptsOn: receiptsOn,
   });
 }
 

@@ -7,12 +7,18 @@
  */
 import { LeaveReason } from "../../gen/chat/v1/chat_pb.js";
 import type { LogEntry, PresenceChange, RoomPosition } from "../log/room-log.js";
-import type { RoomStateData } from "../rooms/room-state.js";
+import { receiptsOn, ReadReceiptsSetting, type RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import * as events from "../wire/events.js";
 import type { Membership } from "./membership.js";
 import { PresenceDigest, type PresenceLimits } from "./presence-digest.js";
+import { ReceiptDigest, ReceiptFanOut, type ReceiptMove } from "./read-receipts.js";
 import { storedRole } from "./room-rights.js";
+
+/** What a room needs of the hub's limits. */
+export interface RoomLimits extends PresenceLimits {
+  readReceiptsMaxMembers: number;
+}
 
 /** Called with the delivered event of a local sender's entry (undefined: the room went away here first). */
 export type Acknowledge = (event: EncodedEvent | undefined) => void;
@@ -38,15 +44,41 @@ export class LocalRoom {
   /** Local senders waiting for their message to be fanned out here, by sequence number. */
   private readonly awaitingAck = new Map<number, Acknowledge>();
   private readonly digest: PresenceDigest;
+  private readonly receipts: ReceiptDigest;
+  /**
+   * A read receipts setting delivered in an entry, until the state read
+   * after it (a newer version than `version`) arrives: a mark read right
+   * after the entry already follows it.
+   */
+  private receiptsSetting: { setting: ReadReceiptsSetting; version: number } | undefined;
   private silenced = false;
 
   constructor(
     readonly name: string,
-    presenceLimits: PresenceLimits,
+    private readonly limits: RoomLimits,
     /** Counts deliveries for metrics: entries fanned out, receivers, ms since sent. */
     private readonly onFanOut: (receivers: number) => void,
   ) {
-    this.digest = new PresenceDigest(name, presenceLimits, (event) => this.pushPresence(event, undefined));
+    this.digest = new PresenceDigest(name, limits, (event) => this.pushPresence(event, undefined));
+    this.receipts = new ReceiptDigest(limits.presenceIntervalMs, (moves) => this.pushReceipts(moves));
+  }
+
+  /** Whether the members see read receipts now (the setting applied to the room's size). */
+  get receiptsOn(): boolean {
+    const pending = this.receiptsSetting;
+    const state = pending && (this.state?.version ?? 0) <= pending.version ? { ...this.state!, readReceipts: pending.setting } : this.state;
+    return receiptsOn(state, this.memberCount, this.limits.readReceiptsMaxMembers);
+  }
+
+  /** An entry set read receipts: it holds here until the state after it is read. */
+  receiptsSet(setting: ReadReceiptsSetting): void {
+    this.receiptsSetting = { setting, version: this.state?.version ?? 0 };
+  }
+
+  /** A member's read position moved (on any node): the others hear of it with the next digest, if receipts are on. */
+  readMoved(move: ReceiptMove): void {
+    if (this.silenced || !this.receiptsOn) return;
+    this.receipts.add(move);
   }
 
   get isUnused(): boolean {
@@ -91,6 +123,7 @@ export class LocalRoom {
   /** The room is going away on this node: nothing more will be fanned out here. */
   close(): void {
     this.digest.stop();
+    this.receipts.stop();
     for (const acknowledge of this.awaitingAck.values()) acknowledge(undefined);
     this.awaitingAck.clear();
   }
@@ -103,6 +136,7 @@ export class LocalRoom {
   silence(): void {
     this.silenced = true;
     this.digest.stop();
+    this.receipts.stop();
   }
 
   /**
@@ -138,6 +172,18 @@ export class LocalRoom {
   signal(event: EncodedEvent, from: string): void {
     for (const member of this.members) {
       if (member.state === "live" && member.nickname !== from) member.owner.queue.push(event);
+    }
+  }
+
+  /** A digest of read moves, to every member that has its joined event (turned off meanwhile: dropped). */
+  private pushReceipts(moves: ReceiptMove[]): void {
+    if (this.silenced || !this.receiptsOn) return;
+    const fanOut = new ReceiptFanOut(this.name, moves);
+    for (const member of this.members) {
+      if (!member.seesPresence) continue;
+      // Only signed-in members have read positions (and so can be movers).
+      const event = fanOut.eventFor(member.shared ? member.userId : undefined);
+      if (event) member.owner.queue.push(event);
     }
   }
 

@@ -335,6 +335,15 @@ export class EmbeddedRoomLog implements RoomLog {
     return { readSeq, ...countUnread(this.store.after(room, readSeq, UNREAD_CAP), userId) };
   }
 
+  async readPositions(room: string, userIds: readonly string[]): Promise<Map<string, number>> {
+    const positions = new Map<string, number>();
+    for (const user of userIds) {
+      const seq = this.store.readPosition(room, user);
+      if (seq > 0) positions.set(user, seq);
+    }
+    return positions;
+  }
+
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
     return this.directory.page(room, pageToken, pageSize);
   }

@@ -35,6 +35,8 @@ export interface ReadNotice {
   readSeq: number;
   unread: number;
   mentions: number;
+  /** The user's nickname in the room: members see it with the receipt (read receipts); absent from nodes before receipts. */
+  nickname?: string;
 }
 
 /** A stored message mentions users (hub/mentions.ts): their sessions are told. */
@@ -55,7 +57,7 @@ export interface NodeSessions {
   userSessions(userId: string): UserSessionInfo[];
   /** Tell the user's sessions on this node; how many were told. */
   directOpened(notice: DirectNotice): number;
-  /** Tell the user's sessions on this node where they have read a room up to; how many were told. */
+  /** Tell the user's sessions on this node where they have read a room up to (and the room's members here, when it has read receipts on); how many sessions of the user were told. */
   readMoved(notice: ReadNotice): number;
   /** Tell the mentioned users' sessions on this node; how many were told. */
   mentioned(notice: MentionNotice): number;

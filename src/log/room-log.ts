@@ -305,6 +305,8 @@ export interface RoomLog {
   markRead(room: string, userId: string, seq: number): Promise<number>;
   /** Where the user has read the room up to, and the messages from others after it (at most UNREAD_CAP). */
   readState(room: string, userId: string): Promise<ReadState>;
+  /** Where each of these users has read the room up to; users who marked nothing are left out (read receipts on a join: a bounded list). */
+  readPositions(room: string, userIds: readonly string[]): Promise<Map<string, number>>;
   /** Whether the backend answers now (health and metrics). */
   readonly available: boolean;
   /** Told whenever availability changes. */

@@ -7,7 +7,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { RoomActionSchema, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionSchema, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
 import type { ActionInput, Decision, RoomStateData } from "../rooms/room-state.js";
 import type { StoredMessage } from "./message.js";
 import type { ActRequest } from "./room-log.js";
@@ -26,6 +26,7 @@ export function encodeAction(a: ActionInput): Uint8Array {
       role: a.role ?? RoomRole.UNSPECIFIED,
       visibility: a.visibility ?? RoomVisibility.UNSPECIFIED,
       targetName: a.targetName ?? "",
+      readReceipts: a.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED,
     }),
   );
 }
@@ -39,6 +40,8 @@ export function encodeAction(a: ActionInput): Uint8Array {
 export function actionFingerprint(a: ActionInput): string {
   const roles = a.roles ? Object.entries(a.roles).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)) : [];
   const fields = [a.kind, a.targetUser ?? "", a.reason ?? "", a.untilMs ?? 0, a.topic ?? "", a.role ?? 0, a.visibility ?? 0, roles, a.direct ? [...a.direct].sort() : []];
+  // Only set_read_receipts carries a setting: other actions keep the fingerprints they had.
+  if (a.readReceipts) fields.push(a.readReceipts);
   return textHash("\u0000room-action\u0000" + JSON.stringify(fields));
 }
 

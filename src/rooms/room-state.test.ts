@@ -9,6 +9,8 @@ import {
   mayJoin,
   mayPost,
   maySee,
+  ReadReceiptsSetting,
+  receiptsOn,
   RoomActionKind as K,
   RoomRole,
   RoomVisibility,
@@ -49,6 +51,7 @@ const actions: Record<string, ActionInput> = {
   set_role: { kind: K.SET_ROLE, targetUser: "u-t", role: RoomRole.MODERATOR },
   leave: { kind: K.LEAVE_MEMBERSHIP },
   delete: { kind: K.DELETE },
+  receipts: { kind: K.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF },
 };
 
 const OK = "ok";
@@ -57,12 +60,12 @@ const F = ErrorCode.FAILED_PRECONDITION;
 
 // Rows: actor; columns: the actions above, in order.
 const table: Record<string, (typeof OK | ErrorCode)[]> = {
-  //         invite kick ban unban mute unmute topic role leave delete
-  owner: [OK, OK, OK, OK, OK, OK, OK, OK, F, D],
-  moderator: [OK, OK, OK, OK, OK, OK, OK, D, OK, D],
-  member: [D, D, D, D, D, D, D, D, OK, D],
-  none: [D, D, D, D, D, D, D, D, F, D],
-  admin: [OK, OK, OK, OK, OK, OK, OK, OK, F, OK],
+  //         invite kick ban unban mute unmute topic role leave delete receipts
+  owner: [OK, OK, OK, OK, OK, OK, OK, OK, F, D, OK],
+  moderator: [OK, OK, OK, OK, OK, OK, OK, D, OK, D, OK],
+  member: [D, D, D, D, D, D, D, D, OK, D, D],
+  none: [D, D, D, D, D, D, D, D, F, D, D],
+  admin: [OK, OK, OK, OK, OK, OK, OK, OK, F, OK, OK],
 };
 
 const cases = Object.entries(table).flatMap(([who, row]) => Object.keys(actions).map((what, i) => [who, what, row[i]] as const));
@@ -120,6 +123,33 @@ describe("rights: who may take which action", () => {
     expect(before).toEqual(copy);
     expect(d).toMatchObject({ ok: true, next: { version: 2, bans: { "u-t": { untilMs: 0, reason: "spam" } } } });
     if (d.ok) expect(d.next?.roles["u-t"]).toBeUndefined();
+  });
+});
+
+describe("read receipts", () => {
+  it("owners and moderators set them (a member cannot); the entry says what changed; unspecified goes back to the default", () => {
+    expect(decide("hall", room(), true, actors.member, actions.receipts, NOW)).toMatchObject({ ok: false, code: D, message: expect.stringMatching(/moderator/) });
+    const off = decide("hall", room(), true, actors.moderator, actions.receipts, NOW);
+    expect(off).toMatchObject({ ok: true, text: "mo turned read receipts off", next: { readReceipts: ReadReceiptsSetting.OFF, version: 2 }, action: { readReceipts: ReadReceiptsSetting.OFF } });
+    if (!off.ok || !off.next) throw new Error("refused");
+    const on = decide("hall", off.next, true, actors.owner, { kind: K.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.ON }, NOW);
+    expect(on).toMatchObject({ ok: true, text: "olga turned read receipts on", next: { readReceipts: ReadReceiptsSetting.ON } });
+    const back = decide("hall", off.next, true, actors.owner, { kind: K.SET_READ_RECEIPTS }, NOW);
+    expect(back).toMatchObject({ ok: true, text: "olga set read receipts to the server's default", action: { readReceipts: ReadReceiptsSetting.UNSPECIFIED } });
+    if (back.ok) expect(back.next).not.toHaveProperty("readReceipts");
+    expect(decide("hall", room(), true, actors.owner, { kind: K.SET_READ_RECEIPTS, readReceipts: 7 as ReadReceiptsSetting }, NOW)).toMatchObject({ ok: false, code: ErrorCode.INVALID_ARGUMENT });
+  });
+
+  it("are on by default up to the size limit and off above it; on and off hold whatever the size", () => {
+    expect(receiptsOn(undefined, 50, 50)).toBe(true);
+    expect(receiptsOn(room(), 51, 50)).toBe(false);
+    expect(receiptsOn(room({ readReceipts: ReadReceiptsSetting.ON }), 5000, 50)).toBe(true);
+    expect(receiptsOn(room({ readReceipts: ReadReceiptsSetting.OFF }), 2, 50)).toBe(false);
+  });
+
+  it("either user of a direct-message room may set them (it has no moderators)", () => {
+    const dm = { ...room({ roles: { "u-a": RoomRole.MEMBER, "u-b": RoomRole.MEMBER } }), direct: ["u-a", "u-b"] as [string, string] };
+    expect(decide("dm.x", dm, true, { userId: "u-a", name: "a" }, actions.receipts, NOW)).toMatchObject({ ok: true });
   });
 });
 

@@ -9,13 +9,15 @@
  * topic, on users below moderator only; a member may read and post (in a
  * private room that is what membership gives); a user without a role may
  * read and post in a public room. The last owner cannot give up the role.
+ * Owners and moderators set the room's read receipts (either user of a
+ * direct-message room may, as with its topic: it has no moderators).
  * The admin API (actor.admin) may do everything; a token's grant for a room
  * counts as a role in that room only.
  */
 import { createHash } from "node:crypto";
-import { ErrorCode, RoomActionKind, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
+import { ErrorCode, ReadReceiptsSetting, RoomActionKind, RoomRole, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
 
-export { RoomActionKind, RoomRole, RoomVisibility };
+export { ReadReceiptsSetting, RoomActionKind, RoomRole, RoomVisibility };
 
 export interface Restriction {
   /** When it ends (ms since epoch); 0: until lifted. */
@@ -35,6 +37,8 @@ export interface RoomStateData {
   roles: Record<string, RoomRole>;
   bans: Record<string, Restriction>;
   mutes: Record<string, Restriction>;
+  /** Read receipts as set (absent: UNSPECIFIED, the server's default by room size; states stored before the setting have none). */
+  readReceipts?: ReadReceiptsSetting;
   /** Incremented by every change: the Redis log's compare-and-set key. */
   version: number;
 }
@@ -64,6 +68,8 @@ export interface ActionInput {
   roles?: Record<string, RoomRole>;
   /** For create: a direct-message room of these two users. */
   direct?: [string, string];
+  /** For set_read_receipts: the new setting. */
+  readReceipts?: ReadReceiptsSetting;
 }
 
 export type Decision =
@@ -172,6 +178,7 @@ function checkInput(a: ActionInput, nowMs: number): string | undefined {
   if (a.untilMs && a.untilMs <= nowMs) return "until is in the past";
   if (a.role !== undefined && RoomRole[a.role] === undefined) return "role is not one of chat.v1.RoomRole";
   if (a.visibility !== undefined && RoomVisibility[a.visibility] === undefined) return "visibility is not one of chat.v1.RoomVisibility";
+  if (a.readReceipts !== undefined && ReadReceiptsSetting[a.readReceipts] === undefined) return "read_receipts is not one of chat.v1.ReadReceiptsSetting";
   if (a.roles) {
     // The creator's own role is added by decide(); it may also be listed here.
     if (Object.keys(a.roles).length > MAX_INVITES + 1) return `at most ${MAX_INVITES} users may be invited at creation`;
@@ -219,7 +226,7 @@ export function decide(room: string, state: RoomStateData | undefined, exists: b
     return { ok: true, next: undefined, action: a, text: `the room was deleted${a.reason ? `: ${a.reason}` : ""}` };
   }
   const current = state ?? defaultState(nowMs);
-  if (current.direct && !actor.admin && a.kind !== RoomActionKind.SET_TOPIC) return denied("a direct-message room has no moderation");
+  if (current.direct && !actor.admin && a.kind !== RoomActionKind.SET_TOPIC && a.kind !== RoomActionKind.SET_READ_RECEIPTS) return denied("a direct-message room has no moderation");
   const mine = actor.admin ? RoomRole.OWNER : roleOf(current, actor.userId, actor.grant);
   const target = a.targetUser ?? "";
   const theirs = roleOf(current, target);
@@ -245,6 +252,13 @@ export function decide(room: string, state: RoomStateData | undefined, exists: b
     if (mine < RoomRole.MODERATOR && !current.direct) return denied("only a moderator or an owner may set the topic");
     next.topic = a.topic ?? "";
     return { ok: true, next, action: a, text: next.topic ? `${actor.name} set the topic: ${next.topic}` : `${actor.name} cleared the topic` };
+  }
+  if (a.kind === RoomActionKind.SET_READ_RECEIPTS) {
+    if (mine < RoomRole.MODERATOR && !current.direct) return denied("only a moderator or an owner may set read receipts");
+    const setting = a.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED;
+    if (setting === ReadReceiptsSetting.UNSPECIFIED) delete next.readReceipts;
+    else next.readReceipts = setting;
+    return { ok: true, next, action: { ...a, readReceipts: setting }, text: `${actor.name} ${receiptsText(setting)}` };
   }
   if (!moderatorMay.has(a.kind)) return invalid(`${RoomActionKind[a.kind].toLowerCase()} is not an action a command may take`);
   if (mine < RoomRole.MODERATOR) return denied(`only a moderator or an owner may ${verb(a.kind)}`);
@@ -277,6 +291,24 @@ export function decide(room: string, state: RoomStateData | undefined, exists: b
       delete next.mutes[target];
       return { ok: true, next, action: a, text: `${who} was unmuted by ${actor.name}` };
   }
+}
+
+function receiptsText(setting: ReadReceiptsSetting): string {
+  if (setting === ReadReceiptsSetting.ON) return "turned read receipts on";
+  if (setting === ReadReceiptsSetting.OFF) return "turned read receipts off";
+  return "set read receipts to the server's default";
+}
+
+/**
+ * Whether the room's members see read receipts now: as set, or by default
+ * while at most `maxMembers` members are joined (--read-receipts-max-members),
+ * so a big room does not pay for them.
+ */
+export function receiptsOn(state: RoomStateData | undefined, joinedMembers: number, maxMembers: number): boolean {
+  const setting = state?.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED;
+  if (setting === ReadReceiptsSetting.ON) return true;
+  if (setting === ReadReceiptsSetting.OFF) return false;
+  return joinedMembers <= maxMembers;
 }
 
 function lastOwner(s: RoomStateData, userId: string): boolean {

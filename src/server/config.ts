@@ -41,6 +41,7 @@ export interface ServerConfig {
   membersOnJoin: number;
   presenceThreshold: number;
   presenceIntervalMs: number;
+  readReceiptsMaxMembers: number;
   maxQueuedBytes: number;
   stallTimeoutMs: number;
   maxRequestBytes: number;
@@ -112,6 +113,7 @@ export const OPTIONS: OptionSpec[] = [
   opt("membersOnJoin", "members-on-join", "MEMBERS_ON_JOIN", "int", defaultHubLimits.membersOnJoin, "members listed in a joined event at most (the rest through ListMembers)", { min: 1 }),
   opt("presenceThreshold", "presence-threshold", "PRESENCE_THRESHOLD", "int", defaultHubLimits.presenceThreshold, "rooms with more members get joins and leaves as one presence digest per interval", { min: 1 }),
   opt("presenceIntervalMs", "presence-interval-ms", "PRESENCE_INTERVAL_MS", "int", defaultHubLimits.presenceIntervalMs, "how often a large room's presence digest goes out", { min: 50 }),
+  opt("readReceiptsMaxMembers", "read-receipts-max-members", "READ_RECEIPTS_MAX_MEMBERS", "int", defaultHubLimits.readReceiptsMaxMembers, "rooms with read receipts at the default setting show them while at most this many members are joined (0: never by default)", { min: 0 }),
   opt("maxQueuedBytes", "max-queued-bytes", "MAX_QUEUED_BYTES", "int", defaultHubLimits.maxQueuedBytes, "bytes queued for one slow client before it is dropped", { min: 1024 }),
   opt("stallTimeoutMs", "stall-timeout-ms", "STALL_TIMEOUT_MS", "int", defaultHubLimits.stallTimeoutMs, "a client not reading for this long while messages arrive is dropped", { min: 1 }),
   opt("maxRequestBytes", "max-request-bytes", "MAX_REQUEST_BYTES", "int", 64 * 1024, "largest request message the transport accepts", { min: 8192 }),

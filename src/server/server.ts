@@ -170,6 +170,7 @@ export async function startChatServer(config: ServerConfig, options: StartOption
       membersOnJoin: config.membersOnJoin,
       presenceThreshold: config.presenceThreshold,
       presenceIntervalMs: config.presenceIntervalMs,
+      readReceiptsMaxMembers: config.readReceiptsMaxMembers,
       maxQueuedBytes: config.maxQueuedBytes,
       stallTimeoutMs: config.stallTimeoutMs,
       heartbeatIntervalMs: config.heartbeatMs,

@@ -1,10 +1,10 @@
 /** Helpers for room-state tests: tokens with room grants, and the room commands for a ChatTester. */
 import { SignJWT } from "jose";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { RoomActionKind, RoomRole, RoomVisibility, type ChatMessage } from "../../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionKind, RoomRole, RoomVisibility, type ChatMessage } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatTester } from "./chat-tester.js";
 
-export { RoomActionKind, RoomRole, RoomVisibility };
+export { ReadReceiptsSetting, RoomActionKind, RoomRole, RoomVisibility };
 
 export const AUTH_SECRET = "a-development-secret-of-at-least-32-bytes!";
 const hmac = new TextEncoder().encode(AUTH_SECRET);
@@ -20,6 +20,7 @@ export interface ActionFields {
   untilMs?: number;
   topic?: string;
   role?: RoomRole;
+  readReceipts?: ReadReceiptsSetting;
 }
 
 let nextAction = 1;

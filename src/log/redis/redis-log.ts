@@ -488,6 +488,17 @@ export class RedisRoomLog implements RoomLog {
     return { readSeq, ...countUnread(raw.map((r) => toStoredMessage(toEntry(r))), userId) };
   }
 
+  async readPositions(room: string, userIds: readonly string[]): Promise<Map<string, number>> {
+    const positions = new Map<string, number>();
+    if (userIds.length === 0) return positions;
+    this.requireAvailable();
+    const seqs = await this.command(() => this.redis.commands.hmget(this.keys(room).reads, ...userIds));
+    seqs.forEach((seq, i) => {
+      if (seq !== null && Number(seq) > 0) positions.set(userIds[i], Number(seq));
+    });
+    return positions;
+  }
+
   async members(room: string, pageToken: string, pageSize: number): Promise<MemberPage> {
     if (pageToken !== "" && !/^\d{1,15}$/.test(pageToken)) throw new InvalidPageTokenError();
     this.requireAvailable();

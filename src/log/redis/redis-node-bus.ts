@@ -36,7 +36,7 @@ interface Request {
 
 type Notice =
   | { t: "n"; from: string; op: "direct"; room: string; to: string; by: string }
-  | { t: "n"; from: string; op: "read"; room: string; to: string; seq: number; unread: number; mentions: number }
+  | { t: "n"; from: string; op: "read"; room: string; to: string; seq: number; unread: number; mentions: number; nick?: string }
   | { t: "n"; from: string; op: "mention"; room: string; to: string[]; seq: number; by: string; byId: string; quote: string };
 
 interface Answer {
@@ -112,7 +112,7 @@ export class RedisNodeBus implements NodeBus {
   }
 
   readMoved(notice: ReadNotice): void {
-    this.publishNotice({ t: "n", from: this.options.nodeId, op: "read", room: notice.room, to: notice.userId, seq: notice.readSeq, unread: notice.unread, mentions: notice.mentions });
+    this.publishNotice({ t: "n", from: this.options.nodeId, op: "read", room: notice.room, to: notice.userId, seq: notice.readSeq, unread: notice.unread, mentions: notice.mentions, nick: notice.nickname });
   }
 
   mentioned(notice: MentionNotice): void {
@@ -207,7 +207,8 @@ export class RedisNodeBus implements NodeBus {
     if (!text(notice.to)) return;
     if (notice.op === "direct" && text(notice.by)) this.options.local.directOpened({ room: notice.room, to: notice.to, from: notice.by });
     else if (notice.op === "read" && count(notice.seq) && count(notice.unread) && count(notice.mentions)) {
-      this.options.local.readMoved({ room: notice.room, userId: notice.to, readSeq: notice.seq, unread: notice.unread, mentions: notice.mentions });
+      const nickname = text(notice.nick) ? notice.nick : undefined;
+      this.options.local.readMoved({ room: notice.room, userId: notice.to, readSeq: notice.seq, unread: notice.unread, mentions: notice.mentions, ...(nickname ? { nickname } : {}) });
     }
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { Client } from "@connectrpc/connect";
 import { LeaveReason, RoomRole, RoomVisibility, type ChatService, type ServerEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { checkRoom, describeError, isMutedNow, mentionsIn, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
+import { checkRoom, describeError, isMutedNow, mentionsIn, seenByLine, type ChatSession, type ChatSessionEvents } from "../../../src/client/index.js";
 import type { SavedMessage } from "../saved-session.js";
 import type { Alerts } from "./alerts.js";
 import { Composer } from "./composer.js";
@@ -50,6 +50,7 @@ export class ChatApp {
     older: byId<HTMLButtonElement>("older"),
     jump: byId<HTMLButtonElement>("jump-newest"),
     typing: byId("typing"),
+    seen: byId("seen"),
     joinForm: byId<HTMLFormElement>("join-form"),
     joinRoom: byId<HTMLInputElement>("join-room"),
     leave: byId<HTMLButtonElement>("leave-room"),
@@ -304,6 +305,10 @@ export class ChatApp {
       this.views.get(this.current ?? "")?.notice(`${m.sender} mentioned you in ${title}: ${m.quote}`);
       if (!this.views.has(m.room)) void this.myRooms?.refresh();
     });
+    on("receipts", ({ room }) => {
+      const view = this.views.get(room);
+      if (view && room === this.current) this.renderSeen(view);
+    });
     on("typing", ({ room, nicknames }) => {
       const view = this.views.get(room);
       if (!view) return;
@@ -334,6 +339,7 @@ export class ChatApp {
         if (e.value.room === this.current) {
           this.ui.older.hidden = !view.hasOlder;
           this.markSeen(view);
+          this.renderSeen(view);
         }
         return;
       }
@@ -601,6 +607,7 @@ export class ChatApp {
     this.renderRooms();
     this.renderMembers(view);
     this.renderTyping(view);
+    this.renderSeen(view);
   }
 
   private renderRooms(): void {
@@ -698,6 +705,14 @@ export class ChatApp {
     const n = view.newBelow;
     this.ui.jump.hidden = n === 0;
     this.ui.jump.textContent = `${n} new ${n === 1 ? "message" : "messages"} ↓`;
+  }
+
+  /** "seen by alice and bob" under the last message, when the room has read receipts on and someone has read it. */
+  private renderSeen(view: RoomView): void {
+    const last = view.lastSeq;
+    const line = last === undefined ? "" : seenByLine(this.session.seenBy(view.name, last));
+    this.ui.seen.textContent = line;
+    this.ui.seen.hidden = line === "";
   }
 
   private renderTyping(view: RoomView): void {
