@@ -38,7 +38,7 @@ const kinds: { name: string; make(server: TestServer, token: string): SessionTra
 ];
 
 async function user(server: TestServer, kind: (typeof kinds)[number], sub: string) {
-  const session = new ChatSession({ transport: kind.make(server, await mint(sub)), server: "test", nickname: sub, backoff: { baseMs: 20, maxMs: 200 } });
+  const session = new ChatSession({ transport: kind.make(server, await mint(sub)), server: "test", nickname: sub, signedIn: true, backoff: { baseMs: 20, maxMs: 200 } });
   sessions.push(session);
   const changes: { room: string; receipts: ReceiptView[] }[] = [];
   session.on("receipts", (r) => changes.push(r));
@@ -88,9 +88,9 @@ describe.each(kinds)("read receipts in the client core over $name", (kind) => {
 });
 
 describe("read positions without authentication", () => {
-  it("markRead is refused quietly (no command error), and not sent again", async () => {
+  it("a client that thinks it is signed in: markRead is refused quietly (no command error), and not sent again", async () => {
     const server = await startTestServer({ presenceIntervalMs: 100 });
-    const session = new ChatSession({ transport: createGrpcSessionTransport(server.baseUrl, {}), server: "test", nickname: "ann", backoff: { baseMs: 20, maxMs: 200 } });
+    const session = new ChatSession({ transport: createGrpcSessionTransport(server.baseUrl, {}), server: "test", nickname: "ann", signedIn: true, backoff: { baseMs: 20, maxMs: 200 } });
     sessions.push(session);
     const errors: string[] = [];
     const refusals: string[] = [];
