@@ -51,6 +51,20 @@ describe("the hand-written message encoder", () => {
     const m: StoredMessage = { ...base, reactions: [{ emoji: "👍", userIds: ["u-a", "u-b"] }, { emoji: "🎉", userIds: ["u-b"] }] };
     const shared = encodeMessageEvent(m);
     const entry = { event: shared, reactions: m.reactions };
+    // A count whose body is 128 bytes with `mine` and 126 without: its length's varint changes size.
+    const boundary = [...Array.from({ length: 8 }, (_, i) => `user-00000${i}`), "user-000008x"];
+    expect(boundary.map((u) => u.length)).toEqual([11, 11, 11, 11, 11, 11, 11, 11, 12]);
+    for (const [reactions, viewers] of [
+      [[{ emoji: "👍", userIds: boundary }], [boundary[8], "nobody"]],
+      [[{ emoji: "🎉", userIds: ["zoë-😀", "u-a"] }, { emoji: "🇫🇷", userIds: ["u-b"] }], ["zoë-😀", "u-b"]],
+    ] as const) {
+      const r: StoredMessage = { ...base, reactions: reactions.map((x) => ({ emoji: x.emoji, userIds: [...x.userIds] })) };
+      for (const viewer of viewers) {
+        const expected = Buffer.from(encodeEvent({ case: "message", value: toChatMessage(r, viewer) }));
+        expect(Buffer.from(eventFor({ event: encodeMessageEvent(r), reactions: r.reactions }, viewer))).toEqual(expected);
+        expect(Buffer.from(encodeMessageEventFor(r, viewer))).toEqual(expected);
+      }
+    }
     for (const viewer of ["u-a", "u-b", "u-c"]) {
       const mine = encodeMessageEventFor(m, viewer);
       expect(Buffer.from(mine)).toEqual(Buffer.from(encodeEvent({ case: "message", value: toChatMessage(m, viewer) })));
