@@ -5,7 +5,7 @@ import { encodeAction } from "../log/room-states.js";
 import type { StoredMessage } from "../log/message.js";
 import { toChatMessage } from "./events.js";
 import { assembleMessageEvent, encodeMessageEvent, encodeMessageEventFor, encodeMessageHalves } from "./message-codec.js";
-import { eventFor, withReactionCounts } from "./reaction-codec.js";
+import { eventFor, withoutCounts, withReactionCounts } from "./reaction-codec.js";
 import { encodeEvent } from "./encoded-event.js";
 
 /** The generic path: build the message object and let protobuf-es encode it. */
@@ -71,6 +71,7 @@ describe("the hand-written message encoder", () => {
       expect(Buffer.from(eventFor(entry, viewer))).toEqual(Buffer.from(mine));
     }
     expect(eventFor(entry, "u-c")).toBe(shared);
+    expect(Buffer.from(withoutCounts(entry))).toEqual(Buffer.from(encodeMessageEvent(base)));
     expect(Buffer.from(withReactionCounts(encodeMessageEvent({ ...base }), m.reactions, "u-a"))).toEqual(Buffer.from(encodeMessageEventFor(m, "u-a")));
   });
 

@@ -7,8 +7,9 @@
  * `mine` false. Only a reader who reacted to it needs other bytes: since the
  * counts are the last fields, eventFor() cuts them off the shared bytes and
  * appends the reader's, so the rest of the message is never encoded again
- * (a join's recent messages, a replay and history stay shared for everyone
- * else).
+ * (a join's recent messages and history stay shared for everyone else). A
+ * resume's replay gives no counts at all (withoutCounts()): the reaction
+ * entries it replays after the message count them.
  */
 import type { ReactionRef, StoredReaction } from "../log/message.js";
 import { REACTION_USER_IDS, reactedBy } from "../log/reactions.js";
@@ -178,6 +179,18 @@ export function eventFor(entry: ReactedEntry, viewer: string | undefined): Encod
   const chat = chatMessageBytes(entry.event);
   const sizes = countSizes(entry.reactions!, viewer);
   return appendCounts(chat.subarray(0, chat.length - sharedSize(sizes)), entry.reactions!, sizes);
+}
+
+/**
+ * The entry's event without its reaction counts, as a resume's replay gives
+ * it: the reaction entries that follow it in the replay are what counts them
+ * (counted here as well, they would be counted twice).
+ */
+export function withoutCounts(entry: ReactedEntry): EncodedEvent {
+  if (!entry.reactions || entry.reactions.length === 0) return entry.event;
+  const chat = chatMessageBytes(entry.event);
+  const sizes = countSizes(entry.reactions, undefined);
+  return appendCounts(chat.subarray(0, chat.length - sizes.total), [], { total: 0, bodies: [], lengths: [], mine: [] });
 }
 
 /** ChatResponse.events[0].message = `chat` followed by the counts, in one allocation. */
