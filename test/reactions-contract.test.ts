@@ -116,6 +116,23 @@ describe.each(logBackends("reactions"))("reactions: $name", (backend) => {
     expect((await inHistory(log, "lobby", 1, "u-bob")).text).toBe("lunch?");
   });
 
+  it("recent() counts reactions as of the number it reads up to (a joiner gets the later ones as entries)", async () => {
+    const log = await open();
+    await log.subscribe("lobby", recorder().l);
+    await post(log, "lobby", ann, "count me");
+    await react(log, "lobby", bob, 1, "👍");
+    await react(log, "lobby", ann, 1, "🎉");
+    await unreact(log, "lobby", bob, 1, "👍");
+    await react(log, "lobby", mod, 1, "🎉");
+    const asOf = async (seq: number) => counts(inEntries(await log.recent("lobby", seq, all), 1, "u-ann")).sort();
+    expect(await asOf(1)).toEqual([]);
+    expect(await asOf(2)).toEqual([["👍", 1, false, ["u-bob"]]]);
+    // (An emoji that went away since comes back last: the order of the counts may differ, not the counts.)
+    expect(await asOf(3)).toEqual([["👍", 1, false, ["u-bob"]], ["🎉", 1, true, ["u-ann"]]].sort());
+    expect(await asOf(4)).toEqual([["🎉", 1, true, ["u-ann"]]]);
+    expect(await asOf(5)).toEqual([["🎉", 2, true, ["u-ann", "u-mod"]]]);
+  });
+
   it("removing: the count goes down, an emoji nobody uses goes, and used again it comes last", async () => {
     const log = await open();
     await post(log, "lobby", ann, "hi");
