@@ -49,9 +49,33 @@ interface RoomRead {
 }
 
 export class ReactionsOnRedis {
+  /**
+   * The reactions to one message this node is deciding, one after the other:
+   * decided at once, each would make the others stale (the target's
+   * reactions changed), and a message everyone reacts to would make them
+   * start over for ever. Across nodes they still race, a few at a time.
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   constructor(private readonly b: ReactionBackend) {}
 
-  async react(req: ReactRequest): Promise<ReactOutcome> {
+  react(req: ReactRequest): Promise<ReactOutcome> {
+    const key = `${req.room}\u0000${req.targetSeq}`;
+    const before = this.queues.get(key) ?? Promise.resolve();
+    const mine = before.then(
+      () => this.decideAndRecord(req),
+      () => this.decideAndRecord(req),
+    );
+    const settled = mine.catch(() => {});
+    this.queues.set(key, settled);
+    // The last one out forgets the queue: the map holds only messages being reacted to now.
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return mine;
+  }
+
+  private async decideAndRecord(req: ReactRequest): Promise<ReactOutcome> {
     const k = this.b.keys(req.room);
     const fingerprint = reactionFingerprint(req);
     for (let attempt = 0; attempt < REACT_ATTEMPTS; attempt++) {
