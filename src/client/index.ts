@@ -30,6 +30,11 @@
  * gives each edited or deleted message in its new state (and the replies whose quote followed),
  * message(room, seq) a kept message as it is now. Change entries also come as "event"s: never
  * show one as a message (isChange).
+ *
+ * Reactions (reactions.ts): react(room, seq, emoji), unreact(...) and toggleReaction(...) are
+ * queued like messages; reactionChanged gives a message's counts after each reaction entry
+ * (`mine` on ours), and kept messages carry them (message(room, seq).reactions). Reaction
+ * entries also come as "event"s: never show one as a message (isReaction).
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {
@@ -57,6 +62,7 @@ export {
   type RoomStateView,
 } from "./room-admin.js";
 export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
+export { applyReaction, checkEmoji, COMMON_EMOJI, emojiFromInput, isReaction, reactionLabel, type ReactionChanged } from "./reactions.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";

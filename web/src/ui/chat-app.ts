@@ -187,6 +187,10 @@ export class ChatApp {
     };
     created.rightsOf = (item) => this.rightsOf(room, item);
     created.onMessageAction = (seq, action) => this.messageAction(created, seq, action);
+    created.onReact = (seq, emoji) => {
+      const done = this.session.toggleReaction(room, seq, emoji);
+      if (!done.ok) this.alert(`Could not react: ${done.reason}`);
+    };
     created.log.hidden = true;
     this.views.set(room, created);
     this.ui.logs.append(created.log);
@@ -239,7 +243,8 @@ export class ChatApp {
       view?.addMessage(m);
       this.onChange();
     });
-    on("sendFailed", ({ id, room, reason, change }) => {
+    on("sendFailed", ({ id, room, reason, change, reaction }) => {
+      if (reaction) return this.alert(`Could not ${reaction.remove ? "remove your" : "add the"} ${reaction.emoji} reaction: ${reason}`);
       if (change) return this.alert(`Could not ${change.kind} the message: ${reason}`);
       this.views.get(room)?.removePending(id, reason);
       this.alert(`Your message to ${this.views.get(room)?.title ?? `#${room}`} was not sent: ${reason}`);
@@ -253,6 +258,7 @@ export class ChatApp {
         this.composer.setContext(undefined);
       }
     });
+    on("reactionChanged", (c) => this.views.get(c.room)?.applyReaction(c));
     on("joinFailed", ({ room, message }) => {
       this.refused(room, `Could not join ${this.views.get(room)?.title ?? `#${room}`}: ${message}`);
       this.drop(room);
@@ -469,12 +475,13 @@ export class ChatApp {
     this.onChange();
   }
 
-  /** What we may do to a message now: reply to any; edit our own (unless muted); delete our own, or any as a moderator. */
+  /** What we may do to a message now: reply to any; react to any and edit our own (unless muted); delete our own, or any as a moderator. */
   private rightsOf(room: string, item: { sender: string; senderId: string }): MessageAction[] {
     const state = this.session.roomState(room);
     const me = this.session.userId;
     const mine = me !== undefined && item.senderId !== "" ? item.senderId === me : item.sender === this.session.nickname;
     const actions: MessageAction[] = ["reply"];
+    if (!isMutedNow(state)) actions.push("react");
     if (mine && !isMutedNow(state)) actions.push("edit");
     if (mine || (state?.yourRole ?? RoomRole.UNSPECIFIED) >= RoomRole.MODERATOR) actions.push("delete");
     return actions;
@@ -486,8 +493,9 @@ export class ChatApp {
     if (doing) this.views.get(doing.room)?.markComposing(doing.seq);
   }
 
-  /** Reply, Edit or Delete was picked on a message. */
+  /** Reply, React, Edit or Delete was picked on a message. */
   private messageAction(view: RoomView, seq: bigint, action: MessageAction): void {
+    if (action === "react") return view.openPicker(seq);
     const item = view.log.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
     const sender = item?.dataset.sender ?? "";
     if (action === "delete") {
