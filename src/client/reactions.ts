@@ -88,14 +88,15 @@ export function emojiFromInput(text: string): string {
 }
 
 const segmenter = typeof Intl !== "undefined" && "Segmenter" in Intl ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : undefined;
+/** Something an emoji is made of (a pictograph, a flag's letters, a keycap). */
+const EMOJI_PART = /[\p{Extended_Pictographic}\p{Regional_Indicator}\u20E3]/u;
 
 /** Why the server would refuse this as a reaction (undefined: it looks like one emoji). */
 export function checkEmoji(emoji: string): string | undefined {
   if (emoji === "") return "a reaction is one emoji";
   if (new TextEncoder().encode(emoji).length > EMOJI_MAX_BYTES) return `a reaction is one emoji (at most ${EMOJI_MAX_BYTES} bytes)`;
-  // Letters, digits, spaces, controls: not an emoji (the server decides the finer points).
-  if (/[\p{L}\p{N}\s\p{C}]/u.test(emoji.replace(/[\u200d\ufe0f\u20e3]/g, ""))) return `"${emoji}" is not an emoji (try 👍 or :+1:)`;
-  if (segmenter && [...segmenter.segment(emoji)].length !== 1) return "a reaction is one emoji";
+  const one = segmenter ? [...segmenter.segment(emoji)].length === 1 : true;
+  if (!one || !EMOJI_PART.test(emoji)) return `"${emoji}" is not one emoji (try 👍 or :+1:)`;
   return undefined;
 }
 
