@@ -187,8 +187,9 @@ export class ChatApp {
     };
     created.rightsOf = (item) => this.rightsOf(room, item);
     created.onMessageAction = (seq, action) => this.messageAction(created, seq, action);
+    // What the chips show decides (a message paged in from older history is counted by the view, not the session).
     created.onReact = (seq, emoji) => {
-      const done = this.session.toggleReaction(room, seq, emoji);
+      const done = created.reactedWith(seq, emoji) ? this.session.unreact(room, seq, emoji) : this.session.react(room, seq, emoji);
       if (!done.ok) this.alert(`Could not react: ${done.reason}`);
     };
     created.log.hidden = true;
