@@ -214,7 +214,58 @@ describe("SqliteHistoryStore persistence", () => {
     close(reopened);
     const raw = new Database(dbPath, { readonly: true });
     expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(5);
+    expect(SCHEMA_VERSION).toBe(6);
+    raw.close();
+  });
+
+  it("upgrades a version 5 file (before reactions): its messages have none, then count reactions, lose them when deleted, and keep them across a restart", () => {
+    const db = new Database(dbPath);
+    db.pragma("journal_mode = WAL");
+    db.exec(`
+      CREATE TABLE rooms (name TEXT PRIMARY KEY NOT NULL, epoch TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, kept INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL, id_count INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, client_msg_id TEXT NOT NULL DEFAULT '', sender_id TEXT NOT NULL DEFAULT '', action BLOB,
+        change_kind INTEGER NOT NULL DEFAULT 0, change_target INTEGER NOT NULL DEFAULT 0, edited_at_ms INTEGER, deleted INTEGER NOT NULL DEFAULT 0,
+        reply_to_seq INTEGER NOT NULL DEFAULT 0, reply_sender TEXT NOT NULL DEFAULT '', reply_quote TEXT NOT NULL DEFAULT '', reply_deleted INTEGER NOT NULL DEFAULT 0,
+        mentions TEXT NOT NULL DEFAULT '', PRIMARY KEY (room, seq));
+      CREATE INDEX messages_by_change_target ON messages (room, change_target) WHERE change_target != 0;
+      CREATE INDEX messages_by_reply_to ON messages (room, reply_to_seq) WHERE reply_to_seq != 0;
+      CREATE TABLE sent_ids (room TEXT NOT NULL, sender TEXT NOT NULL, client_msg_id TEXT NOT NULL, seq INTEGER NOT NULL, sent_at_ms INTEGER NOT NULL, text_hash TEXT NOT NULL, PRIMARY KEY (room, sender, client_msg_id)) WITHOUT ROWID;
+      CREATE INDEX sent_ids_by_age ON sent_ids (room, sent_at_ms);
+      CREATE TABLE room_states (name TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE room_roles (user_id TEXT NOT NULL, room TEXT NOT NULL, role INTEGER NOT NULL, PRIMARY KEY (user_id, room)) WITHOUT ROWID;
+      CREATE INDEX room_roles_by_room ON room_roles (room);
+      CREATE TABLE read_positions (room TEXT NOT NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (room, user_id)) WITHOUT ROWID;
+      INSERT INTO rooms VALUES ('lobby', 'old-epoch', 2, 2, 1, 0);
+      INSERT INTO messages (room, seq, sender, text, sent_at_ms, sender_id, mentions) VALUES ('lobby', 1, 'ann', 'from v5', 1000, 'u-ann', 'u-bob'), ('lobby', 2, 'bob', 'hi', 2000, 'u-bob', '');
+      INSERT INTO read_positions VALUES ('lobby', 'u-bob', 1);
+      PRAGMA user_version = 5;
+    `);
+    db.close();
+    const store = open();
+    expect(store.recent("lobby", 10)).toEqual([
+      { room: "lobby", seq: 1, sender: "ann", text: "from v5", sentAtMs: 1000, clientMsgId: "", senderId: "u-ann", mentions: ["u-bob"] },
+      { room: "lobby", seq: 2, sender: "bob", text: "hi", sentAtMs: 2000, clientMsgId: "", senderId: "u-bob" },
+    ]);
+    expect(store.readPosition("lobby", "u-bob")).toBe(1);
+    const reaction = (seq: number, senderId: string, targetSeq: number, emoji: string, removed = false) =>
+      msg("lobby", seq, { sender: senderId.slice(2), senderId, text: "", reaction: { targetSeq, emoji, removed } });
+    store.append([
+      { message: reaction(3, "u-bob", 1, "👍"), epoch: "x", textHash: "h" },
+      { message: reaction(4, "u-ann", 1, "👍"), epoch: "x", textHash: "h" },
+      { message: reaction(5, "u-ann", 2, "🎉"), epoch: "x", textHash: "h" },
+      { message: reaction(6, "u-ann", 1, "👍", true), epoch: "x", textHash: "h" },
+    ]);
+    expect(store.get("lobby", 1)?.reactions).toEqual([{ emoji: "👍", userIds: ["u-bob"] }]);
+    expect(store.get("lobby", 6)?.reaction).toEqual({ targetSeq: 1, emoji: "👍", removed: true });
+    store.append([{ message: msg("lobby", 7, { sender: "bob", senderId: "u-bob", text: "", change: { targetSeq: 2, kind: 2 } }), epoch: "x", textHash: "h" }]);
+    expect(store.get("lobby", 2)).toEqual({ room: "lobby", seq: 2, sender: "bob", text: "", sentAtMs: 2000, clientMsgId: "", senderId: "u-bob", deleted: true });
+    close(store);
+    const reopened = open();
+    expect(reopened.get("lobby", 1)?.reactions).toEqual([{ emoji: "👍", userIds: ["u-bob"] }]);
+    expect(reopened.get("lobby", 2)?.reactions).toBeUndefined();
+    close(reopened);
+    const raw = new Database(dbPath, { readonly: true });
+    expect(raw.pragma("user_version", { simple: true })).toBe(6);
     raw.close();
   });
 

@@ -58,6 +58,9 @@ import { SignedInSessions } from "./signed-in-sessions.js";
 import { mentionEventOf, mentionNotice, mentionNotifyNobody, type MentionNotice, type MentionNotify } from "./mentions.js";
 import { recordChange, type ChangeAnswer } from "./message-changes.js";
 import type { ChangeRequest } from "../log/message-changes.js";
+import type { ReactRequest } from "../log/reactions.js";
+import { recordReaction } from "./reactions.js";
+import { eventFor } from "../wire/reaction-codec.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SendExtras, type SessionHost, type SessionTransport } from "./session.js";
 
@@ -314,6 +317,11 @@ export class Hub implements SessionHost {
     return recordChange(this.log, request, () => this.rooms.get(request.room));
   }
 
+  /** React to a message through its room's log: the reaction's entry, the target for a no-op, or the refusal. */
+  react(request: ReactRequest): Promise<CommandError | ChangeAnswer> {
+    return recordReaction(this.log, request, () => this.rooms.get(request.room));
+  }
+
   /**
    * Move the member's read position forward; the answer goes to its session,
    * the same event to the user's other sessions on every node.
@@ -548,7 +556,8 @@ export class Hub implements SessionHost {
     if (!resumed) {
       lastSeq = room.position.lastSeq;
       const entries = await this.log.recent(room.name, lastSeq, { maxMessages: this.limits.recentOnJoin, maxBytes: this.limits.maxQueuedBytes / 4 });
-      recent = entries.map((e) => e.event);
+      // Shared bytes, except the messages this user reacted to (ReactionCount.mine).
+      recent = entries.map((e) => eventFor(e, m.userId));
       m.replayCursor = lastSeq;
     } else {
       // A client that had seen nothing (after_seq 0) has lost nothing to a new epoch; a position
@@ -621,7 +630,7 @@ export class Hub implements SessionHost {
         for (const e of entries) {
           if (e.seq > room.position.lastSeq) break;
           if (e.seq <= m.replayCursor) continue;
-          queue.push(e.event);
+          queue.push(eventFor(e, m.userId));
           m.replayCursor = e.seq;
           pushed = true;
         }

@@ -30,6 +30,8 @@ import type { ActAnswer } from "./room-actions.js";
 import type { ChangeRequest } from "../log/message-changes.js";
 import { MessageChanges, safeSeq, type ChangeAnswer } from "./message-changes.js";
 import { RoomCommands, type JoinRequest } from "./room-commands.js";
+import { Reactions } from "./reactions.js";
+import type { ReactRequest } from "../log/reactions.js";
 import type { DirectNotify } from "./direct-notices.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
@@ -93,6 +95,8 @@ export interface SessionHost {
   markRead(membership: Membership, seq: bigint): Promise<CommandError | EncodedEvent>;
   /** Edit or delete a message through its room's log: the change's entry, or the refusal. */
   change(request: ChangeRequest): Promise<CommandError | ChangeAnswer>;
+  /** React to a message through its room's log: the reaction's entry (or the target, for a no-op), or the refusal. */
+  react(request: ReactRequest): Promise<CommandError | ChangeAnswer>;
   typing(membership: Membership): void;
   /** Change a room's state through its log: the action's entry, or the refusal. */
   act(request: ActRequest): Promise<CommandError | ActAnswer>;
@@ -133,6 +137,7 @@ export class Session implements MemberOwner {
   private inputEnded = false;
   private readonly roomCommands: RoomCommands;
   private readonly messageChanges: MessageChanges;
+  private readonly reactions: Reactions;
   private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
@@ -162,11 +167,13 @@ export class Session implements MemberOwner {
       startJoin: (join, prepared, ctx, reply) => this.startJoin(join, prepared, ctx, reply),
       abort: (reason) => this.abort(reason),
     });
-    this.messageChanges = new MessageChanges(hub, {
-      membership: (room) => this.membership(room),
-      answer: (reply, event) => this.answer(reply, event),
-      abort: (reason) => this.abort(reason),
-    });
+    const changeSession = {
+      membership: (room: string) => this.membership(room),
+      answer: (reply: CommandReply | undefined, event: EncodedEvent) => this.answer(reply, event),
+      abort: (reason: DisconnectReason) => this.abort(reason),
+    };
+    this.messageChanges = new MessageChanges(hub, changeSession);
+    this.reactions = new Reactions(hub, changeSession);
   }
 
   /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */
@@ -308,6 +315,10 @@ export class Session implements MemberOwner {
           ctx.room = command.value.room;
           ctx.clientMsgId = command.value.clientMsgId;
           return this.messageChanges.delete(command.value, ctx, reply);
+        case "react":
+          ctx.room = command.value.room;
+          ctx.clientMsgId = command.value.clientMsgId;
+          return this.reactions.react(command.value, ctx, reply);
         case "ping":
           return this.ping(command.value.nonce, reply);
         case "typing":
@@ -329,7 +340,7 @@ export class Session implements MemberOwner {
           return this.markRead(command.value.room, command.value.seq, ctx, reply);
         default:
           throw invalid(
-            "request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct, edit_message, delete_message, mark_read)",
+            "request has no command set (expected one of join, leave, send, ping, typing, rename, create_room, moderate, open_direct, edit_message, delete_message, mark_read, react)",
           );
       }
     } catch (err) {
@@ -573,6 +584,8 @@ function kindOf(c: ChatRequest["command"]["case"]): CommandKind {
       return CommandKind.DELETE_MESSAGE;
     case "markRead":
       return CommandKind.MARK_READ;
+    case "react":
+      return CommandKind.REACT;
     default:
       return CommandKind.UNSPECIFIED;
   }

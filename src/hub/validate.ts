@@ -37,3 +37,31 @@ export function checkId(what: string, id: string): string | undefined {
   if (CONTROL_CHARS.test(id)) return `${what} must not contain control characters`;
   return undefined;
 }
+
+export const EMOJI_MAX_BYTES = 32;
+
+// Built at run time: a browser without the `v` flag falls back to a looser test (below).
+const RGI_EMOJI = (() => {
+  try {
+    return new RegExp("^\\p{RGI_Emoji}$", "v");
+  } catch {
+    return undefined;
+  }
+})();
+/** A pictograph written bare (e.g. "❤" without its emoji variation selector): what terminals often send. */
+const PICTOGRAPH = /^\p{Extended_Pictographic}\uFE0F?$/u;
+const EMOJI_PART = /[\p{Extended_Pictographic}\p{Regional_Indicator}\u20E3]/u;
+const graphemes = typeof Intl.Segmenter === "function" ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : undefined;
+
+/** A reaction's emoji (ReactCommand.emoji): one emoji, i.e. one grapheme cluster of emoji, at most 32 bytes. */
+export function checkEmoji(emoji: string): string | undefined {
+  if (emoji.length === 0) return "emoji must not be empty";
+  const bytes = utf8.encode(emoji).length;
+  if (bytes > EMOJI_MAX_BYTES) return `emoji must be at most ${EMOJI_MAX_BYTES} bytes of UTF-8 (got ${bytes})`;
+  let count = 0;
+  if (graphemes) for (const _ of graphemes.segment(emoji)) count++;
+  const one = graphemes ? count === 1 : true;
+  const emojiLike = RGI_EMOJI ? RGI_EMOJI.test(emoji) || PICTOGRAPH.test(emoji) : EMOJI_PART.test(emoji);
+  if (!one || !emojiLike) return "emoji must be one emoji (e.g. 👍), not text or several";
+  return undefined;
+}

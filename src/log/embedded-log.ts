@@ -52,7 +52,8 @@ import type {
   UserRoom,
 } from "./room-log.js";
 import { changeEntry, changeFingerprint, decideChange, decideReply, replyRef, sendFingerprint, type ChangeRequest } from "./message-changes.js";
-import type { ChangeOutcome } from "./room-log.js";
+import type { ChangeOutcome, ReactOutcome } from "./room-log.js";
+import { decideReaction, reactionEntry, reactionFingerprint, type ReactRequest } from "./reactions.js";
 import { actionEntry, actionFingerprint, frozenState } from "./room-states.js";
 
 /** What the log needs from the process's turn scheduler. */
@@ -214,6 +215,43 @@ export class EmbeddedRoomLog implements RoomLog {
     const stored = await outcome;
     if (stored.kind !== "stored") throw new Error(`message change not stored: ${stored.kind}`);
     return { kind: "stored", seq: stored.seq };
+  }
+
+  async react(req: ReactRequest): Promise<ReactOutcome> {
+    // As a change: decided against the room as it stands, everything numbered before it stored first.
+    this.commit();
+    const fingerprint = reactionFingerprint(req);
+    if (req.clientMsgId) {
+      const sent = this.store.findSent(req.room, req.sender, req.clientMsgId);
+      if (sent) {
+        if (sent.textHash !== fingerprint) return { kind: "conflict" };
+        const original = this.store.get(req.room, sent.seq);
+        return { kind: "duplicate", original: original ?? { ...reactionEntry(req), seq: sent.seq, sentAtMs: sent.sentAtMs } };
+      }
+    }
+    const state = this.roomOf(req.room);
+    const target = this.store.get(req.room, req.targetSeq);
+    const decision = decideReaction(req, target, this.positionOf(req.room, state), this.stateOf(req.room), Date.now());
+    if (!decision.ok || !decision.changed) this.forgetIfIdle(req.room, state);
+    if (!decision.ok) return { kind: "refused", code: decision.code, message: decision.message };
+    if (!decision.changed) return { kind: "unchanged", target: toEntry(target!) };
+    const outcome = this.enqueue(reactionEntry(req), state, fingerprint);
+    this.commit();
+    this.refreshCached(req.room, state, req.targetSeq);
+    const stored = await outcome;
+    if (stored.kind !== "stored") throw new Error(`reaction not stored: ${stored.kind}`);
+    return { kind: "stored", seq: stored.seq };
+  }
+
+  /** The cached tail's copy of entry `seq` is encoded again from the store (its reactions changed). */
+  private refreshCached(room: string, state: RoomState, seq: number): void {
+    const recent = state.recent;
+    if (!recent || recent.length === 0) return;
+    const at = seq - recent[0].seq;
+    if (at < 0 || at >= recent.length || recent[at].seq !== seq) return;
+    const message = this.store.get(room, seq);
+    if (message) recent[at] = toEntry(message);
+    else state.recent = undefined;
   }
 
   /** The entry `seq` of the room: stored, or numbered and pending in this turn. */
@@ -532,6 +570,7 @@ export class EmbeddedRoomLog implements RoomLog {
 /** A stored message as the log delivers it (with its action, if it is one, for nodes to act on). */
 function toEntry(m: StoredMessage): LogEntry {
   const event = encodeMessageEvent(m);
+  if (m.reactions?.length) return { seq: m.seq, event, reactions: m.reactions };
   return m.action ? { seq: m.seq, event, action: m.action } : { seq: m.seq, event };
 }
 

@@ -51,15 +51,16 @@ export function replyRef(target: StoredMessage): ReplyRef {
   return { seq: target.seq, sender: target.sender, quote: target.deleted ? "" : quoteOf(target.text), deleted: target.deleted === true };
 }
 
-/** Why an entry may not be changed or replied to, or undefined when it is a message. */
-function notAMessage(room: string, target: StoredMessage): string | undefined {
+/** Why an entry may not be changed, replied or reacted to, or undefined when it is a message. */
+export function notAMessage(room: string, target: StoredMessage): string | undefined {
   if (target.action) return `entry ${target.seq} of room ${room} is a room action, not a message`;
   if (target.change) return `entry ${target.seq} of room ${room} is an edit or delete, not a message`;
+  if (target.reaction) return `entry ${target.seq} of room ${room} is a reaction, not a message`;
   return undefined;
 }
 
 /** The target was not found: never numbered (NOT_FOUND), or numbered and dropped by retention (FAILED_PRECONDITION). */
-function missing(room: string, seq: number, position: RoomPosition, doing: string): Access {
+export function missing(room: string, seq: number, position: RoomPosition, doing: string): Access {
   if (seq < 1 || seq > position.lastSeq) return { ok: false, code: ErrorCode.NOT_FOUND, message: `room ${room} has no message ${seq}` };
   return { ok: false, code: ErrorCode.FAILED_PRECONDITION, message: `message ${seq} of room ${room} is beyond retention (no longer kept): it cannot be ${doing}` };
 }

@@ -26,6 +26,27 @@ export interface StoredMessage {
   replyTo?: ReplyRef;
   /** The user ids the message mentions (ChatMessage.mentions); absent: none. */
   mentions?: readonly string[];
+  /** For an entry that adds or removes a reaction (ChatMessage.reaction). */
+  reaction?: ReactionRef;
+  /** The message's reactions (log/reactions.ts): absent or empty when none. */
+  reactions?: readonly StoredReaction[];
+}
+
+/** What a reaction entry changes: chat.v1.Reaction. */
+export interface ReactionRef {
+  targetSeq: number;
+  emoji: string;
+  removed: boolean;
+}
+
+/**
+ * One emoji's reactions on a message: every user who reacted with it, in the
+ * order they did (what ChatMessage.reactions counts, `mine` and the first
+ * user ids are computed from it per reader).
+ */
+export interface StoredReaction {
+  emoji: string;
+  userIds: readonly string[];
 }
 
 /** What a change entry changes: chat.v1.MessageChange (kind: MessageChangeKind EDIT = 1, DELETE = 2). */

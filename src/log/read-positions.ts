@@ -26,7 +26,7 @@ export function countUnread(after: readonly StoredMessage[], userId: string): { 
   let unread = 0;
   let mentions = 0;
   for (const m of after) {
-    if (m.action || m.change || m.deleted || m.senderId === userId) continue;
+    if (m.action || m.change || m.reaction || m.deleted || m.senderId === userId) continue;
     unread++;
     if (m.mentions?.includes(userId)) mentions++;
   }

@@ -17,9 +17,11 @@ import type { ActionInput, Actor, RoomStateData } from "../rooms/room-state.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import type { ReplyRef, RoomPosition, StoredMessage } from "./message.js";
 import type { ChangeRequest } from "./message-changes.js";
+import type { ReactRequest } from "./reactions.js";
+import type { StoredReaction } from "./message.js";
 import type { ReadState } from "./read-positions.js";
 
-export type { ChangeRequest, RoomPosition, StoredMessage };
+export type { ChangeRequest, ReactRequest, RoomPosition, StoredMessage };
 
 /** One stored message as the log delivers it: its number and its encoded ServerEvent. */
 export interface LogEntry {
@@ -33,6 +35,12 @@ export interface LogEntry {
    * every entry.
    */
   readonly action?: Uint8Array;
+  /**
+   * For a message with reactions: what `event` counts (with every
+   * ReactionCount.mine false), so a reader who reacted gets theirs
+   * (wire/reaction-codec.ts eventFor()).
+   */
+  readonly reactions?: readonly StoredReaction[];
 }
 
 export interface PublishRequest {
@@ -104,6 +112,12 @@ export type ChangeOutcome =
   | { kind: "duplicate"; original: StoredMessage }
   | { kind: "conflict" }
   | Refusal;
+
+/** What a reaction (ReactRequest) came to: as ChangeOutcome, or nothing to change. */
+export type ReactOutcome =
+  | ChangeOutcome
+  /** The user already has (or, removing, has not) this reaction: nothing recorded; the target as it stands. */
+  | { kind: "unchanged"; target: LogEntry };
 
 /** A room in a user's list ("my rooms"). */
 export interface UserRoom {
@@ -281,6 +295,14 @@ export interface RoomLog {
    * then on reads give the target in its new state.
    */
   change(req: ChangeRequest): Promise<ChangeOutcome>;
+  /**
+   * Decide a reaction to an earlier message (log/reactions.ts
+   * decideReaction()) and, if it changes anything, record it as the room's
+   * next entry, applied to its target's reactions, in one atomic step; every
+   * subscribed node gets the entry. From then on reads give the target with
+   * its reactions counted.
+   */
+  react(req: ReactRequest): Promise<ReactOutcome>;
   /** The room's state; undefined for a room without one (public, no roles) or no room at all. */
   state(room: string): Promise<RoomStateData | undefined>;
   /** Whether the room exists in any form (state, members or history): what a create must find free. */

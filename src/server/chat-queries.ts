@@ -72,7 +72,7 @@ export function chatQueries(hub: Hub): ChatQueries {
         };
         const page = await hub.history(req.room, query, caller);
         return create(GetHistoryResponseSchema, {
-          messages: page.messages.map(toChatMessage),
+          messages: page.messages.map((m) => toChatMessage(m, caller?.subject)),
           epoch: page.position.epoch,
           firstSeq: BigInt(page.position.firstSeq),
           lastSeq: BigInt(page.position.lastSeq),

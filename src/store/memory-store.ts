@@ -9,6 +9,7 @@
  * silent reset). A new store is a new history: every room gets a fresh epoch.
  */
 import { MessageChangeKind, quoteOf } from "../log/message-changes.js";
+import { applyReaction } from "../log/reactions.js";
 import type { RoomStateData } from "../rooms/room-state.js";
 import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { defaultRetention, type Retention } from "./retention.js";
@@ -36,7 +37,14 @@ interface RoomHistory {
 const messageBytes = (m: StoredMessage) =>
   MESSAGE_OVERHEAD +
   2 * (m.text.length + m.sender.length + m.clientMsgId.length + (m.senderId?.length ?? 0) + (m.replyTo ? m.replyTo.sender.length + m.replyTo.quote.length : 0)) +
-  (m.action?.length ?? 0);
+  (m.action?.length ?? 0) +
+  reactionBytes(m);
+/** The reactions a message carries (each user id counted, with a small overhead per emoji). */
+const reactionBytes = (m: StoredMessage) => {
+  let bytes = m.reaction ? 2 * m.reaction.emoji.length + 16 : 0;
+  for (const r of m.reactions ?? []) bytes += 16 + 2 * r.emoji.length + r.userIds.reduce((n, u) => n + 8 + 2 * u.length, 0);
+  return bytes;
+};
 const keyBytes = (key: string) => KEY_OVERHEAD + 2 * key.length;
 const clientKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`;
 
@@ -97,6 +105,7 @@ export class MemoryHistoryStore implements HistoryStore {
       h.lastSeq = m.seq;
       this.grow(h, messageBytes(m));
       if (m.change) this.applyChange(h, m);
+      if (m.reaction) this.applyReactionEntry(h, m);
       if (m.clientMsgId) this.remember(h, clientKey(m.sender, m.clientMsgId), { seq: m.seq, sentAtMs: m.sentAtMs, textHash });
       this.trim(h, now);
     }
@@ -205,12 +214,24 @@ export class MemoryHistoryStore implements HistoryStore {
       return;
     }
     // New objects, never changed in place: whoever holds the old ones (a duplicate's answer) keeps them.
-    this.replace(h, at, { ...target, text: "", deleted: true });
+    // A deleted message loses its reactions with its text.
+    const { reactions: _gone, ...kept } = target;
+    this.replace(h, at, { ...kept, text: "", deleted: true });
     for (let i = at + 1; i < h.messages.length; i++) {
       const m = h.messages[i];
       if (m.change?.targetSeq === targetSeq && m.change.kind === MessageChangeKind.EDIT && m.text !== "") this.replace(h, i, { ...m, text: "" });
     }
     this.rewriteReplies(h, targetSeq, { quote: "", deleted: true }, at);
+  }
+
+  /** Apply a reaction entry to its target's reactions (a target dropped by retention, or deleted, is left alone). */
+  private applyReactionEntry(h: RoomHistory, entry: StoredMessage): void {
+    const at = indexAfter(h, entry.reaction!.targetSeq - 1);
+    const target = h.messages[at];
+    if (target?.seq !== entry.reaction!.targetSeq || target.deleted) return;
+    const { reactions: _old, ...rest } = target;
+    const reactions = applyReaction(target.reactions, entry.senderId ?? "", entry.reaction!);
+    this.replace(h, at, reactions.length > 0 ? { ...rest, reactions } : rest);
   }
 
   /** The replies to `targetSeq` (all after it) quote it as it is now. */

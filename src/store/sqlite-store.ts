@@ -54,11 +54,12 @@ import Database from "better-sqlite3";
 import type { RoomStateData } from "../rooms/room-state.js";
 import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, StoredMessage } from "./history-store.js";
 import { MessageChangeKind, quoteOf } from "../log/message-changes.js";
+import { applyReaction, reactionsFromJson, reactionsToJson } from "../log/reactions.js";
 import { textHash } from "../log/text-hash.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** The history database could not be opened: the message names the file and says why, in one line. */
 export class StoreOpenError extends Error {
@@ -110,6 +111,10 @@ interface MessageRow {
   reply_quote: string;
   reply_deleted: number;
   mentions: string;
+  reaction_target: number;
+  reaction_emoji: string;
+  reaction_removed: number;
+  reactions: string;
 }
 
 /** Rooms handled per slice of a background prune pass. */
@@ -218,8 +223,22 @@ CREATE TABLE read_positions (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 6 (issue 19): reactions. A reaction entry names its target, emoji
+ * and whether it removes it (reaction_*); the target keeps its reactions as
+ * JSON (log/reactions.ts reactionsToJson: per emoji in the order first used,
+ * every user who reacted), rewritten in the append that stores the entry, so
+ * a page of history reads them with its rows (no join, no second query).
+ */
+const SCHEMA_V6 = `
+ALTER TABLE messages ADD COLUMN reaction_target INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reaction_emoji TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN reaction_removed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '';
+`;
+
 const MESSAGE_COLUMNS =
-  "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted, mentions";
+  "room, seq, sender, text, sent_at_ms, client_msg_id, sender_id, action, change_kind, change_target, edited_at_ms, deleted, reply_to_seq, reply_sender, reply_quote, reply_deleted, mentions, reaction_target, reaction_emoji, reaction_removed, reactions";
 
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
@@ -404,8 +423,10 @@ export class SqliteHistoryStore implements HistoryStore {
         m.room, m.seq, m.sender, m.text, m.sentAtMs, m.clientMsgId, m.senderId ?? "", m.action ?? null,
         m.change?.kind ?? 0, m.change?.targetSeq ?? 0, m.editedAtMs ?? null, m.deleted ? 1 : 0,
         r?.seq ?? 0, r?.sender ?? "", r?.quote ?? "", r?.deleted ? 1 : 0, m.mentions?.join("\n") ?? "",
+        m.reaction?.targetSeq ?? 0, m.reaction?.emoji ?? "", m.reaction?.removed ? 1 : 0, reactionsToJson(m.reactions),
       );
       if (m.change) this.applyChange(m);
+      if (m.reaction) this.applyReactionEntry(m);
       if (state) this.putState(m.room, state);
       room.lastSeq = m.seq;
       room.kept++;
@@ -440,6 +461,14 @@ export class SqliteHistoryStore implements HistoryStore {
     if (this.stmts.deleteTarget.run(room, targetSeq).changes === 0) return;
     this.stmts.emptyEdits.run(room, targetSeq, MessageChangeKind.EDIT);
     this.stmts.setReplyQuotes.run("", 1, room, targetSeq);
+  }
+
+  /** Apply a reaction entry to its target's reactions (a target dropped by retention, or deleted, is left alone). */
+  private applyReactionEntry(entry: StoredMessage): void {
+    const target = this.stmts.targetReactions.get(entry.room, entry.reaction!.targetSeq) as { reactions: string } | undefined;
+    if (!target) return;
+    const next = applyReaction(reactionsFromJson(target.reactions), entry.senderId ?? "", entry.reaction!);
+    this.stmts.setReactions.run(reactionsToJson(next), entry.room, entry.reaction!.targetSeq);
   }
 
   private putState(room: string, state: RoomStateData): void {
@@ -488,10 +517,13 @@ function prepareStatements(db: Database.Database) {
     setCounters: db.prepare("UPDATE rooms SET last_seq = ?, kept = ?, id_count = ? WHERE name = ?"),
     reduceCounters: db.prepare("UPDATE rooms SET kept = kept - ?, id_count = id_count - ? WHERE name = ?"),
     deleteIfEmpty: db.prepare("DELETE FROM rooms WHERE name = ? AND kept = 0 AND id_count = 0"),
-    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    targetReactions: db.prepare("SELECT reactions FROM messages WHERE room = ? AND seq = ? AND deleted = 0"),
+    setReactions: db.prepare("UPDATE messages SET reactions = ? WHERE room = ? AND seq = ?"),
     get: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq = ?`),
     editTarget: db.prepare("UPDATE messages SET text = ?, edited_at_ms = ? WHERE room = ? AND seq = ? AND deleted = 0"),
-    deleteTarget: db.prepare("UPDATE messages SET text = '', deleted = 1 WHERE room = ? AND seq = ? AND deleted = 0"),
+    // A deleted message loses its reactions with its text.
+    deleteTarget: db.prepare("UPDATE messages SET text = '', deleted = 1, reactions = '' WHERE room = ? AND seq = ? AND deleted = 0"),
     emptyEdits: db.prepare("UPDATE messages SET text = '' WHERE room = ? AND change_target = ? AND change_kind = ? AND text != ''"),
     setReplyQuotes: db.prepare("UPDATE messages SET reply_quote = ?, reply_deleted = ? WHERE room = ? AND reply_to_seq = ?"),
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
@@ -545,6 +577,8 @@ function toMessage(row: MessageRow): StoredMessage {
     ...(row.deleted ? { deleted: true } : {}),
     ...(row.reply_to_seq ? { replyTo: { seq: row.reply_to_seq, sender: row.reply_sender, quote: row.reply_quote, deleted: row.reply_deleted === 1 } } : {}),
     ...(row.mentions ? { mentions: row.mentions.split("\n") } : {}),
+    ...(row.reaction_target ? { reaction: { targetSeq: row.reaction_target, emoji: row.reaction_emoji, removed: row.reaction_removed === 1 } } : {}),
+    ...(row.reactions ? { reactions: reactionsFromJson(row.reactions) } : {}),
   };
 }
 
@@ -619,6 +653,7 @@ function migrate(db: Database.Database, fail: (reason: string) => never): void {
   if (version < 3) step(db, 3, () => db.exec(SCHEMA_V3));
   if (version < 4) step(db, 4, () => db.exec(SCHEMA_V4));
   if (version < 5) step(db, 5, () => db.exec(SCHEMA_V5));
+  if (version < 6) step(db, 6, () => db.exec(SCHEMA_V6));
 }
 
 function step(db: Database.Database, version: number, migrate: () => void): void {

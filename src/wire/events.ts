@@ -19,6 +19,7 @@ import type { StoredMessage } from "../log/message.js";
 import type { ReadState } from "../log/read-positions.js";
 import { encodeEvent, type EncodedEvent } from "./encoded-event.js";
 import { encodeMessageEvent } from "./message-codec.js";
+import { reactionCounts } from "../log/reactions.js";
 
 /** A room member as events describe it. */
 export interface MemberInfo {
@@ -27,7 +28,8 @@ export interface MemberInfo {
   userId?: string;
 }
 
-export function toChatMessage(m: StoredMessage): ChatMessage {
+/** A stored message as protobuf-es gives it; `viewer` (a user id) is whose reactions are `mine`. */
+export function toChatMessage(m: StoredMessage, viewer?: string): ChatMessage {
   return create(ChatMessageSchema, {
     room: m.room,
     seq: BigInt(m.seq),
@@ -42,6 +44,8 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     deleted: m.deleted ?? false,
     replyTo: m.replyTo ? { seq: BigInt(m.replyTo.seq), sender: m.replyTo.sender, quote: m.replyTo.quote, deleted: m.replyTo.deleted } : undefined,
     mentions: [...(m.mentions ?? [])],
+    reaction: m.reaction ? { targetSeq: BigInt(m.reaction.targetSeq), emoji: m.reaction.emoji, removed: m.reaction.removed } : undefined,
+    reactions: reactionCounts(m.reactions, viewer),
   });
 }
 

@@ -45,7 +45,7 @@ describe("the hand-assembled joined event", () => {
       ...fields,
       state,
       members: members.map((m) => ({ nickname: m.nickname, joinedAt: timestampFromMs(m.joinedAtMs), userId: m.userId, role: roles[m.userId] ?? 0 })),
-      recent: recent.map(toChatMessage),
+      recent: recent.map((m) => toChatMessage(m)),
     });
     expect(event.value).toEqual(expected);
   });

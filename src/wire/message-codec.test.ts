@@ -4,7 +4,8 @@ import { ChatResponseSchema, RoomActionKind, RoomRole, RoomVisibility } from "..
 import { encodeAction } from "../log/room-states.js";
 import type { StoredMessage } from "../log/message.js";
 import { toChatMessage } from "./events.js";
-import { assembleMessageEvent, encodeMessageEvent, encodeMessageHalves } from "./message-codec.js";
+import { assembleMessageEvent, encodeMessageEvent, encodeMessageEventFor, encodeMessageHalves } from "./message-codec.js";
+import { eventFor, withReactionCounts } from "./reaction-codec.js";
 import { encodeEvent } from "./encoded-event.js";
 
 /** The generic path: build the message object and let protobuf-es encode it. */
@@ -37,10 +38,26 @@ describe("the hand-written message encoder", () => {
     ["everything at once", { senderId: "u", editedAtMs: 5, deleted: true, text: "", replyTo: { seq: 1, sender: "", quote: "", deleted: false }, change: { targetSeq: 1, kind: 1 } }],
     ["mentions", { mentions: ["u-ann", "zoë-😀", "x".repeat(200)] }],
     ["a reply with mentions", { mentions: ["u"], replyTo: { seq: 7, sender: "bob", quote: "q", deleted: false } }],
+    ["a reaction entry", { text: "", senderId: "u-b", reaction: { targetSeq: 300, emoji: "👍🏽", removed: false } }],
+    ["a reaction removed", { text: "", reaction: { targetSeq: 2 ** 33, emoji: "👨‍👩‍👧‍👦", removed: true } }],
+    ["a message with reactions", { mentions: ["u"], reactions: [{ emoji: "👍", userIds: ["u-a", "u-b"] }, { emoji: "🎉", userIds: Array.from({ length: 200 }, (_, i) => `user-${i}`) }] }],
     ["a set-role action, empty client id", { clientMsgId: "", action: encodeAction({ kind: RoomActionKind.SET_ROLE, targetUser: "u-b", role: RoomRole.MODERATOR }) }],
   ])("writes the same bytes as protobuf-es for %s", (_name, patch) => {
     const m = { ...base, ...patch };
     expect(Buffer.from(encodeMessageEvent(m))).toEqual(Buffer.from(reference(m)));
+  });
+
+  it("encodes `mine` for a reader; eventFor() gives the shared bytes to others, the reader's own to who reacted", () => {
+    const m: StoredMessage = { ...base, reactions: [{ emoji: "👍", userIds: ["u-a", "u-b"] }, { emoji: "🎉", userIds: ["u-b"] }] };
+    const shared = encodeMessageEvent(m);
+    const entry = { event: shared, reactions: m.reactions };
+    for (const viewer of ["u-a", "u-b", "u-c"]) {
+      const mine = encodeMessageEventFor(m, viewer);
+      expect(Buffer.from(mine)).toEqual(Buffer.from(encodeEvent({ case: "message", value: toChatMessage(m, viewer) })));
+      expect(Buffer.from(eventFor(entry, viewer))).toEqual(Buffer.from(mine));
+    }
+    expect(eventFor(entry, "u-c")).toBe(shared);
+    expect(Buffer.from(withReactionCounts(encodeMessageEvent({ ...base }), m.reactions, "u-a"))).toEqual(Buffer.from(encodeMessageEventFor(m, "u-a")));
   });
 
   it("the halves around the sequence number assemble into the same bytes, action and sender id included", () => {

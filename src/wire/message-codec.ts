@@ -12,6 +12,7 @@
  */
 import type { StoredMessage } from "../log/message.js";
 import type { EncodedEvent } from "./encoded-event.js";
+import { encodeReactionCounts, encodeReactionRef } from "./reaction-codec.js";
 import { varintSize, writeVarint } from "./varint.js";
 
 const LEN = 2; // wire type: length-delimited
@@ -55,7 +56,10 @@ interface Sizes {
   replyQuote: number;
   /** Byte lengths of the mentions (13). */
   mentions: number[];
-  /** Bytes of fields 3 to 13 (everything after the sequence number). */
+  /** The reaction (14) and reaction counts (15) fields, encoded (empty when absent). */
+  reaction: Buffer;
+  reactions: Buffer;
+  /** Bytes of fields 3 to 15 (everything after the sequence number). */
   tail: number;
 }
 
@@ -69,7 +73,7 @@ function timestampParts(ms: number): { seconds: number; nanos: number; size: num
 /** A message field that is present (even when its body is empty): tag, length, body. */
 const presentField = (len: number) => (len < 0 ? 0 : 1 + varintSize(len) + len);
 
-function sizes(m: Unsequenced): Sizes {
+function sizes(m: Unsequenced, viewer?: string): Sizes {
   const { seconds, nanos, size: ts } = timestampParts(m.sentAtMs);
   const sender = Buffer.byteLength(m.sender);
   const text = Buffer.byteLength(m.text);
@@ -90,7 +94,14 @@ function sizes(m: Unsequenced): Sizes {
   const tail =
     lenField(sender) + lenField(text) + 1 + varintSize(ts) + ts + lenField(id) + (m.action ? 1 + varintSize(action) + action : 0) + lenField(senderId) +
     presentField(change) + presentField(edited) + (m.deleted ? 2 : 0) + presentField(reply) + mentionBytes;
-  return { room: Buffer.byteLength(m.room), sender, text, id, action, senderId, seconds, nanos, ts, change, edited, reply, replySender, replyQuote, mentions, tail };
+  // Rare (a reaction entry; a message with reactions, read back): encoded apart, copied in.
+  const reaction = m.reaction ? encodeReactionRef(m.reaction) : NONE;
+  const reactions = encodeReactionCounts(m.reactions, viewer);
+  return {
+    room: Buffer.byteLength(m.room),
+    sender, text, id, action, senderId, seconds, nanos, ts, change, edited, reply, replySender, replyQuote, mentions, reaction, reactions,
+    tail: tail + reaction.length + reactions.length,
+  };
 }
 
 function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
@@ -134,11 +145,20 @@ function writeTail(buf: Buffer, pos: number, m: Unsequenced, s: Sizes): number {
     pos = writeVarint(buf, pos, s.mentions[i]);
     pos += buf.write(user, pos, "utf8");
   });
+  pos += s.reaction.copy(buf, pos);
+  pos += s.reactions.copy(buf, pos);
   return pos;
 }
 
+const NONE = Buffer.alloc(0);
+
 export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
-  const s = sizes(m);
+  return encodeMessageEventFor(m, undefined);
+}
+
+/** The message event as `viewer` (a user id) reads it: the same bytes as everyone's unless they reacted to it (ReactionCount.mine). */
+export function encodeMessageEventFor(m: StoredMessage, viewer: string | undefined): EncodedEvent {
+  const s = sizes(m, viewer);
   const chatSize = lenField(s.room) + varintField(m.seq) + s.tail;
   const eventSize = 1 + varintSize(chatSize) + chatSize; // ServerEvent.message = field 2
   const total = 1 + varintSize(eventSize) + eventSize; // ChatResponse.events = field 1
@@ -156,11 +176,11 @@ export function encodeMessageEvent(m: StoredMessage): EncodedEvent {
   return buf;
 }
 
-/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 12. */
+/** A ChatMessage encoded without its sequence number: the room field, and fields 3 to 15. */
 export interface MessageHalves {
   /** ChatMessage field 1 (room). */
   head: Buffer;
-  /** ChatMessage fields 3 to 12 (sender, text, sent_at, client_msg_id, action, sender_id, change, edited_at, deleted, reply_to). */
+  /** ChatMessage fields 3 to 15 (sender, text, sent_at, client_msg_id, action, sender_id, change, edited_at, deleted, reply_to, mentions, reaction, reactions). */
   tail: Buffer;
 }
 

@@ -67,6 +67,8 @@ import {
   type ChangeOutcome,
   type ChangeRequest,
   type JoinAccess,
+  type ReactOutcome,
+  type ReactRequest,
   type UserRoom,
 } from "../room-log.js";
 import { countUnread, UNREAD_CAP, type ReadState } from "../read-positions.js";
@@ -549,6 +551,11 @@ export class RedisRoomLog implements RoomLog {
     this.inFlight.add(outcome);
     void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
     return outcome;
+  }
+
+  /** Reactions on Redis: not yet (the next step records them with a per-room hash of reaction state). */
+  async react(_req: ReactRequest): Promise<ReactOutcome> {
+    return { kind: "refused", code: ErrorCode.UNAVAILABLE, message: "reactions are not available on this server's Redis log yet" };
   }
 
   act(req: ActRequest): Promise<ActOutcome> {
