@@ -15,11 +15,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { ReactionCountSchema, type ChatMessage, type ReactionCount } from "../../gen/chat/v1/chat_pb.js";
+import { checkEmoji as serverCheckEmoji, EMOJI_MAX_BYTES } from "../hub/validate.js";
 
 /** Users the server lists per emoji (ReactionCount.user_ids): the first 10 by time. */
 export const LISTED_USERS = 10;
-/** The server's limit on one emoji (UTF-8 bytes). */
-export const EMOJI_MAX_BYTES = 32;
 
 /** A handful of common reactions: what a picker offers first. */
 export const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🙏"] as const;
@@ -87,17 +86,12 @@ export function emojiFromInput(text: string): string {
   return m ? (SHORTCODES[m[1].toLowerCase()] ?? t) : t;
 }
 
-const segmenter = typeof Intl !== "undefined" && "Segmenter" in Intl ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : undefined;
-/** Something an emoji is made of (a pictograph, a flag's letters, a keycap). */
-const EMOJI_PART = /[\p{Extended_Pictographic}\p{Regional_Indicator}\u20E3]/u;
-
-/** Why the server would refuse this as a reaction (undefined: it looks like one emoji). */
+/** Why the server would refuse this as a reaction (its own rule, hub/validate.ts), in the words of someone typing one; undefined: one emoji. */
 export function checkEmoji(emoji: string): string | undefined {
+  const refused = serverCheckEmoji(emoji);
+  if (refused === undefined) return undefined;
   if (emoji === "") return "a reaction is one emoji";
-  if (new TextEncoder().encode(emoji).length > EMOJI_MAX_BYTES) return `a reaction is one emoji (at most ${EMOJI_MAX_BYTES} bytes)`;
-  const one = segmenter ? [...segmenter.segment(emoji)].length === 1 : true;
-  if (!one || !EMOJI_PART.test(emoji)) return `"${emoji}" is not one emoji (try 👍 or :+1:)`;
-  return undefined;
+  return new TextEncoder().encode(emoji).length > EMOJI_MAX_BYTES ? `a reaction is one emoji (at most ${EMOJI_MAX_BYTES} bytes)` : `"${emoji}" is not one emoji (try 👍 or :+1:)`;
 }
 
 /** A copy of a message's counts (protobuf-es messages are plain objects; the lists are copied too). */
