@@ -178,16 +178,20 @@ export class RoomView {
       if (!(ev.relatedTarget instanceof Node && picker.contains(ev.relatedTarget))) this.closePicker(false);
     });
     item.append(picker);
+    // Under the actions, unless that is past the bottom of the log (the last message): then above them.
+    if (picker.getBoundingClientRect().bottom > this.log.getBoundingClientRect().bottom) picker.classList.add("above");
     picker.querySelector("button")?.focus();
   }
 
   /** Close the open picker; `refocus`: give the keyboard back to its message. */
   private closePicker(refocus: boolean): void {
-    const picker = this.log.querySelector<HTMLElement>(".reaction-picker");
+    const picker = this.log.querySelector<HTMLElement>(".reaction-picker:not([data-closing])");
     if (!picker) return;
+    // Moving the focus out (or removing the focused button) fires focusout, which closes pickers: not this one again.
+    picker.dataset.closing = "";
     const item = picker.closest<HTMLElement>("li.msg");
-    picker.remove();
     if (refocus) item?.focus();
+    picker.remove();
   }
 
   /** A message's reactions changed (reactionChanged): its chips follow, in place. */
