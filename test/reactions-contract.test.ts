@@ -7,7 +7,8 @@
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ChatResponseSchema, ErrorCode, MessageChangeKind, RoomActionKind, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
+import { Redis } from "ioredis";
+import { ChatResponseSchema, ErrorCode, LeaveReason, MessageChangeKind, RoomActionKind, type ChatMessage } from "../gen/chat/v1/chat_pb.js";
 import { DEFAULT_EDIT_WINDOW_MS } from "../src/log/message-changes.js";
 import type { ReactRequest } from "../src/log/reactions.js";
 import type { LogEntry, RoomListener, RoomLog } from "../src/log/room-log.js";
@@ -16,6 +17,7 @@ import { defaultRetention, type Retention } from "../src/store/retention.js";
 import { toChatMessage } from "../src/wire/events.js";
 import { eventFor } from "../src/wire/reaction-codec.js";
 import { logBackends, startLogBackends, stopLogBackends } from "./support/log-backends.js";
+import { REDIS_URL } from "./support/redis.js";
 import { waitUntil } from "./support/wait.js";
 
 const decode = (e: LogEntry | Uint8Array): ChatMessage => {
@@ -235,6 +237,62 @@ describe.each(logBackends("reactions"))("reactions: $name", (backend) => {
     expect(await react(log, "club", ann, 2, "👍")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("muted") });
     expect(await react(log, "club", bob, 2, "👍")).toMatchObject({ kind: "refused", code: ErrorCode.PERMISSION_DENIED, message: expect.stringContaining("banned") });
     expect(seqOf(await react(log, "club", mod, 2, "👍"))).toBe(5);
+  });
+
+  it("many users reacting to one message at once (on two nodes when there are two) are all counted, each once", async () => {
+    const a = await open();
+    const b = backend.multiNode ? await open() : a;
+    await post(a, "lobby", ann, "everyone react");
+    const users = Array.from({ length: 16 }, (_, i) => user(i + 1));
+    const outcomes = await Promise.all(users.map((u, i) => react(i % 2 ? b : a, "lobby", u, 1, i % 3 ? "👍" : "🎉")));
+    expect(outcomes.every((o) => o.kind === "stored")).toBe(true);
+    expect(new Set(outcomes.map(seqOf)).size).toBe(16);
+    const m = await inHistory(b, "lobby", 1);
+    expect(m.reactions.map((r) => [r.emoji, r.count]).sort()).toEqual([
+      ["🎉", 6],
+      ["👍", 10],
+    ]);
+    expect((await a.position("lobby")).lastSeq).toBe(17);
+  });
+
+  it("Redis: reactions keep an empty room's history expiring, go with a deleted message and a deleted room, and forget messages retention dropped", async ({ skip }) => {
+    if (!backend.keys) return skip();
+    const log = await open({ ...defaultRetention, maxAgeMs: 60 * 60 * 1000, maxMessagesPerRoom: 3 });
+    const member = { nickname: "ann", skeleton: "ann", joinedAtMs: Date.now(), userId: ann.userId };
+    await log.claim("lobby", member, 10);
+    await post(log, "lobby", ann, "one");
+    expect(seqOf(await react(log, "lobby", bob, 1, "👍"))).toBe(2);
+    const reactionsKey = (keys: Map<string, number>) => [...keys].find(([k]) => k.endsWith("{lobby}:reactions"));
+    expect(reactionsKey(await backend.keys())?.[1]).toBe(-1); // a room with members keeps it, as its history
+    await log.release("lobby", member, LeaveReason.LEFT);
+    expect(reactionsKey(await backend.keys())?.[1]).toBeGreaterThan(0); // the empty room's history expires, and its reactions with it
+    await log.claim("lobby", member, 10);
+    expect(reactionsKey(await backend.keys())?.[1]).toBe(-1);
+    // Retention keeps 3 entries: message 1 goes; the hash forgets it once it holds more than 2 x 3 fields.
+    for (let i = 0; i < 7; i++) {
+      const seq = seqOf(await post(log, "lobby", ann, `m${i}`));
+      expect(seqOf(await react(log, "lobby", bob, seq, "👀"))).toBe(seq + 1);
+    }
+    const client = new Redis(REDIS_URL);
+    try {
+      const key = reactionsKey(await backend.keys())![0];
+      // (Read on the default Redis; the other deployments run the same script.)
+      if (backend.name === "Redis") expect(Number(await client.hlen(key))).toBeLessThanOrEqual(6);
+    } finally {
+      client.disconnect();
+    }
+    // A delete drops its target's reactions from the hash.
+    const last = (await log.position("lobby")).lastSeq - 1;
+    expect((await inHistory(log, "lobby", last)).reactions).toHaveLength(1);
+    await log.change({ room: "lobby", kind: MessageChangeKind.DELETE, targetSeq: last, text: "", sender: "ann", senderId: "u-ann", clientMsgId: "", sentAtMs: Date.now(), editWindowMs: DEFAULT_EDIT_WINDOW_MS });
+    expect((await inHistory(log, "lobby", last)).reactions).toEqual([]);
+    // A deleted room leaves no reactions behind.
+    await log.act({ room: "club", actor: mod, action: { kind: RoomActionKind.CREATE }, clientActionId: "", sentAtMs: Date.now() });
+    await post(log, "club", ann, "club talk");
+    await react(log, "club", bob, 2, "👍");
+    expect([...(await backend.keys()).keys()].some((k) => k.endsWith("{club}:reactions"))).toBe(true);
+    await log.act({ room: "club", actor: { userId: "", name: "the app", admin: true }, action: { kind: RoomActionKind.DELETE }, clientActionId: "", sentAtMs: Date.now() });
+    expect([...(await backend.keys()).keys()].filter((k) => k.includes("{club}")).map((k) => k.slice(k.indexOf("}") + 2))).not.toContain("reactions");
   });
 
   it("across nodes: a reaction made on one node reaches the other live, in order; its replay, recent and history count it", async ({ skip }) => {

@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { EmbeddedRoomLog, type TurnHooks } from "../../src/log/embedded-log.js";
 import { RedisRoomLog } from "../../src/log/redis/redis-log.js";
 import type { RoomLog } from "../../src/log/room-log.js";
@@ -45,6 +46,8 @@ export interface LogBackend {
   multiNode?: boolean;
   /** The SQLite file of the last open() (embedded, SQLite). */
   file?: string;
+  /** Redis: every key under the prefix with its PTTL (-1: no expiry), on every server. */
+  keys?(): Promise<Map<string, number>>;
   /** A fresh key prefix: each test starts from an empty deployment. */
   cleanup?(): Promise<void>;
 }
@@ -55,7 +58,26 @@ let cluster: RedisCluster | undefined;
 let withReplica: { master: RedisProcess; replica: RedisProcess } | undefined;
 const prefixes: { url: string; prefix: string }[] = [];
 
-function redisBackend(name: string, what: string, target: () => { url: string; cluster: boolean } | undefined, minReplicas = 0): LogBackend {
+async function redisKeys(urls: string[], prefix: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const url of urls) {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    client.on("error", () => {});
+    try {
+      let cursor = "0";
+      do {
+        const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        cursor = next;
+        for (const key of keys) out.set(key, Math.max(out.get(key) ?? -2, await client.pttl(key)));
+      } while (cursor !== "0");
+    } finally {
+      client.disconnect();
+    }
+  }
+  return out;
+}
+
+function redisBackend(name: string, what: string, target: () => { url: string; cluster: boolean; servers: string[] } | undefined, minReplicas = 0): LogBackend {
   let prefix = uniquePrefix(what);
   return {
     name,
@@ -68,6 +90,7 @@ function redisBackend(name: string, what: string, target: () => { url: string; c
       if (!t.cluster && !prefixes.some((p) => p.prefix === prefix)) prefixes.push({ url: t.url, prefix });
       return log;
     },
+    keys: () => redisKeys(target()!.servers, prefix),
     async cleanup() {
       prefix = uniquePrefix(what);
     },
@@ -92,9 +115,14 @@ export function logBackends(what: string): LogBackend[] {
         return new EmbeddedRoomLog({ store: new SqliteHistoryStore(this.file, { retention, pruneIntervalMs: 0 }), turn: turnHooks() });
       },
     },
-    redisBackend("Redis", what, () => (redisUp ? { url: REDIS_URL, cluster: false } : undefined)),
-    redisBackend("Redis Cluster (3 masters)", what, () => (cluster ? { url: cluster.url, cluster: true } : undefined)),
-    redisBackend("Redis with a replica, --redis-min-replicas 1", what, () => (withReplica ? { url: withReplica.master.url, cluster: false } : undefined), 1),
+    redisBackend("Redis", what, () => (redisUp ? { url: REDIS_URL, cluster: false, servers: [REDIS_URL] } : undefined)),
+    redisBackend("Redis Cluster (3 masters)", what, () => (cluster ? { url: cluster.url, cluster: true, servers: cluster.all.map((p) => p.url) } : undefined)),
+    redisBackend(
+      "Redis with a replica, --redis-min-replicas 1",
+      what,
+      () => (withReplica ? { url: withReplica.master.url, cluster: false, servers: [withReplica.master.url] } : undefined),
+      1,
+    ),
   ];
 }
 

@@ -31,6 +31,12 @@ export interface RoomKeys {
   users: string;
   /** HASH: user id -> the seq the user has read the room up to. */
   reads: string;
+  /**
+   * HASH: a message's number -> its reactions (log/reactions.ts
+   * reactionsToJson), written by REACT_SCRIPT with the reaction's entry;
+   * a delete drops its target's field. It lives and expires with `log`.
+   */
+  reactions: string;
   /** The room's pub/sub channel (a shard channel in cluster mode). */
   channel: string;
   /** STRING: the room's state (rooms/room-state.ts RoomStateData as JSON); absent for a room without one. */
@@ -58,6 +64,7 @@ export function roomKeys(prefix: string, room: string): RoomKeys {
     nodes: `${base}:nodes`,
     users: `${base}:users`,
     reads: `${base}:reads`,
+    reactions: `${base}:reactions`,
     channel: `${base}:ch`,
     state: `${base}:state`,
     access: `${base}:access`,

@@ -63,9 +63,17 @@ export class MessageChangesOnRedis {
       if (!decision.ok) return { kind: "refused", code: decision.code, message: decision.message };
       const rewritten = await this.rewritten(k, req, read.target!, read.position.lastSeq);
       const result = await this.b.append(
-        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.rewrite],
+        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.rewrite, k.reactions],
         this.b.appendArgs(req.room, req.sender, req.clientMsgId, fingerprint, encodeMessageHalves(changeEntry(req)), req.sentAtMs, now),
-        [read.position.epoch, read.position.lastSeq, req.targetSeq, rewritten.length, ...rewritten.flatMap((m) => [m.seq, encodeMessageEvent(m) as Buffer])],
+        [
+          read.position.epoch,
+          read.position.lastSeq,
+          req.targetSeq,
+          rewritten.length,
+          ...rewritten.flatMap((m) => [m.seq, encodeMessageEvent(m) as Buffer]),
+          // A delete drops the target's reactions with its text.
+          req.kind === MessageChangeKind.DELETE ? "1" : "0",
+        ],
       );
       if (result[0] === "stale") {
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(CHANGE_BACKOFF_MS, 2 ** attempt)));

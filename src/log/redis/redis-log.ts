@@ -80,11 +80,13 @@ import { NodeLease } from "./node-lease.js";
 import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unavailable } from "./replies.js";
 import { refusalOf } from "./room-access.js";
 import { MessageChangesOnRedis } from "./message-changes.js";
+import { ReactionsOnRedis, readWithReactions } from "./reactions.js";
 import { RoomActions } from "./room-actions.js";
 import { RoomFeed } from "./room-feed.js";
 import {
   ACT_SCRIPT,
   CHANGE_SCRIPT,
+  REACT_SCRIPT,
   CLAIM_SCRIPT,
   MARK_READ_SCRIPT,
   CONFIRM_SCRIPT,
@@ -159,13 +161,15 @@ export class RedisRoomLog implements RoomLog {
   private readonly availabilityListeners: ((available: boolean) => void)[] = [];
   private readonly lease: NodeLease;
   private readonly scripts: Record<
-    "publish" | "act" | "change" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune" | "markRead",
+    "publish" | "act" | "change" | "react" | "read" | "claim" | "release" | "rename" | "evict" | "trim" | "ensure" | "rebase" | "confirm" | "userIndex" | "userPrune" | "markRead",
     Script
   >;
   /** Room state: act, state, exists, userRooms (room-actions.ts). */
   private readonly actions: RoomActions;
   /** Edits and deletes (message-changes.ts). */
   private readonly changes: MessageChangesOnRedis;
+  /** Reactions (reactions.ts). */
+  private readonly reactions: ReactionsOnRedis;
   private readonly onEvent: NonNullable<RedisLogOptions["onEvent"]>;
   private readonly onCounterBehind: NonNullable<RedisLogOptions["onCounterBehind"]>;
   private readonly minReplicas: number;
@@ -204,14 +208,15 @@ export class RedisRoomLog implements RoomLog {
     this.publisher = this.minReplicas > 0 ? ownConnection(this.redis.commands) : this.redis.commands;
     this.scripts = {
       publish: this.define("chatPublish", 6, PUBLISH_SCRIPT),
-      act: this.define("chatAct", 13, ACT_SCRIPT),
-      change: this.define("chatChange", 6, CHANGE_SCRIPT),
+      act: this.define("chatAct", 14, ACT_SCRIPT),
+      change: this.define("chatChange", 7, CHANGE_SCRIPT),
+      react: this.define("chatReact", 7, REACT_SCRIPT),
       markRead: this.define("chatMarkRead", 1, MARK_READ_SCRIPT),
       read: this.define("chatRead", 5, ROOM_READ_SCRIPT),
-      claim: this.define("chatClaim", 11, CLAIM_SCRIPT),
-      release: this.define("chatRelease", 10, RELEASE_SCRIPT),
+      claim: this.define("chatClaim", 12, CLAIM_SCRIPT),
+      release: this.define("chatRelease", 11, RELEASE_SCRIPT),
       rename: this.define("chatRename", 5, RENAME_SCRIPT),
-      evict: this.define("chatEvict", 10, EVICT_SCRIPT),
+      evict: this.define("chatEvict", 11, EVICT_SCRIPT),
       trim: this.define("chatTrim", 3, TRIM_SCRIPT),
       ensure: this.define("chatEnsure", 2, ENSURE_SCRIPT),
       rebase: this.define("chatRebase", 1, REBASE_SCRIPT),
@@ -238,6 +243,13 @@ export class RedisRoomLog implements RoomLog {
       keys: (room) => this.keys(room),
       appendArgs: (...a) => this.appendArgs(...a),
       append: (keys, common, extra) => this.appendScript("chatChange", keys, common, extra),
+      idWindowMs: () => this.retention.idWindowMs,
+    });
+    this.reactions = new ReactionsOnRedis({
+      commands: this.redis.commands,
+      keys: (room) => this.keys(room),
+      appendArgs: (...a) => this.appendArgs(...a),
+      append: (keys, common, extra) => this.appendScript("chatReact", keys, common, extra),
       idWindowMs: () => this.retention.idWindowMs,
     });
     this.lease = new NodeLease({
@@ -346,17 +358,17 @@ export class RedisRoomLog implements RoomLog {
 
   async read(room: string, afterSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
     this.requireAvailable();
-    const raw = await this.command(() =>
-      this.redis.commands.xrangeBuffer(this.keys(room).log, `${afterSeq + 1}-0`, "+", "COUNT", limits.maxMessages),
-    );
-    return takeWithin(raw.map(toEntry), limits.maxBytes);
+    const k = this.keys(room);
+    const entries = await this.command(() => readWithReactions(this.redis.commands, k, (m) => m.xrangeBuffer(k.log, `${afterSeq + 1}-0`, "+", "COUNT", limits.maxMessages)));
+    return takeWithin(entries, limits.maxBytes);
   }
 
   async recent(room: string, upToSeq: number, limits: ReadLimits): Promise<LogEntry[]> {
     if (upToSeq <= 0) return [];
     this.requireAvailable();
-    const raw = await this.command(() => this.redis.commands.xrevrangeBuffer(this.keys(room).log, `${upToSeq}-0`, "-", "COUNT", limits.maxMessages));
-    return takeWithin(raw.map(toEntry), limits.maxBytes).reverse();
+    const k = this.keys(room);
+    const entries = await this.command(() => readWithReactions(this.redis.commands, k, (m) => m.xrevrangeBuffer(k.log, `${upToSeq}-0`, "-", "COUNT", limits.maxMessages)));
+    return takeWithin(entries, limits.maxBytes).reverse();
   }
 
   async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -371,16 +383,16 @@ export class RedisRoomLog implements RoomLog {
       hasMore = false;
     } else if (query.afterSeq !== undefined) {
       const end = query.beforeSeq !== undefined ? `${query.beforeSeq - 1}-0` : "+";
-      entries = (await this.command(() => this.redis.commands.xrangeBuffer(keys.log, `${query.afterSeq! + 1}-0`, end, "COUNT", query.limit + 1))).map(toEntry);
+      entries = await this.command(() => readWithReactions(this.redis.commands, keys, (m) => m.xrangeBuffer(keys.log, `${query.afterSeq! + 1}-0`, end, "COUNT", query.limit + 1)));
       hasMore = entries.length > query.limit;
       entries = entries.slice(0, query.limit);
     } else {
       const start = query.beforeSeq !== undefined ? `${query.beforeSeq - 1}-0` : "+";
-      entries = (await this.command(() => this.redis.commands.xrevrangeBuffer(keys.log, start, "-", "COUNT", query.limit + 1))).map(toEntry);
+      entries = await this.command(() => readWithReactions(this.redis.commands, keys, (m) => m.xrevrangeBuffer(keys.log, start, "-", "COUNT", query.limit + 1)));
       hasMore = entries.length > query.limit;
       entries = entries.slice(0, query.limit).reverse();
     }
-    return { messages: entries.map(toStoredMessage), position, hasMore };
+    return { messages: entries.map((e) => (e.reactions ? { ...toStoredMessage(e), reactions: e.reactions } : toStoredMessage(e))), position, hasMore };
   }
 
   async position(room: string): Promise<RoomPosition> {
@@ -403,6 +415,7 @@ export class RedisRoomLog implements RoomLog {
         ...this.presenceKeys(k, this.nodeId),
         k.access,
         k.users,
+        k.reactions,
         member.skeleton,
         member.nickname,
         String(member.joinedAtMs),
@@ -553,9 +566,14 @@ export class RedisRoomLog implements RoomLog {
     return outcome;
   }
 
-  /** Reactions on Redis: not yet (the next step records them with a per-room hash of reaction state). */
-  async react(_req: ReactRequest): Promise<ReactOutcome> {
-    return { kind: "refused", code: ErrorCode.UNAVAILABLE, message: "reactions are not available on this server's Redis log yet" };
+  react(req: ReactRequest): Promise<ReactOutcome> {
+    const outcome = (async () => {
+      this.requireAvailable();
+      return this.command(() => this.reactions.react(req));
+    })();
+    this.inFlight.add(outcome);
+    void outcome.finally(() => this.inFlight.delete(outcome)).catch(() => {});
+    return outcome;
   }
 
   act(req: ActRequest): Promise<ActOutcome> {
@@ -715,7 +733,7 @@ export class RedisRoomLog implements RoomLog {
    * strings, without the channel payload. `confirms`: false when the entry
    * ends the room (a delete: no meta left to record the confirmation in).
    */
-  private async appendScript(name: "chatPublish" | "chatAct" | "chatChange", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
+  private async appendScript(name: "chatPublish" | "chatAct" | "chatChange" | "chatReact", keys: string[], common: (string | Buffer | number)[], extra: (string | Buffer | number)[], confirms = true): Promise<string[]> {
     const channel = keys[4];
     const args = [...keys, ...common, ...extra];
     const strings = (raw: unknown[]) => raw.map((b) => (Buffer.isBuffer(b) ? b.toString("utf8") : String(b))); // numbers come as integers
@@ -723,7 +741,7 @@ export class RedisRoomLog implements RoomLog {
     // queued command has no timeout of its own: bound the whole append, so a send is refused (and
     // resent by its client under the same id) instead of hanging.
     const deadline = this.commandTimeoutMs + (this.minReplicas > 0 ? this.replicaWaitMs : 0);
-    const script = { chatPublish: this.scripts.publish, chatAct: this.scripts.act, chatChange: this.scripts.change }[name];
+    const script = { chatPublish: this.scripts.publish, chatAct: this.scripts.act, chatChange: this.scripts.change, chatReact: this.scripts.react }[name];
     if (this.minReplicas <= 0) return this.watched(keys, strings((await within(script(...args) as Promise<unknown[]>, deadline)) as unknown[]));
     const pipeline = this.publisher.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & {
       wait(n: number, ms: number): unknown;
@@ -827,6 +845,7 @@ export class RedisRoomLog implements RoomLog {
     await this.scripts.release(
       ...this.presenceKeys(k, this.nodeId),
       k.users,
+      k.reactions,
       member.skeleton,
       member.nickname,
       String(member.joinedAtMs),
@@ -1044,7 +1063,7 @@ export class RedisRoomLog implements RoomLog {
     const k = this.keys(room);
     for (;;) {
       const removed = Number(
-        await this.scripts.evict(...this.presenceKeys(k, deadNode), k.users, deadNode, LeaveReason.DISCONNECTED, this.sharded, this.roomLifetimeMs(), EVICT_BATCH),
+        await this.scripts.evict(...this.presenceKeys(k, deadNode), k.users, k.reactions, deadNode, LeaveReason.DISCONNECTED, this.sharded, this.roomLifetimeMs(), EVICT_BATCH),
       );
       if (removed < EVICT_BATCH) return;
     }

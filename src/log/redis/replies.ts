@@ -76,5 +76,6 @@ export function toStoredMessage(entry: LogEntry): StoredMessage {
   if (m.editedAt) stored.editedAtMs = Number(m.editedAt.seconds) * 1000 + Math.floor(m.editedAt.nanos / 1e6);
   if (m.deleted) stored.deleted = true;
   if (m.mentions.length > 0) stored.mentions = m.mentions;
+  if (m.reaction) stored.reaction = { targetSeq: Number(m.reaction.targetSeq), emoji: m.reaction.emoji, removed: m.reaction.removed };
   return stored;
 }

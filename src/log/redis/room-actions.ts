@@ -78,7 +78,7 @@ export class RoomActions {
       const entry = actionEntry(req, d);
       const changes = d.next ? accessChanges(read.state, d.next) : { set: [], del: [] };
       const result = await this.b.append(
-        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.state, k.access, k.members, k.order, k.nodes, k.users, k.reads, k.rewrite],
+        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.state, k.access, k.members, k.order, k.nodes, k.users, k.reads, k.rewrite, k.reactions],
         this.b.appendArgs(room, actor.name, req.clientActionId, fingerprint, encodeMessageHalves(entry), req.sentAtMs, now),
         [
           Buffer.from(entry.action!),

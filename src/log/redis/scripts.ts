@@ -252,13 +252,14 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', mark)
  * holds nothing else, so a deleted text is gone from Redis (an append-only
  * file keeps it until its next rewrite). It costs one pass over the kept
  * history (bounded by --history-limit) per change.
- * KEYS: meta, log, ids, idTimes, channel, rewrite
+ * A delete also drops its target's reactions (a deleted message has none).
+ * KEYS: meta, log, ids, idTimes, channel, rewrite, reactions
  * ARGV: APPEND's 1-16, then 17 the epoch and 18 the last number the node read, 19 the target's number,
- *       20 n, then n pairs: number, encoded event (the entry in its new state)
+ *       20 n, then n pairs: number, encoded event (the entry in its new state), then '1' for a delete
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const CHANGE_SCRIPT = `${APPEND}${EVENT_AT}
-local meta, log, ids, idt, channel, rewrite = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, log, ids, idt, channel, rewrite, reactions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -300,7 +301,48 @@ end
 redis.call('RENAME', rewrite, log)
 -- RENAME gives the log the copy's (absent) expiry: an empty room's history keeps its own.
 if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+if ARGV[21 + 2 * tonumber(ARGV[20])] == '1' then redis.call('HDEL', reactions, ARGV[19]) end
 return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', {'c', ARGV[19]})
+`;
+
+/**
+ * Record a reaction, decided by the node (log/reactions.ts decideReaction())
+ * against the room as it read it, as the room's next entry, and write its
+ * target's reactions as they are after it (the node computed them with
+ * applyReaction()) in the room's reactions hash, in the same step: only if
+ * what the decision rests on is unchanged (compare-and-set), else {'stale'}
+ * and the node decides again. That is the epoch, the target's entry (an edit
+ * or delete rewrites it; retention drops it), the target's reactions (another
+ * reaction to it), and the state's version (a mute or ban since). Entries to
+ * other messages do not matter: nothing is scanned. The hash's fields of
+ * messages retention dropped go when it holds more fields than twice the
+ * history's length (maxLen) (one pass, so amortised O(1) per reaction); it expires with the log.
+ * KEYS: meta, log, ids, idTimes, channel, reactions, access
+ * ARGV: APPEND's 1-16, then 17 the epoch, 18 the target's number, 19 its encoded event as read,
+ *       20 its reactions as read ('' none), 21 the state version as read ('' none),
+ *       22 its reactions after this one ('' none)
+ * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
+ */
+export const REACT_SCRIPT = `${APPEND}${EVENT_AT}
+local meta, log, ids, idt, channel, reactions, access = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local epoch = openEpoch(meta, ARGV)
+local idKey, answer = checkKey(meta, ids, epoch, ARGV)
+if answer then return answer end
+if epoch ~= ARGV[17] or eventAt(log, ARGV[18]) ~= ARGV[19] then return {'stale'} end
+if (redis.call('HGET', reactions, ARGV[18]) or '') ~= ARGV[20] then return {'stale'} end
+if (redis.call('HGET', access, 'v') or '') ~= ARGV[21] then return {'stale'} end
+if ARGV[22] == '' then redis.call('HDEL', reactions, ARGV[18]) else redis.call('HSET', reactions, ARGV[18], ARGV[22]) end
+local keep = 2 * tonumber(ARGV[7])
+if redis.call('HLEN', reactions) > keep then
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  local firstSeq = #first > 0 and tonumber(string.match(first[1][1], '^(%d+)')) or math.huge
+  for _, field in ipairs(redis.call('HKEYS', reactions)) do
+    if tonumber(field) < firstSeq then redis.call('HDEL', reactions, field) end
+  end
+end
+local ttl = redis.call('PTTL', log)
+if ttl > 0 then redis.call('PEXPIRE', reactions, ttl) else redis.call('PERSIST', reactions) end
+return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', nil)
 `;
 
 /**
@@ -308,7 +350,7 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', {'c', ARGV[1
  * read) as the room's next entry, and write the state it leads to, only if
  * the state is still that version (compare-and-set; else {'stale'}: the node
  * decides again).
- * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes, users, reads, rewrite (see CHANGE_SCRIPT)
+ * KEYS: meta, log, ids, idTimes, channel, state, access, members, order, nodes, users, reads, rewrite (see CHANGE_SCRIPT), reactions
  * ARGV: APPEND's 1-16, then 17 action (encoded RoomAction), 18 expected version ('' for no state),
  *       19 whether the room existed when the action was decided ('1' or '0': a create or delete decided on it
  *       is stale if that changed), 20 next state JSON ('' deletes the room),
@@ -318,8 +360,8 @@ return append(meta, log, ids, idt, channel, epoch, idKey, ARGV, '', {'c', ARGV[1
  * Returns APPEND's replies | {'dup', ...} | {'conflict'} | {'stale'}
  */
 export const ACT_SCRIPT = `${APPEND}${ROOM_EXISTS}
-local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads, rewrite =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local meta, log, ids, idt, channel, state, access, members, order, nodes, users, reads, rewrite, reactions =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 local epoch = openEpoch(meta, ARGV)
 local idKey, answer = checkKey(meta, ids, epoch, ARGV)
 if answer then return answer end
@@ -330,7 +372,7 @@ if ARGV[20] == '' then
   -- Deleted: the entry went out above (or goes with the reply); state, history and
   -- members go now. Idempotency keys stay for their window, so a retried delete is a duplicate.
   for _, node in ipairs(redis.call('SMEMBERS', nodes)) do redis.call('DEL', ARGV[22] .. node) end
-  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta, rewrite)
+  redis.call('DEL', state, access, members, order, nodes, users, reads, log, meta, rewrite, reactions)
   -- A new history at once, so every node resets its subscription to it (nobody's position means anything now).
   redis.call('HSET', meta, 'epoch', ARGV[23], 'seq', 0)
   redis.call('PEXPIRE', meta, ARGV[24])
@@ -350,7 +392,7 @@ for i = 26 + 2 * n, #ARGV do redis.call('HDEL', access, ARGV[i]) end
 -- A room with state is kept; its history (in an empty room) follows the rules of vacate.
 local lifetime = tonumber(ARGV[21])
 local expires = lifetime > 0 and redis.call('HLEN', members) == 0
-for _, k in ipairs({meta, log, ids, idt}) do
+for _, k in ipairs({meta, log, ids, idt, reactions}) do
   if expires then redis.call('PEXPIRE', k, lifetime) else redis.call('PERSIST', k) end
 end
 return reply
@@ -407,7 +449,7 @@ end
 `;
 
 /**
- * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, access, users
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, access, users, reactions
  * ARGV: skeleton, nickname, joinedAtMs, nodeId, maxMembers, newEpoch, sharded, announce ('1' or '0'),
  *       tokenHash, resumeTokenHash ('' for none), userId ('' for no access check), grant (RoomRole), nowMs,
  *       shared ('1': the user's membership, see SHARED)
@@ -464,6 +506,7 @@ redis.call('SADD', nodes, ARGV[4])
 -- A room with members keeps its history: undo the expiry set when it emptied.
 for i = 7, 9 do redis.call('PERSIST', KEYS[i]) end
 redis.call('PERSIST', meta)
+redis.call('PERSIST', KEYS[12])
 count = count + 1
 if ARGV[8] == '1' then announce(channel, ARGV[7], 'J' .. cjson.encode({n = ARGV[2], j = ARGV[3], c = count, u = record.u})) end
 return {'claimed', count}
@@ -483,18 +526,18 @@ end
 
 -- The room emptied: a room that never stored anything leaves nothing behind;
 -- the history of one that did expires after its lifetime (0: kept).
-local function vacate(meta, log, ids, idt, lifetimeMs)
+local function vacate(meta, log, ids, idt, lifetimeMs, reactions)
   local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
   if seq == 0 and redis.call('EXISTS', ids) == 0 then
     redis.call('DEL', meta)
   elseif lifetimeMs > 0 then
-    for _, k in ipairs({meta, log, ids, idt}) do redis.call('PEXPIRE', k, lifetimeMs) end
+    for _, k in ipairs({meta, log, ids, idt, reactions}) do redis.call('PEXPIRE', k, lifetimeMs) end
   end
 end
 `;
 
 /**
- * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, users
+ * KEYS: meta, members, order, nodeMembers, nodes, channel, log, ids, idTimes, users, reactions
  * ARGV: skeleton, nickname, joinedAtMs, nodeId, reason, sharded, lifetimeMs, tokenHash,
  *       userId of a shared membership ('' for none)
  * Returns the member count, or -1 when that member (session) was not there.
@@ -508,7 +551,7 @@ if ARGV[9] ~= '' then
   local count
   if next(m.h) == nil then
     count = remove(members, order, mine, skeleton, m.n, tonumber(ARGV[5]), channel, ARGV[6], users, m.u)
-    if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7])) end
+    if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7]), KEYS[11]) end
   else
     -- Its other sessions keep it: nobody is told.
     redis.call('HSET', members, skeleton, cjson.encode(m))
@@ -529,7 +572,7 @@ end
 if m.n ~= ARGV[2] or m.j ~= ARGV[3] or (m.t or '') ~= ARGV[8] then return -1 end
 local count = remove(members, order, mine, ARGV[1], ARGV[2], tonumber(ARGV[5]), channel, ARGV[6])
 if redis.call('SCARD', mine) == 0 then redis.call('SREM', nodes, ARGV[4]) end
-if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7])) end
+if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[7]), KEYS[11]) end
 return count
 `;
 
@@ -585,7 +628,7 @@ return {'renamed', count}
  * A dead node's members leave, up to a batch per call (the caller repeats
  * until it returns 0). A shared membership only loses the dead node's
  * sessions, and leaves if no other holds it.
- * KEYS: meta, members, order, nodeMembers(dead), nodes, channel, log, ids, idTimes, users
+ * KEYS: meta, members, order, nodeMembers(dead), nodes, channel, log, ids, idTimes, users, reactions
  * ARGV: deadNodeId, reason, sharded, lifetimeMs, batch
  * Returns how many members were removed (or kept by other nodes' sessions).
  */
@@ -613,7 +656,7 @@ for _, skeleton in ipairs(batch) do
   end
 end
 if redis.call('SCARD', theirs) == 0 then redis.call('SREM', nodes, ARGV[1]) end
-if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[4])) end
+if count == 0 then vacate(meta, KEYS[7], KEYS[8], KEYS[9], tonumber(ARGV[4]), KEYS[11]) end
 return removed
 `;
 

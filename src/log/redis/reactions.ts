@@ -1,0 +1,162 @@
+/**
+ * Reactions on the Redis log (issue 19): decided in TypeScript with the
+ * rules every log shares (log/reactions.ts decideReaction()) against the
+ * room as read in one MULTI (position, state, the target with its reactions,
+ * the idempotency key), then recorded by REACT_SCRIPT only if what the
+ * decision rests on is unchanged (compare-and-set: scripts.ts), through the
+ * log's append path (numbering, idempotency, replica WAIT, announcement).
+ * The script writes the target's reactions in the room's reactions hash
+ * (keys.ts) in the same step as the entry; reads count them from there
+ * (withReactions()).
+ */
+import type { Cluster, Redis } from "ioredis";
+import type { RoomStateData } from "../../rooms/room-state.js";
+import { encodeMessageHalves, type MessageHalves } from "../../wire/message-codec.js";
+import { withReactionCounts } from "../../wire/reaction-codec.js";
+import type { RoomPosition, StoredMessage, StoredReaction } from "../message.js";
+import { applyReaction, decideReaction, reactionEntry, reactionFingerprint, reactionsFromJson, reactionsToJson, type ReactRequest } from "../reactions.js";
+import { LogUnavailableError, type LogEntry, type ReactOutcome } from "../room-log.js";
+import type { RoomKeys } from "./keys.js";
+import { toEntry, toStoredMessage } from "./replies.js";
+
+type Arg = string | Buffer | number;
+type RawEntry = [Buffer, Buffer[]];
+
+/** A reaction decided again this many times because its target kept changing under it is refused as unavailable. */
+const REACT_ATTEMPTS = 32;
+/** The most an attempt waits (random, growing) before deciding again. */
+const REACT_BACKOFF_MS = 20;
+
+/** What the log lends: its connection, key names, and its append path. */
+export interface ReactionBackend {
+  commands: Redis | Cluster;
+  keys(room: string): RoomKeys;
+  appendArgs(room: string, keyOwner: string, clientId: string, fingerprint: string, halves: MessageHalves, sentAtMs: number, now: number): Arg[];
+  /** Run REACT_SCRIPT as the log runs its appends (replica WAIT, announcement). */
+  append(keys: string[], common: Arg[], extra: Arg[]): Promise<string[]>;
+  idWindowMs(): number;
+}
+
+/** The room as a reaction is decided against it. */
+interface RoomRead {
+  position: RoomPosition;
+  state: RoomStateData | undefined;
+  /** The target's entry as stored (its bytes are what the script compares), and its reactions as stored. */
+  raw: RawEntry | undefined;
+  reactionsJson: string;
+  version: string;
+  used?: { seq: number; sentAtMs: number; same: boolean };
+}
+
+export class ReactionsOnRedis {
+  constructor(private readonly b: ReactionBackend) {}
+
+  async react(req: ReactRequest): Promise<ReactOutcome> {
+    const k = this.b.keys(req.room);
+    const fingerprint = reactionFingerprint(req);
+    for (let attempt = 0; attempt < REACT_ATTEMPTS; attempt++) {
+      const now = Date.now();
+      const read = await this.read(k, req, fingerprint, now);
+      if (read.used) return read.used.same ? { kind: "duplicate", original: await this.original(k, req, read.used.seq, read.used.sentAtMs) } : { kind: "conflict" };
+      const reactions = reactionsFromJson(read.reactionsJson);
+      const target: StoredMessage | undefined = read.raw && { ...toStoredMessage(toEntry(read.raw)), ...(reactions ? { reactions } : {}) };
+      const decision = decideReaction(req, target, read.position, read.state, now);
+      if (!decision.ok) return { kind: "refused", code: decision.code, message: decision.message };
+      if (!decision.changed) return { kind: "unchanged", target: withReactions(toEntry(read.raw!), reactions) };
+      const next = applyReaction(reactions, req.senderId, { targetSeq: req.targetSeq, emoji: req.emoji, removed: req.remove });
+      const event = eventField(read.raw!);
+      const result = await this.b.append(
+        [k.meta, k.log, k.ids, k.idTimes, k.channel, k.reactions, k.access],
+        this.b.appendArgs(req.room, req.sender, req.clientMsgId, fingerprint, encodeMessageHalves(reactionEntry(req)), req.sentAtMs, now),
+        [read.position.epoch, req.targetSeq, event, read.reactionsJson, read.version, reactionsToJson(next)],
+      );
+      if (result[0] === "stale") {
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(REACT_BACKOFF_MS, 2 ** attempt)));
+        continue;
+      }
+      if (result[0] === "conflict") return { kind: "conflict" };
+      if (result[0] === "dup") return { kind: "duplicate", original: await this.original(k, req, Number(result[1]), Number(result[2])) };
+      return { kind: "stored", seq: Number(result[1]) };
+    }
+    throw new LogUnavailableError(`message ${req.targetSeq} of room ${req.room} kept changing while this reaction was decided; try again`);
+  }
+
+  /** Position, state (and its version), the target with its reactions, and the idempotency key, in one atomic read. */
+  private async read(k: RoomKeys, req: ReactRequest, fingerprint: string, now: number): Promise<RoomRead> {
+    const id = `${req.targetSeq}-0`;
+    const idKey = req.clientMsgId ? `${req.sender}\0${req.clientMsgId}` : "";
+    const replies = (await this.b.commands
+      .multi()
+      .hmget(k.meta, "epoch", "seq")
+      .xrange(k.log, "-", "+", "COUNT", 1)
+      .xrangeBuffer(k.log, id, id)
+      .get(k.state)
+      .hget(k.ids, idKey)
+      .hget(k.reactions, String(req.targetSeq))
+      .hget(k.access, "v")
+      .exec()) as [Error | null, unknown][] | null;
+    if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0];
+    const [[, meta], [, first], [, target], [, json], [, record], [, reactions], [, version]] = replies as [
+      [null, (string | null)[]],
+      [null, [string, string[]][]],
+      [null, RawEntry[]],
+      [null, string | null],
+      [null, string | null],
+      [null, string | null],
+      [null, string | null],
+    ];
+    const out: RoomRead = {
+      position: { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 },
+      state: json ? (JSON.parse(json) as RoomStateData) : undefined,
+      raw: target.length > 0 ? target[0] : undefined,
+      reactionsJson: reactions ?? "",
+      version: version ?? "",
+    };
+    // As scripts.ts checkKey(): a key is remembered for its window after the entry it numbered.
+    const used = idKey && record ? /^(\d+):(\d+):([0-9a-f]+)$/.exec(record) : null;
+    if (used && Number(used[2]) >= now - this.b.idWindowMs()) out.used = { seq: Number(used[1]), sentAtMs: Number(used[2]), same: used[3] === fingerprint };
+    return out;
+  }
+
+  /** The entry a reaction's idempotency key was first used for, as stored (or as far as the request tells, when it is gone). */
+  private async original(k: RoomKeys, req: ReactRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
+    const raw = await this.b.commands.xrangeBuffer(k.log, `${seq}-0`, `${seq}-0`);
+    const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
+    if (stored && stored.clientMsgId === req.clientMsgId && stored.sender === req.sender) return stored;
+    return { ...reactionEntry(req), seq, sentAtMs };
+  }
+}
+
+/** The stream entry's encoded event (field e), as the script reads it to compare. */
+function eventField(raw: RawEntry): Buffer {
+  const fields = raw[1];
+  for (let i = 0; i < fields.length; i += 2) if (fields[i].length === 1 && fields[i][0] === 0x65) return fields[i + 1];
+  return Buffer.alloc(0);
+}
+
+/** An entry read from the stream with its reactions (from the hash) counted, as every reader but a reactor gets it. */
+export function withReactions(entry: LogEntry, reactions: readonly StoredReaction[] | undefined): LogEntry {
+  if (!reactions || reactions.length === 0) return entry;
+  return { seq: entry.seq, event: withReactionCounts(entry.event, reactions), reactions };
+}
+
+/**
+ * Read stream entries and count their reactions: the stream read with a
+ * check of the reactions hash in one MULTI (a room nobody reacted in pays
+ * nothing more), then the reacted ones' fields.
+ */
+export async function readWithReactions(commands: Redis | Cluster, k: RoomKeys, xread: (m: ReturnType<Redis["multi"]>) => unknown): Promise<LogEntry[]> {
+  const multi = commands.multi();
+  xread(multi as ReturnType<Redis["multi"]>);
+  multi.exists(k.reactions);
+  const replies = (await multi.exec()) as [Error | null, unknown][] | null;
+  if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
+  const failed = replies.find(([err]) => err);
+  if (failed) throw failed[0];
+  const entries = (replies[0][1] as RawEntry[]).map(toEntry);
+  if (Number(replies[1][1]) === 0 || entries.length === 0) return entries;
+  const values = await commands.hmget(k.reactions, ...entries.map((e) => String(e.seq)));
+  return entries.map((e, i) => withReactions(e, reactionsFromJson(values[i] ?? "")));
+}
