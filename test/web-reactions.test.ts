@@ -12,19 +12,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import type { Browser, Page } from "playwright-core";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatSession } from "../src/client/chat-session.js";
+import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
+import { waitUntil } from "./support/wait.js";
 import { freePort } from "./support/free-port.js";
 import { spawnServer } from "./support/server-process.js";
-import { browserSuite, DESKTOP, haveBrowser, joined, newPage, PHONE, say, seriousViolations, sharedBrowser } from "./support/browser.js";
+import { browserSuite, DESKTOP, haveBrowser, joined, newPage, openSignedIn, PHONE, say, seriousViolations, sharedBrowser } from "./support/browser.js";
 
 const describeInBrowser = haveBrowser ? describe : describe.skip;
 const secret = "a-development-secret-of-at-least-32-bytes!";
 const tokenFor = (sub: string) =>
   new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
 
-async function startServer() {
+const sessions: ChatSession[] = [];
+afterEach(async () => {
+  await Promise.all(sessions.splice(0).map((s) => s.abort()));
+});
+
+async function startServer(auth = true) {
   const db = join(mkdtempSync(join(tmpdir(), "chat-web-reactions-")), "chat.db");
-  const server = await spawnServer(["--store", "sqlite", "--db", db, "--port", String(await freePort()), "--http-port", String(await freePort()), "--auth-secret", secret]);
+  const server = await spawnServer(["--store", "sqlite", "--db", db, "--port", String(await freePort()), "--http-port", String(await freePort()), ...(auth ? ["--auth-secret", secret] : [])]);
   return { ...server, url: server.httpUrl! };
 }
 
@@ -109,4 +117,31 @@ describeInBrowser(browserSuite("reactions in the web page"), () => {
     await waitChips(carol, "pizza tonight?", ["👍 1 reaction", "❤️ 1 reaction"]);
     expect(await carol.locator('ol[data-room="lobby"] li[data-seq]').count()).toBe(1);
   });
+
+  it("a message loaded from older history (not among the join's recent ones) gets its chips live, and a click toggles them", async () => {
+    const server = await startServer(false);
+    // 55 messages before the page opens: more than a join brings (50).
+    const bob = new ChatSession({ server: "test", transport: createGrpcSessionTransport(server.baseUrl), nickname: "bob" });
+    sessions.push(bob);
+    bob.join("lobby");
+    void bob.start();
+    for (let i = 1; i <= 55; i++) bob.send("lobby", `old ${i}`);
+    await waitUntil(() => bob.unacknowledged === 0 || undefined, "bob's 55 messages", 20_000);
+
+    const { page: ann } = await openSignedIn(chromium.browser, server.url, "ann");
+    await ann.locator('ol[data-room="lobby"] li[data-seq]').nth(49).waitFor();
+    await ann.getByRole("button", { name: "Load older messages" }).click();
+    await item(ann, "old 1").first().waitFor();
+    const first = item(ann, "old 1").first();
+    const seq = BigInt((await first.getAttribute("data-seq"))!);
+
+    bob.react("lobby", seq, "🎉");
+    await expect.poll(() => first.locator(".reactions button").evaluateAll((b) => b.map((x) => x.getAttribute("aria-label"))), { timeout: 10_000 }).toEqual(["🎉 1 reaction"]);
+    await first.getByRole("button", { name: "🎉 1 reaction" }).click();
+    await expect.poll(() => first.locator(".reactions button").evaluateAll((b) => b.map((x) => x.getAttribute("aria-label"))), { timeout: 10_000 }).toEqual(["🎉 2 reactions, you reacted"]);
+    await waitUntil(() => bob.message("lobby", seq)?.reactions[0]?.count === 2 || undefined, "ann's 🎉 at bob's");
+    await first.getByRole("button", { name: "🎉 2 reactions, you reacted" }).click();
+    await expect.poll(() => first.locator(".reactions button").evaluateAll((b) => b.map((x) => x.getAttribute("aria-label"))), { timeout: 10_000 }).toEqual(["🎉 1 reaction"]);
+    await shot(ann, "older-desktop");
+  }, 60_000);
 });
