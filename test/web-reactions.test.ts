@@ -143,5 +143,7 @@ describeInBrowser(browserSuite("reactions in the web page"), () => {
     await first.getByRole("button", { name: "🎉 2 reactions, you reacted" }).click();
     await expect.poll(() => first.locator(".reactions button").evaluateAll((b) => b.map((x) => x.getAttribute("aria-label"))), { timeout: 10_000 }).toEqual(["🎉 1 reaction"]);
     await shot(ann, "older-desktop");
+    // The page of older messages came in above the day line of the join's: one line for the day.
+    expect(await ann.locator('ol[data-room="lobby"] > li.day').count()).toBe(1);
   }, 60_000);
 });
