@@ -130,7 +130,7 @@ export function applyReaction(counts: readonly ReactionCount[], emoji: string, r
   return next;
 }
 
-/** "👍 2" and whether it is ours: a chip's words. */
+/** A chip's words (its aria-label): "👍 2 reactions, you reacted". */
 export function reactionLabel(c: Pick<ReactionCount, "emoji" | "count" | "mine">): string {
   const n = `${c.count} ${c.count === 1 ? "reaction" : "reactions"}`;
   return `${c.emoji} ${n}${c.mine ? ", you reacted" : ""}`;
