@@ -82,6 +82,8 @@ describeInBrowser(browserSuite("reactions in the web page"), () => {
     // ann adds hers by clicking the chip, then ❤️ from the keyboard: ↑ picks the message, + opens the picker, → moves, Enter picks.
     await item(ann, "pizza tonight?").getByRole("button", { name: "👍 1 reaction" }).click();
     await waitChips(ann, "pizza tonight?", ["👍 2 reactions, you reacted [pressed]"]);
+    // Who reacted, on hover, in the order they did.
+    expect(await item(ann, "pizza tonight?").getByRole("button", { name: "👍 2 reactions, you reacted" }).getAttribute("title")).toBe("bob, ann");
     await ann.locator('ol[data-room="lobby"]').focus();
     await ann.keyboard.press("ArrowUp");
     await ann.keyboard.press("+");

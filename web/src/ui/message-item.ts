@@ -105,7 +105,7 @@ export function actionBar(actions: MessageAction[]): HTMLElement | undefined {
  * (aria-pressed) when one is ours; a click adds ours or takes it off. Read out as
  * "👍 2 reactions, you reacted".
  */
-export function showReactions(item: HTMLElement, counts: readonly Pick<ReactionCount, "emoji" | "count" | "mine" | "userIds">[]): void {
+export function showReactions(item: HTMLElement, counts: readonly Pick<ReactionCount, "emoji" | "count" | "mine" | "userIds">[], nameOf: (userId: string) => string = (id) => id): void {
   const old = item.querySelector(":scope > .body > .reactions");
   if (counts.length === 0 || item.classList.contains("deleted")) return old?.remove();
   const bar = el(
@@ -113,7 +113,8 @@ export function showReactions(item: HTMLElement, counts: readonly Pick<ReactionC
     { className: "reactions", attrs: { role: "group", "aria-label": "Reactions" } },
     ...counts.map((c) => {
       const others = c.count - c.userIds.length;
-      const who = `${c.userIds.join(", ")}${others > 0 ? ` and ${others} more` : ""}`;
+      // Who reacted, on hover: "ann, bob and 3 more".
+      const who = `${c.userIds.map(nameOf).join(", ")}${others > 0 ? ` and ${others} more` : ""}`;
       return el(
         "button",
         {

@@ -205,7 +205,7 @@ export class RoomView {
         ? (applyReaction(this.reactions.get(c.seq) ?? [], c.change.emoji, c.change.removed, c.change.byId || c.change.by, c.change.mine) ?? this.reactions.get(c.seq) ?? [])
         : c.reactions;
     this.reactions.set(c.seq, counts);
-    showReactions(item, counts);
+    showReactions(item, counts, this.nameOf);
     const picker = item.querySelector(":scope > .reaction-picker");
     if (picker) for (const b of picker.querySelectorAll<HTMLButtonElement>("button[data-pick]")) {
       const mine = counts.some((x) => x.emoji === b.dataset.pick && x.mine);
@@ -214,6 +214,12 @@ export class RoomView {
       b.setAttribute("aria-label", mine ? `Remove your ${b.dataset.pick} reaction` : `React with ${b.dataset.pick}`);
     }
   }
+
+  /** A user's nickname in the room, when the members we know include them (else their user id). */
+  private readonly nameOf = (userId: string): string => {
+    for (const m of this.members.values()) if (m.userId === userId) return m.nickname;
+    return userId;
+  };
 
   /** Whether we reacted to a shown message with this emoji. */
   reactedWith(seq: bigint, emoji: string): boolean {
@@ -494,7 +500,7 @@ export class RoomView {
     if (m.replyTo && !m.deleted) item.querySelector(".body > .meta")!.after(replyQuote(m.replyTo));
     if (m.reactions.length > 0 && !m.deleted) {
       this.reactions.set(m.seq, m.reactions);
-      showReactions(item, m.reactions);
+      showReactions(item, m.reactions, this.nameOf);
     }
     return item;
   }
