@@ -2,7 +2,7 @@
  * Reactions (issue 19), end to end: a real server on an SQLite file,
  * authentication on, clients on the Chat stream, OpenSession + Command and
  * Connect JSON. A reaction is a numbered entry every member gets live; a
- * join's recent messages, a replay and GetHistory count it on its target,
+ * join's recent messages and GetHistory count it on its target,
  * `mine` for the user asking. Then the hostile side: rooms one is not in,
  * messages of other rooms, bad emoji, floods, mutes. The last describe runs
  * two servers on one Redis.
@@ -113,6 +113,36 @@ describe("reactions", () => {
     const removed = await acked(ann, react(bob, "cafe", m.seq, "👍", true));
     expect(removed.reaction).toMatchObject({ emoji: "👍", removed: true });
     expect(shown(await history("bob"))).toEqual([["☕", 1, false, ["ann"]]]);
+  });
+
+  it("a resume's replay gives the message without counts, then its reaction entries: applying them counts each once", async () => {
+    const ann = await member("ann3", "replay");
+    const eve = await member("eve3", "replay");
+    const before = await acked(ann, ann.send("replay", "before"));
+    await eve.waitFor("message", (x) => x.seq === before.seq);
+    const eveJoined = await eve.joined("replay");
+    eve.cancel();
+    const m = await acked(ann, ann.send("replay", "while eve was away"));
+    await acked(ann, react(ann, "replay", m.seq, "👍"));
+    await acked(ann, react(ann, "replay", m.seq, "🎉"));
+    const gone = await acked(ann, react(ann, "replay", m.seq, "🎉", true));
+    const back = await user("eve3");
+    back.join("replay", "", { afterSeq: before.seq, epoch: eveJoined.epoch, resumeToken: eveJoined.resumeToken });
+    await back.waitFor("message", (x) => x.seq === gone.seq);
+    const replayed = back.messages("replay");
+    expect(replayed[0]).toMatchObject({ seq: m.seq, text: "while eve was away", reactions: [] });
+    // What a client does with the entries: apply each to its target.
+    const counts = new Map<string, Set<string>>();
+    for (const x of replayed.slice(1)) {
+      const r = x.reaction!;
+      if (!counts.has(r.emoji)) counts.set(r.emoji, new Set());
+      if (r.removed) counts.get(r.emoji)!.delete(x.senderId);
+      else counts.get(r.emoji)!.add(x.senderId);
+    }
+    const applied = [...counts].filter(([, users]) => users.size > 0).map(([emoji, users]) => [emoji, users.size, users.has("eve3"), [...users]]);
+    const history = await createChatClient(server.baseUrl, { token: await token("eve3") }).getHistory({ room: "replay", limit: 50 });
+    expect(applied).toEqual(shown(history.messages.find((x) => x.seq === m.seq)));
+    expect(applied).toEqual([["👍", 1, false, ["ann3"]]]);
   });
 
   it("a reaction that changes nothing is answered with the target as it stands, to the reactor only; a resend is the original entry", async () => {

@@ -60,7 +60,7 @@ import { recordChange, type ChangeAnswer } from "./message-changes.js";
 import type { ChangeRequest } from "../log/message-changes.js";
 import type { ReactRequest } from "../log/reactions.js";
 import { recordReaction } from "./reactions.js";
-import { eventFor } from "../wire/reaction-codec.js";
+import { eventFor, withoutCounts } from "../wire/reaction-codec.js";
 import { actionOf, evictionAfter, immediateEviction, roomStateFor, storedRole, type Eviction } from "./room-rights.js";
 import { Session, type JoinOptions, type SendExtras, type SessionHost, type SessionTransport } from "./session.js";
 
@@ -630,7 +630,8 @@ export class Hub implements SessionHost {
         for (const e of entries) {
           if (e.seq > room.position.lastSeq) break;
           if (e.seq <= m.replayCursor) continue;
-          queue.push(eventFor(e, m.userId));
+          // Without counts: the reaction entries after it in this replay count them.
+          queue.push(withoutCounts(e));
           m.replayCursor = e.seq;
           pushed = true;
         }

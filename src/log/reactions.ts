@@ -22,6 +22,12 @@ import { textHash } from "./text-hash.js";
 export const MAX_EMOJI_PER_MESSAGE = 20;
 /** Reactions one user may have on one message. */
 export const MAX_REACTIONS_PER_USER = 10;
+/**
+ * Reactions one message may carry in all (every user of every emoji): its
+ * state is kept whole and rewritten by each reaction, so it is bounded (at
+ * the default room size, everyone may still react once).
+ */
+export const MAX_REACTIONS_PER_MESSAGE = 10_000;
 /** User ids a ReactionCount lists ("alice, bob and 3 others"). */
 export const REACTION_USER_IDS = 10;
 
@@ -64,6 +70,9 @@ export function decideReaction(req: ReactRequest, target: StoredMessage | undefi
   }
   if (list.filter((r) => r.userIds.includes(senderId)).length >= MAX_REACTIONS_PER_USER) {
     return { ok: false, code: ErrorCode.RESOURCE_EXHAUSTED, message: `at most ${MAX_REACTIONS_PER_USER} reactions of yours on one message; remove one first` };
+  }
+  if (list.reduce((n, r) => n + r.userIds.length, 0) >= MAX_REACTIONS_PER_MESSAGE) {
+    return { ok: false, code: ErrorCode.RESOURCE_EXHAUSTED, message: `message ${seq} of room ${room} already has ${MAX_REACTIONS_PER_MESSAGE} reactions` };
   }
   return { ok: true, changed: true };
 }

@@ -45,7 +45,8 @@ export function toChatMessage(m: StoredMessage, viewer?: string): ChatMessage {
     replyTo: m.replyTo ? { seq: BigInt(m.replyTo.seq), sender: m.replyTo.sender, quote: m.replyTo.quote, deleted: m.replyTo.deleted } : undefined,
     mentions: [...(m.mentions ?? [])],
     reaction: m.reaction ? { targetSeq: BigInt(m.reaction.targetSeq), emoji: m.reaction.emoji, removed: m.reaction.removed } : undefined,
-    reactions: reactionCounts(m.reactions, viewer),
+    // Already messages ($typeName set): create() takes them as they are instead of converting each.
+    reactions: reactionCounts(m.reactions, viewer).map((c) => ({ $typeName: "chat.v1.ReactionCount" as const, ...c })),
   });
 }
 

@@ -5,7 +5,7 @@ import { encodeAction } from "../log/room-states.js";
 import type { StoredMessage } from "../log/message.js";
 import { toChatMessage } from "./events.js";
 import { assembleMessageEvent, encodeMessageEvent, encodeMessageEventFor, encodeMessageHalves } from "./message-codec.js";
-import { eventFor, withReactionCounts } from "./reaction-codec.js";
+import { eventFor, withoutCounts, withReactionCounts } from "./reaction-codec.js";
 import { encodeEvent } from "./encoded-event.js";
 
 /** The generic path: build the message object and let protobuf-es encode it. */
@@ -51,12 +51,27 @@ describe("the hand-written message encoder", () => {
     const m: StoredMessage = { ...base, reactions: [{ emoji: "👍", userIds: ["u-a", "u-b"] }, { emoji: "🎉", userIds: ["u-b"] }] };
     const shared = encodeMessageEvent(m);
     const entry = { event: shared, reactions: m.reactions };
+    // A count whose body is 128 bytes with `mine` and 126 without: its length's varint changes size.
+    const boundary = [...Array.from({ length: 8 }, (_, i) => `user-00000${i}`), "user-000008x"];
+    expect(boundary.map((u) => u.length)).toEqual([11, 11, 11, 11, 11, 11, 11, 11, 12]);
+    for (const [reactions, viewers] of [
+      [[{ emoji: "👍", userIds: boundary }], [boundary[8], "nobody"]],
+      [[{ emoji: "🎉", userIds: ["zoë-😀", "u-a"] }, { emoji: "🇫🇷", userIds: ["u-b"] }], ["zoë-😀", "u-b"]],
+    ] as const) {
+      const r: StoredMessage = { ...base, reactions: reactions.map((x) => ({ emoji: x.emoji, userIds: [...x.userIds] })) };
+      for (const viewer of viewers) {
+        const expected = Buffer.from(encodeEvent({ case: "message", value: toChatMessage(r, viewer) }));
+        expect(Buffer.from(eventFor({ event: encodeMessageEvent(r), reactions: r.reactions }, viewer))).toEqual(expected);
+        expect(Buffer.from(encodeMessageEventFor(r, viewer))).toEqual(expected);
+      }
+    }
     for (const viewer of ["u-a", "u-b", "u-c"]) {
       const mine = encodeMessageEventFor(m, viewer);
       expect(Buffer.from(mine)).toEqual(Buffer.from(encodeEvent({ case: "message", value: toChatMessage(m, viewer) })));
       expect(Buffer.from(eventFor(entry, viewer))).toEqual(Buffer.from(mine));
     }
     expect(eventFor(entry, "u-c")).toBe(shared);
+    expect(Buffer.from(withoutCounts(entry))).toEqual(Buffer.from(encodeMessageEvent(base)));
     expect(Buffer.from(withReactionCounts(encodeMessageEvent({ ...base }), m.reactions, "u-a"))).toEqual(Buffer.from(encodeMessageEventFor(m, "u-a")));
   });
 

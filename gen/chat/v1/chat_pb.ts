@@ -714,8 +714,8 @@ export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
   messageDesc(file_chat_v1_chat, 11);
 
 /**
- * ReactionCount is one emoji's reactions on a message, as history, a join's
- * recent messages and a resume's replay give it.
+ * ReactionCount is one emoji's reactions on a message, as history and a
+ * join's recent messages give it.
  *
  * @generated from message chat.v1.ReactionCount
  */
@@ -1447,9 +1447,10 @@ export type ChatMessage = Message<"chat.v1.ChatMessage"> & {
   reaction?: Reaction | undefined;
 
   /**
-   * The message's reactions, by emoji in the order first used (on a message
-   * as history, a join's recent messages and a resume's replay give it; a
-   * live message has none yet).
+   * The message's reactions, by emoji in the order first used, on a message
+   * as history and a join's recent messages give it. A live message has none
+   * yet, and neither has one in a resume's replay: its reaction entries
+   * follow it in the replay, so applying them counts each exactly once.
    *
    * @generated from field: repeated chat.v1.ReactionCount reactions = 15;
    */
