@@ -2,13 +2,14 @@
  * Reactions (issue 19), on the client: a reaction is a numbered entry of the
  * room's log (ChatMessage.reaction: who added or removed which emoji on which
  * message), never a message of its own. The session keeps each kept
- * message's counts (ChatMessage.reactions, as history, a join's recent
- * messages and a replay give them) and applies the live entries to them in
+ * message's counts (ChatMessage.reactions, as history and a join's recent
+ * messages give them) and applies the live entries to them in
  * order; reactionChanged tells the front ends. Pure bookkeeping, no I/O.
  *
- * Why counts are applied by who reacted, not blindly: a replayed message
- * comes with its counts as of when the server read it, and the reaction
- * entries of the same replay may already be in them. The users who reacted
+ * Counts are applied by who reacted, not blindly, so that an entry already
+ * in a message's counts is not counted twice (the server gives a resume's
+ * replayed messages without counts for that reason; this keeps the client
+ * right whatever the source of the counts). The users who reacted
  * (ReactionCount.user_ids, the first 10) make adding and removing
  * idempotent: an add by someone already listed, or a removal by someone not
  * listed while the list is complete, changes nothing.
