@@ -53,7 +53,10 @@ import type {
 } from "./room-log.js";
 import { changeEntry, changeFingerprint, decideChange, decideReply, replyRef, sendFingerprint, type ChangeRequest } from "./message-changes.js";
 import type { ChangeOutcome, ReactOutcome } from "./room-log.js";
-import { decideReaction, reactionEntry, reactionFingerprint, type ReactRequest } from "./reactions.js";
+import { decideReaction, reactionEntry, reactionFingerprint, reactionsBefore, type ReactRequest } from "./reactions.js";
+
+/** Entries after a recent() read's point whose reactions it takes back out of the counts (more: counted as they are). */
+const RECOUNT_MAX = 256;
 import { actionEntry, actionFingerprint, frozenState } from "./room-states.js";
 
 /** What the log needs from the process's turn scheduler. */
@@ -302,7 +305,17 @@ export class EmbeddedRoomLog implements RoomLog {
     if (state && cached && upToSeq === state.lastCommitted && (cached.length >= limits.maxMessages || state.recentComplete)) {
       return takeNewestWithin(cached, limits);
     }
-    const entries = toEntries(this.store.before(room, upToSeq + 1, Math.max(limits.maxMessages, this.recentCache)));
+    const messages = this.store.before(room, upToSeq + 1, Math.max(limits.maxMessages, this.recentCache));
+    const last = state?.lastCommitted ?? this.store.peek(room)?.lastSeq ?? 0;
+    if (upToSeq < last && messages.some((m) => m.reactions)) {
+      // Counted as of upToSeq, as the Redis log does: the reactions after it come to the reader as entries.
+      const later = this.store.after(room, upToSeq, RECOUNT_MAX + 1);
+      if (later.length <= RECOUNT_MAX) {
+        const counted = messages.map((m) => (m.reactions ? { ...m, reactions: reactionsBefore(m.seq, m.reactions, later) } : m));
+        return takeNewestWithin(toEntries(counted), limits);
+      }
+    }
+    const entries = toEntries(messages);
     if (state && this.cachesTail(state) && upToSeq === state.lastCommitted) this.keepTail(state, entries);
     return takeNewestWithin(entries, limits);
   }

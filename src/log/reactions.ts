@@ -143,3 +143,19 @@ export function reactionsFromJson(json: string): StoredReaction[] | undefined {
   const list = (JSON.parse(json) as [string, string[]][]).map(([emoji, userIds]) => ({ emoji, userIds }));
   return list.length > 0 ? list : undefined;
 }
+
+/**
+ * The reactions of message `seq` as they were before the entries `later`
+ * (oldest first; the reaction entries among them numbered after the point
+ * wanted): each of them undone, newest first. What a join's recent messages
+ * count when the room moved on after the joiner's position (the reactions
+ * after it reach the joiner as entries).
+ */
+export function reactionsBefore(seq: number, reactions: readonly StoredReaction[] | undefined, later: readonly StoredMessage[]): readonly StoredReaction[] | undefined {
+  let out = reactions;
+  for (let i = later.length - 1; i >= 0; i--) {
+    const r = later[i].reaction;
+    if (r?.targetSeq === seq) out = applyReaction(out, later[i].senderId ?? "", { ...r, removed: !r.removed });
+  }
+  return out && out.length > 0 ? out : undefined;
+}

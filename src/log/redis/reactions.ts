@@ -14,7 +14,7 @@ import type { RoomStateData } from "../../rooms/room-state.js";
 import { encodeMessageHalves, type MessageHalves } from "../../wire/message-codec.js";
 import { withReactionCounts } from "../../wire/reaction-codec.js";
 import type { RoomPosition, StoredMessage, StoredReaction } from "../message.js";
-import { applyReaction, decideReaction, reactionEntry, reactionFingerprint, reactionsFromJson, reactionsToJson, type ReactRequest } from "../reactions.js";
+import { applyReaction, decideReaction, reactionEntry, reactionFingerprint, reactionsBefore, reactionsFromJson, reactionsToJson, type ReactRequest } from "../reactions.js";
 import { LogUnavailableError, type LogEntry, type ReactOutcome } from "../room-log.js";
 import type { RoomKeys } from "./keys.js";
 import { toEntry, toStoredMessage } from "./replies.js";
@@ -49,9 +49,33 @@ interface RoomRead {
 }
 
 export class ReactionsOnRedis {
+  /**
+   * The reactions to one message this node is deciding, one after the other:
+   * decided at once, each would make the others stale (the target's
+   * reactions changed), and a message everyone reacts to would make them
+   * start over for ever. Across nodes they still race, a few at a time.
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   constructor(private readonly b: ReactionBackend) {}
 
-  async react(req: ReactRequest): Promise<ReactOutcome> {
+  react(req: ReactRequest): Promise<ReactOutcome> {
+    const key = `${req.room}\u0000${req.targetSeq}`;
+    const before = this.queues.get(key) ?? Promise.resolve();
+    const mine = before.then(
+      () => this.decideAndRecord(req),
+      () => this.decideAndRecord(req),
+    );
+    const settled = mine.catch(() => {});
+    this.queues.set(key, settled);
+    // The last one out forgets the queue: the map holds only messages being reacted to now.
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return mine;
+  }
+
+  private async decideAndRecord(req: ReactRequest): Promise<ReactOutcome> {
     const k = this.b.keys(req.room);
     const fingerprint = reactionFingerprint(req);
     for (let attempt = 0; attempt < REACT_ATTEMPTS; attempt++) {
@@ -142,21 +166,43 @@ export function withReactions(entry: LogEntry, reactions: readonly StoredReactio
   return { seq: entry.seq, event: withReactionCounts(entry.event, reactions), reactions };
 }
 
+/** Entries after the counted point that one read takes back out of the counts (more: the counts stay as read). */
+const UNCOUNT_MAX = 256;
+
 /**
  * Read stream entries and count their reactions: the stream read with a
  * check of the reactions hash in one MULTI (a room nobody reacted in pays
  * nothing more), then the reacted ones' fields.
+ *
+ * `asOf` (a join's recent messages): count them as of that number, the
+ * position the joiner goes live from. The hash holds the reactions as of
+ * now, and the ones numbered after `asOf` reach the joiner as entries: read
+ * with the fields (in the same MULTI), they are taken back out, so none is
+ * counted twice.
  */
-export async function readWithReactions(commands: Redis | Cluster, k: RoomKeys, xread: (m: ReturnType<Redis["multi"]>) => unknown): Promise<LogEntry[]> {
+export async function readWithReactions(
+  commands: Redis | Cluster,
+  k: RoomKeys,
+  xread: (m: ReturnType<Redis["multi"]>) => unknown,
+  asOf?: number,
+): Promise<LogEntry[]> {
   const multi = commands.multi();
   xread(multi as ReturnType<Redis["multi"]>);
   multi.exists(k.reactions);
+  const [raw, exists] = await execAll(multi);
+  const entries = (raw as RawEntry[]).map(toEntry);
+  if (Number(exists) === 0 || entries.length === 0) return entries;
+  const fields = commands.multi().hmget(k.reactions, ...entries.map((e) => String(e.seq)));
+  if (asOf !== undefined) fields.xrangeBuffer(k.log, `${asOf + 1}-0`, "+", "COUNT", UNCOUNT_MAX + 1);
+  const [values, later] = (await execAll(fields)) as [(string | null)[], RawEntry[] | undefined];
+  const after = later && later.length > 0 && later.length <= UNCOUNT_MAX ? later.map((r) => toStoredMessage(toEntry(r))) : [];
+  return entries.map((e, i) => withReactions(e, reactionsBefore(e.seq, reactionsFromJson(values[i] ?? ""), after)));
+}
+
+async function execAll(multi: ReturnType<Redis["multi"]>): Promise<unknown[]> {
   const replies = (await multi.exec()) as [Error | null, unknown][] | null;
   if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
   const failed = replies.find(([err]) => err);
   if (failed) throw failed[0];
-  const entries = (replies[0][1] as RawEntry[]).map(toEntry);
-  if (Number(replies[1][1]) === 0 || entries.length === 0) return entries;
-  const values = await commands.hmget(k.reactions, ...entries.map((e) => String(e.seq)));
-  return entries.map((e, i) => withReactions(e, reactionsFromJson(values[i] ?? "")));
+  return replies.map(([, value]) => value);
 }

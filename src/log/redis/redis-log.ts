@@ -367,7 +367,10 @@ export class RedisRoomLog implements RoomLog {
     if (upToSeq <= 0) return [];
     this.requireAvailable();
     const k = this.keys(room);
-    const entries = await this.command(() => readWithReactions(this.redis.commands, k, (m) => m.xrevrangeBuffer(k.log, `${upToSeq}-0`, "-", "COUNT", limits.maxMessages)));
+    // Counted as of upToSeq: the joiner gets the reactions numbered after it as entries.
+    const entries = await this.command(() =>
+      readWithReactions(this.redis.commands, k, (m) => m.xrevrangeBuffer(k.log, `${upToSeq}-0`, "-", "COUNT", limits.maxMessages), upToSeq),
+    );
     return takeWithin(entries, limits.maxBytes).reverse();
   }
 
