@@ -33,7 +33,7 @@ describe("edits, deletes and replies in the terminal", () => {
     alice.enter("helo everyone");
     await bob.waitForLine(line("<alice> helo everyone"));
     bob.enter("/seq");
-    await bob.waitForLine("*** message numbers shown (#12): /edit, /delete and /reply take them; /seq off hides them");
+    await bob.waitForLine("*** message numbers shown (#12): /edit, /delete, /reply and /react take them; /seq off hides them");
     bob.enter("/reply 1 hi alice");
     await bob.waitForLine("    ↳ alice #1: helo everyone");
     await bob.waitForLine(line("#2 <bob> hi alice"));

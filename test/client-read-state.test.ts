@@ -32,6 +32,7 @@ describe("read state", () => {
     reads.onMessage(msg(12, "ann"), "ann"); // ours
     reads.onMessage(msg(13, "bob", { action: { kind: 1 } }), "ann"); // a room action
     reads.onMessage(msg(14, "bob"), "ann");
+    reads.onMessage(msg(15, "bob", { text: "", reaction: { targetSeq: 14n, emoji: "👍" } }), "ann"); // a reaction
     expect(reads.position("den")).toMatchObject({ unreadCount: 5, mentionCount: 2 });
     expect(reads.markRead("den", 11n)).toBe(true);
     expect(reads.position("den")).toMatchObject({ readSeq: 11n, unreadCount: 1, mentionCount: 0 });

@@ -88,9 +88,9 @@ describeInBrowser(browserSuite("messages that change in the web page"), () => {
     await item(bob, "my frist message").waitFor();
 
     // What each may do, offered on hover.
-    expect(await actionsOf(ann, "my frist message")).toEqual(["Reply", "Edit", "Delete"]);
-    expect(await actionsOf(ann, "helo from bob")).toEqual(["Reply", "Delete"]);
-    expect(await actionsOf(bob, "my frist message")).toEqual(["Reply"]);
+    expect(await actionsOf(ann, "my frist message")).toEqual(["Reply", "React", "Edit", "Delete"]);
+    expect(await actionsOf(ann, "helo from bob")).toEqual(["Reply", "React", "Delete"]);
+    expect(await actionsOf(bob, "my frist message")).toEqual(["Reply", "React"]);
     await item(ann, "helo from bob").hover();
     await shot(ann, "actions-desktop");
     expect(await seriousViolations(ann)).toEqual([]);

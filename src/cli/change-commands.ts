@@ -1,13 +1,18 @@
 /**
  * The slash commands about messages that change (issue 19): /edit, /delete,
- * /reply, and /seq, which shows message numbers (what the others take).
+ * /reply, /react, /unreact, and /seq, which shows message numbers (what the
+ * others take).
  * Parsing is pure, so it is tested without a terminal; interactive.ts runs
  * them on the current room through the client core.
  */
+import { checkEmoji, emojiFromInput } from "../client/reactions.js";
+
 export type ChangeCommand =
   | { kind: "edit"; seq: bigint; text: string }
   | { kind: "delete"; seq: bigint }
   | { kind: "reply"; seq: bigint; text: string }
+  /** /react adds, /unreact removes (remove: true). `emoji`: the emoji itself (a shortcode such as :+1: already turned into it). */
+  | { kind: "react"; seq: bigint; emoji: string; remove: boolean }
   /** /seq toggles; /seq on|off sets. */
   | { kind: "seq"; on?: boolean };
 
@@ -16,6 +21,8 @@ export const CHANGE_COMMAND_HELP = [
   "/edit <n> <text>  replace the text of your message number n (also /e)",
   "/delete <n>       delete message number n: yours, or any as a moderator (also /del)",
   "/reply <n> <text> answer message number n: your message shows a short quote of it (also /re)",
+  "/react <n> <emoji>    react to message number n, e.g. /react 12 👍 or /react 12 :+1: (also :heart: :joy: :tada: :eyes:)",
+  "/unreact <n> <emoji>  take your reaction off message number n",
 ];
 
 /** "12" or "#12" → 12n; undefined when it is not a message number. */
@@ -50,6 +57,16 @@ export function parseChangeCommand(name: string, args: string[], rest: string): 
       const seq = parseSeq(args[0]);
       if (seq === undefined || args.length < 2) return invalid("usage: /reply <n> <text> (n: the message's number; /seq shows them)");
       return { kind: "reply", seq, text: textAfter() };
+    }
+    case "react":
+    case "unreact": {
+      const usage = `usage: /${name} <n> <emoji> (n: the message's number; /seq shows them)`;
+      const seq = parseSeq(args[0]);
+      if (seq === undefined || args.length !== 2) return invalid(usage);
+      const emoji = emojiFromInput(args[1]);
+      const bad = checkEmoji(emoji);
+      if (bad) return invalid(`${bad}; ${usage}`);
+      return { kind: "react", seq, emoji, remove: name === "unreact" };
     }
     case "seq": {
       const arg = args[0]?.toLowerCase();

@@ -14,6 +14,7 @@ import {
   type JoinedEvent,
   type Member,
   type PresenceEvent,
+  type ReactionCount,
   RoomRole,
   RoomVisibility,
   type RoomInfo,
@@ -21,6 +22,7 @@ import {
 } from "../../gen/chat/v1/chat_pb.js";
 import type { NoticeLevel } from "../client/chat-session.js";
 import { isChange } from "../client/message-changes.js";
+import { isReaction } from "../client/reactions.js";
 import { truncate } from "./prompt-screen.js";
 import { NEW_MESSAGES_LINE, newMessagesAt, unreadLabel } from "./read-marks.js";
 
@@ -37,7 +39,7 @@ export interface FormatOptions {
   roomLabel?: (room: string) => string;
   /** Show each message's number (`#12`, for /edit, /delete, /reply): the /seq toggle. */
   showSeq?: boolean;
-  /** A room's message as it is now, if the client keeps it: lets a change line say whose message it was. */
+  /** A room's message as it is now, if the client keeps it: lets a change line say whose message it was, a reaction line what it is now. */
   lookup?: (room: string, seq: bigint) => ChatMessage | undefined;
   /** Our user id: a message that mentions it is highlighted. */
   me?: string;
@@ -100,8 +102,9 @@ export const QUOTE_WIDTH = 40;
 /**
  * A message as one line (two for a reply: the quote of what it answers, then
  * the message): "(edited)" after an edited text, "(message deleted)" for a
- * tombstone. An edit or delete entry is a quiet line saying what changed
- * (formatChange): a terminal cannot rewrite the line printed before.
+ * tombstone, its reactions after it ("[👍 2 ❤️ 1*]"). An edit, delete or
+ * reaction entry is a quiet line saying what changed (formatChange,
+ * formatReactionEntry): a terminal cannot rewrite the line printed before.
  */
 export function formatMessage(m: ChatMessage, opts: FormatOptions): string {
   return formatMessageLines(m, opts).join("\n");
@@ -114,11 +117,15 @@ export function formatMessageLines(m: ChatMessage, opts: FormatOptions): string[
   // A change of the room's state (a ban, the topic…) is a quiet line, not someone speaking.
   if (m.action) return [`${head}${p("dim", `* ${sanitize(m.text)}`)}`];
   if (isChange(m)) return [`${head}${p("dim", `* ${formatChange(m, opts.lookup?.(m.room, m.change!.targetSeq))}`)}`];
+  if (isReaction(m)) return [`${head}${p("dim", `* ${formatReactionEntry(m, opts.lookup?.(m.room, m.reaction!.targetSeq))}`)}`];
   const seq = opts.showSeq ? `${p("dim", `#${m.seq}`)} ` : "";
   const text = m.deleted ? p("dim", "(message deleted)") : `${sanitize(m.text)}${m.editedAt ? ` ${p("dim", "(edited)")}` : ""}`;
   // A message that names us stands out: a marker (seen without colours too) and the text in yellow.
   const mentionsMe = opts.me !== undefined && !m.deleted && m.mentions.includes(opts.me);
-  const line = mentionsMe ? `${head}${seq}${p("yellow", "»")} ${p("bold", `<${sanitize(m.sender)}>`)} ${p("yellow", text)}` : `${head}${seq}${p("bold", `<${sanitize(m.sender)}>`)} ${text}`;
+  const reactions = m.deleted || m.reactions.length === 0 ? "" : ` ${p("dim", formatReactions(m.reactions))}`;
+  const line = mentionsMe
+    ? `${head}${seq}${p("yellow", "»")} ${p("bold", `<${sanitize(m.sender)}>`)} ${p("yellow", text)}${reactions}`
+    : `${head}${seq}${p("bold", `<${sanitize(m.sender)}>`)} ${text}${reactions}`;
   return m.replyTo ? [p("dim", `    ${formatQuote(m.replyTo, opts)}`), line] : [line];
 }
 
@@ -140,6 +147,26 @@ export function formatChange(entry: ChatMessage, target?: ChatMessage): string {
     return target && target.sender !== entry.sender ? `${by} deleted ${sanitize(target.sender)}'s message #${seq}` : `${by} deleted #${seq}`;
   }
   return `${by} edited #${seq}: ${sanitize(entry.text)}`;
+}
+
+/** A message's reactions: "[👍 2 ❤️ 1*]", * on those you reacted with; "" for none. */
+export function formatReactions(counts: readonly Pick<ReactionCount, "emoji" | "count" | "mine">[]): string {
+  if (counts.length === 0) return "";
+  return `[${counts.map((c) => `${sanitize(c.emoji)} ${count(c.count)}${c.mine ? "*" : ""}`).join(" ")}]`;
+}
+
+/**
+ * What a reaction entry changed, in words: "bob reacted 👍 to #12", "bob
+ * took 👍 off #12"; with the message as the client keeps it (`target`), whose
+ * it is, a short quote and its reactions now: "bob reacted 👍 to #12
+ * (alice: hello everyone) [👍 2 ❤️ 1*]".
+ */
+export function formatReactionEntry(entry: ChatMessage, target?: ChatMessage): string {
+  const r = entry.reaction!;
+  const what = r.removed ? `took ${sanitize(r.emoji)} off #${r.targetSeq}` : `reacted ${sanitize(r.emoji)} to #${r.targetSeq}`;
+  const about = target && !target.deleted ? ` (${sanitize(target.sender)}: ${truncate(sanitize(target.text), QUOTE_WIDTH)})` : "";
+  const now = target && !target.deleted && target.reactions.length > 0 ? ` ${formatReactions(target.reactions)}` : "";
+  return `${sanitize(entry.sender)} ${what}${about}${now}`;
 }
 
 const leaveReasons: Record<LeaveReason, string> = {
@@ -186,8 +213,8 @@ function formatJoined(j: JoinedEvent, opts: FormatOptions): string[] {
   // The topic on a first join (a rejoin after a drop says nothing new).
   if (j.state?.topic && !j.resumed) lines.push(p("green", `*** topic: ${sanitize(j.state.topic)}`));
   if (j.state?.muted) lines.push(p("yellow", `*** you are muted in ${roomLabel(j.room, opts)}${j.state.mutedUntil ? ` until ${clock(j.state.mutedUntil, opts.now)}` : ""}: you may read, not post`));
-  // The recent messages come as they are now: their edit and delete entries would only repeat it.
-  const messages = j.recent.filter((m) => !isChange(m));
+  // The recent messages come as they are now: their edit, delete and reaction entries would only repeat it.
+  const messages = j.recent.filter((m) => !isChange(m) && !isReaction(m));
   const recent = opts.history === undefined ? messages : opts.history <= 0 ? [] : messages.slice(-opts.history);
   const shown = recent.map((m) => formatMessageLines(m, opts));
   // Where we stopped reading (signed in: the server keeps the position), when unread messages are among these.
@@ -292,6 +319,7 @@ function lastMessage(room: RoomInfo, last: LastMessage | undefined, now?: Date):
 /** `[14:02] <bob> see you…`, or `[14:02] * bob was banned…` for a change of the room's state. */
 function preview(last: ChatMessage, now?: Date): string {
   if (isChange(last)) return `[${clock(last.sentAt, now)}] * ${truncate(formatChange(last), PREVIEW_WIDTH)}`;
+  if (isReaction(last)) return `[${clock(last.sentAt, now)}] * ${truncate(formatReactionEntry(last), PREVIEW_WIDTH)}`;
   const text = last.deleted ? "(message deleted)" : sanitize(last.text);
   return `[${clock(last.sentAt, now)}] ${last.action ? "* " : `<${sanitize(last.sender)}> `}${truncate(text, PREVIEW_WIDTH)}`;
 }

@@ -119,6 +119,10 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
   session.on("commandError", (e) => screen.print(formatError(e, color)));
   session.on("notice", (n) => say(n.level, n.text));
   session.on("sendFailed", (f) => {
+    if (f.reaction) {
+      const what = f.reaction.remove ? `take ${f.reaction.emoji} off` : `react ${f.reaction.emoji} to`;
+      return say("error", `could not ${what} #${f.reaction.seq} in ${labelOf(f.room)}: ${sanitize(f.reason)}`);
+    }
     if (!f.change) return say("error", `not delivered to #${f.room} (${f.reason}): ${sanitize(f.text)}`);
     say("error", `could not ${f.change.kind} #${f.change.seq} in ${labelOf(f.room)}: ${sanitize(f.reason)}`);
   });
@@ -321,9 +325,19 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         if (!done.ok) say("error", `could not ${command.kind} #${command.seq}: ${done.reason}`);
         return;
       }
+      case "react": {
+        if (!current) return say("error", "you are not in a room; /join one first");
+        // Known from the kept message: nothing to send (the server would change nothing either).
+        const mine = session.message(current, command.seq)?.reactions.some((c) => c.emoji === command.emoji && c.mine);
+        if (mine === true && !command.remove) return say("info", `you already reacted ${command.emoji} to #${command.seq}`);
+        if (mine === false && command.remove) return say("info", `you have no ${command.emoji} reaction on #${command.seq}`);
+        const done = command.remove ? session.unreact(current, command.seq, command.emoji) : session.react(current, command.seq, command.emoji);
+        if (!done.ok) say("error", `could not react to #${command.seq}: ${done.reason}`);
+        return;
+      }
       case "seq":
         showSeq = command.on ?? !showSeq;
-        say("info", showSeq ? "message numbers shown (#12): /edit, /delete and /reply take them; /seq off hides them" : "message numbers hidden (/seq shows them)");
+        say("info", showSeq ? "message numbers shown (#12): /edit, /delete, /reply and /react take them; /seq off hides them" : "message numbers hidden (/seq shows them)");
         return;
       case "help":
         screen.print(...COMMAND_HELP.map((l) => `    ${l}`));

@@ -8,6 +8,7 @@
 import { RoomRole, type RoomInfo } from "../../gen/chat/v1/chat_pb.js";
 import type { ChatClient } from "../client/transport.js";
 import { isChange } from "../client/message-changes.js";
+import { isReaction } from "../client/reactions.js";
 import { count, formatMessageLines, formatMyRooms, formatNames, formatNotice, formatRooms, type LastMessage } from "./format.js";
 
 /** Deadline of the unary calls. */
@@ -112,7 +113,7 @@ export class LookAround {
     return [
       formatNotice("info", `last ${page.messages.length} message(s) of #${room}${page.hasMore ? " (older ones exist)" : ""}:`, this.color),
       // History gives each message as it is now: its edit and delete entries would only repeat that.
-      ...page.messages.filter((m) => !isChange(m)).flatMap((m) => formatMessageLines(m, { color: this.color, currentRoom: room, showSeq: this.showSeq() })),
+      ...page.messages.filter((m) => !isChange(m) && !isReaction(m)).flatMap((m) => formatMessageLines(m, { color: this.color, currentRoom: room, showSeq: this.showSeq() })),
       formatNotice("info", "end of history", this.color),
     ];
   }

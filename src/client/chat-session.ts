@@ -17,7 +17,9 @@
  * and render the events this class emits. Edits and deletes (edit,
  * deleteMessage) go through the outbox like messages; the change entries
  * that come back are applied to the room's kept messages (message-changes.ts)
- * and announced with messageChanged. Rooms with state (create, moderate,
+ * and announced with messageChanged. Reactions (react, unreact) go the same
+ * way; reaction entries update the kept messages' counts (reactions.ts) and
+ * are announced with reactionChanged. Rooms with state (create, moderate,
  * direct messages, a joined room's topic and our role) are room-admin.ts's,
  * wired in here.
  *
@@ -49,8 +51,9 @@ import {
 } from "./connection-loop.js";
 import { Emitter } from "./emitter.js";
 import { MessageBook, type MessageChanged } from "./message-changes.js";
-import { Outbox, type OutgoingMessage, type QueuedChange } from "./outbox.js";
+import { Outbox, type OutgoingMessage, type QueuedChange, type QueuedReaction } from "./outbox.js";
 import { Pacer } from "./pacer.js";
+import { applyReaction, checkEmoji, copyCounts, isReaction, type ReactionChanged } from "./reactions.js";
 import {
   RoomAdmin,
   RoomCommandError,
@@ -65,7 +68,7 @@ import { ReceiptBook, type ReceiptView } from "./read-receipts.js";
 import { RoomTracker, type RoomPhase } from "./room-tracker.js";
 import { TypingTracker, unref, type TypingOptions } from "./typing.js";
 
-export type { Disconnected, Mention, MessageChanged, QueuedChange, ReadPosition, Reconnecting, RoomPhase, SessionEnd };
+export type { Disconnected, Mention, MessageChanged, QueuedChange, QueuedReaction, ReactionChanged, ReadPosition, Reconnecting, RoomPhase, SessionEnd };
 
 export interface ChatSessionOptions extends LoopOptions {
   /** As typed; the server stores it prepared (RFC 8266), and the session adopts that form. */
@@ -127,8 +130,8 @@ export interface ChatSessionEvents {
   nicknameChangeRefused: [{ nickname: string; room: string; message: string }];
   /** One of our messages was acknowledged (its broadcast copy arrived). */
   ack: [ChatMessage];
-  /** One of our messages (or edits, deletes: `change`) was given up on. */
-  sendFailed: [{ id: string; room: string; text: string; reason: string; change?: QueuedChange }];
+  /** One of our messages (or edits, deletes: `change`; reactions: `reaction`) was given up on. */
+  sendFailed: [{ id: string; room: string; text: string; reason: string; change?: QueuedChange; reaction?: QueuedReaction }];
   /**
    * An edit or delete entry changed a message (see message-changes.ts): `message`
    * is it in its new state when it is one of the messages kept (the join's recent
@@ -136,6 +139,13 @@ export interface ChatSessionEvents {
    * The entry also comes as an "event", never to be shown as a message of its own.
    */
   messageChanged: [MessageChanged];
+  /**
+   * A message's reactions changed (a reaction entry, ours or anyone's; or the
+   * server's answer to a reaction of ours that changed nothing): `reactions`
+   * are its counts now, `mine` set on those we reacted with. The entry also
+   * comes as an "event", never to be shown as a message of its own.
+   */
+  reactionChanged: [ReactionChanged];
   /** The outbox went from full to having room again, or a message left it. */
   outboxSpace: [];
   /** Who is typing in a room changed. */
@@ -309,10 +319,10 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   /** The messages not yet acknowledged, oldest first: what a front end keeps to send again after a restart. */
   pending(): { id: string; room: string; text: string; replyTo?: bigint; mentions?: string[] }[] {
-    // Edits and deletes are not carried over: queued again as messages, they would say something else.
+    // Edits, deletes and reactions are not carried over: queued again as messages, they would say something else.
     return this.outbox
       .all()
-      .filter((e) => !e.change)
+      .filter((e) => !e.change && !e.reaction)
       .map(({ id, room, text, replyTo, mentions }) => ({ id, room, text, ...(replyTo === undefined ? {} : { replyTo }), ...(mentions ? { mentions: [...mentions] } : {}) }));
   }
 
@@ -421,6 +431,37 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.queueChange(room, { kind: "delete", seq: BigInt(seq) }, "", options.id);
   }
 
+  /**
+   * React to a message (by sequence number) with one emoji. Queued like a
+   * message; the room's reaction entry is the acknowledgement ("ack", then
+   * "reactionChanged"), and a refusal (deleted, too many reactions) a
+   * "sendFailed" with `reaction` set. Reacting again with the same emoji
+   * changes nothing (the server answers with the message as it is).
+   */
+  react(room: string, seq: bigint | number, emoji: string, options: { id?: string } = {}): Result<{ id: string }> {
+    return this.queueReaction(room, { seq: BigInt(seq), emoji, remove: false }, options.id);
+  }
+
+  /** Take our reaction `emoji` off a message; queued and answered as react() is. */
+  unreact(room: string, seq: bigint | number, emoji: string, options: { id?: string } = {}): Result<{ id: string }> {
+    return this.queueReaction(room, { seq: BigInt(seq), emoji, remove: true }, options.id);
+  }
+
+  /** React, or take the reaction off if we have it (as the kept message's counts say): what a click on a reaction does. */
+  toggleReaction(room: string, seq: bigint | number, emoji: string): Result<{ id: string; removed: boolean }> {
+    const mine = this.book.get(room, BigInt(seq))?.reactions.some((c) => c.emoji === emoji && c.mine) ?? false;
+    const done = mine ? this.unreact(room, seq, emoji) : this.react(room, seq, emoji);
+    return done.ok ? { ok: true, id: done.id, removed: mine } : done;
+  }
+
+  private queueReaction(room: string, reaction: QueuedReaction, id: string | undefined): Result<{ id: string }> {
+    if (reaction.seq <= 0n) return { ok: false, reason: "a message is named by its number (1 or more)" };
+    const invalid = checkEmoji(reaction.emoji);
+    if (invalid) return { ok: false, reason: invalid };
+    if (this.book.get(room, reaction.seq)?.deleted) return { ok: false, reason: `message #${reaction.seq} was deleted` };
+    return this.queue(room, "", id, { reaction });
+  }
+
   private queueChange(room: string, change: QueuedChange, text: string, id: string | undefined): Result<{ id: string }> {
     if (change.seq <= 0n) return { ok: false, reason: "a message is named by its number (1 or more)" };
     const target = this.book.get(room, change.seq);
@@ -428,14 +469,14 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.queue(room, text, id, { change });
   }
 
-  private queue(room: string, text: string, id: string | undefined, extra: { replyTo?: bigint; change?: QueuedChange; mentions?: string[] }): Result<{ id: string }> {
+  private queue(room: string, text: string, id: string | undefined, extra: { replyTo?: bigint; change?: QueuedChange; reaction?: QueuedReaction; mentions?: string[] }): Result<{ id: string }> {
     const tracker = this.rooms.get(room);
     if (!tracker || tracker.wanted !== "member") return { ok: false, reason: `not in #${room}` };
     if (tracker.phase === "parked") return { ok: false, reason: `not in #${room}: it refused the nickname ${this.wantedNickname}` };
     // The server would refuse it: say so now, and keep it out of the outbox (a muted user may still delete).
     if (extra.change?.kind !== "delete" && isMutedNow(this.admin.state(room))) return { ok: false, reason: `you are muted in #${room}` };
     const invalid =
-      (extra.change?.kind === "delete" ? undefined : checkText(text)) ??
+      (extra.change?.kind === "delete" || extra.reaction ? undefined : checkText(text)) ??
       (id === undefined ? undefined : id === "" ? "client_msg_id must not be empty" : checkId("client_msg_id", id));
     if (invalid) return { ok: false, reason: invalid };
     if (id !== undefined && this.outbox.get(id)) return { ok: true, id };
@@ -785,9 +826,13 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     }
     const wasCatchingUp = room?.phase === "catching-up";
     const fresh = room ? room.accept(m) : true;
+    // A reaction that changed nothing is answered with the message reacted to (an old number).
+    if (!acked && !fresh) acked = this.reactionAnswered(conn, m);
     this.admin.onMessage(m, fresh);
     if (fresh) this.receiptBook.onMessage(m);
     const changed = fresh ? this.book.add(m) : undefined;
+    // Counts first: a front end printing the entry's "event" may read the message's counts.
+    const reacted = fresh && isReaction(m) ? this.applyReaction(m) : acked?.reaction && !isReaction(m) ? this.refreshReactions(m) : undefined;
     if (fresh) {
       this.typists.stopped(m.room, m.sender);
       // Whoever speaks can be mentioned by the name they spoke under.
@@ -796,6 +841,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.reads.onMessage(m, this.admin.userId);
     }
     if (changed) this.emit("messageChanged", changed);
+    if (reacted) this.emit("reactionChanged", reacted);
     if (acked) {
       if (this.held.delete(m.room)) this.notice("info", `messages to #${m.room} are going through again`);
       this.emit("ack", m);
@@ -811,6 +857,42 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       this.renameIfDone(room);
     }
     this.maybeFinish();
+  }
+
+  /**
+   * The server's answer to a reaction of ours that changed nothing (already
+   * there, or not there to remove) is the message reacted to as it is now, not
+   * an entry: it acknowledges the reaction on the wire for that room.
+   */
+  private reactionAnswered(conn: Connection, m: ChatMessage): OutgoingMessage | undefined {
+    if (m.action || isReaction(m) || m.change) return undefined;
+    const entry = this.outbox.inFlight(conn.generation, m.room);
+    if (!entry?.reaction || entry.reaction.seq !== m.seq) return undefined;
+    return this.outbox.remove(entry.id);
+  }
+
+  /** A reaction entry: the kept message's counts follow (see reactions.ts for why by user). */
+  private applyReaction(entry: ChatMessage): ReactionChanged {
+    const r = entry.reaction!;
+    const target = this.book.get(entry.room, r.targetSeq);
+    const me = this.admin.userId;
+    const mine = me !== undefined && entry.senderId !== "" ? entry.senderId === me : (this.rooms.get(entry.room)?.isOurs(entry.sender) ?? false);
+    const who = entry.senderId || entry.sender;
+    if (target && !target.deleted) target.reactions = applyReaction(target.reactions, r.emoji, r.removed, who, mine) ?? target.reactions;
+    return {
+      room: entry.room,
+      seq: r.targetSeq,
+      reactions: target?.reactions ?? [],
+      message: target,
+      change: { emoji: r.emoji, removed: r.removed, by: entry.sender, byId: entry.senderId, mine, entry },
+    };
+  }
+
+  /** The message as the server has it now (the answer to a reaction that changed nothing): its counts replace ours. */
+  private refreshReactions(m: ChatMessage): ReactionChanged {
+    const target = this.book.get(m.room, m.seq);
+    if (target) target.reactions = copyCounts(m.reactions);
+    return { room: m.room, seq: m.seq, reactions: target?.reactions ?? copyCounts(m.reactions), message: target };
   }
 
   private onLeft(conn: Connection, name: string): void {
@@ -948,7 +1030,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
 
   /** ErrorEvents name the command, room and client_msg_id they answer. Returns whether it was handled. */
   private onError(conn: Connection, e: ErrorEvent): boolean {
-    if (e.command === CommandKind.SEND || e.command === CommandKind.EDIT_MESSAGE || e.command === CommandKind.DELETE_MESSAGE) {
+    if (e.command === CommandKind.SEND || e.command === CommandKind.EDIT_MESSAGE || e.command === CommandKind.DELETE_MESSAGE || e.command === CommandKind.REACT) {
       // A refusal that does not name its message (a rate limit, on older servers) is about
       // the one message of that room on the wire: only a room's oldest is ever sent.
       const entry = e.clientMsgId ? this.outbox.get(e.clientMsgId) : this.outbox.inFlight(conn.generation, e.room);
@@ -1005,7 +1087,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
       return;
     }
     this.outbox.remove(entry.id);
-    this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message, change: entry.change });
+    this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason: e.message, change: entry.change, reaction: entry.reaction });
     this.emit("outboxSpace");
     const room = this.rooms.get(entry.room);
     if (room) {
@@ -1056,7 +1138,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   private failQueued(room: string, reason: string): void {
     for (const entry of this.outbox.forRoom(room)) {
       this.outbox.remove(entry.id);
-      this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason, change: entry.change });
+      this.emit("sendFailed", { id: entry.id, room: entry.room, text: entry.text, reason, change: entry.change, reaction: entry.reaction });
     }
   }
 
@@ -1163,8 +1245,9 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
   }
 
   private write(conn: Connection, entry: OutgoingMessage): void {
-    const { room, text, id: clientMsgId, change } = entry;
-    if (change?.kind === "edit") conn.send({ case: "editMessage", value: { room, seq: change.seq, text, clientMsgId } });
+    const { room, text, id: clientMsgId, change, reaction } = entry;
+    if (reaction) conn.send({ case: "react", value: { room, seq: reaction.seq, emoji: reaction.emoji, remove: reaction.remove, clientMsgId } });
+    else if (change?.kind === "edit") conn.send({ case: "editMessage", value: { room, seq: change.seq, text, clientMsgId } });
     else if (change?.kind === "delete") conn.send({ case: "deleteMessage", value: { room, seq: change.seq, clientMsgId } });
     else conn.send({ case: "send", value: { room, text, clientMsgId, replyToSeq: entry.replyTo ?? 0n, mentions: entry.mentions ? [...entry.mentions] : [] } });
   }

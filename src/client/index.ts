@@ -36,6 +36,10 @@
  * sessions); readPosition(room) and the readPosition event give the position with its unread
  * and mention counts; the mention event says a message named us, in any room;
  * send(room, text, { mentions: [userId] }) names users.
+ * Reactions (reactions.ts): react(room, seq, emoji), unreact(...) and toggleReaction(...) are
+ * queued like messages; reactionChanged gives a message's counts after each reaction entry
+ * (`mine` on ours), and kept messages carry them (message(room, seq).reactions). Reaction
+ * entries also come as "event"s: never show one as a message (isReaction).
  */
 export { backoffDelay, defaultBackoff, type BackoffPolicy } from "./backoff.js";
 export {
@@ -67,6 +71,7 @@ export {
 export { UNREAD_CAP, MENTIONS_MAX, mentionsIn } from "./read-state.js";
 export { ReceiptBook, seenByLine, type ReceiptView } from "./read-receipts.js";
 export { isChange, quoteOf, type ChangeKind, type MessageChanged } from "./message-changes.js";
+export { applyReaction, checkEmoji, COMMON_EMOJI, emojiFromInput, isReaction, reactionLabel, type ReactionChanged } from "./reactions.js";
 export { chatStreamTransport } from "./chat-stream-transport.js";
 export { commandTransport, type CommandTransportOptions } from "./command-transport.js";
 export { Emitter } from "./emitter.js";

@@ -8,6 +8,7 @@
  * tombstone). Pure bookkeeping, no I/O: front ends render what it says.
  */
 import { MessageChangeKind, type ChatMessage, type ReplyTo } from "../../gen/chat/v1/chat_pb.js";
+import { copyCounts, isReaction } from "./reactions.js";
 
 /** Messages kept per room at most (the oldest leave first): enough for what a screen shows. */
 export const KEPT_PER_ROOM = 1000;
@@ -72,7 +73,7 @@ export class MessageBook {
   private keep(m: ChatMessage): void {
     let kept = this.rooms.get(m.room);
     if (!kept) this.rooms.set(m.room, (kept = new Map()));
-    kept.set(m.seq, { ...m, replyTo: m.replyTo && { ...m.replyTo } });
+    kept.set(m.seq, { ...m, replyTo: m.replyTo && { ...m.replyTo }, reactions: copyCounts(m.reactions) });
     // A Map iterates in insertion order: the first key is the oldest kept.
     if (kept.size > this.perRoom) kept.delete(kept.keys().next().value!);
   }
@@ -86,6 +87,8 @@ export class MessageBook {
       if (kind === "delete") {
         target.deleted = true;
         target.text = "";
+        // A tombstone takes no reactions, and shows none.
+        target.reactions = [];
       } else if (!target.deleted) {
         target.text = entry.text;
         target.editedAt = entry.sentAt;

@@ -24,6 +24,8 @@ export interface OutgoingMessage {
   readonly mentions?: readonly string[];
   /** Not a message but an edit (text: the new text) or a delete (text: "") of an earlier one. */
   readonly change?: QueuedChange;
+  /** Not a message but a reaction added to (or removed from) an earlier one (text: ""). */
+  readonly reaction?: QueuedReaction;
   /** Connection generation it was last written to; undefined: not written on the current one. */
   sentOn: number | undefined;
   /** Transient refusals in a row (unavailable, rate-limited); reset by nothing: the entry leaves when stored. */
@@ -36,6 +38,14 @@ export interface OutgoingMessage {
 export interface QueuedChange {
   kind: "edit" | "delete";
   seq: bigint;
+}
+
+/** A reaction queued like a message (same idempotency key space, same head-of-line order). */
+export interface QueuedReaction {
+  seq: bigint;
+  emoji: string;
+  /** Remove our reaction instead of adding it. */
+  remove: boolean;
 }
 
 export class Outbox {
@@ -52,7 +62,7 @@ export class Outbox {
   }
 
   /** Queue a message; undefined when the outbox is full. */
-  add(id: string, room: string, text: string, extra: { replyTo?: bigint; change?: QueuedChange; mentions?: readonly string[] } = {}): OutgoingMessage | undefined {
+  add(id: string, room: string, text: string, extra: { replyTo?: bigint; change?: QueuedChange; reaction?: QueuedReaction; mentions?: readonly string[] } = {}): OutgoingMessage | undefined {
     if (this.isFull) return undefined;
     const entry: OutgoingMessage = { id, room, text, ...extra, sentOn: undefined, refusals: 0, retryAt: 0 };
     this.entries.set(id, entry);

@@ -109,8 +109,8 @@ export class ReadState {
   /** A fresh message of a joined room: one more unread, unless it is ours or already counted. */
   onMessage(m: ChatMessage, me: string | undefined): void {
     const r = this.rooms.get(m.room);
-    // Room actions, edits and deletes are not counted, as on the server.
-    if (!r || m.action || m.change || m.seq <= r.countedTo) return;
+    // Room actions, edits, deletes and reactions are not counted, as on the server.
+    if (!r || m.action || m.change || m.reaction || m.seq <= r.countedTo) return;
     r.countedTo = m.seq;
     if (m.seq <= r.readSeq || (me !== undefined && m.senderId === me)) return;
     if (r.base.unread + r.local.length >= UNREAD_CAP) return;

@@ -192,6 +192,11 @@ export class ChatApp {
     created.onMessageAction = (seq, action) => this.messageAction(created, seq, action);
     created.myId = () => this.session.userId;
     created.onSeen = () => this.markSeen(created);
+    // What the chips show decides (a message paged in from older history is counted by the view, not the session).
+    created.onReact = (seq, emoji) => {
+      const done = created.reactedWith(seq, emoji) ? this.session.unreact(room, seq, emoji) : this.session.react(room, seq, emoji);
+      if (!done.ok) this.alert(`Could not react: ${done.reason}`);
+    };
     created.log.hidden = true;
     this.views.set(room, created);
     this.ui.logs.append(created.log);
@@ -245,7 +250,8 @@ export class ChatApp {
       if (view) this.markSeen(view);
       this.onChange();
     });
-    on("sendFailed", ({ id, room, reason, change }) => {
+    on("sendFailed", ({ id, room, reason, change, reaction }) => {
+      if (reaction) return this.alert(`Could not ${reaction.remove ? "remove your" : "add the"} ${reaction.emoji} reaction: ${reason}`);
       if (change) return this.alert(`Could not ${change.kind} the message: ${reason}`);
       this.views.get(room)?.removePending(id, reason);
       this.alert(`Your message to ${this.views.get(room)?.title ?? `#${room}`} was not sent: ${reason}`);
@@ -259,6 +265,7 @@ export class ChatApp {
         this.composer.setContext(undefined);
       }
     });
+    on("reactionChanged", (c) => this.views.get(c.room)?.applyReaction(c));
     on("joinFailed", ({ room, message }) => {
       this.refused(room, `Could not join ${this.views.get(room)?.title ?? `#${room}`}: ${message}`);
       this.drop(room);
@@ -521,12 +528,13 @@ export class ChatApp {
     return info?.directUserId ? `@${info.directUserId}` : `#${room}`;
   }
 
-  /** What we may do to a message now: reply to any; edit our own (unless muted); delete our own, or any as a moderator. */
+  /** What we may do to a message now: reply to any; react to any and edit our own (unless muted); delete our own, or any as a moderator. */
   private rightsOf(room: string, item: { sender: string; senderId: string }): MessageAction[] {
     const state = this.session.roomState(room);
     const me = this.session.userId;
     const mine = me !== undefined && item.senderId !== "" ? item.senderId === me : item.sender === this.session.nickname;
     const actions: MessageAction[] = ["reply"];
+    if (!isMutedNow(state)) actions.push("react");
     if (mine && !isMutedNow(state)) actions.push("edit");
     if (mine || (state?.yourRole ?? RoomRole.UNSPECIFIED) >= RoomRole.MODERATOR) actions.push("delete");
     return actions;
@@ -538,8 +546,9 @@ export class ChatApp {
     if (doing) this.views.get(doing.room)?.markComposing(doing.seq);
   }
 
-  /** Reply, Edit or Delete was picked on a message. */
+  /** Reply, React, Edit or Delete was picked on a message. */
   private messageAction(view: RoomView, seq: bigint, action: MessageAction): void {
+    if (action === "react") return view.openPicker(seq);
     const item = view.log.querySelector<HTMLElement>(`li[data-seq="${seq}"]`);
     const sender = item?.dataset.sender ?? "";
     if (action === "delete") {

@@ -44,7 +44,9 @@ export function layoutLog(log: HTMLElement, now = new Date()): void {
   let previous: HTMLElement | null = null;
   for (const node of [...log.children] as HTMLElement[]) {
     if (node.classList.contains("day")) {
-      // Kept only where it still opens its day (checked when the next item comes).
+      // Inside a day already open (an older history page came in above it): one line per day.
+      if (node.dataset.day === day) node.remove();
+      // Otherwise kept only where it still opens its day (checked when the next item comes).
       continue;
     }
     if (node.dataset.time === undefined) continue; // the empty-room line: outside the flow of days

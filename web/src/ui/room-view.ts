@@ -6,11 +6,11 @@
  * order without showing one twice.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { LeaveReason, RoomActionKind, RoomRole, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent } from "../../../gen/chat/v1/chat_pb.js";
-import { isChange, quoteOf, type MessageChanged } from "../../../src/client/index.js";
+import { LeaveReason, RoomActionKind, RoomRole, type ChatMessage, type JoinedEvent, type Member, type PresenceEvent, type ReactionCount } from "../../../gen/chat/v1/chat_pb.js";
+import { applyReaction, isChange, isReaction, quoteOf, type MessageChanged, type ReactionChanged } from "../../../src/client/index.js";
 import { atBottom, el, timeElement } from "./dom.js";
 import { layoutLog } from "./log-layout.js";
-import { actionBar, applyChange, applyChangeToQuote, replyQuote, shownText, textParagraph, type MessageAction } from "./message-item.js";
+import { actionBar, applyChange, applyChangeToQuote, reactionPicker, replyQuote, showReactions, shownText, textParagraph, type MessageAction } from "./message-item.js";
 
 /** Messages kept in a room's log at most: older ones leave the page and can be paged back (GetHistory). */
 const MAX_SHOWN = 1000;
@@ -22,6 +22,8 @@ export class RoomView {
   /** Shown sequence numbers, ascending. */
   private readonly order: bigint[] = [];
   private readonly pendingItems = new Map<string, HTMLLIElement>();
+  /** Shown messages' reactions (by sequence number), as shown: a message older than the session keeps is counted here. */
+  private readonly reactions = new Map<bigint, ReactionCount[]>();
   private epoch = "";
   /** Oldest message shown, and whether older ones are stored (GetHistory pages back from it). */
   oldestSeq: bigint | undefined;
@@ -64,6 +66,8 @@ export class RoomView {
   onSeen: () => void = () => {};
   /** "New messages": where the reader had stopped, while the room is on screen. */
   private unreadLine: HTMLLIElement | undefined;
+  /** The user clicked a reaction chip or picked an emoji: add ours, or take it off. */
+  onReact: (seq: bigint, emoji: string) => void = () => {};
 
   constructor(
     readonly name: string,
@@ -92,11 +96,12 @@ export class RoomView {
   }
 
   /**
-   * Actions on a message: its toolbar (Reply, Edit, Delete, as our rights are
-   * now) is made when the pointer comes over it or it takes the focus, and
-   * shows while it is hovered or focused. From the keyboard: ↑ and ↓ in the log
-   * move between messages; R replies, E edits, Delete deletes; Tab reaches the
-   * focused message's buttons; Escape goes back to the log.
+   * Actions on a message: its toolbar (Reply, React, Edit, Delete, as our
+   * rights are now) is made when the pointer comes over it or it takes the
+   * focus, and shows while it is hovered or focused. From the keyboard: ↑ and ↓
+   * in the log move between messages; R replies, + reacts, E edits, Delete
+   * deletes; Tab reaches the focused message's buttons (and its reaction
+   * chips); Escape goes back to the log. A chip's click toggles our reaction.
    */
   private wireMessageActions(): void {
     const itemOf = (target: EventTarget | null) => (target instanceof Element ? target.closest<HTMLLIElement>("li.msg[data-seq]") : null);
@@ -113,7 +118,15 @@ export class RoomView {
       if (ev.target instanceof HTMLLIElement) refresh(itemOf(ev.target));
     });
     this.log.addEventListener("click", (ev) => {
-      const button = ev.target instanceof Element ? ev.target.closest<HTMLButtonElement>("button[data-msg-action]") : null;
+      const target = ev.target instanceof Element ? ev.target : null;
+      const reaction = target?.closest<HTMLButtonElement>("button[data-emoji], button[data-pick]");
+      const reactedTo = itemOf(reaction ?? null);
+      if (reaction && reactedTo) {
+        if (reaction.dataset.pick) this.closePicker(true);
+        this.onReact(BigInt(reactedTo.dataset.seq!), reaction.dataset.emoji ?? reaction.dataset.pick!);
+        return;
+      }
+      const button = target?.closest<HTMLButtonElement>("button[data-msg-action]") ?? null;
       const item = itemOf(button);
       if (button && item) this.onMessageAction(BigInt(item.dataset.seq!), button.dataset.msgAction as MessageAction);
     });
@@ -130,7 +143,8 @@ export class RoomView {
         return;
       }
       if (!item || ev.target !== item) return;
-      const action: MessageAction | undefined = ev.key === "r" || ev.key === "R" ? "reply" : ev.key === "e" || ev.key === "E" ? "edit" : ev.key === "Delete" || ev.key === "Backspace" ? "delete" : undefined;
+      const action: MessageAction | undefined =
+        ev.key === "r" || ev.key === "R" ? "reply" : ev.key === "+" ? "react" : ev.key === "e" || ev.key === "E" ? "edit" : ev.key === "Delete" || ev.key === "Backspace" ? "delete" : undefined;
       if (ev.key === "Escape") {
         ev.preventDefault();
         this.log.focus();
@@ -142,6 +156,78 @@ export class RoomView {
       ev.preventDefault();
       this.onMessageAction(BigInt(item.dataset.seq!), action);
     });
+  }
+
+  /**
+   * React on a message: a row of common emoji under its actions, the first one
+   * focused. ← and → move along it, Escape (or leaving it) closes it, a pick
+   * reacts (or takes ours off) and closes it.
+   */
+  openPicker(seq: bigint): void {
+    this.closePicker(false);
+    const item = this.bySeq.get(seq);
+    if (!item || item.classList.contains("deleted")) return;
+    const mine = new Set((this.reactions.get(seq) ?? []).filter((c) => c.mine).map((c) => c.emoji));
+    const picker = reactionPicker(mine);
+    picker.addEventListener("keydown", (ev) => {
+      const buttons = [...picker.querySelectorAll<HTMLButtonElement>("button")];
+      const at = buttons.indexOf(ev.target as HTMLButtonElement);
+      if (ev.key === "Escape") this.closePicker(true);
+      else if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") buttons[(at + (ev.key === "ArrowRight" ? 1 : buttons.length - 1)) % buttons.length]?.focus();
+      else return; // Enter, Space, Tab: the buttons' own
+      ev.preventDefault();
+      ev.stopPropagation();
+    });
+    picker.addEventListener("focusout", (ev) => {
+      if (!(ev.relatedTarget instanceof Node && picker.contains(ev.relatedTarget))) this.closePicker(false);
+    });
+    item.append(picker);
+    // Under the actions, unless that is past the bottom of the log (the last message): then above them.
+    if (picker.getBoundingClientRect().bottom > this.log.getBoundingClientRect().bottom) picker.classList.add("above");
+    picker.querySelector("button")?.focus();
+  }
+
+  /** Close the open picker; `refocus`: give the keyboard back to its message. */
+  private closePicker(refocus: boolean): void {
+    const picker = this.log.querySelector<HTMLElement>(".reaction-picker:not([data-closing])");
+    if (!picker) return;
+    // Moving the focus out (or removing the focused button) fires focusout, which closes pickers: not this one again.
+    picker.dataset.closing = "";
+    const item = picker.closest<HTMLElement>("li.msg");
+    if (refocus) item?.focus();
+    picker.remove();
+  }
+
+  /** A message's reactions changed (reactionChanged): its chips follow, in place. */
+  applyReaction(c: ReactionChanged): void {
+    const item = this.bySeq.get(c.seq);
+    if (!item) return;
+    // The session counts the messages it keeps; one shown from an older history page is counted here.
+    const counts = c.message
+      ? c.message.reactions
+      : c.change
+        ? (applyReaction(this.reactions.get(c.seq) ?? [], c.change.emoji, c.change.removed, c.change.byId || c.change.by, c.change.mine) ?? this.reactions.get(c.seq) ?? [])
+        : c.reactions;
+    this.reactions.set(c.seq, counts);
+    showReactions(item, counts, this.nameOf);
+    const picker = item.querySelector(":scope > .reaction-picker");
+    if (picker) for (const b of picker.querySelectorAll<HTMLButtonElement>("button[data-pick]")) {
+      const mine = counts.some((x) => x.emoji === b.dataset.pick && x.mine);
+      b.classList.toggle("mine", mine);
+      b.setAttribute("aria-pressed", String(mine));
+      b.setAttribute("aria-label", mine ? `Remove your ${b.dataset.pick} reaction` : `React with ${b.dataset.pick}`);
+    }
+  }
+
+  /** A user's nickname in the room, when the members we know include them (else their user id). */
+  private readonly nameOf = (userId: string): string => {
+    for (const m of this.members.values()) if (m.userId === userId) return m.nickname;
+    return userId;
+  };
+
+  /** Whether we reacted to a shown message with this emoji. */
+  reactedWith(seq: bigint, emoji: string): boolean {
+    return this.reactions.get(seq)?.some((c) => c.emoji === emoji && c.mine) ?? false;
   }
 
   /** Mark the message being replied to or edited in the message box (none: nothing). */
@@ -160,6 +246,7 @@ export class RoomView {
   applyChange(c: MessageChanged): void {
     const item = this.bySeq.get(c.seq);
     if (item) applyChange(item, c.kind, c.entry);
+    if (c.kind === "delete") this.reactions.delete(c.seq);
     const quoted = quoteOf(c.entry.text);
     for (const quote of this.log.querySelectorAll<HTMLElement>(`.reply-quote[data-reply-to="${c.seq}"]`)) applyChangeToQuote(quote, c.kind, quoted);
   }
@@ -194,8 +281,8 @@ export class RoomView {
 
   /** Insert a message in sequence order; false if it is already shown. */
   addMessage(m: ChatMessage): boolean {
-    // An edit or delete is applied to its message (applyChange), never shown as one of its own.
-    if (this.bySeq.has(m.seq) || isChange(m)) return false;
+    // An edit, delete or reaction is applied to its message (applyChange, applyReaction), never shown as one of its own.
+    if (this.bySeq.has(m.seq) || isChange(m) || isReaction(m)) return false;
     const item = this.messageItem(m);
     const follow = atBottom(this.log);
     // Live messages are the newest (no step back); history pages step back over what is shown.
@@ -364,6 +451,7 @@ export class RoomView {
     const seq = this.order.shift()!;
     this.bySeq.get(seq)?.remove();
     this.bySeq.delete(seq);
+    this.reactions.delete(seq);
     this.oldestSeq = this.order[0];
     this.hasOlder = true;
     this.layout();
@@ -371,6 +459,7 @@ export class RoomView {
 
   private clear(): void {
     this.bySeq.clear();
+    this.reactions.clear();
     this.order.length = 0;
     for (const item of [...this.log.children]) if (!item.hasAttribute("data-pending") && item !== this.empty) item.remove();
     this.oldestSeq = undefined;
@@ -436,6 +525,10 @@ export class RoomView {
       ...messageParts(m.sender, mine, timeElement(sent), textParagraph(m)),
     );
     if (m.replyTo && !m.deleted) item.querySelector(".body > .meta")!.after(replyQuote(m.replyTo));
+    if (m.reactions.length > 0 && !m.deleted) {
+      this.reactions.set(m.seq, m.reactions);
+      showReactions(item, m.reactions, this.nameOf);
+    }
     return item;
   }
 }
