@@ -14,7 +14,8 @@
  *   delete       each message deleted
  *
  * A phase ends when every client has received every entry of it (checked
- * per client; any error event aborts). Its server CPU is the utime+stime delta
+ * per client; an error event or a dropped client stops that rate, and its
+ * table says where). Its server CPU is the utime+stime delta
  * of the server pid (/proc) from the first command to then (+250 ms for
  * trailing work), per delivery = entries x clients. Round 1 only warms the
  * JIT; later rounds are summed per kind. A fresh server per rate.
