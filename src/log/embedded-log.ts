@@ -213,8 +213,9 @@ export class EmbeddedRoomLog implements RoomLog {
     }
     const outcome = this.enqueue(changeEntry(req), state, fingerprint);
     this.commit();
-    // The cached tail holds entries as they were encoded before the change (the target, its replies): read it again.
-    state.recent = undefined;
+    // The cached tail holds entries as they were encoded before the change: the target, the replies
+    // quoting it and (a delete empties them) its edits are encoded again; the rest stays as it is.
+    this.refreshCached(req.room, state, req.targetSeq);
     const stored = await outcome;
     if (stored.kind !== "stored") throw new Error(`message change not stored: ${stored.kind}`);
     return { kind: "stored", seq: stored.seq };
@@ -246,15 +247,25 @@ export class EmbeddedRoomLog implements RoomLog {
     return { kind: "stored", seq: stored.seq };
   }
 
-  /** The cached tail's copy of entry `seq` is encoded again from the store (its reactions changed). */
+  /**
+   * The cached tail's entries a change of message `seq` touched are encoded
+   * again from the store: the message itself (its text, tombstone or
+   * reactions) and the entries that refer to it (replies quoting it, its
+   * edits). Cheaper than reading the whole tail again after every change.
+   */
   private refreshCached(room: string, state: RoomState, seq: number): void {
     const recent = state.recent;
-    if (!recent || recent.length === 0) return;
-    const at = seq - recent[0].seq;
-    if (at < 0 || at >= recent.length || recent[at].seq !== seq) return;
-    const message = this.store.get(room, seq);
-    if (message) recent[at] = toEntry(message);
-    else state.recent = undefined;
+    if (!recent) return;
+    for (let i = 0; i < recent.length; i++) {
+      const entry = recent[i];
+      if (entry.seq !== seq && refersTo.get(entry) !== seq) continue;
+      const message = this.store.get(room, entry.seq);
+      if (!message) {
+        state.recent = undefined;
+        return;
+      }
+      recent[i] = toEntry(message);
+    }
   }
 
   /** The entry `seq` of the room: stored, or numbered and pending in this turn. */
@@ -589,11 +600,16 @@ export class EmbeddedRoomLog implements RoomLog {
   }
 }
 
+/** The message a cached entry's bytes quote or change (a reply's target, an edit's or delete's): a change of it encodes the entry again. */
+const refersTo = new WeakMap<LogEntry, number>();
+
 /** A stored message as the log delivers it (with its action, if it is one, for nodes to act on). */
 function toEntry(m: StoredMessage): LogEntry {
   const event = encodeMessageEvent(m);
-  if (m.reactions?.length) return { seq: m.seq, event, reactions: m.reactions };
-  return m.action ? { seq: m.seq, event, action: m.action } : { seq: m.seq, event };
+  const entry: LogEntry = m.reactions?.length ? { seq: m.seq, event, reactions: m.reactions } : m.action ? { seq: m.seq, event, action: m.action } : { seq: m.seq, event };
+  const about = m.change?.targetSeq ?? m.replyTo?.seq;
+  if (about) refersTo.set(entry, about);
+  return entry;
 }
 
 function toEntries(messages: readonly StoredMessage[]): LogEntry[] {

@@ -119,6 +119,8 @@ interface MessageRow {
 
 /** Rooms handled per slice of a background prune pass. */
 const PRUNE_SLICE_ROOMS = 200;
+/** At most one TRUNCATE checkpoint of the WAL per this long (see truncateWalSoon): a deleted text leaves the files within it. */
+export const WAL_TRUNCATE_INTERVAL_MS = 1000;
 
 const SCHEMA_V1 = `
 CREATE TABLE rooms (
@@ -250,6 +252,9 @@ export class SqliteHistoryStore implements HistoryStore {
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruneRunning: NodeJS.Immediate | undefined;
   private closed = false;
+  /** When the WAL was last emptied, and the timer that empties it next (a delete waiting). */
+  private lastTruncateMs = -Infinity;
+  private truncateTimer: NodeJS.Timeout | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -280,12 +285,31 @@ export class SqliteHistoryStore implements HistoryStore {
     if (items.length === 0) return;
     this.appendTx(items);
     // A deleted text must leave the file too: the WAL still holds the pages it was written in
-    // (secure_delete zeroes it in the database file), so copy them back and empty the WAL now.
-    if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.truncateWal();
+    // (secure_delete zeroes it in the database file), so copy them back and empty the WAL soon.
+    if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.truncateWalSoon();
+  }
+
+  /**
+   * Empty the WAL now, or (one was emptied less than WAL_TRUNCATE_INTERVAL_MS
+   * ago) at the end of that interval: a TRUNCATE checkpoint is about a
+   * millisecond of file work on the event loop, and one per delete capped a
+   * room at ~250 deletes a second. A deleted text leaves the files within the
+   * interval.
+   */
+  private truncateWalSoon(): void {
+    if (this.truncateTimer) return;
+    const wait = this.lastTruncateMs + WAL_TRUNCATE_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.truncateWal();
+    this.truncateTimer = setTimeout(() => {
+      this.truncateTimer = undefined;
+      if (!this.closed) this.truncateWal();
+    }, wait);
+    this.truncateTimer.unref();
   }
 
   /** Checkpoint and empty the WAL. Never fails the append (it is committed): a busy WAL is emptied at a later checkpoint. */
   private truncateWal(): void {
+    this.lastTruncateMs = Date.now();
     try {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
     } catch {
@@ -367,6 +391,12 @@ export class SqliteHistoryStore implements HistoryStore {
 
   close(): void {
     if (this.closed) return;
+    // A delete's text still waiting to leave the WAL leaves it now.
+    if (this.truncateTimer) {
+      clearTimeout(this.truncateTimer);
+      this.truncateTimer = undefined;
+      this.truncateWal();
+    }
     this.closed = true;
     clearInterval(this.pruneTimer);
     if (this.pruneRunning) clearImmediate(this.pruneRunning);
@@ -524,8 +554,9 @@ function prepareStatements(db: Database.Database) {
     editTarget: db.prepare("UPDATE messages SET text = ?, edited_at_ms = ? WHERE room = ? AND seq = ? AND deleted = 0"),
     // A deleted message loses its reactions with its text.
     deleteTarget: db.prepare("UPDATE messages SET text = '', deleted = 1, reactions = '' WHERE room = ? AND seq = ? AND deleted = 0"),
-    emptyEdits: db.prepare("UPDATE messages SET text = '' WHERE room = ? AND change_target = ? AND change_kind = ? AND text != ''"),
-    setReplyQuotes: db.prepare("UPDATE messages SET reply_quote = ?, reply_deleted = ? WHERE room = ? AND reply_to_seq = ?"),
+    // "!= 0" lets SQLite use the partial indexes (messages_by_change_target, messages_by_reply_to): without it, every change scans the room.
+    emptyEdits: db.prepare("UPDATE messages SET text = '' WHERE room = ? AND change_target = ? AND change_target != 0 AND change_kind = ? AND text != ''"),
+    setReplyQuotes: db.prepare("UPDATE messages SET reply_quote = ?, reply_deleted = ? WHERE room = ? AND reply_to_seq = ? AND reply_to_seq != 0"),
     recent: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     after: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`),
     before: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
