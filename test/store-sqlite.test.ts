@@ -16,6 +16,7 @@ import type { HistoryStore, StoredMessage } from "../src/store/history-store.js"
 import { DEFAULT_HISTORY_DB_PATH, openHistoryStore } from "../src/store/open-store.js";
 import { defaultRetention } from "../src/store/retention.js";
 import { SCHEMA_VERSION, SqliteHistoryStore, StoreOpenError, type SqliteStoreOptions } from "../src/store/sqlite-store.js";
+import { waitUntil } from "./support/wait.js";
 
 const projectRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const storeModule = join(projectRoot, "src/store/sqlite-store.ts");
@@ -338,6 +339,22 @@ describe("SqliteHistoryStore persistence", () => {
 });
 
 describe("SqliteHistoryStore file format", () => {
+  it("deleted texts leave the files within a second of a burst of deletes, and at once when the store closes", async () => {
+    const store = open();
+    put(store, [msg("lobby", 1, { text: "first-secret-71" }), msg("lobby", 2, { text: "second-secret-72" }), msg("lobby", 3, { text: "third-secret-73" })]);
+    const holds = (text: string) => [dbPath, `${dbPath}-wal`].some((file) => existsSync(file) && readFileSync(file).includes(Buffer.from(text)));
+    expect(holds("first-secret-71")).toBe(true); // the check sees a text that is there
+    // The first delete empties the WAL at once; the second, in the same second, waits for its end.
+    put(store, [msg("lobby", 4, { text: "", change: { targetSeq: 1, kind: 2 } })]);
+    expect(holds("first-secret-71")).toBe(false);
+    put(store, [msg("lobby", 5, { text: "", change: { targetSeq: 2, kind: 2 } })]);
+    await waitUntil(() => !holds("second-secret-72"), "the second deleted text to leave the WAL", 3000);
+    // A third, still waiting when the store closes, is gone once it is closed.
+    put(store, [msg("lobby", 6, { text: "", change: { targetSeq: 3, kind: 2 } })]);
+    close(store);
+    expect(holds("third-secret-73")).toBe(false);
+  });
+
   it("runs in WAL mode", () => {
     const store = open();
     put(store, [msg("r", 1)]);
