@@ -10,34 +10,19 @@
  * a join's recent messages, a resume's replay, a feed's gap repair) gives
  * them as they are now, and a deleted text is gone from Redis.
  */
-import type { Cluster, Redis } from "ioredis";
 import type { RoomStateData } from "../../rooms/room-state.js";
-import { encodeMessageEvent, encodeMessageHalves, type MessageHalves } from "../../wire/message-codec.js";
+import { encodeMessageEvent, encodeMessageHalves } from "../../wire/message-codec.js";
 import type { RoomPosition, StoredMessage } from "../message.js";
 import { changeEntry, changeFingerprint, decideChange, MessageChangeKind, quoteOf, type ChangeRequest } from "../message-changes.js";
 import { LogUnavailableError, type ChangeOutcome } from "../room-log.js";
+import { backOff, DECIDE_ATTEMPTS, execAll, originalEntry, usedKey, type DecidedAppendBackend, type UsedKey } from "./decided-append.js";
 import type { RoomKeys } from "./keys.js";
 import { toEntry, toStoredMessage } from "./replies.js";
 
-type Arg = string | Buffer | number;
 type RawEntry = [Buffer, Buffer[]];
 
-/** A change decided again this many times because the room kept moving under it is refused as unavailable. */
-const CHANGE_ATTEMPTS = 32;
-/** The most an attempt waits (random, growing) before deciding again. */
-const CHANGE_BACKOFF_MS = 20;
 /** Entries read per command when collecting what a change rewrites. */
 const READ_PAGE = 512;
-
-/** What the log lends: its connection, key names, and its append path. */
-export interface ChangeBackend {
-  commands: Redis | Cluster;
-  keys(room: string): RoomKeys;
-  appendArgs(room: string, keyOwner: string, clientId: string, fingerprint: string, halves: MessageHalves, sentAtMs: number, now: number): Arg[];
-  /** Run CHANGE_SCRIPT as the log runs its appends (replica WAIT, announcement). */
-  append(keys: string[], common: Arg[], extra: Arg[]): Promise<string[]>;
-  idWindowMs(): number;
-}
 
 /** The room as a change is decided against it. */
 interface RoomRead {
@@ -45,16 +30,16 @@ interface RoomRead {
   state: RoomStateData | undefined;
   target: StoredMessage | undefined;
   /** The change's idempotency key, when used within its window: the entry it numbered and whether it was for the same change. */
-  used?: { seq: number; sentAtMs: number; same: boolean };
+  used?: UsedKey;
 }
 
 export class MessageChangesOnRedis {
-  constructor(private readonly b: ChangeBackend) {}
+  constructor(private readonly b: DecidedAppendBackend) {}
 
   async change(req: ChangeRequest): Promise<ChangeOutcome> {
     const k = this.b.keys(req.room);
     const fingerprint = changeFingerprint(req);
-    for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < DECIDE_ATTEMPTS; attempt++) {
       const now = Date.now();
       const read = await this.read(k, req, fingerprint, now);
       // A retry is answered before the rules: the message it deleted is deleted now.
@@ -76,7 +61,7 @@ export class MessageChangesOnRedis {
         ],
       );
       if (result[0] === "stale") {
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(CHANGE_BACKOFF_MS, 2 ** attempt)));
+        await backOff(attempt);
         continue;
       }
       if (result[0] === "conflict") return { kind: "conflict" };
@@ -90,33 +75,17 @@ export class MessageChangesOnRedis {
   private async read(k: RoomKeys, req: ChangeRequest, fingerprint: string, now: number): Promise<RoomRead> {
     const id = `${req.targetSeq}-0`;
     const idKey = req.clientMsgId ? `${req.sender}\0${req.clientMsgId}` : "";
-    const replies = (await this.b.commands
-      .multi()
-      .hmget(k.meta, "epoch", "seq")
-      .xrange(k.log, "-", "+", "COUNT", 1)
-      .xrangeBuffer(k.log, id, id)
-      .get(k.state)
-      .hget(k.ids, idKey)
-      .exec()) as [Error | null, unknown][] | null;
-    if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
-    const failed = replies.find(([err]) => err);
-    if (failed) throw failed[0];
-    const [[, meta], [, first], [, target], [, json], [, record]] = replies as [
-      [null, (string | null)[]],
-      [null, [string, string[]][]],
-      [null, RawEntry[]],
-      [null, string | null],
-      [null, string | null],
-    ];
+    const [meta, first, target, json, record] = (await execAll(
+      this.b.commands.multi().hmget(k.meta, "epoch", "seq").xrange(k.log, "-", "+", "COUNT", 1).xrangeBuffer(k.log, id, id).get(k.state).hget(k.ids, idKey),
+    )) as [(string | null)[], [string, string[]][], RawEntry[], string | null, string | null];
     const position = { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 };
     const out: RoomRead = {
       position,
       state: json ? (JSON.parse(json) as RoomStateData) : undefined,
       target: target.length > 0 ? toStoredMessage(toEntry(target[0])) : undefined,
     };
-    // As scripts.ts checkKey(): a key is remembered for its window after the entry it numbered.
-    const used = idKey && record ? /^(\d+):(\d+):([0-9a-f]+)$/.exec(record) : null;
-    if (used && Number(used[2]) >= now - this.b.idWindowMs()) out.used = { seq: Number(used[1]), sentAtMs: Number(used[2]), same: used[3] === fingerprint };
+    const used = idKey ? usedKey(record, fingerprint, now, this.b.idWindowMs()) : undefined;
+    if (used) out.used = used;
     return out;
   }
 
@@ -154,10 +123,7 @@ export class MessageChangesOnRedis {
   }
 
   /** The entry a change's idempotency key was first used for, as stored (or as far as the request tells, when it is gone). */
-  private async original(k: RoomKeys, req: ChangeRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
-    const raw = await this.b.commands.xrangeBuffer(k.log, `${seq}-0`, `${seq}-0`);
-    const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
-    if (stored && stored.clientMsgId === req.clientMsgId && stored.sender === req.sender) return stored;
-    return { ...changeEntry(req), seq, sentAtMs };
+  private original(k: RoomKeys, req: ChangeRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
+    return originalEntry(this.b.commands, k.log, req, { ...changeEntry(req), seq, sentAtMs });
   }
 }

@@ -11,31 +11,16 @@
  */
 import type { Cluster, Redis } from "ioredis";
 import type { RoomStateData } from "../../rooms/room-state.js";
-import { encodeMessageHalves, type MessageHalves } from "../../wire/message-codec.js";
+import { encodeMessageHalves } from "../../wire/message-codec.js";
 import { withReactionCounts } from "../../wire/reaction-codec.js";
 import type { RoomPosition, StoredMessage, StoredReaction } from "../message.js";
 import { applyReaction, decideReaction, reactionEntry, reactionFingerprint, reactionsBefore, reactionsFromJson, reactionsToJson, type ReactRequest } from "../reactions.js";
 import { LogUnavailableError, type LogEntry, type ReactOutcome } from "../room-log.js";
+import { backOff, DECIDE_ATTEMPTS, execAll, originalEntry, usedKey, type DecidedAppendBackend, type UsedKey } from "./decided-append.js";
 import type { RoomKeys } from "./keys.js";
 import { toEntry, toStoredMessage } from "./replies.js";
 
-type Arg = string | Buffer | number;
 type RawEntry = [Buffer, Buffer[]];
-
-/** A reaction decided again this many times because its target kept changing under it is refused as unavailable. */
-const REACT_ATTEMPTS = 32;
-/** The most an attempt waits (random, growing) before deciding again. */
-const REACT_BACKOFF_MS = 20;
-
-/** What the log lends: its connection, key names, and its append path. */
-export interface ReactionBackend {
-  commands: Redis | Cluster;
-  keys(room: string): RoomKeys;
-  appendArgs(room: string, keyOwner: string, clientId: string, fingerprint: string, halves: MessageHalves, sentAtMs: number, now: number): Arg[];
-  /** Run REACT_SCRIPT as the log runs its appends (replica WAIT, announcement). */
-  append(keys: string[], common: Arg[], extra: Arg[]): Promise<string[]>;
-  idWindowMs(): number;
-}
 
 /** The room as a reaction is decided against it. */
 interface RoomRead {
@@ -45,7 +30,7 @@ interface RoomRead {
   raw: RawEntry | undefined;
   reactionsJson: string;
   version: string;
-  used?: { seq: number; sentAtMs: number; same: boolean };
+  used?: UsedKey;
 }
 
 export class ReactionsOnRedis {
@@ -57,7 +42,7 @@ export class ReactionsOnRedis {
    */
   private readonly queues = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly b: ReactionBackend) {}
+  constructor(private readonly b: DecidedAppendBackend) {}
 
   react(req: ReactRequest): Promise<ReactOutcome> {
     const key = `${req.room}\u0000${req.targetSeq}`;
@@ -78,7 +63,7 @@ export class ReactionsOnRedis {
   private async decideAndRecord(req: ReactRequest): Promise<ReactOutcome> {
     const k = this.b.keys(req.room);
     const fingerprint = reactionFingerprint(req);
-    for (let attempt = 0; attempt < REACT_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < DECIDE_ATTEMPTS; attempt++) {
       const now = Date.now();
       const read = await this.read(k, req, fingerprint, now);
       if (read.used) return read.used.same ? { kind: "duplicate", original: await this.original(k, req, read.used.seq, read.used.sentAtMs) } : { kind: "conflict" };
@@ -95,7 +80,7 @@ export class ReactionsOnRedis {
         [read.position.epoch, req.targetSeq, event, read.reactionsJson, read.version, reactionsToJson(next)],
       );
       if (result[0] === "stale") {
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(REACT_BACKOFF_MS, 2 ** attempt)));
+        await backOff(attempt);
         continue;
       }
       if (result[0] === "conflict") return { kind: "conflict" };
@@ -109,28 +94,17 @@ export class ReactionsOnRedis {
   private async read(k: RoomKeys, req: ReactRequest, fingerprint: string, now: number): Promise<RoomRead> {
     const id = `${req.targetSeq}-0`;
     const idKey = req.clientMsgId ? `${req.sender}\0${req.clientMsgId}` : "";
-    const replies = (await this.b.commands
-      .multi()
-      .hmget(k.meta, "epoch", "seq")
-      .xrange(k.log, "-", "+", "COUNT", 1)
-      .xrangeBuffer(k.log, id, id)
-      .get(k.state)
-      .hget(k.ids, idKey)
-      .hget(k.reactions, String(req.targetSeq))
-      .hget(k.access, "v")
-      .exec()) as [Error | null, unknown][] | null;
-    if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
-    const failed = replies.find(([err]) => err);
-    if (failed) throw failed[0];
-    const [[, meta], [, first], [, target], [, json], [, record], [, reactions], [, version]] = replies as [
-      [null, (string | null)[]],
-      [null, [string, string[]][]],
-      [null, RawEntry[]],
-      [null, string | null],
-      [null, string | null],
-      [null, string | null],
-      [null, string | null],
-    ];
+    const [meta, first, target, json, record, reactions, version] = (await execAll(
+      this.b.commands
+        .multi()
+        .hmget(k.meta, "epoch", "seq")
+        .xrange(k.log, "-", "+", "COUNT", 1)
+        .xrangeBuffer(k.log, id, id)
+        .get(k.state)
+        .hget(k.ids, idKey)
+        .hget(k.reactions, String(req.targetSeq))
+        .hget(k.access, "v"),
+    )) as [(string | null)[], [string, string[]][], RawEntry[], string | null, string | null, string | null, string | null];
     const out: RoomRead = {
       position: { epoch: meta[0] ?? "", lastSeq: Number(meta[1] ?? 0), firstSeq: first.length > 0 ? parseInt(first[0][0], 10) : 0 },
       state: json ? (JSON.parse(json) as RoomStateData) : undefined,
@@ -138,18 +112,14 @@ export class ReactionsOnRedis {
       reactionsJson: reactions ?? "",
       version: version ?? "",
     };
-    // As scripts.ts checkKey(): a key is remembered for its window after the entry it numbered.
-    const used = idKey && record ? /^(\d+):(\d+):([0-9a-f]+)$/.exec(record) : null;
-    if (used && Number(used[2]) >= now - this.b.idWindowMs()) out.used = { seq: Number(used[1]), sentAtMs: Number(used[2]), same: used[3] === fingerprint };
+    const used = idKey ? usedKey(record, fingerprint, now, this.b.idWindowMs()) : undefined;
+    if (used) out.used = used;
     return out;
   }
 
   /** The entry a reaction's idempotency key was first used for, as stored (or as far as the request tells, when it is gone). */
-  private async original(k: RoomKeys, req: ReactRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
-    const raw = await this.b.commands.xrangeBuffer(k.log, `${seq}-0`, `${seq}-0`);
-    const stored = raw.length > 0 ? toStoredMessage(toEntry(raw[0])) : undefined;
-    if (stored && stored.clientMsgId === req.clientMsgId && stored.sender === req.sender) return stored;
-    return { ...reactionEntry(req), seq, sentAtMs };
+  private original(k: RoomKeys, req: ReactRequest, seq: number, sentAtMs: number): Promise<StoredMessage> {
+    return originalEntry(this.b.commands, k.log, req, { ...reactionEntry(req), seq, sentAtMs });
   }
 }
 
@@ -197,12 +167,4 @@ export async function readWithReactions(
   const [values, later] = (await execAll(fields)) as [(string | null)[], RawEntry[] | undefined];
   const after = later && later.length > 0 && later.length <= UNCOUNT_MAX ? later.map((r) => toStoredMessage(toEntry(r))) : [];
   return entries.map((e, i) => withReactions(e, reactionsBefore(e.seq, reactionsFromJson(values[i] ?? ""), after)));
-}
-
-async function execAll(multi: ReturnType<Redis["multi"]>): Promise<unknown[]> {
-  const replies = (await multi.exec()) as [Error | null, unknown][] | null;
-  if (!replies) throw new LogUnavailableError("the room log (Redis) did not answer");
-  const failed = replies.find(([err]) => err);
-  if (failed) throw failed[0];
-  return replies.map(([, value]) => value);
 }

@@ -81,6 +81,7 @@ import { isRedirect, RedisAuthError, takeWithin, toEntry, toStoredMessage, unava
 import { refusalOf } from "./room-access.js";
 import { MessageChangesOnRedis } from "./message-changes.js";
 import { ReactionsOnRedis, readWithReactions } from "./reactions.js";
+import type { DecidedAppendBackend } from "./decided-append.js";
 import { RoomActions } from "./room-actions.js";
 import { RoomFeed } from "./room-feed.js";
 import {
@@ -238,20 +239,16 @@ export class RedisRoomLog implements RoomLog {
       forget: (room) => void this.redis.commands.srem(roomIndexKey(this.prefix), room).catch(() => {}),
       onTrouble: (err) => this.connectionTrouble(err),
     });
-    this.changes = new MessageChangesOnRedis({
+    // Edits, deletes and reactions are decided the same way (decided-append.ts), each recorded by its own script.
+    const decidedBy = (script: "chatChange" | "chatReact"): DecidedAppendBackend => ({
       commands: this.redis.commands,
       keys: (room) => this.keys(room),
       appendArgs: (...a) => this.appendArgs(...a),
-      append: (keys, common, extra) => this.appendScript("chatChange", keys, common, extra),
+      append: (keys, common, extra) => this.appendScript(script, keys, common, extra),
       idWindowMs: () => this.retention.idWindowMs,
     });
-    this.reactions = new ReactionsOnRedis({
-      commands: this.redis.commands,
-      keys: (room) => this.keys(room),
-      appendArgs: (...a) => this.appendArgs(...a),
-      append: (keys, common, extra) => this.appendScript("chatReact", keys, common, extra),
-      idWindowMs: () => this.retention.idWindowMs,
-    });
+    this.changes = new MessageChangesOnRedis(decidedBy("chatChange"));
+    this.reactions = new ReactionsOnRedis(decidedBy("chatReact"));
     this.lease = new NodeLease({
       commands: this.redis.commands,
       prefix: this.prefix,
