@@ -83,23 +83,40 @@ export class MessageChanges {
       sentAtMs: Date.now(),
       editWindowMs: this.hub.limits.editWindowMs,
     };
-    return this.hub
-      .change(request)
-      .then((outcome) => {
-        if (outcome instanceof CommandError) this.session.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
-        // A member gets a new entry through the room (live, or in its replay); a retry's original, or one who left, here.
-        else if (!outcome.duplicate && !member.isGone) reply?.(outcome.event);
-        else this.session.answer(reply, outcome.event);
-      })
-      .catch((err: unknown) => {
-        if (err instanceof LogUnavailableError) {
-          const why = `change not confirmed in room ${room} (${err.message}); send it again with the same client_msg_id (it is made at most once)`;
-          this.session.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, why, ctx));
-          return;
-        }
-        this.session.abort(Disconnect.internal());
-      });
+    return answerRecorded(this.session, member, this.hub.change(request), "change", ctx, reply);
   }
+}
+
+/**
+ * Answer a command the room log records as an entry (an edit, a delete, a
+ * reaction): a member gets a new entry through the room (live, or in its
+ * replay), so only the reply is given it here; a retry's original, a no-op's
+ * answer, or one who left the room, is queued here too. A log that cannot
+ * confirm it is an error event saying to send it again; anything else ends
+ * the session.
+ */
+export function answerRecorded(
+  session: MessageChangeSession,
+  member: Membership,
+  recorded: Promise<CommandError | ChangeAnswer>,
+  what: string,
+  ctx: events.ErrorContext,
+  reply: CommandReply | undefined,
+): Promise<void> {
+  return recorded
+    .then((outcome) => {
+      if (outcome instanceof CommandError) session.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
+      else if (!outcome.duplicate && !member.isGone) reply?.(outcome.event);
+      else session.answer(reply, outcome.event);
+    })
+    .catch((err: unknown) => {
+      if (err instanceof LogUnavailableError) {
+        const why = `${what} not confirmed in room ${member.room} (${err.message}); send it again with the same client_msg_id (it is made at most once)`;
+        session.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, why, ctx));
+        return;
+      }
+      session.abort(Disconnect.internal());
+    });
 }
 
 /**
@@ -114,16 +131,27 @@ export async function recordChange(log: RoomLog, request: ChangeRequest, localRo
     return new CommandError(ErrorCode.ALREADY_EXISTS, `client_msg_id "${request.clientMsgId}" was already used for another message or change; use a new id`);
   }
   if (outcome.kind === "duplicate") return { event: events.messageEvent(outcome.original), duplicate: true };
-  const local = localRoom();
-  if (local && outcome.seq > local.position.lastSeq) {
-    const delivered = await new Promise<EncodedEvent | undefined>((resolve) => local.expectAck(outcome.seq, resolve));
-    if (delivered) return { event: delivered, duplicate: false };
-  }
-  const [entry] = await log.read(request.room, outcome.seq - 1, { maxMessages: 1, maxBytes: 1 });
-  if (entry?.seq === outcome.seq) return { event: entry.event, duplicate: false };
-  // Gone already (retention, or the room was deleted): an entry with its number, to acknowledge by.
   const { room, sender, senderId, clientMsgId, sentAtMs, targetSeq, kind, text } = request;
-  return { event: events.messageEvent({ room, seq: outcome.seq, sender, senderId, clientMsgId, sentAtMs, text, change: { targetSeq, kind } }), duplicate: false };
+  const event = await storedEntry(log, room, outcome.seq, localRoom, () =>
+    events.messageEvent({ room, seq: outcome.seq, sender, senderId, clientMsgId, sentAtMs, text, change: { targetSeq, kind } }),
+  );
+  return { event, duplicate: false };
+}
+
+/**
+ * The event of entry `seq` as every member receives it: from the fan-out on
+ * this node when the room is open here, else read back from the log; gone
+ * already (retention, or the room was deleted), `asRequested()`, an entry
+ * with its number to acknowledge by.
+ */
+export async function storedEntry(log: RoomLog, room: string, seq: number, localRoom: () => LocalRoom | undefined, asRequested: () => EncodedEvent): Promise<EncodedEvent> {
+  const local = localRoom();
+  if (local && seq > local.position.lastSeq) {
+    const delivered = await new Promise<EncodedEvent | undefined>((resolve) => local.expectAck(seq, resolve));
+    if (delivered) return delivered;
+  }
+  const [entry] = await log.read(room, seq - 1, { maxMessages: 1, maxBytes: 1 });
+  return entry?.seq === seq ? entry.event : asRequested();
 }
 
 /** A sequence number from the wire, as a safe integer (larger ones name no message). */

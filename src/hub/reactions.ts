@@ -10,13 +10,12 @@
  */
 import { ErrorCode, type ReactCommand } from "../../gen/chat/v1/chat_pb.js";
 import type { ReactRequest } from "../log/reactions.js";
-import { LogUnavailableError, type RoomLog } from "../log/room-log.js";
+import type { RoomLog } from "../log/room-log.js";
 import type { EncodedEvent } from "../wire/encoded-event.js";
 import * as events from "../wire/events.js";
 import { eventFor } from "../wire/reaction-codec.js";
 import { CommandError, invalid } from "./command-error.js";
-import { Disconnect } from "./disconnect.js";
-import { safeSeq, type ChangeAnswer, type MessageChangeSession } from "./message-changes.js";
+import { answerRecorded, safeSeq, storedEntry, type ChangeAnswer, type MessageChangeSession } from "./message-changes.js";
 import type { LocalRoom } from "./room.js";
 import { checkEmoji, checkId } from "./validate.js";
 
@@ -51,22 +50,7 @@ export class Reactions {
       clientMsgId: command.clientMsgId,
       sentAtMs: Date.now(),
     };
-    return this.hub
-      .react(request)
-      .then((outcome) => {
-        if (outcome instanceof CommandError) this.session.answer(reply, events.errorEvent(outcome.code, outcome.message, ctx));
-        // A member gets a new entry through the room (live, or in its replay); a retry's original, a no-op's target, or one who left, here.
-        else if (!outcome.duplicate && !member.isGone) reply?.(outcome.event);
-        else this.session.answer(reply, outcome.event);
-      })
-      .catch((err: unknown) => {
-        if (err instanceof LogUnavailableError) {
-          const why = `reaction not confirmed in room ${command.room} (${err.message}); send it again with the same client_msg_id (it is made at most once)`;
-          this.session.answer(reply, events.errorEvent(ErrorCode.UNAVAILABLE, why, ctx));
-          return;
-        }
-        this.session.abort(Disconnect.internal());
-      });
+    return answerRecorded(this.session, member, this.hub.react(request), "reaction", ctx, reply);
   }
 }
 
@@ -84,14 +68,9 @@ export async function recordReaction(log: RoomLog, request: ReactRequest, localR
   }
   if (outcome.kind === "duplicate") return { event: events.messageEvent(outcome.original), duplicate: true };
   if (outcome.kind === "unchanged") return { event: eventFor(outcome.target, request.senderId), duplicate: true };
-  const local = localRoom();
-  if (local && outcome.seq > local.position.lastSeq) {
-    const delivered = await new Promise<EncodedEvent | undefined>((resolve) => local.expectAck(outcome.seq, resolve));
-    if (delivered) return { event: delivered, duplicate: false };
-  }
-  const [entry] = await log.read(request.room, outcome.seq - 1, { maxMessages: 1, maxBytes: 1 });
-  if (entry?.seq === outcome.seq) return { event: entry.event, duplicate: false };
-  // Gone already (retention, or the room was deleted): an entry with its number, to acknowledge by.
   const { room, sender, senderId, clientMsgId, sentAtMs, targetSeq, emoji, remove } = request;
-  return { event: events.messageEvent({ room, seq: outcome.seq, sender, senderId, clientMsgId, sentAtMs, text: "", reaction: { targetSeq, emoji, removed: remove } }), duplicate: false };
+  const event = await storedEntry(log, room, outcome.seq, localRoom, () =>
+    events.messageEvent({ room, seq: outcome.seq, sender, senderId, clientMsgId, sentAtMs, text: "", reaction: { targetSeq, emoji, removed: remove } }),
+  );
+  return { event, duplicate: false };
 }
