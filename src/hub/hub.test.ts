@@ -324,6 +324,18 @@ describe("big rooms", () => {
     for (const d of digests) expect(d.joined.length).toBeLessThanOrEqual(2);
   });
 
+  it("a room too big for its interval gets its digests further apart: at most presenceMaxDeliveriesPerSec deliveries", async () => {
+    // 3 members at 10 deliveries a second: one digest per 300 ms, not per 50.
+    const hub = makeHub({ presenceThreshold: 1, presenceIntervalMs: 50, presenceMaxDeliveriesPerSec: 10 });
+    const w = await member(hub, "hall", "w");
+    await member(hub, "hall", "a");
+    await until(() => w.transport.of("presence").length === 1, "the first digest");
+    const joinedAt = Date.now();
+    await member(hub, "hall", "b");
+    await until(() => w.transport.of("presence").some((p) => p.memberCount === 3), "the digest with b", 5000);
+    expect(Date.now() - joinedAt).toBeGreaterThanOrEqual(290);
+  });
+
   it("below the threshold, every join and leave is its own event", async () => {
     const hub = makeHub({ presenceThreshold: 10 });
     const w = await member(hub, "small", "w");

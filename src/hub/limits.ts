@@ -62,5 +62,6 @@ export const defaultHubLimits: HubLimits = {
   presenceThreshold: 200,
   presenceIntervalMs: 1000,
   presenceMaxNames: 20,
+  presenceMaxDeliveriesPerSec: 2_000,
   readReceiptsMaxMembers: 50,
 };

@@ -4,7 +4,8 @@
  * N joins into a room of N costs N² deliveries); they are collected and sent
  * as one PresenceEvent per interval, with a bounded number of names and the
  * counts. So a join costs the same however big the room is, and a room gets
- * at most one presence delivery per member per interval.
+ * at most one presence delivery per member per interval; the interval grows
+ * with the room, so its digests cost at most presenceMaxDeliveriesPerSec.
  */
 import type { Member } from "../../gen/chat/v1/chat_pb.js";
 import type { PresenceChange } from "../log/room-log.js";
@@ -18,6 +19,18 @@ export interface PresenceLimits {
   presenceIntervalMs: number;
   /** Names listed per digest, for joins and for leaves each. */
   presenceMaxNames: number;
+  /**
+   * Digest deliveries a room may cost per second: a room with more members
+   * than this many per interval gets its digests further apart (10,000
+   * members at 2,000 a second: one every 5 s), so presence in a huge room
+   * costs a bounded share of the server, however many come and go.
+   */
+  presenceMaxDeliveriesPerSec: number;
+}
+
+/** How long a room of `members` collects presence before its digest goes out. */
+export function digestIntervalMs(limits: PresenceLimits, members: number): number {
+  return Math.max(limits.presenceIntervalMs, Math.ceil((members * 1000) / limits.presenceMaxDeliveriesPerSec));
 }
 
 export class PresenceDigest {
@@ -46,7 +59,7 @@ export class PresenceDigest {
       if (this.left.length < this.limits.presenceMaxNames) this.left.push(change.nickname);
     }
     if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.limits.presenceIntervalMs);
+      this.timer = setTimeout(() => this.flush(), digestIntervalMs(this.limits, change.memberCount));
       this.timer.unref();
     }
     return true;

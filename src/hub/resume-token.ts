@@ -7,9 +7,21 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 
+const TOKEN_BYTES = 32;
+/** Random bytes drawn 128 tokens at a time: one call into the CSPRNG per 128 joins, not one per join (a join storm's cost). */
+const POOL_BYTES = TOKEN_BYTES * 128;
+let pool = Buffer.alloc(0);
+let used = 0;
+
 /** 32 random bytes, base64url (43 characters): unguessable, printable, within the 64-character id limit. */
 export function newResumeToken(): string {
-  return randomBytes(32).toString("base64url");
+  if (used + TOKEN_BYTES > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    used = 0;
+  }
+  const token = pool.toString("base64url", used, used + TOKEN_BYTES);
+  used += TOKEN_BYTES;
+  return token;
 }
 
 export function hashResumeToken(token: string): string {

@@ -125,7 +125,9 @@ export class SubscriberQueue {
   flush(): void {
     this.dirty = false;
     if (this.head < this.events.length && !this.closed && !this.blocked) {
-      this.sink.cork?.();
+      // Corking only pays when several frames go out: for one it is a buffered write and a second pass.
+      const cork = this.queuedBytes > this.limits.maxFrameBytes;
+      if (cork) this.sink.cork?.();
       while (!this.closed && !this.blocked && this.head < this.events.length) {
         const start = this.head;
         let bytes = this.events[start].length;
@@ -142,7 +144,7 @@ export class SubscriberQueue {
           this.blockedSince = Date.now();
         }
       }
-      this.sink.uncork?.();
+      if (cork) this.sink.uncork?.();
       this.compact();
     }
     if (this.closed || this.blocked) return;

@@ -4,7 +4,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { ChatResponseSchema, JoinedEventSchema, MemberSchema, RoomRole, RoomStateSchema, RoomVisibility } from "../../gen/chat/v1/chat_pb.js";
 import { toChatMessage } from "./events.js";
-import { encodeJoinedEvent, encodeMember } from "./joined-event.js";
+import { encodeJoinedEvent, encodeMember, type JoinedMember } from "./joined-event.js";
 import { encodeMessageEvent } from "./message-codec.js";
 
 describe("the hand-assembled joined event", () => {
@@ -48,5 +48,22 @@ describe("the hand-assembled joined event", () => {
       recent: recent.map((m) => toChatMessage(m)),
     });
     expect(event.value).toEqual(expected);
+  });
+
+  it("lists the members of each join as they are then: a role changed, a member added or another room's page", () => {
+    const ann = { nickname: "ann", joinedAtMs: 1_795_000_000_123, userId: "ann-id" };
+    const bob = { nickname: "bob", joinedAtMs: 1_795_000_001_000, userId: "bob-id" };
+    const fields = { room: "hall", nickname: "cy", memberCount: 2, membersPageToken: "", epoch: "e", lastSeq: 0n, firstSeq: 0n, resumed: false, historyTruncated: false, epochChanged: false, resumeToken: "t", replaced: false, rateLimitPerSecond: 0, rateLimitBurst: 0 };
+    const listed = (members: JoinedMember[], roleOf: (m: JoinedMember) => number = () => 0, room = "hall") => {
+      const event = fromBinary(ChatResponseSchema, encodeJoinedEvent({ ...fields, room }, members, [], roleOf)).events[0].event;
+      if (event.case !== "joined") throw new Error(event.case);
+      return event.value.members.map((m) => `${m.nickname}:${m.role}`);
+    };
+    expect(listed([ann, bob])).toEqual(["ann:0", "bob:0"]);
+    expect(listed([ann, bob])).toEqual(["ann:0", "bob:0"]);
+    expect(listed([ann, bob], (m) => (m === bob ? RoomRole.MODERATOR : 0))).toEqual(["ann:0", `bob:${RoomRole.MODERATOR}`]);
+    expect(listed([ann])).toEqual(["ann:0"]);
+    expect(listed([bob], () => 0, "den")).toEqual(["bob:0"]);
+    expect(listed([ann])).toEqual(["ann:0"]);
   });
 });

@@ -1919,7 +1919,8 @@ export const MemberLeftEventSchema: GenMessage<MemberLeftEvent> = /*@__PURE__*/
 /**
  * PresenceEvent is the coalesced presence of a large room: a room with more
  * members than the server's presence threshold (200 by default) gets at most
- * one PresenceEvent per presence interval (1 s by default) instead of one
+ * one PresenceEvent per presence interval (1 s by default; longer in rooms of
+ * more than 2,000 members: members / 2,000 seconds) instead of one
  * MemberJoinedEvent or MemberLeftEvent per change, so a join costs the same
  * however big the room is. The nicknames listed are bounded (the counts are
  * not); list the members with ListMembers when the names matter. A member
