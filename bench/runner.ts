@@ -62,7 +62,8 @@ export async function runLoad<T>(
 ): Promise<T> {
   const label = extra.label ?? load;
   const options = { ...ctx.options, ...overrides };
-  const profiling = target === "ours" && options.cpuProfDir !== undefined;
+  // Peers are profiled too, so their profiles can be read beside ours.
+  const profiling = options.cpuProfDir !== undefined;
   const count = extra.nodes ?? 1;
   // The generator loads its modules while the servers start; it waits for the plan.
   const generator = startGenerator(ctx.root);

@@ -1,0 +1,59 @@
+/**
+ * Where a joined client's server memory goes: start our server, open N
+ * grpc-js clients (one connection each) into one room, then have the server
+ * write a heap snapshot (SIGUSR2) and print the retained size by constructor.
+ *
+ *   npx tsx bench/heap-probe.ts [--clients 2000] [--out /tmp/heap]
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import { encodeJoin } from "./wire.js";
+
+const { values } = parseArgs({ options: { clients: { type: "string", default: "2000" }, out: { type: "string" }, target: { type: "string", default: "ours" } } });
+const n = Number(values.clients);
+const out = values.out ?? mkdtempSync(join(tmpdir(), "heap-"));
+const db = join(out, "h.db");
+const script = values.target === "grpc" ? ["--import", "tsx", "bench/grpc-server.ts"] : ["dist/src/server/main.js", "--port", "0", "--http-port", "0", "--db", db, "--rate-limit", "0", "--max-connections", "20000", "--max-streams", "20000", "--max-members-per-room", "20000", "--log-format", "json"];
+const server = spawn(process.execPath, [`--heapsnapshot-signal=SIGUSR2`, `--diagnostic-dir=${out}`, ...script], { stdio: ["ignore", "pipe", "inherit"] });
+const address = await new Promise<string>((resolve) => {
+  server.stdout!.on("data", (d: Buffer) => {
+    const m = /"address":"([^"]+)"|listening[^\n]*?(127\.0\.0\.1:\d+)/.exec(d.toString());
+    if (m) resolve(m[1] ?? m[2]);
+  });
+});
+console.log("server", server.pid, address);
+let joined = 0;
+const calls: grpc.ClientDuplexStream<Buffer, Buffer>[] = [];
+await new Promise<void>((resolve) => {
+  for (let i = 0; i < n; i++) {
+    const c = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const call = c.makeBidiStreamRequest("/chat.v1.ChatService/Chat", (b: Buffer) => b, (b: Buffer) => b);
+    let first = true;
+    call.on("data", () => {
+      if (first && ++joined === n) resolve();
+      first = false;
+    });
+    call.on("error", () => {});
+    call.write(encodeJoin("heap", `c${i}`));
+    calls.push(call);
+  }
+});
+console.log("joined", joined);
+const rss = () => Number(readFileSync(`/proc/${server.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1]);
+console.log("server RSS KiB", rss());
+server.kill("SIGUSR2");
+for (let i = 0; i < 600; i++) {
+  await new Promise((r) => setTimeout(r, 500));
+  const f = readdirSync(out).find((x) => x.endsWith(".heapsnapshot"));
+  if (f) {
+    await new Promise((r) => setTimeout(r, 3000));
+    console.log("snapshot", join(out, f));
+    break;
+  }
+}
+server.kill("SIGTERM");
+process.exit(0);
