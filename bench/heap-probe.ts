@@ -6,7 +6,7 @@
  *   npx tsx bench/heap-probe.ts [--clients 2000] [--out /tmp/heap]
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -50,7 +50,12 @@ for (let i = 0; i < 600; i++) {
   await new Promise((r) => setTimeout(r, 500));
   const f = readdirSync(out).find((x) => x.endsWith(".heapsnapshot"));
   if (f) {
-    await new Promise((r) => setTimeout(r, 3000));
+    // Written when its size stops changing.
+    let size = -1;
+    while (size <= 0 || size !== statSync(join(out, f)).size) {
+      size = statSync(join(out, f)).size;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
     console.log("snapshot", join(out, f));
     break;
   }

@@ -135,9 +135,10 @@ export class Session implements MemberOwner {
   private busy = false;
   private waiting: PendingCommand[] = [];
   private inputEnded = false;
-  private readonly roomCommands: RoomCommands;
-  private readonly messageChanges: MessageChanges;
-  private readonly reactions: Reactions;
+  /** Made at the session's first room command (moderate, create, open a DM), like `changes`. */
+  private commands: RoomCommands | undefined;
+  /** Made at a session's first edit, delete or reaction: most sessions never make one, and each session costs memory. */
+  private changes: { messageChanges: MessageChanges; reactions: Reactions } | undefined;
   private roomsAtEnd: string[] | undefined;
   private shuttingDown = false;
   private ended = false;
@@ -155,9 +156,16 @@ export class Session implements MemberOwner {
     });
     this.queue.onIdle = () => this.finishIfDone();
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
-    this.roomCommands = new RoomCommands(hub, {
+  }
+
+  private get roomCommands(): RoomCommands {
+    return (this.commands ??= this.makeRoomCommands());
+  }
+
+  private makeRoomCommands(): RoomCommands {
+    return new RoomCommands(this.hub, {
       self: this,
-      identity,
+      identity: this.identity,
       ended: () => this.ended,
       answer: (reply, event) => this.answer(reply, event),
       nicknameIn: (room) => {
@@ -168,13 +176,23 @@ export class Session implements MemberOwner {
       startJoin: (join, prepared, ctx, reply) => this.startJoin(join, prepared, ctx, reply),
       abort: (reason) => this.abort(reason),
     });
+  }
+
+  private get messageChanges(): MessageChanges {
+    return (this.changes ??= this.makeChanges()).messageChanges;
+  }
+
+  private get reactions(): Reactions {
+    return (this.changes ??= this.makeChanges()).reactions;
+  }
+
+  private makeChanges(): { messageChanges: MessageChanges; reactions: Reactions } {
     const changeSession = {
       membership: (room: string) => this.membership(room),
       answer: (reply: CommandReply | undefined, event: EncodedEvent) => this.answer(reply, event),
       abort: (reason: DisconnectReason) => this.abort(reason),
     };
-    this.messageChanges = new MessageChanges(hub, changeSession);
-    this.reactions = new Reactions(hub, changeSession);
+    return { messageChanges: new MessageChanges(this.hub, changeSession), reactions: new Reactions(this.hub, changeSession) };
   }
 
   /** Rooms and nicknames ("room:nickname"), for logs; after the end, those it had when it ended. */

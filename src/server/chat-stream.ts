@@ -8,12 +8,12 @@ import type { Logger } from "pino";
 import type { ChatRequest } from "../../gen/chat/v1/chat_pb.js";
 import { Disconnect, type DisconnectReason } from "../hub/disconnect.js";
 import type { Hub } from "../hub/hub.js";
-import { Session } from "../hub/session.js";
+import { Session, type SessionTransport } from "../hub/session.js";
 import { AuthError, type Authenticator, type Identity } from "./auth.js";
 import { endCall, endedInsideMessage } from "./grpc-call-control.js";
 import { disconnectCode } from "./disconnect-status.js";
 import { MalformedRequest } from "./grpc-definition.js";
-import { frameWriterFor } from "./grpc-frame-writer.js";
+import { frameWriterFor, type FrameWriter } from "./grpc-frame-writer.js";
 
 /** How long after the request side ends a reset still counts as a cancel (see the "end" handler). */
 const HALF_CLOSE_GRACE_MS = 50;
@@ -49,47 +49,67 @@ export function chatStreamHandler(options: ChatStreamOptions) {
   };
 }
 
+/** The session's transport: writes go to the stream's frame writer; the end becomes the call's status. */
+class CallTransport implements SessionTransport {
+  ended = false;
+  expiry: NodeJS.Timeout | undefined;
+  session: Session | undefined;
+
+  constructor(
+    private readonly call: ChatCall,
+    private readonly writer: FrameWriter,
+    private readonly log: Logger,
+    readonly peer: string,
+    private readonly resetGraceMs: number,
+  ) {}
+
+  write(frame: Uint8Array): boolean {
+    return this.writer.write(frame);
+  }
+  cork(): void {
+    this.writer.cork();
+  }
+  uncork(): void {
+    this.writer.uncork();
+  }
+  onDrain(listener: () => void): void {
+    this.writer.onDrain(listener);
+  }
+  /** The hub ends the session. */
+  end(reason: DisconnectReason): void {
+    const who = this.session ? { session: this.session.id, rooms: this.session.describeRooms() } : {};
+    this.log.info({ peer: this.peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
+    this.close(reason);
+  }
+  close(reason: DisconnectReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.expiry);
+    const code = disconnectCode(reason);
+    if (code === "ok") this.call.end();
+    else endCall(this.call, { code: code as number as grpc.status, details: reason.message }, this.resetGraceMs);
+  }
+}
+
 function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, identity: Identity | undefined): void {
   const peer = call.getPeer();
-  let ended = false;
-  let expiry: NodeJS.Timeout | undefined;
-  const end = (reason: DisconnectReason) => {
-    if (ended) return;
-    ended = true;
-    clearTimeout(expiry);
-    const code = disconnectCode(reason);
-    if (code === "ok") call.end();
-    else endCall(call, { code: code as number as grpc.status, details: reason.message }, resetGraceMs);
-  };
-  const writer = frameWriterFor(call);
-  const opened = hub.openSession(
-    {
-      write: (frame) => writer.write(frame),
-      cork: () => writer.cork(),
-      uncork: () => writer.uncork(),
-      end: (reason) => {
-        const who = opened instanceof Session ? { session: opened.id, rooms: opened.describeRooms() } : {};
-        log.info({ peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
-        end(reason);
-      },
-    },
-    identity,
-  );
+  const transport = new CallTransport(call, frameWriterFor(call), log, peer, resetGraceMs);
+  const opened = hub.openSession(transport, identity);
   if (!(opened instanceof Session)) {
     log.warn({ peer, reason: opened.kind }, "stream refused");
-    end(opened);
+    transport.close(opened);
     return;
   }
-  const session = opened;
+  const session = (transport.session = opened);
   log.info({ peer, session: session.id, identity: identity?.subject }, "stream opened");
   if (identity?.expiresAtMs !== undefined) {
     const delay = identity.expiresAtMs - Date.now();
     if (delay < MAX_TIMER_MS) {
-      expiry = setTimeout(() => session.abort(Disconnect.unauthenticated("token expired")), Math.max(0, delay));
-      expiry.unref();
+      transport.expiry = setTimeout(() => session.abort(Disconnect.unauthenticated("token expired")), Math.max(0, delay));
+      transport.expiry.unref();
     }
   }
-  writer.onDrain(() => session.queue.drained());
+  transport.onDrain(() => session.queue.drained());
   call.on("data", (req: ChatRequest | MalformedRequest) => {
     try {
       if (req instanceof MalformedRequest) session.handleMalformed(req.reason);
@@ -109,14 +129,14 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
       // Wait briefly so a cancel is not taken for a clean end, whose members
       // are reported as having left rather than disconnected.
       setTimeout(() => {
-        if (!ended && !call.cancelled) session.endInput();
+        if (!transport.ended && !call.cancelled) session.endInput();
       }, HALF_CLOSE_GRACE_MS);
     }
   });
   const gone = () => {
-    if (!ended) log.info({ peer, session: session.id, rooms: session.describeRooms(), reason: "client-gone" }, "stream closed");
-    ended = true;
-    clearTimeout(expiry);
+    if (!transport.ended) log.info({ peer, session: session.id, rooms: session.describeRooms(), reason: "client-gone" }, "stream closed");
+    transport.ended = true;
+    clearTimeout(transport.expiry);
     session.transportClosed();
   };
   call.on("cancelled", gone);
