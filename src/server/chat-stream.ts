@@ -77,17 +77,31 @@ class CallTransport implements SessionTransport {
   }
   /** The hub ends the session. */
   end(reason: DisconnectReason): void {
-    const who = this.session ? { session: this.session.id, rooms: this.session.describeRooms() } : {};
-    this.log.info({ peer: this.peer, ...who, reason: reason.kind, detail: reason.message }, "stream closed");
+    this.logClosed(reason.kind, reason.message);
     this.close(reason);
   }
+  /** End the call with the reason's status (once). */
   close(reason: DisconnectReason): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.expiry);
+    if (!this.markEnded()) return;
     const code = disconnectCode(reason);
     if (code === "ok") this.call.end();
     else endCall(this.call, { code: code as number as grpc.status, details: reason.message }, this.resetGraceMs);
+  }
+  /** The client went away (cancelled, closed, errored) before the hub ended the session. */
+  clientGone(): void {
+    if (this.markEnded()) this.logClosed("client-gone");
+    this.session?.transportClosed();
+  }
+  /** Whether this call just ended (false: it had already). */
+  private markEnded(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    clearTimeout(this.expiry);
+    return true;
+  }
+  private logClosed(reason: string, detail?: string): void {
+    const who = this.session ? { session: this.session.id, rooms: this.session.describeRooms() } : {};
+    this.log.info({ peer: this.peer, ...who, reason, ...(detail === undefined ? {} : { detail }) }, "stream closed");
   }
 }
 
@@ -133,12 +147,7 @@ function serve(call: ChatCall, { hub, log, resetGraceMs }: ChatStreamOptions, id
       }, HALF_CLOSE_GRACE_MS);
     }
   });
-  const gone = () => {
-    if (!transport.ended) log.info({ peer, session: session.id, rooms: session.describeRooms(), reason: "client-gone" }, "stream closed");
-    transport.ended = true;
-    clearTimeout(transport.expiry);
-    session.transportClosed();
-  };
+  const gone = () => transport.clientGone();
   call.on("cancelled", gone);
   call.on("close", gone);
   call.on("error", (err) => {

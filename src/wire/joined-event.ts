@@ -108,16 +108,8 @@ function membersBlock(room: string, members: readonly JoinedMember[], roleOf: (m
     return last.bytes;
   }
   const memberBytes = members.map((m, i) => cachedMember(m, roles[i]));
-  let size = 0;
-  for (const b of memberBytes) size += 1 + varintSize(b.length) + b.length;
-  const bytes = new Uint8Array(size);
-  let pos = 0;
-  for (const b of memberBytes) {
-    bytes[pos++] = MEMBERS_FIELD_TAG;
-    pos = writeVarint(bytes, pos, b.length);
-    bytes.set(b, pos);
-    pos += b.length;
-  }
+  const bytes = new Uint8Array(fieldsSize(memberBytes));
+  writeFields(bytes, 0, MEMBERS_FIELD_TAG, memberBytes);
   lastBlocks.delete(room);
   lastBlocks.set(room, { members: [...members], roles, bytes });
   if (lastBlocks.size > MEMBER_BLOCK_ROOMS) lastBlocks.delete(lastBlocks.keys().next().value!);
@@ -144,8 +136,7 @@ export function encodeJoinedEvent(
   const base = toBinary(JoinedEventSchema, create(JoinedEventSchema, fields));
   const block = membersBlock(fields.room, members, roleOf);
   const bodies = recent.map(chatMessageBytes);
-  let joinedSize = base.length + block.length;
-  for (const b of bodies) joinedSize += 1 + varintSize(b.length) + b.length;
+  const joinedSize = base.length + block.length + fieldsSize(bodies);
   const serverEvent = new Uint8Array(1 + varintSize(joinedSize) + joinedSize);
   let pos = 0;
   serverEvent[pos++] = JOINED_FIELD_TAG;
@@ -154,13 +145,26 @@ export function encodeJoinedEvent(
   pos += base.length;
   serverEvent.set(block, pos);
   pos += block.length;
-  for (const b of bodies) {
-    serverEvent[pos++] = RECENT_FIELD_TAG;
-    pos = writeVarint(serverEvent, pos, b.length);
-    serverEvent.set(b, pos);
+  writeFields(serverEvent, pos, RECENT_FIELD_TAG, bodies);
+  return wrapEventBytes(serverEvent);
+}
+
+/** Bytes of `parts` written as length-delimited fields (one-byte tag, varint length, bytes). */
+function fieldsSize(parts: readonly Uint8Array[]): number {
+  let size = 0;
+  for (const b of parts) size += 1 + varintSize(b.length) + b.length;
+  return size;
+}
+
+/** Write `parts` as length-delimited fields with `tag` at `pos`; returns the position after them. */
+function writeFields(out: Uint8Array, pos: number, tag: number, parts: readonly Uint8Array[]): number {
+  for (const b of parts) {
+    out[pos++] = tag;
+    pos = writeVarint(out, pos, b.length);
+    out.set(b, pos);
     pos += b.length;
   }
-  return wrapEventBytes(serverEvent);
+  return pos;
 }
 
 function skipVarint(buf: Uint8Array, pos: number): number {
