@@ -31,14 +31,38 @@ export function wrapEventBytes(body: Uint8Array): EncodedEvent {
   return out;
 }
 
-/** Join events[start, end) into one ChatResponse frame of `bytes` bytes. */
+/**
+ * The last few frames joined. In a busy room every receiver flushes the same
+ * run of events in the same turn: they share one frame (and so one gRPC
+ * framing of it) instead of a copy each. A fixed handful, so a frame is kept
+ * no longer than a few joins more.
+ */
+const JOINED_KEPT = 8;
+const joinedRuns: (EncodedEvent[] | undefined)[] = new Array(JOINED_KEPT);
+const joinedFrames: (Uint8Array | undefined)[] = new Array(JOINED_KEPT);
+let joinedNext = 0;
+
+/** Join events[start, end) into one ChatResponse frame of `bytes` bytes. Frames are shared: never write into one. */
 export function joinFrame(events: EncodedEvent[], start: number, end: number, bytes: number): Uint8Array {
   if (end - start === 1) return events[start];
+  for (let k = 0; k < JOINED_KEPT; k++) {
+    const run = joinedRuns[k];
+    if (run && sameRun(run, events, start, end)) return joinedFrames[k]!;
+  }
   const frame = new Uint8Array(bytes);
   let offset = 0;
   for (let i = start; i < end; i++) {
     frame.set(events[i], offset);
     offset += events[i].length;
   }
+  joinedRuns[joinedNext] = events.slice(start, end);
+  joinedFrames[joinedNext] = frame;
+  joinedNext = (joinedNext + 1) % JOINED_KEPT;
   return frame;
+}
+
+function sameRun(run: EncodedEvent[], events: EncodedEvent[], start: number, end: number): boolean {
+  if (run.length !== end - start || run[0] !== events[start]) return false;
+  for (let i = 1; i < run.length; i++) if (run[i] !== events[start + i]) return false;
+  return true;
 }
