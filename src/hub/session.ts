@@ -35,7 +35,7 @@ import type { ReactRequest } from "../log/reactions.js";
 import type { DirectNotify } from "./direct-notices.js";
 import type { HubObserver } from "./observer.js";
 import { hashResumeToken, newResumeToken } from "./resume-token.js";
-import { SubscriberQueue, type FrameSink, type QueueScheduler } from "./subscriber-queue.js";
+import { SubscriberQueue, type FrameSink, type QueueOwner, type QueueScheduler } from "./subscriber-queue.js";
 import { TokenBucket } from "./token-bucket.js";
 import { checkId, checkRoom, checkText } from "./validate.js";
 import { checkMentions } from "./mentions.js";
@@ -122,7 +122,7 @@ const leaveReasonFor: Record<DisconnectReason["kind"], LeaveReason> = {
   internal: LeaveReason.DISCONNECTED,
 };
 
-export class Session implements MemberOwner {
+export class Session implements MemberOwner, QueueOwner {
   readonly queue: SubscriberQueue;
   /** Rooms joined or being joined (at most maxRoomsPerSession: an array is smaller than a Map). */
   private memberships: Membership[] = [];
@@ -133,7 +133,7 @@ export class Session implements MemberOwner {
   private malformedInARow = 0;
   /** A command (a join) is still running; later ones wait in `waiting`. */
   private busy = false;
-  private waiting: PendingCommand[] = [];
+  private waiting: PendingCommand[] | undefined;
   private inputEnded = false;
   /** Made at the session's first room command (moderate, create, open a DM), like `changes`. */
   private commands: RoomCommands | undefined;
@@ -150,11 +150,7 @@ export class Session implements MemberOwner {
     /** Authenticated subject (the only nickname this client may use, and its user id) and its room grants. */
     readonly identity?: SessionIdentity,
   ) {
-    this.queue = new SubscriberQueue(transport, hub.limits, hub.scheduler, (detail) => {
-      hub.observer.droppedTooSlow();
-      this.end(Disconnect.tooSlow(detail));
-    });
-    this.queue.onIdle = () => this.finishIfDone();
+    this.queue = new SubscriberQueue(transport, hub.limits, hub.scheduler, this);
     this.bucket = new TokenBucket(hub.limits.rateLimitPerSec, hub.limits.rateBurst);
   }
 
@@ -219,12 +215,12 @@ export class Session implements MemberOwner {
       return;
     }
     if (this.busy) {
-      if (this.waiting.length >= this.hub.limits.maxWaitingCommands) {
+      if ((this.waiting?.length ?? 0) >= this.hub.limits.maxWaitingCommands) {
         const ctx = { requestId: req.requestId, command: kindOf(req.command.case) };
         this.answer(reply, events.errorEvent(ErrorCode.RESOURCE_EXHAUSTED, "too many commands waiting for a join to finish; slow down", ctx));
         return;
       }
-      this.waiting.push({ req, reply });
+      (this.waiting ??= []).push({ req, reply });
       return;
     }
     this.run(req, reply);
@@ -267,7 +263,7 @@ export class Session implements MemberOwner {
   shutdown(notice: EncodedEvent): void {
     if (this.ended) return;
     this.shuttingDown = true;
-    this.waiting = [];
+    this.waiting = undefined;
     this.roomsAtEnd = this.describeRooms();
     this.leaveAll(LeaveReason.SHUTDOWN);
     this.queue.push(notice);
@@ -297,7 +293,7 @@ export class Session implements MemberOwner {
     this.busy = true;
     void pending.then(() => {
       this.busy = false;
-      while (!this.busy && !this.ended && this.waiting.length > 0) {
+      while (!this.busy && !this.ended && this.waiting !== undefined && this.waiting.length > 0) {
         const next = this.waiting.shift()!;
         this.run(next.req, next.reply);
       }
@@ -426,7 +422,9 @@ export class Session implements MemberOwner {
     const shared = this.identity !== undefined;
     const record = { nickname: prepared.nickname, skeleton: prepared.skeleton, joinedAtMs: Date.now(), tokenHash: hashResumeToken(resumeToken), userId, shared };
     const membership = new Membership(this, room, record, grantIn(this.identity, room));
-    this.memberships.push(membership);
+    // The first room as a one-element array: a push onto an empty one reserves room for 17.
+    if (this.memberships.length === 0) this.memberships = [membership];
+    else this.memberships.push(membership);
     const after = afterSeq === undefined ? undefined : Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
     const resumeTokenHash = command.resumeToken === "" ? undefined : hashResumeToken(command.resumeToken);
     return this.hub.join(membership, { afterSeq: after, epoch, resumeToken, resumeTokenHash }).then((outcome) => {
@@ -550,6 +548,17 @@ export class Session implements MemberOwner {
     if (i >= 0) this.memberships.splice(i, 1);
   }
 
+  /** QueueOwner: the client reads too slowly (or not at all). */
+  queueOverflowed(detail: string): void {
+    this.hub.observer.droppedTooSlow();
+    this.end(Disconnect.tooSlow(detail));
+  }
+
+  /** QueueOwner: everything queued is written. */
+  queueIdle(): void {
+    this.finishIfDone();
+  }
+
   private finishIfDone(): void {
     if (this.ended) return;
     if (this.shuttingDown) {
@@ -569,7 +578,7 @@ export class Session implements MemberOwner {
     if (this.ended) return;
     this.roomsAtEnd ??= this.describeRooms();
     this.ended = true;
-    this.waiting = [];
+    this.waiting = undefined;
     this.leaveAll(leaveReasonFor[reason.kind]);
     this.queue.close();
     this.hub.forget(this);

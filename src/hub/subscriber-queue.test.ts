@@ -21,7 +21,7 @@ class Turn implements QueueScheduler {
 
 function receiver(turn: Turn) {
   const frames: Uint8Array[] = [];
-  const queue = new SubscriberQueue({ write: (frame) => (frames.push(frame), true) }, limits, turn, () => {});
+  const queue = new SubscriberQueue({ write: (frame) => (frames.push(frame), true) }, limits, turn, { queueOverflowed: () => {}, queueIdle: () => {} });
   return { frames, queue };
 }
 

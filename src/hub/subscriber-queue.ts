@@ -30,6 +30,14 @@ export interface QueueLimits {
   maxFrameBytes: number;
 }
 
+/** Who a queue answers to: an object with methods, not closures (one queue per stream). */
+export interface QueueOwner {
+  /** The subscriber must be dropped (called once); the queue is closed by then. */
+  queueOverflowed(detail: string): void;
+  /** The queue has been written out completely and the transport is not blocked. */
+  queueIdle(): void;
+}
+
 export interface QueueScheduler {
   markDirty(queue: SubscriberQueue): void;
 }
@@ -42,18 +50,16 @@ export class SubscriberQueue {
   private blockedSince = 0;
   private dirty = false;
   private closed = false;
-  private waiters: (() => void)[] = [];
+  /** Made at the first wait: most queues never have a paced producer waiting. */
+  private waiters: (() => void)[] | undefined;
   /** Bytes promised to paced producers whose reads are in flight. */
   private reserved = 0;
-  /** Called whenever the queue has been written out completely and the transport is not blocked. */
-  onIdle: (() => void) | undefined;
 
   constructor(
     private readonly sink: FrameSink,
     private readonly limits: QueueLimits,
     private readonly scheduler: QueueScheduler,
-    /** Called (once) when the subscriber must be dropped; the queue is closed by then. */
-    private readonly onOverflow: (detail: string) => void,
+    private readonly owner: QueueOwner,
   ) {}
 
   get bytes(): number {
@@ -96,7 +102,7 @@ export class SubscriberQueue {
   /** Call `fn` once, when the queue is at or below its low-water mark and the transport takes writes. */
   whenWritable(fn: () => void): void {
     if (this.closed) return;
-    this.waiters.push(fn);
+    (this.waiters ??= []).push(fn);
     if (!this.blocked && this.queuedBytes <= this.lowWater) this.markDirty();
   }
 
@@ -148,12 +154,12 @@ export class SubscriberQueue {
       this.compact();
     }
     if (this.closed || this.blocked) return;
-    if (this.queuedBytes <= this.lowWater && this.waiters.length > 0) {
+    if (this.queuedBytes <= this.lowWater && this.waiters !== undefined && this.waiters.length > 0) {
       const waiters = this.waiters;
-      this.waiters = [];
+      this.waiters = undefined;
       for (const fn of waiters) fn();
     }
-    if (this.queuedBytes === 0 && !this.blocked && this.onIdle) this.onIdle();
+    if (this.queuedBytes === 0 && !this.blocked) this.owner.queueIdle();
   }
 
   /** Stop delivering and release everything queued. */
@@ -165,8 +171,8 @@ export class SubscriberQueue {
     this.reserved = 0;
     // Wake paced producers so they notice the end and let go of what they hold.
     const waiters = this.waiters;
-    this.waiters = [];
-    for (const fn of waiters) fn();
+    this.waiters = undefined;
+    for (const fn of waiters ?? []) fn();
   }
 
   private get lowWater(): number {
@@ -191,6 +197,6 @@ export class SubscriberQueue {
 
   private overflow(detail: string): void {
     this.close();
-    this.onOverflow(detail);
+    this.owner.queueOverflowed(detail);
   }
 }

@@ -55,30 +55,39 @@ function refusalResponder(message: string): http2.Http2Server {
   return responder;
 }
 
+function ignore(): void {}
+
+function peerOf(socket: net.Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
 export async function listen(server: grpc.Server, credentials: grpc.ServerCredentials, opts: ListenOptions): Promise<Listener> {
   const injector = server.createConnectionInjector(credentials);
   const refusal = refusalResponder(`server is at its limit of ${opts.maxConnections} connections; retry later`);
   let served = 0;
   const sockets = new Set<net.Socket>();
+  // Per-connection lines are debug: a reconnect storm of thousands would drown the log
+  // (and cost a write each); streams are logged at info, with who they are.
+  const debug = () => opts.log.isLevelEnabled("debug");
+  // One close handler for every socket (`this`), not a closure each: with thousands
+  // of connections every per-connection object counts.
+  function onClose(this: net.Socket): void {
+    served--;
+    sockets.delete(this);
+    if (debug()) opts.log.debug({ peer: peerOf(this), connections: served }, "connection closed");
+  }
   const tcp = net.createServer({ noDelay: true }, (socket) => {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    socket.on("error", () => {});
+    socket.on("error", ignore);
     if (served >= opts.maxConnections) {
-      opts.log.warn({ peer, limit: opts.maxConnections }, "connection refused: at connection limit");
+      opts.log.warn({ peer: peerOf(socket), limit: opts.maxConnections }, "connection refused: at connection limit");
       if (opts.tls) socket.destroy();
       else refusal.emit("connection", socket);
       return;
     }
     served++;
     sockets.add(socket);
-    // Per-connection lines are debug: a reconnect storm of thousands would drown the log
-    // (and cost a write each); streams are logged at info, with who they are.
-    opts.log.debug({ peer, connections: served }, "connection opened");
-    socket.once("close", () => {
-      served--;
-      sockets.delete(socket);
-      opts.log.debug({ peer, connections: served }, "connection closed");
-    });
+    if (debug()) opts.log.debug({ peer: peerOf(socket), connections: served }, "connection opened");
+    socket.on("close", onClose);
     injector.injectConnection(socket);
   });
   // The hard cap: beyond it the kernel-accepted socket is closed at once.
