@@ -3,19 +3,23 @@
  * grpc-js clients (one connection each) into one room, then have the server
  * write a heap snapshot (SIGUSR2) and print the retained size by constructor.
  *
- *   npx tsx bench/heap-probe.ts [--clients 2000] [--out /tmp/heap]
+ *   npx tsx bench/heap-probe.ts [--clients 2000] [--out /tmp/heap] [--target grpc] [--idle-cpu-seconds 20]
+ *
+ * --idle-cpu-seconds N: first print the server's CPU (ms per second) over N
+ * seconds with every client joined and nothing said (timers, pings, digests).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { encodeJoin } from "./wire.js";
 
-const { values } = parseArgs({ options: { clients: { type: "string", default: "2000" }, out: { type: "string" }, target: { type: "string", default: "ours" } } });
+const { values } = parseArgs({ options: { clients: { type: "string", default: "2000" }, out: { type: "string" }, target: { type: "string", default: "ours" }, "idle-cpu-seconds": { type: "string", default: "0" } } });
 const n = Number(values.clients);
 const out = values.out ?? mkdtempSync(join(tmpdir(), "heap-"));
+mkdirSync(out, { recursive: true }); // --out may name a folder not made yet
 const db = join(out, "h.db");
 const script = values.target === "grpc" ? ["--import", "tsx", "bench/grpc-server.ts"] : ["dist/src/server/main.js", "--port", "0", "--http-port", "0", "--db", db, "--rate-limit", "0", "--max-connections", "20000", "--max-streams", "20000", "--max-members-per-room", "20000", "--log-format", "json"];
 const server = spawn(process.execPath, [`--heapsnapshot-signal=SIGUSR2`, `--diagnostic-dir=${out}`, ...script], { stdio: ["ignore", "pipe", "inherit"] });
@@ -45,6 +49,17 @@ await new Promise<void>((resolve) => {
 console.log("joined", joined);
 const rss = () => Number(readFileSync(`/proc/${server.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1]);
 console.log("server RSS KiB", rss());
+const idleSeconds = Number(values["idle-cpu-seconds"]);
+if (idleSeconds > 0) {
+  const cpuTicks = () => {
+    const fields = readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, in 10 ms ticks
+  };
+  await new Promise((r) => setTimeout(r, 3000)); // let the joins' presence settle
+  const before = cpuTicks();
+  await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+  console.log("idle server CPU ms per s", (((cpuTicks() - before) * 10) / idleSeconds).toFixed(1));
+}
 server.kill("SIGUSR2");
 for (let i = 0; i < 600; i++) {
   await new Promise((r) => setTimeout(r, 500));
