@@ -87,4 +87,42 @@ describe("the server's --log-format", () => {
     expect(lines.at(-1)).toMatch(/INFO: chat server stopped \{"ms":\d+\}$/);
     for (const l of lines) expect(l.startsWith("{")).toBe(false);
   });
+
+  it("LOG_FORMAT=json on a pipe: JSON lines to the last one, and a clean exit on SIGTERM", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
+      cwd: root,
+      env: { ...process.env, LOG_FORMAT: "json" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.add(child);
+    let stdout = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await waitUntil(() => stdout.includes("chat server listening"), "the listening line", 20_000);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
+    // Written asynchronously, yet the line logged just before the exit is there.
+    expect(lines.at(-1)!.msg).toBe("chat server stopped");
+  });
+
+  for (const format of ["json", "pretty"]) {
+    it(`${format} lines on a pipe nobody reads any more (a log shipper died): SIGTERM still stops the server`, async () => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
+        cwd: root,
+        env: { ...process.env, LOG_FORMAT: format },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.add(child);
+      let stdout = "";
+      child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      await waitUntil(() => stdout.includes("chat server listening"), "the listening line", 20_000);
+      // The reader goes away: every later write of the server's to its stdout fails (EPIPE).
+      child.stdout!.destroy();
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running 10 s after SIGTERM"), 10_000))]);
+      expect(code).toBe(0);
+    });
+  }
 });

@@ -48,7 +48,11 @@ const secretSafe: PinoOptions = {
 export function createLogger({ level, format = "auto", destination }: LoggerOptions): Logger {
   const isTTY = (destination ?? process.stdout).isTTY === true;
   if (format === "json" || (format === "auto" && !isTTY)) {
-    return destination ? pino({ level, ...secretSafe }, destination) : pino({ level, ...secretSafe });
+    if (destination) return pino({ level, ...secretSafe }, destination);
+    const stdout = pino.destination({ dest: 1, sync: false });
+    const logger = pino({ level, ...secretSafe }, stdout);
+    asyncStdout.set(logger, stdout);
+    return logger;
   }
   return pino(
     { level, ...secretSafe },
@@ -63,4 +67,37 @@ export function createLogger({ level, format = "auto", destination }: LoggerOpti
       singleLine: true,
     }),
   );
+}
+
+type AsyncDestination = ReturnType<typeof pino.destination>;
+
+/** JSON loggers on stdout, written asynchronously: endLog finishes them. */
+const asyncStdout = new WeakMap<Logger, AsyncDestination>();
+
+/**
+ * Finish writing the log before the process exits, waiting at most
+ * `timeoutMs`. Without this, pino's exit hook writes what is left
+ * synchronously, and its writer (sonic-boom) retries that forever once the
+ * reader of the pipe has gone (EPIPE): a server logging into a log shipper
+ * that died could not be stopped. Ended here, the stream either writes
+ * everything and closes (the hook then skips it) or meets the EPIPE
+ * asynchronously (pino then turns its writes, the hook's too, into no-ops).
+ */
+export function endLog(logger: Logger, timeoutMs = 2000): Promise<void> {
+  const stdout = asyncStdout.get(logger);
+  if (!stdout) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    stdout.once("close", done);
+    stdout.once("error", done);
+    try {
+      stdout.end();
+    } catch {
+      done(); // ended already
+    }
+  });
 }

@@ -4,7 +4,9 @@
  * 1 when the server cannot start (or a second signal cuts the drain short),
  * 2 for bad flags or environment variables.
  */
+import type { Logger } from "pino";
 import { ConfigError, helpText, parseConfig } from "./config.js";
+import { createLogger, endLog } from "./logger.js";
 import { startChatServer } from "./server.js";
 
 const PROGRAM = "chat-server";
@@ -28,27 +30,29 @@ async function main(): Promise<void> {
   // Signals are handled from the start: one that arrives while the server is
   // still starting (it may already have said where it listens) stops it as
   // soon as it has started, cleanly.
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   let server: Awaited<ReturnType<typeof startChatServer>> | undefined;
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1); // a second signal: stop now
     stopping = true;
-    if (server) drain(server);
+    if (server) drain(server, log);
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   try {
-    server = await startChatServer(config);
+    server = await startChatServer(config, { log });
   } catch (err) {
     console.error(`${PROGRAM}: ${(err as Error).message}`);
     process.exit(1);
   }
-  if (stopping) drain(server);
+  if (stopping) drain(server, log);
 }
 
-function drain(server: Awaited<ReturnType<typeof startChatServer>>): void {
+function drain(server: Awaited<ReturnType<typeof startChatServer>>, log: Logger): void {
   server.close().then(
-    () => process.exit(0),
+    // The last lines are written (or their reader is known to be gone) before the exit.
+    () => endLog(log).then(() => process.exit(0)),
     (err: Error) => {
       console.error(`${PROGRAM}: stopping failed: ${err.message}`);
       process.exit(1);
