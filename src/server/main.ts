@@ -27,10 +27,11 @@ async function main(): Promise<void> {
     console.log(helpText(PROGRAM));
     return;
   }
+  // Made here, not by the server: the exit below must finish it (endLog).
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // Signals are handled from the start: one that arrives while the server is
   // still starting (it may already have said where it listens) stops it as
   // soon as it has started, cleanly.
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   let server: Awaited<ReturnType<typeof startChatServer>> | undefined;
   let stopping = false;
   const stop = () => {
