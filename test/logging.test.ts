@@ -68,20 +68,28 @@ describe("the server's --log-format", () => {
     children.clear();
   });
 
-  it("LOG_FORMAT=pretty on a pipe: readable lines to the last one, and a clean exit on SIGTERM", async () => {
+  /** The server as its users start it, logging in `format` into a pipe; resolves once it listens. */
+  async function serverLogging(format: string) {
     const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
       cwd: root,
-      env: { ...process.env, LOG_FORMAT: "pretty" },
+      env: { ...process.env, LOG_FORMAT: format },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.add(child);
     let stdout = "";
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    // "close" waits for the output too; "exit" only for the process.
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     await waitUntil(() => stdout.includes("chat server listening"), "the listening line", 20_000);
+    return { child, closed, exited, stdout: () => stdout };
+  }
+
+  it("LOG_FORMAT=pretty on a pipe: readable lines to the last one, and a clean exit on SIGTERM", async () => {
+    const { child, closed, stdout } = await serverLogging("pretty");
     child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    const lines = stripColours(stdout).trim().split("\n");
+    expect(await closed).toBe(0);
+    const lines = stripColours(stdout()).trim().split("\n");
     expect(lines[0]).toMatch(/INFO: chat server listening on 127\.0\.0\.1:\d+ .*\{"address":/);
     // The line written just before process.exit is there: the pretty output is synchronous.
     expect(lines.at(-1)).toMatch(/INFO: chat server stopped \{"ms":\d+\}$/);
@@ -89,35 +97,17 @@ describe("the server's --log-format", () => {
   });
 
   it("LOG_FORMAT=json on a pipe: JSON lines to the last one, and a clean exit on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
-      cwd: root,
-      env: { ...process.env, LOG_FORMAT: "json" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    let stdout = "";
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-    await waitUntil(() => stdout.includes("chat server listening"), "the listening line", 20_000);
+    const { child, closed, stdout } = await serverLogging("json");
     child.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
+    expect(await closed).toBe(0);
+    const lines = stdout().trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
     // Written asynchronously, yet the line logged just before the exit is there.
     expect(lines.at(-1)!.msg).toBe("chat server stopped");
   });
 
   for (const format of ["json", "pretty"]) {
     it(`${format} lines on a pipe nobody reads any more (a log shipper died): SIGTERM still stops the server`, async () => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory"], {
-        cwd: root,
-        env: { ...process.env, LOG_FORMAT: format },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.add(child);
-      let stdout = "";
-      child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-      await waitUntil(() => stdout.includes("chat server listening"), "the listening line", 20_000);
+      const { child, exited } = await serverLogging(format);
       // The reader goes away: every later write of the server's to its stdout fails (EPIPE).
       child.stdout!.destroy();
       child.kill("SIGTERM");
