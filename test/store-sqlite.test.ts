@@ -1,5 +1,5 @@
 /** SQLite-only behaviour: persistence across restarts, startup errors, WAL, pruning. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -321,6 +321,32 @@ describe("SqliteHistoryStore persistence", () => {
     stores.splice(0);
   });
 
+  it("keeps every acknowledged append when the process is killed with SIGKILL while its WAL is being checkpointed", async () => {
+    const child = await runChild(`
+      import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
+      const store = new SqliteHistoryStore(${JSON.stringify(dbPath)});
+      let s = 0;
+      const turn = () => {
+        for (const end = s + 20; s < end; ) { s++; store.append([{ message: { room: "r", seq: s, sender: "ann", text: "t" + s, sentAtMs: Date.now(), clientMsgId: "c" + s }, epoch: "e", textHash: "h" }]); }
+        console.log("acked " + s);
+        setImmediate(turn);
+      };
+      console.log("ready");
+      turn();
+    `);
+    let acked = 0;
+    child.stdout!.on("data", (chunk: Buffer) => {
+      for (const m of chunk.toString().matchAll(/acked (\d+)/g)) acked = Number(m[1]);
+    });
+    await waitUntil(() => acked >= 3000, "3,000 appends acknowledged", 20_000);
+    child.kill("SIGKILL");
+    await exited(child);
+    const store = open();
+    const last = store.peek("r")!.lastSeq;
+    expect(last).toBeGreaterThanOrEqual(acked);
+    expect(store.after("r", 0, 5000).map((m) => m.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+  });
+
   it("keeps an acknowledged append when the process is killed with SIGKILL right after", async () => {
     const child = await runChild(`
       import { SqliteHistoryStore } from ${JSON.stringify(storeModule)};
@@ -339,6 +365,43 @@ describe("SqliteHistoryStore persistence", () => {
 });
 
 describe("SqliteHistoryStore file format", () => {
+  it("lets another process read the history while the store has it open (a backup, the sqlite3 shell)", () => {
+    const store = open();
+    put(store, [msg("r", 1), msg("r", 2)]);
+    const read = `
+      const Database = require("module").createRequire(${JSON.stringify(join(projectRoot, "package.json"))})("better-sqlite3");
+      const db = new Database(${JSON.stringify(dbPath)}, { readonly: true, timeout: 50 });
+      process.stdout.write(String(db.prepare("SELECT count(*) FROM messages WHERE room = 'r'").pluck().get()));
+    `;
+    expect(execFileSync(process.execPath, ["-e", read], { encoding: "utf8" })).toBe("2");
+    put(store, [msg("r", 3)]); // and the store goes on writing
+    expect(store.peek("r")).toMatchObject({ lastSeq: 3 });
+  });
+
+  it("keeps the WAL from growing while it commits turn after turn (checkpoints run in a worker, not in a commit)", async () => {
+    const store = open();
+    const walBytes = () => (existsSync(`${dbPath}-wal`) ? statSync(`${dbPath}-wal`).size : 0);
+    let seq = 0;
+    const commitTurns = async (turns: number) => {
+      for (let i = 0; i < turns; i++) {
+        put(store, [msg("r", ++seq)]);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    // The WAL file keeps the largest size it has had. Copied back and started over
+    // again and again, it soon stops growing; never copied back, it would grow by
+    // several pages a commit, every round.
+    let size = -1;
+    for (let round = 0; round < 12 && walBytes() !== size; round++) {
+      size = walBytes();
+      await commitTurns(250);
+    }
+    expect(walBytes()).toBe(size);
+    close(store);
+    expect(existsSync(`${dbPath}-wal`)).toBe(false); // the last connection to close copies it back and removes it
+    expect(open().peek("r")).toMatchObject({ lastSeq: seq });
+  });
+
   it("deleted texts leave the files within a second of a burst of deletes, and at once when the store closes", async () => {
     const store = open();
     put(store, [msg("lobby", 1, { text: "first-secret-71" }), msg("lobby", 2, { text: "second-secret-72" }), msg("lobby", 3, { text: "third-secret-73" })]);

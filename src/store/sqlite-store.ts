@@ -19,14 +19,15 @@
  *    acknowledged message also survives power loss, at the cost of one fsync
  *    per append() call (one per hub turn, not per message).
  *
- * Ownership. By default the store takes SQLite's EXCLUSIVE locking mode: the
- * process that opened the file is the only one that can read or write it until
- * it closes it. The embedded room log is the single sequencer of every room
- * (it hands out sequence numbers from memory), so a second server on the same
- * file would fight over sequence numbers; with the lock it fails at startup
- * instead, with a clear StoreOpenError. Pass `exclusive: false` to let tools
- * read the file while a server runs. (Several servers share history through
- * the Redis room log instead.)
+ * Ownership. By default the store holds a lock beside the file (FileLock,
+ * `<file>-lock`) while open: the embedded room log is the single sequencer of
+ * every room (it hands out sequence numbers from memory), so a second server
+ * on the same file would fight over sequence numbers; with the lock it fails
+ * at startup instead, with a clear StoreOpenError. The database itself is
+ * shared: tools can read it while a server runs, and the WAL is checkpointed
+ * from a worker thread's connection (WalCheckpointer), never inside a commit
+ * on the event loop. Pass `exclusive: false` to open without the lock.
+ * (Several servers share history through the Redis room log instead.)
  *
  * What is kept. A room has a row from its first stored message on (never for
  * a mere join), holding its epoch and last sequence number, which deleting
@@ -56,6 +57,8 @@ import type { AppendItem, HistoryStore, RoomOfUser, RoomPosition, SentRecord, St
 import { MessageChangeKind, quoteOf } from "../log/message-changes.js";
 import { applyReaction, reactionsFromJson, reactionsToJson } from "../log/reactions.js";
 import { textHash } from "../log/text-hash.js";
+import { FileLock } from "./file-lock.js";
+import { WalCheckpointer } from "./wal-checkpointer.js";
 import { defaultRetention, type Retention } from "./retention.js";
 
 /** Schema version stored in PRAGMA user_version; bump it with a migration step in migrate(). */
@@ -79,7 +82,7 @@ export interface SqliteStoreOptions {
   synchronous?: "NORMAL" | "FULL";
   /** How long to wait for a lock held by another connection before failing. Default 2000 ms. */
   busyTimeoutMs?: number;
-  /** Hold the file exclusively while open (default true); see the file comment. */
+  /** Hold the one-server lock beside the file while open (default true); see the file comment. */
   exclusive?: boolean;
   /** How often to drop expired messages and keys in rooms nobody writes to. Default 60 s; 0 disables. */
   pruneIntervalMs?: number;
@@ -245,6 +248,8 @@ const MESSAGE_COLUMNS =
 export class SqliteHistoryStore implements HistoryStore {
   readonly path: string;
   private readonly db: Database.Database;
+  private readonly lock: FileLock | undefined;
+  private readonly checkpointer: WalCheckpointer;
   private readonly retention: Retention;
   private readonly stmts: ReturnType<typeof prepareStatements>;
   private readonly appendTx: (items: readonly AppendItem[]) => void;
@@ -259,7 +264,18 @@ export class SqliteHistoryStore implements HistoryStore {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
     this.retention = options.retention ?? defaultRetention;
-    this.db = openDatabase(path, options);
+    const { db, lock } = openDatabase(path, options);
+    this.db = db;
+    this.lock = lock;
+    this.checkpointer = new WalCheckpointer({
+      path: resolve(path),
+      synchronous: options.synchronous ?? "NORMAL",
+      checkpointHere: () => this.checkpoint("PASSIVE"),
+      // Without the worker, SQLite checkpoints inside commits again (its default threshold): the WAL stays bounded.
+      onFailure: () => {
+        if (!this.closed) this.db.pragma("wal_autocheckpoint = 1000");
+      },
+    });
     this.stmts = prepareStatements(this.db);
     this.appendTx = this.db.transaction((items: readonly AppendItem[]) => this.appendInTx(items));
     this.pruneSliceTx = this.db.transaction((afterRoom: string, nowMs: number, maxRooms: number) => {
@@ -284,6 +300,7 @@ export class SqliteHistoryStore implements HistoryStore {
   append(items: readonly AppendItem[]): void {
     if (items.length === 0) return;
     this.appendTx(items);
+    this.checkpointer.committed();
     // A deleted text must leave the file too: the WAL still holds the pages it was written in
     // (secure_delete zeroes it in the database file), so copy them back and empty the WAL soon.
     if (items.some((i) => i.message.change?.kind === MessageChangeKind.DELETE)) this.truncateWalSoon();
@@ -307,13 +324,22 @@ export class SqliteHistoryStore implements HistoryStore {
     this.truncateTimer.unref();
   }
 
-  /** Checkpoint and empty the WAL. Never fails the append (it is committed): a busy WAL is emptied at a later checkpoint. */
+  /** Checkpoint and empty the WAL. */
   private truncateWal(): void {
     this.lastTruncateMs = Date.now();
+    this.checkpoint("TRUNCATE");
+  }
+
+  /**
+   * Never fails the append before it (that is committed): a checkpoint that
+   * finds the WAL busy (a tool reading the file) or fails is caught up by a
+   * later one.
+   */
+  private checkpoint(mode: "PASSIVE" | "TRUNCATE"): void {
     try {
-      this.db.pragma("wal_checkpoint(TRUNCATE)");
+      this.db.pragma(`wal_checkpoint(${mode})`);
     } catch {
-      // A reader holds the WAL (exclusive: false): SQLite's own checkpoints overwrite it later.
+      // see above
     }
   }
 
@@ -362,7 +388,9 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   markRead(room: string, userId: string, seq: number): number {
-    return this.stmts.markRead.get(room, userId, seq) as number;
+    const seqNow = this.stmts.markRead.get(room, userId, seq) as number;
+    this.checkpointer.committed();
+    return seqNow;
   }
 
   setInUse(): void {}
@@ -382,7 +410,7 @@ export class SqliteHistoryStore implements HistoryStore {
     let deleted = 0;
     let cursor: string | undefined = "";
     while (cursor !== undefined) {
-      const slice = this.pruneSliceTx(cursor, nowMs, PRUNE_SLICE_ROOMS);
+      const slice = this.pruneSlice(cursor, nowMs);
       deleted += slice.deleted;
       cursor = slice.lastRoom;
     }
@@ -400,7 +428,16 @@ export class SqliteHistoryStore implements HistoryStore {
     this.closed = true;
     clearInterval(this.pruneTimer);
     if (this.pruneRunning) clearImmediate(this.pruneRunning);
+    // The worker's connection closes first, so this one is the last: SQLite then checkpoints and removes the WAL.
+    this.checkpointer.stop();
     this.db.close();
+    this.lock?.release();
+  }
+
+  private pruneSlice(afterRoom: string, nowMs: number): { deleted: number; lastRoom: string | undefined } {
+    const slice = this.pruneSliceTx(afterRoom, nowMs, PRUNE_SLICE_ROOMS);
+    if (slice.deleted > 0) this.checkpointer.committed();
+    return slice;
   }
 
   /** One prune pass, one slice per event-loop turn, so appends interleave with it. */
@@ -412,7 +449,7 @@ export class SqliteHistoryStore implements HistoryStore {
       if (this.closed) return;
       let next: string | undefined;
       try {
-        next = this.pruneSliceTx(cursor, now, PRUNE_SLICE_ROOMS).lastRoom;
+        next = this.pruneSlice(cursor, now).lastRoom;
       } catch {
         // Give up this pass and try again at the next interval; a real storage
         // problem also fails append(), where the room log reports it.
@@ -613,8 +650,8 @@ function toMessage(row: MessageRow): StoredMessage {
   };
 }
 
-/** Open (creating if needed) and check the database, or throw a StoreOpenError. */
-function openDatabase(path: string, options: SqliteStoreOptions): Database.Database {
+/** Open (creating if needed) and check the database, taking its lock first (unless not exclusive), or throw a StoreOpenError. */
+function openDatabase(path: string, options: SqliteStoreOptions): { db: Database.Database; lock: FileLock | undefined } {
   const fail = (reason: string, cause?: unknown): never => {
     throw new StoreOpenError(path, reason, { cause });
   };
@@ -626,15 +663,17 @@ function openDatabase(path: string, options: SqliteStoreOptions): Database.Datab
   }
   if (isDirectory(path)) fail("path is a directory, not a database file");
 
+  const busyTimeoutMs = options.busyTimeoutMs ?? 2000;
+  let lock: FileLock | undefined;
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? 2000 });
-    // EXCLUSIVE before the first access, so WAL runs without a shared-memory
-    // index and the lock is taken by the very first read below.
-    if (options.exclusive ?? true) db.pragma("locking_mode = EXCLUSIVE");
+    if (options.exclusive ?? true) lock = FileLock.acquire(resolve(path), busyTimeoutMs);
+    db = new Database(path, { timeout: busyTimeoutMs });
     const mode = db.pragma("journal_mode = WAL", { simple: true });
     if (mode !== "wal") fail(`could not switch to WAL journal mode (journal_mode is ${String(mode)})`);
     db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
+    // Checkpoints run in a worker (see WalCheckpointer), never inside a commit on this thread.
+    db.pragma("wal_autocheckpoint = 0");
     // Deleted content (a deleted message's text, messages dropped by retention) is overwritten with zeros, not left in free space.
     db.pragma("secure_delete = ON");
     migrate(db, fail);
@@ -642,10 +681,11 @@ function openDatabase(path: string, options: SqliteStoreOptions): Database.Datab
       const result = db.pragma("quick_check(1)", { simple: true });
       if (result !== "ok") fail(`integrity check failed: ${String(result)}`);
     }
-    return db;
+    return { db, lock };
   } catch (err) {
     try {
       db?.close();
+      lock?.release();
     } catch {
       // already failing; the original error is the one to report
     }
