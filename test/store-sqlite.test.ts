@@ -378,6 +378,18 @@ describe("SqliteHistoryStore file format", () => {
     expect(store.peek("r")).toMatchObject({ lastSeq: 3 });
   });
 
+  it("copies committed messages into the database file from a worker thread, not in a commit", async () => {
+    const store = open();
+    const dbBytes = () => statSync(dbPath).size;
+    const before = dbBytes();
+    // 200 commits: fewer than the store lets go by before it checkpoints itself.
+    for (let seq = 1; seq <= 200; seq++) {
+      put(store, [msg("r", seq, { text: "x".repeat(500) })]);
+      if (seq % 20 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitUntil(() => dbBytes() > before + 50_000, "100 KB of messages to reach the database file", 10_000);
+  });
+
   it("keeps the WAL from growing while it commits turn after turn (checkpoints run in a worker, not in a commit)", async () => {
     const store = open();
     const walBytes = () => (existsSync(`${dbPath}-wal`) ? statSync(`${dbPath}-wal`).size : 0);
@@ -388,15 +400,12 @@ describe("SqliteHistoryStore file format", () => {
         await new Promise((r) => setImmediate(r));
       }
     };
-    // The WAL file keeps the largest size it has had. Copied back and started over
-    // again and again, it soon stops growing; never copied back, it would grow by
-    // several pages a commit, every round.
-    let size = -1;
-    for (let round = 0; round < 12 && walBytes() !== size; round++) {
-      size = walBytes();
-      await commitTurns(250);
-    }
-    expect(walBytes()).toBe(size);
+    await commitTurns(3000);
+    // The WAL file keeps the largest size it has had. Never copied back (and so
+    // never started over), it would have grown by several pages a commit: 80 MB
+    // here. The worker copies it back; when it is starved of CPU (a busy machine)
+    // the store does, every few hundred commits.
+    expect(walBytes()).toBeLessThan(20_000_000);
     close(store);
     expect(existsSync(`${dbPath}-wal`)).toBe(false); // the last connection to close copies it back and removes it
     expect(open().peek("r")).toMatchObject({ lastSeq: seq });

@@ -3,13 +3,13 @@
  *
  * Why: SQLite's automatic checkpoint runs inside the commit that crosses its
  * threshold, on the caller's thread. For the server that is the event loop:
- * every few hundred commits one append took 7-40 ms (copy the WAL's pages,
- * fsync the WAL, fsync the database), and every client's delivery waited for
- * it (bench/store-append-micro.ts). Here the store's own connection never
- * checkpoints (wal_autocheckpoint = 0); a second connection in a worker does a
- * PASSIVE checkpoint, which never blocks the writer, at most once per
- * interval after commits, so the WAL still starts over from its beginning and
- * stays small.
+ * every ~140 commits one append took 7-40 ms (copy the WAL's pages, fsync
+ * the WAL, fsync the database), and every client's delivery waited for it
+ * (bench/store-append-micro.ts: 139 of 20,000 appends over 3 ms; 4-5 with
+ * this). Here the store's own connection does not checkpoint on commit
+ * (wal_autocheckpoint = 0); a second connection in a worker makes PASSIVE
+ * checkpoints, which never block the writer, in rounds after commits, so the
+ * WAL still starts over from its beginning and stays small.
  *
  * The worker is started after the first few commits (a store that is opened,
  * read and closed never pays for a thread), and stop() waits for it to close
@@ -23,12 +23,20 @@ const COMMITS = 0; // bumped by the store after each commit (and by stop, to wak
 const STOP = 1; // 1: close the connection and end
 const DONE = 2; // 1: the worker's connection is closed
 const LEFTOVER = 3; // 1: the store committed during the worker's last pass; the store copies those frames itself
-const SLOTS = 4;
+const ROUNDS = 4; // bumped by the worker after each round of passes
+const SLOTS = 5;
 
 /** Commits before the worker is started: below this the WAL is small and close() empties it. */
 const START_AFTER_COMMITS = 64;
 /** Back-to-back passes the worker makes to catch up with commits made during the previous one. */
 const CATCH_UP_PASSES = 3;
+/**
+ * Commits without a round of the worker after which the store checkpoints
+ * itself, as SQLite would: a worker starved of CPU (a busy machine) must not
+ * let the WAL grow without bound (at one small message per commit, 500 commits
+ * leave ~14 MB of WAL; a healthy worker makes a round every 25-50 ms).
+ */
+const STARVED_COMMITS = 500;
 /** How long stop() waits for the worker to close its connection (it may be booting, or mid-checkpoint). */
 const STOP_WAIT_MS = 5000;
 
@@ -69,6 +77,7 @@ try {
         break;
       }
     }
+    Atomics.add(state, ${ROUNDS}, 1);
     Atomics.wait(state, ${STOP}, 0, workerData.intervalMs);
   }
 } finally {
@@ -81,7 +90,7 @@ try {
 export interface WalCheckpointerOptions {
   path: string;
   synchronous: "NORMAL" | "FULL";
-  /** At most one checkpoint per this long. */
+  /** The worker's pause after a round of passes (default 25 ms): at low rates, not a checkpoint (two fsyncs) per commit. */
   intervalMs?: number;
   /** Copy the WAL's last frames on the store's own connection (a PASSIVE checkpoint); see LEFTOVER. */
   checkpointHere: () => void;
@@ -94,6 +103,9 @@ export class WalCheckpointer {
   private worker: Worker | undefined;
   private commits = 0;
   private stopped = false;
+  /** The worker's round count when last looked at, and the commits since it last changed. */
+  private rounds = 0;
+  private commitsThisRound = 0;
 
   constructor(private readonly options: WalCheckpointerOptions) {}
 
@@ -109,6 +121,15 @@ export class WalCheckpointer {
     // The worker is between rounds now (it pauses after leaving frames), so nothing contends with this copy.
     if (Atomics.load(this.state, LEFTOVER) === 1) {
       Atomics.store(this.state, LEFTOVER, 0);
+      this.options.checkpointHere();
+      return;
+    }
+    const rounds = Atomics.load(this.state, ROUNDS);
+    if (rounds !== this.rounds) {
+      this.rounds = rounds;
+      this.commitsThisRound = 0;
+    } else if (++this.commitsThisRound >= STARVED_COMMITS) {
+      this.commitsThisRound = 0;
       this.options.checkpointHere();
     }
   }
@@ -134,7 +155,7 @@ export class WalCheckpointer {
         driver: createRequire(import.meta.url).resolve("better-sqlite3"),
         path: this.options.path,
         synchronous: this.options.synchronous,
-        intervalMs: this.options.intervalMs ?? 100,
+        intervalMs: this.options.intervalMs ?? 25,
         state: this.state.buffer,
       },
       // It holds one SQLite connection and a loop: a small heap is plenty.
