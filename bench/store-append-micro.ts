@@ -5,7 +5,10 @@
  * automatic WAL checkpoint (it copies the WAL into the database and fsyncs
  * both, on the calling thread).
  *
- *   npx tsx bench/store-append-micro.ts [--appends 6000] [--pragma wal_autocheckpoint=100]
+ *   npx tsx bench/store-append-micro.ts [--appends 6000] [--rate 1000] [--pragma wal_autocheckpoint=100]
+ *
+ * Without --rate the appends run back to back (far more commits a second than
+ * the server makes); --rate N spaces them N a second, as a hub's turns would.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
 
-const { values } = parseArgs({ options: { appends: { type: "string", default: "6000" }, pragma: { type: "string" } } });
+const { values } = parseArgs({ options: { appends: { type: "string", default: "6000" }, rate: { type: "string" }, pragma: { type: "string" } } });
 const n = Number(values.appends);
 const dir = mkdtempSync(join(tmpdir(), "store-append-"));
 const store = new SqliteHistoryStore(join(dir, "h.db"));
@@ -35,7 +38,13 @@ const mainThreadCpuUs = (): number => {
 const times: number[] = [];
 const mainCpu0 = mainThreadCpuUs();
 const cpu0 = process.cpuUsage();
+const rate = values.rate ? Number(values.rate) : 0;
+const start = performance.now();
 for (let i = 0; i < n; i++) {
+  if (rate > 0) {
+    const due = start + (i * 1000) / rate;
+    if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+  }
   const t = performance.now();
   append();
   times.push(performance.now() - t);

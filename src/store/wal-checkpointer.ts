@@ -5,11 +5,11 @@
  * threshold, on the caller's thread. For the server that is the event loop:
  * every ~140 commits one append took 7-40 ms (copy the WAL's pages, fsync
  * the WAL, fsync the database), and every client's delivery waited for it
- * (bench/store-append-micro.ts: 139 of 20,000 appends over 3 ms; 4-5 with
- * this). Here the store's own connection does not checkpoint on commit
- * (wal_autocheckpoint = 0); a second connection in a worker makes PASSIVE
- * checkpoints, which never block the writer, in rounds after commits, so the
- * WAL still starts over from its beginning and stays small.
+ * (bench/store-append-micro.ts --rate 1000: 36 of 6,000 appends over 3 ms;
+ * 0-1 with this). Here the store's own connection does not checkpoint on
+ * commit (wal_autocheckpoint = 0); a second connection in a worker makes
+ * PASSIVE checkpoints, which never block the writer, in rounds (ROUND_COMMITS),
+ * so the WAL still starts over from its beginning and stays small.
  *
  * The worker is started after the first few commits (a store that is opened,
  * read and closed never pays for a thread), and stop() waits for it to close
@@ -19,15 +19,25 @@ import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
 /** Slots of the shared Int32Array. */
-const COMMITS = 0; // bumped by the store after each commit (and by stop, to wake the worker)
+const COMMITS = 0; // bumped by the store after each commit
 const STOP = 1; // 1: close the connection and end
 const DONE = 2; // 1: the worker's connection is closed
 const LEFTOVER = 3; // 1: the store committed during the worker's last pass; the store copies those frames itself
 const ROUNDS = 4; // bumped by the worker after each round of passes
-const SLOTS = 5;
+const WAKE = 5; // bumped by the store to start a round now (enough commits waiting) or to stop
+const SLOTS = 6;
 
 /** Commits before the worker is started: below this the WAL is small and close() empties it. */
 const START_AFTER_COMMITS = 64;
+/**
+ * A round once this many commits wait, or after ROUND_MS with any: each
+ * checkpoint copies the pages the commits since the last one touched (the same
+ * few hot pages, over and over) and fsyncs two files, so a round per commit
+ * would cost far more CPU than SQLite's own every ~140 commits.
+ */
+const ROUND_COMMITS = 128;
+/** A commit waits at most about this long to be copied into the database file. */
+const ROUND_MS = 1000;
 /** Back-to-back passes the worker makes to catch up with commits made during the previous one. */
 const CATCH_UP_PASSES = 3;
 /**
@@ -62,8 +72,11 @@ try {
   db.pragma("wal_autocheckpoint = 0");
   db.pragma("synchronous = " + workerData.synchronous);
   let seen = 0;
+  let wake = 0;
   while (!stopping()) {
-    Atomics.wait(state, ${COMMITS}, seen);
+    Atomics.wait(state, ${WAKE}, wake, ${ROUND_MS});
+    wake = Atomics.load(state, ${WAKE});
+    if (Atomics.load(state, ${COMMITS}) === seen) continue;
     for (let pass = 0; !stopping(); pass++) {
       seen = Atomics.load(state, ${COMMITS});
       try {
@@ -78,7 +91,6 @@ try {
       }
     }
     Atomics.add(state, ${ROUNDS}, 1);
-    Atomics.wait(state, ${STOP}, 0, workerData.intervalMs);
   }
 } finally {
   try { db?.close(); } catch {}
@@ -90,8 +102,6 @@ try {
 export interface WalCheckpointerOptions {
   path: string;
   synchronous: "NORMAL" | "FULL";
-  /** The worker's pause after a round of passes (default 25 ms): at low rates, not a checkpoint (two fsyncs) per commit. */
-  intervalMs?: number;
   /** Copy the WAL's last frames on the store's own connection (a PASSIVE checkpoint); see LEFTOVER. */
   checkpointHere: () => void;
   /** Called once if the worker fails: the store then lets SQLite checkpoint on its own thread again. */
@@ -105,11 +115,11 @@ export class WalCheckpointer {
   private stopped = false;
   /** The worker's round count when last looked at, and the commits since it last changed. */
   private rounds = 0;
-  private commitsThisRound = 0;
+  private waiting = 0;
 
   constructor(private readonly options: WalCheckpointerOptions) {}
 
-  /** The store committed: wake the worker (starting it once there is enough to checkpoint). */
+  /** The store committed: count it, and start the worker's round when enough wait (starting the worker itself at first). */
   committed(): void {
     if (this.stopped) return;
     if (!this.worker) {
@@ -117,19 +127,20 @@ export class WalCheckpointer {
       this.start();
     }
     Atomics.add(this.state, COMMITS, 1);
-    Atomics.notify(this.state, COMMITS);
-    // The worker is between rounds now (it pauses after leaving frames), so nothing contends with this copy.
+    // The worker is between rounds now (it waits after leaving frames), so nothing contends with this copy.
     if (Atomics.load(this.state, LEFTOVER) === 1) {
       Atomics.store(this.state, LEFTOVER, 0);
-      this.options.checkpointHere();
-      return;
+      return this.options.checkpointHere();
     }
     const rounds = Atomics.load(this.state, ROUNDS);
     if (rounds !== this.rounds) {
       this.rounds = rounds;
-      this.commitsThisRound = 0;
-    } else if (++this.commitsThisRound >= STARVED_COMMITS) {
-      this.commitsThisRound = 0;
+      this.waiting = 0;
+    }
+    this.waiting++;
+    if (this.waiting === ROUND_COMMITS) this.wake();
+    else if (this.waiting >= STARVED_COMMITS) {
+      this.waiting = 0;
       this.options.checkpointHere();
     }
   }
@@ -141,11 +152,14 @@ export class WalCheckpointer {
     const worker = this.worker;
     if (!worker) return;
     Atomics.store(this.state, STOP, 1);
-    Atomics.add(this.state, COMMITS, 1);
-    Atomics.notify(this.state, COMMITS);
-    Atomics.notify(this.state, STOP);
+    this.wake();
     Atomics.wait(this.state, DONE, 0, STOP_WAIT_MS);
     void worker.terminate();
+  }
+
+  private wake(): void {
+    Atomics.add(this.state, WAKE, 1);
+    Atomics.notify(this.state, WAKE);
   }
 
   private start(): void {
@@ -155,7 +169,6 @@ export class WalCheckpointer {
         driver: createRequire(import.meta.url).resolve("better-sqlite3"),
         path: this.options.path,
         synchronous: this.options.synchronous,
-        intervalMs: this.options.intervalMs ?? 25,
         state: this.state.buffer,
       },
       // It holds one SQLite connection and a loop: a small heap is plenty.
