@@ -272,8 +272,13 @@ export class SqliteHistoryStore implements HistoryStore {
       synchronous: options.synchronous ?? "NORMAL",
       checkpointHere: () => this.checkpoint("PASSIVE"),
       // Without the worker, SQLite checkpoints inside commits again (its default threshold): the WAL stays bounded.
+      // Called from the worker's error or exit event: it must not throw there.
       onFailure: () => {
-        if (!this.closed) this.db.pragma("wal_autocheckpoint = 1000");
+        try {
+          if (!this.closed) this.db.pragma("wal_autocheckpoint = 1000");
+        } catch {
+          // the connection is going away; nothing to bound
+        }
       },
     });
     this.stmts = prepareStatements(this.db);
