@@ -9,11 +9,12 @@
  * seconds with every client joined and nothing said (timers, pings, digests).
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
+import { clockTicks, processCpuUs, processRssBytes, sleep } from "./proc.js";
 import { encodeJoin } from "./wire.js";
 
 const { values } = parseArgs({ options: { clients: { type: "string", default: "2000" }, out: { type: "string" }, target: { type: "string", default: "ours" }, "idle-cpu-seconds": { type: "string", default: "0" } } });
@@ -47,18 +48,15 @@ await new Promise<void>((resolve) => {
   }
 });
 console.log("joined", joined);
-const rss = () => Number(readFileSync(`/proc/${server.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1]);
+const rss = () => processRssBytes(server.pid!) / 1024;
 console.log("server RSS KiB", rss());
 const idleSeconds = Number(values["idle-cpu-seconds"]);
 if (idleSeconds > 0) {
-  const cpuTicks = () => {
-    const fields = readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime, in 10 ms ticks
-  };
-  await new Promise((r) => setTimeout(r, 3000)); // let the joins' presence settle
-  const before = cpuTicks();
-  await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-  console.log("idle server CPU ms per s", (((cpuTicks() - before) * 10) / idleSeconds).toFixed(1));
+  const ticks = clockTicks();
+  await sleep(3000); // let the joins' presence settle
+  const before = processCpuUs(server.pid!, ticks);
+  await sleep(idleSeconds * 1000);
+  console.log("idle server CPU ms per s", ((processCpuUs(server.pid!, ticks) - before) / 1000 / idleSeconds).toFixed(1));
 }
 server.kill("SIGUSR2");
 for (let i = 0; i < 600; i++) {

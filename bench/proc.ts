@@ -18,7 +18,16 @@ export function clockTicks(): number {
 
 /** User + system CPU time of a whole process (all threads), in µs. */
 export function processCpuUs(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return statCpuUs(`/proc/${pid}/stat`, ticksPerSecond);
+}
+
+/** User + system CPU time of one thread of a process (its main thread: tid = pid), in µs. */
+export function threadCpuUs(pid: number, tid: number, ticksPerSecond: number): number {
+  return statCpuUs(`/proc/${pid}/task/${tid}/stat`, ticksPerSecond);
+}
+
+function statCpuUs(statFile: string, ticksPerSecond: number): number {
+  const stat = readFileSync(statFile, "utf8");
   // Fields after the command name (which may hold spaces) start at field 3.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const utime = Number(fields[14 - 3]);

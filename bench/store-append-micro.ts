@@ -10,11 +10,12 @@
  * Without --rate the appends run back to back (far more commits a second than
  * the server makes); --rate N spaces them N a second, as a hub's turns would.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SqliteHistoryStore } from "../src/store/sqlite-store.js";
+import { clockTicks, threadCpuUs } from "./proc.js";
 
 const { values } = parseArgs({ options: { appends: { type: "string", default: "6000" }, rate: { type: "string" }, pragma: { type: "string" } } });
 const n = Number(values.appends);
@@ -30,11 +31,9 @@ const append = () => {
   store.append([{ message: { room: "r", seq, sender: "c1", text: "x".repeat(100), sentAtMs: Date.now(), clientMsgId: id }, epoch: "e", textHash: "h" }]);
 };
 for (let i = 0; i < 500; i++) append(); // warm up
-/** CPU time of the main thread alone (the store's checkpoints run in a worker), in µs, from /proc (Linux). */
-const mainThreadCpuUs = (): number => {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in clock ticks of 10 ms
-};
+// The main thread alone, beside the whole process: the store's checkpoints run in a worker.
+const ticks = clockTicks();
+const mainThreadCpuUs = () => threadCpuUs(process.pid, process.pid, ticks);
 const times: number[] = [];
 const mainCpu0 = mainThreadCpuUs();
 const cpu0 = process.cpuUsage();
