@@ -44,7 +44,7 @@ const CATCH_UP_PASSES = 3;
  * Commits without a round of the worker after which the store checkpoints
  * itself, as SQLite would: a worker starved of CPU (a busy machine) must not
  * let the WAL grow without bound (at one small message per commit, 500 commits
- * leave ~14 MB of WAL; a healthy worker makes a round every 25-50 ms).
+ * leave ~14 MB of WAL; a healthy worker makes a round every ROUND_COMMITS).
  */
 const STARVED_COMMITS = 500;
 /** How long stop() waits for the worker to close its connection (it may be booting, or mid-checkpoint). */
