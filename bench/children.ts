@@ -251,12 +251,12 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 }
 
 
-/** Fork a load generator process (bench/generator.ts) with an IPC channel. */
-export function startGenerator(root: string): ChildProcess {
+/** Fork a load generator process (bench/generator.ts) with an IPC channel; `nodeFlags` e.g. --cpu-prof. */
+export function startGenerator(root: string, nodeFlags: string[] = []): ChildProcess {
   return track(
     fork(join(root, "bench/generator.ts"), [], {
       cwd: root,
-      execArgv: ["--import", "tsx"],
+      execArgv: [...nodeFlags, "--import", "tsx"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     }),
   );

@@ -67,6 +67,8 @@ export interface BenchOptions {
   requireRedis: boolean;
   /** Directory for --cpu-prof profiles of our server (every run of it). */
   cpuProfDir: string | undefined;
+  /** Directory for --cpu-prof profiles of the load generator (to see what a target costs the clients). */
+  generatorCpuProfDir: string | undefined;
   /** Extra flags for our server. */
   serverArgs: string[];
   /** Extra node flags for our server's process (e.g. --perf-basic-prof). */
@@ -122,6 +124,8 @@ comparison.
   --require-redis             redis: fail when redis-server is not installed (default: skip it, saying so;
                               also REQUIRE_REDIS=1)
   --cpu-prof <dir>            run our server under node --cpu-prof (profiles in <dir>); logs each step's window
+  --generator-cpu-prof <dir>  run the load generator under node --cpu-prof (not the storm's): what a target's
+                              frames cost the clients, e.g. in a join storm where the generator is the limit
   --server-arg <flag>         pass a flag to our server (repeatable), e.g. --server-arg=--max-queued-bytes=2097152
   --server-node-flag <f>      pass a node flag to our server's process (repeatable), e.g. --server-node-flag=--perf-basic-prof
   --keep-logs                 keep the servers' logs and SQLite files (the path is printed at exit)
@@ -185,6 +189,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
         "redis-nodes": { type: "string" },
         "require-redis": { type: "boolean" },
         "cpu-prof": { type: "string" },
+        "generator-cpu-prof": { type: "string" },
         "server-arg": { type: "string", multiple: true },
         "server-node-flag": { type: "string", multiple: true },
         "keep-logs": { type: "boolean" },
@@ -238,6 +243,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     redisNodes: 2,
     requireRedis: values["require-redis"] === true || process.env.REQUIRE_REDIS === "1",
     cpuProfDir: values["cpu-prof"] as string | undefined,
+    generatorCpuProfDir: values["generator-cpu-prof"] as string | undefined,
     serverArgs: (values["server-arg"] as string[] | undefined) ?? [],
     serverNodeFlags: (values["server-node-flag"] as string[] | undefined) ?? [],
     keepLogs: values["keep-logs"] === true,

@@ -66,7 +66,8 @@ export async function runLoad<T>(
   const profiling = options.cpuProfDir !== undefined;
   const count = extra.nodes ?? 1;
   // The generator loads its modules while the servers start; it waits for the plan.
-  const generator = startGenerator(ctx.root);
+  const genProfDir = options.generatorCpuProfDir;
+  const generator = startGenerator(ctx.root, genProfDir !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${genProfDir}`] : []);
   const started = await Promise.allSettled(
     Array.from({ length: count }, () =>
       startServer({
@@ -114,6 +115,8 @@ export async function runLoad<T>(
     if (profiling) for (const info of infos) logProfileWindows(ctx, info, result as { steps?: StepResult[] });
     return Object.assign(result as object, { server: infos[0], ...(count > 1 ? { servers: infos } : {}) }) as T;
   } finally {
+    // The generator exits by itself once it has answered; a profiled one is writing its profile then.
+    if (genProfDir !== undefined && generator.exitCode === null) await exitOrTimeout(generator, 30_000);
     if (generator.exitCode === null) generator.kill("SIGKILL");
     // A profiled server needs time to write its profile; the others may just go.
     await Promise.all(servers.map((s) => s.stop(profiling ? 30_000 : 2_000)));
@@ -172,5 +175,16 @@ function awaitResult<T>(
       finish(new Error(`${plan.load} / ${plan.target} load generator exited (${signal ?? code}) without a result`)),
     );
     generator.send(plan);
+  });
+}
+
+/** Resolves when `child` exits, or after `ms` (whichever is first). */
+function exitOrTimeout(child: ChildProcess, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
