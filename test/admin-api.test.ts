@@ -4,11 +4,9 @@
  * a generated client; authorized by the admin key file and nothing else;
  * every session of a user reachable on every node.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -22,13 +20,13 @@ import { LeaveReason, RoomActionKind, RoomRole } from "../gen/chat/v1/chat_pb.js
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { rawClient } from "./support/grpc-raw.js";
 import { ReflectionClient } from "./support/reflection-client.js";
+import { runScript, type ScriptRun } from "./support/run-script.js";
 import { deletePrefix, REDIS_URL, redisAnswers, uniquePrefix } from "./support/redis.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 import { startTestServer, stopTestServers } from "./support/server.js";
 import { freePort } from "./support/free-port.js";
 import { waitUntil, waitUntilAsync } from "./support/wait.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const secret = "a-development-secret-of-at-least-32-bytes!";
 const KEY = randomBytes(32).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "chat-admin-"));
@@ -338,13 +336,8 @@ describe("admin API: hostile callers", () => {
 });
 
 describe("admin key file at start-up", () => {
-  function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--store", "memory", ...args], { cwd: root });
-      let stderr = "";
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code, stderr }));
-    });
+  function run(args: string[]): Promise<ScriptRun> {
+    return runScript("src/server/main.ts", ["--port", "0", "--http-port", "0", "--store", "memory", ...args]);
   }
 
   it("a missing file and a short key each stop the start with one line naming the file", async () => {

@@ -4,41 +4,26 @@
  * before the bench kills it, so a run leaves a profile of the generator's own
  * code (what a target's frames cost the clients) beside the server's.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
+import { runScript } from "./support/run-script.js";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
 it("writes a CPU profile of the load generator's own code", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gen-prof-"));
   dirs.push(dir);
-  const { code, output } = await runBench([
+  const { code, stdout, stderr } = await runScript("bench/main.ts", [
     "--scenario", "fanout", "--target", "ours", "--clients", "4", "--senders", "2",
     "--rates", "100", "--step-seconds", "1", "--retries", "0", "--drain-ms", "500",
     "--generator-cpu-prof", dir,
-  ]);
-  expect(code, output).toBe(0);
+  ], { killAfterMs: 90_000 });
+  expect(code, stdout + stderr).toBe(0);
   const profiles = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
   expect(profiles.length).toBeGreaterThan(0);
   const urls = profiles.flatMap((f) =>

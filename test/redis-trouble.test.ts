@@ -6,8 +6,7 @@
  * metrics; a wrong or missing one stops the node at start-up with one line
  * naming the authentication failure. Every node connection carries a name.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +15,7 @@ import { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckRespons
 import { createChatClient } from "../src/client/transport.js";
 import { ChatTester, closeTesters } from "./support/chat-tester.js";
 import { rawClient, unaryCall } from "./support/grpc-raw.js";
+import { runScript, type ScriptRun } from "./support/run-script.js";
 import { freePort, redisAnswers, startRedisCluster, startRedisServer, uniquePrefix, type RedisCluster, type RedisProcess } from "./support/redis.js";
 import { killServers, spawnServer, type ServerProcess } from "./support/server-process.js";
 import { waitUntil, waitUntilAsync } from "./support/wait.js";
@@ -27,7 +27,6 @@ const MARGIN_MS = 2500;
 const PASSWORD = "s3cr3t-Pw-7781";
 const INTERNALS = /ioredis|maxRetriesPerRequest|Command timed out|Stream isn't writeable|SimpleError|ReplyError/;
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 let redisUp = false;
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -92,15 +91,8 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value?: T;
   }
 }
 
-function runServer(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", "--log-format", "json", ...args], { cwd: root });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdout.on("data", (d) => (stdout += d));
-    child.on("close", (code) => resolve({ code, stderr, stdout }));
-  });
+function runServer(args: string[]): Promise<ScriptRun> {
+  return runScript("src/server/main.ts", ["--port", "0", "--http-port", "0", "--log-format", "json", ...args]);
 }
 
 function clientNames(port: number, password?: string): string[] {

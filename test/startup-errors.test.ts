@@ -1,27 +1,18 @@
 /** A server that cannot start says why in one line and exits non-zero; it never loses data silently. */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../src/server/config.js";
+import { runScript, type ScriptRun } from "./support/run-script.js";
 import { killServers, spawnServer } from "./support/server-process.js";
 
 afterEach(killServers);
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 
-function runServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/server/main.ts", "--port", "0", "--http-port", "0", ...args], { cwd: root, env: { ...process.env, ...env } });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdout.on("data", (d) => (stdout += d));
-    child.on("close", (code) => resolve({ code, stderr, stdout }));
-  });
+function runServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ScriptRun> {
+  return runScript("src/server/main.ts", ["--port", "0", "--http-port", "0", ...args], { env });
 }
 
 const oneLine = (text: string) => expect(text.trim().split("\n")).toHaveLength(1);
