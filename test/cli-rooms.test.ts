@@ -22,6 +22,14 @@ afterEach(async () => {
 
 const secret = "cli-rooms-test-secret-of-at-least-32-bytes";
 const CLOCK = "\\[\\d\\d:\\d\\d\\]";
+/** The moment a line's "until [YYYY-MM-DD ]HH:MM" names, read as the client prints it: local time, today unless dated. */
+function shownMoment(line: string): number {
+  const m = / until (?:(\d{4})-(\d\d)-(\d\d) )?(\d\d):(\d\d):/.exec(line);
+  if (!m) throw new Error(`no "until" time in: ${line}`);
+  const now = new Date();
+  const [y, mo, d] = m[1] ? [Number(m[1]), Number(m[2]) - 1, Number(m[3])] : [now.getFullYear(), now.getMonth(), now.getDate()];
+  return new Date(y, mo, d, Number(m[4]), Number(m[5])).getTime();
+}
 const mint = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setExpirationTime("1h").sign(new TextEncoder().encode(secret));
 
 async function signedIn(baseUrl: string, name: string): Promise<TerminalCli> {
@@ -92,9 +100,13 @@ describe("rooms with state in the terminal", () => {
     alice.enter("/topic no spam please");
     await bob.waitForLine(new RegExp(`^${CLOCK} #town \\* alice set the topic: no spam please$`));
 
+    const banSentAt = Date.now();
     alice.enter("/ban bob 1h spam");
     await alice.waitForLine(new RegExp(`^${CLOCK} #town \\* bob was banned by alice until .+: spam$`));
-    await bob.waitForLine(new RegExp(`^!!! you were banned from #town by alice until ${CLOCK.slice(2, -2)}: spam; you cannot rejoin it$`));
+    // The end is shown as a local time, with its date when that is not today (a ban an hour before midnight).
+    const banned = await bob.waitForLine(/^!!! you were banned from #town by alice until (?:\d{4}-\d\d-\d\d )?\d\d:\d\d: spam; you cannot rejoin it$/);
+    expect(shownMoment(banned) - (banSentAt + 3_600_000)).toBeGreaterThan(-61_000);
+    expect(shownMoment(banned) - (Date.now() + 3_600_000)).toBeLessThan(1_000);
     await bob.waitFor(() => bob.cursorLine().startsWith("[#lobby] "), "bob's prompt back in the lobby");
     expect(bob.lines().some((l) => /you left #town/.test(l))).toBe(false);
 

@@ -100,10 +100,11 @@ export class TerminalCli {
     await waitUntil(() => this.pending === 0 && probe(), `${what}\n--- screen:\n${this.lines().join("\n")}\n--- stderr:\n${this.stderr}`, timeoutMs);
   }
 
-  /** Wait until some row matches. */
-  async waitForLine(match: string | RegExp, timeoutMs?: number): Promise<void> {
+  /** Wait until some row matches; the first row that does. */
+  async waitForLine(match: string | RegExp, timeoutMs?: number): Promise<string> {
     const test = (l: string) => (typeof match === "string" ? l.includes(match) : match.test(l));
     await this.waitFor(() => this.lines().some(test), `a line matching ${match}`, timeoutMs);
+    return this.lines().find(test) ?? "";
   }
 
   async exitCode(timeoutMs = 15_000): Promise<number | null> {
