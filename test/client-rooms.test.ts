@@ -17,6 +17,7 @@ import {
   ErrorCode,
   JoinedEventSchema,
   LeaveReason,
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomRole,
   RoomVisibility,
@@ -377,6 +378,18 @@ describe("what the client core keeps of a room's state (no server)", () => {
     expect(isMutedNow(admin.state("town"))).toBe(true);
     expect(isMutedNow(admin.state("town"), Date.now() + 120_000)).toBe(false);
     expect(changes.map((c) => c.topic)).toEqual(["now", "later", "later", "later"]);
+  });
+
+  it("keeps the read receipts setting as joined and as later set (what the page's dialog offers as the current one)", () => {
+    const admin = new RoomAdmin(() => "id", () => {});
+    admin.onJoined(joined(10n));
+    expect(admin.state("town")?.readReceipts).toBe(ReadReceiptsSetting.UNSPECIFIED);
+    admin.onMessage(entry(9n, { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.ON }), true);
+    expect(admin.state("town")?.readReceipts).toBe(ReadReceiptsSetting.UNSPECIFIED);
+    admin.onMessage(entry(11n, { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: ReadReceiptsSetting.OFF }), true);
+    expect(admin.state("town")?.readReceipts).toBe(ReadReceiptsSetting.OFF);
+    admin.onJoined(create(JoinedEventSchema, { room: "town", userId: "u-ann", lastSeq: 20n, state: { readReceipts: ReadReceiptsSetting.ON } }));
+    expect(admin.state("town")?.readReceipts).toBe(ReadReceiptsSetting.ON);
   });
 
   it("knows members' user ids by nickname (what /kick NAME acts on), and who removed us", () => {

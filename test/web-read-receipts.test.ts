@@ -1,8 +1,10 @@
 /**
  * Read receipts in the web page, in Chromium, against a server that requires
  * sign-in tokens: a page in sight marks the shown room read, and the other
- * page shows "seen by …" under the last message; when an owner turns receipts
- * off the line goes. Screenshot at /tmp/web-read-receipts.png.
+ * page shows "seen by …" under the last message; when a moderator turns
+ * receipts off from the page's Read receipts dialog the line goes, and the
+ * dialog then offers Off as the current setting. Screenshots at
+ * /tmp/web-read-receipts.png and /tmp/web-read-receipts-dialog.png.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +12,7 @@ import { join } from "node:path";
 import { SignJWT } from "jose";
 import type { Browser, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { ReadReceiptsSetting, RoomActionKind } from "../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionKind, RoomRole } from "../gen/chat/v1/chat_pb.js";
 import { ChatTester } from "./support/chat-tester.js";
 import { freePort } from "./support/free-port.js";
 import { moderate } from "./support/rooms.js";
@@ -36,7 +38,7 @@ async function signedIn(browser: Browser, url: string, user: string, room: strin
 describeInBrowser(browserSuite("read receipts in the web page"), () => {
   const shared = sharedBrowser();
 
-  it("the other page shows 'seen by' under the last message once it is read in sight; off, the line goes", async () => {
+  it("the other page shows 'seen by' under the last message once it is read in sight; a moderator turns them off in the page, and the line goes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "chat-web-receipts-"));
     const server = await spawnServer([
       ...["--store", "sqlite", "--db", join(dir, "chat.db"), "--port", String(await freePort()), "--http-port", String(await freePort())],
@@ -55,10 +57,30 @@ describeInBrowser(browserSuite("read receipts in the web page"), () => {
     await owner.waitFor("readReceipts", (e) => e.receipts.some((r) => r.userId === "bob"));
     await alice.screenshot({ path: "/tmp/web-read-receipts.png" });
 
-    const id = moderate(owner, "team", RoomActionKind.SET_READ_RECEIPTS, { readReceipts: ReadReceiptsSetting.OFF });
-    await owner.waitFor("message", (m) => m.clientMsgId === id);
+    // Only moderators and owners may set them: a member's page offers no control.
+    const button = alice.getByRole("button", { name: "Read receipts…" });
+    expect(await button.isHidden()).toBe(true);
+    const promoted = moderate(owner, "team", RoomActionKind.SET_ROLE, { targetUser: "alice", role: RoomRole.MODERATOR });
+    await owner.waitFor("message", (m) => m.clientMsgId === promoted);
+    await button.waitFor();
+    expect(await bob.getByRole("button", { name: "Read receipts…" }).isHidden()).toBe(true);
+
+    await button.click();
+    const dialog = alice.getByRole("dialog", { name: "Read receipts in #team" });
+    const setting = dialog.getByLabel("Members see who has read how far");
+    expect(await setting.inputValue()).toBe(String(ReadReceiptsSetting.UNSPECIFIED));
+    await setting.selectOption({ label: "Off" });
+    await alice.screenshot({ path: "/tmp/web-read-receipts-dialog.png" });
+    await dialog.getByRole("button", { name: "Save" }).click();
+    const off = await owner.waitFor("message", (m) => m.action?.kind === RoomActionKind.SET_READ_RECEIPTS);
+    expect(off).toMatchObject({ senderId: "alice", action: { readReceipts: ReadReceiptsSetting.OFF } });
     await alice.locator("#seen").waitFor({ state: "hidden" });
     expect(await alice.locator("#seen").textContent()).toBe("");
+    // Opened again, the dialog starts from the setting now in force.
+    await button.click();
+    expect(await setting.inputValue()).toBe(String(ReadReceiptsSetting.OFF));
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
     owner.end();
   });
 });

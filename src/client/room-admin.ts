@@ -20,6 +20,7 @@
 import {
   CommandKind,
   ErrorCode,
+  ReadReceiptsSetting,
   RoomActionKind,
   RoomRole,
   RoomVisibility,
@@ -56,6 +57,8 @@ export interface RoomStateView {
   mutedUntil?: Date;
   /** For a direct-message room: the other user's id ("" otherwise). */
   directUserId: string;
+  /** The room's read receipts setting as set (UNSPECIFIED: the server's default by room size). */
+  readReceipts: ReadReceiptsSetting;
 }
 
 export interface CreateRoomOptions {
@@ -256,6 +259,7 @@ export class RoomAdmin {
       muted: s?.muted ?? false,
       mutedUntil: s?.mutedUntil ? new Date(Number(s.mutedUntil.seconds) * 1000) : undefined,
       directUserId: s?.directUserId ?? "",
+      readReceipts: s?.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED,
     };
     if (view.directUserId) this.directRooms.set(j.room, view.directUserId);
     this.states.set(j.room, view);
@@ -378,6 +382,9 @@ export class RoomAdmin {
     switch (a.kind) {
       case RoomActionKind.SET_TOPIC:
         view.topic = a.topic;
+        break;
+      case RoomActionKind.SET_READ_RECEIPTS:
+        view.readReceipts = a.readReceipts;
         break;
       case RoomActionKind.INVITE:
       case RoomActionKind.SET_ROLE:

@@ -58,6 +58,7 @@ export class ChatApp {
     toggleSide: byId<HTMLButtonElement>("toggle-side"),
     topic: byId("room-topic"),
     editTopic: byId<HTMLButtonElement>("edit-topic"),
+    readReceipts: byId<HTMLButtonElement>("read-receipts"),
     invite: byId<HTMLButtonElement>("invite"),
     unban: byId<HTMLButtonElement>("unban"),
     mutedNote: byId("composer-muted"),
@@ -141,7 +142,7 @@ export class ChatApp {
     directs.replaceChildren();
     members.replaceChildren();
     memberCount.textContent = typing.textContent = topic.textContent = "";
-    topic.hidden = this.ui.editTopic.hidden = this.ui.invite.hidden = this.ui.unban.hidden = this.ui.mutedNote.hidden = true;
+    topic.hidden = this.ui.editTopic.hidden = this.ui.readReceipts.hidden = this.ui.invite.hidden = this.ui.unban.hidden = this.ui.mutedNote.hidden = true;
     this.ui.directsSection.hidden = true;
     this.actions.reset();
     title.textContent = "#";
@@ -600,9 +601,9 @@ export class ChatApp {
     const topic = state?.topic ?? "";
     this.ui.topic.textContent = topic;
     this.ui.topic.hidden = topic === "";
-    // Moderators and owners set the topic; in a direct conversation, either of the two.
+    // Moderators and owners set the topic and the read receipts; in a direct conversation, either of the two.
     const role = state?.yourRole ?? RoomRole.UNSPECIFIED;
-    this.ui.editTopic.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
+    this.ui.editTopic.hidden = this.ui.readReceipts.hidden = !(role >= RoomRole.MODERATOR || view.title.startsWith("@"));
     // Invitations are what let people into a private room (a public one lets anyone in).
     this.ui.invite.hidden = !(role >= RoomRole.MODERATOR && state?.visibility === RoomVisibility.PRIVATE && !view.title.startsWith("@"));
     // A banned user is no member (the members menu cannot have them): moderators lift a ban here.

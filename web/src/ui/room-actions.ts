@@ -1,14 +1,14 @@
 /**
  * What the page asks of a room with state, as the user does it: create a
  * room (name, visibility, topic), open a direct conversation (by user id, or
- * Message in the members menu), set the topic, invite to a private room,
+ * Message in the members menu), set the topic or the read receipts, invite to a private room,
  * unban (by user id: a banned user is no member, so no menu has them), and
  * the members menu's moderation (kick, ban, mute with a reason and a duration,
  * unmute, roles). Each goes through the session (the client core); what the
  * server refuses is said at the top in its words. The chat screen (ChatApp)
  * is the host: it owns the rooms' views and what is on screen.
  */
-import { RoomActionKind, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
+import { ReadReceiptsSetting, RoomActionKind, RoomRole } from "../../../gen/chat/v1/chat_pb.js";
 import { checkRoom, describeError, RoomCommandError, type ChatSession, type RoomActionInit } from "../../../src/client/index.js";
 import { ActionDialog } from "./action-dialog.js";
 import { byId } from "./dom.js";
@@ -53,6 +53,7 @@ export class RoomActions {
   ) {
     this.dialog = new ActionDialog(signal);
     byId("edit-topic").addEventListener("click", () => void this.setTopic(), { signal });
+    byId("read-receipts").addEventListener("click", () => void this.setReadReceipts(), { signal });
     byId("invite").addEventListener("click", () => void this.invite(), { signal });
     byId("unban").addEventListener("click", () => void this.unban(), { signal });
     this.ui.createForm.addEventListener(
@@ -165,6 +166,26 @@ export class RoomActions {
     }
   }
 
+  /** Offer the room's read receipts settings (the current one chosen) and set the one picked; the room's entry for it turns "seen by" on or off on every page. */
+  async setReadReceipts(): Promise<void> {
+    const view = this.host.currentView();
+    if (!view) return;
+    const current = this.session.roomState(view.name)?.readReceipts ?? ReadReceiptsSetting.UNSPECIFIED;
+    const details = await this.dialog.ask(`Read receipts in ${view.title}`, "Save", {
+      reason: false,
+      duration: false,
+      choice: { label: "Members see who has read how far", options: RECEIPT_CHOICES.map(([value, label]) => ({ value: String(value), label })), value: String(current) },
+    });
+    if (!details) return;
+    const setting = Number(details.choice) as ReadReceiptsSetting;
+    if (setting === current) return;
+    try {
+      await this.session.moderate(view.name, { kind: RoomActionKind.SET_READ_RECEIPTS, readReceipts: setting });
+    } catch (err) {
+      this.host.alert(`Could not set the read receipts of ${view.title}: ${why(err)}`);
+    }
+  }
+
   /** Ask for a user id and make them a member: a private room then lets them in (they find it in their rooms). */
   async invite(): Promise<void> {
     const view = this.host.currentView();
@@ -233,5 +254,12 @@ export class RoomActions {
     }
   }
 }
+
+/** The settings as offered, the server's default first. */
+const RECEIPT_CHOICES: [ReadReceiptsSetting, string][] = [
+  [ReadReceiptsSetting.UNSPECIFIED, "Default: on while the room is small"],
+  [ReadReceiptsSetting.ON, "On, however big the room"],
+  [ReadReceiptsSetting.OFF, "Off"],
+];
 
 const why = (err: unknown) => (err instanceof RoomCommandError ? err.message : describeError(err, location.origin));
