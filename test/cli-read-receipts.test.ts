@@ -30,12 +30,14 @@ async function signedIn(baseUrl: string, name: string): Promise<TerminalCli> {
 }
 
 describe("read receipts in the terminal", () => {
-  it("marks the current room read, shows 'seen by' in the status line, lists them with /receipts, and /receipts off turns them off", async () => {
+  it("marks the current room read, shows 'seen by' in the status line, lists them with /receipts, and /receipts off turns them off (and /receipts says so)", async () => {
     const server = await startTestServer({ authSecret: secret, presenceIntervalMs: 100 });
     const alice = await signedIn(server.baseUrl, "alice");
     alice.enter("/create town");
     await alice.waitForLine("*** joined #town as alice (1 member: alice)");
     await alice.waitFor(() => alice.cursorLine().startsWith("[#town] "), "alice's prompt in town");
+    alice.enter("/receipts");
+    await alice.waitForLine("*** nobody else has read #town yet");
     const bob = ChatTester.connect(server.baseUrl, "bob", { token: await mint("bob") });
     bob.join("town", "");
     await bob.joined("town");
@@ -55,7 +57,7 @@ describe("read receipts in the terminal", () => {
     await alice.waitForLine(new RegExp(`^${CLOCK} #town \\* alice turned read receipts off$`));
     await alice.waitFor(() => !alice.aboveCursor().includes("seen by"), "the status line without receipts");
     alice.enter("/receipts");
-    await alice.waitForLine(/^\*\*\* no read receipts in #town/);
+    await alice.waitForLine("*** read receipts are off in #town (a moderator turns them on with /receipts on)");
     expect(alice.lines().some((l) => /^!!!/.test(l))).toBe(false);
   });
 });

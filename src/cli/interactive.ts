@@ -282,7 +282,8 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
       case "showReceipts": {
         if (!current) return say("error", "you are not in a room");
         const receipts = session.receipts(current);
-        if (receipts.length === 0) return say("info", `no read receipts in ${labelOf(current)} (off, or nobody has read it yet; /receipts on|off|default sets them)`);
+        if (!session.receiptsOn(current)) return say("info", `read receipts are off in ${labelOf(current)} (a moderator turns them on with /receipts on)`);
+        if (receipts.length === 0) return say("info", `nobody else has read ${labelOf(current)} yet`);
         say("info", `read in ${labelOf(current)}: ${receipts.map((r) => `${sanitize(r.nickname)} up to #${r.readSeq}`).join(", ")}`);
         return;
       }

@@ -503,6 +503,11 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     return this.receiptBook.seenBy(room, seq);
   }
 
+  /** Whether the room shows read receipts now (as far as this session knows: the join, the setting's entries, receipts arriving). */
+  receiptsOn(room: string): boolean {
+    return this.receiptBook.isOn(room);
+  }
+
   /** Where the other members have read the room up to, furthest first (empty when receipts are off). */
   receipts(room: string): ReceiptView[] {
     return this.receiptBook.receipts(room);
