@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { spawnCli, stopCliProcesses, type CliProcess } from "./support/cli-process.js";
 import { freePort } from "./support/free-port.js";
@@ -76,8 +76,9 @@ describeInBrowser(suiteName, () => {
     dialogs.length = 0;
   });
 
-  async function openPage(url: string, nickname: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
-    const context = await browser.newContext({ viewport });
+  /** A page joined to #lobby; in its own browser context unless given one (tabs of one context share localStorage). */
+  async function openPage(url: string, nickname: string, viewport = { width: 1280, height: 800 }, shared?: BrowserContext): Promise<Page> {
+    const context = shared ?? (await browser.newContext({ viewport }));
     const page = await context.newPage();
     page.setDefaultTimeout(20_000);
     page.on("dialog", (d) => {
@@ -284,6 +285,52 @@ describeInBrowser(suiteName, () => {
     await shownCount(ann, 1);
     expect(await shown(ann)).toEqual(["1 ann: typed before signing in again"]);
     expect(await ann.locator("li.pending").count()).toBe(0);
+  }, 120_000);
+
+  it("a tab closed before its messages went out: the user's next tab sends them, once; another user's tab does not", async () => {
+    const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
+    let server = await startServer(db);
+    const browserProfile = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await openPage(server.httpUrl!, "ann", undefined, browserProfile);
+    const bob = await openPage(server.httpUrl!, "bob");
+    await say(first, "sent before the server went away");
+    await shownCount(bob, 1);
+
+    server.child.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+    await first.locator('#status[data-state="reconnecting"]').waitFor();
+    await say(first, "typed offline, then the tab was closed");
+    await say(first, "and a second one");
+    await first.locator("li.pending", { hasText: "and a second one" }).waitFor();
+    await first.close();
+    server = await startServer(db, { grpc: server.grpc, http: server.http });
+    await bob.locator('#status[data-state="online"]').waitFor({ timeout: 40_000 });
+
+    // Another user in the same browser: the stranded messages are not theirs to send.
+    const carol = await openPage(server.httpUrl!, "carol", undefined, browserProfile);
+    await say(carol, "carol here");
+    await shownCount(bob, 2);
+    expect(await carol.locator("li.pending").count()).toBe(0);
+    expect(await carol.locator("#alert").isHidden()).toBe(true);
+    // A tab of Ann's closed longer ago than the server remembers message ids: not resent (it could be stored twice).
+    await carol.evaluate((savedAt) => {
+      const pending = [{ id: "web-long-ago", room: "lobby", text: "typed long ago" }];
+      localStorage.setItem("chat.outbox.v1.long-closed-tab", JSON.stringify({ nickname: "ann", signedIn: false, pending, savedAt }));
+    }, Date.now() - 13 * 3600_000);
+
+    // Ann's next tab: told, and the messages go out under their first ids.
+    const next = await openPage(server.httpUrl!, "ann", undefined, browserProfile);
+    await next.locator("#alert", { hasText: "Sending 2 messages typed in a tab that was closed before they were sent." }).waitFor();
+    await shownCount(bob, 4);
+    const expected = ["1 ann: sent before the server went away", "2 carol: carol here", "3 ann: typed offline, then the tab was closed", "4 ann: and a second one"];
+    expect(await shown(bob)).toEqual(expected);
+    await shownCount(next, 4);
+    expect(await next.locator("li.pending").count()).toBe(0);
+    // Nothing is left for a later tab to send again.
+    await next.waitForFunction(() => !Object.keys(localStorage).some((k) => k.startsWith("chat.outbox.")));
+    const late = await openPage(server.httpUrl!, "dan", undefined, browserProfile);
+    await shownCount(late, 4);
+    expect(await shown(late)).toEqual(expected);
   }, 120_000);
 
   it("the server restarts: the pages reconnect and resume, losing and repeating nothing, and send what was typed meanwhile", async () => {

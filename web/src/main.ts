@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 import { ChatSession, checkRoom, commandTransport } from "../../src/client/index.js";
 import { forgetSession, loadSession, saveSession, type SavedMessage } from "./saved-session.js";
+import { adoptStranded, holdTabLock, keepOutbox, tabId } from "./stranded-outbox.js";
 import { Alerts } from "./ui/alerts.js";
 import { ChatApp } from "./ui/chat-app.js";
 import { byId } from "./ui/dom.js";
@@ -39,6 +40,9 @@ let session: ChatSession | undefined;
 let persist: (() => void) | undefined;
 /** The page is going away: what it saved last is what the next load gets. */
 let leaving = false;
+/** This tab, for its unsent messages kept where the next tab finds them if this one is closed. */
+const tab = tabId();
+holdTabLock(tab);
 
 /** An error about the sign-in form: it goes when the form is sent again or the chat opens. */
 function showAlert(text: string): void {
@@ -71,7 +75,9 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
   session = s;
   const save = () => {
     if (leaving || session !== s) return;
-    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: s.pending().map(({ replyTo, ...m }) => (replyTo === undefined ? m : { ...m, replyTo: String(replyTo) })), tokens: s.resumeTokens() });
+    const unsent = s.pending().map(({ replyTo, ...m }) => (replyTo === undefined ? m : { ...m, replyTo: String(replyTo) }));
+    saveSession({ nickname: s.nickname, signedIn: token !== "", rooms: s.roomNames, current: app.currentRoom, pending: unsent, tokens: s.resumeTokens() });
+    keepOutbox(tab, { nickname: s.nickname, signedIn: token !== "", userId: s.userId, pending: unsent, savedAt: Date.now() });
   };
   const app: ChatApp = new ChatApp(
     s,
@@ -84,6 +90,7 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
       session = undefined;
       persist = undefined;
       forgetSession();
+      keepOutbox(tab, undefined);
       chat.hidden = true;
       login.hidden = false;
       if (reason !== undefined) showAlert(reason);
@@ -98,6 +105,23 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
   for (const room of rooms) app.join(room, { rejoin, resumeToken: tokens[room] });
   // A joined room brings its resume token: keep it for the next reload.
   s.on("roomLive", save);
+  // Once a room is joined we know who we are: send what our closed tabs left unsent.
+  void s.next("roomLive").then(async () => {
+    const who = { nickname: s.nickname, signedIn: token !== "", userId: s.userId };
+    const messages = await adoptStranded(tab, who);
+    if (messages.length === 0) return;
+    // Ended meanwhile: leave them for the next session, as a closed tab's.
+    if (session !== s) return keepOutbox(crypto.randomUUID(), { ...who, pending: messages, savedAt: Date.now() });
+    const here = app.currentRoom;
+    for (const m of messages) {
+      if (!s.roomNames.includes(m.room)) app.join(m.room);
+      app.restorePending(m);
+    }
+    if (here !== undefined) app.showRoom(here);
+    const n = messages.length;
+    app.alert(`Sending ${n === 1 ? "a message" : `${n} messages`} typed in a tab that was closed before ${n === 1 ? "it was" : "they were"} sent.`, "stranded");
+    save();
+  });
   for (const message of pending) app.restorePending(message);
   if (current !== undefined) app.showRoom(current);
   void s.start();

@@ -2,8 +2,9 @@
  * What a reload of the page must not lose: the nickname, the rooms, and the
  * messages typed but not yet acknowledged (with their client_msg_ids, so a
  * message the server stored just before the reload is not stored twice).
- * Kept in sessionStorage: it belongs to one tab (two tabs are two sessions and
- * never send each other's messages) and goes when the tab is closed. A sign-in
+ * Kept in sessionStorage: it belongs to one tab (two open tabs are two sessions
+ * and never send each other's messages) and goes when the tab is closed (its
+ * unsent messages are kept apart for the next tab: stranded-outbox.ts). A sign-in
  * token is not kept: a signed-in user signs in again and then gets the rest back.
  */
 export interface SavedMessage {
@@ -35,15 +36,27 @@ export interface SavedSession {
 
 const KEY = "chat.session.v1";
 
+const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
+
+/** A stored message as this page wrote it (anything else in storage is not sent). */
+export function isSavedMessage(m: unknown): m is SavedMessage {
+  if (!m || typeof m !== "object") return false;
+  const v = m as Partial<SavedMessage>;
+  return (
+    typeof v.id === "string" &&
+    typeof v.room === "string" &&
+    typeof v.text === "string" &&
+    (v.replyTo === undefined || (typeof v.replyTo === "string" && /^\d{1,19}$/.test(v.replyTo))) &&
+    (v.mentions === undefined || strings(v.mentions))
+  );
+}
+
 export function loadSession(): SavedSession | undefined {
   try {
     const raw = sessionStorage.getItem(KEY);
     if (raw === null) return undefined;
     const v = JSON.parse(raw) as Partial<SavedSession>;
-    const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
-    const messages = (a: unknown): a is SavedMessage[] =>
-      Array.isArray(a) &&
-      a.every((m) => m && typeof m.id === "string" && typeof m.room === "string" && typeof m.text === "string" && (m.replyTo === undefined || (typeof m.replyTo === "string" && /^\d{1,19}$/.test(m.replyTo))) && (m.mentions === undefined || strings(m.mentions)));
+    const messages = (a: unknown): a is SavedMessage[] => Array.isArray(a) && a.every(isSavedMessage);
     if (typeof v.nickname !== "string" || typeof v.signedIn !== "boolean" || !strings(v.rooms) || !messages(v.pending)) return undefined;
     const tokens: Record<string, string> = {};
     if (v.tokens && typeof v.tokens === "object") for (const [room, t] of Object.entries(v.tokens)) if (typeof t === "string") tokens[room] = t;
