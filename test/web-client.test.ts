@@ -320,12 +320,13 @@ describeInBrowser(suiteName, () => {
 
     // Ann's next tab: told, and the messages go out under their first ids.
     const next = await openPage(server.httpUrl!, "ann", undefined, browserProfile);
-    await next.locator("#alert", { hasText: "Sending 2 messages typed in a tab that was closed before they were sent." }).waitFor();
+    await next.locator("#alert", { hasText: "2 messages typed in a tab closed before they went out are sent from this one." }).waitFor();
     await shownCount(bob, 4);
     const expected = ["1 ann: sent before the server went away", "2 carol: carol here", "3 ann: typed offline, then the tab was closed", "4 ann: and a second one"];
     expect(await shown(bob)).toEqual(expected);
     await shownCount(next, 4);
     expect(await next.locator("li.pending").count()).toBe(0);
+    await next.screenshot({ path: join(artifacts, "web-stranded-messages.png") });
     // Nothing is left for a later tab to send again.
     await next.waitForFunction(() => !Object.keys(localStorage).some((k) => k.startsWith("chat.outbox.")));
     const late = await openPage(server.httpUrl!, "dan", undefined, browserProfile);
