@@ -6,9 +6,11 @@
  * promises every way: reconnecting by itself, resuming rooms, delivering every message exactly once across drops,
  * leaving cleanly, typing indicators, nicknames as the server stored them.
  */
+import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { LeaveReason, type ChatMessage, type JoinedEvent, type ServerEvent } from "../gen/chat/v1/chat_pb.js";
 import { ChatSession, type ChatSessionOptions, type Notice } from "../src/client/chat-session.js";
+import { createGrpcSessionTransport } from "../src/client/grpc-transport.js";
 import type { SessionTransport } from "../src/client/session-transport.js";
 import { createChatClient } from "../src/client/transport.js";
 import { defaultHubLimits } from "../src/hub/limits.js";
@@ -509,5 +511,96 @@ describe.each(transports)("client core over $name", (entry) => {
     await waitForLive(grace.session, "lobby");
     expect(grace.session.nickname).toBe("grace2");
     holder.end();
+  });
+});
+
+/**
+ * A TCP relay to the server whose open connections can be frozen: nothing
+ * more is passed either way and nothing is closed, as when a network drops
+ * a path. The server then does not notice the client is gone.
+ */
+async function freezableRelay(port: number): Promise<{ baseUrl: string; freeze(): void; close(): void }> {
+  const pairs: [Socket, Socket][] = [];
+  const relay = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    for (const s of [client, upstream]) s.on("error", () => {});
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    freeze() {
+      for (const [client, upstream] of pairs.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        // Kept open on the server's side; the client's side may close, unheard.
+        client.removeAllListeners("end");
+      }
+    },
+    close() {
+      relay.close();
+    },
+  };
+}
+
+describe("client core when the network path to the server goes dead", () => {
+  it("reconnects on a new connection (not down the dead one) and sends what was typed meanwhile, once", async () => {
+    const server = await startTestServer({ heartbeatMs: 0 });
+    const relay = await freezableRelay(server.port);
+    const bob = ChatTester.connect(server.baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const alice = record({ transport: createGrpcSessionTransport(relay.baseUrl), nickname: "alice", pingIntervalMs: 50, idleTimeoutMs: 300 });
+    alice.session.join("lobby");
+    void alice.session.start();
+    await waitForLive(alice.session, "lobby");
+    relay.freeze();
+    alice.session.send("lobby", "typed as the path died");
+    await waitUntil(() => alice.reconnecting > 0, "the watchdog to give the silent connection up");
+    await waitUntil(() => alice.joined.length === 2, "the rejoin on a new connection", 10_000);
+    await bob.waitFor("message", (m) => m.text === "typed as the path died");
+    await waitUntil(() => alice.acks.length === 1, "the acknowledgement");
+    expect(await historyTexts(server.baseUrl, "lobby")).toEqual(["typed as the path died"]);
+    relay.close();
+  });
+
+  it("a nickname change asked for meanwhile is made once back in the rooms: the old membership the server still holds is taken back and renamed, not left behind under the old name", async () => {
+    // No heartbeat: the server does not notice the frozen connection.
+    const server = await startTestServer({ heartbeatMs: 0 });
+    const relay = await freezableRelay(server.port);
+    const bob = ChatTester.connect(server.baseUrl, "bob");
+    bob.join("lobby");
+    await bob.joined("lobby");
+    const alice = record({ transport: createGrpcSessionTransport(relay.baseUrl), nickname: "alice", pingIntervalMs: 50, idleTimeoutMs: 300 });
+    const names: string[] = [];
+    alice.session.on("nickname", (n) => names.push(n));
+    const asked: { ok: boolean }[] = [];
+    alice.session.on("reconnecting", () => {
+      if (asked.length === 0) asked.push(alice.session.changeNickname("alicia"));
+    });
+    alice.session.join("lobby");
+    void alice.session.start();
+    await waitForLive(alice.session, "lobby");
+    await bob.waitFor("memberJoined", (e) => e.member?.nickname === "alice");
+    relay.freeze();
+    await waitUntil(() => asked.length === 1, "the change, asked for while disconnected");
+    expect(asked[0]).toEqual({ ok: true });
+    await waitUntil(() => alice.session.nickname === "alicia", "the new name", 10_000);
+    await bob.waitFor("memberRenamed", (e) => e.oldNickname === "alice" && e.newNickname === "alicia");
+    // One member all along: the rejoin took the old membership back (its resume token), then renamed it in place.
+    expect(alice.joined.map((j) => [j.nickname, j.replaced])).toEqual([
+      ["alice", false],
+      ["alice", true],
+    ]);
+    expect(bob.of("memberJoined").map((e) => e.member?.nickname)).toEqual(["alice"]);
+    expect(bob.of("memberLeft")).toEqual([]);
+    expect(names).toEqual(["alice", "alicia"]);
+    alice.session.send("lobby", "as alicia");
+    await bob.waitFor("message", (m) => m.text === "as alicia" && m.sender === "alicia");
+    relay.close();
   });
 });

@@ -258,6 +258,7 @@ export async function runInteractive(opts: CliOptions, io: InteractiveIo): Promi
         if (prepared.ok && prepared.nickname === session.nickname) return say("info", `you are already ${sanitize(session.nickname)}`);
         const changed = session.changeNickname(command.nickname);
         if (!changed.ok) say("error", changed.reason);
+        else if (!session.connected && session.roomNames.length > 0) say("info", `you become ${sanitize(command.nickname)} once reconnected and back in your rooms`);
         else screen.setPrompt(promptFor());
         return;
       }

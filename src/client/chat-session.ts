@@ -210,6 +210,12 @@ interface NicknameChange {
 
 export class ChatSession extends Emitter<ChatSessionEvents> {
   private wantedNickname: string;
+  /**
+   * A nickname asked for while disconnected from rooms we were in: the rooms
+   * rejoin under the old one first (their resume tokens take the memberships
+   * the server may still hold back at once), then the change is made.
+   */
+  private nicknameWhenBack: string | undefined;
   private storedNickname: string | undefined;
   private readonly rooms = new Map<string, RoomTracker>();
   private readonly outbox: Outbox;
@@ -533,6 +539,12 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (this.nicknameChange) return { ok: false, reason: `already changing nickname to ${this.nicknameChange.to}; wait for that first` };
     const conn = this.loop.current;
     const wanted = [...this.rooms.values()].filter((r) => r.wanted === "member");
+    if (!conn && wanted.some((r) => r.phase !== "parked" && r.resumeToken !== undefined)) {
+      // Renaming on the rejoin would leave the old name behind until the server noticed the lost connection.
+      this.nicknameWhenBack = nickname;
+      return { ok: true };
+    }
+    this.nicknameWhenBack = undefined;
     const unsettled = wanted.find((r) => r.phase === "joining" || r.phase === "leaving");
     if (conn && unsettled) return { ok: false, reason: `still joining #${unsettled.name}; try again in a moment` };
     const joined = conn ? wanted.filter((r) => r.phase === "live" || r.phase === "catching-up") : [];
@@ -1147,6 +1159,16 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     }
   }
 
+  /** Every room we were in is back: make the nickname change asked for while disconnected. */
+  private renameWhenBack(conn: Connection): void {
+    const to = this.nicknameWhenBack;
+    if (to === undefined || this.loop.current !== conn) return;
+    if ([...this.rooms.values()].some((r) => r.wanted === "member" && r.phase !== "parked" && r.phase !== "live")) return;
+    this.nicknameWhenBack = undefined;
+    const done = this.changeNickname(to);
+    if (!done.ok) this.emit("nicknameChangeRefused", { nickname: to, room: "", message: done.reason });
+  }
+
   // ---- outgoing --------------------------------------------------------------
 
   /** A room is joined and caught up on this connection: send what waits for it, in typing order. */
@@ -1155,6 +1177,7 @@ export class ChatSession extends Emitter<ChatSessionEvents> {
     if (timer) clearTimeout(timer);
     this.catchUpTimers.delete(room.name);
     this.emit("roomLive", room.name);
+    this.renameWhenBack(conn);
     this.pump();
     this.flushReads();
     this.leaveIfDone(room);

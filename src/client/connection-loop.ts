@@ -229,6 +229,8 @@ export class ConnectionLoop {
     const silentMs = Date.now() - conn.lastReceivedAt;
     if (silentMs >= this.idleTimeoutMs) {
       conn.dropReason = `no response from server ${this.server} for ${Math.round(silentMs / 1000)} s`;
+      // Before the abort: a failover transport still points at this connection's server.
+      this.options.transport.abandon?.();
       conn.abort.abort();
     } else if (silentMs >= this.pingIntervalMs) {
       conn.send({ case: "ping", value: { nonce: KEEPALIVE_NONCE } });

@@ -32,6 +32,9 @@ export function failoverTransport(endpoints: ServerEndpoint[]): FailoverTranspor
       return endpoints[index].server;
     },
     serverCount: endpoints.length,
+    abandon() {
+      endpoints[index].transport.abandon?.();
+    },
     open(signal: AbortSignal): SessionConnection {
       const used = index;
       const link = endpoints[used].transport.open(signal);

@@ -12,7 +12,7 @@
  */
 import { chatStreamTransport } from "./chat-stream-transport.js";
 import { failoverTransport, type FailoverTransport } from "./failover.js";
-import { createChatClient, type ChatClient, type ChatClientOptions } from "./transport.js";
+import { createChatConnection, type ChatClient, type ChatClientOptions } from "./transport.js";
 
 export interface GrpcSessionTransport extends FailoverTransport {
   /** The client of the server the session uses (or will use next), for the unary calls (ListRooms, ListMembers, GetHistory). */
@@ -23,13 +23,14 @@ export interface GrpcSessionTransport extends FailoverTransport {
 export function createGrpcSessionTransport(servers: string | string[], options: ChatClientOptions = {}): GrpcSessionTransport {
   const list = typeof servers === "string" ? splitServers(servers) : servers;
   const endpoints = list.map((server) => {
-    const client = createChatClient(server, options);
-    return { server, client, transport: chatStreamTransport(client) };
+    const { client, abandon } = createChatConnection(server, options);
+    return { server, client, transport: { ...chatStreamTransport(client), abandon } };
   });
   const failover = failoverTransport(endpoints);
   return {
     halfClose: failover.halfClose,
     serverCount: failover.serverCount,
+    abandon: () => failover.abandon?.(),
     get server() {
       return failover.server;
     },

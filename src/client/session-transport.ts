@@ -32,6 +32,13 @@ export interface SessionTransport {
    * surfaces through `events`.
    */
   open(signal: AbortSignal): SessionConnection;
+  /**
+   * The connection went silent (the session's watchdog gave up on it): drop
+   * whatever the transport keeps open to that server (an HTTP/2 connection
+   * other calls would share), so the next open does not go down the same dead
+   * path. Optional: a browser's fetch manages its own connections.
+   */
+  abandon?(): void;
 }
 
 export interface SessionConnection {

@@ -1,6 +1,6 @@
 /** The generated Connect client over native gRPC (HTTP/2), as the CLI and tests use it. */
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { LookupFunction } from "node:net";
 import { ChatService } from "../../gen/chat/v1/chat_pb.js";
 
@@ -19,6 +19,16 @@ export interface ChatClientOptions {
 }
 
 export function createChatClient(baseUrl: string, options: ChatClientOptions = {}): ChatClient {
+  return createChatConnection(baseUrl, options).client;
+}
+
+/**
+ * A client and a way to drop its HTTP/2 connection. A connection whose path
+ * went dead (a laptop asleep, a network switched, a NAT forgetting it) gives
+ * no error, and without pings nothing would ever close it: a new call would
+ * wait on it forever. `abandon` closes it; the next call opens a new one.
+ */
+export function createChatConnection(baseUrl: string, options: ChatClientOptions = {}): { client: ChatClient; abandon(): void } {
   const interceptors: Interceptor[] = [];
   if (options.token) {
     const authorization = `Bearer ${options.token}`;
@@ -27,12 +37,7 @@ export function createChatClient(baseUrl: string, options: ChatClientOptions = {
       return next(req);
     });
   }
-  return createClient(
-    ChatService,
-    createGrpcTransport({
-      baseUrl,
-      interceptors,
-      nodeOptions: options.ca || options.lookup ? { ca: options.ca, lookup: options.lookup } : undefined,
-    }),
-  );
+  const sessionManager = new Http2SessionManager(baseUrl, {}, options.ca || options.lookup ? { ca: options.ca, lookup: options.lookup } : undefined);
+  const client = createClient(ChatService, createGrpcTransport({ baseUrl, interceptors, sessionManager }));
+  return { client, abandon: () => sessionManager.abort(new Error("the connection went silent")) };
 }
