@@ -320,7 +320,7 @@ describeInBrowser(suiteName, () => {
 
     // Ann's next tab: told, and the messages go out under their first ids.
     const next = await openPage(server.httpUrl!, "ann", undefined, browserProfile);
-    await next.locator("#alert", { hasText: "2 messages typed in a tab closed before they went out are sent from this one." }).waitFor();
+    await next.locator("#alert li.note", { hasText: "2 messages typed in a tab closed before they went out are sent from this one." }).waitFor();
     await shownCount(bob, 4);
     const expected = ["1 ann: sent before the server went away", "2 carol: carol here", "3 ann: typed offline, then the tab was closed", "4 ann: and a second one"];
     expect(await shown(bob)).toEqual(expected);

@@ -119,7 +119,7 @@ function enter({ nickname, token, rooms, current, pending, rejoin, tokens = {} }
     }
     if (here !== undefined) app.showRoom(here);
     const n = messages.length;
-    app.alert(`${n === 1 ? "A message" : `${n} messages`} typed in a tab closed before ${n === 1 ? "it" : "they"} went out ${n === 1 ? "is" : "are"} sent from this one.`, "stranded");
+    app.note(`${n === 1 ? "A message" : `${n} messages`} typed in a tab closed before ${n === 1 ? "it" : "they"} went out ${n === 1 ? "is" : "are"} sent from this one.`, "stranded");
     save();
   });
   for (const message of pending) app.restorePending(message);

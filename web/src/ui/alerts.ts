@@ -22,14 +22,18 @@ export class Alerts {
     });
   }
 
-  /** Show an error; one with the same key replaces the one before it (no pile of the same complaint). */
-  show(text: string, scope: AlertScope, key = text): void {
+  /**
+   * Show an error (or, `tone` "note", something the user should know that
+   * went right, styled apart); one with the same key replaces the one before
+   * it (no pile of the same complaint).
+   */
+  show(text: string, scope: AlertScope, key = text, tone: "error" | "note" = "error"): void {
     this.find((item) => item.dataset.key === key).forEach((item) => item.remove());
     const item = el(
       "li",
-      { attrs: { "data-scope": scope, "data-key": key } },
+      { className: tone === "note" ? "note" : "", attrs: { "data-scope": scope, "data-key": key } },
       el("span", { className: "alert-text", text }),
-      el("button", { className: "dismiss", text: "×", attrs: { type: "button", "data-dismiss": "", "aria-label": "Dismiss this error", title: "Dismiss" } }),
+      el("button", { className: "dismiss", text: "×", attrs: { type: "button", "data-dismiss": "", "aria-label": tone === "note" ? "Dismiss this note" : "Dismiss this error", title: "Dismiss" } }),
     );
     this.list().append(item);
     const items = [...this.list().children];

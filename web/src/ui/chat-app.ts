@@ -767,4 +767,9 @@ export class ChatApp {
   alert(text: string, key?: string): void {
     this.alerts.show(text, "chat", key);
   }
+
+  /** Something that went right but is worth saying (at the top too, kept until dismissed), styled as a note, not an error. */
+  note(text: string, key?: string): void {
+    this.alerts.show(text, "chat", key, "note");
+  }
 }
