@@ -334,6 +334,44 @@ describeInBrowser(suiteName, () => {
     expect(await shown(late)).toEqual(expected);
   }, 120_000);
 
+  it("signed in: a closed tab's unsent message goes out from the same user's next tab, not from another user's", async () => {
+    const secret = "a-development-secret-of-at-least-32-bytes!";
+    const tokenFor = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+    const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
+    const auth = ["--auth-secret", secret];
+    let server = await startServer(db, undefined, auth);
+    const profile = await browser.newContext();
+    const signIn = async (sub: string) => {
+      const page = await profile.newPage();
+      page.setDefaultTimeout(20_000);
+      await page.goto(server.httpUrl!);
+      await page.getByLabel("Room", { exact: true }).fill("lobby");
+      await page.getByText("Sign-in token").click();
+      await page.getByLabel("Token", { exact: true }).fill(await tokenFor(sub));
+      await page.getByRole("button", { name: "Join", exact: true }).click();
+      await page.locator('#status[data-state="online"]').waitFor();
+      await page.locator("#member-count", { hasText: "member" }).waitFor();
+      return page;
+    };
+    const first = await signIn("ann");
+    server.child.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+    await first.locator('#status[data-state="reconnecting"]').waitFor();
+    await say(first, "signed in, typed offline, tab closed");
+    await first.locator("li.pending").waitFor();
+    await first.close();
+    server = await startServer(db, { grpc: server.grpc, http: server.http }, auth);
+
+    const bob = await signIn("bob");
+    await say(bob, "bob here");
+    await shownCount(bob, 1);
+    expect(await bob.locator("li.pending").count()).toBe(0);
+    const next = await signIn("ann");
+    await next.locator("#alert li.note", { hasText: "A message typed in a tab closed before it went out is sent from this one." }).waitFor();
+    await shownCount(bob, 2);
+    expect(await shown(bob)).toEqual(["1 bob: bob here", "2 ann: signed in, typed offline, tab closed"]);
+  }, 120_000);
+
   it("the server restarts: the pages reconnect and resume, losing and repeating nothing, and send what was typed meanwhile", async () => {
     const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
     let server = await startServer(db);
