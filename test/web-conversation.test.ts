@@ -307,6 +307,27 @@ describeInBrowser(browserSuite("a room in the web page reads like a conversation
     expect(await members()).toEqual(["alicia", "dana (you)", "erin"]);
     await dana.screenshot({ path: join(artifacts, "web-rename-desktop.png") });
     await erin.screenshot({ path: join(artifacts, "web-rename-phone.png") });
+
+    // The page renames too, from its own entry in the members list: a name taken in the room is refused, said at the top.
+    const renameTo = async (name: string) => {
+      await dana.locator('#members button[data-member="dana"]').click();
+      await dana.getByRole("menuitem", { name: "Change your nickname…" }).click();
+      const dialog = dana.getByRole("dialog", { name: "Change your nickname" });
+      await dialog.getByLabel("New nickname (in every room)").fill(name);
+      await dialog.getByRole("button", { name: "Change" }).click();
+    };
+    await renameTo("erin");
+    await dana.locator("#alert", { hasText: /^Could not change your nickname to erin: .*taken/ }).waitFor();
+    expect(await members()).toEqual(["alicia", "dana (you)", "erin"]);
+    await renameTo("daniela");
+    await erin.locator("li.presence", { hasText: "dana is now daniela" }).waitFor();
+    await alice.waitForLine("dana is now daniela");
+    await waitUntilAsync(async () => (await members())[1] === "daniela (you)", "daniela (you) in dana's place");
+    expect(await members()).toEqual(["alicia", "daniela (you)", "erin"]);
+    // What the page sends now goes out under the new name.
+    await dana.getByLabel("Message #lobby").fill("new name, same me");
+    await dana.getByLabel("Message #lobby").press("Enter");
+    await alice.waitForLine(/<daniela> new name, same me$/);
   }, 60_000);
 });
 

@@ -297,12 +297,19 @@ export class ChatApp {
       else this.refused(room, action ? `${what} (${action.text}).` : `${what}.`);
       this.myRooms?.forget(room);
     });
-    // The room keeps waiting for another nickname; the page has no rename, so it gives the room up.
+    // Joining refused the nickname: the page gives the room up (a rename is for rooms already joined).
     on("nicknameRefused", ({ room, message }) => {
       this.refused(room, `Could not join #${room}: ${message}`);
       s.leave(room);
     });
     on("commandError", (e) => this.alert(e.message));
+    // Our own rename: the "(you)" marks follow, and a reload keeps the new name.
+    on("nickname", () => {
+      const view = this.views.get(this.current ?? "");
+      if (view) this.renderMembers(view);
+      this.onChange();
+    });
+    on("nicknameChangeRefused", ({ nickname, message }) => this.alert(`Could not change your nickname to ${nickname}: ${message}`));
     on("notice", (n) => this.views.get(this.current ?? "")?.notice(n.text));
     // The server's counts (or, without a sign-in, this session's): the badges follow.
     on("readPosition", (p) => p.room !== this.current && this.renderRooms());

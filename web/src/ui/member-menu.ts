@@ -5,7 +5,8 @@
  * unmute, and set their role. Only the items our role allows are shown, as
  * the server decides them (room-state.ts): a moderator acts on members and
  * visitors, never on a moderator or an owner; an owner acts on anyone and sets
- * roles. A direct-message room has no moderation.
+ * roles. A direct-message room has no moderation. Our own entry offers to
+ * change our nickname (in every room, as IRC's /nick).
  *
  * Keyboard as the WAI-ARIA menu button pattern: Enter, Space or ArrowDown
  * opens it on its first item, arrows move, Home/End jump, Escape or Tab
@@ -14,7 +15,7 @@
 import { RoomRole, type Member } from "../../../gen/chat/v1/chat_pb.js";
 import { el } from "./dom.js";
 
-export type MemberCommand = "message" | "kick" | "ban" | "mute" | "unmute" | "make-owner" | "make-moderator" | "make-member";
+export type MemberCommand = "message" | "kick" | "ban" | "mute" | "unmute" | "make-owner" | "make-moderator" | "make-member" | "rename";
 
 /** What the menu needs to know to decide its items. */
 export interface MenuContext {
@@ -33,7 +34,7 @@ export interface MenuContext {
 /** The items the menu shows for a member, in order (empty: the member is plain text, no menu). */
 export function menuItems(member: Member, ctx: MenuContext): { command: MemberCommand; label: string }[] {
   const items: { command: MemberCommand; label: string }[] = [];
-  if (ctx.self) return items;
+  if (ctx.self) return [{ command: "rename", label: "Change your nickname…" }];
   const name = member.nickname;
   if (ctx.signedIn && !ctx.direct) items.push({ command: "message", label: `Message ${name}` });
   if (ctx.direct) return items;

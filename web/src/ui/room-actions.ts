@@ -186,6 +186,15 @@ export class RoomActions {
     }
   }
 
+  /** Ask for a new nickname and take it in every room; a refusal (taken in one of them, or not acceptable) is said at the top by the chat screen. */
+  async changeNickname(): Promise<void> {
+    const now = this.session.nickname;
+    const details = await this.dialog.ask("Change your nickname", "Change", { reason: false, duration: false, text: { label: "New nickname (in every room)", value: now } });
+    if (!details || details.reason === "" || details.reason === now) return;
+    const done = this.session.changeNickname(details.reason);
+    if (!done.ok) this.host.alert(`Could not change your nickname: ${done.reason}`);
+  }
+
   /** Ask for a user id and make them a member: a private room then lets them in (they find it in their rooms). */
   async invite(): Promise<void> {
     const view = this.host.currentView();
@@ -223,6 +232,7 @@ export class RoomActions {
     const member = view?.members.get(nickname);
     if (!view || !member) return;
     if (command === "message") return void (await this.openDirect(member.userId));
+    if (command === "rename") return this.changeNickname();
     const target = member.userId;
     let action: RoomActionInit;
     const until = (seconds: number) => (seconds > 0 ? { until: { seconds: BigInt(Math.floor(Date.now() / 1000) + seconds), nanos: 0 } } : {});
