@@ -548,13 +548,23 @@ async function freezableRelay(port: number): Promise<{ baseUrl: string; freeze()
 }
 
 describe("client core when the network path to the server goes dead", () => {
-  it("reconnects on a new connection (not down the dead one) and sends what was typed meanwhile, once", async () => {
+  /**
+   * Bob in #lobby on the server; alice's session (not started) reaches it
+   * through a relay to freeze, with a watchdog that gives up after 300 ms.
+   * No heartbeat: the server does not notice the frozen connection.
+   */
+  async function behindRelay() {
     const server = await startTestServer({ heartbeatMs: 0 });
     const relay = await freezableRelay(server.port);
     const bob = ChatTester.connect(server.baseUrl, "bob");
     bob.join("lobby");
     await bob.joined("lobby");
     const alice = record({ transport: createGrpcSessionTransport(relay.baseUrl), nickname: "alice", pingIntervalMs: 50, idleTimeoutMs: 300 });
+    return { server, relay, bob, alice };
+  }
+
+  it("reconnects on a new connection (not down the dead one) and sends what was typed meanwhile, once", async () => {
+    const { server, relay, bob, alice } = await behindRelay();
     alice.session.join("lobby");
     void alice.session.start();
     await waitForLive(alice.session, "lobby");
@@ -569,13 +579,7 @@ describe("client core when the network path to the server goes dead", () => {
   });
 
   it("a nickname change asked for meanwhile is made once back in the rooms: the old membership the server still holds is taken back and renamed, not left behind under the old name", async () => {
-    // No heartbeat: the server does not notice the frozen connection.
-    const server = await startTestServer({ heartbeatMs: 0 });
-    const relay = await freezableRelay(server.port);
-    const bob = ChatTester.connect(server.baseUrl, "bob");
-    bob.join("lobby");
-    await bob.joined("lobby");
-    const alice = record({ transport: createGrpcSessionTransport(relay.baseUrl), nickname: "alice", pingIntervalMs: 50, idleTimeoutMs: 300 });
+    const { relay, bob, alice } = await behindRelay();
     const names: string[] = [];
     alice.session.on("nickname", (n) => names.push(n));
     const asked: { ok: boolean }[] = [];

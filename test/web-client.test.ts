@@ -95,6 +95,22 @@ describeInBrowser(suiteName, () => {
     return page;
   }
 
+  const authSecret = "a-development-secret-of-at-least-32-bytes!";
+  const tokenFor = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(authSecret));
+
+  /** A new tab of `context` signed in with a token for `sub`, joined to #lobby. */
+  async function signedInPage(context: BrowserContext, url: string, sub: string): Promise<Page> {
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    await page.goto(url);
+    await page.getByLabel("Room", { exact: true }).fill("lobby");
+    await page.getByText("Sign-in token").click();
+    await page.getByLabel("Token", { exact: true }).fill(await tokenFor(sub));
+    await page.getByRole("button", { name: "Join", exact: true }).click();
+    await page.locator("#member-count", { hasText: "member" }).waitFor();
+    return page;
+  }
+
   async function say(page: Page, text: string): Promise<void> {
     await page.getByLabel("Message #lobby").fill(text);
     await page.getByLabel("Message #lobby").press("Enter");
@@ -253,20 +269,11 @@ describeInBrowser(suiteName, () => {
   }, 120_000);
 
   it("signed in, a reload asks for the token again, then sends what was typed before it", async () => {
-    const secret = "a-development-secret-of-at-least-32-bytes!";
-    const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("ann").setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+    const token = await tokenFor("ann");
     const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
-    const auth = ["--auth-secret", secret];
+    const auth = ["--auth-secret", authSecret];
     let server = await startServer(db, undefined, auth);
-    const context = await browser.newContext();
-    const ann = await context.newPage();
-    ann.setDefaultTimeout(20_000);
-    await ann.goto(server.httpUrl!);
-    await ann.getByLabel("Room", { exact: true }).fill("lobby");
-    await ann.getByText("Sign-in token").click();
-    await ann.getByLabel("Token", { exact: true }).fill(token);
-    await ann.getByRole("button", { name: "Join", exact: true }).click();
-    await ann.locator("#member-count", { hasText: "member" }).waitFor();
+    const ann = await signedInPage(await browser.newContext(), server.httpUrl!, "ann");
 
     server.child.kill("SIGTERM");
     expect((await server.exited).code).toBe(0);
@@ -335,24 +342,11 @@ describeInBrowser(suiteName, () => {
   }, 120_000);
 
   it("signed in: a closed tab's unsent message goes out from the same user's next tab, not from another user's", async () => {
-    const secret = "a-development-secret-of-at-least-32-bytes!";
-    const tokenFor = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
     const db = join(mkdtempSync(join(tmpdir(), "chat-web-")), "chat.db");
-    const auth = ["--auth-secret", secret];
+    const auth = ["--auth-secret", authSecret];
     let server = await startServer(db, undefined, auth);
     const profile = await browser.newContext();
-    const signIn = async (sub: string) => {
-      const page = await profile.newPage();
-      page.setDefaultTimeout(20_000);
-      await page.goto(server.httpUrl!);
-      await page.getByLabel("Room", { exact: true }).fill("lobby");
-      await page.getByText("Sign-in token").click();
-      await page.getByLabel("Token", { exact: true }).fill(await tokenFor(sub));
-      await page.getByRole("button", { name: "Join", exact: true }).click();
-      await page.locator('#status[data-state="online"]').waitFor();
-      await page.locator("#member-count", { hasText: "member" }).waitFor();
-      return page;
-    };
+    const signIn = (sub: string) => signedInPage(profile, server.httpUrl!, sub);
     const first = await signIn("ann");
     server.child.kill("SIGTERM");
     expect((await server.exited).code).toBe(0);
